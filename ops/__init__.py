@@ -1,0 +1,1 @@
+"""The ops toolkit: schema checks and repair, tracing, diagnosis, for the scraper service."""

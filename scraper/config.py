@@ -1,0 +1,87 @@
+"""Settings from the environment, one frozen dataclass."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from scraper.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///data/scraper.db"
+AUTO_HEAL_MODES = ("safe", "off")
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment; build with `Settings.from_env()`."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    data_dir: Path = Path("data")
+    secret_key: str = "dev-insecure-secret-change-me"
+    auto_heal: str = "safe"
+    allow_private_networks: bool = False
+    metrics_token: str | None = None
+    log_format: str = "text"
+    max_content_limit: int = 500
+    lease_seconds: int = 60
+    max_attempts: int = 3
+    reconcile_interval: float = 30.0
+    poll_interval: float = 1.0
+    download_max_bytes: int = 50 * 1024 * 1024
+    download_timeout: float = 30.0
+    download_deadline: float = 120.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read `SCRAPER_*` variables; keyword overrides win (the CLI's `--database-url`)."""
+        env = os.environ if env is None else env
+        auto_heal = env.get("SCRAPER_AUTO_HEAL", "safe").strip().lower()
+        if auto_heal not in AUTO_HEAL_MODES:
+            raise ConfigError(f"SCRAPER_AUTO_HEAL must be one of {AUTO_HEAL_MODES}, got {auto_heal!r}")
+        settings = cls(
+            database_url=env.get("SCRAPER_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            data_dir=Path(env.get("SCRAPER_DATA_DIR") or "data"),
+            secret_key=env.get("SCRAPER_SECRET_KEY") or cls.secret_key,
+            auto_heal=auto_heal,
+            allow_private_networks=_flag(env.get("SCRAPER_ALLOW_PRIVATE_NETWORKS")),
+            metrics_token=env.get("SCRAPER_METRICS_TOKEN") or None,
+            log_format=(env.get("SCRAPER_LOG_FORMAT") or "text").lower(),
+            max_content_limit=_int(env, "SCRAPER_MAX_CONTENT", 500),
+            lease_seconds=_int(env, "SCRAPER_LEASE_SECONDS", 60),
+            max_attempts=_int(env, "SCRAPER_MAX_ATTEMPTS", 3),
+            download_max_bytes=_int(env, "SCRAPER_DOWNLOAD_MAX_BYTES", 50 * 1024 * 1024),
+        )
+        return settings.with_overrides(**overrides)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """Return a copy with the non-None overrides applied."""
+        values = {k: v for k, v in overrides.items() if v is not None}
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"])
+        return replace(self, **values)
+
+    @property
+    def downloads_dir(self) -> Path:
+        return self.data_dir / "downloads"
+
+    @property
+    def fallback_journal(self) -> Path:
+        return self.data_dir / "fallback-jobs.jsonl"

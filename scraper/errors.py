@@ -1,0 +1,64 @@
+"""Exceptions of the scraper service.
+
+ScraperError
+ +-- ConfigError            a setting is missing or malformed
+ +-- JobNotFound            no job with that id in either store (carries job_id)
+ +-- JobStateError          the job cannot make that transition (cancel a finished job, ...)
+ +-- UnknownSource          a source name that is not in the registry
+ +-- DownloadError          a download was refused or failed (carries url and reason)
+      +-- UnsafeURL         scheme, host or address not allowed (SSRF guard)
+      +-- TooLarge          the body passed the size cap
+      +-- DeadlineExceeded  the total time per file ran out
+      +-- BadContentType    the content type is not in the allowlist
+"""
+
+from __future__ import annotations
+
+
+class ScraperError(Exception):
+    """Base class of every error the service raises on purpose."""
+
+
+class ConfigError(ScraperError):
+    """A setting is missing or malformed."""
+
+
+class JobNotFound(ScraperError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job with id {job_id!r}")
+        self.job_id = job_id
+
+
+class JobStateError(ScraperError):
+    def __init__(self, job_id: str, message: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
+class UnknownSource(ScraperError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown source {name!r}; known sources: {', '.join(sorted(known))}")
+        self.name = name
+
+
+class DownloadError(ScraperError):
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"{reason} ({url})")
+        self.url = url
+        self.reason = reason
+
+
+class UnsafeURL(DownloadError):
+    """The URL's scheme or resolved address is not allowed."""
+
+
+class TooLarge(DownloadError):
+    """The body is larger than the configured cap."""
+
+
+class DeadlineExceeded(DownloadError):
+    """The download took longer than the total deadline."""
+
+
+class BadContentType(DownloadError):
+    """The server sent a content type outside the allowlist."""

@@ -1,0 +1,75 @@
+"""Move fallback jobs into the database, exactly once each."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from scraper.jobs.fallback import FallbackStore
+from scraper.jobs.store import JobStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReconcileResult:
+    """What one pass did: jobs moved, jobs the database already had, jobs still refused."""
+
+    moved: list[str] = field(default_factory=list)
+    already_present: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def remaining(self) -> int:
+        return len(self.failed)
+
+
+def reconcile(store: JobStore, fallback: FallbackStore) -> ReconcileResult:
+    """Insert each held job unless its id is already in the database, then drop it from the fallback.
+
+    Insert-if-absent by primary key makes a second pass (or a crash between the insert and the
+    journal write) harmless: the job is found, not duplicated.
+    """
+    result = ReconcileResult()
+    for record in fallback.list():
+        try:
+            inserted = store.insert_if_absent(record)
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            result.failed[record.id] = reason
+            log.warning("reconcile: database still refuses job %s: %s", record.id, reason,
+                        extra={"job_id": record.id})
+            continue
+        fallback.discard(record.id)
+        (result.moved if inserted else result.already_present).append(record.id)
+        log.info("reconcile: job %s moved into the database", record.id,
+                 extra={"job_id": record.id})
+    return result
+
+
+class Reconciler:
+    """Background thread: reconcile every `interval` seconds while there is anything to move."""
+
+    def __init__(self, store: JobStore, fallback: FallbackStore, interval: float = 30.0) -> None:
+        self.store = store
+        self.fallback = fallback
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            if len(self.fallback):
+                reconcile(self.store, self.fallback)

@@ -1,0 +1,80 @@
+"""A job as callers see it, whichever store holds it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Any, Literal
+
+from scraper.models import ScrapeJob
+
+Storage = Literal["database", "fallback"]
+DATETIME_FIELDS = (
+    "lease_expires_at",
+    "run_after",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "finished_at",
+)
+
+
+@dataclass
+class JobRecord:
+    """One job; `storage` tells whether the database or the fallback holds it."""
+
+    id: str
+    query: str
+    max_content: int
+    safe_search: bool
+    enabled_sources: list[str]
+    user_id: int | None = None
+    job_type: str = "search"
+    status: str = "pending"
+    progress: int = 0
+    message: str | None = None
+    error: str | None = None
+    downloaded: int = 0
+    bytes_downloaded: int = 0
+    attempts: int = 0
+    locked_by: str | None = None
+    lease_expires_at: datetime | None = None
+    run_after: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    storage: Storage = "database"
+    warning: str | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_row(cls, row: ScrapeJob) -> JobRecord:
+        values = {f.name: getattr(row, f.name) for f in fields(cls) if hasattr(row, f.name)}
+        values["enabled_sources"] = list(row.enabled_sources or [])
+        return cls(**values, storage="database")
+
+    def column_values(self) -> dict[str, Any]:
+        """The values to insert as a `scrape_jobs` row."""
+        values = asdict(self)
+        values.pop("storage")
+        values.pop("warning")
+        return values
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe dict: datetimes as ISO 8601, `job_id` beside `id` as the API promises."""
+        data: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            data[key] = value.isoformat() if isinstance(value, datetime) else value
+        data["job_id"] = self.id
+        if data["warning"] is None:
+            data.pop("warning")
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobRecord:
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        for key in DATETIME_FIELDS:
+            if isinstance(values.get(key), str):
+                values[key] = datetime.fromisoformat(values[key])
+        return cls(**values)

@@ -1,0 +1,157 @@
+"""The job service: the database first, the fallback only when the database refuses, never silent."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from scraper.errors import JobNotFound, JobStateError
+from scraper.jobs.fallback import FallbackStore
+from scraper.jobs.reconcile import ReconcileResult, reconcile
+from scraper.jobs.record import JobRecord
+from scraper.jobs.store import JobStore
+from scraper.metrics import JOB_PERSIST_FAILURES, JOBS_CREATED
+from scraper.models import FINAL_STATUSES, JobStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A validated search request."""
+
+    query: str
+    max_content: int
+    safe_search: bool = True
+    enabled_sources: tuple[str, ...] = ("selftest",)
+    job_type: str = "search"
+
+
+@dataclass
+class JobPage:
+    jobs: list[JobRecord]
+    total: int
+    database_error: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def refusal_reason(exc: BaseException) -> str:
+    """The database's own words, first line: what `storage: fallback` warnings show."""
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
+class JobService:
+    """Create, read and act on jobs across the database and the fallback store."""
+
+    def __init__(self, store: JobStore, fallback: FallbackStore) -> None:
+        self.store = store
+        self.fallback = fallback
+
+    def create(self, spec: NewJob, user_id: int | None = None) -> JobRecord:
+        now = utcnow()
+        record = JobRecord(
+            id=str(uuid.uuid4()),
+            user_id=user_id,
+            job_type=spec.job_type,
+            query=spec.query,
+            max_content=spec.max_content,
+            safe_search=spec.safe_search,
+            enabled_sources=list(spec.enabled_sources),
+            message="queued",
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            saved = self.store.insert(record)
+        except SQLAlchemyError as exc:
+            return self._hold(record, exc)
+        JOBS_CREATED.labels(storage="database").inc()
+        log.info("job %s created in the database", saved.id, extra={"job_id": saved.id})
+        return saved
+
+    def _hold(self, record: JobRecord, exc: SQLAlchemyError) -> JobRecord:
+        reason = refusal_reason(exc)
+        JOB_PERSIST_FAILURES.labels(reason=type(exc).__name__).inc()
+        JOBS_CREATED.labels(storage="fallback").inc()
+        log.error(
+            "database refused job %s, holding it in the fallback store: %s",
+            record.id,
+            reason,
+            exc_info=exc,
+            extra={"job_id": record.id},
+        )
+        record.message = "held in fallback: database refused the write"
+        held = self.fallback.put(record, reason=reason)
+        held.warning = (
+            f"the database refused this job ({reason}); it is held in the fallback store "
+            "and will run once it is reconciled (run `ops doctor`)"
+        )
+        return held
+
+    def get(self, job_id: str, user_id: int | None = None) -> JobRecord:
+        """The job, from whichever store has it; JobNotFound if absent or not the user's."""
+        record = self.fallback.get(job_id)
+        if record is None:
+            try:
+                record = self.store.get(job_id)
+            except SQLAlchemyError:
+                record = None
+        if record is None or (user_id is not None and record.user_id != user_id):
+            raise JobNotFound(job_id)
+        return record
+
+    def list(
+        self,
+        status: str | None = None,
+        storage: str | None = None,
+        user_id: int | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> JobPage:
+        """Fallback jobs first (they need attention), then the database's, newest first."""
+        held = [
+            r
+            for r in self.fallback.list()
+            if (status is None or r.status == status)
+            and (user_id is None or r.user_id == user_id)
+        ]
+        if storage == "database":
+            held = []
+        page = JobPage(jobs=held[offset : offset + limit], total=len(held))
+        if storage == "fallback":
+            return page
+        db_offset = max(0, offset - len(held))
+        db_limit = limit - len(page.jobs)
+        try:
+            rows, total = self.store.list(status, user_id, db_limit, db_offset)
+        except SQLAlchemyError as exc:
+            page.database_error = refusal_reason(exc)
+            return page
+        page.jobs.extend(rows if db_limit > 0 else [])
+        page.total += total
+        return page
+
+    def cancel(self, job_id: str, user_id: int | None = None) -> JobRecord:
+        record = self.get(job_id, user_id)
+        if record.storage == "database":
+            return self.store.cancel(job_id)
+        if JobStatus(record.status) in FINAL_STATUSES:
+            raise JobStateError(job_id, f"job {job_id} is already {record.status}")
+        record.status = JobStatus.CANCELLED.value
+        record.message = "cancelled"
+        record.finished_at = record.updated_at = utcnow()
+        return self.fallback.put(record)
+
+    def retry(self, job_id: str, user_id: int | None = None) -> JobRecord:
+        record = self.get(job_id, user_id)
+        if record.storage == "fallback":
+            raise JobStateError(
+                job_id, f"job {job_id} is held in the fallback store; reconcile it first"
+            )
+        return self.store.retry(job_id)
+
+    def reconcile(self) -> ReconcileResult:
+        return reconcile(self.store, self.fallback)

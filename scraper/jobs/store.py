@@ -1,0 +1,270 @@
+"""The database job store: every state change is one short transaction with a guard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from scraper.errors import JobNotFound, JobStateError
+from scraper.jobs.record import JobRecord
+from scraper.models import FINAL_STATUSES, JobStatus, ScrapeJob, utcnow
+
+
+@dataclass
+class RescueResult:
+    """Jobs whose lease expired: put back in the queue, or failed after too many attempts."""
+
+    requeued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def backoff_seconds(attempts: int, base: float = 5.0, cap: float = 600.0) -> float:
+    """Exponential backoff before a rescued job may run again."""
+    return float(min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+class JobStore:
+    """Create, read and move jobs in `scrape_jobs`; errors from the database propagate."""
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self.Session = session_factory
+
+    # -- writes by the API -------------------------------------------------------------------
+
+    def insert(self, record: JobRecord) -> JobRecord:
+        with self.Session() as s, s.begin():
+            row = ScrapeJob(**record.column_values())
+            s.add(row)
+            s.flush()
+            return JobRecord.from_row(row)
+
+    def insert_if_absent(self, record: JobRecord) -> bool:
+        """Insert unless a row with this id exists; True when this call inserted it."""
+        if self.get(record.id) is not None:
+            return False
+        try:
+            self.insert(record)
+        except IntegrityError:
+            if self.get(record.id) is not None:
+                return False
+            raise
+        return True
+
+    def cancel(self, job_id: str) -> JobRecord:
+        record = self._require(job_id)
+        if JobStatus(record.status) in FINAL_STATUSES:
+            raise JobStateError(job_id, f"job {job_id} is already {record.status}")
+        now = utcnow()
+        changed = self._guarded(
+            job_id,
+            [ScrapeJob.status.in_([JobStatus.PENDING.value, JobStatus.RUNNING.value])],
+            status=JobStatus.CANCELLED.value,
+            message="cancelled",
+            lease_expires_at=None,
+            finished_at=now,
+        )
+        if not changed:
+            raise JobStateError(job_id, f"job {job_id} finished before it could be cancelled")
+        return self._require(job_id)
+
+    def retry(self, job_id: str) -> JobRecord:
+        record = self._require(job_id)
+        if record.status not in (JobStatus.FAILED.value, JobStatus.CANCELLED.value):
+            raise JobStateError(
+                job_id, f"only failed or cancelled jobs can be retried; job is {record.status}"
+            )
+        self._guarded(
+            job_id,
+            [ScrapeJob.status == record.status],
+            status=JobStatus.PENDING.value,
+            progress=0,
+            attempts=0,
+            error=None,
+            message="queued for retry",
+            locked_by=None,
+            lease_expires_at=None,
+            run_after=None,
+            finished_at=None,
+        )
+        return self._require(job_id)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self.Session() as s:
+            row = s.get(ScrapeJob, job_id)
+            return JobRecord.from_row(row) if row is not None else None
+
+    def list(
+        self,
+        status: str | None = None,
+        user_id: int | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[JobRecord], int]:
+        """One page of jobs, newest first, and the total that match."""
+        conditions = self._filters(status, user_id)
+        with self.Session() as s:
+            total = s.scalar(select(func.count()).select_from(ScrapeJob).where(*conditions)) or 0
+            rows = s.scalars(
+                select(ScrapeJob)
+                .where(*conditions)
+                .order_by(ScrapeJob.created_at.desc(), ScrapeJob.id)
+                .limit(limit)
+                .offset(offset)
+            )
+            return [JobRecord.from_row(r) for r in rows], total
+
+    def count_by_status(self) -> dict[str, int]:
+        with self.Session() as s:
+            rows = s.execute(select(ScrapeJob.status, func.count()).group_by(ScrapeJob.status))
+            return {status: count for status, count in rows}
+
+    @staticmethod
+    def _filters(status: str | None, user_id: int | None) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if status is not None:
+            conditions.append(ScrapeJob.status == status)
+        if user_id is not None:
+            conditions.append(ScrapeJob.user_id == user_id)
+        return conditions
+
+    # -- the worker's side -------------------------------------------------------------------
+
+    def claim(self, worker_id: str, lease_seconds: float) -> JobRecord | None:
+        """Take the oldest runnable pending job under a lease, or None if there is none."""
+        now = utcnow()
+        with self.Session() as s, s.begin():
+            candidate = (
+                select(ScrapeJob.id)
+                .where(
+                    ScrapeJob.status == JobStatus.PENDING.value,
+                    or_(ScrapeJob.run_after.is_(None), ScrapeJob.run_after <= now),
+                )
+                .order_by(ScrapeJob.created_at, ScrapeJob.id)
+                .limit(1)
+            )
+            values = dict(
+                status=JobStatus.RUNNING.value,
+                locked_by=worker_id,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                started_at=func.coalesce(ScrapeJob.started_at, now),
+                attempts=ScrapeJob.attempts + 1,
+                message=f"claimed by {worker_id}",
+                updated_at=now,
+            )
+            if s.get_bind().dialect.name == "sqlite":
+                # One statement, one short write transaction: SQLite has no SKIP LOCKED.
+                stmt = (
+                    update(ScrapeJob)
+                    .where(
+                        ScrapeJob.id == candidate.scalar_subquery(),
+                        ScrapeJob.status == JobStatus.PENDING.value,
+                    )
+                    .values(**values)
+                    .returning(ScrapeJob.id)
+                )
+                job_id = s.scalar(stmt)
+            else:
+                job_id = s.scalar(candidate.with_for_update(skip_locked=True))
+                if job_id is not None:
+                    s.execute(update(ScrapeJob).where(ScrapeJob.id == job_id).values(**values))
+            if job_id is None:
+                return None
+        return self.get(job_id)
+
+    def heartbeat(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
+        """Renew the lease; False when the job is no longer ours (cancelled or rescued)."""
+        now = utcnow()
+        return self._owned(
+            job_id, worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds)
+        )
+
+    def progress(self, job_id: str, worker_id: str, **values: Any) -> bool:
+        """Record progress (progress, downloaded, bytes_downloaded, message); False if lost."""
+        return self._owned(job_id, worker_id, **values)
+
+    def complete(self, job_id: str, worker_id: str, message: str = "completed") -> bool:
+        return self._finish(job_id, worker_id, JobStatus.COMPLETED, message=message, progress=100)
+
+    def fail(self, job_id: str, worker_id: str, error: str) -> bool:
+        return self._finish(job_id, worker_id, JobStatus.FAILED, error=error, message="failed")
+
+    def release(self, job_id: str, worker_id: str) -> bool:
+        """Give a claimed job back (worker shutting down) without spending an attempt."""
+        return self._owned(
+            job_id,
+            worker_id,
+            status=JobStatus.PENDING.value,
+            locked_by=None,
+            lease_expires_at=None,
+            attempts=ScrapeJob.attempts - 1,
+            message=f"released by {worker_id} at shutdown",
+        )
+
+    def rescue_expired(
+        self, max_attempts: int, backoff_base: float = 5.0, now: datetime | None = None
+    ) -> RescueResult:
+        """Requeue running jobs whose lease ran out (a dead worker); fail them after the max."""
+        now = now or utcnow()
+        result = RescueResult()
+        with self.Session() as s:
+            expired = s.execute(
+                select(ScrapeJob.id, ScrapeJob.attempts, ScrapeJob.locked_by).where(
+                    ScrapeJob.status == JobStatus.RUNNING.value,
+                    ScrapeJob.lease_expires_at < now,
+                )
+            ).all()
+        guard = [ScrapeJob.status == JobStatus.RUNNING.value, ScrapeJob.lease_expires_at < now]
+        for job_id, attempts, worker in expired:
+            lost = f"worker {worker} lost its lease (attempt {attempts} of {max_attempts})"
+            if attempts >= max_attempts:
+                values: dict[str, Any] = dict(
+                    status=JobStatus.FAILED.value, error=lost, finished_at=now, message="failed"
+                )
+                bucket = result.failed
+            else:
+                delay = timedelta(seconds=backoff_seconds(attempts, backoff_base))
+                values = dict(
+                    status=JobStatus.PENDING.value, run_after=now + delay, message=f"requeued: {lost}"
+                )
+                bucket = result.requeued
+            if self._guarded(job_id, guard, locked_by=None, lease_expires_at=None, **values):
+                bucket.append(job_id)
+        return result
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _require(self, job_id: str) -> JobRecord:
+        record = self.get(job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        return record
+
+    def _finish(self, job_id: str, worker_id: str, status: JobStatus, **values: Any) -> bool:
+        return self._owned(
+            job_id,
+            worker_id,
+            status=status.value,
+            lease_expires_at=None,
+            finished_at=utcnow(),
+            **values,
+        )
+
+    def _owned(self, job_id: str, worker_id: str, **values: Any) -> bool:
+        guard = [ScrapeJob.status == JobStatus.RUNNING.value, ScrapeJob.locked_by == worker_id]
+        return self._guarded(job_id, guard, **values)
+
+    def _guarded(self, job_id: str, guard: list[ColumnElement[bool]], **values: Any) -> bool:
+        """Compare-and-set: update the row only while `guard` holds; True if it did."""
+        values.setdefault("updated_at", utcnow())
+        with self.Session() as s, s.begin():
+            result = s.execute(
+                update(ScrapeJob).where(ScrapeJob.id == job_id, *guard).values(**values)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]

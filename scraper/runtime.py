@@ -1,0 +1,53 @@
+"""The wiring every entry point shares: settings, engine, sessions, stores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from scraper.config import Settings
+from scraper.db import make_engine, make_sessionmaker
+from scraper.jobs import FallbackStore, JobService, JobStore
+from scraper.storage import FileStore
+
+
+@dataclass
+class Runtime:
+    """One per process (web, worker, ops command); cheap to build, nothing connects until used."""
+
+    settings: Settings
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Runtime:
+        return cls(Settings.from_env(**overrides))
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def Session(self) -> sessionmaker[Session]:  # noqa: N802 - it is a factory, named like one
+        return make_sessionmaker(self.engine)
+
+    @cached_property
+    def store(self) -> JobStore:
+        return JobStore(self.Session)
+
+    @cached_property
+    def fallback(self) -> FallbackStore:
+        return FallbackStore(self.settings.fallback_journal)
+
+    @cached_property
+    def jobs(self) -> JobService:
+        return JobService(self.store, self.fallback)
+
+    @cached_property
+    def files(self) -> FileStore:
+        return FileStore(self.settings.data_dir)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
