@@ -55,7 +55,9 @@ class Settings:
         env = os.environ if env is None else env
         auto_heal = env.get("SCRAPER_AUTO_HEAL", "safe").strip().lower()
         if auto_heal not in AUTO_HEAL_MODES:
-            raise ConfigError(f"SCRAPER_AUTO_HEAL must be one of {AUTO_HEAL_MODES}, got {auto_heal!r}")
+            raise ConfigError(
+                f"SCRAPER_AUTO_HEAL must be one of {AUTO_HEAL_MODES}, got {auto_heal!r}"
+            )
         settings = cls(
             database_url=env.get("SCRAPER_DATABASE_URL") or DEFAULT_DATABASE_URL,
             data_dir=Path(env.get("SCRAPER_DATA_DIR") or "data"),

@@ -10,6 +10,7 @@ ScraperError
       +-- TooLarge          the body passed the size cap
       +-- DeadlineExceeded  the total time per file ran out
       +-- BadContentType    the content type is not in the allowlist
+      +-- BadStatus         the server answered with an HTTP error (carries status)
 """
 
 from __future__ import annotations
@@ -62,3 +63,11 @@ class DeadlineExceeded(DownloadError):
 
 class BadContentType(DownloadError):
     """The server sent a content type outside the allowlist."""
+
+
+class BadStatus(DownloadError):
+    """The server answered with an HTTP error status (after any retries)."""
+
+    def __init__(self, url: str, status: int) -> None:
+        super().__init__(url, f"HTTP status {status}")
+        self.status = status

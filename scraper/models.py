@@ -61,7 +61,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
-class JobStatus(str, enum.Enum):
+class JobStatus(enum.StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
@@ -158,9 +158,7 @@ class ScrapeJob(Base):
     message: Mapped[str | None] = mapped_column(String(500))
     error: Mapped[str | None] = mapped_column(Text)
     downloaded: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
-    bytes_downloaded: Mapped[int] = mapped_column(
-        BigInteger, server_default=text("0"), default=0
-    )
+    bytes_downloaded: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     locked_by: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,8 +22,8 @@ class Runtime:
     settings: Settings
 
     @classmethod
-    def from_env(cls, **overrides: object) -> Runtime:
-        return cls(Settings.from_env(**overrides))
+    def from_env(cls, **overrides: Any) -> Runtime:
+        return cls(Settings.from_env(None, **overrides))
 
     @cached_property
     def engine(self) -> Engine:

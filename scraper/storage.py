@@ -38,7 +38,9 @@ EXTENSIONS = {
     "audio/webm": ".weba",
     "application/pdf": ".pdf",
 }
-_WINDOWS_DEVICES = {"con", "prn", "aux", "nul"} | {f"{p}{i}" for p in ("com", "lpt") for i in range(10)}
+_WINDOWS_DEVICES = {"con", "prn", "aux", "nul"} | {
+    f"{p}{i}" for p in ("com", "lpt") for i in range(10)
+}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 MAX_NAME = 120
 

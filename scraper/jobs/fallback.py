@@ -83,7 +83,7 @@ class FallbackStore:
         with self._lock:
             return self._jobs.get(job_id)
 
-    def list(self) -> list[JobRecord]:
+    def jobs(self) -> list[JobRecord]:
         """Every held job, oldest first."""
         self.refresh()
         with self._lock:
@@ -91,12 +91,12 @@ class FallbackStore:
 
     def count_by_status(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for record in self.list():
+        for record in self.jobs():
             counts[record.status] = counts.get(record.status, 0) + 1
         return counts
 
     def __len__(self) -> int:
-        return len(self.list())
+        return len(self.jobs())
 
     # -- the journal -------------------------------------------------------------------------
 

@@ -28,25 +28,30 @@ class ReconcileResult:
 
 
 def reconcile(store: JobStore, fallback: FallbackStore) -> ReconcileResult:
-    """Insert each held job unless its id is already in the database, then drop it from the fallback.
+    """Insert each held job unless its id is in the database, then drop it from the fallback.
 
     Insert-if-absent by primary key makes a second pass (or a crash between the insert and the
     journal write) harmless: the job is found, not duplicated.
     """
     result = ReconcileResult()
-    for record in fallback.list():
+    for record in fallback.jobs():
         try:
             inserted = store.insert_if_absent(record)
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             result.failed[record.id] = reason
-            log.warning("reconcile: database still refuses job %s: %s", record.id, reason,
-                        extra={"job_id": record.id})
+            log.warning(
+                "reconcile: database still refuses job %s: %s",
+                record.id,
+                reason,
+                extra={"job_id": record.id},
+            )
             continue
         fallback.discard(record.id)
         (result.moved if inserted else result.already_present).append(record.id)
-        log.info("reconcile: job %s moved into the database", record.id,
-                 extra={"job_id": record.id})
+        log.info(
+            "reconcile: job %s moved into the database", record.id, extra={"job_id": record.id}
+        )
     return result
 
 

@@ -1,4 +1,4 @@
-"""The job service: the database first, the fallback only when the database refuses, never silent."""
+"""The job service: the database first; the fallback when the database refuses, never silently."""
 
 from __future__ import annotations
 
@@ -114,9 +114,8 @@ class JobService:
         """Fallback jobs first (they need attention), then the database's, newest first."""
         held = [
             r
-            for r in self.fallback.list()
-            if (status is None or r.status == status)
-            and (user_id is None or r.user_id == user_id)
+            for r in self.fallback.jobs()
+            if (status is None or r.status == status) and (user_id is None or r.user_id == user_id)
         ]
         if storage == "database":
             held = []
@@ -126,7 +125,7 @@ class JobService:
         db_offset = max(0, offset - len(held))
         db_limit = limit - len(page.jobs)
         try:
-            rows, total = self.store.list(status, user_id, db_limit, db_offset)
+            rows, total = self.store.list_page(status, user_id, db_limit, db_offset)
         except SQLAlchemyError as exc:
             page.database_error = refusal_reason(exc)
             return page

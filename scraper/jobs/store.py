@@ -100,7 +100,7 @@ class JobStore:
             row = s.get(ScrapeJob, job_id)
             return JobRecord.from_row(row) if row is not None else None
 
-    def list(
+    def list_page(
         self,
         status: str | None = None,
         user_id: int | None = None,
@@ -231,7 +231,9 @@ class JobStore:
             else:
                 delay = timedelta(seconds=backoff_seconds(attempts, backoff_base))
                 values = dict(
-                    status=JobStatus.PENDING.value, run_after=now + delay, message=f"requeued: {lost}"
+                    status=JobStatus.PENDING.value,
+                    run_after=now + delay,
+                    message=f"requeued: {lost}",
                 )
                 bucket = result.requeued
             if self._guarded(job_id, guard, locked_by=None, lease_expires_at=None, **values):

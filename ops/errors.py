@@ -1,0 +1,42 @@
+"""Exceptions of the ops toolkit; the CLI turns them into one-line messages and exit code 2.
+
+OpsError
+ +-- CannotConnect       the database is unreachable (carries the password-free url and cause)
+ +-- BadModelsPath       `--models MODULE:ATTR` does not name a MetaData or declarative base
+ +-- MigrationFailed     a migration step failed; the database was restored (carries the step)
+"""
+
+from __future__ import annotations
+
+
+class OpsError(Exception):
+    """Base class of every error the ops toolkit raises on purpose."""
+
+
+class CannotConnect(OpsError):
+    """The database could not be reached."""
+
+    def __init__(self, url: str, cause: str) -> None:
+        super().__init__(f"cannot connect to {url}: {cause}")
+        self.url = url
+        self.cause = cause
+
+
+class BadModelsPath(OpsError):
+    """`MODULE:ATTR` could not be imported or is not a MetaData / declarative base."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"bad --models {path!r}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class MigrationFailed(OpsError):
+    """A migration step failed; `restored` tells whether the database was put back as it was."""
+
+    def __init__(self, step: str, cause: str, restored: bool) -> None:
+        state = "database restored to its previous state" if restored else "database NOT restored"
+        super().__init__(f"migration failed at {step}: {cause} ({state})")
+        self.step = step
+        self.cause = cause
+        self.restored = restored

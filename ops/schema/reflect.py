@@ -1,0 +1,68 @@
+"""Reflect the live schema in one pass with SQLAlchemy 2's multi-table inspector methods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, inspect
+
+VERSION_TABLE = "alembic_version"
+
+Key = tuple[str | None, str]
+
+
+@dataclass
+class LiveTable:
+    """Everything reflected about one table, in the inspector's own dictionaries."""
+
+    name: str
+    columns: list[dict[str, Any]] = field(default_factory=list)
+    indexes: list[dict[str, Any]] = field(default_factory=list)
+    uniques: list[dict[str, Any]] = field(default_factory=list)
+    foreign_keys: list[dict[str, Any]] = field(default_factory=list)
+    primary_key: dict[str, Any] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    def column(self, name: str) -> dict[str, Any] | None:
+        """The reflected column called `name`, or None."""
+        return next((c for c in self.columns if c["name"] == name), None)
+
+
+@dataclass
+class LiveSchema:
+    """The reflected tables of one schema, keyed by table name (Alembic's own table excluded)."""
+
+    dialect: str
+    is_mariadb: bool
+    tables: dict[str, LiveTable]
+
+
+def _multi(getter: Any, names: list[str]) -> dict[Key, Any]:
+    try:
+        result: dict[Key, Any] = getter(filter_names=names)
+    except NotImplementedError:
+        return {}
+    return result
+
+
+def reflect_schema(conn: Connection, schema: str | None = None) -> LiveSchema:
+    """Reflect every table of `schema` with one multi-table call per aspect."""
+    insp = inspect(conn)
+    names = [n for n in insp.get_table_names(schema=schema) if n != VERSION_TABLE]
+    tables = {n: LiveTable(n) for n in names}
+    if names:
+        aspects = {
+            "columns": insp.get_multi_columns,
+            "indexes": insp.get_multi_indexes,
+            "uniques": insp.get_multi_unique_constraints,
+            "foreign_keys": insp.get_multi_foreign_keys,
+            "primary_key": insp.get_multi_pk_constraint,
+            "checks": insp.get_multi_check_constraints,
+        }
+        for attr, getter in aspects.items():
+            for (_schema, table), value in _multi(getter, names).items():
+                if table in tables:
+                    setattr(tables[table], attr, value)
+    dialect = conn.dialect
+    return LiveSchema(dialect.name, bool(getattr(dialect, "is_mariadb", False)), tables)

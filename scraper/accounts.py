@@ -1,0 +1,124 @@
+"""Users, roles and API tokens: passwords hashed with scrypt, tokens stored as SHA-256 only."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from scraper.errors import ScraperError
+from scraper.models import ApiToken, Role, User, utcnow
+
+ROLES = ("admin", "user")
+TOKEN_PREFIX = "scr_"
+
+
+class AccountError(ScraperError):
+    """A user or token operation that cannot be done (duplicate name, unknown user)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """What the web layer needs to know about a signed-in user."""
+
+    id: int
+    username: str
+    roles: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    @classmethod
+    def from_user(cls, user: User) -> Account:
+        return cls(id=user.id, username=user.username, roles=frozenset(user.role_names))
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _role(s: Session, name: str) -> Role:
+    role = s.scalar(select(Role).where(Role.name == name))
+    if role is None:
+        role = Role(name=name)
+        s.add(role)
+        s.flush()
+    return role
+
+
+def create_user(
+    session_factory: sessionmaker[Session], username: str, password: str, admin: bool = False
+) -> Account:
+    """Create a user with the `user` role (and `admin` if asked)."""
+    if not username or len(username) > 80:
+        raise AccountError("a username is 1 to 80 characters")
+    if len(password) < 8:
+        raise AccountError("a password has at least 8 characters")
+    with session_factory() as s, s.begin():
+        if s.scalar(select(User.id).where(User.username == username)) is not None:
+            raise AccountError(f"user {username!r} already exists")
+        user = User(username=username, password_hash=generate_password_hash(password, "scrypt"))
+        user.roles = [_role(s, "user")] + ([_role(s, "admin")] if admin else [])
+        s.add(user)
+        s.flush()
+        return Account.from_user(user)
+
+
+def authenticate(
+    session_factory: sessionmaker[Session], username: str, password: str
+) -> Account | None:
+    """The account if the password matches an active user, else None."""
+    with session_factory() as s:
+        user = s.scalar(select(User).where(User.username == username))
+        if user is None or not user.is_active:
+            check_password_hash(generate_password_hash("x", "scrypt"), password)  # same timing
+            return None
+        if not check_password_hash(user.password_hash, password):
+            return None
+        return Account.from_user(user)
+
+
+def get_account(session_factory: sessionmaker[Session], user_id: int) -> Account | None:
+    with session_factory() as s:
+        user = s.get(User, user_id)
+        return Account.from_user(user) if user is not None and user.is_active else None
+
+
+def create_token(session_factory: sessionmaker[Session], username: str, name: str = "cli") -> str:
+    """Create an API token for `username`; the plain token is returned once and never stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with session_factory() as s, s.begin():
+        user = s.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise AccountError(f"no user named {username!r}")
+        s.add(ApiToken(user_id=user.id, name=name, token_hash=hash_token(token), prefix=token[:8]))
+    return token
+
+
+def account_for_token(session_factory: sessionmaker[Session], token: str) -> Account | None:
+    """The active account owning this token, or None; records when it was last used."""
+    with session_factory() as s, s.begin():
+        row = s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+        if row is None or row.revoked_at is not None or not row.user.is_active:
+            return None
+        row.last_used_at = utcnow()
+        return Account.from_user(row.user)
+
+
+def count_users(session_factory: sessionmaker[Session]) -> int:
+    with session_factory() as s:
+        return s.scalar(select(func.count()).select_from(User)) or 0
+
+
+def ensure_admin(session_factory: sessionmaker[Session]) -> tuple[str, str] | None:
+    """Create `admin` with a random password when there are no users; return (name, password)."""
+    if count_users(session_factory):
+        return None
+    password = secrets.token_urlsafe(12)
+    create_user(session_factory, "admin", password, admin=True)
+    return "admin", password

@@ -1,0 +1,106 @@
+"""Asset rows: one per stored file per job, recorded once even when a job is re-run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from scraper.models import Asset, ScrapeJob
+from scraper.sources.base import MediaItem
+from scraper.storage import StoredFile
+
+
+@dataclass(frozen=True)
+class AssetRecord:
+    id: int
+    job_id: str
+    source: str
+    url: str
+    path: str
+    filename: str
+    sha256: str
+    size_bytes: int
+    content_type: str
+    title: str | None
+    license: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Asset) -> AssetRecord:
+        return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["created_at"] = self.created_at.isoformat()
+        data.pop("path")
+        return data
+
+
+def record_asset(
+    session_factory: sessionmaker[Session],
+    job_id: str,
+    source: str,
+    item: MediaItem,
+    stored: StoredFile,
+) -> bool:
+    """Insert the asset unless this job already has this content; True if inserted."""
+    row = Asset(
+        job_id=job_id,
+        source=source,
+        url=item.url[:2048],
+        path=stored.path,
+        filename=stored.filename,
+        sha256=stored.sha256,
+        size_bytes=stored.size_bytes,
+        content_type=stored.content_type,
+        title=(item.title or "")[:500] or None,
+        license=(item.license or "")[:128] or None,
+    )
+    try:
+        with session_factory() as s, s.begin():
+            exists = s.scalar(
+                select(Asset.id).where(Asset.job_id == job_id, Asset.sha256 == stored.sha256)
+            )
+            if exists is not None:
+                return False
+            s.add(row)
+    except IntegrityError:
+        return False  # a concurrent insert of the same (job, sha256) won the unique constraint
+    return True
+
+
+def list_assets(
+    session_factory: sessionmaker[Session],
+    job_id: str | None = None,
+    user_id: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[AssetRecord], int]:
+    """One page of assets, newest first; `user_id` restricts to that user's jobs."""
+    conditions = []
+    if job_id is not None:
+        conditions.append(Asset.job_id == job_id)
+    if user_id is not None:
+        conditions.append(ScrapeJob.user_id == user_id)
+    base = select(Asset).join(ScrapeJob, ScrapeJob.id == Asset.job_id).where(*conditions)
+    with session_factory() as s:
+        total = s.scalar(select(func.count()).select_from(base.subquery())) or 0
+        rows = s.scalars(base.order_by(Asset.id.desc()).limit(limit).offset(offset))
+        return [AssetRecord.from_row(r) for r in rows], total
+
+
+def get_asset(
+    session_factory: sessionmaker[Session], asset_id: int, user_id: int | None = None
+) -> AssetRecord | None:
+    """The asset, or None if absent or (with `user_id`) not that user's."""
+    stmt = select(Asset).join(ScrapeJob, ScrapeJob.id == Asset.job_id).where(Asset.id == asset_id)
+    if user_id is not None:
+        stmt = stmt.where(ScrapeJob.user_id == user_id)
+    with session_factory() as s:
+        row = s.scalar(stmt)
+        return AssetRecord.from_row(row) if row is not None else None

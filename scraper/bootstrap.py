@@ -1,0 +1,53 @@
+"""Start-up of `scraper serve` and `scraper worker`: heal the schema, reconcile the fallback."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from scraper.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StartupReport:
+    schema_changes: list[str] = field(default_factory=list)
+    reconciled: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def prepare(runtime: Runtime) -> StartupReport:
+    """Apply the additive schema repair (SCRAPER_AUTO_HEAL=safe), then reconcile held jobs once.
+
+    A failure here is logged and reported, never fatal: the service still starts and its
+    health checks and `ops doctor` say what is wrong.
+    """
+    report = StartupReport()
+    if runtime.settings.auto_heal == "safe":
+        _heal_schema(runtime, report)
+    try:
+        result = runtime.jobs.reconcile()
+    except SQLAlchemyError as exc:
+        report.problems.append(f"reconcile at start-up failed: {exc}")
+        return report
+    report.reconciled = len(result.moved)
+    if result.moved:
+        log.info("start-up: reconciled %d fallback jobs into the database", len(result.moved))
+    return report
+
+
+def _heal_schema(runtime: Runtime, report: StartupReport) -> None:
+    from ops.schema import auto_heal
+
+    try:
+        result = auto_heal(runtime.engine)
+    except Exception as exc:  # the service must still start and say what is wrong
+        log.exception("start-up schema repair failed")
+        report.problems.append(f"schema repair failed: {exc}")
+        return
+    report.schema_changes = [str(change) for change in getattr(result, "applied", [])]
+    for change in report.schema_changes:
+        log.warning("start-up schema repair: %s", change)

@@ -1,0 +1,22 @@
+"""Media sources; importing the package registers the built-in ones."""
+
+from scraper.sources import selftest, url  # noqa: F401 - registration
+from scraper.sources.base import (
+    MediaItem,
+    Source,
+    get_source,
+    register,
+    source_descriptions,
+    source_names,
+    validate_sources,
+)
+
+__all__ = [
+    "MediaItem",
+    "Source",
+    "get_source",
+    "register",
+    "source_descriptions",
+    "source_names",
+    "validate_sources",
+]

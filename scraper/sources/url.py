@@ -1,0 +1,1 @@
+"""`url`: fetch one page and download the media it links to (being written)."""

@@ -1,0 +1,45 @@
+"""The Flask app factory: each area wires itself in with an `init_app(app)`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from scraper.config import Settings
+from scraper.runtime import Runtime
+
+
+def settings_from_config(config: Mapping[str, Any]) -> Settings:
+    """`SCRAPER_SETTINGS` (a Settings) wins; else `SCRAPER_*` keys over the environment."""
+    given = config.get("SCRAPER_SETTINGS")
+    if isinstance(given, Settings):
+        return given
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in config.items() if k.startswith("SCRAPER_")})
+    return Settings.from_env(env)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the web app; `config` takes Flask keys and `SCRAPER_*` settings."""
+    config = dict(config or {})
+    app = Flask(__name__)
+    runtime = config.pop("SCRAPER_RUNTIME", None) or Runtime(settings_from_config(config))
+    app.config.update(SECRET_KEY=runtime.settings.secret_key)
+    app.config.update({k: v for k, v in config.items() if not k.startswith("SCRAPER_")})
+    app.extensions["scraper"] = runtime
+
+    from healthchecks import http as health_http
+    from scraper.web import api, metrics
+
+    api.init_app(app)
+    metrics.init_app(app)
+    health_http.init_app(app)
+    return app
+
+
+def runtime_of(app: Flask) -> Runtime:
+    runtime: Runtime = app.extensions["scraper"]
+    return runtime

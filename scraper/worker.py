@@ -1,0 +1,220 @@
+"""The worker: claim a job under a lease, keep the lease alive, rescue jobs of dead workers.
+
+Threads: `concurrency` job loops plus one housekeeper that renews the leases of held jobs,
+records this worker in `worker_heartbeats` and requeues expired leases (a SIGKILLed peer).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from scraper.heartbeats import beat
+from scraper.jobs.execute import ExecutionContext, JobLost, ShuttingDown, execute
+from scraper.jobs.record import JobRecord
+from scraper.metrics import JOB_DURATION, JOBS_FINISHED
+from scraper.models import JobStatus
+
+if TYPE_CHECKING:
+    from scraper.download import Downloader
+    from scraper.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Runs jobs from the database; many may run against one database, each job runs once."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        concurrency: int = 1,
+        worker_id: str | None = None,
+        downloader: Downloader | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.concurrency = max(1, concurrency)
+        self.id = worker_id or default_worker_id()
+        self.downloader = downloader if downloader is not None else _default_downloader(runtime)
+        self.jobs_done = 0
+        self._stop = threading.Event()
+        self._held: dict[str, threading.Event] = {}
+        self._held_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the job loops and the housekeeper in background threads."""
+        swept = self.runtime.files.sweep_partials()
+        if swept:
+            log.info("removed %d partial files left by dead workers", swept)
+        targets = [self._housekeeping] + [self._job_loop] * self.concurrency
+        for n, target in enumerate(targets):
+            thread = threading.Thread(target=target, name=f"worker-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info(
+            "worker %s started with %d job threads",
+            self.id,
+            self.concurrency,
+            extra={"worker": self.id},
+        )
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop claiming; jobs in hand are released at their next item (SIGTERM)."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._safe_beat("stopped")
+        log.info("worker %s stopped", self.id, extra={"worker": self.id})
+
+    def run(self) -> None:
+        """Block until stopped (signal handlers call `stop`)."""
+        self.start()
+        while not self._stop.wait(0.5):
+            pass
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def run_once(self) -> bool:
+        """Claim and run one job; False if there was none to claim."""
+        job = self.runtime.store.claim(self.id, self.settings.lease_seconds)
+        if job is None:
+            return False
+        self._process(job)
+        return True
+
+    def _job_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except SQLAlchemyError as exc:
+                log.error("worker %s cannot claim: %s", self.id, exc, extra={"worker": self.id})
+                worked = False
+            if not worked:
+                self._stop.wait(self.settings.poll_interval)
+
+    def _process(self, job: JobRecord) -> None:
+        lost = threading.Event()
+        with self._held_lock:
+            self._held[job.id] = lost
+        extra = {"job_id": job.id, "worker": self.id}
+        log.info("job %s claimed by %s (attempt %d)", job.id, self.id, job.attempts, extra=extra)
+        started = time.monotonic()
+        try:
+            self._finish(job, lost)
+        finally:
+            with self._held_lock:
+                self._held.pop(job.id, None)
+            JOB_DURATION.observe(time.monotonic() - started)
+
+    def _finish(self, job: JobRecord, lost: threading.Event) -> None:
+        store, extra = self.runtime.store, {"job_id": job.id, "worker": self.id}
+        try:
+            message = execute(job, self._context(lost))
+        except (ShuttingDown, JobLost) as exc:
+            if not lost.is_set() and store.release(job.id, self.id):
+                log.info("job %s released at shutdown", job.id, extra=extra)
+            else:
+                log.warning("job %s no longer ours: %s", job.id, exc, extra=extra)
+            return
+        except Exception as exc:
+            log.exception("job %s failed", job.id, extra=extra)
+            if store.fail(job.id, self.id, f"{type(exc).__name__}: {exc}"[:4000]):
+                JOBS_FINISHED.labels(status=JobStatus.FAILED.value).inc()
+            return
+        if store.complete(job.id, self.id, message):
+            JOBS_FINISHED.labels(status=JobStatus.COMPLETED.value).inc()
+            self.jobs_done += 1
+            log.info("job %s completed: %s", job.id, message, extra=extra)
+
+    def _context(self, lost: threading.Event) -> ExecutionContext:
+        rt = self.runtime
+        return ExecutionContext(
+            store=rt.store,
+            session_factory=rt.Session,
+            files=rt.files,
+            downloader=self.downloader,
+            worker_id=self.id,
+            should_stop=lambda: self._stop.is_set() or lost.is_set(),
+        )
+
+    # -- housekeeping ------------------------------------------------------------------------
+
+    def _housekeeping(self) -> None:
+        interval = max(0.2, min(5.0, self.settings.lease_seconds / 3))
+        last_rescue = 0.0
+        while True:
+            self._renew_leases()
+            self._safe_beat("running")
+            if time.monotonic() - last_rescue > self.settings.lease_seconds / 2:
+                self._rescue()
+                last_rescue = time.monotonic()
+            if self._stop.wait(interval) and not self._held:
+                return
+
+    def _renew_leases(self) -> None:
+        with self._held_lock:
+            held = list(self._held.items())
+        for job_id, lost in held:
+            try:
+                if not self.runtime.store.heartbeat(job_id, self.id, self.settings.lease_seconds):
+                    lost.set()
+            except SQLAlchemyError as exc:
+                log.error(
+                    "cannot renew lease of job %s: %s",
+                    job_id,
+                    exc,
+                    extra={"job_id": job_id, "worker": self.id},
+                )
+
+    def _rescue(self) -> None:
+        try:
+            result = self.runtime.store.rescue_expired(self.settings.max_attempts)
+        except SQLAlchemyError as exc:
+            log.error("rescue of expired leases failed: %s", exc, extra={"worker": self.id})
+            return
+        for job_id in result.requeued:
+            log.warning(
+                "job %s requeued: its worker's lease expired",
+                job_id,
+                extra={"job_id": job_id, "worker": self.id},
+            )
+        for job_id in result.failed:
+            log.error(
+                "job %s failed: lease expired too many times",
+                job_id,
+                extra={"job_id": job_id, "worker": self.id},
+            )
+
+    def _safe_beat(self, state: str) -> None:
+        try:
+            beat(self.runtime.Session, self.id, len(self._held), self.jobs_done, state)
+        except SQLAlchemyError as exc:
+            log.error("cannot record heartbeat: %s", exc, extra={"worker": self.id})
+
+
+def _default_downloader(runtime: Runtime) -> Downloader | None:
+    try:
+        from scraper.download import Downloader, DownloadPolicy
+    except ImportError:  # the downloader module is optional for in-process sources
+        return None
+    return Downloader(runtime.files, DownloadPolicy.from_settings(runtime.settings))
