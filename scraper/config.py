@@ -49,6 +49,9 @@ class Settings:
     download_deadline: float = 120.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read `SCRAPER_*` variables; keyword overrides win (the CLI's `--database-url`)."""
