@@ -40,9 +40,9 @@ def prepare(runtime: Runtime) -> StartupReport:
 
 
 def _heal_schema(runtime: Runtime, report: StartupReport) -> None:
-    from ops.schema import auto_heal
-
     try:
+        from ops.schema import auto_heal
+
         result = auto_heal(runtime.engine)
     except Exception as exc:  # the service must still start and say what is wrong
         log.exception("start-up schema repair failed")

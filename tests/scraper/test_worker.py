@@ -1,0 +1,127 @@
+"""The in-process worker: runs jobs end to end, throttles progress, obeys cancel and shutdown."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from scraper.jobs import NewJob
+from scraper.jobs.execute import Progress
+from scraper.models import Asset
+from scraper.runtime import Runtime
+from scraper.sources import MediaItem, Source, register
+from scraper.sources.selftest import make_png
+from scraper.storage import StoredFile
+from scraper.worker import Worker
+
+
+@register
+class SlowSource(Source):
+    """Test source: its items are fetched by `SlowDownloader`, one every 20 ms."""
+
+    name = "slowtest"
+
+    def search(self, query: str, limit: int, safe_search: bool) -> list[MediaItem]:
+        return [MediaItem(url=f"slow://{query}/{i}", mime="image/png") for i in range(limit)]
+
+
+class SlowDownloader:
+    """Stands in for the network: stores a generated PNG after a short wait."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.files = runtime.files
+
+    def download(self, url: str, name_hint: str | None = None) -> StoredFile:
+        time.sleep(0.02)
+        return self.files.put_bytes(make_png(url), "image/png", name_hint)
+
+
+def slow_worker(runtime: Runtime) -> Worker:
+    return Worker(runtime, downloader=SlowDownloader(runtime))  # type: ignore[arg-type]
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def test_selftest_job_runs_to_completion_with_files_and_assets(runtime: Runtime) -> None:
+    job = runtime.jobs.create(NewJob(query="sunset", max_content=4))
+    assert Worker(runtime, downloader=None).run_once()
+
+    done = runtime.store.get(job.id)
+    assert (done.status, done.progress, done.downloaded) == ("completed", 100, 4)
+    with runtime.Session() as s:
+        assets = s.scalars(select(Asset).where(Asset.job_id == job.id)).all()
+    assert len(assets) == 4 and done.bytes_downloaded == sum(a.size_bytes for a in assets)
+    for asset in assets:
+        path = runtime.files.resolve(asset.path)
+        assert path.is_relative_to(Path(runtime.settings.data_dir).resolve() / "downloads")
+        assert path.read_bytes() in {make_png(f"sunset/{i}") for i in range(1, 5)}
+
+
+def test_identical_content_is_stored_once(runtime: Runtime) -> None:
+    for _ in range(2):
+        runtime.jobs.create(NewJob(query="same", max_content=2))
+    worker = Worker(runtime, downloader=None)
+    while worker.run_once():
+        pass
+    files = list((runtime.settings.data_dir / "downloads").rglob("*.png"))
+    with runtime.Session() as s:
+        assert len(s.scalars(select(Asset)).all()) == 4
+    assert len(files) == 2
+
+
+def test_progress_writes_are_throttled(runtime: Runtime) -> None:
+    job = runtime.jobs.create(NewJob(query="x", max_content=100))
+    claimed = runtime.store.claim("w1", 30)
+    now = [0.0]
+    progress = Progress(runtime.store, claimed, "w1", interval=0.5, clock=lambda: now[0])
+    for i in range(100):  # 100 items within one simulated second
+        now[0] = i / 100
+        progress.update(i, i * 10, "working")
+    assert progress.writes == 2
+    assert runtime.store.get(job.id).downloaded == 50
+
+
+def test_cancel_stops_the_worker_at_the_next_item(runtime: Runtime) -> None:
+    job = runtime.jobs.create(NewJob(query="slow", max_content=200, enabled_sources=("slowtest",)))
+    worker = slow_worker(runtime)
+    worker.start()
+    try:
+        wait_for(lambda: runtime.store.get(job.id).status == "running")
+        runtime.jobs.cancel(job.id)
+        wait_for(lambda: not worker._held, timeout=15)
+    finally:
+        worker.stop()
+    final = runtime.store.get(job.id)
+    assert final.status == "cancelled" and final.downloaded < 200
+
+
+def test_stop_releases_the_job_in_hand(runtime: Runtime) -> None:
+    job = runtime.jobs.create(NewJob(query="held", max_content=200, enabled_sources=("slowtest",)))
+    worker = slow_worker(runtime)
+    worker.start()
+    wait_for(lambda: runtime.store.get(job.id).status == "running")
+    worker.stop()
+    released = runtime.store.get(job.id)
+    assert (released.status, released.locked_by, released.attempts) == ("pending", None, 0)
+
+
+@pytest.mark.parametrize("concurrency", [3])
+def test_threads_of_one_worker_never_share_a_job(runtime: Runtime, concurrency: int) -> None:
+    ids = {runtime.jobs.create(NewJob(query=f"t{i}", max_content=1)).id for i in range(12)}
+    worker = Worker(runtime, concurrency=concurrency, downloader=None)
+    worker.start()
+    try:
+        wait_for(lambda: runtime.store.count_by_status() == {"completed": 12}, timeout=30)
+    finally:
+        worker.stop()
+    assert {j.id for j in runtime.jobs.list(limit=50).jobs} == ids
+    assert all(j.attempts == 1 for j in runtime.jobs.list(limit=50).jobs)
