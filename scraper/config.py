@@ -18,14 +18,17 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _number(env: Mapping[str, str], name: str, default: float, kind: type = int) -> Any:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        raise ConfigError(f"{name} must be a {kind.__name__} number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than zero, got {raw!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -69,10 +72,12 @@ class Settings:
             allow_private_networks=_flag(env.get("SCRAPER_ALLOW_PRIVATE_NETWORKS")),
             metrics_token=env.get("SCRAPER_METRICS_TOKEN") or None,
             log_format=(env.get("SCRAPER_LOG_FORMAT") or "text").lower(),
-            max_content_limit=_int(env, "SCRAPER_MAX_CONTENT", 500),
-            lease_seconds=_int(env, "SCRAPER_LEASE_SECONDS", 60),
-            max_attempts=_int(env, "SCRAPER_MAX_ATTEMPTS", 3),
-            download_max_bytes=_int(env, "SCRAPER_DOWNLOAD_MAX_BYTES", 50 * 1024 * 1024),
+            max_content_limit=_number(env, "SCRAPER_MAX_CONTENT", 500),
+            lease_seconds=_number(env, "SCRAPER_LEASE_SECONDS", 60),
+            max_attempts=_number(env, "SCRAPER_MAX_ATTEMPTS", 3),
+            download_max_bytes=_number(env, "SCRAPER_DOWNLOAD_MAX_BYTES", 50 * 1024 * 1024),
+            poll_interval=_number(env, "SCRAPER_POLL_INTERVAL", 1.0, float),
+            reconcile_interval=_number(env, "SCRAPER_RECONCILE_INTERVAL", 30.0, float),
         )
         return settings.with_overrides(**overrides)
 

@@ -23,6 +23,7 @@ from scraper.runtime import Runtime
 # Fixture plugins, one module per area (tests/plugins/*.py).
 pytest_plugins = [
     "tests.plugins.http_server",
+    "tests.plugins.processes",
 ]
 
 REQUIRE_SERVICES = os.environ.get("SCRAPER_REQUIRE_SERVICES") == "1"
@@ -30,7 +31,9 @@ SERVER_URLS = {
     "postgresql": os.environ.get(
         "SCRAPER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     ),
-    "mariadb": os.environ.get("SCRAPER_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
+    "mariadb": os.environ.get(
+        "SCRAPER_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+    ),
 }
 DIALECTS = [
     "sqlite",

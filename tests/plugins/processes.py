@@ -1,0 +1,55 @@
+"""The `spawn` fixture: real `scraper` subprocesses (workers, servers), always reaped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+Spawn = Callable[..., subprocess.Popen[bytes]]
+
+
+def scraper_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for a child process of the service under test."""
+    env = dict(os.environ)
+    env.update(
+        SCRAPER_DATABASE_URL=database_url,
+        SCRAPER_DATA_DIR=str(data_dir),
+        SCRAPER_ALLOW_PRIVATE_NETWORKS="1",
+        SCRAPER_POLL_INTERVAL="0.1",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawn]:
+    """Start `python -m scraper.cli ARGS...` with its output in a log file; kill it at teardown."""
+    children: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str, env: dict[str, str], log_name: str = "proc") -> subprocess.Popen[bytes]:
+        log = open(tmp_path / f"{log_name}-{len(children)}.log", "wb")  # noqa: SIM115
+        child = subprocess.Popen(
+            [sys.executable, "-m", "scraper.cli", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        child.log_path = Path(log.name)  # type: ignore[attr-defined]
+        log.close()
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
