@@ -1,1 +1,176 @@
-"""The `http_server` fixture (a real HTTP server on 127.0.0.1 serving recorded responses)."""
+"""The `http_server` fixture: a real threaded HTTP server on 127.0.0.1 serving recorded replies.
+
+Each test registers the replies a path gives (status, headers, body, a drip delay for a
+slow-loris server, no Content-Length for a close-delimited body); several replies for one
+path are served in order and the last one repeats (429 then 200). Every request is logged.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One recorded response."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    drip: float = 0.0  # seconds between single bytes of the body (a slow-loris server)
+    send_length: bool = True  # False: no Content-Length; the body ends when the socket closes
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request the server received."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    at: float
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._serve(with_body=True)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._serve(with_body=False)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep test output quiet; the request log is on the server object."""
+
+    def _serve(self, with_body: bool) -> None:
+        owner = self.server.owner
+        owner.record(Seen(self.command, self.path, dict(self.headers.items()), time.monotonic()))
+        reply = owner.next_reply(self.path)
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        if reply.send_length and not reply.drip:
+            self.send_header("Content-Length", str(len(reply.body)))
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if with_body:
+            self._write(reply)
+
+    def _write(self, reply: Reply) -> None:
+        try:
+            if not reply.drip:
+                self.wfile.write(reply.body)
+                return
+            for i in range(len(reply.body)):
+                if self.server.owner.stopping.wait(reply.drip if i else 0):
+                    return
+                self.wfile.write(reply.body[i : i + 1])
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up, which is what several tests want
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: HTTPTestServer
+
+
+class HTTPTestServer:
+    """Routes, replies and a request log around a ThreadingHTTPServer on a free port."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._routes: dict[str, list[Reply]] = {}
+        self.requests: list[Seen] = []
+        self.stopping = threading.Event()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.owner = self
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
+        self._thread.start()
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        """The absolute URL of `path`; `host` may be a name a test resolver maps here."""
+        return f"http://{host}:{self.port}{path}"
+
+    def add(self, path: str, *replies: Reply) -> None:
+        """Serve these replies to `path` in order; the last one repeats."""
+        with self._lock:
+            self._routes[path] = list(replies)
+
+    def route(
+        self,
+        path: str,
+        body: bytes = b"",
+        content_type: str = "image/png",
+        *,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        drip: float = 0.0,
+        send_length: bool = True,
+    ) -> None:
+        """Serve one reply with this Content-Type to `path`."""
+        all_headers = {"Content-Type": content_type, **(headers or {})}
+        self.add(path, Reply(status, body, all_headers, drip, send_length))
+
+    def redirect(self, path: str, location: str, status: int = 302) -> None:
+        """Answer `path` with a redirect to `location`."""
+        self.add(path, Reply(status=status, headers={"Location": location}))
+
+    def next_reply(self, path: str) -> Reply:
+        with self._lock:
+            replies = self._routes.get(path)
+            if not replies:
+                return Reply(404, b"not found", {"Content-Type": "text/plain"})
+            return replies.pop(0) if len(replies) > 1 else replies[0]
+
+    def record(self, seen: Seen) -> None:
+        with self._lock:
+            self.requests.append(seen)
+
+    def hits(self, path: str) -> list[Seen]:
+        """The requests received for `path`, oldest first."""
+        with self._lock:
+            return [seen for seen in self.requests if seen.path == path]
+
+    def close(self) -> None:
+        self.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nobody listens on (for connection-refused cases)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fixture_bytes(name: str) -> bytes:
+    """The bytes of a recorded file under tests/fixtures/."""
+    return (FIXTURES / name).read_bytes()
+
+
+@pytest.fixture
+def http_server() -> Iterator[HTTPTestServer]:
+    """A real HTTP server on 127.0.0.1, closed after the test."""
+    server = HTTPTestServer()
+    yield server
+    server.close()
