@@ -212,9 +212,7 @@ class Worker:
             log.error("cannot record heartbeat: %s", exc, extra={"worker": self.id})
 
 
-def _default_downloader(runtime: Runtime) -> Downloader | None:
-    try:
-        from scraper.download import Downloader, DownloadPolicy
-    except ImportError:  # the downloader module is optional for in-process sources
-        return None
+def _default_downloader(runtime: Runtime) -> Downloader:
+    from scraper.download import Downloader, DownloadPolicy
+
     return Downloader(runtime.files, DownloadPolicy.from_settings(runtime.settings))
