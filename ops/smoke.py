@@ -1,0 +1,203 @@
+"""`ops smoke`: the whole stack from nothing, traced, then torn down.
+
+A temporary SQLite database and data directory, `init-db`, an admin token, `scraper serve`
+(with its worker) as a real subprocess on a free port, `ops trace --url` against it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from ops.trace import TraceCannotRun, TraceReport, trace_url
+from scraper.config import Settings
+from scraper.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stage of the smoke test."""
+
+    name: str
+    ok: bool
+    seconds: float
+    detail: str
+
+
+@dataclass
+class SmokeReport:
+    """The set-up steps, the trace, and whether every hop passed."""
+
+    steps: list[Step] = field(default_factory=list)
+    trace: TraceReport | None = None
+
+    @property
+    def ok(self) -> bool:
+        steps_ok = all(step.ok for step in self.steps)
+        return steps_ok and self.trace is not None and self.trace.ok
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": "pass" if self.ok else "fail",
+            "steps": [step.__dict__ for step in self.steps],
+            "trace": self.trace.to_json() if self.trace else None,
+        }
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def scraper_command() -> list[str]:
+    """The `scraper` executable of this environment."""
+    script = Path(sys.executable).with_name("scraper")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "scraper.cli"]
+
+
+def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a test server: its database, its data dir, 127.0.0.1 allowed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPER_")}
+    env.update(
+        SCRAPER_DATABASE_URL=database_url,
+        SCRAPER_DATA_DIR=str(data_dir),
+        SCRAPER_ALLOW_PRIVATE_NETWORKS="1",
+        SCRAPER_SECRET_KEY=secrets.token_hex(16),
+    )
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def running_server(
+    env: dict[str, str], port: int, log: Path, timeout: float = 30.0
+) -> Iterator[str]:
+    """Run `scraper serve` on 127.0.0.1:`port` until the block ends; yield its URL."""
+    command = scraper_command() + ["serve", "--host", "127.0.0.1", "--port", str(port)]
+    with open(log, "ab") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process, timeout, log)
+        yield url
+    finally:
+        stop_process(process)
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
+    """Wait until GET /healthz answers; raise with the server's log if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise TraceCannotRun(f"server exited with {process.returncode}: {tail(log)}")
+        try:
+            if requests.get(url + "/healthz", timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise TraceCannotRun(f"server not ready after {timeout}s: {tail(log)}")
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def tail(log: Path, lines: int = 15) -> str:
+    try:
+        return " | ".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def smoke(timeout: float = 60.0, keep: bool = False) -> SmokeReport:
+    """Build the stack in a temporary directory, trace a job through it, tear it down."""
+    report = SmokeReport()
+    root = Path(tempfile.mkdtemp(prefix="ops-smoke-"))
+    try:
+        _run(report, root, timeout)
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+    return report
+
+
+def _run(report: SmokeReport, root: Path, timeout: float) -> None:
+    settings = Settings(database_url=f"sqlite:///{root / 'scraper.db'}", data_dir=root / "data")
+    runtime = Runtime(settings)
+    try:
+        token = _step(report, "init-db", lambda: _init(runtime))
+        if token is None:
+            return
+        env = server_env(settings.database_url, settings.data_dir)
+        port = free_port()
+        started = time.monotonic()
+        try:
+            with running_server(env, port, root / "server.log") as url:
+                report.steps.append(Step("serve", True, _since(started), f"{url} is ready"))
+                report.trace = trace_url(url, token, runtime, timeout)
+        except TraceCannotRun as exc:
+            report.steps.append(Step("serve", False, _since(started), str(exc)))
+    finally:
+        runtime.close()
+
+
+def _init(runtime: Runtime) -> str:
+    """Create every table and an admin with a token; return the token."""
+    from ops.schema import init_db
+    from scraper.accounts import create_token, create_user
+
+    init_db(runtime.engine)
+    create_user(runtime.Session, "smoke", secrets.token_urlsafe(12), admin=True)
+    return create_token(runtime.Session, "smoke", "ops smoke")
+
+
+def _step(report: SmokeReport, name: str, action: Callable[[], str]) -> str | None:
+    started = time.monotonic()
+    try:
+        result = action()
+    except Exception as exc:  # the report shows why the stack could not be built
+        report.steps.append(Step(name, False, _since(started), f"{type(exc).__name__}: {exc}"))
+        return None
+    report.steps.append(Step(name, True, _since(started), "tables created, admin token made"))
+    return result
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 3)
+
+
+def render_text(report: SmokeReport) -> str:
+    """Each step, then the trace."""
+    from ops.trace import render_text as render_trace
+
+    lines = [
+        f"[{'PASS' if s.ok else 'FAIL'}] {s.name:<8} {s.seconds:6.2f}s  {s.detail}"
+        for s in report.steps
+    ]
+    if report.trace is not None:
+        lines.append(render_trace(report.trace))
+    lines.append("smoke: PASS" if report.ok else "smoke: FAIL")
+    return "\n".join(lines)
