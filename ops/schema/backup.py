@@ -1,0 +1,50 @@
+"""Back up and restore a SQLite database file around a migration (SQLite has no DDL rollback)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+
+def sqlite_path(engine: Engine) -> Path | None:
+    """The database file of a file-backed SQLite engine, else None."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _copy(source: Path, target: Path) -> None:
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)  # consistent even with a WAL file beside it
+    finally:
+        dst.close()
+        src.close()
+
+
+def backup_sqlite(engine: Engine, backup_dir: Path | None = None) -> Path | None:
+    """Copy the SQLite file to `<name>.<timestamp>.bak` (beside it, or in `backup_dir`)."""
+    path = sqlite_path(engine)
+    if path is None or not path.exists():
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = Path(backup_dir) if backup_dir is not None else path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{path.name}.{stamp}.bak"
+    _copy(path, target)
+    return target
+
+
+def restore_sqlite(engine: Engine, backup: Path) -> None:
+    """Put the backup's content back into the live file (connections are closed first)."""
+    path = sqlite_path(engine)
+    if path is None:
+        return
+    engine.dispose()
+    _copy(backup, path)

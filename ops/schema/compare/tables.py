@@ -1,0 +1,50 @@
+"""Comparer: tables the models have and the database lacks, and the reverse."""
+
+from __future__ import annotations
+
+from alembic.operations import ops
+from sqlalchemy import Table
+
+from ops.schema.compare.context import Context
+from ops.schema.difference import Difference, Repair, Severity
+from ops.schema.reflect import LiveSchema
+
+
+def create_table_operations(table: Table) -> list[ops.MigrateOperation]:
+    """CREATE TABLE plus its indexes, as Alembic operations."""
+    result: list[ops.MigrateOperation] = [ops.CreateTableOp.from_table(table)]
+    for index in sorted(table.indexes, key=lambda i: str(i.name)):
+        result.append(ops.CreateIndexOp.from_index(index))
+    return result
+
+
+def compare_tables(ctx: Context, live: LiveSchema) -> list[Difference]:
+    """Missing tables are critical (every query on them fails); unexpected ones are info."""
+    found: list[Difference] = []
+    for name, table in ctx.metadata.tables.items():
+        if name not in live.tables:
+            found.append(
+                ctx.diff(
+                    name,
+                    None,
+                    "missing_table",
+                    Severity.CRITICAL,
+                    "table",
+                    None,
+                    create_table_operations(table),
+                )
+            )
+    for name in sorted(set(live.tables) - set(ctx.metadata.tables)):
+        found.append(
+            ctx.diff(
+                name,
+                None,
+                "unexpected_table",
+                Severity.INFO,
+                None,
+                "table",
+                repair=Repair.MANUAL,
+                why="not in the models; drop it by hand if nothing else uses it",
+            )
+        )
+    return found

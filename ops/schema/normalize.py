@@ -1,0 +1,136 @@
+"""Dialect-aware normalisation of types and server defaults, so equal things compare equal."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import Column, Dialect, sql
+from sqlalchemy import types as sqltypes
+from sqlalchemy.schema import DefaultClause
+
+_INT_SIZES = {"big_integer": 8, "bigint": 8, "small_integer": 2, "smallint": 2, "tinyint": 1}
+_INT_SIZES |= {"mediumint": 3}
+_CAST = re.compile(r"::[\w .\"]+(\[\])?$")
+_NOW = {"now()", "current_timestamp", "current_timestamp()", "localtimestamp", "getdate()"}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A type reduced to what matters for compatibility: a family and its size parameters."""
+
+    family: str
+    size: Any = None
+    extra: Any = None
+
+    def __str__(self) -> str:
+        params = [str(p) for p in (self.size, self.extra) if p is not None]
+        return f"{self.family}({', '.join(params)})" if params else self.family
+
+
+def unwrap(type_: sqltypes.TypeEngine[Any], dialect: Dialect) -> sqltypes.TypeEngine[Any]:
+    """Resolve TypeDecorators (and variants) to the type the dialect really stores."""
+    seen = 0
+    while isinstance(type_, sqltypes.TypeDecorator) and seen < 10:
+        type_ = type_.load_dialect_impl(dialect)
+        seen += 1
+    variants = getattr(type_, "_variant_mapping", None)
+    if variants and dialect.name in variants:
+        return unwrap(variants[dialect.name], dialect)
+    return type_
+
+
+def shape(type_: sqltypes.TypeEngine[Any], dialect: Dialect) -> Shape:
+    """Reduce a model or reflected type to a comparable Shape."""
+    type_ = unwrap(type_, dialect)
+    visit = str(getattr(type_, "__visit_name__", "")).lower()
+    if isinstance(type_, sqltypes.Boolean):
+        return Shape("boolean")
+    if visit == "tinyint" and getattr(type_, "display_width", None) == 1:
+        return Shape("boolean")
+    if isinstance(type_, sqltypes.Integer):
+        return Shape("integer", _INT_SIZES.get(visit, 4))
+    if isinstance(type_, sqltypes.Float):
+        return Shape("float", 8 if "double" in visit else None)
+    if isinstance(type_, sqltypes.Numeric):
+        return Shape("numeric", type_.precision, type_.scale)
+    if isinstance(type_, sqltypes.JSON):
+        return Shape("json")
+    if isinstance(type_, sqltypes.Enum):
+        return Shape("enum")
+    if isinstance(type_, sqltypes.Text | sqltypes.CLOB) or visit.endswith("text"):
+        return Shape("text")
+    if isinstance(type_, sqltypes.String):
+        return Shape("string", type_.length)
+    if isinstance(type_, sqltypes.DateTime):
+        return Shape("datetime", bool(type_.timezone) or None, getattr(type_, "fsp", None))
+    return _simple_shape(type_, dialect)
+
+
+def _simple_shape(type_: sqltypes.TypeEngine[Any], dialect: Dialect) -> Shape:
+    for family, cls in (
+        ("date", sqltypes.Date),
+        ("time", sqltypes.Time),
+        ("interval", sqltypes.Interval),
+        ("binary", sqltypes._Binary),
+        ("uuid", sqltypes.Uuid),
+    ):
+        if isinstance(type_, cls):
+            return Shape(family)
+    try:
+        return Shape("other", type_.compile(dialect=dialect).upper())
+    except Exception:
+        return Shape("other", type(type_).__name__.upper())
+
+
+def model_default(column: Column[Any], dialect: Dialect) -> str | None:
+    """The model's server default as SQL text for this dialect, or None."""
+    default = column.server_default
+    if not isinstance(default, DefaultClause):
+        return None
+    arg = default.arg
+    if isinstance(arg, str):
+        return "'" + arg.replace("'", "''") + "'"
+    if isinstance(arg, sql.ClauseElement):
+        return str(arg.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    return str(arg)
+
+
+def _unparen(text: str) -> str:
+    while text.startswith("(") and text.endswith(")"):
+        inner, depth = text[1:-1], 0
+        for ch in inner:
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            if depth < 0:
+                return text
+        text = inner.strip()
+    return text
+
+
+def normalize_default(text: str | None) -> str | None:
+    """Canonical form of a default: no casts, parens or quotes; booleans and numbers unified."""
+    if text is None:
+        return None
+    value = _unparen(str(text).strip())
+    while _CAST.search(value):
+        value = _unparen(_CAST.sub("", value).strip())
+    if value.lower() == "null" or value == "":
+        return None
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        value = value[1:-1].replace("''", "'")
+    lowered = value.lower()
+    if lowered in {"true", "false"}:
+        return "1" if lowered == "true" else "0"
+    if lowered in _NOW or lowered.startswith("current_timestamp("):
+        return "current_timestamp"
+    try:
+        return format(Decimal(value).normalize(), "f")
+    except (InvalidOperation, ValueError):
+        return value
+
+
+def is_autoincrement_default(text: str | None) -> bool:
+    """True for the sequence/identity defaults databases attach to serial primary keys."""
+    return bool(text) and str(text).lower().startswith("nextval(")
