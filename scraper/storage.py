@@ -70,7 +70,8 @@ def safe_filename(name: str | None, content_type: str, fallback: str = "file") -
     raw = raw.replace("\\", "/").rsplit("/", 1)[-1]
     stem = raw.rsplit(".", 1)[0] if "." in raw else raw
     stem = _UNSAFE.sub("_", stem).strip(" ._-")
-    if not stem or stem.lower() in _WINDOWS_DEVICES:
+    # Windows reserves a device name before any extension too: "lpt1.tar.png".
+    if not stem or stem.split(".", 1)[0].strip().lower() in _WINDOWS_DEVICES:
         stem = fallback
     ext = extension_for(content_type)
     return stem[: MAX_NAME - len(ext)] + ext
@@ -118,6 +119,7 @@ class FileStore:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+            handle.close()  # Windows cannot rename a file that is still open
             digest = hashlib.sha256(data).hexdigest()
             return self.commit(path, digest, content_type, safe_filename(name, content_type))
 
@@ -133,7 +135,10 @@ class FileStore:
         removed = 0
         for path in self.tmp_dir.glob("*.part") if self.tmp_dir.exists() else []:
             pid = int(path.name.split("-", 1)[0]) if path.name.split("-", 1)[0].isdigit() else 0
-            stale = time.time() - path.stat().st_mtime > max_age
+            try:
+                stale = time.time() - path.stat().st_mtime > max_age
+            except FileNotFoundError:  # committed or dropped by its owner meanwhile
+                continue
             if stale or not _alive(pid):
                 path.unlink(missing_ok=True)
                 removed += 1

@@ -50,7 +50,8 @@ class Downloader:
         # Environment proxies would be checked instead of the target; the adapter refuses them.
         self.session.trust_env = False
         self.session.headers["User-Agent"] = policy.user_agent
-        adapter = GuardedAdapter(AddressGuard(policy))
+        self.guard = AddressGuard(policy)
+        adapter = GuardedAdapter(self.guard)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
@@ -68,6 +69,10 @@ class Downloader:
     def download(self, url: str, name_hint: str | None = None) -> StoredFile:
         """Store the file at `url`; a DownloadError (and no partial file) if anything is off."""
         deadline = Deadline(self.policy.deadline)
+        with self.guard.watching(self.policy.deadline):
+            return self._download(url, name_hint, deadline)
+
+    def _download(self, url: str, name_hint: str | None, deadline: Deadline) -> StoredFile:
         response, final_url = self._open(url, deadline)
         with response:
             content_type = self._allowed_type(response, final_url)
@@ -75,12 +80,17 @@ class Downloader:
                 digest = self._stream(response, handle, self.policy.max_bytes, deadline, final_url)
                 handle.flush()
                 os.fsync(handle.fileno())
+                handle.close()  # Windows cannot rename a file that is still open
                 name = safe_filename(name_hint or _url_basename(final_url), content_type)
                 return self.files.commit(path, digest, content_type, name)
 
     def fetch_page(self, url: str, max_bytes: int = 2_000_000) -> tuple[str, str]:
         """Fetch an HTML page under the same guard; return (final URL, decoded text)."""
         deadline = Deadline(self.policy.deadline)
+        with self.guard.watching(self.policy.deadline):
+            return self._fetch_page(url, max_bytes, deadline)
+
+    def _fetch_page(self, url: str, max_bytes: int, deadline: Deadline) -> tuple[str, str]:
         response, final_url = self._open(url, deadline)
         with response:
             content_type = media_type(response.headers.get("Content-Type"))
@@ -179,6 +189,8 @@ class Downloader:
                 raise TooLarge(url, f"body passed the {max_bytes} byte cap")
             digest.update(chunk)
             sink.write(chunk)
+        # The watchdog ends a late body with what looks like a clean EOF: never keep that.
+        deadline.check(url)
         return digest.hexdigest()
 
     def _read_chunk(self, response: requests.Response, deadline: Deadline, url: str) -> bytes:

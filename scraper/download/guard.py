@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.response import HTTPResponse
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from scraper.download.policy import Addresses, DownloadPolicy
@@ -73,11 +77,73 @@ def is_public_address(ip: IPAddress) -> bool:
     return ip.is_global and not special
 
 
+class Watchdog:
+    """Shuts down a download's sockets when its deadline passes.
+
+    Socket timeouts bound each recv, not the total: a server that drips its headers one byte
+    a second would hold a worker for hours. Shutting the socket down from a timer thread
+    makes the blocked read return at once, wherever it is.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.fired = False
+        self._timer = threading.Timer(max(0.0, seconds), self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket | None) -> None:
+        """Cover this socket too (a pooled one is covered again for each request)."""
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            if self.fired:
+                _shutdown(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
+
+
 class AddressGuard:
     """Resolves a host, refuses non-public answers, and connects to exactly those addresses."""
 
     def __init__(self, policy: DownloadPolicy) -> None:
         self.policy = policy
+        self._local = threading.local()
+
+    @contextmanager
+    def watching(self, seconds: float) -> Iterator[Watchdog]:
+        """Put every socket this thread uses in the next `seconds` under one Watchdog."""
+        with Watchdog(seconds) as watchdog:
+            self._local.watchdog = watchdog
+            try:
+                yield watchdog
+            finally:
+                self._local.watchdog = None
+
+    def watch(self, sock: socket.socket | None) -> None:
+        """Hand a socket about to be used to the current thread's Watchdog, if any."""
+        watchdog: Watchdog | None = getattr(self._local, "watchdog", None)
+        if watchdog is not None:
+            watchdog.watch(sock)
 
     def resolve(self, host: str, port: int) -> Addresses:
         """Every address of `host`; UnsafeURL if any is not public (unless allowed)."""
@@ -115,6 +181,7 @@ class AddressGuard:
                     sock.settimeout(conn.timeout)
                 if conn.source_address:
                     sock.bind(conn.source_address)
+                self.watch(sock)
                 sock.connect(sockaddr)
                 return sock
             except OSError as exc:
@@ -128,9 +195,17 @@ def _pool_classes(guard: AddressGuard) -> dict[str, type[HTTPConnectionPool]]:
         def _new_conn(self) -> socket.socket:
             return guard.open_socket(self)
 
+        def getresponse(self) -> HTTPResponse:  # type: ignore[override]
+            guard.watch(self.sock)  # a reused connection is not opened again
+            return super().getresponse()
+
     class GuardedHTTPSConnection(HTTPSConnection):
         def _new_conn(self) -> socket.socket:
             return guard.open_socket(self)
+
+        def getresponse(self) -> HTTPResponse:  # type: ignore[override]
+            guard.watch(self.sock)
+            return super().getresponse()
 
     class GuardedHTTPPool(HTTPConnectionPool):
         ConnectionCls = GuardedHTTPConnection

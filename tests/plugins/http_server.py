@@ -29,6 +29,7 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
     drip: float = 0.0  # seconds between single bytes of the body (a slow-loris server)
     send_length: bool = True  # False: no Content-Length; the body ends when the socket closes
+    drip_head: bool = False  # drip the status line and headers too (a slow-headers server)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,9 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         owner.record(Seen(self.command, self.path, dict(self.headers.items()), time.monotonic()))
         reply = owner.next_reply(self.path)
+        if reply.drip_head:
+            self._drip(f"HTTP/1.1 {reply.status} Slow\r\nX-Pad: {'x' * 64}\r\n".encode(), reply)
+            return
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
@@ -71,17 +75,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(reply)
 
     def _write(self, reply: Reply) -> None:
+        if reply.drip:
+            self._drip(reply.body, reply)
+            return
         try:
-            if not reply.drip:
-                self.wfile.write(reply.body)
-                return
-            for i in range(len(reply.body)):
-                if self.server.owner.stopping.wait(reply.drip if i else 0):
-                    return
-                self.wfile.write(reply.body[i : i + 1])
-                self.wfile.flush()
+            self.wfile.write(reply.body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up, which is what several tests want
+
+    def _drip(self, data: bytes, reply: Reply) -> None:
+        self.close_connection = True
+        try:
+            for i in range(len(data)):
+                if self.server.owner.stopping.wait(reply.drip if i else 0):
+                    return
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
 
 class _Server(ThreadingHTTPServer):

@@ -234,6 +234,29 @@ def test_server_dripping_one_byte_a_second_hits_the_total_deadline(
     assert stored_files(data_dir) == []
 
 
+def test_server_dripping_its_headers_hits_the_total_deadline(
+    http_server: HTTPTestServer, make_downloader: MakeDownloader
+) -> None:
+    """Read timeouts bound each recv, not the header block: the watchdog bounds the total."""
+    http_server.add("/slow-head.png", Reply(200, PNG, drip=0.5, drip_head=True))
+    downloader = make_downloader(read_timeout=5.0, deadline=2.0, max_retries=0)
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        downloader.download(http_server.url("/slow-head.png"))
+    assert time.monotonic() - started < 3.0
+
+
+def test_downloader_is_reusable_after_a_deadline(
+    http_server: HTTPTestServer, make_downloader: MakeDownloader
+) -> None:
+    http_server.route("/slow.png", PNG, drip=1.0)
+    http_server.route("/fast.png", PNG)
+    downloader = make_downloader(read_timeout=5.0, deadline=1.5)
+    with pytest.raises(DeadlineExceeded):
+        downloader.download(http_server.url("/slow.png"))
+    assert downloader.download(http_server.url("/fast.png")).size_bytes == len(PNG)
+
+
 @pytest.mark.parametrize(
     ("path", "headers"),
     [
@@ -258,12 +281,22 @@ def test_traversal_in_url_path_or_content_disposition_stays_in_data_dir(
     assert stored_files(data_dir) == [data_dir / stored.path]
 
 
+@pytest.mark.parametrize(
+    ("hint", "expected"),
+    [
+        ("../../CON.exe", "file.png"),
+        ("lpt1.tar.gz", "file.png"),
+        ("C:\\Windows\\evil.dll", "evil.png"),
+        ("/etc/shadow", "shadow.png"),
+        ("x" * 500, "x" * 116 + ".png"),
+    ],
+)
 def test_hostile_name_hint_is_sanitized(
-    http_server: HTTPTestServer, make_downloader: MakeDownloader
+    hint: str, expected: str, http_server: HTTPTestServer, make_downloader: MakeDownloader
 ) -> None:
     http_server.route("/pic.png", PNG)
-    stored = make_downloader().download(http_server.url("/pic.png"), name_hint="../../CON.exe")
-    assert stored.filename == "file.png"
+    stored = make_downloader().download(http_server.url("/pic.png"), name_hint=hint)
+    assert stored.filename == expected
 
 
 def test_429_with_retry_after_is_honoured_then_succeeds(
