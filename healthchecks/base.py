@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import enum
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scraper.runtime import Runtime
 
 
 class Status(enum.StrEnum):
     PASS = "pass"
     WARN = "warn"
     FAIL = "fail"
+
+    @property
+    def rank(self) -> int:
+        """Order of badness: pass < warn < fail."""
+        return {"pass": 0, "warn": 1, "fail": 2}[self.value]
 
 
 @dataclass(frozen=True)
@@ -24,7 +34,48 @@ class CheckResult:
     output: str = ""
     fix: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+    component_type: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.status is not Status.FAIL
+
+
+def worst(results: list[CheckResult]) -> Status:
+    """The overall status: the worst of the results (pass when there are none)."""
+    return max((r.status for r in results), key=lambda s: s.rank, default=Status.PASS)
+
+
+def describe_error(exc: BaseException) -> str:
+    """`Class: message` on one line, short enough for a health response."""
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def guarded(
+    name: str, unit: str | None = None, component_type: str | None = None
+) -> Callable[[Callable[[Runtime], CheckResult]], Callable[[Runtime], CheckResult]]:
+    """Make a check total: an exception becomes a `fail` result naming the error."""
+
+    def wrap(check: Callable[[Runtime], CheckResult]) -> Callable[[Runtime], CheckResult]:
+        @functools.wraps(check)
+        def run(runtime: Runtime) -> CheckResult:
+            try:
+                return check(runtime)
+            except Exception as exc:  # checks never raise: a broken dependency is the finding
+                error = describe_error(exc)
+                return CheckResult(
+                    name,
+                    Status.FAIL,
+                    unit=unit,
+                    output=f"The {name} check could not run: {error}.",
+                    fix="ops doctor",
+                    evidence={"error": error},
+                    component_type=component_type,
+                )
+
+        return run
+
+    return wrap

@@ -1,9 +1,84 @@
-"""/healthz and /readyz (being written by the health-check issue)."""
+"""/healthz and /readyz in the IETF api-health-check draft shape (`application/health+json`).
+
+`/healthz` is liveness (the process answers; no database); `/readyz` runs every check.
+HTTP 200 for pass and warn, 503 for fail.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app
+
+from healthchecks.base import CheckResult, Status, worst
+from healthchecks.registry import run_checks
+
+bp = Blueprint("health", __name__)
+MEDIA_TYPE = "application/health+json"
+STARTED_KEY = "healthchecks.started"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def entry(result: CheckResult, at: str | None = None) -> dict[str, Any]:
+    """One `checks` entry: draft keys, plus `fix` where something needs doing."""
+    item: dict[str, Any] = {"status": result.status.value, "time": at or _now()}
+    if result.component_type:
+        item["componentType"] = result.component_type
+    if result.observed is not None:
+        item["observedValue"] = result.observed
+    if result.unit:
+        item["observedUnit"] = result.unit
+    if result.output and result.status is not Status.PASS:
+        item["output"] = result.output
+    if result.fix and result.status is not Status.PASS:
+        item["fix"] = result.fix
+    return item
+
+
+def health_document(results: list[CheckResult], description: str) -> dict[str, Any]:
+    """The whole health+json body: overall status and `checks` keyed `component:measurement`."""
+    at = _now()
+    status = worst(results)
+    doc: dict[str, Any] = {"status": status.value, "description": description, "checks": {}}
+    for result in results:
+        doc["checks"].setdefault(result.name, []).append(entry(result, at))
+    problems = [r for r in results if r.status is not Status.PASS]
+    if problems:
+        problems.sort(key=lambda r: -r.status.rank)
+        doc["output"] = problems[0].output
+    return doc
+
+
+def respond(doc: dict[str, Any]) -> Response:
+    """Serialize with the health media type; 503 only when the status is fail."""
+    code = 503 if doc["status"] == Status.FAIL.value else 200
+    response = Response(json.dumps(doc, default=str), status=code, mimetype=MEDIA_TYPE)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """Liveness: the process answers; touches no database."""
+    uptime = round(time.monotonic() - current_app.extensions[STARTED_KEY], 3)
+    result = CheckResult("uptime", Status.PASS, observed=uptime, unit="s", component_type="system")
+    return respond(health_document([result], "scraper liveness"))
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """Readiness: database, schema, workers, queue, storage and fallback checks."""
+    results = run_checks(current_app.extensions["scraper"])
+    return respond(health_document(results, "scraper readiness"))
 
 
 def init_app(app: Flask) -> None:
     """Register the health endpoints."""
+    app.extensions[STARTED_KEY] = time.monotonic()
+    app.register_blueprint(bp)

@@ -95,14 +95,25 @@ def _announce_admin(runtime: Runtime) -> None:
 @main.command()
 @click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--name", default=None, help="Worker id (default host:pid:random).")
+@click.option(
+    "--metrics-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Serve this worker's Prometheus metrics on this port (multiprocess-aware).",
+)
 @database_url_option
-def worker(concurrency: int, name: str | None, database_url: str | None) -> None:
+def worker(
+    concurrency: int, name: str | None, metrics_port: int | None, database_url: str | None
+) -> None:
     """Run a standalone worker; SIGTERM stops claiming and releases what it holds."""
+    from scraper.metrics.registry import mark_process_dead, serve_metrics
     from scraper.worker import Worker
 
     runtime = _runtime(database_url)
     _setup_logging(runtime)
     prepare(runtime)
+    if metrics_port is not None:
+        serve_metrics(metrics_port)
     w = Worker(runtime, concurrency=concurrency, worker_id=name)
     signal.signal(signal.SIGTERM, lambda signum, frame: w._stop.set())
     try:
@@ -111,6 +122,7 @@ def worker(concurrency: int, name: str | None, database_url: str | None) -> None
         pass
     finally:
         w.stop()
+        mark_process_dead()
 
 
 @main.command("create-user")

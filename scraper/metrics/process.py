@@ -1,6 +1,8 @@
-"""Process-level Prometheus counters and histograms (multiprocess-safe via prometheus_client).
+"""Process counters and histograms: multiprocess-safe when PROMETHEUS_MULTIPROC_DIR is set.
 
-Database-derived gauges are not here: they are computed at scrape time by a collector.
+prometheus_client picks its file-backed values at import time, so the variable must be set
+before this module is first imported (the process manager's environment, not code).
+Database-derived gauges are not here: `scraper.metrics.collector` computes them at scrape time.
 """
 
 from __future__ import annotations
@@ -24,4 +26,15 @@ JOB_DURATION = Histogram(
     "scraper_job_duration_seconds",
     "Wall time of a job run, from claim to final status.",
     buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
+HTTP_REQUESTS = Counter(
+    "scraper_http_requests",
+    "HTTP requests served, by endpoint template (never the raw path), method and status.",
+    ["endpoint", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "scraper_http_request_duration_seconds",
+    "HTTP request latency, by endpoint template and method.",
+    ["endpoint", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )

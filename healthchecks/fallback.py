@@ -1,0 +1,55 @@
+"""`fallback:jobs`: are jobs waiting outside the database (the journal of refused writes)?
+
+A held job is invisible to workers until it is reconciled: the exact failure the service
+exists to prevent, so any held job fails readiness.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from healthchecks.base import CheckResult, Status, guarded
+
+if TYPE_CHECKING:
+    from scraper.runtime import Runtime
+
+NAME = "fallback:jobs"
+SHOWN = 10
+
+
+@guarded(NAME, unit="jobs", component_type="datastore")
+def check(runtime: Runtime) -> CheckResult:
+    """Fail while the fallback journal holds jobs the database has not taken back."""
+    jobs = runtime.fallback.jobs()
+    journal = str(runtime.fallback.journal)
+    if not jobs:
+        return CheckResult(
+            NAME,
+            Status.PASS,
+            observed=0,
+            unit="jobs",
+            output="No job is held outside the database.",
+            evidence={"journal": journal},
+            component_type="datastore",
+        )
+    oldest = jobs[0].created_at
+    age = (datetime.now(UTC) - oldest).total_seconds() if oldest else None
+    waited = f", the oldest for {age:.0f} s" if age is not None else ""
+    return CheckResult(
+        NAME,
+        Status.FAIL,
+        observed=len(jobs),
+        unit="jobs",
+        output=(
+            f"{len(jobs)} job(s) are held in the fallback journal{waited} because the database "
+            "refused them; no worker will run them until they are reconciled."
+        ),
+        fix="ops reconcile",
+        evidence={
+            "journal": journal,
+            "job_ids": [job.id for job in jobs[:SHOWN]],
+            "oldest_age_seconds": None if age is None else round(age, 1),
+        },
+        component_type="datastore",
+    )

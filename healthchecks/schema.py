@@ -1,0 +1,81 @@
+"""`schema:in_sync`: does the live schema match the ORM models (`ops check-schema`)?"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from healthchecks.base import CheckResult, Status, describe_error, guarded
+
+if TYPE_CHECKING:
+    from scraper.runtime import Runtime
+
+NAME = "schema:in_sync"
+SHOWN = 10
+
+
+def _fix(differences: list[Any], tables_missing: int) -> str:
+    if differences and tables_missing == len(differences):
+        return "ops init-db"
+    return "ops migrate"
+
+
+def _summary(differences: list[Any]) -> str:
+    counts = Counter(str(d.severity) for d in differences)
+    return ", ".join(f"{n} {severity}" for severity, n in sorted(counts.items()))
+
+
+def _drift_result(differences: list[Any]) -> CheckResult:
+    critical = [d for d in differences if str(d.severity) == "critical"]
+    missing = sum(1 for d in differences if d.kind == "missing_table")
+    first = (critical or differences)[0]
+    where = f"{first.table}.{first.column}" if first.column else first.table
+    return CheckResult(
+        NAME,
+        Status.FAIL if critical else Status.WARN,
+        observed=len(differences),
+        unit="differences",
+        output=(
+            f"The database schema differs from the models in {len(differences)} places "
+            f"({_summary(differences)}), first {first.kind} on {where}; run the fix."
+        ),
+        fix=_fix(differences, missing),
+        evidence={"differences": [_as_dict(d) for d in differences[:SHOWN]]},
+        component_type="datastore",
+    )
+
+
+def _as_dict(difference: Any) -> dict[str, Any]:
+    if hasattr(difference, "to_dict"):
+        return dict(difference.to_dict())
+    return {"table": difference.table, "column": difference.column, "kind": difference.kind}
+
+
+@guarded(NAME, unit="differences", component_type="datastore")
+def check(runtime: Runtime) -> CheckResult:
+    """Compare models and database; critical drift fails, warning/info drift warns."""
+    try:
+        from ops.schema import check_schema
+
+        report = check_schema(runtime.engine)
+    except Exception as exc:
+        return CheckResult(
+            NAME,
+            Status.FAIL,
+            unit="differences",
+            output=f"The schema could not be compared: {describe_error(exc)}.",
+            fix="ops check-schema",
+            evidence={"error": describe_error(exc)},
+            component_type="datastore",
+        )
+    differences = list(report.differences)
+    if differences:
+        return _drift_result(differences)
+    return CheckResult(
+        NAME,
+        Status.PASS,
+        observed=0,
+        unit="differences",
+        output="The database schema matches the models.",
+        component_type="datastore",
+    )

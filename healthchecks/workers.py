@@ -1,0 +1,60 @@
+"""`worker:heartbeat`: has a worker written its heartbeat recently?
+
+A missing worker warns rather than fails: the web tier can still accept jobs (they wait in
+the database), so readiness should not pull it out of a load balancer; `ops doctor` and the
+`ScraperNoWorkerHeartbeat` alert make the warning loud.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from healthchecks.base import CheckResult, Status, guarded
+from scraper.metrics.queries import read_snapshot
+
+if TYPE_CHECKING:
+    from scraper.runtime import Runtime
+
+NAME = "worker:heartbeat"
+MIN_FRESH_SECONDS = 30.0
+
+
+def fresh_within(runtime: Runtime) -> float:
+    """How old the newest heartbeat may be: two leases, at least 30 s."""
+    return max(MIN_FRESH_SECONDS, 2.0 * runtime.settings.lease_seconds)
+
+
+@guarded(NAME, unit="s", component_type="component")
+def check(runtime: Runtime) -> CheckResult:
+    """Pass when a running worker beat within `fresh_within`; warn otherwise."""
+    snap = read_snapshot(runtime.Session)
+    limit = fresh_within(runtime)
+    running = [w for w in snap.workers if w.state != "stopped"]
+    ages = {w.id: (snap.taken_at - w.last_seen_at).total_seconds() for w in running}
+    fresh = sorted(worker for worker, age in ages.items() if age <= limit)
+    newest = min(ages.values(), default=None)
+    evidence = {"fresh_workers": fresh, "fresh_within_seconds": limit}
+    if fresh:
+        return CheckResult(
+            NAME,
+            Status.PASS,
+            observed=round(newest or 0.0, 1),
+            unit="s",
+            output=f"{len(fresh)} worker(s) sent a heartbeat within {limit:.0f} s.",
+            evidence=evidence,
+            component_type="component",
+        )
+    pending = snap.status_counts().get("pending", 0)
+    last = "no worker has sent a heartbeat in the last hour"
+    if newest is not None:
+        last = f"the newest heartbeat is {newest:.0f} s old"
+    return CheckResult(
+        NAME,
+        Status.WARN,
+        observed=None if newest is None else round(newest, 1),
+        unit="s",
+        output=f"No worker is running: {last}, and {pending} pending job(s) wait; start one.",
+        fix="scraper worker",
+        evidence={**evidence, "pending_jobs": pending},
+        component_type="component",
+    )

@@ -1,0 +1,105 @@
+"""The cheap, indexed reads behind the scrape-time gauges and the queue/worker health checks.
+
+Each statement is built by its own function so a test can EXPLAIN exactly what runs:
+counts per status and the oldest pending job use `ix_scrape_jobs_status_created_at`, expired
+leases use `ix_scrape_jobs_status_lease_expires_at`, recent workers
+`ix_worker_heartbeats_last_seen_at`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from scraper.models import JobStatus, ScrapeJob, WorkerHeartbeat, utcnow
+
+WORKER_WINDOW_SECONDS = 3600.0
+MAX_WORKERS = 200
+
+
+@dataclass(frozen=True)
+class WorkerSeen:
+    """A worker's id, its last heartbeat and its state."""
+
+    id: str
+    last_seen_at: datetime
+    state: str
+
+
+@dataclass(frozen=True)
+class DatabaseSnapshot:
+    """What the database says about jobs and workers at `taken_at`."""
+
+    taken_at: datetime
+    jobs_by_status: dict[str, int] = field(default_factory=dict)
+    oldest_pending_at: datetime | None = None
+    expired_leases: int = 0
+    workers: list[WorkerSeen] = field(default_factory=list)
+
+    @property
+    def oldest_pending_seconds(self) -> float:
+        """Age of the oldest pending job, 0 when the queue is empty."""
+        if self.oldest_pending_at is None:
+            return 0.0
+        return max(0.0, (self.taken_at - self.oldest_pending_at).total_seconds())
+
+    def status_counts(self) -> dict[str, int]:
+        """Every known status (0 when none) plus any unexpected status found."""
+        counts = {status.value: 0 for status in JobStatus}
+        counts.update(self.jobs_by_status)
+        return counts
+
+
+def jobs_by_status_stmt() -> Select[str, int]:
+    """Jobs per status: a scan of the (status, created_at) index, never of the table."""
+    return select(ScrapeJob.status, func.count()).group_by(ScrapeJob.status)
+
+
+def oldest_pending_stmt() -> Select[datetime]:
+    """The oldest pending job's creation time: one seek into (status, created_at)."""
+    return select(func.min(ScrapeJob.created_at)).where(ScrapeJob.status == JobStatus.PENDING.value)
+
+
+def expired_leases_stmt(now: datetime) -> Select[int]:
+    """Running jobs whose lease ran out: a range of (status, lease_expires_at)."""
+    return (
+        select(func.count())
+        .select_from(ScrapeJob)
+        .where(ScrapeJob.status == JobStatus.RUNNING.value, ScrapeJob.lease_expires_at < now)
+    )
+
+
+def recent_workers_stmt(since: datetime) -> Select[str, datetime, str]:
+    """Workers that beat since `since`, newest first, bounded so labels stay few."""
+    return (
+        select(WorkerHeartbeat.id, WorkerHeartbeat.last_seen_at, WorkerHeartbeat.state)
+        .where(WorkerHeartbeat.last_seen_at >= since)
+        .order_by(WorkerHeartbeat.last_seen_at.desc())
+        .limit(MAX_WORKERS)
+    )
+
+
+def read_snapshot(
+    session_factory: sessionmaker[Session],
+    now: datetime | None = None,
+    worker_window: float = WORKER_WINDOW_SECONDS,
+) -> DatabaseSnapshot:
+    """Run the four reads in one short session; database errors propagate."""
+    now = now or utcnow()
+    since = now - timedelta(seconds=worker_window)
+    with session_factory() as s:
+        counts = {status: int(n) for status, n in s.execute(jobs_by_status_stmt())}
+        oldest = s.scalar(oldest_pending_stmt())
+        expired = int(s.scalar(expired_leases_stmt(now)) or 0)
+        rows = s.execute(recent_workers_stmt(since)).all()
+        workers = [WorkerSeen(id_, seen, state) for id_, seen, state in rows]
+    return DatabaseSnapshot(
+        taken_at=now,
+        jobs_by_status=counts,
+        oldest_pending_at=oldest,
+        expired_leases=expired,
+        workers=workers,
+    )
