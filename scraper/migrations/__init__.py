@@ -14,7 +14,7 @@ def alembic_config(url: str | None = None, connection: Connection | None = None)
     """An Alembic Config pointing at scraper/migrations; pass an open connection to reuse it."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
+    config.set_main_option("path_separator", "os")
     if url is not None:
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     if connection is not None:
