@@ -199,7 +199,8 @@ class Downloader:
         deadline.check(url)
         _set_socket_timeout(response, deadline.clamp(self.policy.read_timeout))
         try:
-            return bytes(response.raw.read1(CHUNK))
+            # Decoded (a server may gzip despite identity); urllib3 inflates at most CHUNK.
+            return bytes(response.raw.read1(CHUNK, decode_content=True))
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if deadline.expired():
                 raise DeadlineExceeded(url, "deadline passed while reading the body") from None

@@ -151,7 +151,8 @@ class AddressGuard:
         addresses = self.policy.resolver(host, port)
         if not addresses:
             raise socket.gaierror(f"no addresses for {host}")
-        if self.policy.allow_private_networks or host.lower() in self.policy.trusted_hosts:
+        trusted = {name.lower() for name in self.policy.trusted_hosts}
+        if self.policy.allow_private_networks or host.lower() in trusted:
             return addresses
         for _family, sockaddr in addresses:
             ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import ipaddress
 import socket
@@ -219,6 +220,24 @@ def test_body_exactly_at_cap_is_stored(
 ) -> None:
     http_server.route("/edge.png", b"x" * 1000, send_length=False)
     assert make_downloader(max_bytes=1000).download(http_server.url("/edge.png")).size_bytes == 1000
+
+
+def test_gzip_bomb_is_cut_at_the_cap_after_inflating(
+    http_server: HTTPTestServer, make_downloader: MakeDownloader, data_dir: Path
+) -> None:
+    bomb = gzip.compress(b"\0" * 20_000_000)
+    http_server.route("/bomb.png", bomb, headers={"Content-Encoding": "gzip"})
+    with pytest.raises(TooLarge):
+        make_downloader(max_bytes=100_000).download(http_server.url("/bomb.png"))
+    assert stored_files(data_dir) == []
+
+
+def test_gzipped_body_is_stored_decoded(
+    http_server: HTTPTestServer, make_downloader: MakeDownloader
+) -> None:
+    http_server.route("/z.png", gzip.compress(PNG), headers={"Content-Encoding": "gzip"})
+    stored = make_downloader().download(http_server.url("/z.png"))
+    assert stored.sha256 == hashlib.sha256(PNG).hexdigest()
 
 
 def test_server_dripping_one_byte_a_second_hits_the_total_deadline(
