@@ -35,7 +35,11 @@ _META_CHARSET = re.compile(r"<meta[^>]+charset=[\"']?([\w.:-]+)", re.IGNORECASE)
 
 
 class Downloader:
-    """Fetch URLs under a DownloadPolicy; not thread-safe (one per worker thread)."""
+    """Fetch URLs under a DownloadPolicy; not thread-safe (one per worker thread).
+
+    A session passed in is re-mounted with the guarded adapter and stops trusting proxy
+    variables from the environment; the caller keeps closing it.
+    """
 
     def __init__(
         self,
@@ -123,7 +127,9 @@ class Downloader:
                 response = self._send(url, deadline)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if deadline.expired():
-                    raise DeadlineExceeded(url, "deadline passed while connecting") from None
+                    raise DeadlineExceeded(
+                        url, "deadline passed before the response headers"
+                    ) from None
                 if last:
                     raise DownloadError(url, f"connection failed: {exc}") from None
                 deadline.sleep(self._backoff(attempt), url)
