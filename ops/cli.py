@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from sqlalchemy import Engine
@@ -21,6 +21,9 @@ from ops.errors import OpsError
 from scraper.config import Settings
 from scraper.db import make_engine
 from scraper.errors import ConfigError
+
+if TYPE_CHECKING:
+    from scraper.runtime import Runtime
 
 OK, PROBLEM, CANNOT_RUN = 0, 1, 2
 
@@ -157,6 +160,97 @@ def migrate_command(opts: Options, dry_run: bool, sql: bool, allow_destructive: 
         refused = [f"-- refused: {r.table} {r.kind}: {r.reason}" for r in report.refused]
         text = "\n".join([report.sql or "-- nothing to do", *refused])
     return Outcome(report.to_json(), text, OK if report.in_sync else PROBLEM)
+
+
+# -- issue 6: jobs, reconcile, doctor, trace, smoke ---------------------------------------
+
+JOB_STATUSES = ["pending", "running", "completed", "failed", "cancelled"]
+
+
+def _runtime(opts: Options) -> Runtime:
+    """The service's runtime for `--database-url`, sharing the command's engine."""
+    from scraper.runtime import Runtime
+
+    try:
+        runtime = Runtime.from_env(database_url=opts.database_url)
+    except ConfigError as exc:
+        raise OpsError(str(exc)) from exc
+    runtime.engine = opts.engine()
+    return runtime
+
+
+@ops_command("jobs")
+@click.option("--status", type=click.Choice(JOB_STATUSES), default=None, help="Only this status.")
+@click.option("--storage", type=click.Choice(["database", "fallback"]), default=None)
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+def jobs_command(opts: Options, status: str | None, storage: str | None, limit: int) -> Outcome:
+    """List jobs from the database and the fallback store together, each with its storage."""
+    from ops.jobs import jobs_json, jobs_table, list_jobs
+
+    page = list_jobs(_runtime(opts), status, storage, limit)
+    return Outcome(jobs_json(page), jobs_table(page), PROBLEM if page.database_error else OK)
+
+
+@ops_command("reconcile")
+def reconcile_command(opts: Options) -> Outcome:
+    """Move fallback jobs into the database and say how many (a second run moves none)."""
+    from ops.jobs import reconcile_jobs
+
+    summary = reconcile_jobs(_runtime(opts))
+    return Outcome(summary.to_json(), summary.text(), OK if summary.ok else PROBLEM)
+
+
+@ops_command("doctor")
+@click.option("--heal", "apply_heal", is_flag=True, help="Apply the safe fixes, then re-check.")
+def doctor_command(opts: Options, apply_heal: bool) -> Outcome:
+    """Run every check, name the root cause with evidence and the fix; exit 1 on any problem.
+
+    --heal applies the safe fixes (additive migrate, reconcile, requeue expired leases,
+    create a missing data dir) and reports before and after.
+    """
+    from ops.doctor import diagnose, diagnose_config_error, heal
+    from ops.doctor.render import render_diagnosis, render_heal
+
+    try:
+        runtime = _runtime(opts)
+    except OpsError as exc:
+        found = diagnose_config_error(str(exc))
+        return Outcome(found.to_json(), render_diagnosis(found), PROBLEM)
+    if apply_heal:
+        report = heal(runtime)
+        code = PROBLEM if report.after.problem else OK
+        return Outcome(report.to_json(), render_heal(report), code)
+    diagnosis = diagnose(runtime)
+    return Outcome(
+        diagnosis.to_json(), render_diagnosis(diagnosis), PROBLEM if diagnosis.problem else OK
+    )
+
+
+@ops_command("trace")
+@click.option("--url", default=None, help="Base URL of a running service (default: in-process).")
+@click.option("--token", envvar="SCRAPER_API_TOKEN", default=None, help="API token (Bearer).")
+@click.option("--timeout", type=click.FloatRange(1, 3600), default=60.0, show_default=True)
+def trace_command(opts: Options, url: str | None, token: str | None, timeout: float) -> Outcome:
+    """Submit a selftest job and follow it hop by hop; name the first broken hop (exit 1)."""
+    from ops.trace import render_text, trace, trace_url
+
+    runtime = _runtime(opts)
+    report = trace_url(url, token, runtime, timeout) if url else trace(runtime, token, timeout)
+    return Outcome(report.to_json(), render_text(report), OK if report.ok else PROBLEM)
+
+
+@ops_command("smoke")
+@click.option("--timeout", type=click.FloatRange(1, 3600), default=60.0, show_default=True)
+@click.option("--keep", is_flag=True, help="Keep the temporary directory for inspection.")
+def smoke_command(opts: Options, timeout: float, keep: bool) -> Outcome:
+    """Start the stack from nothing (temporary database), trace a job through it, tear it down.
+
+    --database-url is ignored: the smoke test always builds its own SQLite database.
+    """
+    from ops.smoke import render_text, smoke
+
+    report = smoke(timeout, keep)
+    return Outcome(report.to_json(), render_text(report), OK if report.ok else PROBLEM)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,96 @@
+"""`ops doctor`: run every check, reason to one root cause with evidence and the fix; heal.
+
+The checks are the health checks of `healthchecks` (the same ones `/readyz` serves) plus the
+configuration checks only the doctor makes; `reasoning` turns their results into causes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from healthchecks import CheckResult, Status, run_checks, worst
+from ops.doctor.config import bad_settings, check_data_dir, check_settings
+from ops.doctor.heal import HealAction, apply_safe_fixes
+from ops.doctor.reasoning import RootCause, find_causes
+from scraper.runtime import Runtime
+
+__all__ = ["Diagnosis", "HealReport", "RootCause", "diagnose", "diagnose_config_error", "heal"]
+
+
+@dataclass
+class Diagnosis:
+    """The checks, the root cause (None when healthy) and the other problems found."""
+
+    checks: list[CheckResult]
+    causes: list[RootCause] = field(default_factory=list)
+
+    @property
+    def root_cause(self) -> RootCause | None:
+        return self.causes[0] if self.causes else None
+
+    @property
+    def problem(self) -> bool:
+        return bool(self.causes)
+
+    @property
+    def status(self) -> str:
+        return Status.FAIL.value if self.problem else worst(self.checks).value
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "root_cause": self.root_cause.to_json() if self.root_cause else None,
+            "other_findings": [cause.to_json() for cause in self.causes[1:]],
+            "checks": [check_json(check) for check in self.checks],
+        }
+
+
+@dataclass
+class HealReport:
+    """Before, what was done, after."""
+
+    before: Diagnosis
+    actions: list[HealAction]
+    after: Diagnosis
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.after.to_json()
+        data["heal"] = {
+            "actions": [action.to_json() for action in self.actions],
+            "before": self.before.to_json(),
+        }
+        return data
+
+
+def check_json(check: CheckResult) -> dict[str, Any]:
+    """A check result as JSON."""
+    return {
+        "name": check.name,
+        "status": check.status.value,
+        "observed": check.observed,
+        "unit": check.unit,
+        "output": check.output,
+        "fix": check.fix,
+        "evidence": check.evidence,
+    }
+
+
+def diagnose(runtime: Runtime) -> Diagnosis:
+    """Run the configuration checks, then every health check, and find the root cause."""
+    checks = [check_settings(runtime.settings), check_data_dir(runtime.settings)]
+    checks.extend(run_checks(runtime))
+    return Diagnosis(checks, find_causes({c.name: c for c in checks}, runtime))
+
+
+def diagnose_config_error(error: str) -> Diagnosis:
+    """The diagnosis when the settings cannot even be read."""
+    checks = [bad_settings(error)]
+    return Diagnosis(checks, find_causes({c.name: c for c in checks}, None))
+
+
+def heal(runtime: Runtime) -> HealReport:
+    """Diagnose, apply the safe fixes for what was found, diagnose again."""
+    before = diagnose(runtime)
+    actions = apply_safe_fixes(runtime, before.causes)
+    return HealReport(before, actions, diagnose(runtime))

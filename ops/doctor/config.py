@@ -1,0 +1,73 @@
+"""The checks only the doctor makes: configuration, read before anything touches the disk."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from healthchecks.base import CheckResult, Status
+from scraper.config import Settings
+
+SETTINGS = "config:settings"
+DATA_DIR = "config:data_dir"
+
+
+def check_settings(settings: Settings, env: Mapping[str, str] | None = None) -> CheckResult:
+    """Warn on settings that work but should not reach production (the default secret key)."""
+    env = os.environ if env is None else env
+    evidence = {
+        "database_url_from": "--database-url or SCRAPER_DATABASE_URL"
+        if env.get("SCRAPER_DATABASE_URL")
+        else "default",
+        "data_dir": str(settings.data_dir),
+        "auto_heal": settings.auto_heal,
+    }
+    if settings.secret_key == Settings.secret_key:
+        return CheckResult(
+            SETTINGS,
+            Status.WARN,
+            observed="default secret key",
+            output="SCRAPER_SECRET_KEY is not set: sessions are signed with a public default.",
+            fix='export SCRAPER_SECRET_KEY="$(openssl rand -hex 32)"',
+            evidence=evidence,
+        )
+    return CheckResult(SETTINGS, Status.PASS, output="The settings are valid.", evidence=evidence)
+
+
+def check_data_dir(settings: Settings) -> CheckResult:
+    """The data directory must exist and be a directory (checked before the storage probe)."""
+    path: Path = settings.data_dir
+    evidence = {"data_dir": str(path.resolve())}
+    if path.is_dir():
+        return CheckResult(DATA_DIR, Status.PASS, observed=True, output=f"{path} exists.")
+    if path.exists():
+        return CheckResult(
+            DATA_DIR,
+            Status.FAIL,
+            observed=False,
+            output=f"The data directory {path} is not a directory: nothing can be downloaded.",
+            fix=f"move the file {path} away, then: mkdir -p {path}",
+            evidence=evidence,
+        )
+    return CheckResult(
+        DATA_DIR,
+        Status.FAIL,
+        observed=False,
+        output=f"The data directory {path} does not exist: downloads and the fallback journal "
+        "cannot be written.",
+        fix=f"mkdir -p {path}",
+        evidence=evidence,
+    )
+
+
+def bad_settings(error: str) -> CheckResult:
+    """A setting could not be read at all: the only check the doctor can then make."""
+    return CheckResult(
+        SETTINGS,
+        Status.FAIL,
+        observed=None,
+        output=f"The configuration is invalid: {error}.",
+        fix="correct the variable named above in the environment",
+        evidence={"error": error},
+    )

@@ -1,0 +1,248 @@
+"""From check results to ONE root cause: rules in the order causes explain their symptoms.
+
+An unreachable database explains a failing schema check; a drifted schema explains jobs in
+the fallback store; dead workers explain an ageing queue. The first rule that matches is the
+root cause, the others are listed below it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from healthchecks.base import CheckResult, Status
+from scraper.runtime import Runtime
+
+Checks = dict[str, CheckResult]
+
+
+@dataclass(frozen=True)
+class RootCause:
+    """A diagnosis: which check, what is wrong and why, what was seen, the command that fixes it."""
+
+    check: str
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    fix: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "summary": self.summary,
+            "evidence": self.evidence,
+            "fix": self.fix,
+        }
+
+
+def failing(result: CheckResult | None) -> bool:
+    """True when the check ran and did not pass (skipped or crashed checks are symptoms)."""
+    if result is None or result.status is Status.PASS:
+        return False
+    return "skipped_because" not in result.evidence and not errored(result)
+
+
+def errored(result: CheckResult) -> bool:
+    """The check itself could not run (a missing table, say): a symptom, not a cause."""
+    return result.status is Status.FAIL and "could not run" in result.output
+
+
+def _config(checks: Checks, runtime: Runtime | None) -> RootCause | None:
+    result = checks.get("config:settings")
+    if result is None or result.status is not Status.FAIL:
+        return None
+    return RootCause(result.name, result.output, result.evidence, result.fix or "")
+
+
+def _unreachable(checks: Checks, runtime: Runtime | None) -> RootCause | None:
+    result = checks.get("database:connection")
+    if result is None or result.status is not Status.FAIL:
+        return None
+    summary = (
+        f"{result.output.rstrip('.')}. Nothing can be read or stored: new jobs go to the "
+        "fallback store and no worker can claim them."
+    )
+    return RootCause(result.name, summary, result.evidence, result.fix or "")
+
+
+def _schema(checks: Checks, runtime: Runtime | None) -> RootCause | None:
+    result = checks.get("schema:in_sync")
+    if not failing(result):
+        return None
+    assert result is not None
+    differences = result.evidence.get("differences", [])
+    evidence: dict[str, Any] = {"differences": [_brief(d) for d in differences]}
+    held = _held(checks)
+    if held:
+        evidence["fallback_jobs"] = held
+        evidence["database_refused_with"] = refusal_reasons(runtime)
+    if differences and all(d.get("kind") == "missing_table" for d in differences):
+        return RootCause(
+            result.name, _no_tables_summary(differences, held), evidence, "ops init-db"
+        )
+    return RootCause(
+        result.name, _drift_summary(differences, held, result), evidence, "ops migrate"
+    )
+
+
+def _brief(difference: dict[str, Any]) -> dict[str, Any]:
+    keys = ("table", "column", "kind", "severity", "expected", "actual")
+    return {key: difference.get(key) for key in keys if difference.get(key) is not None}
+
+
+def _no_tables_summary(differences: list[dict[str, Any]], held: int) -> str:
+    tables = ", ".join(sorted(d["table"] for d in differences))
+    waiting = f"; {held} job(s) wait in the fallback store" if held else ""
+    return (
+        f"The database is missing the tables the service needs ({tables}): it was never "
+        f"initialized, so every job write fails{waiting}."
+    )
+
+
+def _drift_summary(differences: list[dict[str, Any]], held: int, result: CheckResult) -> str:
+    critical = [d for d in differences if d.get("severity") == "critical"] or differences
+    if not critical:
+        return result.output
+    parts = [_describe(d) for d in critical[:3]]
+    consequence = (
+        f"job inserts fail and {held} job(s) pile up in the fallback store"
+        if held
+        else "writes of these columns fail"
+    )
+    return f"The schema has drifted from the models: {'; '.join(parts)}: {consequence}."
+
+
+def _describe(difference: dict[str, Any]) -> str:
+    table, column, kind = difference.get("table"), difference.get("column"), difference.get("kind")
+    if kind == "missing_column":
+        return f"table {table} has no column {column}, which the models write"
+    if kind == "missing_table":
+        return f"table {table} is missing"
+    where = f"{table}.{column}" if column else str(table)
+    expected, actual = difference.get("expected"), difference.get("actual")
+    return f"{kind} on {where} (expected {expected}, found {actual})"
+
+
+def _storage(checks: Checks, runtime: Runtime | None) -> RootCause | None:
+    for name in ("config:data_dir", "storage:writable", "storage:free_space"):
+        result = checks.get(name)
+        if result is not None and result.status is Status.FAIL:
+            summary = f"{result.output.rstrip('.')}: downloads will fail and jobs cannot finish."
+            return RootCause(result.name, summary, result.evidence, result.fix or "")
+    return None
+
+
+def _expired_leases(checks: Checks, runtime: Runtime | None) -> RootCause | None:
+    result = checks.get("jobs:expired_leases")
+    if not failing(result):
+        return None
+    assert result is not None
+    stuck = stuck_jobs(runtime)
+    workers = sorted({job["locked_by"] for job in stuck if job.get("locked_by")})
+    summary = (
+        f"{result.observed} job(s) are stuck in 'running' with an expired lease: their worker "
+        f"({', '.join(workers) or 'unknown'}) died without releasing them. Requeue them."
+    )
+    return RootCause(result.name, summary, {"stuck_jobs": stuck}, "ops doctor --heal")
+
+
+def _fallback_waiting(checks: Checks, runtime: Runtime | None) -> RootCause | None:
+    result = checks.get("fallback:jobs")
+    if not failing(result):
+        return None
+    assert result is not None
+    summary = (
+        f"{result.observed} job(s) wait in the fallback store although the database accepts "
+        "writes again: they have not been reconciled, so no worker will run them."
+    )
+    return RootCause(result.name, summary, result.evidence, "ops reconcile")
+
+
+def _no_worker(checks: Checks, runtime: Runtime | None) -> RootCause | None:
+    beat, queue = checks.get("worker:heartbeat"), checks.get("queue:oldest_pending_age")
+    pending = int((beat.evidence if beat else {}).get("pending_jobs", 0) or 0)
+    if not ((failing(beat) and pending) or failing(queue)):
+        return None
+    chosen = beat if failing(beat) and pending else queue
+    assert chosen is not None
+    evidence = {
+        "heartbeat": beat.output if beat else None,
+        "queue": queue.output if queue else None,
+    }
+    evidence.update(chosen.evidence)
+    return RootCause(chosen.name, chosen.output, evidence, "scraper worker")
+
+
+def _anything_else(checks: Checks, runtime: Runtime | None) -> list[RootCause]:
+    return [
+        RootCause(r.name, r.output, r.evidence, r.fix or "")
+        for r in checks.values()
+        if r.status is Status.FAIL and "skipped_because" not in r.evidence
+    ]
+
+
+RULES: list[Callable[[Checks, Runtime | None], RootCause | None]] = [
+    _config,
+    _unreachable,
+    _schema,
+    _storage,
+    _expired_leases,
+    _fallback_waiting,
+    _no_worker,
+]
+
+
+def find_causes(checks: Checks, runtime: Runtime | None) -> list[RootCause]:
+    """Every problem, most fundamental first; any other failing check comes last."""
+    causes = [cause for rule in RULES if (cause := rule(checks, runtime)) is not None]
+    named = {cause.check for cause in causes}
+    covered = named | {"config:data_dir", "storage:writable", "storage:free_space"}
+    others = [c for c in _anything_else(checks, runtime) if c.check not in covered]
+    if causes:  # a check that crashed because of a named cause adds nothing
+        others = [c for c in others if not errored(checks[c.check])]
+    return causes + others
+
+
+def _held(checks: Checks) -> int:
+    result = checks.get("fallback:jobs")
+    return int(result.observed or 0) if result is not None and failing(result) else 0
+
+
+def refusal_reasons(runtime: Runtime | None, limit: int = 3) -> list[str]:
+    """The database's own words for the jobs it refused, from the fallback journal."""
+    if runtime is None or not runtime.fallback.journal.exists():
+        return []
+    reasons: list[str] = []
+    for line in runtime.fallback.journal.read_text(errors="replace").splitlines():
+        try:
+            reason = json.loads(line).get("reason")
+        except ValueError:
+            continue
+        if reason and reason not in reasons:
+            reasons.append(reason)
+    return reasons[-limit:]
+
+
+def stuck_jobs(runtime: Runtime | None, limit: int = 10) -> list[dict[str, Any]]:
+    """Running jobs whose lease ran out, with the worker that held them."""
+    from sqlalchemy import select
+
+    from scraper.models import JobStatus, ScrapeJob, utcnow
+
+    if runtime is None:
+        return []
+    stmt = (
+        select(ScrapeJob.id, ScrapeJob.locked_by, ScrapeJob.lease_expires_at, ScrapeJob.attempts)
+        .where(ScrapeJob.status == JobStatus.RUNNING.value, ScrapeJob.lease_expires_at < utcnow())
+        .limit(limit)
+    )
+    try:
+        with runtime.Session() as s:
+            rows = s.execute(stmt).all()
+    except Exception:  # evidence only: the check already counted them
+        return []
+    return [
+        {"job_id": r[0], "locked_by": r[1], "lease_expired_at": str(r[2]), "attempts": r[3]}
+        for r in rows
+    ]
