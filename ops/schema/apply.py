@@ -11,7 +11,7 @@ from alembic.operations import Operations, ops
 from sqlalchemy import Connection, MetaData
 
 from ops.schema.difference import Difference
-from ops.schema.render import needs_rebuild
+from ops.schema.render import needs_rebuild, op_table
 
 log = logging.getLogger("ops.schema")
 
@@ -65,7 +65,7 @@ class Applier:
         pending: list[ops.MigrateOperation] = []
         for op in operations:
             if needs_rebuild(self.conn.dialect, op):
-                if pending and getattr(pending[0], "table_name", None) != op.table_name:  # type: ignore[attr-defined]
+                if pending and op_table(pending[0]) != op_table(op):
                     self._batch(pending)
                     pending = []
                 pending.append(op)
@@ -79,7 +79,7 @@ class Applier:
             self._batch(pending)
 
     def _batch(self, operations: list[ops.MigrateOperation]) -> None:
-        table = operations[0].table_name  # type: ignore[attr-defined]
+        table = op_table(operations[0])
         with self.operations.batch_alter_table(table, recreate="always") as batch:
             for op in operations:
                 batch.invoke(op)

@@ -21,6 +21,11 @@ _SQLITE_REBUILD = (
 )
 
 
+def op_table(op: ops.MigrateOperation) -> str:
+    """The table an operation acts on."""
+    return str(getattr(op, "table_name", None) or getattr(op, "source_table", "?"))
+
+
 def needs_rebuild(dialect: Dialect, op: ops.MigrateOperation) -> bool:
     """True when this operation must run as a batch table rebuild on this dialect."""
     return dialect.name == "sqlite" and isinstance(op, _SQLITE_REBUILD)
@@ -47,7 +52,7 @@ def render_operations(
     lines: list[str] = []
     for op in operations:
         if needs_rebuild(dialect, op):
-            table = getattr(op, "table_name", "?")
+            table = op_table(op)
             lines.append(f"-- SQLite rebuilds table {table} (batch mode) to apply:")
             lines.append(_render_one(_generic(dialect), op, metadata))
             continue
@@ -66,6 +71,6 @@ def _render_one(dialect: Dialect, op: ops.MigrateOperation, metadata: MetaData |
     try:
         operations.invoke(op)
     except Exception as exc:  # a fix we cannot print is still a fix we can describe
-        return f"-- {type(op).__name__} on {getattr(op, 'table_name', '?')}: {exc}"
+        return f"-- {type(op).__name__} on {op_table(op)}: {exc}"
     statements = [s.strip() for s in buffer.getvalue().split(";\n") if s.strip()]
     return "\n".join(" ".join(s.split()) + ";" for s in statements)

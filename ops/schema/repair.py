@@ -188,6 +188,10 @@ def migrate(
     _run_guarded(engine, report, metadata, allow_destructive, backup)
     with connect(engine) as conn:
         report.remaining = check_connection(conn, metadata).differences
+    listed = {(r.table, r.column, r.kind) for r in report.refused}
+    report.refused += [
+        _refusal(d) for d in report.remaining if (d.table, d.column, d.kind) not in listed
+    ]
     return report
 
 

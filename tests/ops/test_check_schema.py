@@ -11,8 +11,8 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import Engine
 
-from ops.schema import Difference, Severity, check_schema, init_db, load_metadata
 from ops.errors import BadModelsPath
+from ops.schema import Difference, Severity, check_schema, init_db, load_metadata
 from scraper.db import make_engine
 
 Plant = Callable[[Operations, str], None]
