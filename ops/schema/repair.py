@@ -243,7 +243,8 @@ def init_db(engine: Engine, metadata: MetaData | None = None) -> InitReport:
             command.upgrade(alembic_config(connection=conn), "head")
             report.stamped = head_revision()
         else:
-            Applier(conn, metadata).run([op for d in missing for op in d.operations])
+            ordered = sorted(missing, key=lambda d: order_key(d, metadata))
+            Applier(conn, metadata).run([op for d in ordered for op in d.operations])
         if current_revision(conn) != head_revision():
             command.stamp(alembic_config(connection=conn), "head")
             report.stamped = head_revision()
