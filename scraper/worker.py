@@ -47,7 +47,8 @@ class Worker:
         self.settings = runtime.settings
         self.concurrency = max(1, concurrency)
         self.id = worker_id or default_worker_id()
-        self.downloader = downloader if downloader is not None else _default_downloader(runtime)
+        self._shared_downloader = downloader
+        self._local = threading.local()  # a requests Session is not thread-safe: one per thread
         self.jobs_done = 0
         self._stop = threading.Event()
         self._held: dict[str, threading.Event] = {}
@@ -152,10 +153,18 @@ class Worker:
             store=rt.store,
             session_factory=rt.Session,
             files=rt.files,
-            downloader=self.downloader,
+            downloader=self._downloader(),
             worker_id=self.id,
             should_stop=lambda: self._stop.is_set() or lost.is_set(),
         )
+
+    def _downloader(self) -> Downloader:
+        if self._shared_downloader is not None:
+            return self._shared_downloader
+        if not hasattr(self._local, "downloader"):
+            self._local.downloader = _default_downloader(self.runtime)
+        downloader: Downloader = self._local.downloader
+        return downloader
 
     # -- housekeeping ------------------------------------------------------------------------
 
