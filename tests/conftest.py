@@ -22,6 +22,7 @@ from scraper.runtime import Runtime
 
 # Fixture plugins, one module per area (tests/plugins/*.py).
 pytest_plugins = [
+    "tests.plugins.observability",
     "tests.plugins.http_server",
     "tests.plugins.processes",
 ]

@@ -38,3 +38,16 @@ HTTP_LATENCY = Histogram(
     ["endpoint", "method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+
+def _initialize_labels() -> None:
+    """Create the expected children at 0, so series exist (and `increase()` works) from start."""
+    for storage in ("database", "fallback"):
+        JOBS_CREATED.labels(storage=storage)
+    for status in ("completed", "failed", "cancelled"):
+        JOBS_FINISHED.labels(status=status)
+    for reason in ("OperationalError", "ProgrammingError", "IntegrityError", "DataError"):
+        JOB_PERSIST_FAILURES.labels(reason=reason)
+
+
+_initialize_labels()

@@ -1,0 +1,126 @@
+"""Fixtures for metrics, health-check and Prometheus tests: an app, jobs that really ran,
+a waitress server in a thread, and the Debian prometheus/promtool binaries."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
+from waitress import wasyncore
+from waitress.server import TcpWSGIServer, create_server
+
+from scraper.jobs import NewJob
+from scraper.runtime import Runtime
+from scraper.web import create_app
+from scraper.web.metrics import collector_of
+from scraper.worker import Worker
+from tests.conftest import missing_service
+
+
+def run_selftest_jobs(runtime: Runtime, completed: int, pending: int = 0) -> list[str]:
+    """Create `completed + pending` selftest jobs and really run `completed` of them."""
+    ids = [runtime.jobs.create(NewJob(query=f"q{n}", max_content=2)).id for n in range(completed)]
+    worker = Worker(runtime, downloader=None, worker_id="test-worker")
+    for _ in range(completed):
+        assert worker.run_once()
+    ids += [runtime.jobs.create(NewJob(query=f"p{n}", max_content=2)).id for n in range(pending)]
+    return ids
+
+
+def scrape(client: FlaskClient, app: Flask | None = None, **headers: str) -> dict[tuple, float]:
+    """GET /metrics (cache cleared first) and return {(name, sorted label items): value}."""
+    if app is not None:
+        collector_of(app).clear()
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return parse(response.get_data(as_text=True))
+
+
+def parse(text: str) -> dict[tuple, float]:
+    """Prometheus text → {(sample name, sorted label pairs): value}."""
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def by_label(samples: dict[tuple, float], name: str, label: str) -> dict[str, float]:
+    """The samples of one metric keyed by one label's value."""
+    return {dict(k[1])[label]: v for k, v in samples.items() if k[0] == name}
+
+
+@pytest.fixture
+def metrics_app(runtime: Runtime) -> Flask:
+    """The web app over the test runtime."""
+    app = create_app({"SCRAPER_RUNTIME": runtime, "TESTING": True})
+    return app
+
+
+@pytest.fixture
+def metrics_client(metrics_app: Flask) -> FlaskClient:
+    return metrics_app.test_client()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Flask) -> Iterator[str]:
+    """Serve `app` with waitress on a free 127.0.0.1 port; yield its base URL."""
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    assert isinstance(server, TcpWSGIServer)
+    thread = threading.Thread(target=server.run, name="metrics-server", daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.effective_port}"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.ConnectionError):
+            requests.get(f"{base}/healthz", timeout=2)
+            break
+        time.sleep(0.05)
+    try:
+        yield base
+    finally:
+        _shutdown(server, thread)
+
+
+def _shutdown(server: TcpWSGIServer, thread: threading.Thread) -> None:
+    # Close from the server's own loop thread: closing its sockets from here races select().
+    def close_everything() -> None:
+        server.task_dispatcher.shutdown()
+        wasyncore.close_all(server._map)
+
+    server.trigger.pull_trigger(close_everything)
+    thread.join(10)
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path="/usr/bin")
+    if path is None:
+        missing_service(f"{name} is not installed (Debian package prometheus)")
+    assert path is not None
+    return path
+
+
+@pytest.fixture
+def prometheus_bin() -> str:
+    return _binary("prometheus")
+
+
+@pytest.fixture
+def promtool_bin() -> str:
+    return _binary("promtool")
