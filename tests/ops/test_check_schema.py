@@ -4,6 +4,7 @@ severity and a fix. The scenario helpers here are shared by the migrate and CLI 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Literal
 
 import pytest
 import sqlalchemy as sa
@@ -36,7 +37,7 @@ def plant(engine: Engine, table: str, change: Callable[..., None]) -> None:
             conn.commit()
         with conn.begin():
             operations = Operations(MigrationContext.configure(conn))
-            recreate = "always" if sqlite else "auto"
+            recreate: Literal["always", "auto"] = "always" if sqlite else "auto"
             with operations.batch_alter_table(table, recreate=recreate) as batch:
                 change(batch)
         if sqlite:
