@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.plugins.observability",
     "tests.plugins.http_server",
     "tests.plugins.processes",
+    "tests.plugins.web",
 ]
 
 REQUIRE_SERVICES = os.environ.get("SCRAPER_REQUIRE_SERVICES") == "1"

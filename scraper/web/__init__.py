@@ -22,6 +22,12 @@ def settings_from_config(config: Mapping[str, Any]) -> Settings:
     return Settings.from_env(env)
 
 
+def secure_cookies(config: Mapping[str, Any]) -> bool:
+    """`SCRAPER_SECURE_COOKIES` (config, else environment): send cookies over HTTPS only."""
+    value = config.get("SCRAPER_SECURE_COOKIES", os.environ.get("SCRAPER_SECURE_COOKIES", ""))
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the web app; `config` takes Flask keys and `SCRAPER_*` settings."""
     config = dict(config or {})
@@ -32,14 +38,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["scraper"] = runtime
 
     from healthchecks import http as health_http
-    from scraper.web import api, metrics
+    from scraper.web import api, auth, dashboard, errors, metrics
 
+    errors.init_app(app)
+    auth.init_app(app, secure_cookies=secure_cookies(config))
     api.init_app(app)
+    dashboard.init_app(app)
     metrics.init_app(app)
     health_http.init_app(app)
     return app
 
 
 def runtime_of(app: Flask) -> Runtime:
+    """The Runtime the app was built with."""
     runtime: Runtime = app.extensions["scraper"]
     return runtime

@@ -1,0 +1,168 @@
+"""Sign-in: Flask-Login sessions for the dashboard, bearer tokens for scripts, CSRF on forms.
+
+A request carrying `Authorization: Bearer …` is authenticated by the token alone (its session
+cookie is ignored) and is exempt from CSRF: a browser never adds that header cross-site.
+Every other unsafe request, form or JSON, needs the CSRF token (field or `X-CSRFToken`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from flask_wtf.csrf import CSRFProtect
+
+from scraper.accounts import Account, account_for_token, authenticate, get_account
+from scraper.web.errors import error_response, wants_json
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+# API endpoints anyone may call (the contract's health and metrics live outside /api).
+PUBLIC_API_ENDPOINTS = frozenset({"api.openapi_document"})
+
+
+class WebUser(UserMixin):
+    """The signed-in account as Flask-Login sees it."""
+
+    def __init__(self, account: Account, via_token: bool = False) -> None:
+        self.account = account
+        self.via_token = via_token
+
+    def get_id(self) -> str:
+        return str(self.account.id)
+
+    @property
+    def username(self) -> str:
+        return self.account.username
+
+    @property
+    def is_admin(self) -> bool:
+        return self.account.is_admin
+
+
+def _session_factory() -> Any:
+    return current_app.extensions["scraper"].Session
+
+
+def bearer_token() -> str | None:
+    """The token of an `Authorization: Bearer` header, or None."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def has_bearer() -> bool:
+    return request.headers.get("Authorization", "").lower().startswith("bearer")
+
+
+@login_manager.user_loader
+def _load_from_session(user_id: str) -> WebUser | None:
+    if has_bearer() or not user_id.isdigit():
+        return None
+    account = get_account(_session_factory(), int(user_id))
+    return WebUser(account) if account is not None else None
+
+
+@login_manager.request_loader
+def _load_from_token(_request: Any) -> WebUser | None:
+    token = bearer_token()
+    if token is None:
+        return None
+    account = account_for_token(_session_factory(), token)
+    return WebUser(account, via_token=True) if account is not None else None
+
+
+@login_manager.unauthorized_handler
+def _unauthorized() -> ResponseReturnValue:
+    if wants_json():
+        return error_response(401, "unauthorized", "sign in or send Authorization: Bearer <token>")
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def current_account() -> Account:
+    """The signed-in account (views call this only behind `login_required`)."""
+    user: WebUser = current_user._get_current_object()
+    return user.account
+
+
+def owner_filter() -> int | None:
+    """The user id to restrict reads to: None for an admin, who sees everything."""
+    account = current_account()
+    return None if account.is_admin else account.id
+
+
+def _guard() -> ResponseReturnValue | None:
+    """Before every request: 401 for anonymous API calls, then CSRF unless bearer-signed."""
+    is_api = wants_json()
+    if is_api and request.endpoint not in PUBLIC_API_ENDPOINTS:
+        if not current_user.is_authenticated:
+            return _unauthorized()
+    if current_app.config.get("WTF_CSRF_ENABLED", True) and not has_bearer():
+        csrf.protect()
+    return None
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site relative paths are followed after login (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("dashboard.index")
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else url_for("dashboard.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    """Show the login form; check the password and start a session."""
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(url_for("dashboard.index"))
+        return render_template("login.html", next=request.args.get("next", ""))
+    username = request.form.get("username", "")
+    account = authenticate(_session_factory(), username, request.form.get("password", ""))
+    if account is None:
+        flash("Wrong username or password.", "error")
+        page = render_template("login.html", next=request.form.get("next", ""), username=username)
+        return page, 401
+    session.clear()  # a fresh session (and CSRF token) for the signed-in user
+    login_user(WebUser(account))
+    return redirect(safe_next(request.form.get("next")))
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    """End the session (a POST with the CSRF token, so no other site can sign you out)."""
+    logout_user()
+    session.clear()
+    flash("Signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+def init_app(app: Flask, secure_cookies: bool = False) -> None:
+    """Wire sessions, tokens and CSRF into the app; cookies are HttpOnly and SameSite=Lax."""
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("SESSION_COOKIE_SECURE", secure_cookies)
+    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("REMEMBER_COOKIE_SECURE", secure_cookies)
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # `_guard` decides, after authentication
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's lifetime
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    csrf.init_app(app)
+    app.before_request(_guard)
+    app.register_blueprint(bp)

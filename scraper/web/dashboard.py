@@ -1,0 +1,189 @@
+"""The dashboard: server-rendered pages; `static/dashboard.js` keeps them live by polling."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import login_required
+
+from scraper.assets import list_assets
+from scraper.errors import JobNotFound, JobStateError
+from scraper.models import FINAL_STATUSES, JobStatus
+from scraper.sources import source_descriptions
+from scraper.web import api
+from scraper.web.auth import owner_filter
+from scraper.web.errors import ApiError
+from scraper.web.schemas import SearchRequest
+
+bp = Blueprint("dashboard", __name__)
+JOBS_PER_PAGE = 20
+ASSETS_PER_PAGE = 60
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    return max(1, int(raw)) if raw.isdigit() else 1
+
+
+def _status_filter() -> str | None:
+    status = request.args.get("status") or None
+    return status if status in {s.value for s in JobStatus} else None
+
+
+def default_form() -> dict[str, Any]:
+    return {"query": "", "max_content": 10, "safe_search": True, "enabled_sources": ["selftest"]}
+
+
+def render_index(form: dict[str, Any], code: int = 200) -> ResponseReturnValue:
+    """The dashboard page: banner, search form, health, active downloads, recent jobs."""
+    status, page = _status_filter(), _page_number()
+    offset = (page - 1) * JOBS_PER_PAGE
+    listing = api.runtime().jobs.list(status, None, owner_filter(), JOBS_PER_PAGE, offset)
+    pages = max(1, -(-listing.total // JOBS_PER_PAGE))
+    page_html = render_template(
+        "index.html",
+        state=api.dashboard_state(),
+        form=form,
+        sources=source_descriptions(),
+        limit=api.runtime().settings.max_content_limit,
+        jobs=[api.job_json(j) for j in listing.jobs],
+        total=listing.total,
+        database_error=listing.database_error,
+        status=status,
+        statuses=[s.value for s in JobStatus],
+        page=page,
+        pages=pages,
+    )
+    return page_html, code
+
+
+@bp.get("/")
+@login_required
+def index() -> ResponseReturnValue:
+    """Show the dashboard."""
+    return render_index(default_form())
+
+
+@bp.post("/search")
+@login_required
+def search() -> ResponseReturnValue:
+    """Create a job from the search form (the same validation as the JSON API)."""
+    form = {
+        "query": request.form.get("query", ""),
+        "max_content": request.form.get("max_content", ""),
+        "safe_search": "safe_search" in request.form,
+        "enabled_sources": request.form.getlist("enabled_sources"),
+    }
+    try:
+        job = api.create_job(api.validate(SearchRequest, form, strict=False))
+    except ApiError as exc:
+        flash(exc.message, "error")
+        return render_index(form, 400)
+    flash(f"Job {job.id} created.", "info")
+    if job.warning:
+        flash(job.warning, "error")
+    return redirect(url_for("dashboard.index"))
+
+
+def _job_or_404(job_id: str) -> Any:
+    try:
+        return api.runtime().jobs.get(job_id, owner_filter())
+    except JobNotFound:
+        abort(404)
+
+
+@bp.get("/jobs/<job_id>")
+@login_required
+def job(job_id: str) -> ResponseReturnValue:
+    """One job: its state, error, assets, and cancel / retry buttons."""
+    record = _job_or_404(job_id)
+    page = _page_number()
+    assets, total = [], 0
+    if record.storage == "database":
+        offset = (page - 1) * ASSETS_PER_PAGE
+        rows, total = list_assets(
+            api.runtime().Session, job_id, owner_filter(), ASSETS_PER_PAGE, offset
+        )
+        assets = [api.asset_json(a) for a in rows]
+    return render_template(
+        "job.html",
+        job=api.job_json(record),
+        final=JobStatus(record.status) in FINAL_STATUSES,
+        assets=assets,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // ASSETS_PER_PAGE)),
+    )
+
+
+@bp.post("/jobs/<job_id>/<action>")
+@login_required
+def job_action(job_id: str, action: str) -> ResponseReturnValue:
+    """Cancel or retry from the job page's buttons."""
+    if action not in ("cancel", "retry"):
+        abort(404)
+    _job_or_404(job_id)
+    service = api.runtime().jobs
+    try:
+        service.cancel(job_id) if action == "cancel" else service.retry(job_id)
+    except JobStateError as exc:
+        flash(str(exc), "error")
+    else:
+        flash("Job cancelled." if action == "cancel" else "Job queued again.", "info")
+    return redirect(url_for("dashboard.job", job_id=job_id))
+
+
+def filesize(value: int | None) -> str:
+    """1536 -> '1.5 KiB'."""
+    size = float(value or 0)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+def when(value: str | None) -> str:
+    """An ISO timestamp as 'YYYY-MM-DD HH:MM:SS UTC'."""
+    if not value:
+        return "—"
+    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def active_label(count: int) -> str:
+    return f"{count} active download{'' if count == 1 else 's'}"
+
+
+def _security_headers(response: Response) -> Response:
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Register the pages, their template helpers, and the security headers."""
+    app.add_template_filter(filesize)
+    app.add_template_filter(when)
+    app.add_template_global(active_label)
+    app.after_request(_security_headers)
+    app.register_blueprint(bp)

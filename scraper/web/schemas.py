@@ -1,0 +1,209 @@
+"""Pydantic models of the API: they validate requests and generate the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from scraper.models import JobStatus
+from scraper.sources import source_names
+
+DEFAULT_MAX_CONTENT_LIMIT = 500
+QUERY_MAX_LENGTH = 500
+
+Query = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=QUERY_MAX_LENGTH)
+]
+
+
+class SearchRequest(BaseModel):
+    """`POST /api/comprehensive-search`: what to search for, how much, and where."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    query: Query = Field(description="What to search for (1 to 500 characters).")
+    max_content: int = Field(
+        default=10, ge=1, description="How many items to download (at most the configured limit)."
+    )
+    safe_search: bool = Field(default=True, description="Ask sources to filter adult content.")
+    enabled_sources: list[str] = Field(
+        default_factory=lambda: ["selftest"],
+        min_length=1,
+        description="Registered source names to search.",
+    )
+
+    @field_validator("max_content")
+    @classmethod
+    def _within_limit(cls, value: int, info: ValidationInfo) -> int:
+        limit = (info.context or {}).get("max_content_limit", DEFAULT_MAX_CONTENT_LIMIT)
+        if value > limit:
+            raise PydanticCustomError(
+                "less_than_equal", "Input should be less than or equal to {le}", {"le": limit}
+            )
+        return value
+
+    @field_validator("enabled_sources")
+    @classmethod
+    def _registered(cls, value: list[str]) -> list[str]:
+        known = source_names()
+        for name in value:
+            if name not in known:
+                raise PydanticCustomError(
+                    "unknown_source",
+                    "unknown source '{name}'; known sources: {known}",
+                    {"name": name, "known": ", ".join(known)},
+                )
+        return list(dict.fromkeys(value))
+
+
+class Page(BaseModel):
+    """Paging of list endpoints."""
+
+    limit: int = Field(default=50, ge=1, le=500, description="Page size (1 to 500).")
+    offset: int = Field(default=0, ge=0, description="How many to skip.")
+
+
+class JobListQuery(Page):
+    """`GET /api/jobs` query parameters."""
+
+    status: JobStatus | None = Field(default=None, description="Only jobs with this status.")
+    storage: Literal["database", "fallback"] | None = Field(
+        default=None, description="Only jobs held in this store."
+    )
+
+
+class AssetListQuery(Page):
+    """`GET /api/assets` query parameters."""
+
+    job_id: str | None = Field(default=None, max_length=64, description="Only this job's assets.")
+
+
+class ErrorOut(BaseModel):
+    """Every error: a stable code and a sentence that names the field and the problem."""
+
+    error: str
+    message: str
+    field: str | None = None
+
+
+class SearchCreated(BaseModel):
+    """The job a search created, and where it is held."""
+
+    success: bool = True
+    job_id: str
+    status: str
+    storage: Literal["database", "fallback"]
+    warning: str | None = Field(default=None, description="Why the job is held in the fallback.")
+
+
+class JobOut(BaseModel):
+    """A job as the API shows it, whichever store holds it."""
+
+    job_id: str
+    id: str
+    user_id: int | None = None
+    job_type: str
+    status: JobStatus
+    progress: int = Field(ge=0, le=100)
+    query: str
+    max_content: int
+    safe_search: bool
+    enabled_sources: list[str]
+    downloaded: int
+    bytes_downloaded: int
+    bytes: int = Field(description="Same as bytes_downloaded.")
+    message: str | None = None
+    error: str | None = None
+    attempts: int
+    storage: Literal["database", "fallback"]
+    warning: str | None = None
+    locked_by: str | None = None
+    lease_expires_at: str | None = None
+    run_after: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+    total: int
+    database_error: str | None = Field(
+        default=None, description="Set when the database could not be read (fallback jobs only)."
+    )
+
+
+class AssetOut(BaseModel):
+    """A stored file of a job."""
+
+    id: int
+    job_id: str
+    source: str
+    url: str
+    filename: str
+    sha256: str
+    size_bytes: int
+    content_type: str
+    title: str | None = None
+    license: str | None = None
+    created_at: str
+    file_url: str = Field(description="Where `GET` serves the file.")
+
+
+class AssetList(BaseModel):
+    assets: list[AssetOut]
+    total: int
+
+
+class HealthItem(BaseModel):
+    name: str
+    status: Literal["pass", "warn", "fail"]
+    output: str
+
+
+class SchemaState(BaseModel):
+    in_sync: bool | None = Field(description="None when the schema could not be checked.")
+    differences: int
+    error: str | None = None
+
+
+class DashboardOut(BaseModel):
+    """What the dashboard polls: active jobs, recent jobs, the banner and the health panel."""
+
+    active: list[JobOut]
+    active_total: int
+    recent: list[JobOut]
+    fallback_jobs: int
+    schema_state: SchemaState = Field(alias="schema")
+    banner: list[str]
+    health: list[HealthItem]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+def describe_errors(exc: ValidationError) -> tuple[str, str]:
+    """(the first field named, one message naming every field and its problem)."""
+    parts, first = [], ""
+    for error in exc.errors(include_url=False):
+        field = _field_name(error["loc"])
+        first = first or field
+        parts.append(f"{field}: {error['msg']}" if field else error["msg"])
+    return first, "; ".join(parts)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    name = ""
+    for part in loc:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name

@@ -1,0 +1,196 @@
+"""Web fixtures: `app`, `client`, users A / B / admin with tokens, signed-in clients, and
+`live_server` (waitress on a free 127.0.0.1 port in a thread, with an in-process worker)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from waitress import wasyncore
+from waitress.server import TcpWSGIServer, create_server
+
+from scraper.accounts import Account, create_token, create_user
+from scraper.config import Settings
+from scraper.models import Base
+from scraper.runtime import Runtime
+from scraper.storage import FileStore, StoredFile
+from scraper.web import create_app
+from scraper.worker import Worker
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass(frozen=True)
+class WebUser:
+    """A test user: its account, password and an API token."""
+
+    account: Account
+    password: str
+    token: str
+
+    @property
+    def id(self) -> int:
+        return self.account.id
+
+    @property
+    def name(self) -> str:
+        return self.account.username
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers that authenticate as this user with the bearer token."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass(frozen=True)
+class WebUsers:
+    a: WebUser
+    b: WebUser
+    admin: WebUser
+
+    def __getitem__(self, name: str) -> WebUser:
+        user: WebUser = getattr(self, name)
+        return user
+
+
+def make_users(runtime: Runtime) -> WebUsers:
+    """Create alice (A), bob (B) and root (admin), each with a token."""
+
+    def one(name: str, admin: bool = False) -> WebUser:
+        account = create_user(runtime.Session, name, PASSWORD, admin=admin)
+        return WebUser(account, PASSWORD, create_token(runtime.Session, name, "test"))
+
+    return WebUsers(a=one("alice"), b=one("bob"), admin=one("root", admin=True))
+
+
+def make_app(runtime: Runtime, csrf: bool = False, **config: Any) -> Flask:
+    """A testing app over `runtime`; CSRF off unless asked (the CSRF tests turn it on)."""
+    values: dict[str, Any] = {
+        "SCRAPER_RUNTIME": runtime,
+        "TESTING": True,
+        "WTF_CSRF_ENABLED": csrf,
+        "SCHEMA_CHECK_SECONDS": 0,
+    }
+    return create_app(values | config)
+
+
+@pytest.fixture
+def app(runtime: Runtime) -> Flask:
+    """The web app over a fresh database (once per dialect), CSRF checks off."""
+    return make_app(runtime)
+
+
+@pytest.fixture
+def csrf_app(runtime: Runtime) -> Flask:
+    """The web app with CSRF enforced, as in production."""
+    return make_app(runtime, csrf=True)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def users(runtime: Runtime) -> WebUsers:
+    """Users A (alice), B (bob) and an admin (root), each with an API token."""
+    return make_users(runtime)
+
+
+def signed_in(app: Flask, user: WebUser) -> FlaskClient:
+    """A test client with a dashboard session for `user` (no login round trip)."""
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user.id)
+        session["_fresh"] = True
+    return client
+
+
+@pytest.fixture
+def login_as(app: Flask, users: WebUsers) -> Callable[[str], FlaskClient]:
+    """`login_as("a")`: a client signed in (session cookie) as user a, b or admin."""
+    return lambda name: signed_in(app, users[name])
+
+
+# -- live server -------------------------------------------------------------------------------
+
+
+class SlowFileStore(FileStore):
+    """Stores like FileStore, `delay` seconds per item, so a browser can watch progress."""
+
+    def __init__(self, data_dir: Path, delay: float) -> None:
+        super().__init__(data_dir)
+        self.delay = delay
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def put_bytes(self, data: bytes, content_type: str, name: str | None = None) -> StoredFile:
+        self.gate.wait(30)
+        threading.Event().wait(self.delay)
+        return super().put_bytes(data, content_type, name)
+
+
+@dataclass
+class LiveServer:
+    """A running app: its base URL, runtime, users, and the worker's slow file store."""
+
+    url: str
+    runtime: Runtime
+    users: WebUsers
+    files: SlowFileStore
+    worker: Worker
+
+
+def _serve(app: Flask) -> tuple[Any, threading.Thread]:
+    # Typed Any: waitress's stubs miss the attributes used here (_map, trigger, effective_port).
+    server: Any = create_server(app, host="127.0.0.1", port=0, threads=6)
+    assert isinstance(server, TcpWSGIServer)
+    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
+    thread.start()
+    return server, thread
+
+
+def _shutdown(server: Any, thread: threading.Thread) -> None:
+    # Close from the server's own loop thread: closing its sockets from here races select().
+    def close_everything() -> None:
+        server.task_dispatcher.shutdown()
+        wasyncore.close_all(server._map)
+
+    server.trigger.pull_trigger(close_everything)
+    thread.join(10)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """The whole app on SQLite behind waitress, with a worker; each item takes 0.3 s."""
+    data_dir = tmp_path / "live-data"
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'live.db'}",
+        data_dir=data_dir,
+        secret_key="live-test-secret",
+        lease_seconds=10,
+        poll_interval=0.1,
+    )
+    runtime = Runtime(settings)
+    Base.metadata.create_all(runtime.engine)
+    files = SlowFileStore(data_dir, delay=0.3)
+    runtime.__dict__["files"] = files  # the cached property, replaced for this test
+    users = make_users(runtime)
+    app = create_app({"SCRAPER_RUNTIME": runtime, "SCHEMA_CHECK_SECONDS": 0.5})
+    server, thread = _serve(app)
+    worker = Worker(runtime, concurrency=1)
+    worker.start()
+    try:
+        url = f"http://127.0.0.1:{server.effective_port}"
+        yield LiveServer(url, runtime, users, files, worker)
+    finally:
+        files.gate.set()
+        worker.stop(timeout=10)
+        _shutdown(server, thread)
+        runtime.close()
