@@ -51,7 +51,7 @@ def _label(difference: object) -> str:
 
 
 def _reconcile(runtime: Runtime, cause: RootCause) -> HealAction | None:
-    if not len(runtime.fallback):
+    if cause.check not in ("schema:in_sync", "fallback:jobs") or not len(runtime.fallback):
         return None
     result = runtime.jobs.reconcile()
     detail = (
