@@ -1,0 +1,113 @@
+"""`ops jobs` lists both stores; `ops reconcile` moves held jobs once and says how many."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select, text
+
+from ops.cli import main
+from ops.schema import init_db
+from scraper.config import Settings
+from scraper.jobs import JobRecord, NewJob
+from scraper.models import ScrapeJob, utcnow
+from scraper.runtime import Runtime
+from tests.conftest import fresh_database
+
+DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+HELD_ID = "7f000000-0000-4000-8000-0000000000aa"
+
+
+@pytest.fixture(params=DIALECTS)
+def runtime(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Runtime]:
+    """An initialized database with one job in it and one held in the fallback store."""
+    with fresh_database(request.param, tmp_path) as url:
+        monkeypatch.setenv("SCRAPER_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("SCRAPER_DATABASE_URL", url)
+        rt = Runtime(Settings.from_env())
+        init_db(rt.engine)
+        rt.jobs.create(NewJob(query="in the database", max_content=1))
+        record = JobRecord(
+            id=HELD_ID,
+            query="held",
+            max_content=1,
+            safe_search=True,
+            enabled_sources=["selftest"],
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        rt.fallback.put(record, reason="database refused")
+        yield rt
+        rt.close()
+
+
+def ops(*args: str) -> tuple[int, Any]:
+    result = CliRunner().invoke(main, [*args, "--json"])
+    return result.exit_code, json.loads(result.stdout) if result.stdout.strip() else None
+
+
+def rows(runtime: Runtime) -> int:
+    with runtime.Session() as s:
+        return s.scalar(select(func.count()).select_from(ScrapeJob)) or 0
+
+
+def test_jobs_lists_both_stores_with_their_storage(runtime: Runtime) -> None:
+    code, listing = ops("jobs")
+    assert code == 0
+    assert listing["total"] == 2
+    assert sorted(job["storage"] for job in listing["jobs"]) == ["database", "fallback"]
+
+
+@pytest.mark.parametrize(
+    ("storage", "query"), [("fallback", "held"), ("database", "in the database")]
+)
+def test_jobs_filters_by_storage(runtime: Runtime, storage: str, query: str) -> None:
+    code, listing = ops("jobs", "--storage", storage)
+    assert code == 0
+    assert [job["query"] for job in listing["jobs"]] == [query]
+
+
+def test_jobs_table_has_a_header_and_every_job(runtime: Runtime) -> None:
+    result = CliRunner().invoke(main, ["jobs", "--status", "pending"])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0].split() == [
+        "ID", "STATUS", "STORAGE", "PROGRESS", "QUERY", "CREATED", "WORKER",
+    ]  # fmt: skip
+    assert HELD_ID in result.stdout
+    assert "2 shown of 2" in result.stdout
+
+
+def test_reconcile_moves_held_jobs_once_and_says_how_many(runtime: Runtime) -> None:
+    code, first = ops("reconcile")
+    assert code == 0
+    assert (first["moved"], first["failed"], first["moved_ids"]) == (1, 0, [HELD_ID])
+    code, second = ops("reconcile")
+    assert code == 0
+    assert (second["moved"], second["already_present"]) == (0, 0)
+    assert rows(runtime) == 2
+    text_result = CliRunner().invoke(main, ["reconcile"])
+    assert "nothing to reconcile" in text_result.stdout
+
+
+def test_reconcile_against_a_refusing_database_exits_1_with_the_reason(runtime: Runtime) -> None:
+    with runtime.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE scrape_jobs DROP COLUMN updated_at"))
+    code, result = ops("reconcile")
+    assert code == 1
+    assert result["failed"] == 1
+    assert "updated_at" in result["failures"][HELD_ID]
+    assert len(runtime.fallback) == 1
+
+
+def test_jobs_against_an_unreachable_database_could_not_run(runtime: Runtime) -> None:
+    result = CliRunner().invoke(
+        main, ["jobs", "--database-url", "postgresql+psycopg://nobody@127.0.0.1:1/none"]
+    )
+    assert result.exit_code == 2
