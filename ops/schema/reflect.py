@@ -46,8 +46,18 @@ def _multi(getter: Any, names: list[str]) -> dict[Key, Any]:
     return result
 
 
-def reflect_schema(conn: Connection, schema: str | None = None) -> LiveSchema:
-    """Reflect every table of `schema` with one multi-table call per aspect."""
+def reflect_schema(conn: Connection, schema: str | None = None, fast: bool = True) -> LiveSchema:
+    """Reflect every table of `schema` with one multi-table call per aspect.
+
+    On SQLite, whose `get_multi_*` loop table by table, a one-query-per-aspect reader is used
+    unless `fast` is False or it declines.
+    """
+    if fast and schema is None and conn.dialect.name == "sqlite":
+        from ops.schema.reflect_sqlite import reflect_sqlite
+
+        tables = reflect_sqlite(conn)
+        if tables is not None:
+            return LiveSchema("sqlite", False, tables)
     insp = inspect(conn)
     names = [n for n in insp.get_table_names(schema=schema) if n != VERSION_TABLE]
     tables = {n: LiveTable(n) for n in names}

@@ -231,3 +231,31 @@ def test_load_metadata_accepts_base_and_metadata() -> None:
 def test_load_metadata_rejects_bad_paths(path: str) -> None:
     with pytest.raises(BadModelsPath):
         load_metadata(path)
+
+
+def _kinds_both_ways(engine: Engine) -> tuple[list[tuple], list[tuple]]:
+    from ops.schema.compare import compare_schema
+    from ops.schema.reflect import reflect_schema
+    from scraper.models import Base
+
+    with engine.connect() as conn:
+        fast = compare_schema(Base.metadata, reflect_schema(conn), conn.dialect)
+        slow = compare_schema(Base.metadata, reflect_schema(conn, fast=False), conn.dialect)
+    return [(*key(d), d.expected, d.actual) for d in fast], [
+        (*key(d), d.expected, d.actual) for d in slow
+    ]
+
+
+@pytest.mark.parametrize(("name", "table", "change", "expected"), SCENARIOS, ids=SCENARIO_IDS)
+def test_sqlite_fast_reflection_agrees_with_the_inspector(
+    sqlite_url: str, name: str, table: str, change: Callable[..., None], expected: tuple
+) -> None:
+    eng = make_engine(sqlite_url)
+    init_db(eng)
+    fast, slow = _kinds_both_ways(eng)
+    assert fast == slow == []
+    plant(eng, table, change)
+    fast, slow = _kinds_both_ways(eng)
+    assert fast == slow
+    assert [f[:4] for f in fast] == [expected]
+    eng.dispose()
