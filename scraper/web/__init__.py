@@ -33,15 +33,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     config = dict(config or {})
     app = Flask(__name__)
     runtime = config.pop("SCRAPER_RUNTIME", None) or Runtime(settings_from_config(config))
-    app.config.update(SECRET_KEY=runtime.settings.secret_key)
-    app.config.update({k: v for k, v in config.items() if not k.startswith("SCRAPER_")})
-    app.extensions["scraper"] = runtime
 
     from healthchecks import http as health_http
     from scraper.web import api, auth, dashboard, errors, metrics
 
+    app.config.update(SECRET_KEY=runtime.settings.secret_key)
+    app.config.update(auth.cookie_settings(secure_cookies(config)))
+    app.config.update({k: v for k, v in config.items() if not k.startswith("SCRAPER_")})
+    app.extensions["scraper"] = runtime
+
     errors.init_app(app)
-    auth.init_app(app, secure_cookies=secure_cookies(config))
+    auth.init_app(app)
     api.init_app(app)
     dashboard.init_app(app)
     metrics.init_app(app)

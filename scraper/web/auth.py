@@ -151,16 +151,22 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("auth.login"))
 
 
-def init_app(app: Flask, secure_cookies: bool = False) -> None:
-    """Wire sessions, tokens and CSRF into the app; cookies are HttpOnly and SameSite=Lax."""
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_SECURE", secure_cookies)
-    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
-    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("REMEMBER_COOKIE_SECURE", secure_cookies)
+def cookie_settings(secure: bool) -> dict[str, object]:
+    """Cookie flags: HttpOnly and SameSite=Lax always; Secure when served over HTTPS."""
+    return {
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": secure,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": secure,
+        "WTF_CSRF_TIME_LIMIT": None,  # valid for the session's lifetime (a long-open dashboard)
+    }
+
+
+def init_app(app: Flask) -> None:
+    """Wire sessions, tokens and CSRF into the app (cookie flags come from `cookie_settings`)."""
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # `_guard` decides, after authentication
-    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's lifetime
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     csrf.init_app(app)

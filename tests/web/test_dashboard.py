@@ -1,0 +1,214 @@
+"""The dashboard pages and their JSON state, through the Flask test client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from scraper.jobs import JobRecord
+from scraper.models import utcnow
+from scraper.runtime import Runtime
+from scraper.worker import Worker
+from tests.plugins.web import WebUsers
+
+Login = Callable[[str], FlaskClient]
+XSS = "<img src=x onerror=alert(1)>"
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+def submit(client: FlaskClient, users: WebUsers, query: str = "cats", who: str = "a") -> str:
+    body = {"query": query, "max_content": 2}
+    response = client.post("/api/comprehensive-search", json=body, headers=users[who].headers)
+    assert response.status_code == 201
+    job_id: str = response.get_json()["job_id"]
+    return job_id
+
+
+def hold(runtime: Runtime, user_id: int) -> None:
+    now = utcnow()
+    record = JobRecord(
+        id="held-1", query="held", max_content=1, safe_search=True,
+        enabled_sources=["selftest"], user_id=user_id, created_at=now, updated_at=now,
+    )  # fmt: skip
+    runtime.fallback.put(record, reason="test")
+
+
+@sqlite_only
+def test_index_shows_the_search_form_with_safe_search_on_and_every_source(
+    login_as: Login,
+) -> None:
+    response = login_as("a").get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert 'name="safe_search" value="1" checked' in html
+    assert 'name="enabled_sources" value="selftest" checked' in html
+    assert 'name="enabled_sources" value="url"' in html
+    assert "0 active downloads" in html
+    assert 'id="banner" class="banner" role="alert" hidden' in html
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+@sqlite_only
+def test_the_search_form_creates_a_job_and_it_shows_as_one_active_download(
+    login_as: Login, users: WebUsers
+) -> None:
+    client = login_as("a")
+    form = {"query": "foxes", "max_content": "4", "enabled_sources": "selftest"}
+    response = client.post("/search", data=form)
+    assert response.status_code == 302
+    html = client.get("/").get_data(as_text=True)
+    assert "1 active download<" in html and "foxes" in html
+    job = client.get("/api/jobs", headers=users.a.headers).get_json()["jobs"][0]
+    assert job["max_content"] == 4 and job["safe_search"] is False  # the box was not sent
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({"query": "", "max_content": "3", "enabled_sources": "selftest"}, "query"),
+        ({"query": "x", "max_content": "9999", "enabled_sources": "selftest"}, "max_content"),
+        ({"query": "x", "max_content": "three", "enabled_sources": "selftest"}, "max_content"),
+        ({"query": "x", "max_content": "3"}, "enabled_sources"),
+        ({"query": "x", "max_content": "3", "enabled_sources": "evil"}, "enabled_sources"),
+    ],
+)
+def test_an_invalid_search_form_says_which_field_and_creates_nothing(
+    login_as: Login, users: WebUsers, form: dict[str, str], field: str
+) -> None:
+    client = login_as("a")
+    response = client.post("/search", data=form)
+    assert response.status_code == 400
+    assert field in response.get_data(as_text=True)
+    assert client.get("/api/jobs", headers=users.a.headers).get_json()["total"] == 0
+
+
+@sqlite_only
+def test_a_script_query_shows_as_text_everywhere(login_as: Login, users: WebUsers) -> None:
+    client = login_as("a")
+    job_id = submit(client, users, XSS)
+    for path in ("/", f"/jobs/{job_id}"):
+        html = client.get(path).get_data(as_text=True)
+        assert XSS not in html
+        assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+@sqlite_only
+def test_recent_jobs_are_paged_and_filtered(login_as: Login, users: WebUsers) -> None:
+    client = login_as("a")
+    ids = [submit(client, users, f"job {i}") for i in range(23)]
+    client.post(f"/api/jobs/{ids[0]}/cancel", headers=users.a.headers)
+    first = client.get("/").get_data(as_text=True)
+    assert "Page 1 of 2" in first and first.count('<tr data-job-id="') == 20
+    second = client.get("/?page=2").get_data(as_text=True)
+    assert second.count('<tr data-job-id="') == 3
+    cancelled = client.get("/?status=cancelled").get_data(as_text=True)
+    assert cancelled.count('<tr data-job-id="') == 1 and ids[0] in cancelled
+
+
+def test_the_job_page_shows_assets_as_thumbnails_with_links(
+    login_as: Login, users: WebUsers, runtime: Runtime
+) -> None:
+    client = login_as("a")
+    job_id = submit(client, users, "owls")
+    Worker(runtime).run_once()
+    html = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert "completed" in html and 'Assets <span class="muted">(2)</span>' in html
+    assert html.count('<img src="/api/assets/') == 2
+    assert "?download=1" in html and "CC0-1.0" in html
+    assert 'id="retry-button"' not in html and 'id="cancel-button"' not in html
+
+
+def test_job_page_of_another_user_is_404_and_admin_sees_it(
+    login_as: Login, users: WebUsers
+) -> None:
+    job_id = submit(login_as("a"), users)
+    assert login_as("b").get(f"/jobs/{job_id}").status_code == 404
+    assert login_as("admin").get(f"/jobs/{job_id}").status_code == 200
+    assert login_as("b").post(f"/jobs/{job_id}/cancel").status_code == 404
+
+
+@sqlite_only
+def test_cancel_and_retry_buttons_act_on_the_job(login_as: Login, users: WebUsers) -> None:
+    client = login_as("a")
+    job_id = submit(client, users)
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert 'id="cancel-button"' in page
+    assert client.post(f"/jobs/{job_id}/cancel").status_code == 302
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert "Job cancelled." in page and 'id="retry-button"' in page
+    client.post(f"/jobs/{job_id}/retry")
+    assert client.get(f"/api/jobs/{job_id}", headers=users.a.headers).get_json()["status"] == (
+        "pending"
+    )
+    again = client.post(f"/jobs/{job_id}/retry", follow_redirects=True)
+    assert "only failed or cancelled jobs can be retried" in again.get_data(as_text=True)
+
+
+@sqlite_only
+def test_a_failed_job_shows_its_error(login_as: Login, users: WebUsers, runtime: Runtime) -> None:
+    client = login_as("a")
+    job_id = submit(client, users)
+    claimed = runtime.store.claim("w1", 30)
+    assert claimed is not None
+    runtime.store.fail(job_id, "w1", "RuntimeError: <b>boom</b>")
+    html = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert 'id="job-error"' in html and "RuntimeError: &lt;b&gt;boom&lt;/b&gt;" in html
+
+
+def test_dashboard_state_lists_active_jobs_and_health(login_as: Login, users: WebUsers) -> None:
+    client = login_as("a")
+    job_id = submit(client, users)
+    submit(client, users, who="b")
+    state = client.get("/api/dashboard").get_json()
+    assert state["active_total"] == 1 and [j["job_id"] for j in state["active"]] == [job_id]
+    assert state["banner"] == [] and state["fallback_jobs"] == 0
+    assert state["schema"]["in_sync"] is True
+    names = {h["name"]: h["status"] for h in state["health"]}
+    assert names["database"] == "pass" and names["schema"] == "pass"
+    assert set(names) == {"database", "schema", "workers", "storage", "fallback"}
+    assert login_as("admin").get("/api/dashboard").get_json()["active_total"] == 2
+
+
+def test_banner_counts_fallback_jobs(login_as: Login, users: WebUsers, runtime: Runtime) -> None:
+    hold(runtime, users.a.id)
+    client = login_as("b")  # the banner is about the system, whoever looks
+    state = client.get("/api/dashboard").get_json()
+    assert state["fallback_jobs"] == 1
+    assert "1 job is held in the fallback" in state["banner"][0]
+    assert "ops doctor" in state["banner"][0]
+    html = client.get("/").get_data(as_text=True)
+    assert "1 job is held in the fallback" in html
+    assert 'id="banner" class="banner" role="alert">' in html
+
+
+def test_banner_reports_schema_drift(login_as: Login, runtime: Runtime) -> None:
+    with runtime.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE api_tokens DROP COLUMN last_used_at"))
+    state = login_as("a").get("/api/dashboard").get_json()
+    assert state["schema"]["in_sync"] is False and state["schema"]["differences"] >= 1
+    assert any("out of sync" in line and "ops doctor" in line for line in state["banner"])
+    html = login_as("a").get("/").get_data(as_text=True)
+    assert "schema is out of sync" in html
+
+
+@sqlite_only
+def test_schema_check_is_cached(runtime: Runtime, users: WebUsers) -> None:
+    from tests.plugins.web import make_app, signed_in
+
+    client = signed_in(make_app(runtime, SCHEMA_CHECK_SECONDS=60), users.a)
+    assert client.get("/api/dashboard").get_json()["schema"]["in_sync"] is True
+    with runtime.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE api_tokens DROP COLUMN last_used_at"))
+    assert client.get("/api/dashboard").get_json()["schema"]["in_sync"] is True
+
+
+@sqlite_only
+def test_static_assets_are_served_locally(client: FlaskClient) -> None:
+    for name in ("dashboard.js", "style.css"):
+        response = client.get(f"/static/{name}")
+        assert response.status_code == 200
+        response.close()
