@@ -234,7 +234,11 @@ def doctor_command(opts: Options, apply_heal: bool) -> Outcome:
 @click.option("--token", envvar="SCRAPER_API_TOKEN", default=None, help="API token (Bearer).")
 @click.option("--timeout", type=click.FloatRange(1, 3600), default=60.0, show_default=True)
 def trace_command(opts: Options, url: str | None, token: str | None, timeout: float) -> Outcome:
-    """Submit a selftest job and follow it hop by hop; name the first broken hop (exit 1)."""
+    """Submit a selftest job and follow it hop by hop; name the first broken hop (exit 1).
+
+    The database and data-dir hops read --database-url and SCRAPER_DATA_DIR: point them at
+    the service's own. Without --url an in-process app and worker serve the trace.
+    """
     from ops.trace import render_text, trace, trace_url
 
     runtime = _runtime(opts)

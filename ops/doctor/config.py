@@ -40,7 +40,9 @@ def check_data_dir(settings: Settings) -> CheckResult:
     path: Path = settings.data_dir
     evidence = {"data_dir": str(path.resolve())}
     if path.is_dir():
-        return CheckResult(DATA_DIR, Status.PASS, observed=True, output=f"{path} exists.")
+        return CheckResult(
+            DATA_DIR, Status.PASS, observed=True, output=f"The data directory {path} exists."
+        )
     if path.exists():
         return CheckResult(
             DATA_DIR,

@@ -152,10 +152,16 @@ def _fallback_waiting(checks: Checks, runtime: Runtime | None) -> RootCause | No
     if not failing(result):
         return None
     assert result is not None
-    summary = (
-        f"{result.observed} job(s) wait in the fallback store although the database accepts "
-        "writes again: they have not been reconciled, so no worker will run them."
-    )
+    if failing(checks.get("schema:in_sync")) or failing(checks.get("database:connection")):
+        summary = (
+            f"{result.observed} job(s) are held in the fallback store because the database "
+            "refused them; once the root cause is fixed, reconcile them (--heal does both)."
+        )
+    else:
+        summary = (
+            f"{result.observed} job(s) wait in the fallback store although the database accepts "
+            "writes again: they have not been reconciled, so no worker will run them."
+        )
     return RootCause(result.name, summary, result.evidence, "ops reconcile")
 
 

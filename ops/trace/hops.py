@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from ops.trace.client import ApiClient, TraceCannotRun
+from ops.trace.client import ApiClient, HttpClient, TraceCannotRun
 from ops.trace.report import FAIL, PASS, Hop
 from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
@@ -68,6 +68,11 @@ def api_accepted(state: TraceState) -> tuple[bool, str, dict[str, Any]]:
     evidence = {"request": "POST /api/comprehensive-search", "http_status": reply.status}
     evidence["response"] = reply.json() if reply.json() is not None else reply.excerpt()
     body = reply.json()
+    if reply.status in (401, 403) and isinstance(state.client, HttpClient):
+        raise TraceCannotRun(
+            f"the API refused the request (HTTP {reply.status}): "
+            "pass --token or set SCRAPER_API_TOKEN (`scraper create-token NAME` makes one)"
+        )
     if reply.status != 201 or not isinstance(body, dict) or not body.get("job_id"):
         return (
             False,

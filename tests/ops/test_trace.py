@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 
 from ops.cli import main
 from ops.schema import init_db
-from ops.smoke import free_port
+from ops.smoke import free_port, running_server, server_env
 from ops.trace import run_trace
 from ops.trace.cleanup import temporary_admin
 from ops.trace.client import FlaskClient
@@ -112,3 +112,13 @@ def test_text_output_numbers_each_hop_with_timing(runtime: Runtime) -> None:
     lines = result.stdout.splitlines()
     assert lines[1].startswith("1. [PASS] api:accepted")
     assert "All hops passed." in result.stdout
+
+
+def test_url_without_a_token_could_not_run_and_says_how_to_get_one(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    env = server_env(runtime.settings.database_url, runtime.settings.data_dir)
+    with running_server(env, free_port(), tmp_path / "server.log") as url:
+        result = CliRunner().invoke(main, ["trace", "--url", url, "--timeout", "10"])
+    assert result.exit_code == 2
+    assert "--token" in result.output
