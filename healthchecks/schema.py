@@ -14,10 +14,11 @@ NAME = "schema:in_sync"
 SHOWN = 10
 
 
-def _fix(differences: list[Any], tables_missing: int) -> str:
-    if differences and tables_missing == len(differences):
-        return "ops init-db"
-    return "ops migrate"
+def _fix(tables_missing: int) -> str:
+    """`ops init-db` for an empty database (every model table missing), else `ops migrate`."""
+    from scraper.models import Base
+
+    return "ops init-db" if tables_missing >= len(Base.metadata.tables) else "ops migrate"
 
 
 def _summary(differences: list[Any]) -> str:
@@ -39,7 +40,7 @@ def _drift_result(differences: list[Any]) -> CheckResult:
             f"The database schema differs from the models in {len(differences)} places "
             f"({_summary(differences)}), first {first.kind} on {where}; run the fix."
         ),
-        fix=_fix(differences, missing),
+        fix=_fix(missing),
         evidence={"differences": [_as_dict(d) for d in differences[:SHOWN]]},
         component_type="datastore",
     )
