@@ -32,9 +32,10 @@ def build_metadata(count: int) -> sa.MetaData:
     """`count` tables chained by foreign keys, each with 12 columns, 2 indexes and a unique."""
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     for i in range(count):
-        columns = [
+        parent = [sa.ForeignKey(f"t{i - 1:04d}.id")] if i else []
+        columns: list[sa.schema.SchemaItem] = [
             sa.Column("id", sa.Integer, primary_key=True),
-            sa.Column("parent_id", sa.Integer, sa.ForeignKey(f"t{i - 1:04d}.id") if i else None),
+            sa.Column("parent_id", sa.Integer, *parent),
             sa.Column("name", sa.String(80), nullable=False),
             sa.Column("code", sa.String(32), nullable=False),
             sa.Column("flag", sa.Boolean, server_default=sa.true(), nullable=False),
