@@ -14,6 +14,7 @@ from sqlalchemy.schema import DefaultClause
 _INT_SIZES = {"big_integer": 8, "bigint": 8, "small_integer": 2, "smallint": 2, "tinyint": 1}
 _INT_SIZES |= {"mediumint": 3}
 _CAST = re.compile(r"::[\w .\"]+(\[\])?$")
+_NO_TIMEZONE = {"sqlite", "mysql"}  # they store no zone: DateTime(timezone=True) is DATETIME
 _NOW = {"now()", "current_timestamp", "current_timestamp()", "localtimestamp", "getdate()"}
 
 
@@ -59,13 +60,20 @@ def shape(type_: sqltypes.TypeEngine[Any], dialect: Dialect) -> Shape:
     if isinstance(type_, sqltypes.JSON):
         return Shape("json")
     if isinstance(type_, sqltypes.Enum):
-        return Shape("enum")
+        if type_.native_enum and dialect.name in {"postgresql", "mysql"}:
+            return Shape("enum")
+        return Shape("string", type_.length)  # stored as VARCHAR(longest value)
+    if isinstance(type_, sqltypes.Uuid) and not (
+        type_.native_uuid and getattr(dialect, "supports_native_uuid", False)
+    ):
+        return Shape("string", 32)  # stored as CHAR(32)
     if isinstance(type_, sqltypes.Text | sqltypes.CLOB) or visit.endswith("text"):
         return Shape("text")
     if isinstance(type_, sqltypes.String):
         return Shape("string", type_.length)
     if isinstance(type_, sqltypes.DateTime):
-        return Shape("datetime", bool(type_.timezone) or None, getattr(type_, "fsp", None))
+        zoned = bool(type_.timezone) and dialect.name not in _NO_TIMEZONE
+        return Shape("datetime", zoned or None, getattr(type_, "fsp", None))
     return _simple_shape(type_, dialect)
 
 

@@ -3,6 +3,7 @@ severity and a fix. The scenario helpers here are shared by the migrate and CLI 
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterator
 from typing import Literal
 
@@ -258,4 +259,44 @@ def test_sqlite_fast_reflection_agrees_with_the_inspector(
     fast, slow = _kinds_both_ways(eng)
     assert fast == slow
     assert [f[:4] for f in fast] == [expected]
+    eng.dispose()
+
+
+class Mood(enum.Enum):
+    HAPPY = "happy"
+    GRUMPY = "grumpy"
+
+
+def _varied_metadata(dialect: str) -> sa.MetaData:
+    """Types and defaults that trip naive comparers, for a non-scraper app."""
+    metadata = sa.MetaData(naming_convention={"ix": "ix_%(table_name)s_%(column_0_N_name)s"})
+    sa.Table(
+        "things",
+        metadata,
+        sa.Column("id", sa.BigInteger, primary_key=True),
+        sa.Column("uid", sa.Uuid, nullable=False),
+        sa.Column("name", sa.Unicode(40), nullable=False),
+        sa.Column("mood", sa.Enum(Mood), server_default="HAPPY", nullable=False),
+        sa.Column("price", sa.Numeric(10, 2)),
+        sa.Column("ratio", sa.Float),
+        sa.Column("small", sa.SmallInteger, server_default=sa.text("7")),
+        sa.Column("seen_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+        sa.Column("born_on", sa.Date),
+        sa.Column("blob", sa.LargeBinary),
+        sa.Column("notes", sa.UnicodeText),
+        sa.Column("active", sa.Boolean, server_default=sa.false(), nullable=False),
+        sa.Column("label", sa.String(20), server_default="it's"),
+        sa.Column("payload", sa.JSON),
+        sa.Index(None, "name", "born_on", unique=True),
+    )
+    if dialect != "mysql":  # MariaDB has no expression indexes
+        sa.Index("ix_things_lower_name", sa.func.lower(metadata.tables["things"].c.name))
+    return metadata
+
+
+def test_varied_types_and_defaults_report_no_differences(db_url: str) -> None:
+    eng = make_engine(db_url)
+    metadata = _varied_metadata(eng.dialect.name)
+    metadata.create_all(eng)
+    assert check_schema(eng, metadata).differences == []
     eng.dispose()

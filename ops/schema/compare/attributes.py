@@ -17,6 +17,7 @@ from ops.schema.normalize import (
     shape,
 )
 
+_SIZED = {"string", "integer", "datetime", "numeric"}
 _NEAR = {frozenset({"integer", "numeric"}), frozenset({"float", "numeric"})}
 
 
@@ -38,6 +39,8 @@ def type_verdict(ctx: Context, want: Shape, have: Shape) -> tuple[Severity, bool
     if want.family != have.family:
         near = families in _NEAR
         return (Severity.WARNING if near else Severity.CRITICAL), True
+    if want.family not in _SIZED:
+        return None  # FLOAT vs DOUBLE PRECISION and the like: same values, same writes
     if want.family in {"string", "integer"}:
         narrower = _rank(have.size) < _rank(want.size)
         return (Severity.WARNING, True) if narrower else (Severity.INFO, False)

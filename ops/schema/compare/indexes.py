@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from alembic.operations import ops
-from sqlalchemy import Index, Table, UniqueConstraint
+from sqlalchemy import Column, Index, Table, UniqueConstraint
 
 from ops.schema.compare.context import Context, describe_columns
 from ops.schema.difference import Difference, Repair, Severity
@@ -15,7 +15,9 @@ Cols = tuple[str, ...]
 
 
 def _index_cols(index: Index) -> Cols:
-    return tuple(str(getattr(e, "name", e)) for e in index.expressions)
+    if not all(isinstance(e, Column) for e in index.expressions):
+        return (f"expression:{index.name}",)  # expression indexes are matched by name
+    return tuple(str(e.name) for e in index.expressions)
 
 
 def _model_keys(model: Table) -> tuple[dict[Cols, Index], dict[Cols, Any]]:
@@ -36,6 +38,8 @@ def _live_keys(live: LiveTable) -> tuple[dict[Cols, dict[str, Any]], dict[Cols, 
         unique[tuple(constraint["column_names"])] = dict(constraint, kind="constraint")
     for index in live.indexes:
         cols = tuple(str(c) for c in index["column_names"])
+        if None in index["column_names"]:
+            cols = (f"expression:{index['name']}",)
         if index.get("unique"):
             unique.setdefault(cols, dict(index, kind="index"))
         else:
