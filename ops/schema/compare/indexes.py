@@ -15,9 +15,10 @@ Cols = tuple[str, ...]
 
 
 def _index_cols(index: Index) -> Cols:
-    if not all(isinstance(e, Column) for e in index.expressions):
+    columns = [e for e in index.expressions if isinstance(e, Column)]
+    if len(columns) != len(index.expressions):
         return (f"expression:{index.name}",)  # expression indexes are matched by name
-    return tuple(str(e.name) for e in index.expressions)
+    return tuple(str(c.name) for c in columns)
 
 
 def _model_keys(model: Table) -> tuple[dict[Cols, Index], dict[Cols, Any]]:
