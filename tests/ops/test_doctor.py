@@ -271,3 +271,12 @@ def test_text_report_names_root_cause_evidence_and_fix(doctor: Doctor) -> None:
 
 def test_bad_arguments_exit_2(doctor: Doctor) -> None:
     assert CliRunner().invoke(main, ["doctor", "--no-such-flag"]).exit_code == 2
+
+
+def test_invalid_setting_is_a_configuration_diagnosis(
+    doctor: Doctor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCRAPER_AUTO_HEAL", "sometimes")
+    cause = doctor.cause()
+    assert cause["check"] == "config:settings"
+    assert "SCRAPER_AUTO_HEAL" in cause["summary"]
