@@ -79,6 +79,11 @@ def render_migrate(report: MigrateReport) -> str:
         for r in report.refused:
             where = f"{r.table}.{r.column}" if r.column else r.table
             lines.append(f"  {r.kind} {where}: {r.reason} (to apply: {r.remedy})")
+    if report.dry_run:
+        lines.append(
+            f"Result: dry run, nothing changed; {len(report.remaining)} difference(s) now."
+        )
+        return "\n".join(lines)
     state = "in sync" if report.in_sync else f"{len(report.remaining)} difference(s) remain"
     lines.append(f"Result: schema {state}.")
     return "\n".join(lines)

@@ -270,3 +270,24 @@ def test_auto_heal_creates_tables_stamps_head_and_logs(
     assert healed.in_sync
     assert "missing_column on scrape_jobs.updated_at" in caplog.text
     eng.dispose()
+
+
+def test_sqlite_table_rebuild_runs_with_foreign_keys_off_so_nothing_cascades(
+    sqlite_url: str,
+) -> None:
+    eng = make_engine(sqlite_url)
+    assert migrate(eng).in_sync
+    populate(eng)
+    plant(  # relaxing needs a rebuild of scrape_jobs, the parent of assets (ON DELETE CASCADE)
+        eng,
+        "scrape_jobs",
+        lambda b: b.alter_column(
+            "message", nullable=False, existing_type=sa.String(500), existing_nullable=True
+        ),
+    )
+    report = migrate(eng)
+    assert report.in_sync
+    with eng.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM assets")).scalar() == 3
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    eng.dispose()
