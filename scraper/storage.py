@@ -145,9 +145,13 @@ class FileStore:
         return removed
 
     def check_writable(self) -> None:
-        """Raise OSError if files cannot be created in the data directory."""
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        probe = self.tmp_dir / f".probe-{uuid.uuid4().hex}"
+        """Raise OSError if files cannot be created in the data directory.
+
+        It only probes: a missing data directory is a finding to report, not to hide.
+        """
+        if not self.data_dir.is_dir():
+            raise FileNotFoundError(f"data directory {self.data_dir} does not exist")
+        probe = self.data_dir / f".probe-{uuid.uuid4().hex}"
         probe.write_bytes(b"ok")
         probe.unlink()
 
