@@ -12,16 +12,18 @@ from sqlalchemy import Engine, Select, event, insert
 
 from scraper.metrics.queries import (
     expired_leases_stmt,
-    jobs_by_status_stmt,
+    jobs_with_status_stmt,
     oldest_pending_stmt,
     recent_workers_stmt,
+    total_jobs_stmt,
 )
 from scraper.models import ScrapeJob, WorkerHeartbeat, utcnow
 from scraper.runtime import Runtime
 
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 STATEMENTS = {
-    "jobs_by_status": lambda now: jobs_by_status_stmt(),
+    "total_jobs": lambda now: total_jobs_stmt(),
+    "jobs_with_status": lambda now: jobs_with_status_stmt("failed"),
     "oldest_pending": lambda now: oldest_pending_stmt(),
     "expired_leases": lambda now: expired_leases_stmt(now),
     "recent_workers": lambda now: recent_workers_stmt(now - timedelta(hours=1)),
