@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from scraper.config import Settings
 from scraper.metrics.collector import ScraperCollector
@@ -77,11 +77,16 @@ def fill(engine: Engine, jobs: int) -> float:
     dialect = engine.dialect.name
     with engine.begin() as conn:
         if dialect == "mysql":
-            conn.exec_driver_sql(f"SET SESSION cte_max_recursion_depth = {jobs + 1}")
+            variable = "max_recursive_iterations" if _mariadb(conn) else "cte_max_recursion_depth"
+            conn.exec_driver_sql(f"SET SESSION {variable} = {jobs + 1}")
         conn.execute(text(FILL[dialect]), {"n": jobs})
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql(ANALYZE[dialect])
     return time.perf_counter() - started
+
+
+def _mariadb(conn: Connection) -> bool:
+    return "mariadb" in str(conn.exec_driver_sql("SELECT VERSION()").scalar()).lower()
 
 
 def timings(run: Callable[[], object], count: int) -> list[float]:

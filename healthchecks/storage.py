@@ -28,7 +28,9 @@ def check_writable(runtime: Runtime) -> CheckResult:
             Status.FAIL,
             observed=False,
             output=f"Cannot write to the data directory {where}: {describe_error(exc)}.",
-            fix=f"make {where} writable by the service user (or set SCRAPER_DATA_DIR)",
+            fix=f"mkdir -p {where}"
+            if isinstance(exc, FileNotFoundError)
+            else f"make {where} writable by the service user (or set SCRAPER_DATA_DIR)",
             evidence={"data_dir": where, "error": describe_error(exc)},
             component_type="system",
         )

@@ -30,6 +30,7 @@ UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/none"
 
 @pytest.fixture
 def unreachable(tmp_path: Path) -> Runtime:
+    (tmp_path / "data").mkdir()
     runtime = Runtime(Settings(database_url=UNREACHABLE, data_dir=tmp_path / "data"))
     yield runtime
     runtime.close()
