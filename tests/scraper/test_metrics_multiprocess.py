@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
+from scraper.jobs import NewJob
 from scraper.models import Base
 from scraper.runtime import Runtime
-from tests.plugins.observability import by_label, parse
+from tests.plugins.observability import by_label, free_port, parse
+from tests.plugins.processes import scraper_env
 
 RUN_JOBS = """
 import sys
@@ -85,3 +91,43 @@ def test_two_processes_increment_and_one_scrape_sums(tmp_path: Path) -> None:
     assert samples[("scraper_job_duration_seconds_count", ())] == 4
     assert by_label(samples, "scraper_jobs_in_database", "status")["completed"] == 4
     assert len(list(prom_dir.glob("counter_*.db"))) >= 2
+
+
+@pytest.mark.slow
+def test_worker_metrics_port_serves_its_counters_and_json_logs(
+    sqlite_url: str, data_dir: Path, spawn, tmp_path: Path
+) -> None:
+    runtime = Runtime.from_env(database_url=sqlite_url, data_dir=data_dir)
+    Base.metadata.create_all(runtime.engine)
+    prom_dir = tmp_path / "prom"
+    prom_dir.mkdir()
+    [job_id] = [runtime.jobs.create(NewJob(query="exported", max_content=2)).id]
+    port = free_port()
+    env = scraper_env(
+        runtime.settings.database_url,
+        runtime.settings.data_dir,
+        PROMETHEUS_MULTIPROC_DIR=str(prom_dir),
+        SCRAPER_LOG_FORMAT="json",
+    )
+    child = spawn("worker", "--metrics-port", str(port), env=env, log_name="worker")
+    samples = _scrape_until(f"http://127.0.0.1:{port}/metrics", child)
+    assert by_label(samples, "scraper_jobs_finished_total", "status")["completed"] == 1
+    child.send_signal(signal.SIGTERM)
+    child.wait(timeout=60)
+    lines = [json.loads(line) for line in child.log_path.read_text().splitlines() if line]
+    assert any(entry.get("job_id") == job_id for entry in lines)
+    runtime.close()
+
+
+def _scrape_until(url: str, child: subprocess.Popen, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert child.poll() is None, child.log_path.read_text()  # type: ignore[attr-defined]
+        try:
+            samples = parse(requests.get(url, timeout=5).text)
+            if by_label(samples, "scraper_jobs_finished_total", "status").get("completed"):
+                return samples
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"no finished job on {url} within {timeout} s")
