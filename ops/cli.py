@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import click
 from sqlalchemy import Engine
 
 from ops.errors import OpsError
-from scraper.config import Settings
+from scraper.config import DEFAULT_DATABASE_URL
 from scraper.db import make_engine
 from scraper.errors import ConfigError
 
@@ -87,10 +88,8 @@ def ops_command(
     def decorate(func: Callable[..., Outcome]) -> click.Command:
         @functools.wraps(func)
         def run(database_url: str | None, as_json: bool, **kwargs: Any) -> None:
-            try:
-                url = database_url or Settings.from_env().database_url
-            except ConfigError as exc:
-                fail(exc, as_json)
+            # Only the URL is read here: a malformed other setting is `ops doctor`'s finding.
+            url = database_url or os.environ.get("SCRAPER_DATABASE_URL") or DEFAULT_DATABASE_URL
             opts = Options(url, as_json)
             try:
                 outcome = func(opts, **kwargs)
