@@ -276,6 +276,7 @@ def dashboard_state() -> dict[str, Any]:
             "active": [job_json(j) for j in active],
             "active_total": active_total,
             "recent": [job_json(j) for j in recent.jobs],
+            "recent_total": recent.total,
             "fallback_jobs": status.fallback_jobs,
             "schema": vars(status.schema),
             "banner": status.banner,

@@ -70,6 +70,7 @@ def render_index(form: dict[str, Any], code: int = 200) -> ResponseReturnValue:
         statuses=[s.value for s in JobStatus],
         page=page,
         pages=pages,
+        page_size=JOBS_PER_PAGE,
     )
     return page_html, code
 

@@ -184,6 +184,7 @@ class DashboardOut(BaseModel):
     active: list[JobOut]
     active_total: int
     recent: list[JobOut]
+    recent_total: int
     fallback_jobs: int
     schema_state: SchemaState = Field(alias="schema")
     banner: list[str]

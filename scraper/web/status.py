@@ -45,19 +45,24 @@ class SystemStatus:
     def banner(self) -> list[str]:
         """One sentence per problem a person must act on; empty when all is well."""
         lines = []
-        if self.fallback_jobs:
-            jobs = "job is" if self.fallback_jobs == 1 else "jobs are"
+        n = self.fallback_jobs
+        if n:
             lines.append(
-                f"{self.fallback_jobs} {jobs} held in the fallback store because the database "
-                "refused them; they will not run until reconciled. Run `ops doctor`."
+                f"{plural(n, 'job is', 'jobs are')} held in the fallback store because the "
+                f"database refused {'it' if n == 1 else 'them'}; nothing runs until reconciled. "
+                "Run `ops doctor`."
             )
         if self.schema.in_sync is False:
-            n = self.schema.differences
             lines.append(
-                f"The database schema is out of sync with the models ({n} "
-                f"difference{'s' if n != 1 else ''}). Run `ops doctor`."
+                "The database schema is out of sync with the models "
+                f"({plural(self.schema.differences, 'difference')}). Run `ops doctor`."
             )
         return lines
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """`plural(1, "job")` -> "1 job"; `plural(2, "job")` -> "2 jobs"."""
+    return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
 def check_schema(engine: Engine) -> SchemaStatus:
@@ -120,7 +125,8 @@ def _schema_item(schema: SchemaStatus) -> HealthItem:
         return HealthItem("schema", "warn", f"not checked: {schema.error}")
     if schema.in_sync:
         return HealthItem("schema", "pass", "in sync with the models")
-    return HealthItem("schema", "fail", f"{schema.differences} differences; run `ops doctor`")
+    found = plural(schema.differences, "difference")
+    return HealthItem("schema", "fail", f"{found}; run `ops doctor`")
 
 
 def _workers_item(runtime: Runtime) -> HealthItem:
@@ -133,7 +139,7 @@ def _workers_item(runtime: Runtime) -> HealthItem:
     if not fresh:
         return HealthItem("workers", "warn", "no worker heartbeat recently; jobs will wait")
     busy = sum(w.current_jobs for w in fresh)
-    return HealthItem("workers", "pass", f"{len(fresh)} alive, {busy} jobs in hand")
+    return HealthItem("workers", "pass", f"{len(fresh)} alive, {plural(busy, 'job')} in hand")
 
 
 def _storage_item(runtime: Runtime) -> HealthItem:
@@ -146,7 +152,7 @@ def _storage_item(runtime: Runtime) -> HealthItem:
 
 def _fallback_item(count: int) -> HealthItem:
     if count:
-        return HealthItem("fallback", "fail", f"{count} jobs held outside the database")
+        return HealthItem("fallback", "fail", f"{plural(count, 'job')} held outside the database")
     return HealthItem("fallback", "pass", "no jobs held outside the database")
 
 

@@ -8,6 +8,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from scraper.models import ApiToken, User
 from scraper.runtime import Runtime
@@ -25,7 +26,9 @@ def csrf_token(client: FlaskClient, path: str = "/login") -> str:
     return match.group(1)
 
 
-def log_in(client: FlaskClient, username: str, password: str = PASSWORD, **extra: str) -> object:
+def log_in(
+    client: FlaskClient, username: str, password: str = PASSWORD, **extra: str
+) -> TestResponse:
     data = {"username": username, "password": password, "csrf_token": csrf_token(client)}
     return client.post("/login", data=data | extra)
 
@@ -89,9 +92,8 @@ def test_passwords_use_scrypt_and_tokens_are_stored_hashed(
     runtime: Runtime, users: WebUsers
 ) -> None:
     with runtime.Session() as s:
-        assert s.scalar(select(User.password_hash).where(User.username == "alice")).startswith(
-            "scrypt:"
-        )
+        stored = s.scalar(select(User.password_hash).where(User.username == "alice"))
+        assert stored is not None and stored.startswith("scrypt:")
         hashes = set(s.scalars(select(ApiToken.token_hash)))
     assert users.a.token not in hashes and len(hashes) == 3
 

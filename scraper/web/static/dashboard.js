@@ -23,6 +23,10 @@
     return size.toFixed(1) + " GiB";
   }
 
+  function when(iso) {
+    return iso ? iso.slice(0, 19).replace("T", " ") + " UTC" : "\u2014";
+  }
+
   function setText(root, selector, value) {
     var el = root.querySelector(selector);
     if (el) { el.textContent = value; }
@@ -41,6 +45,9 @@
     if (bar) { bar.value = job.progress; bar.textContent = job.progress + " %"; }
     var storage = root.querySelector(".job-storage");
     if (storage) { storage.hidden = job.storage !== "fallback"; }
+    var db = root.querySelector(".job-storage-db");
+    if (db) { db.hidden = job.storage === "fallback"; }
+    setText(root, ".job-created", when(job.created_at));
   }
 
   function poller(fn) {
@@ -69,18 +76,41 @@
 
   function dashboard(section) {
     var list = document.getElementById("active-list");
-    var template = document.getElementById("job-row-template");
     var jobUrl = section.getAttribute("data-job-url");
+
+    function newRow(templateId, job) {
+      var row = document.getElementById(templateId).content.firstElementChild.cloneNode(true);
+      row.setAttribute("data-job-id", job.job_id);
+      row.querySelector(".job-query").setAttribute("href", jobUrl.replace("JOB_ID", encodeURIComponent(job.job_id)));
+      return row;
+    }
 
     function rowFor(job) {
       var row = list.querySelector('[data-job-id="' + CSS.escape(job.job_id) + '"]');
       if (!row) {
-        row = template.content.firstElementChild.cloneNode(true);
-        row.setAttribute("data-job-id", job.job_id);
-        row.querySelector(".job-query").setAttribute("href", jobUrl.replace("JOB_ID", encodeURIComponent(job.job_id)));
+        row = newRow("job-row-template", job);
         list.appendChild(row);
       }
       return row;
+    }
+
+    // On the unfiltered first page, jobs created since the page loaded join the table.
+    function addRecent(jobs, total) {
+      var table = document.getElementById("recent");
+      if (!table || !table.hasAttribute("data-live")) { return; }
+      setText(document, "#recent-total", String(total));
+      var body = table.tBodies[0];
+      jobs.slice().reverse().forEach(function (job) {
+        if (body.querySelector('tr[data-job-id="' + CSS.escape(job.job_id) + '"]')) { return; }
+        var tr = newRow("recent-row-template", job);
+        fillJob(tr, job);
+        body.insertBefore(tr, body.firstChild);
+        var empty = body.querySelector(".no-jobs");
+        if (empty) { empty.remove(); }
+      });
+      while (body.rows.length > Number(table.getAttribute("data-page-size"))) {
+        body.deleteRow(body.rows.length - 1);
+      }
     }
 
     function render(state) {
@@ -96,6 +126,7 @@
         if (!active[id] && recent[id]) { fillJob(row, recent[id]); row.classList.add("finished"); }
       });
       document.getElementById("active-empty").hidden = list.children.length > 0;
+      addRecent(state.recent, state.recent_total);
       Array.prototype.forEach.call(document.querySelectorAll("#recent tr[data-job-id]"), function (tr) {
         var job = recent[tr.getAttribute("data-job-id")];
         if (job) { fillJob(tr, job); }
