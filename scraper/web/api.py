@@ -80,8 +80,9 @@ def json_body() -> Any:
 
 
 def query_args(model: type[M]) -> M:
-    """Validate the query string (strings converted to numbers, lax)."""
-    return validate(model, request.args.to_dict(), strict=False)
+    """Validate the query string (strings converted to numbers, lax); `?status=` is no filter."""
+    given = {k: v for k, v in request.args.items() if v != ""}
+    return validate(model, given, strict=False)
 
 
 # -- output ------------------------------------------------------------------------------------

@@ -167,9 +167,12 @@ class AssetList(BaseModel):
 
 
 class HealthItem(BaseModel):
+    """One health check, as `/readyz` names it."""
+
     name: str
     status: Literal["pass", "warn", "fail"]
     output: str
+    fix: str | None = None
 
 
 class SchemaState(BaseModel):

@@ -1,4 +1,4 @@
-"""The dashboard's banner and health panel: small checks that return data, cached briefly."""
+"""The dashboard's banner and health panel: the health checks' results, schema cached briefly."""
 
 from __future__ import annotations
 
@@ -6,15 +6,21 @@ import importlib
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, inspect, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine
 
-from scraper.heartbeats import list_workers
-from scraper.models import Base, utcnow
+from healthchecks import run_checks
 from scraper.runtime import Runtime
+
+# The health panel: the /readyz checks, but the schema comes from the cached comparison.
+PANEL_CHECKS = (
+    "database:connection",
+    "worker:heartbeat",
+    "queue:oldest_pending_age",
+    "storage:writable",
+    "fallback:jobs",
+)
 
 
 @dataclass(frozen=True)
@@ -28,9 +34,16 @@ class SchemaStatus:
 
 @dataclass(frozen=True)
 class HealthItem:
-    name: str
+    """One line of the health panel: a check's name, status and sentence."""
+
+    name: str  # component:measurement, as /readyz names it
     status: str  # pass | warn | fail
     output: str
+    fix: str | None = None
+
+    @property
+    def component(self) -> str:
+        return self.name.split(":", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -66,32 +79,13 @@ def plural(count: int, one: str, many: str | None = None) -> str:
 
 
 def check_schema(engine: Engine) -> SchemaStatus:
-    """Ask the ops toolkit's checker; fall back to missing tables and columns if it is absent."""
+    """Compare the live schema with the models (`ops.schema.check_schema`)."""
     try:
         checker: Any = importlib.import_module("ops.schema").check_schema
-    except (ImportError, AttributeError):
-        checker = None
-    try:
-        if checker is not None:
-            report = checker(engine)
-            return SchemaStatus(bool(report.in_sync), len(report.differences))
-        missing = _missing_columns(engine)
-        return SchemaStatus(not missing, len(missing))
+        report = checker(engine)
     except Exception as exc:  # a checker failure must not take the dashboard down
         return SchemaStatus(None, 0, f"{type(exc).__name__}: {exc}".splitlines()[0])
-
-
-def _missing_columns(engine: Engine) -> list[str]:
-    inspector = inspect(engine)
-    tables = set(inspector.get_table_names())
-    missing: list[str] = []
-    for table in Base.metadata.sorted_tables:
-        if table.name not in tables:
-            missing.append(table.name)
-            continue
-        live = {c["name"] for c in inspector.get_columns(table.name)}
-        missing += [f"{table.name}.{c.name}" for c in table.columns if c.name not in live]
-    return missing
+    return SchemaStatus(bool(report.in_sync), len(report.differences))
 
 
 class SchemaCache:
@@ -111,60 +105,24 @@ class SchemaCache:
             return self._value
 
 
-def _database_item(runtime: Runtime) -> HealthItem:
-    try:
-        with runtime.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except SQLAlchemyError as exc:
-        return HealthItem("database", "fail", f"unreachable: {str(exc).splitlines()[0]}")
-    return HealthItem("database", "pass", f"reachable ({runtime.engine.dialect.name})")
-
-
 def _schema_item(schema: SchemaStatus) -> HealthItem:
     if schema.in_sync is None:
-        return HealthItem("schema", "warn", f"not checked: {schema.error}")
+        return HealthItem("schema:in_sync", "warn", f"Not checked: {schema.error}.")
     if schema.in_sync:
-        return HealthItem("schema", "pass", "in sync with the models")
+        return HealthItem("schema:in_sync", "pass", "The schema matches the models.")
     found = plural(schema.differences, "difference")
-    return HealthItem("schema", "fail", f"{found}; run `ops doctor`")
+    return HealthItem("schema:in_sync", "fail", f"{found} from the models.", "ops doctor")
 
 
-def _workers_item(runtime: Runtime) -> HealthItem:
-    try:
-        workers = list_workers(runtime.Session)
-    except SQLAlchemyError as exc:
-        return HealthItem("workers", "fail", f"cannot read heartbeats: {type(exc).__name__}")
-    horizon = utcnow() - timedelta(seconds=max(30, 3 * runtime.settings.lease_seconds))
-    fresh = [w for w in workers if w.last_seen_at >= horizon and w.state == "running"]
-    if not fresh:
-        return HealthItem("workers", "warn", "no worker heartbeat recently; jobs will wait")
-    busy = sum(w.current_jobs for w in fresh)
-    return HealthItem("workers", "pass", f"{len(fresh)} alive, {plural(busy, 'job')} in hand")
-
-
-def _storage_item(runtime: Runtime) -> HealthItem:
-    try:
-        runtime.files.check_writable()
-    except OSError as exc:
-        return HealthItem("storage", "fail", f"data directory not writable: {exc}")
-    return HealthItem("storage", "pass", "data directory writable")
-
-
-def _fallback_item(count: int) -> HealthItem:
-    if count:
-        return HealthItem("fallback", "fail", f"{plural(count, 'job')} held outside the database")
-    return HealthItem("fallback", "pass", "no jobs held outside the database")
+def _panel_checks(runtime: Runtime) -> list[HealthItem]:
+    results = run_checks(runtime, PANEL_CHECKS)
+    return [HealthItem(r.name, r.status.value, r.output, r.fix) for r in results]
 
 
 def system_status(runtime: Runtime, schema_cache: SchemaCache) -> SystemStatus:
     """Measure everything the banner and the health panel show."""
     fallback_jobs = len(runtime.fallback)
     schema = schema_cache.get(runtime.engine)
-    health = [
-        _database_item(runtime),
-        _schema_item(schema),
-        _workers_item(runtime),
-        _storage_item(runtime),
-        _fallback_item(fallback_jobs),
-    ]
+    health = _panel_checks(runtime)
+    health.insert(1, _schema_item(schema))
     return SystemStatus(fallback_jobs=fallback_jobs, schema=schema, health=health)

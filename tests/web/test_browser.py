@@ -148,7 +148,12 @@ def test_a_script_query_shows_as_text(page: Any, live_server: LiveServer) -> Non
     from playwright.sync_api import expect
 
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     log_in(page, live_server.users.a)
     search(page, XSS, 1)
     expect(page.locator("#active-list .job-query, #recent .job-query").first).to_be_visible()
@@ -163,9 +168,12 @@ def test_a_script_query_shows_as_text(page: Any, live_server: LiveServer) -> Non
 
 def test_polling_pauses_while_the_tab_is_hidden(page: Any, live_server: LiveServer) -> None:
     polls: list[float] = []
-    page.on(
-        "request", lambda r: polls.append(time.monotonic()) if "/api/dashboard" in r.url else None
-    )
+
+    def on_request(request: Any) -> None:
+        if "/api/dashboard" in request.url:
+            polls.append(time.monotonic())
+
+    page.on("request", on_request)
     log_in(page, live_server.users.a)
     page.wait_for_timeout(3500)
     assert len(polls) >= 2  # every 1.5 s while visible

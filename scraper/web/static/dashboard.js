@@ -156,9 +156,15 @@
         var dot = document.createElement("span");
         dot.className = "dot";
         var name = document.createElement("b");
-        name.textContent = item.name;
+        name.textContent = item.name.split(":")[0];
+        name.title = item.name;
         var out = document.createElement("span");
         out.textContent = item.output;
+        if (item.fix && item.status !== "pass") {
+          var fix = document.createElement("code");
+          fix.textContent = item.fix;
+          out.append(" Fix: ", fix);
+        }
         li.append(dot, name, " ", out);
         ul.appendChild(li);
       });
