@@ -133,6 +133,42 @@ def _paths(defs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _page(summary: str, status: int = 200, public: bool = False) -> dict[str, Any]:
+    """A dashboard page or form post (HTML; form posts need the `csrf_token` field)."""
+    html: dict[str, Any] = {"description": "HTML page." if status == 200 else "Redirect."}
+    if status == 200:
+        html["content"] = {"text/html": {}}
+    op: dict[str, Any] = {
+        "summary": summary,
+        "tags": ["dashboard"],
+        "responses": {str(status): html},
+    }
+    if public:
+        op["security"] = []
+    return op
+
+
+def _pages() -> dict[str, Any]:
+    action = {"name": "action", "in": "path", "required": True,
+              "schema": {"enum": ["cancel", "retry"]}}  # fmt: skip
+    return {
+        "/": {"get": _page("The dashboard")},
+        "/login": {
+            "get": _page("The sign-in form", public=True),
+            "post": _page("Sign in (form: username, password, csrf_token)", 302, public=True),
+        },
+        "/logout": {"post": _page("Sign out (form: csrf_token)", 302)},
+        "/search": {"post": _page("Create a job from the search form", 302)},
+        "/jobs/{job_id}": {"get": {**_page("A job's page"), "parameters": [JOB_ID]}},
+        "/jobs/{job_id}/{action}": {
+            "post": {
+                **_page("Cancel or retry from the job page", 302),
+                "parameters": [JOB_ID, action],
+            }
+        },
+    }
+
+
 def _sources_op() -> dict[str, Any]:
     schema = {
         "type": "object",
@@ -187,7 +223,7 @@ def build_document(max_content_limit: int) -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}, {"sessionCookie": []}],
-        "paths": _paths(defs),
+        "paths": _paths(defs) | _pages(),
         "components": {
             "schemas": defs,
             "securitySchemes": {

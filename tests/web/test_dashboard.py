@@ -215,3 +215,20 @@ def test_static_assets_are_served_locally(client: FlaskClient) -> None:
         response = client.get(f"/static/{name}")
         assert response.status_code == 200
         response.close()
+
+
+def test_a_job_refused_by_a_drifted_database_is_never_invisible(
+    login_as: Login, runtime: Runtime
+) -> None:
+    with runtime.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE scrape_jobs DROP COLUMN run_after"))
+    client = login_as("a")
+    form = {"query": "drifted", "max_content": "2", "enabled_sources": "selftest"}
+    created = client.post("/search", data=form, follow_redirects=True)
+    assert created.status_code == 200
+    html = created.get_data(as_text=True)
+    assert "held in the fallback store" in html and "ops doctor" in html
+    assert "1 active download<" in html and "drifted" in html
+    state = client.get("/api/dashboard").get_json()
+    assert state["active_total"] == 1 and state["active"][0]["storage"] == "fallback"
+    assert len(state["banner"]) == 2  # the held job and the drift
