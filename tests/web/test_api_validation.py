@@ -142,3 +142,10 @@ def test_unknown_api_path_is_json_404(client: FlaskClient, users: WebUsers) -> N
     response = client.get("/api/nothing-here", headers=users.a.headers)
     assert response.status_code == 404
     assert set(response.get_json()) >= {"error", "message"}
+
+
+def test_sources_lists_the_registry(client: FlaskClient, users: WebUsers) -> None:
+    body = client.get("/api/sources", headers=users.b.headers).get_json()
+    names = [s["name"] for s in body["sources"]]
+    assert "selftest" in names and "url" in names
+    assert all(s["description"] for s in body["sources"])
