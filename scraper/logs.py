@@ -129,6 +129,8 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
     logging.basicConfig(
         level=level, handlers=[make_handler(chosen if known else "text")], force=True
     )
+    # Alembic narrates every context it opens at INFO; the schema repair logs what it changes.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if not known:
         logging.getLogger(__name__).warning(
             "unknown SCRAPER_LOG_FORMAT %r; using text (choose one of %s)", log_format, LOG_FORMATS

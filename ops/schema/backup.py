@@ -28,11 +28,19 @@ def _copy(source: Path, target: Path) -> None:
         src.close()
 
 
+def _is_empty(path: Path) -> bool:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    finally:
+        conn.close()
+
+
 def backup_sqlite(engine: Engine, backup_dir: Path | None = None) -> Path | None:
     """Copy the SQLite file to `<name>.<timestamp>.bak` (beside it, or in `backup_dir`)."""
     path = sqlite_path(engine)
-    if path is None or not path.exists():
-        return None
+    if path is None or not path.exists() or _is_empty(path):
+        return None  # nothing to lose: no file, or a file without a single table
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     folder = Path(backup_dir) if backup_dir is not None else path.parent
     folder.mkdir(parents=True, exist_ok=True)
