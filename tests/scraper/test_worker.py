@@ -23,6 +23,7 @@ class SlowSource(Source):
     """Test source: its items are fetched by `SlowDownloader`, one every 20 ms."""
 
     name = "slowtest"
+    description = "Test-only: items fetched slowly by SlowDownloader."
 
     def search(self, query: str, limit: int, safe_search: bool) -> list[MediaItem]:
         return [MediaItem(url=f"slow://{query}/{i}", mime="image/png") for i in range(limit)]
