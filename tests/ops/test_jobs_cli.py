@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,40 +10,28 @@ from click.testing import CliRunner
 from sqlalchemy import func, select, text
 
 from ops.cli import main
-from ops.schema import init_db
-from scraper.config import Settings
 from scraper.jobs import JobRecord, NewJob
 from scraper.models import ScrapeJob, utcnow
 from scraper.runtime import Runtime
-from tests.conftest import fresh_database
 
-DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 HELD_ID = "7f000000-0000-4000-8000-0000000000aa"
 
 
-@pytest.fixture(params=DIALECTS)
-def runtime(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Runtime]:
+@pytest.fixture
+def runtime(env_runtime: Runtime) -> Runtime:
     """An initialized database with one job in it and one held in the fallback store."""
-    with fresh_database(request.param, tmp_path) as url:
-        monkeypatch.setenv("SCRAPER_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.setenv("SCRAPER_DATABASE_URL", url)
-        rt = Runtime(Settings.from_env())
-        init_db(rt.engine)
-        rt.jobs.create(NewJob(query="in the database", max_content=1))
-        record = JobRecord(
-            id=HELD_ID,
-            query="held",
-            max_content=1,
-            safe_search=True,
-            enabled_sources=["selftest"],
-            created_at=utcnow(),
-            updated_at=utcnow(),
-        )
-        rt.fallback.put(record, reason="database refused")
-        yield rt
-        rt.close()
+    env_runtime.jobs.create(NewJob(query="in the database", max_content=1))
+    record = JobRecord(
+        id=HELD_ID,
+        query="held",
+        max_content=1,
+        safe_search=True,
+        enabled_sources=["selftest"],
+        created_at=utcnow(),
+        updated_at=utcnow(),
+    )
+    env_runtime.fallback.put(record, reason="database refused")
+    return env_runtime
 
 
 def ops(*args: str) -> tuple[int, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +11,14 @@ from click.testing import CliRunner
 from sqlalchemy import func, select, text
 
 from ops.cli import main
-from ops.schema import init_db
 from ops.smoke import free_port, running_server, server_env
 from ops.trace import run_trace
 from ops.trace.cleanup import temporary_admin
 from ops.trace.client import FlaskClient
-from scraper.config import Settings
 from scraper.models import Asset, ScrapeJob, User
 from scraper.runtime import Runtime
 from scraper.web import create_app
-from tests.conftest import fresh_database
 
-DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 HOPS = [
     "api:accepted",
     "database:row",
@@ -36,18 +31,10 @@ HOPS = [
 ]
 
 
-@pytest.fixture(params=DIALECTS)
-def runtime(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Runtime]:
-    """An initialized database of each dialect; the environment names it and a data dir."""
-    with fresh_database(request.param, tmp_path) as url:
-        monkeypatch.setenv("SCRAPER_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.setenv("SCRAPER_DATABASE_URL", url)
-        rt = Runtime(Settings.from_env(poll_interval=0.05))
-        init_db(rt.engine)
-        yield rt
-        rt.close()
+@pytest.fixture
+def runtime(env_runtime: Runtime) -> Runtime:
+    """An initialized database of each dialect (see tests/ops/conftest.py)."""
+    return env_runtime
 
 
 def trace(*args: str) -> tuple[int, dict[str, Any]]:
