@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from scraper.assets import AssetRecord, get_asset, list_assets
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs import JobRecord, NewJob
+from scraper.metrics.cache import TTLCache
 from scraper.runtime import Runtime
 from scraper.sources import source_descriptions
 from scraper.storage import PathEscape, safe_filename
@@ -30,7 +31,7 @@ from scraper.web.schemas import (
     SearchRequest,
     describe_errors,
 )
-from scraper.web.status import SchemaCache, system_status
+from scraper.web.status import SchemaStatus, schema_cache, system_status
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 M = TypeVar("M", bound=BaseModel)
@@ -261,8 +262,8 @@ def active_jobs(owner: int | None) -> tuple[list[JobRecord], int]:
     return running.jobs + pending.jobs, running.total + pending.total
 
 
-def schema_cache() -> SchemaCache:
-    cache: SchemaCache = current_app.extensions["scraper_schema_cache"]
+def cached_schema() -> TTLCache[SchemaStatus]:
+    cache: TTLCache[SchemaStatus] = current_app.extensions["scraper_schema_cache"]
     return cache
 
 
@@ -271,7 +272,7 @@ def dashboard_state() -> dict[str, Any]:
     owner = owner_filter()
     active, active_total = active_jobs(owner)
     recent = runtime().jobs.list(None, None, owner, 10, 0)
-    status = system_status(runtime(), schema_cache())
+    status = system_status(runtime(), cached_schema())
     state = DashboardOut.model_validate(
         {
             "active": [job_json(j) for j in active],
@@ -290,5 +291,5 @@ def dashboard_state() -> dict[str, Any]:
 def init_app(app: Flask) -> None:
     """Register the API blueprint and its schema-check cache."""
     ttl = float(app.config.get("SCHEMA_CHECK_SECONDS", 10.0))
-    app.extensions["scraper_schema_cache"] = SchemaCache(ttl)
+    app.extensions["scraper_schema_cache"] = schema_cache(app.extensions["scraper"], ttl)
     app.register_blueprint(bp)

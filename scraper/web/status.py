@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-import threading
-import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Engine
 
 from healthchecks import run_checks
+from ops.schema import check_schema as ops_check_schema
+from scraper.metrics.cache import TTLCache
 from scraper.runtime import Runtime
 
 # The health panel: the /readyz checks, but the schema comes from the cached comparison.
@@ -81,28 +79,10 @@ def plural(count: int, one: str, many: str | None = None) -> str:
 def check_schema(engine: Engine) -> SchemaStatus:
     """Compare the live schema with the models (`ops.schema.check_schema`)."""
     try:
-        checker: Any = importlib.import_module("ops.schema").check_schema
-        report = checker(engine)
+        report = ops_check_schema(engine)
     except Exception as exc:  # a checker failure must not take the dashboard down
         return SchemaStatus(None, 0, f"{type(exc).__name__}: {exc}".splitlines()[0])
     return SchemaStatus(bool(report.in_sync), len(report.differences))
-
-
-class SchemaCache:
-    """`check_schema` at most once per `ttl` seconds: reflection is too slow for every poll."""
-
-    def __init__(self, ttl: float = 10.0) -> None:
-        self.ttl = ttl
-        self._lock = threading.Lock()
-        self._value: SchemaStatus | None = None
-        self._at = float("-inf")
-
-    def get(self, engine: Engine) -> SchemaStatus:
-        with self._lock:
-            if self._value is None or time.monotonic() - self._at >= self.ttl:
-                self._value = check_schema(engine)
-                self._at = time.monotonic()
-            return self._value
 
 
 def _schema_item(schema: SchemaStatus) -> HealthItem:
@@ -119,10 +99,15 @@ def _panel_checks(runtime: Runtime) -> list[HealthItem]:
     return [HealthItem(r.name, r.status.value, r.output, r.fix) for r in results]
 
 
-def system_status(runtime: Runtime, schema_cache: SchemaCache) -> SystemStatus:
-    """Measure everything the banner and the health panel show."""
+def schema_cache(runtime: Runtime, ttl: float) -> TTLCache[SchemaStatus]:
+    """`check_schema` at most once per `ttl` seconds: reflection is too slow for every poll."""
+    return TTLCache(lambda: check_schema(runtime.engine), ttl)
+
+
+def system_status(runtime: Runtime, schema: TTLCache[SchemaStatus]) -> SystemStatus:
+    """Measure everything the banner and the health panel show (the schema from its cache)."""
     fallback_jobs = len(runtime.fallback)
-    schema = schema_cache.get(runtime.engine)
+    schema_status = schema.get()
     health = _panel_checks(runtime)
-    health.insert(1, _schema_item(schema))
-    return SystemStatus(fallback_jobs=fallback_jobs, schema=schema, health=health)
+    health.insert(1, _schema_item(schema_status))
+    return SystemStatus(fallback_jobs=fallback_jobs, schema=schema_status, health=health)
