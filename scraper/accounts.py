@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +16,7 @@ from scraper.models import ApiToken, Role, User, utcnow
 
 ROLES = ("admin", "user")
 TOKEN_PREFIX = "scr_"
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 
 
 class AccountError(ScraperError):
@@ -106,7 +108,9 @@ def account_for_token(session_factory: sessionmaker[Session], token: str) -> Acc
         row = s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
         if row is None or row.revoked_at is not None or not row.user.is_active:
             return None
-        row.last_used_at = utcnow()
+        now = utcnow()
+        if row.last_used_at is None or now - row.last_used_at > TOKEN_TOUCH_INTERVAL:
+            row.last_used_at = now  # at most one write a minute, not one per request
         return Account.from_user(row.user)
 
 

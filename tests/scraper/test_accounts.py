@@ -1,0 +1,38 @@
+"""Accounts: tokens are stored hashed and touched at most once a minute."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from scraper.accounts import account_for_token, create_token, create_user, hash_token
+from scraper.models import ApiToken
+from scraper.runtime import Runtime
+
+
+def _last_used(runtime: Runtime, token: str):  # type: ignore[no-untyped-def]
+    with runtime.Session() as s:
+        row = s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+        return row.last_used_at, row.token_hash != token
+
+
+def test_token_is_stored_hashed_and_last_use_is_throttled(runtime: Runtime) -> None:
+    create_user(runtime.Session, "carol", "password-c")
+    token = create_token(runtime.Session, "carol")
+    assert account_for_token(runtime.Session, token).username == "carol"
+    first, hashed = _last_used(runtime, token)
+    assert first is not None and hashed
+
+    account_for_token(runtime.Session, token)
+    assert _last_used(runtime, token)[0] == first  # no write within the minute
+
+    with runtime.Session() as s, s.begin():
+        row = s.scalar(select(ApiToken))
+        row.last_used_at = first - timedelta(minutes=5)
+    account_for_token(runtime.Session, token)
+    assert _last_used(runtime, token)[0] > first - timedelta(minutes=5)
+
+
+def test_unknown_token_is_refused(runtime: Runtime) -> None:
+    assert account_for_token(runtime.Session, "scr_not-a-token") is None
