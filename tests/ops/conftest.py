@@ -9,6 +9,8 @@ import pytest
 
 from ops.schema import init_db
 from scraper.config import Settings
+from scraper.jobs import JobRecord
+from scraper.models import utcnow
 from scraper.runtime import Runtime
 from tests.conftest import fresh_database
 
@@ -27,3 +29,18 @@ def env_runtime(
         init_db(rt.engine)
         yield rt
         rt.close()
+
+
+def hold_job(runtime: Runtime, job_id: str, reason: str) -> JobRecord:
+    """Put a job in the fallback store, as if the database had refused it with `reason`."""
+    now = utcnow()
+    record = JobRecord(
+        id=job_id,
+        query="held",
+        max_content=1,
+        safe_search=True,
+        enabled_sources=["selftest"],
+        created_at=now,
+        updated_at=now,
+    )
+    return runtime.fallback.put(record, reason=reason)

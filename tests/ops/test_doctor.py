@@ -25,6 +25,7 @@ from scraper.models import utcnow
 from scraper.runtime import Runtime
 from scraper.worker import Worker
 from tests.conftest import fresh_database
+from tests.ops.conftest import hold_job
 
 DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -82,16 +83,7 @@ def live_worker(runtime: Runtime) -> None:
 
 def held_job(runtime: Runtime) -> JobRecord:
     """A job the database refused earlier, waiting in the fallback store."""
-    record = JobRecord(
-        id="7f000000-0000-4000-8000-000000000007",
-        query="held",
-        max_content=1,
-        safe_search=True,
-        enabled_sources=["selftest"],
-        created_at=utcnow(),
-        updated_at=utcnow(),
-    )
-    return runtime.fallback.put(record, reason="no such table: scrape_jobs")
+    return hold_job(runtime, "7f000000-0000-4000-8000-000000000007", "no such table: scrape_jobs")
 
 
 def test_empty_database_is_diagnosed_as_never_initialized(doctor: Doctor) -> None:

@@ -10,9 +10,10 @@ from click.testing import CliRunner
 from sqlalchemy import func, select, text
 
 from ops.cli import main
-from scraper.jobs import JobRecord, NewJob
-from scraper.models import ScrapeJob, utcnow
+from scraper.jobs import NewJob
+from scraper.models import ScrapeJob
 from scraper.runtime import Runtime
+from tests.ops.conftest import hold_job
 
 HELD_ID = "7f000000-0000-4000-8000-0000000000aa"
 
@@ -21,16 +22,7 @@ HELD_ID = "7f000000-0000-4000-8000-0000000000aa"
 def runtime(env_runtime: Runtime) -> Runtime:
     """An initialized database with one job in it and one held in the fallback store."""
     env_runtime.jobs.create(NewJob(query="in the database", max_content=1))
-    record = JobRecord(
-        id=HELD_ID,
-        query="held",
-        max_content=1,
-        safe_search=True,
-        enabled_sources=["selftest"],
-        created_at=utcnow(),
-        updated_at=utcnow(),
-    )
-    env_runtime.fallback.put(record, reason="database refused")
+    hold_job(env_runtime, HELD_ID, "database refused")
     return env_runtime
 
 
