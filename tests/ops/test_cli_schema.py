@@ -48,12 +48,17 @@ def test_check_schema_exit_codes_and_json_on_each_dialect(db_url: str) -> None:
     )
 
 
-def test_check_schema_text_is_grouped_by_table_critical_first_with_summary(sqlite_url: str) -> None:
-    ops("init-db", "--database-url", sqlite_url)
-    eng = make_engine(sqlite_url)
+def two_drifts(url: str) -> None:
+    """An initialized database with an unexpected column and the seed's missing column."""
+    ops("init-db", "--database-url", url)
+    eng = make_engine(url)
     plant(eng, "assets", lambda b: b.add_column(sa.Column("note", sa.String(20))))
     plant(eng, "scrape_jobs", lambda b: b.drop_column("updated_at"))
     eng.dispose()
+
+
+def test_check_schema_text_is_grouped_by_table_critical_first_with_summary(sqlite_url: str) -> None:
+    two_drifts(sqlite_url)
     code, out, _ = ops("check-schema", "--database-url", sqlite_url)
     assert code == 1
     assert out.index("scrape_jobs:") < out.index("assets:")
@@ -104,11 +109,7 @@ def test_migrate_dry_run_sql_then_apply(db_url: str) -> None:
 
 
 def test_migrate_prints_sqlite_backup_and_refusals(sqlite_url: str) -> None:
-    ops("init-db", "--database-url", sqlite_url)
-    eng = make_engine(sqlite_url)
-    plant(eng, "assets", lambda b: b.add_column(sa.Column("note", sa.String(20))))
-    plant(eng, "scrape_jobs", lambda b: b.drop_column("updated_at"))
-    eng.dispose()
+    two_drifts(sqlite_url)
     code, out, _ = ops("migrate", "--database-url", sqlite_url)
     assert code == 1
     assert "Backed up the SQLite database to " in out
