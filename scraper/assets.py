@@ -28,6 +28,8 @@ class AssetRecord:
     content_type: str
     title: str | None
     license: str | None
+    author: str | None
+    landing_url: str | None
     created_at: datetime
 
     @classmethod
@@ -60,6 +62,8 @@ def record_asset(
         content_type=stored.content_type,
         title=(item.title or "")[:500] or None,
         license=(item.license or "")[:128] or None,
+        author=(item.author or "")[:255] or None,
+        landing_url=(item.landing_url or "")[:2048] or None,
     )
     try:
         with session_factory() as s, s.begin():

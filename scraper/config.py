@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,13 +13,16 @@ from scraper.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///data/scraper.db"
 AUTO_HEAL_MODES = ("safe", "off")
+SOURCE_URL_VAR = re.compile(r"SCRAPER_SOURCE_([A-Z0-9_]+)_URL")
 
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _number(env: Mapping[str, str], name: str, default: float, kind: type = int) -> Any:
+def _number(
+    env: Mapping[str, str], name: str, default: float, kind: type = int, zero_ok: bool = False
+) -> Any:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -26,9 +30,24 @@ def _number(env: Mapping[str, str], name: str, default: float, kind: type = int)
         value = kind(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a {kind.__name__} number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be greater than zero, got {raw!r}")
+    if value < 0 or (value == 0 and not zero_ok):
+        limit = "zero or more" if zero_ok else "greater than zero"
+        raise ConfigError(f"{name} must be {limit}, got {raw!r}")
     return value
+
+
+def _host_list(raw: str | None) -> frozenset[str]:
+    return frozenset(h.strip().lower() for h in (raw or "").split(",") if h.strip())
+
+
+def _source_urls(env: Mapping[str, str]) -> dict[str, str]:
+    """`SCRAPER_SOURCE_OPENVERSE_URL=https://…` -> {"openverse": "https://…"}."""
+    urls = {}
+    for key, value in env.items():
+        match = SOURCE_URL_VAR.fullmatch(key)
+        if match and value.strip():
+            urls[match.group(1).lower()] = value.strip().rstrip("/")
+    return urls
 
 
 @dataclass(frozen=True)
@@ -50,6 +69,12 @@ class Settings:
     download_max_bytes: int = 50 * 1024 * 1024
     download_timeout: float = 30.0
     download_deadline: float = 120.0
+    # Politeness toward remote sources: who we are, and how hard we may hit one host.
+    contact: str | None = None
+    host_concurrency: int = 2
+    host_delay: float = 0.5
+    trusted_hosts: frozenset[str] = frozenset()
+    source_urls: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -78,6 +103,11 @@ class Settings:
             download_max_bytes=_number(env, "SCRAPER_DOWNLOAD_MAX_BYTES", 50 * 1024 * 1024),
             poll_interval=_number(env, "SCRAPER_POLL_INTERVAL", 1.0, float),
             reconcile_interval=_number(env, "SCRAPER_RECONCILE_INTERVAL", 30.0, float),
+            contact=(env.get("SCRAPER_CONTACT") or "").strip() or None,
+            host_concurrency=_number(env, "SCRAPER_HOST_CONCURRENCY", 2),
+            host_delay=_number(env, "SCRAPER_HOST_DELAY", 0.5, float, zero_ok=True),
+            trusted_hosts=_host_list(env.get("SCRAPER_TRUSTED_HOSTS")),
+            source_urls=_source_urls(env),
         )
         return settings.with_overrides(**overrides)
 
@@ -87,6 +117,12 @@ class Settings:
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"])
         return replace(self, **values)
+
+    @property
+    def user_agent(self) -> str:
+        """Descriptive, with a contact: Wikimedia and others refuse generic User-Agents."""
+        contact = self.contact or "set SCRAPER_CONTACT"
+        return f"scraper/0.1 (media scraper service; {contact})"
 
     @property
     def downloads_dir(self) -> Path:

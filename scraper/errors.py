@@ -5,12 +5,15 @@ ScraperError
  +-- JobNotFound            no job with that id in either store (carries job_id)
  +-- JobStateError          the job cannot make that transition (cancel a finished job, ...)
  +-- UnknownSource          a source name that is not in the registry
+ +-- SourceError            a source's API answered something unusable (carries source)
  +-- DownloadError          a download was refused or failed (carries url and reason)
       +-- UnsafeURL         scheme, host or address not allowed (SSRF guard)
       +-- TooLarge          the body passed the size cap
       +-- DeadlineExceeded  the total time per file ran out
       +-- BadContentType    the content type is not in the allowlist
       +-- BadStatus         the server answered with an HTTP error (carries status)
+      +-- RobotsDisallowed  the site's robots.txt forbids fetching that page
+      +-- MalformedJSON     an API answered with a body that is not JSON
 """
 
 from __future__ import annotations
@@ -42,6 +45,15 @@ class UnknownSource(ScraperError):
         self.name = name
 
 
+class SourceError(ScraperError):
+    """A source's API answered, but with something we cannot use (malformed JSON, odd shape)."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
 class DownloadError(ScraperError):
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"{reason} ({url})")
@@ -71,3 +83,11 @@ class BadStatus(DownloadError):
     def __init__(self, url: str, status: int) -> None:
         super().__init__(url, f"HTTP status {status}")
         self.status = status
+
+
+class RobotsDisallowed(DownloadError):
+    """The site's robots.txt does not allow our User-Agent to fetch that URL."""
+
+
+class MalformedJSON(DownloadError):
+    """An API answered 200 with a body that does not parse as JSON."""

@@ -159,6 +159,8 @@ class ScrapeJob(Base):
     error: Mapped[str | None] = mapped_column(Text)
     downloaded: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     bytes_downloaded: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
+    # Per source: items found, stored, skipped (and why), errors; see scraper.jobs.report.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     locked_by: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -186,6 +188,8 @@ class Asset(Base):
     content_type: Mapped[str] = mapped_column(String(128))
     title: Mapped[str | None] = mapped_column(String(500))
     license: Mapped[str | None] = mapped_column(String(128))
+    author: Mapped[str | None] = mapped_column(String(255))
+    landing_url: Mapped[str | None] = mapped_column(String(2048))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -156,6 +156,7 @@ class Worker:
             downloader=self._downloader(),
             worker_id=self.id,
             should_stop=lambda: self._stop.is_set() or lost.is_set(),
+            source_urls=self.settings.source_urls,
         )
 
     def _downloader(self) -> Downloader:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
+import json
 import os
 import re
 import socket
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -15,13 +18,20 @@ import requests
 import urllib3
 
 from scraper.download.guard import AddressGuard, GuardedAdapter, check_url
-from scraper.download.policy import HTML_CONTENT_TYPES, DownloadPolicy, media_type
+from scraper.download.policy import (
+    HTML_CONTENT_TYPES,
+    JSON_CONTENT_TYPES,
+    DownloadPolicy,
+    media_type,
+)
+from scraper.download.robots import RobotsCache
 from scraper.download.timing import Deadline, backoff_seconds, retry_after_seconds
 from scraper.errors import (
     BadContentType,
     BadStatus,
     DeadlineExceeded,
     DownloadError,
+    MalformedJSON,
     TooLarge,
     UnsafeURL,
 )
@@ -58,6 +68,7 @@ class Downloader:
         adapter = GuardedAdapter(self.guard)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        self.robots = RobotsCache(self)
 
     def __enter__(self) -> Downloader:
         return self
@@ -72,9 +83,19 @@ class Downloader:
 
     def download(self, url: str, name_hint: str | None = None) -> StoredFile:
         """Store the file at `url`; a DownloadError (and no partial file) if anything is off."""
-        deadline = Deadline(self.policy.deadline)
-        with self.guard.watching(self.policy.deadline):
+        with self._budget(url) as deadline:
             return self._download(url, name_hint, deadline)
+
+    @contextmanager
+    def _budget(self, url: str) -> Iterator[Deadline]:
+        """One deadline and watchdog for everything a fetch does, inside the host's slot."""
+        check_url(url)
+        deadline = Deadline(self.policy.deadline)
+        with (
+            self.guard.watching(self.policy.deadline),
+            self.policy.hosts.slot(urlsplit(url).hostname or "", deadline, url),
+        ):
+            yield deadline
 
     def _download(self, url: str, name_hint: str | None, deadline: Deadline) -> StoredFile:
         response, final_url = self._open(url, deadline)
@@ -90,20 +111,39 @@ class Downloader:
 
     def fetch_page(self, url: str, max_bytes: int = 2_000_000) -> tuple[str, str]:
         """Fetch an HTML page under the same guard; return (final URL, decoded text)."""
-        deadline = Deadline(self.policy.deadline)
-        with self.guard.watching(self.policy.deadline):
-            return self._fetch_page(url, max_bytes, deadline)
+        final_url, text, _type = self.fetch_text(url, HTML_CONTENT_TYPES, max_bytes)
+        return final_url, text
 
-    def _fetch_page(self, url: str, max_bytes: int, deadline: Deadline) -> tuple[str, str]:
-        response, final_url = self._open(url, deadline)
-        with response:
-            content_type = media_type(response.headers.get("Content-Type"))
-            if content_type not in HTML_CONTENT_TYPES:
-                raise BadContentType(final_url, f"expected an HTML page, got {content_type!r}")
-            buffer = io.BytesIO()
-            self._stream(response, buffer, max_bytes, deadline, final_url)
-            body = buffer.getvalue()
-            return final_url, body.decode(_charset(response, body), errors="replace")
+    def fetch_text(
+        self, url: str, accept: Collection[str], max_bytes: int = 2_000_000
+    ) -> tuple[str, str, str]:
+        """Fetch a text document whose media type is in `accept` (a trailing `/*` matches a
+        family); return (final URL, decoded text, media type)."""
+        with self._budget(url) as deadline:
+            response, final_url = self._open(url, deadline)
+            with response:
+                content_type = media_type(response.headers.get("Content-Type"))
+                if not _accepted(content_type, accept):
+                    wanted = ", ".join(sorted(accept))
+                    raise BadContentType(
+                        final_url, f"expected {wanted}, got {content_type or '(none)'!r}"
+                    )
+                buffer = io.BytesIO()
+                self._stream(response, buffer, max_bytes, deadline, final_url)
+                body = buffer.getvalue()
+                return (
+                    final_url,
+                    body.decode(_charset(response, body), errors="replace"),
+                    (content_type),
+                )
+
+    def fetch_json(self, url: str, max_bytes: int = 5_000_000) -> Any:
+        """GET a JSON API under the guard, politeness and retries; MalformedJSON if unparsable."""
+        final_url, text, _type = self.fetch_text(url, JSON_CONTENT_TYPES, max_bytes)
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise MalformedJSON(final_url, f"the response is not valid JSON: {exc}") from None
 
     def _open(self, url: str, deadline: Deadline) -> tuple[requests.Response, str]:
         """Follow redirects by hand (each hop re-checked); return a 2xx response, unread."""
@@ -164,7 +204,10 @@ class Downloader:
         asked = retry_after_seconds(response.headers.get("Retry-After"))
         if asked is None:
             return self._backoff(attempt)
-        return min(asked, self.policy.max_retry_after)
+        wait = min(asked, self.policy.max_retry_after)
+        # Every thread of this process holds off the host, not only the one that was told.
+        self.policy.hosts.pause(urlsplit(response.url or "").hostname or "", wait)
+        return wait
 
     def _backoff(self, attempt: int) -> float:
         return backoff_seconds(attempt, self.policy.backoff_base, self.policy.max_retry_after)
@@ -211,6 +254,11 @@ class Downloader:
             if deadline.expired():
                 raise DeadlineExceeded(url, "deadline passed while reading the body") from None
             raise DownloadError(url, f"reading the body failed: {exc}") from None
+
+
+def _accepted(content_type: str, accept: Collection[str]) -> bool:
+    family = content_type.split("/", 1)[0] + "/*"
+    return content_type in accept or family in accept
 
 
 def _check_status(response: requests.Response, url: str) -> requests.Response:

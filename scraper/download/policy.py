@@ -6,8 +6,10 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from scraper.config import Settings
+from scraper.download.politeness import HostLimiter, shared_limiter
 
 # (address family, socket address) pairs, as socket.getaddrinfo returns them.
 Addresses = list[tuple[int, tuple[Any, ...]]]
@@ -37,6 +39,12 @@ DEFAULT_CONTENT_TYPES = frozenset(
     }
 )
 HTML_CONTENT_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+JSON_CONTENT_TYPES = frozenset(
+    {"application/json", "text/json", "text/javascript", "application/javascript"}
+)
+FEED_CONTENT_TYPES = frozenset(
+    {"application/rss+xml", "application/atom+xml", "application/xml", "text/xml"}
+)
 
 
 def system_resolver(host: str, port: int) -> Addresses:
@@ -63,7 +71,9 @@ class DownloadPolicy:
     trusted_hosts: frozenset[str] = frozenset()
     # Every connection resolves through this, so tests can map names without a DNS server.
     resolver: Resolver = field(default=system_resolver, compare=False)
-    user_agent: str = "scraper/0.1 (+media downloader)"
+    user_agent: str = "scraper/0.1 (media scraper service; set SCRAPER_CONTACT)"
+    # Shared by every downloader of the process, so limits hold across worker threads.
+    hosts: HostLimiter = field(default_factory=lambda: HostLimiter(2, 0.0), compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> DownloadPolicy:
@@ -74,6 +84,9 @@ class DownloadPolicy:
             read_timeout=settings.download_timeout,
             deadline=settings.download_deadline,
             allow_private_networks=settings.allow_private_networks,
+            trusted_hosts=settings.trusted_hosts | _source_hosts(settings),
+            user_agent=settings.user_agent,
+            hosts=shared_limiter(settings.host_concurrency, settings.host_delay),
         )
         values.update(overrides)
         return cls(**values)
@@ -81,6 +94,16 @@ class DownloadPolicy:
     def allows(self, content_type: str) -> bool:
         """True if a response of this media type (parameters ignored) may be stored."""
         return media_type(content_type) in self.content_types
+
+
+def _source_hosts(settings: Settings) -> frozenset[str]:
+    """Hosts of the source API URLs the operator configured: trusted like SCRAPER_TRUSTED_HOSTS.
+
+    Only API hosts: the media files they point at are still checked address by address.
+    """
+    return frozenset(
+        (urlsplit(url).hostname or "").lower() for url in settings.source_urls.values()
+    ) - {""}
 
 
 def media_type(content_type: str | None) -> str:

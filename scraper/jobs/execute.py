@@ -1,16 +1,18 @@
-"""Run one claimed job: search each source, store each item, record each asset."""
+"""Run one claimed job: search the sources round-robin, store each item once, record assets."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scraper.assets import record_asset
-from scraper.errors import DownloadError, ScraperError
+from scraper.errors import DownloadError, ScraperError, SourceError, UnknownSource
+from scraper.jobs.plan import round_robin
 from scraper.jobs.record import JobRecord
+from scraper.jobs.report import JobReport, skip_reason
 from scraper.jobs.store import JobStore
 from scraper.metrics import DOWNLOAD_BYTES, DOWNLOADS
 from scraper.sources import MediaItem, get_source
@@ -52,16 +54,36 @@ class Progress:
         self._last = float("-inf")
         self.writes = 0
 
-    def update(self, downloaded: int, size: int, message: str, force: bool = False) -> None:
+    def update(
+        self,
+        downloaded: int,
+        size: int,
+        message: str,
+        force: bool = False,
+        result: dict[str, Any] | None = None,
+    ) -> None:
         now = self.clock()
         if not force and now - self._last < self.interval:
             return
         self._last = now
         percent = min(99, downloaded * 100 // max(1, self.job.max_content))
         self.writes += 1
-        values = dict(progress=percent, downloaded=downloaded, bytes_downloaded=size)
+        values: dict[str, Any] = dict(
+            progress=percent, downloaded=downloaded, bytes_downloaded=size
+        )
+        if result is not None:
+            values["result"] = result
         if not self.store.progress(self.job.id, self.worker_id, message=message[:500], **values):
             raise JobLost(f"job {self.job.id} is no longer held by {self.worker_id}")
+
+    def report(self, report: JobReport, message: str | None = None, force: bool = False) -> None:
+        self.update(
+            report.stored,
+            report.bytes,
+            message or report.progress_message(),
+            force=force,
+            result=report.to_json(),
+        )
 
 
 @dataclass
@@ -75,71 +97,98 @@ class ExecutionContext:
     worker_id: str
     should_stop: Callable[[], bool]
     progress_interval: float = 0.5
+    source_urls: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
-class Tally:
-    downloaded: int = 0
-    size: int = 0
-    errors: list[str] = field(default_factory=list)
+class Run:
+    """One execution of a job: its report, and what it has seen so far (for de-duplication)."""
+
+    job: JobRecord
+    ctx: ExecutionContext
+    report: JobReport
+    urls: set[str] = field(default_factory=set)
+    hashes: set[str] = field(default_factory=set)
 
 
 def execute(job: JobRecord, ctx: ExecutionContext) -> str:
     """Run `job` to the end; return the completion message or raise (the worker decides)."""
+    run = Run(job, ctx, JobReport.start(job.max_content, job.enabled_sources, job.safe_search))
     progress = Progress(ctx.store, job, ctx.worker_id, ctx.progress_interval)
-    tally = Tally()
-    for name in job.enabled_sources:
-        remaining = job.max_content - tally.downloaded
-        if remaining <= 0:
-            break
-        items = _search(job, name, remaining, ctx, tally)
-        for item in items:
-            if ctx.should_stop():
-                raise ShuttingDown(f"stopping before {item.url}")
-            _store_one(job, name, item, ctx, tally)
-            progress.update(tally.downloaded, tally.size, f"{name}: {tally.downloaded} stored")
-    if tally.downloaded == 0 and tally.errors:
-        raise NothingStored("; ".join(tally.errors[:3]))
-    message = f"{tally.downloaded} files, {tally.size} bytes"
-    progress.update(tally.downloaded, tally.size, message, force=True)
+    streams = {name: _search(run, name) for name in job.enabled_sources}
+
+    def wanted() -> bool:
+        return run.report.stored < job.max_content
+
+    for name, item in round_robin(streams, lambda n, e: _source_failed(run, n, e), wanted):
+        if ctx.should_stop():
+            raise ShuttingDown(f"stopping before {item.url}")
+        run.report.current = name
+        _take(run, name, item)
+        progress.report(run.report)
+    report = run.report
+    if report.stored == 0 and report.errors:
+        raise NothingStored("; ".join(report.errors[:3]))
+    report.current = None
+    message = report.summary()
+    progress.report(report, message, force=True)
     return message
 
 
-def _search(
-    job: JobRecord, name: str, limit: int, ctx: ExecutionContext, tally: Tally
-) -> list[MediaItem]:
+def _search(run: Run, name: str) -> Iterable[MediaItem]:
+    """The source's results, lazily; an unknown or broken source fails only itself."""
     try:
-        return get_source(name, ctx.downloader).search(job.query, limit, job.safe_search)[:limit]
-    except (ScraperError, OSError) as exc:
-        tally.errors.append(f"{name} search failed: {exc}")
-        log.warning(
-            "job %s: source %s search failed: %s",
-            job.id,
-            name,
-            exc,
-            extra={"job_id": job.id, "source": name},
-        )
-        return []
+        source = get_source(name, run.ctx.downloader, run.ctx.source_urls)
+        yield from source.search(run.job.query, run.job.max_content, run.job.safe_search)
+    except UnknownSource as exc:
+        raise SourceError(name, str(exc)) from None
 
 
-def _store_one(
-    job: JobRecord, source: str, item: MediaItem, ctx: ExecutionContext, tally: Tally
-) -> None:
+def _source_failed(run: Run, name: str, exc: Exception) -> None:
+    run.report.sources[name].error = str(exc)[:500]
+    log.warning(
+        "job %s: source %s failed: %s",
+        run.job.id,
+        name,
+        exc,
+        extra={"job_id": run.job.id, "source": name},
+    )
+
+
+def _take(run: Run, source: str, item: MediaItem) -> None:
+    """Store one item unless it repeats one already seen (by URL, then by content)."""
+    report = run.report.sources[source]
+    report.found += 1
+    if item.url in run.urls:
+        report.skip("duplicate_url")
+        return
+    run.urls.add(item.url)
     try:
-        stored = _fetch(item, ctx)
+        stored = _fetch(item, run.ctx)
     except (DownloadError, OSError) as exc:
-        result = "refused" if isinstance(exc, DownloadError) else "error"
-        DOWNLOADS.labels(source=source, result=result).inc()
-        tally.errors.append(f"{item.url}: {exc}")
+        reason = skip_reason(exc)
+        DOWNLOADS.labels(
+            source=source, result="refused" if reason != "storage_error" else "error"
+        ).inc()
+        report.skip(reason, f"{item.url}: {exc}")
         log.warning(
-            "job %s: download failed: %s", job.id, exc, extra={"job_id": job.id, "source": source}
+            "job %s: %s not stored: %s",
+            run.job.id,
+            item.url,
+            exc,
+            extra={"job_id": run.job.id, "source": source},
         )
         return
-    record_asset(ctx.session_factory, job.id, source, item, stored)
+    if stored.sha256 in run.hashes:
+        report.skip("duplicate_content")
+        return
+    run.hashes.add(stored.sha256)
+    # False: an earlier attempt of this job already recorded this file; it still counts.
+    record_asset(run.ctx.session_factory, run.job.id, source, item, stored)
     DOWNLOADS.labels(source=source, result="ok").inc()
     DOWNLOAD_BYTES.labels(source=source).inc(stored.size_bytes)
-    tally.downloaded += 1
-    tally.size += stored.size_bytes
+    report.stored += 1
+    report.bytes += stored.size_bytes
 
 
 def _fetch(item: MediaItem, ctx: ExecutionContext) -> StoredFile:

@@ -36,6 +36,7 @@ class JobRecord:
     error: str | None = None
     downloaded: int = 0
     bytes_downloaded: int = 0
+    result: dict[str, Any] | None = None
     attempts: int = 0
     locked_by: str | None = None
     lease_expires_at: datetime | None = None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlencode
 
-from scraper.errors import UnknownSource
+from scraper.errors import ConfigError, SourceError, UnknownSource
 
 if TYPE_CHECKING:
     from scraper.download import Downloader
@@ -21,20 +23,44 @@ class MediaItem:
     license: str | None = None
     mime: str | None = None
     content: bytes | None = None
+    author: str | None = None
+    landing_url: str | None = None  # the human page about the item (license, credits)
 
 
 class Source(ABC):
-    """A place to search; subclasses set `name` and implement `search`."""
+    """A place to search; subclasses set `name` and implement `search`.
+
+    `search` may be a generator: the job pulls items lazily, round-robin across sources,
+    so a source pages its API only as far as the job needs.
+    """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    # Where the API lives unless SCRAPER_SOURCE_<NAME>_URL says otherwise.
+    default_url: ClassVar[str | None] = None
+    # How safe search is applied ("mature=false"); None: this source has no filter.
+    safe_search_filter: ClassVar[str | None] = None
 
-    def __init__(self, downloader: Downloader | None = None) -> None:
+    def __init__(self, downloader: Downloader | None = None, base_url: str | None = None) -> None:
         self.downloader = downloader
+        self.base_url = (base_url or self.default_url or "").rstrip("/")
 
     @abstractmethod
-    def search(self, query: str, limit: int, safe_search: bool) -> list[MediaItem]:
-        """Return at most `limit` items for `query`."""
+    def search(self, query: str, limit: int, safe_search: bool) -> Iterable[MediaItem]:
+        """Yield at most `limit` items for `query`."""
+
+    def api(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET `base_url + path` as JSON through the guarded, polite downloader."""
+        if self.downloader is None:
+            raise ConfigError(f"the {self.name} source needs a downloader")
+        url = f"{self.base_url}{path}"
+        if params:
+            url += "?" + urlencode({k: v for k, v in params.items() if v is not None})
+        return self.downloader.fetch_json(url)
+
+    def shape_error(self, what: str) -> SourceError:
+        """The API answered JSON of a shape we do not know: say which part was off."""
+        return SourceError(self.name, f"unexpected response: {what}")
 
 
 _REGISTRY: dict[str, type[Source]] = {}
@@ -57,14 +83,23 @@ def source_descriptions() -> dict[str, str]:
     return {name: _REGISTRY[name].description for name in sorted(_REGISTRY)}
 
 
-def get_source(name: str, downloader: Downloader | None = None) -> Source:
-    """Build the source called `name`; UnknownSource lists the known ones."""
+def get_source(
+    name: str,
+    downloader: Downloader | None = None,
+    source_urls: Mapping[str, str] | None = None,
+) -> Source:
+    """Build the source called `name` (its API at `source_urls[name]` if configured);
+    UnknownSource lists the known ones."""
+    return source_class(name)(downloader, (source_urls or {}).get(name))
+
+
+def source_class(name: str) -> type[Source]:
+    """The registered class (its class attributes describe it); UnknownSource if none."""
     _load_builtin()
     try:
-        cls = _REGISTRY[name]
+        return _REGISTRY[name]
     except KeyError:
         raise UnknownSource(name, list(_REGISTRY)) from None
-    return cls(downloader)
 
 
 def validate_sources(names: list[str] | tuple[str, ...]) -> None:

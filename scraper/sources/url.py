@@ -101,5 +101,6 @@ class UrlSource(Source):
             raise ConfigError("the url source needs a downloader")
         page_url = query.strip()
         check_url(page_url)
+        self.downloader.robots.check(page_url)
         final_url, html = self.downloader.fetch_page(page_url)
         return extract_media(html, final_url, limit)

@@ -1,0 +1,83 @@
+"""Per-host politeness shared by every downloader of a process: a concurrency cap, a minimum
+delay between requests, and a pause the whole process honours after a 429 `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from scraper.download.timing import Deadline
+from scraper.errors import DeadlineExceeded
+
+
+@dataclass
+class _Host:
+    slots: threading.BoundedSemaphore
+    next_at: float = 0.0  # monotonic time before which no request may start
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class HostLimiter:
+    """At most `concurrency` requests in flight per host, starting at least `delay` apart."""
+
+    def __init__(self, concurrency: int = 2, delay: float = 0.5) -> None:
+        self.concurrency = max(1, concurrency)
+        self.delay = max(0.0, delay)
+        self._hosts: dict[str, _Host] = {}
+        self._lock = threading.Lock()
+
+    def _host(self, host: str) -> _Host:
+        with self._lock:
+            state = self._hosts.get(host)
+            if state is None:
+                state = self._hosts[host] = _Host(threading.BoundedSemaphore(self.concurrency))
+            return state
+
+    @contextmanager
+    def slot(self, host: str, deadline: Deadline, url: str) -> Iterator[None]:
+        """Hold one of the host's slots; wait for its turn, never past `deadline`."""
+        state = self._host(host.lower())
+        if not state.slots.acquire(timeout=max(0.0, deadline.remaining())):
+            raise DeadlineExceeded(url, f"no free connection slot for {host} before the deadline")
+        try:
+            deadline.sleep(self._reserve(state), url)
+            yield
+        finally:
+            state.slots.release()
+
+    def _reserve(self, state: _Host) -> float:
+        """Claim the next start time for this host; return how long to wait for it."""
+        with state.lock:
+            now = time.monotonic()
+            start = max(now, state.next_at)
+            state.next_at = start + self.delay
+            return start - now
+
+    def pause(self, host: str, seconds: float) -> None:
+        """The host asked us to wait (429 Retry-After): no request to it starts before then."""
+        state = self._host(host.lower())
+        with state.lock:
+            state.next_at = max(state.next_at, time.monotonic() + seconds)
+
+    def waiting_until(self, host: str) -> float:
+        """Seconds until the host's next request may start (0 if now)."""
+        state = self._host(host.lower())
+        with state.lock:
+            return max(0.0, state.next_at - time.monotonic())
+
+
+_SHARED: dict[tuple[int, float], HostLimiter] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_limiter(concurrency: int, delay: float) -> HostLimiter:
+    """The process-wide limiter for these limits: every worker thread's downloader shares it."""
+    with _SHARED_LOCK:
+        key = (concurrency, delay)
+        if key not in _SHARED:
+            _SHARED[key] = HostLimiter(concurrency, delay)
+        return _SHARED[key]
