@@ -1,10 +1,13 @@
-"""The `scraper` command: serve, worker, create-user, create-token (thin shells)."""
+"""The `scraper` command: serve, worker, search, create-user, create-token (thin shells)."""
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,6 +15,9 @@ from scraper.accounts import AccountError, create_token, create_user, ensure_adm
 from scraper.bootstrap import prepare
 from scraper.errors import ScraperError
 from scraper.runtime import Runtime
+
+if TYPE_CHECKING:
+    from scraper.direct import Fetched, Found
 
 database_url_option = click.option(
     "--database-url", envvar="SCRAPER_DATABASE_URL", help="Database URL (overrides env)."
@@ -123,6 +129,99 @@ def worker(
     finally:
         w.stop()
         mark_process_dead()
+
+
+@main.command()
+@click.argument("query")
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    required=True,
+    help="Source to search (repeat for several; see GET /api/sources).",
+)
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--safe-search/--no-safe-search", default=True, show_default=True, help="Filter mature results."
+)
+@click.option("--dry-run", is_flag=True, help="Only list what would be downloaded.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def search(
+    query: str,
+    sources: tuple[str, ...],
+    limit: int,
+    safe_search: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Search SOURCES for QUERY and download the files into the data dir (no job, no database).
+
+    Exit status: 0 when something was found (or nothing matched), 1 when every source failed.
+    """
+    from scraper.direct import download, find
+    from scraper.download import Downloader, DownloadPolicy
+
+    runtime = _runtime(None)
+    settings = runtime.settings
+    with Downloader(runtime.files, DownloadPolicy.from_settings(settings)) as downloader:
+        try:
+            findings = find(
+                list(sources), query, limit, safe_search, downloader, settings.source_urls
+            )
+        except ScraperError as exc:
+            raise click.UsageError(str(exc)) from exc
+        for name, error in findings.errors.items():
+            click.echo(f"warning: {name} failed: {error}", err=True)
+        if dry_run:
+            _print_findings(findings.items, as_json)
+        else:
+            with click.progressbar(
+                length=len(findings.items), label="Downloading", file=sys.stderr
+            ) as bar:
+                fetched = download(
+                    findings.items, runtime.files, downloader, lambda _found: bar.update(1)
+                )
+            _print_fetched(fetched, runtime.files.data_dir, as_json)
+    if findings.errors and len(findings.errors) == len(set(sources)):
+        sys.exit(1)
+
+
+def _found_json(found: Found) -> dict[str, Any]:
+    item = found.item
+    return {
+        "source": found.source,
+        "url": item.url,
+        "title": item.title,
+        "license": item.license,
+        "author": item.author,
+        "landing_url": item.landing_url,
+    }
+
+
+def _print_findings(found: list[Found], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"items": [_found_json(f) for f in found]}, indent=2))
+        return
+    for entry in found:
+        license_ = entry.item.license or "license unknown"
+        click.echo(f"{entry.source:<10} {entry.item.url}  [{license_}]  {entry.item.title or ''}")
+    click.echo(f"{len(found)} items would be downloaded", err=True)
+
+
+def _print_fetched(fetched: Fetched, data_dir: Path, as_json: bool) -> None:
+    if as_json:
+        files = [
+            {**_found_json(f), "path": s.path, "sha256": s.sha256, "size_bytes": s.size_bytes}
+            for f, s in fetched.stored
+        ]
+        skipped = [{**_found_json(f), "reason": r, "detail": d} for f, r, d in fetched.skipped]
+        click.echo(json.dumps({"stored": files, "skipped": skipped}, indent=2))
+        return
+    for entry, stored in fetched.stored:
+        click.echo(f"{data_dir / stored.path}  <- {entry.item.url}")
+    for entry, reason, detail in fetched.skipped:
+        click.echo(f"skipped ({reason}): {entry.item.url}: {detail}", err=True)
+    click.echo(f"{len(fetched.stored)} stored, {len(fetched.skipped)} skipped", err=True)
 
 
 @main.command("create-user")

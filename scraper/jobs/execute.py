@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from scraper.assets import record_asset
-from scraper.errors import DownloadError, ScraperError, SourceError, UnknownSource
-from scraper.jobs.plan import round_robin
+from scraper.errors import DownloadError, ScraperError
+from scraper.jobs.plan import search_all
 from scraper.jobs.record import JobRecord
 from scraper.jobs.report import JobReport, skip_reason
 from scraper.jobs.store import JobStore
 from scraper.metrics import DOWNLOAD_BYTES, DOWNLOADS
-from scraper.sources import MediaItem, get_source
+from scraper.sources import MediaItem
 from scraper.storage import FileStore, StoredFile
 
 if TYPE_CHECKING:
@@ -115,33 +115,34 @@ def execute(job: JobRecord, ctx: ExecutionContext) -> str:
     """Run `job` to the end; return the completion message or raise (the worker decides)."""
     run = Run(job, ctx, JobReport.start(job.max_content, job.enabled_sources, job.safe_search))
     progress = Progress(ctx.store, job, ctx.worker_id, ctx.progress_interval)
-    streams = {name: _search(run, name) for name in job.enabled_sources}
 
     def wanted() -> bool:
         return run.report.stored < job.max_content
 
-    for name, item in round_robin(streams, lambda n, e: _source_failed(run, n, e), wanted):
+    found = search_all(
+        job.enabled_sources,
+        job.query,
+        job.max_content,
+        job.safe_search,
+        ctx.downloader,
+        ctx.source_urls,
+        lambda name, exc: _source_failed(run, name, exc),
+        wanted,
+    )
+    for name, item in found:
         if ctx.should_stop():
             raise ShuttingDown(f"stopping before {item.url}")
         run.report.current = name
         _take(run, name, item)
         progress.report(run.report)
     report = run.report
-    if report.stored == 0 and report.errors:
-        raise NothingStored("; ".join(report.errors[:3]))
     report.current = None
+    if report.stored == 0 and report.errors:
+        progress.report(report, force=True)  # keep the per-source reasons on the failed job
+        raise NothingStored("; ".join(report.errors[:3]))
     message = report.summary()
     progress.report(report, message, force=True)
     return message
-
-
-def _search(run: Run, name: str) -> Iterable[MediaItem]:
-    """The source's results, lazily; an unknown or broken source fails only itself."""
-    try:
-        source = get_source(name, run.ctx.downloader, run.ctx.source_urls)
-        yield from source.search(run.job.query, run.job.max_content, run.job.safe_search)
-    except UnknownSource as exc:
-        raise SourceError(name, str(exc)) from None
 
 
 def _source_failed(run: Run, name: str, exc: Exception) -> None:
@@ -164,7 +165,7 @@ def _take(run: Run, source: str, item: MediaItem) -> None:
         return
     run.urls.add(item.url)
     try:
-        stored = _fetch(item, run.ctx)
+        stored = fetch_item(item, run.ctx.files, run.ctx.downloader)
     except (DownloadError, OSError) as exc:
         reason = skip_reason(exc)
         DOWNLOADS.labels(
@@ -191,11 +192,10 @@ def _take(run: Run, source: str, item: MediaItem) -> None:
     report.bytes += stored.size_bytes
 
 
-def _fetch(item: MediaItem, ctx: ExecutionContext) -> StoredFile:
+def fetch_item(item: MediaItem, files: FileStore, downloader: Downloader | None) -> StoredFile:
+    """Store one item: its in-process bytes, or its URL through the guarded downloader."""
     if item.content is not None:
-        return ctx.files.put_bytes(
-            item.content, item.mime or "application/octet-stream", item.title
-        )
-    if ctx.downloader is None:
+        return files.put_bytes(item.content, item.mime or "application/octet-stream", item.title)
+    if downloader is None:
         raise DownloadError(item.url, "this worker has no downloader")
-    return ctx.downloader.download(item.url, name_hint=item.title)
+    return downloader.download(item.url, name_hint=item.title)

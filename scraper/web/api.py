@@ -18,7 +18,7 @@ from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs import JobRecord, NewJob
 from scraper.metrics.cache import TTLCache
 from scraper.runtime import Runtime
-from scraper.sources import source_descriptions
+from scraper.sources import source_class, source_descriptions
 from scraper.storage import PathEscape, safe_filename
 from scraper.web.auth import current_account, owner_filter
 from scraper.web.errors import ApiError
@@ -233,7 +233,10 @@ def asset_file(asset_id: int) -> ResponseReturnValue:
 @bp.get("/sources")
 def sources() -> ResponseReturnValue:
     """The registered sources a search may name."""
-    found = [{"name": n, "description": d} for n, d in source_descriptions().items()]
+    found = [
+        {"name": n, "description": d, "safe_search": source_class(n).safe_search_filter}
+        for n, d in source_descriptions().items()
+    ]
     return {"sources": found}
 
 

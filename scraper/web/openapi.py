@@ -177,7 +177,14 @@ def _sources_op() -> dict[str, Any]:
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "properties": {"name": {"type": "string"}, "description": {"type": "string"}},
+                    "properties": {
+                        "name": {"type": "string"},
+                        "description": {"type": "string"},
+                        "safe_search": {
+                            "type": ["string", "null"],
+                            "description": "The filter safe search maps to; null: none.",
+                        },
+                    },
                 },
             }
         },

@@ -106,6 +106,28 @@ class SearchCreated(BaseModel):
     warning: str | None = Field(default=None, description="Why the job is held in the fallback.")
 
 
+class SourceResult(BaseModel):
+    """What one source gave a job: found, stored, skipped by reason, and its error."""
+
+    safe_search: str = Field(description='The filter applied ("mature=false"), or why none.')
+    found: int
+    stored: int
+    bytes: int
+    skipped: dict[str, int] = Field(description="Items not stored, counted by reason.")
+    problems: list[str] = Field(description="The first few reasons, with their URLs.")
+    error: str | None = Field(None, description="Why the source failed, if it did.")
+
+
+class JobResult(BaseModel):
+    """Per-source result of a job, written as it runs."""
+
+    planned: int
+    stored: int
+    bytes: int
+    current_source: str | None = None
+    sources: dict[str, SourceResult]
+
+
 class JobOut(BaseModel):
     """A job as the API shows it, whichever store holds it."""
 
@@ -122,6 +144,7 @@ class JobOut(BaseModel):
     downloaded: int
     bytes_downloaded: int
     bytes: int = Field(description="Same as bytes_downloaded.")
+    result: JobResult | None = None
     message: str | None = None
     error: str | None = None
     attempts: int
@@ -157,6 +180,8 @@ class AssetOut(BaseModel):
     content_type: str
     title: str | None = None
     license: str | None = None
+    author: str | None = None
+    landing_url: str | None = Field(None, description="The page about the item at its source.")
     created_at: str
     file_url: str = Field(description="Where `GET` serves the file.")
 

@@ -124,6 +124,32 @@ def test_the_job_page_shows_assets_as_thumbnails_with_links(
     assert 'id="retry-button"' not in html and 'id="cancel-button"' not in html
 
 
+def test_the_job_page_shows_per_source_results_and_credits_escaped(
+    login_as: Login, users: WebUsers, runtime: Runtime
+) -> None:
+    client = login_as("a")
+    job_id = submit(client, users, "owls")
+    Worker(runtime).run_once()
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE assets SET author = :a, landing_url = :bad WHERE job_id = :j"),
+            {"a": XSS, "bad": "javascript:alert(1)", "j": job_id},
+        )
+        conn.execute(
+            text("UPDATE assets SET landing_url = :ok WHERE id = (SELECT MIN(id) FROM assets)"),
+            {"ok": "https://commons.example/File:Owl.png"},
+        )
+    html = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    row = re.search(r'<tr data-source="selftest">(.*?)</tr>', html, re.S)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)
+    assert [c.strip() for c in cells[:3]] == ["selftest", "2", "2"]
+    assert "not supported by this source" in row.group(1)
+    assert XSS not in html and 'by <span class="asset-author">&lt;img' in html
+    assert html.count('class="asset-landing" href="https://commons.example/File:Owl.png"') == 1
+    assert "javascript:alert" not in html
+
+
 def test_job_page_of_another_user_is_404_and_admin_sees_it(
     login_as: Login, users: WebUsers
 ) -> None:
