@@ -38,7 +38,7 @@ from scraper.errors import (
 from scraper.storage import FileStore, StoredFile, safe_filename
 
 CHUNK = 64 * 1024
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _HEADER_CHARSET = re.compile(r";\s*charset=[\"']?([\w.:-]+)", re.IGNORECASE)
 _META_CHARSET = re.compile(r"<meta[^>]+charset=[\"']?([\w.:-]+)", re.IGNORECASE)
@@ -157,7 +157,7 @@ class Downloader:
         raise DownloadError(url, f"more than {self.policy.max_redirects} redirects")
 
     def _get_with_retries(self, url: str, deadline: Deadline) -> requests.Response:
-        """GET with retries on connection errors and 429/502/503/504, honouring Retry-After."""
+        """GET with retries on connection errors, 429 and 5xx (not 501), honouring Retry-After."""
         check_url(url)
         attempts = self.policy.max_retries + 1
         for attempt in range(attempts):

@@ -374,6 +374,15 @@ def test_retries_are_bounded(http_server: HTTPTestServer, make_downloader: MakeD
     assert len(http_server.hits("/down.png")) == 3
 
 
+def test_a_500_is_retried_then_succeeds(
+    http_server: HTTPTestServer, make_downloader: MakeDownloader
+) -> None:
+    http_server.add("/flaky.png", Reply(500), Reply(200, PNG, {"Content-Type": "image/png"}))
+    stored = make_downloader(backoff_base=0.01).download(http_server.url("/flaky.png"))
+    assert stored.size_bytes == len(PNG)
+    assert len(http_server.hits("/flaky.png")) == 2
+
+
 def test_client_errors_are_not_retried(
     http_server: HTTPTestServer, make_downloader: MakeDownloader
 ) -> None:
