@@ -68,11 +68,11 @@ class Contract:
         private = http_server.url("", host="localhost")
         self.case.serve(http_server, files=private)
         url = self.case.search(http_server, downloader, limit=1)[0].url
+        serve_media(http_server, urlsplit(url).path, "/media/private.png")
         if self.case.files_on_api_host:  # the API host redirects to the private one
             http_server.redirect(urlsplit(url).path, private + "/media/private.png")
         else:
             assert urlsplit(url).hostname == "localhost"
-        serve_media(http_server, urlsplit(url).path, "/media/private.png")
         before = len(http_server.requests)
         with pytest.raises(UnsafeURL, match="non-public address"):
             downloader.download(url)
