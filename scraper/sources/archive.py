@@ -9,13 +9,13 @@ from urllib.parse import quote, urlencode
 
 from scraper.sources.base import MediaItem, register
 from scraper.sources.common import ApiSource, guess_mime, license_from_url, text_at
+from scraper.sources.url import MEDIA_EXTENSIONS as URL_MEDIA_EXTENSIONS
 
 MAX_ROWS = 50
 # Image items: their original files are photos and scans (movies would mostly be too large).
 MEDIATYPES = "image"
-MEDIA_EXTENSIONS = frozenset(
-    ".jpg .jpeg .png .gif .webp .tif .tiff .bmp .mp4 .webm .ogv .mov .mp3 .ogg .oga .flac .wav".split()
-)
+# Images, video and audio: the same extensions the url source follows, less documents.
+MEDIA_EXTENSIONS = URL_MEDIA_EXTENSIONS - {".pdf"}
 # Originals the Archive itself adds to every item: the tile shown in search results.
 SKIP_FORMATS = frozenset({"item tile", "thumbnail", "metadata"})
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
