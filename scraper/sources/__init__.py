@@ -1,6 +1,14 @@
 """Media sources; importing the package registers the built-in ones."""
 
-from scraper.sources import selftest, url  # noqa: F401 - registration
+from scraper.sources import (  # noqa: F401 - registration
+    archive,
+    feed,
+    flickr,
+    openverse,
+    selftest,
+    url,
+    wikimedia,
+)
 from scraper.sources.base import (
     MediaItem,
     Source,

@@ -3,6 +3,10 @@
 Each test registers the replies a path gives (status, headers, body, a drip delay for a
 slow-loris server, no Content-Length for a close-delimited body); several replies for one
 path are served in order and the last one repeats (429 then 200). Every request is logged.
+
+A route's path includes the query string. For APIs, `add(..., any_query=True)` answers a
+path whatever its query, and `handle` answers with a function of the parsed query (one
+reply per page of results); an exact route wins over both.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -40,6 +45,20 @@ class Seen:
     path: str
     headers: Mapping[str, str]
     at: float
+
+    @property
+    def bare_path(self) -> str:
+        """The path without its query string."""
+        return urlsplit(self.path).path
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        """The query string, parsed (every value a list, as `parse_qs` gives)."""
+        return parse_qs(urlsplit(self.path).query, keep_blank_values=True)
+
+
+# Answers a request from its parsed query string.
+Handler = Callable[[Mapping[str, list[str]]], Reply]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -106,6 +125,8 @@ class HTTPTestServer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._routes: dict[str, list[Reply]] = {}
+        self._any_query: dict[str, list[Reply]] = {}
+        self._handlers: dict[str, Handler] = {}
         self.requests: list[Seen] = []
         self.stopping = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _Handler)
@@ -120,10 +141,16 @@ class HTTPTestServer:
         """The absolute URL of `path`; `host` may be a name a test resolver maps here."""
         return f"http://{host}:{self.port}{path}"
 
-    def add(self, path: str, *replies: Reply) -> None:
-        """Serve these replies to `path` in order; the last one repeats."""
+    def add(self, path: str, *replies: Reply, any_query: bool = False) -> None:
+        """Serve these replies to `path` in order; the last one repeats. `any_query`: to
+        `path` with any query string (or none)."""
         with self._lock:
-            self._routes[path] = list(replies)
+            (self._any_query if any_query else self._routes)[path] = list(replies)
+
+    def handle(self, path: str, handler: Handler) -> None:
+        """Answer `path`, whatever its query string, with `handler(parsed query)`."""
+        with self._lock:
+            self._handlers[path] = handler
 
     def route(
         self,
@@ -145,11 +172,15 @@ class HTTPTestServer:
         self.add(path, Reply(status=status, headers={"Location": location}))
 
     def next_reply(self, path: str) -> Reply:
+        bare = urlsplit(path).path
         with self._lock:
-            replies = self._routes.get(path)
-            if not replies:
-                return Reply(404, b"not found", {"Content-Type": "text/plain"})
-            return replies.pop(0) if len(replies) > 1 else replies[0]
+            replies = self._routes.get(path) or self._any_query.get(bare)
+            handler = self._handlers.get(bare)
+            if replies:
+                return replies.pop(0) if len(replies) > 1 else replies[0]
+        if handler is not None:
+            return handler(parse_qs(urlsplit(path).query, keep_blank_values=True))
+        return Reply(404, b"not found", {"Content-Type": "text/plain"})
 
     def record(self, seen: Seen) -> None:
         with self._lock:
@@ -159,6 +190,11 @@ class HTTPTestServer:
         """The requests received for `path`, oldest first."""
         with self._lock:
             return [seen for seen in self.requests if seen.path == path]
+
+    def hits_any_query(self, path: str) -> list[Seen]:
+        """The requests received for `path` with any query string, oldest first."""
+        with self._lock:
+            return [seen for seen in self.requests if seen.bare_path == path]
 
     def close(self) -> None:
         self.stopping.set()
