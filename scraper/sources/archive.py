@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from scraper.sources.base import MediaItem, register
 from scraper.sources.common import ApiSource, guess_mime, license_from_url, text_at
@@ -58,9 +58,7 @@ class ArchiveSource(ApiSource):
             "page": page,
             "output": "json",
         }
-        # doseq: `fl[]` repeats once per field, which Source.api's plain urlencode cannot do.
-        path = "/advancedsearch.php?" + urlencode(params, doseq=True)
-        data = self.mapping(self.get(path), "the response")
+        data = self.mapping(self.api("/advancedsearch.php", params), "the response")
         response = self.mapping(data.get("response") or {}, "response")
         docs = self.records(response.get("docs"), "response.docs")
         found = response.get("numFound")
@@ -71,7 +69,7 @@ class ArchiveSource(ApiSource):
         identifier = text_at(doc, "identifier")
         if identifier is None or not _IDENTIFIER.match(identifier):
             return
-        metadata = self.mapping(self.get(f"/metadata/{identifier}"), "metadata")
+        metadata = self.mapping(self.api(f"/metadata/{identifier}"), "metadata")
         title = text_at(doc, "title") or identifier
         for entry in self.records(metadata.get("files"), "metadata.files"):
             path = _original_media_path(entry)

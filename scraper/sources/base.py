@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
 
-from scraper.errors import ConfigError, SourceError, UnknownSource
+from scraper.errors import ConfigError, MalformedJSON, SourceError, UnknownSource
 
 if TYPE_CHECKING:
     from scraper.download import Downloader
@@ -50,13 +50,18 @@ class Source(ABC):
         """Yield at most `limit` items for `query`."""
 
     def api(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        """GET `base_url + path` as JSON through the guarded, polite downloader."""
+        """GET `base_url + path` as JSON through the guarded, polite downloader; a body that
+        does not parse is a SourceError naming this source."""
         if self.downloader is None:
             raise ConfigError(f"the {self.name} source needs a downloader")
         url = f"{self.base_url}{path}"
         if params:
-            url += "?" + urlencode({k: v for k, v in params.items() if v is not None})
-        return self.downloader.fetch_json(url)
+            # doseq: a list value repeats the parameter (archive's `fl[]=a&fl[]=b`).
+            url += "?" + urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
+        try:
+            return self.downloader.fetch_json(url)
+        except MalformedJSON as exc:
+            raise SourceError(self.name, f"malformed JSON from {exc.url}: {exc.reason}") from None
 
     def shape_error(self, what: str) -> SourceError:
         """The API answered JSON of a shape we do not know: say which part was off."""

@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
-from scraper.errors import MalformedJSON, SourceError
+from scraper.errors import SourceError
 from scraper.sources.base import Source
 
 # Creative Commons paths: /licenses/by-sa/4.0/, /publicdomain/zero/1.0/, /publicdomain/mark/1.0/
@@ -24,14 +24,7 @@ _PROLOG = re.compile(r"\A\ufeff?(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
 
 
 class ApiSource(Source):
-    """A source whose search is JSON API calls: a body that does not parse names the source."""
-
-    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        """`Source.api`, with MalformedJSON turned into a SourceError that names this source."""
-        try:
-            return self.api(path, params)
-        except MalformedJSON as exc:
-            raise SourceError(self.name, f"malformed JSON from {exc.url}: {exc.reason}") from None
+    """A source whose search is JSON API calls, with checks of the answer's shape."""
 
     def mapping(self, value: object, what: str) -> Mapping[str, Any]:
         """`value` as a JSON object, or a shape error saying which part was not one."""

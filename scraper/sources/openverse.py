@@ -31,7 +31,7 @@ class OpenverseSource(ApiSource):
                 # Safe search off sends nothing: the API default then decides (it hides mature).
                 "mature": "false" if safe_search else None,
             }
-            data = self.mapping(self.get("/v1/images/", params), "the response")
+            data = self.mapping(self.api("/v1/images/", params), "the response")
             results = self.records(data.get("results"), "results")
             for result in results:
                 item = _item(result)

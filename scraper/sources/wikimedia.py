@@ -40,7 +40,7 @@ class WikimediaSource(ApiSource):
         given = 0
         resume: Mapping[str, Any] = {}
         while given < limit:
-            data = self.mapping(self.get("/w/api.php", {**params, **resume}), "the response")
+            data = self.mapping(self.api("/w/api.php", {**params, **resume}), "the response")
             self._raise_api_error(data)
             for page in self._pages(data):
                 item = _item(page)
