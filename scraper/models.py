@@ -204,3 +204,21 @@ class WorkerHeartbeat(Base):
     current_jobs: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     jobs_done: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     state: Mapped[str] = mapped_column(String(16), server_default="running", default="running")
+
+
+class LoginAttempt(Base):
+    """One failed sign-in; the sign-in throttle counts these per account and per address.
+
+    In the database, not in process memory, so every web process sees the same count.
+    """
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index(None, "username", "attempted_at"),
+        Index(None, "client", "attempted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80))
+    client: Mapped[str] = mapped_column(String(64))
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -42,6 +42,7 @@ _WINDOWS_DEVICES = {"con", "prn", "aux", "nul"} | {
     f"{p}{i}" for p in ("com", "lpt") for i in range(10)
 }
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+_DOTS = re.compile(r"\.{2,}")
 MAX_NAME = 120
 
 
@@ -69,12 +70,13 @@ def safe_filename(name: str | None, content_type: str, fallback: str = "file") -
     raw = unicodedata.normalize("NFKC", name or "")
     raw = raw.replace("\\", "/").rsplit("/", 1)[-1]
     stem = raw.rsplit(".", 1)[0] if "." in raw else raw
-    stem = _UNSAFE.sub("_", stem).strip(" ._-")
+    ext = extension_for(content_type)
+    # Cut before stripping, so a cut never leaves a trailing dot or space ("x..png").
+    stem = _DOTS.sub(".", _UNSAFE.sub("_", stem))[: MAX_NAME - len(ext)].strip(" ._-")
     # Windows reserves a device name before any extension too: "lpt1.tar.png".
     if not stem or stem.split(".", 1)[0].strip().lower() in _WINDOWS_DEVICES:
         stem = fallback
-    ext = extension_for(content_type)
-    return stem[: MAX_NAME - len(ext)] + ext
+    return stem + ext
 
 
 class FileStore:

@@ -28,6 +28,9 @@ from scraper.errors import UnsafeURL
 ALLOWED_SCHEMES = ("http", "https")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Not globally reachable per IANA's special-purpose registries, whatever this Python's own
+# tables say: before 3.11.10 / 3.12.4, `ipaddress` calls 192.0.0.8 global (CVE-2024-4032).
+_NOT_GLOBAL = (ipaddress.IPv4Network("192.0.0.0/24"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 
 
 def check_url(url: str) -> None:
@@ -73,6 +76,7 @@ def is_public_address(ip: IPAddress) -> bool:
         or ip.is_multicast
         or ip.is_unspecified
         or ip.is_reserved
+        or any(ip in net for net in _NOT_GLOBAL if net.version == ip.version)
     )
     return ip.is_global and not special
 

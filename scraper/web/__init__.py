@@ -11,6 +11,9 @@ from flask import Flask
 from scraper.config import Settings
 from scraper.runtime import Runtime
 
+# No request this app takes is bigger (a search is a few hundred bytes): larger ones get 413.
+MAX_REQUEST_BYTES = 64 * 1024
+
 
 def settings_from_config(config: Mapping[str, Any]) -> Settings:
     """`SCRAPER_SETTINGS` (a Settings) wins; else `SCRAPER_*` keys over the environment."""
@@ -37,7 +40,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from healthchecks import http as health_http
     from scraper.web import api, auth, dashboard, errors, metrics
 
-    app.config.update(SECRET_KEY=runtime.settings.secret_key)
+    app.config.update(SECRET_KEY=runtime.settings.secret_key, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
     app.config.update(auth.cookie_settings(secure_cookies(config)))
     app.config.update({k: v for k, v in config.items() if not k.startswith("SCRAPER_")})
     app.extensions["scraper"] = runtime

@@ -23,6 +23,7 @@ from scraper.storage import PathEscape, safe_filename
 from scraper.web.auth import current_account, owner_filter
 from scraper.web.errors import ApiError
 from scraper.web.schemas import (
+    MAX_ROW_ID,
     AssetListQuery,
     DashboardOut,
     JobListQuery,
@@ -70,7 +71,7 @@ def json_body() -> Any:
     """The parsed JSON body; 400 for another content type or malformed JSON."""
     if not request.is_json:
         raise ApiError(
-            400, "unsupported_content_type", "send the body as Content-Type: application/json"
+            415, "unsupported_content_type", "send the body as Content-Type: application/json"
         )
     body = request.get_json(silent=True)
     if body is None:
@@ -116,6 +117,9 @@ def find_job(job_id: str) -> JobRecord:
 
 
 def find_asset(asset_id: int) -> AssetRecord:
+    """The asset if the signed-in user may see it; 404 otherwise (ids past any row's too)."""
+    if not 1 <= asset_id <= MAX_ROW_ID:  # a database would refuse to compare it: not a 5xx
+        raise ApiError(404, "not_found", f"no asset with id {asset_id}")
     asset = get_asset(runtime().Session, asset_id, owner_filter())
     if asset is None:
         raise ApiError(404, "not_found", f"no asset with id {asset_id}")

@@ -26,6 +26,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from flask_wtf.csrf import CSRFProtect
 
 from scraper.accounts import Account, account_for_token, authenticate, get_account
+from scraper.logins import clear_failures, record_failure, retry_after
 from scraper.web.errors import error_response, wants_json
 
 bp = Blueprint("auth", __name__)
@@ -131,15 +132,28 @@ def login() -> ResponseReturnValue:
         if current_user.is_authenticated:
             return redirect(url_for("dashboard.index"))
         return render_template("login.html", next=request.args.get("next", ""))
-    username = request.form.get("username", "")
+    username, client = request.form.get("username", ""), request.remote_addr or ""
+    wait = retry_after(_session_factory(), username, client)
+    if wait:
+        page, status = _login_page(
+            f"Too many failed sign-ins. Try again in {wait} seconds.", username, 429
+        )
+        return page, status, {"Retry-After": str(wait)}
     account = authenticate(_session_factory(), username, request.form.get("password", ""))
     if account is None:
-        flash("Wrong username or password.", "error")
-        page = render_template("login.html", next=request.form.get("next", ""), username=username)
-        return page, 401
+        record_failure(_session_factory(), username, client)
+        return _login_page("Wrong username or password.", username, 401)
+    clear_failures(_session_factory(), username)
     session.clear()  # a fresh session (and CSRF token) for the signed-in user
     login_user(WebUser(account))
     return redirect(safe_next(request.form.get("next")))
+
+
+def _login_page(message: str, username: str, status: int) -> tuple[str, int]:
+    """The login form again, with why the sign-in was refused."""
+    flash(message, "error")
+    page = render_template("login.html", next=request.form.get("next", ""), username=username)
+    return page, status
 
 
 @bp.post("/logout")

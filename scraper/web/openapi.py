@@ -9,6 +9,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from scraper.sources import source_names
 from scraper.web.schemas import (
+    MAX_ROW_ID,
     AssetList,
     AssetListQuery,
     AssetOut,
@@ -35,14 +36,30 @@ MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (ErrorOut, "serialization"),
 ]
 ERRORS = {
-    400: "Invalid input; the message names the field.",
+    400: "Invalid input (the message names the field), or a session request without CSRF token.",
     401: "Not signed in: send a session cookie or `Authorization: Bearer <token>`.",
     404: "No such resource, or not yours.",
     409: "The job cannot make that transition.",
+    413: "The request body is larger than the app accepts.",
+    415: "The body is not `Content-Type: application/json`.",
+    416: "The requested byte range is outside the file.",
     503: "The database could not answer.",
 }
+PAGE_ERRORS = {
+    302: "Redirect (to the sign-in page when not signed in).",
+    400: "Invalid form input or missing CSRF token.",
+    401: "Wrong username or password.",
+    404: "No such job, or not yours.",
+    413: "The form is larger than the app accepts.",
+    429: "Too many failed sign-ins; `Retry-After` says when to try again.",
+    503: "The database could not answer.",
+}
+ROW_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
-ASSET_ID = {"name": "asset_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+ASSET_ID = {"name": "asset_id", "in": "path", "required": True, "schema": ROW_ID}
+PAGE_NUMBER = {"name": "page", "in": "query", "required": False, "schema": {"type": "integer"}}
+HTML = {"text/html": {"schema": {"type": "string"}}}
+PUBLIC: dict[str, Any] = {"security": []}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -56,14 +73,14 @@ def _json(name: str, description: str) -> dict[str, Any]:
 def _op(
     summary: str,
     ok: tuple[int, str] | None,
-    errors: tuple[int, ...] = (401, 503),
+    errors: tuple[int, ...] = (),
     **extra: Any,
 ) -> dict[str, Any]:
-    """One operation: its success response (status, model), its errors, and any extra keys."""
+    """An API operation: its success, its errors, plus 401 and 503 that any signed call has."""
     responses: dict[str, Any] = {}
     if ok is not None:
         responses[str(ok[0])] = _json(ok[1], "Success.")
-    for status in errors:
+    for status in sorted({*errors, 401, 503}):
         responses[str(status)] = _json("ErrorOut", ERRORS[status])
     return {"summary": summary, "responses": responses, **extra}
 
@@ -75,96 +92,149 @@ def _query_parameters(defs: dict[str, Any], model: str) -> list[dict[str, Any]]:
     ]
 
 
+def _file_op() -> dict[str, Any]:
+    binary = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+    op = _op("The asset's file", None, (404, 416), parameters=[ASSET_ID])
+    op["responses"] |= {
+        "200": {"description": "The file.", "content": binary},
+        "206": {"description": "The requested byte range of the file.", "content": binary},
+        "304": {"description": "Not modified since the validators the client sent."},
+    }
+    return op
+
+
 def _paths(defs: dict[str, Any]) -> dict[str, Any]:
     body = {"required": True, "content": {"application/json": {"schema": _ref("SearchRequest")}}}
-    binary = {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}
     jobs_q, assets_q = (
         _query_parameters(defs, "JobListQuery"),
         _query_parameters(defs, "AssetListQuery"),
     )
+    job_op = {"parameters": [JOB_ID]}
     return {
         "/api/comprehensive-search": {
-            "post": _op("Create a search job", (201, "SearchCreated"), (400, 401), requestBody=body)
+            "post": _op(
+                "Create a search job", (201, "SearchCreated"), (400, 413, 415), requestBody=body
+            )
         },
         "/api/job-progress/{job_id}": {
-            "get": _op("A job's progress", (200, "JobOut"), (401, 404), parameters=[JOB_ID])
+            "get": _op("A job's progress", (200, "JobOut"), (404,), **job_op)
         },
-        "/api/jobs": {"get": _op("List jobs", (200, "JobList"), (400, 401), parameters=jobs_q)},
-        "/api/jobs/{job_id}": {
-            "get": _op("One job", (200, "JobOut"), (401, 404), parameters=[JOB_ID])
-        },
+        "/api/jobs": {"get": _op("List jobs", (200, "JobList"), (400,), parameters=jobs_q)},
+        "/api/jobs/{job_id}": {"get": _op("One job", (200, "JobOut"), (404,), **job_op)},
         "/api/jobs/{job_id}/cancel": {
-            "post": _op("Cancel a job", (200, "JobOut"), (401, 404, 409), parameters=[JOB_ID])
+            "post": _op("Cancel a job", (200, "JobOut"), (400, 404, 409), **job_op)
         },
         "/api/jobs/{job_id}/retry": {
-            "post": _op("Retry a job", (200, "JobOut"), (401, 404, 409), parameters=[JOB_ID])
+            "post": _op("Retry a job", (200, "JobOut"), (400, 404, 409), **job_op)
         },
         "/api/assets": {
-            "get": _op("List assets", (200, "AssetList"), (400, 401, 404), parameters=assets_q)
+            "get": _op("List assets", (200, "AssetList"), (400, 404), parameters=assets_q)
         },
         "/api/assets/{asset_id}": {
-            "get": _op("One asset", (200, "AssetOut"), (401, 404), parameters=[ASSET_ID])
+            "get": _op("One asset", (200, "AssetOut"), (404,), parameters=[ASSET_ID])
         },
-        "/api/assets/{asset_id}/file": {
-            "get": {
-                **_op("The asset's file", None, (401, 404), parameters=[ASSET_ID]),
-                "responses": {"200": {"description": "The file.", **binary}}
-                | {str(s): _json("ErrorOut", ERRORS[s]) for s in (401, 404)},
-            }
-        },
+        "/api/assets/{asset_id}/file": {"get": _file_op()},
         "/api/sources": {"get": _sources_op()},
-        "/api/dashboard": {"get": _op("Dashboard state", (200, "DashboardOut"), (401,))},
+        "/api/dashboard": {"get": _op("Dashboard state", (200, "DashboardOut"))},
         "/api/openapi.json": {
             "get": {
                 "summary": "This document",
-                "security": [],
-                "responses": {"200": {"description": "OpenAPI 3.1 document."}},
+                **PUBLIC,
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1 document.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
             }
         },
         "/healthz": {"get": _health_op("Liveness: the process answers")},
         "/readyz": {"get": _health_op("Readiness: database, schema, worker, storage, fallback")},
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics (text format)",
-                "security": [],
-                "responses": {"200": {"description": "Prometheus exposition format."}},
-            }
+        "/metrics": {"get": _metrics_op()},
+    }
+
+
+def _metrics_op() -> dict[str, Any]:
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    return {
+        "summary": "Prometheus metrics (text format)",
+        "description": "Needs `Authorization: Bearer <SCRAPER_METRICS_TOKEN>` when that is set.",
+        **PUBLIC,
+        "responses": {
+            "200": {"description": "Prometheus exposition format.", "content": text},
+            "401": _json("ErrorOut", "SCRAPER_METRICS_TOKEN is set and was not sent."),
         },
     }
 
 
-def _page(summary: str, status: int = 200, public: bool = False) -> dict[str, Any]:
-    """A dashboard page or form post (HTML; form posts need the `csrf_token` field)."""
-    html: dict[str, Any] = {"description": "HTML page." if status == 200 else "Redirect."}
-    if status == 200:
-        html["content"] = {"text/html": {}}
-    op: dict[str, Any] = {
-        "summary": summary,
-        "tags": ["dashboard"],
-        "responses": {str(status): html},
+def _form(fields: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A urlencoded form body; every form also carries `csrf_token`."""
+    schema = {
+        "type": "object",
+        "properties": fields | {"csrf_token": {"type": "string"}},
+        "required": list(required),
     }
-    if public:
-        op["security"] = []
-    return op
+    return {"content": {"application/x-www-form-urlencoded": {"schema": schema}}}
+
+
+def _page(
+    summary: str,
+    ok: int = 200,
+    errors: tuple[int, ...] = (302, 503),
+    public: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A dashboard page or form post: HTML, or a redirect; errors are HTML pages too."""
+    responses: dict[str, Any] = {}
+    if ok == 200:
+        responses["200"] = {"description": "HTML page.", "content": HTML}
+    for status in sorted({ok, *errors} - {200}):
+        responses[str(status)] = {"description": PAGE_ERRORS[status]}
+        if status != 302:
+            responses[str(status)]["content"] = HTML
+    op: dict[str, Any] = {"summary": summary, "tags": ["dashboard"], "responses": responses}
+    return op | (PUBLIC if public else {}) | extra
 
 
 def _pages() -> dict[str, Any]:
     action = {"name": "action", "in": "path", "required": True,
               "schema": {"enum": ["cancel", "retry"]}}  # fmt: skip
+    status = {"name": "status", "in": "query", "required": False, "schema": {"type": "string"}}
+    login = _form(
+        {"username": {"type": "string"}, "password": {"type": "string"}, "next": {"type": "string"}}
+    )
+    search = _form(
+        {
+            "query": {"type": "string"},
+            "max_content": {"type": "string"},
+            "safe_search": {"type": "string"},
+            "enabled_sources": {"type": "array", "items": {"type": "string"}},
+        }
+    )
+    posted = (302, 400, 413, 503)
     return {
-        "/": {"get": _page("The dashboard")},
+        "/": {"get": _page("The dashboard", parameters=[PAGE_NUMBER, status])},
         "/login": {
-            "get": _page("The sign-in form", public=True),
-            "post": _page("Sign in (form: username, password, csrf_token)", 302, public=True),
+            "get": _page("The sign-in form", errors=(302,), public=True),
+            "post": _page(
+                "Sign in", 302, (400, 401, 413, 429, 503), public=True, requestBody=login
+            ),
         },
-        "/logout": {"post": _page("Sign out (form: csrf_token)", 302)},
-        "/search": {"post": _page("Create a job from the search form", 302)},
-        "/jobs/{job_id}": {"get": {**_page("A job's page"), "parameters": [JOB_ID]}},
+        "/logout": {"post": _page("Sign out", 302, posted, requestBody=_form({}))},
+        "/search": {
+            "post": _page("Create a job from the search form", 302, posted, requestBody=search)
+        },
+        "/jobs/{job_id}": {
+            "get": _page("A job's page", errors=(302, 404, 503), parameters=[JOB_ID, PAGE_NUMBER])
+        },
         "/jobs/{job_id}/{action}": {
-            "post": {
-                **_page("Cancel or retry from the job page", 302),
-                "parameters": [JOB_ID, action],
-            }
+            "post": _page(
+                "Cancel or retry from the job page",
+                302,
+                (*posted, 404),
+                parameters=[JOB_ID, action],
+                requestBody=_form({}),
+            )
         },
     }
 
@@ -189,7 +259,7 @@ def _sources_op() -> dict[str, Any]:
             }
         },
     }
-    op = _op("Registered sources", None, (401,))
+    op = _op("Registered sources", None)
     op["responses"]["200"] = {
         "description": "Success.",
         "content": {"application/json": {"schema": schema}},
@@ -201,7 +271,7 @@ def _health_op(summary: str) -> dict[str, Any]:
     content = {"application/health+json": {"schema": {"type": "object"}}}
     return {
         "summary": summary,
-        "security": [],
+        **PUBLIC,
         "responses": {
             "200": {"description": "pass or warn", "content": content},
             "503": {"description": "fail", "content": content},

@@ -20,6 +20,8 @@ from scraper.sources import source_names
 
 DEFAULT_MAX_CONTENT_LIMIT = 500
 QUERY_MAX_LENGTH = 500
+# The largest id an INTEGER column holds on every dialect (PostgreSQL's is 32-bit).
+MAX_ROW_ID = 2**31 - 1
 
 Query = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=QUERY_MAX_LENGTH)
@@ -70,7 +72,7 @@ class Page(BaseModel):
     """Paging of list endpoints."""
 
     limit: int = Field(default=50, ge=1, le=500, description="Page size (1 to 500).")
-    offset: int = Field(default=0, ge=0, description="How many to skip.")
+    offset: int = Field(default=0, ge=0, le=MAX_ROW_ID, description="How many to skip.")
 
 
 class JobListQuery(Page):

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from ops.errors import MigrationFailed
 from ops.schema import Severity, auto_heal, check_schema, head_revision, migrate
 from scraper.db import make_engine
+from scraper.migrations import alembic_config
 from scraper.models import ApiToken, Asset, Role, ScrapeJob, User, UserRole, WorkerHeartbeat
 from tests.ops.test_check_schema import SCENARIOS, drop_table, engine, plant
 
@@ -290,4 +292,19 @@ def test_sqlite_table_rebuild_runs_with_foreign_keys_off_so_nothing_cascades(
     with eng.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM assets")).scalar() == 3
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    eng.dispose()
+
+
+def test_a_baseline_database_gets_the_login_attempts_table_by_migration(db_url: str) -> None:
+    """0001 -> head adds only `login_attempts`, and downgrading to 0001 removes it again."""
+    eng = make_engine(db_url)
+    with eng.begin() as conn:
+        command.upgrade(alembic_config(connection=conn), "0001")
+    missing = [(d.table, d.kind) for d in check_schema(eng).differences]
+    assert missing == [("login_attempts", "missing_table")]
+    report = migrate(eng)
+    assert report.upgraded and report.in_sync and report.applied == []
+    with eng.begin() as conn:
+        command.downgrade(alembic_config(connection=conn), "0001")
+        assert "login_attempts" not in sa.inspect(conn).get_table_names()
     eng.dispose()

@@ -24,6 +24,7 @@ from scraper.web import create_app
 from scraper.worker import Worker
 
 PASSWORD = "correct horse battery"
+SEARCH = "/api/comprehensive-search"
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,37 @@ def signed_in(app: Flask, user: WebUser) -> FlaskClient:
 def login_as(app: Flask, users: WebUsers) -> Callable[[str], FlaskClient]:
     """`login_as("a")`: a client signed in (session cookie) as user a, b or admin."""
     return lambda name: signed_in(app, users[name])
+
+
+def submit(client: FlaskClient, user: WebUser, query: str = "cats", n: int = 3) -> str:
+    """Create a selftest job as `user` through the API; its id."""
+    body = {"query": query, "max_content": n, "enabled_sources": ["selftest"]}
+    response = client.post(SEARCH, json=body, headers=user.headers)
+    assert response.status_code == 201, response.get_json()
+    job_id: str = response.get_json()["job_id"]
+    return job_id
+
+
+def run_all(runtime: Runtime) -> None:
+    """Run every pending job to its end with an in-process worker."""
+    worker = Worker(runtime, concurrency=1)
+    while worker.run_once():
+        pass
+
+
+@dataclass(frozen=True)
+class Finished:
+    job_id: str
+    asset_id: int
+
+
+@pytest.fixture
+def finished(client: FlaskClient, users: WebUsers, runtime: Runtime) -> Finished:
+    """A completed selftest job of user A with three assets."""
+    job_id = submit(client, users.a)
+    run_all(runtime)
+    assets = client.get(f"/api/assets?job_id={job_id}", headers=users.a.headers).get_json()
+    return Finished(job_id, assets["assets"][0]["id"])
 
 
 # -- live server -------------------------------------------------------------------------------

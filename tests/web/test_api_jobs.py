@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import text
@@ -11,44 +9,13 @@ from sqlalchemy import text
 from scraper.jobs import JobRecord
 from scraper.models import utcnow
 from scraper.runtime import Runtime
-from scraper.worker import Worker
-from tests.plugins.web import WebUser, WebUsers
+from tests.plugins.web import SEARCH, Finished, WebUser, WebUsers, submit
 
-SEARCH = "/api/comprehensive-search"
 JOB_FIELDS = {
     "job_id", "status", "progress", "downloaded", "bytes", "bytes_downloaded", "message",
     "storage", "error", "created_at", "updated_at", "started_at", "finished_at", "query",
 }  # fmt: skip
 ASSET_FIELDS = {"id", "job_id", "source", "url", "sha256", "size_bytes", "content_type", "license"}
-
-
-@dataclass(frozen=True)
-class Finished:
-    job_id: str
-    asset_id: int
-
-
-def submit(client: FlaskClient, user: WebUser, query: str = "cats", n: int = 3) -> str:
-    body = {"query": query, "max_content": n, "enabled_sources": ["selftest"]}
-    response = client.post(SEARCH, json=body, headers=user.headers)
-    assert response.status_code == 201, response.get_json()
-    job_id: str = response.get_json()["job_id"]
-    return job_id
-
-
-def run_all(runtime: Runtime) -> None:
-    worker = Worker(runtime, concurrency=1)
-    while worker.run_once():
-        pass
-
-
-@pytest.fixture
-def finished(client: FlaskClient, users: WebUsers, runtime: Runtime) -> Finished:
-    """A completed selftest job of user A with three assets."""
-    job_id = submit(client, users.a)
-    run_all(runtime)
-    assets = client.get(f"/api/assets?job_id={job_id}", headers=users.a.headers).get_json()
-    return Finished(job_id, assets["assets"][0]["id"])
 
 
 def test_search_creates_a_database_job_with_the_contract_fields(

@@ -59,20 +59,20 @@ def test_invalid_search_is_400_naming_the_field_and_creates_nothing(
 
 
 @pytest.mark.parametrize(
-    ("data", "content_type", "code"),
+    ("data", "content_type", "status", "code"),
     [
-        ("{not json", "application/json", "invalid_json"),
-        ("", "application/json", "invalid_json"),
-        ('["a list"]', "application/json", "invalid_request"),
-        (json.dumps(GOOD), "text/plain", "unsupported_content_type"),
-        ("query=cats", "application/x-www-form-urlencoded", "unsupported_content_type"),
+        ("{not json", "application/json", 400, "invalid_json"),
+        ("", "application/json", 400, "invalid_json"),
+        ('["a list"]', "application/json", 400, "invalid_request"),
+        (json.dumps(GOOD), "text/plain", 415, "unsupported_content_type"),
+        ("query=cats", "application/x-www-form-urlencoded", 415, "unsupported_content_type"),
     ],
 )
-def test_malformed_body_or_content_type_is_400(
-    client: FlaskClient, users: WebUsers, data: str, content_type: str, code: str
+def test_malformed_body_is_400_and_another_content_type_415(
+    client: FlaskClient, users: WebUsers, data: str, content_type: str, status: int, code: str
 ) -> None:
     response = client.post(SEARCH, data=data, content_type=content_type, headers=users.a.headers)
-    assert response.status_code == 400
+    assert response.status_code == status
     assert response.get_json()["error"] == code
     assert response.get_json()["message"]
     assert _count_jobs(client, users) == 0

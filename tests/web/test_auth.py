@@ -69,6 +69,21 @@ def test_secure_cookie_flag_is_configurable(runtime: Runtime, users: WebUsers) -
     assert app.config["SESSION_COOKIE_SECURE"] is True
 
 
+@pytest.mark.parametrize(("setting", "secure"), [("", False), ("0", False), ("1", True)])
+def test_the_signed_in_session_cookie_carries_each_flag(
+    runtime: Runtime, users: WebUsers, setting: str, secure: bool
+) -> None:
+    """Parsed from the Set-Cookie of a real sign-in, not from the app's config."""
+    client = make_app(runtime, SCRAPER_SECURE_COOKIES=setting).test_client()
+    response = client.post("/login", data={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 302
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    assert cookie.http_only is True
+    assert cookie.same_site == "Lax"
+    assert bool(cookie.secure) is secure
+
+
 def test_wrong_password_is_refused(csrf_app: Flask, users: WebUsers) -> None:
     client = csrf_app.test_client()
     response = log_in(client, "alice", "wrong password")
