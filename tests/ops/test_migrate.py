@@ -295,16 +295,24 @@ def test_sqlite_table_rebuild_runs_with_foreign_keys_off_so_nothing_cascades(
     eng.dispose()
 
 
-def test_a_baseline_database_gets_the_login_attempts_table_by_migration(db_url: str) -> None:
-    """0001 -> head adds only `login_attempts`, and downgrading to 0001 removes it again."""
+def test_a_baseline_database_is_brought_to_head_by_the_migrations(db_url: str) -> None:
+    """0001 -> head adds exactly what 0002 (login_attempts) and 0003 (source results) add,
+    by Alembic (nothing left for the repair step), and downgrading to 0001 removes it again."""
+    later = [
+        ("assets", "missing_column", "author"),
+        ("assets", "missing_column", "landing_url"),
+        ("login_attempts", "missing_table", None),
+        ("scrape_jobs", "missing_column", "result"),
+    ]
     eng = make_engine(db_url)
     with eng.begin() as conn:
         command.upgrade(alembic_config(connection=conn), "0001")
-    missing = [(d.table, d.kind) for d in check_schema(eng).differences]
-    assert missing == [("login_attempts", "missing_table")]
+    missing = sorted((d.table, d.kind, d.column) for d in check_schema(eng).differences)
+    assert missing == later
     report = migrate(eng)
     assert report.upgraded and report.in_sync and report.applied == []
     with eng.begin() as conn:
         command.downgrade(alembic_config(connection=conn), "0001")
-        assert "login_attempts" not in sa.inspect(conn).get_table_names()
+    missing = sorted((d.table, d.kind, d.column) for d in check_schema(eng).differences)
+    assert missing == later
     eng.dispose()

@@ -79,9 +79,9 @@ def test_malformed_body_is_400_and_another_content_type_415(
 
 
 def test_unknown_source_message_lists_the_known_ones(client: FlaskClient, users: WebUsers) -> None:
-    body = {**GOOD, "enabled_sources": ["flickr"]}
+    body = {**GOOD, "enabled_sources": ["myspace"]}
     message = client.post(SEARCH, json=body, headers=users.a.headers).get_json()["message"]
-    assert "flickr" in message and "selftest" in message
+    assert "myspace" in message and "openverse" in message and "selftest" in message
 
 
 def test_defaults_apply_when_optional_fields_are_missing(
