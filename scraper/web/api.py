@@ -70,8 +70,10 @@ def validate(model: type[M], data: Any, strict: bool) -> M:
 def json_body() -> Any:
     """The parsed JSON body; 400 for another content type or malformed JSON."""
     if not request.is_json:
+        # 400, as the contract says of every invalid input (and a form post, which a
+        # cross-site page can make, is never read as JSON).
         raise ApiError(
-            415, "unsupported_content_type", "send the body as Content-Type: application/json"
+            400, "unsupported_content_type", "send the body as Content-Type: application/json"
         )
     body = request.get_json(silent=True)
     if body is None:

@@ -36,12 +36,14 @@ MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (ErrorOut, "serialization"),
 ]
 ERRORS = {
-    400: "Invalid input (the message names the field), or a session request without CSRF token.",
+    400: (
+        "Invalid input (the message names the field), a body that is not JSON,"
+        " or a session request without CSRF token."
+    ),
     401: "Not signed in: send a session cookie or `Authorization: Bearer <token>`.",
     404: "No such resource, or not yours.",
     409: "The job cannot make that transition.",
     413: "The request body is larger than the app accepts.",
-    415: "The body is not `Content-Type: application/json`.",
     416: "The requested byte range is outside the file.",
     503: "The database could not answer.",
 }
@@ -112,9 +114,7 @@ def _paths(defs: dict[str, Any]) -> dict[str, Any]:
     job_op = {"parameters": [JOB_ID]}
     return {
         "/api/comprehensive-search": {
-            "post": _op(
-                "Create a search job", (201, "SearchCreated"), (400, 413, 415), requestBody=body
-            )
+            "post": _op("Create a search job", (201, "SearchCreated"), (400, 413), requestBody=body)
         },
         "/api/job-progress/{job_id}": {
             "get": _op("A job's progress", (200, "JobOut"), (404,), **job_op)
