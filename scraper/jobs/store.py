@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from scraper.db import retry_transient
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.record import JobRecord
 from scraper.models import FINAL_STATUSES, JobStatus, ScrapeJob, utcnow
@@ -259,8 +260,10 @@ class JobStore:
         )
 
     def _owned(self, job_id: str, worker_id: str, **values: Any) -> bool:
+        """A worker's write to its own job; waits out a lost connection (the CAS makes a
+        repeated write harmless: once the job left this worker, it matches no row)."""
         guard = [ScrapeJob.status == JobStatus.RUNNING.value, ScrapeJob.locked_by == worker_id]
-        return self._guarded(job_id, guard, **values)
+        return retry_transient(lambda: self._guarded(job_id, guard, **values), f"job {job_id}")
 
     def _guarded(self, job_id: str, guard: list[ColumnElement[bool]], **values: Any) -> bool:
         """Compare-and-set: update the row only while `guard` holds; True if it did."""
