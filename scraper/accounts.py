@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -112,6 +114,35 @@ def account_for_token(session_factory: sessionmaker[Session], token: str) -> Acc
         if row.last_used_at is None or now - row.last_used_at > TOKEN_TOUCH_INTERVAL:
             row.last_used_at = now  # at most one write a minute, not one per request
         return Account.from_user(row.user)
+
+
+class RecentTokens:
+    """Accounts of tokens the database confirmed in the last `ttl` seconds (by hash only).
+
+    Consulted only when the database cannot answer, so a script can still submit jobs during
+    an outage: they land in the fallback store, which is the point of having one. A token
+    revoked during the outage stays usable until `ttl` runs out; nothing survives a restart.
+    """
+
+    def __init__(self, ttl: float = 900.0) -> None:
+        self.ttl = ttl
+        self._seen: dict[str, tuple[Account, float]] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, token: str, account: Account | None) -> None:
+        """Record what the database said about `token` (None forgets it)."""
+        key = hash_token(token)
+        with self._lock:
+            if account is None:
+                self._seen.pop(key, None)
+            else:
+                self._seen[key] = (account, time.monotonic() + self.ttl)
+
+    def recall(self, token: str) -> Account | None:
+        """The account the database last confirmed for `token`, if that was recent."""
+        with self._lock:
+            account, expires = self._seen.get(hash_token(token), (None, 0.0))
+        return account if time.monotonic() < expires else None
 
 
 def count_users(session_factory: sessionmaker[Session]) -> int:
