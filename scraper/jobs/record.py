@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
+from sqlalchemy import Row
+
 from scraper.models import ScrapeJob
 
 Storage = Literal["database", "fallback"]
@@ -48,7 +50,8 @@ class JobRecord:
     warning: str | None = field(default=None, compare=False)
 
     @classmethod
-    def from_row(cls, row: ScrapeJob) -> JobRecord:
+    def from_row(cls, row: ScrapeJob | Row[Any]) -> JobRecord:
+        """From an entity or a plain row of `scrape_jobs` columns (same attribute names)."""
         values = {f.name: getattr(row, f.name) for f in fields(cls) if hasattr(row, f.name)}
         values["enabled_sources"] = list(row.enabled_sources or [])
         return cls(**values, storage="database")
@@ -62,9 +65,12 @@ class JobRecord:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe dict: datetimes as ISO 8601, `job_id` beside `id` as the API promises."""
+        # Shallow on purpose: asdict() deep-copies every field, the dashboard poll's hot spot.
         data: dict[str, Any] = {}
-        for key, value in asdict(self).items():
-            data[key] = value.isoformat() if isinstance(value, datetime) else value
+        for f in fields(self):
+            value = getattr(self, f.name)
+            data[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        data["enabled_sources"] = list(self.enabled_sources)
         data["job_id"] = self.id
         if data["warning"] is None:
             data.pop("warning")

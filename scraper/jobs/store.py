@@ -112,8 +112,10 @@ class JobStore:
         conditions = self._filters(status, user_id)
         with self.Session() as s:
             total = s.scalar(select(func.count()).select_from(ScrapeJob).where(*conditions)) or 0
-            rows = s.scalars(
-                select(ScrapeJob)
+            # Plain rows, not entities: the dashboard polls this, and ORM loading was most of
+            # its time (benchmarks/load.py).
+            rows = s.execute(
+                select(*ScrapeJob.__table__.columns)
                 .where(*conditions)
                 .order_by(ScrapeJob.created_at.desc(), ScrapeJob.id)
                 .limit(limit)

@@ -90,6 +90,9 @@ def _load_from_token(_request: Any) -> WebUser | None:
     if token is None:
         return None
     recent: RecentTokens = current_app.extensions.setdefault("scraper.tokens", RecentTokens())
+    account = recent.recall(token, max_age=recent.fresh)
+    if account is not None:
+        return WebUser(account, via_token=True)
     try:
         account = account_for_token(_session_factory(), token)
     except SQLAlchemyError:

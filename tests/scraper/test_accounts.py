@@ -55,3 +55,4 @@ def test_recent_tokens_recall_only_confirmed_unexpired_tokens() -> None:
     assert recent.recall("scr_good") == account
     assert recent.recall("scr_revoked") is None and recent.recall("scr_unknown") is None
     assert expired.recall("scr_good") is None
+    assert recent.recall("scr_good", max_age=0) is None, "older than `fresh`: look it up again"
