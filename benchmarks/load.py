@@ -198,7 +198,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--wrk-threads", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads")
+    parser.add_argument("--threads", type=int, default=4, help="waitress threads (serve's default)")
     parser.add_argument("--rate", type=float, default=200.0, help="paced poll rate, req/s")
     parser.add_argument("--paced-connections", type=int, default=40)
     args = parser.parse_args()
