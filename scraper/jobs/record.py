@@ -52,7 +52,7 @@ class JobRecord:
     @classmethod
     def from_row(cls, row: ScrapeJob | Row[Any]) -> JobRecord:
         """From an entity or a plain row of `scrape_jobs` columns (same attribute names)."""
-        values = {f.name: getattr(row, f.name) for f in fields(cls) if hasattr(row, f.name)}
+        values = {name: getattr(row, name) for name in COLUMN_FIELDS}
         values["enabled_sources"] = list(row.enabled_sources or [])
         return cls(**values, storage="database")
 
@@ -67,9 +67,9 @@ class JobRecord:
         """JSON-safe dict: datetimes as ISO 8601, `job_id` beside `id` as the API promises."""
         # Shallow on purpose: asdict() deep-copies every field, the dashboard poll's hot spot.
         data: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            data[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        for name in ALL_FIELDS:
+            value = getattr(self, name)
+            data[name] = value.isoformat() if isinstance(value, datetime) else value
         data["enabled_sources"] = list(self.enabled_sources)
         data["job_id"] = self.id
         if data["warning"] is None:
@@ -84,3 +84,8 @@ class JobRecord:
             if isinstance(values.get(key), str):
                 values[key] = datetime.fromisoformat(values[key])
         return cls(**values)
+
+
+# Computed once: dataclasses.fields() per call was a visible share of the dashboard poll.
+ALL_FIELDS = tuple(f.name for f in fields(JobRecord))
+COLUMN_FIELDS = tuple(name for name in ALL_FIELDS if name not in ("storage", "warning"))
