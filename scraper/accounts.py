@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -112,6 +114,38 @@ def account_for_token(session_factory: sessionmaker[Session], token: str) -> Acc
         if row.last_used_at is None or now - row.last_used_at > TOKEN_TOUCH_INTERVAL:
             row.last_used_at = now  # at most one write a minute, not one per request
         return Account.from_user(row.user)
+
+
+class RecentTokens:
+    """Accounts of tokens the database confirmed recently (kept by hash only).
+
+    Two uses: a token confirmed less than `fresh` seconds ago is not looked up again (one
+    transaction less on every API call; a revocation takes effect within `fresh` seconds), and
+    while the database cannot answer, a token confirmed within `ttl` seconds still signs in, so
+    a script can submit jobs into the fallback store. Nothing survives a restart.
+    """
+
+    def __init__(self, ttl: float = 900.0, fresh: float = 10.0) -> None:
+        self.ttl = ttl
+        self.fresh = fresh
+        self._seen: dict[str, tuple[Account, float]] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, token: str, account: Account | None) -> None:
+        """Record what the database said about `token` (None forgets it)."""
+        key = hash_token(token)
+        with self._lock:
+            if account is None:
+                self._seen.pop(key, None)
+            else:
+                self._seen[key] = (account, time.monotonic())
+
+    def recall(self, token: str, max_age: float | None = None) -> Account | None:
+        """The account the database confirmed for `token` within `max_age` (default `ttl`) s."""
+        with self._lock:
+            account, confirmed = self._seen.get(hash_token(token), (None, float("-inf")))
+        limit = self.ttl if max_age is None else max_age
+        return account if time.monotonic() - confirmed < limit else None
 
 
 def count_users(session_factory: sessionmaker[Session]) -> int:

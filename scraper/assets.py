@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from scraper.db import retry_transient
 from scraper.models import Asset, ScrapeJob
 from scraper.sources.base import MediaItem
 from scraper.storage import StoredFile
@@ -50,7 +51,23 @@ def record_asset(
     item: MediaItem,
     stored: StoredFile,
 ) -> bool:
-    """Insert the asset unless this job already has this content; True if inserted."""
+    """Insert the asset unless this job already has this content; True if inserted.
+
+    A lost connection is retried: the existence check makes a repeated insert a no-op.
+    """
+    return retry_transient(
+        lambda: _insert_asset(session_factory, job_id, source, item, stored),
+        f"asset of job {job_id}",
+    )
+
+
+def _insert_asset(
+    session_factory: sessionmaker[Session],
+    job_id: str,
+    source: str,
+    item: MediaItem,
+    stored: StoredFile,
+) -> bool:
     row = Asset(
         job_id=job_id,
         source=source,

@@ -49,7 +49,13 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--threads",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="waitress threads; more than ~4 only contend for the GIL (benchmarks/load.py).",
+)
 @click.option("--no-worker", is_flag=True, help="Do not run an in-process worker.")
 @click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 64))
 @database_url_option

@@ -101,6 +101,8 @@ class Settings:
             lease_seconds=_number(env, "SCRAPER_LEASE_SECONDS", 60),
             max_attempts=_number(env, "SCRAPER_MAX_ATTEMPTS", 3),
             download_max_bytes=_number(env, "SCRAPER_DOWNLOAD_MAX_BYTES", 50 * 1024 * 1024),
+            download_timeout=_number(env, "SCRAPER_DOWNLOAD_TIMEOUT", 30.0, float),
+            download_deadline=_number(env, "SCRAPER_DOWNLOAD_DEADLINE", 120.0, float),
             poll_interval=_number(env, "SCRAPER_POLL_INTERVAL", 1.0, float),
             reconcile_interval=_number(env, "SCRAPER_RECONCILE_INTERVAL", 30.0, float),
             contact=(env.get("SCRAPER_CONTACT") or "").strip() or None,

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A lost or refused connection (a restart, a failover), never a statement the database refused:
+# SQLSTATE class 08, PostgreSQL's admin/crash shutdown and "starting up", MySQL's client errors.
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "57P01", "57P02", "57P03")
+_TRANSIENT_MYSQL_CODES = frozenset({2002, 2003, 2006, 2013})
+RECONNECT_BUDGET = 30.0
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -47,3 +60,42 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 def dialect_name(engine: Engine) -> str:
     """`sqlite`, `postgresql` or `mysql` (MariaDB reports `mysql` too)."""
     return engine.dialect.name
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when the database connection was lost or refused, so the same write may succeed
+    once the server is back; False for anything the database itself refused."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", "")
+    if sqlstate is None and isinstance(exc, OperationalError):
+        return True  # psycopg: a client-side connection failure carries no SQLSTATE
+    if isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES):
+        return True
+    code = orig.args[0] if orig is not None and orig.args else None
+    return isinstance(exc, OperationalError) and code in _TRANSIENT_MYSQL_CODES
+
+
+def retry_transient(work: Callable[[], T], what: str, budget: float = RECONNECT_BUDGET) -> T:
+    """Run `work` (one whole idempotent transaction), again while the connection is down.
+
+    Workers call this for their guarded writes so that a database restart delays a job
+    instead of failing it; after `budget` seconds the error propagates.
+    """
+    deadline = time.monotonic() + budget
+    delay = 0.1
+    while True:
+        try:
+            return work()
+        except DBAPIError as exc:
+            if not is_transient(exc) or time.monotonic() + delay > deadline:
+                raise
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            log.warning(
+                "database connection lost during %s (%s); retrying in %.1fs", what, reason, delay
+            )
+            time.sleep(delay)
+            delay = min(2.0, delay * 2)

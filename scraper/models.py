@@ -142,6 +142,8 @@ class ScrapeJob(Base):
         CheckConstraint("progress >= 0 AND progress <= 100", name="progress_range"),
         Index(None, "status", "created_at"),
         Index(None, "user_id", "created_at"),
+        # A user's dashboard poll (status=running): its count and page from the index alone.
+        Index(None, "user_id", "status", "created_at"),
         Index(None, "status", "lease_expires_at"),
         Index(None, "locked_by"),
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
+import shutil
 import time
 import unicodedata
 import uuid
@@ -48,6 +50,20 @@ MAX_NAME = 120
 
 class PathEscape(ScraperError):
     """A path would leave the data directory."""
+
+
+class StorageFull(ScraperError, OSError):
+    """The data directory's filesystem is full (ENOSPC); an OSError, so a download that hits
+    it fails like any other I/O error, with a message that names the cause and the place."""
+
+    def __init__(self, data_dir: Path) -> None:
+        try:
+            free = f"{shutil.disk_usage(data_dir).free} bytes free"
+        except OSError:
+            free = "free space unknown"
+        message = f"ENOSPC: no space left on device under {data_dir} ({free})"
+        super().__init__(errno.ENOSPC, message)
+        self.data_dir = data_dir
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,11 @@ class FileStore:
         try:
             with open(path, "xb") as handle:
                 yield handle, path
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC and not isinstance(exc, StorageFull):
+                path.unlink(missing_ok=True)  # first, so the message counts the space it held
+                raise StorageFull(self.data_dir) from exc
+            raise
         finally:
             path.unlink(missing_ok=True)
 

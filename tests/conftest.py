@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.plugins.observability",
     "tests.plugins.http_server",
     "tests.plugins.processes",
+    "tests.plugins.pgcluster",
     "tests.plugins.web",
 ]
 

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
+from sqlalchemy import Row
+
 from scraper.models import ScrapeJob
 
 Storage = Literal["database", "fallback"]
@@ -49,8 +51,9 @@ class JobRecord:
     warning: str | None = field(default=None, compare=False)
 
     @classmethod
-    def from_row(cls, row: ScrapeJob) -> JobRecord:
-        values = {f.name: getattr(row, f.name) for f in fields(cls) if hasattr(row, f.name)}
+    def from_row(cls, row: ScrapeJob | Row[Any]) -> JobRecord:
+        """From an entity or a plain row of `scrape_jobs` columns (same attribute names)."""
+        values = {name: getattr(row, name) for name in COLUMN_FIELDS}
         values["enabled_sources"] = list(row.enabled_sources or [])
         return cls(**values, storage="database")
 
@@ -63,9 +66,12 @@ class JobRecord:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe dict: datetimes as ISO 8601, `job_id` beside `id` as the API promises."""
+        # Shallow on purpose: asdict() deep-copies every field, the dashboard poll's hot spot.
         data: dict[str, Any] = {}
-        for key, value in asdict(self).items():
-            data[key] = value.isoformat() if isinstance(value, datetime) else value
+        for name in ALL_FIELDS:
+            value = getattr(self, name)
+            data[name] = value.isoformat() if isinstance(value, datetime) else value
+        data["enabled_sources"] = list(self.enabled_sources)
         data["job_id"] = self.id
         if data["warning"] is None:
             data.pop("warning")
@@ -79,3 +85,8 @@ class JobRecord:
             if isinstance(values.get(key), str):
                 values[key] = datetime.fromisoformat(values[key])
         return cls(**values)
+
+
+# Computed once: dataclasses.fields() per call was a visible share of the dashboard poll.
+ALL_FIELDS = tuple(f.name for f in fields(JobRecord))
+COLUMN_FIELDS = tuple(name for name in ALL_FIELDS if name not in ("storage", "warning"))

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from scraper.db import retry_transient
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.record import JobRecord
 from scraper.models import FINAL_STATUSES, JobStatus, ScrapeJob, utcnow
@@ -111,8 +112,10 @@ class JobStore:
         conditions = self._filters(status, user_id)
         with self.Session() as s:
             total = s.scalar(select(func.count()).select_from(ScrapeJob).where(*conditions)) or 0
-            rows = s.scalars(
-                select(ScrapeJob)
+            # Plain rows, not entities: the dashboard polls this, and ORM loading was most of
+            # its time (benchmarks/load.py).
+            rows = s.execute(
+                select(*ScrapeJob.__table__.columns)
                 .where(*conditions)
                 .order_by(ScrapeJob.created_at.desc(), ScrapeJob.id)
                 .limit(limit)
@@ -259,8 +262,10 @@ class JobStore:
         )
 
     def _owned(self, job_id: str, worker_id: str, **values: Any) -> bool:
+        """A worker's write to its own job; waits out a lost connection (the CAS makes a
+        repeated write harmless: once the job left this worker, it matches no row)."""
         guard = [ScrapeJob.status == JobStatus.RUNNING.value, ScrapeJob.locked_by == worker_id]
-        return self._guarded(job_id, guard, **values)
+        return retry_transient(lambda: self._guarded(job_id, guard, **values), f"job {job_id}")
 
     def _guarded(self, job_id: str, guard: list[ColumnElement[bool]], **values: Any) -> bool:
         """Compare-and-set: update the row only while `guard` holds; True if it did."""

@@ -24,8 +24,15 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.exc import SQLAlchemyError
 
-from scraper.accounts import Account, account_for_token, authenticate, get_account
+from scraper.accounts import (
+    Account,
+    RecentTokens,
+    account_for_token,
+    authenticate,
+    get_account,
+)
 from scraper.logins import clear_failures, record_failure, retry_after
 from scraper.web.errors import error_response, wants_json
 
@@ -83,7 +90,18 @@ def _load_from_token(_request: Any) -> WebUser | None:
     token = bearer_token()
     if token is None:
         return None
-    account = account_for_token(_session_factory(), token)
+    recent: RecentTokens = current_app.extensions.setdefault("scraper.tokens", RecentTokens())
+    account = recent.recall(token, max_age=recent.fresh)
+    if account is not None:
+        return WebUser(account, via_token=True)
+    try:
+        account = account_for_token(_session_factory(), token)
+    except SQLAlchemyError:
+        account = recent.recall(token)  # the database is down: jobs go to the fallback store
+        if account is None:
+            raise
+    else:
+        recent.remember(token, account)
     return WebUser(account, via_token=True) if account is not None else None
 
 

@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 Spawn = Callable[..., subprocess.Popen[bytes]]
+CLAIMED = re.compile(r"job ([0-9a-f-]{36}) claimed by (\S+)")
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll `predicate` every 0.2 s; AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def claims(logs: list[Path]) -> Counter[str]:
+    """How many times each job id was claimed, from the workers' log files."""
+    return Counter(m.group(1) for log in logs for m in CLAIMED.finditer(log.read_text()))
 
 
 def scraper_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:

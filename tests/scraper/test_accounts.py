@@ -6,7 +6,14 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from scraper.accounts import account_for_token, create_token, create_user, hash_token
+from scraper.accounts import (
+    Account,
+    RecentTokens,
+    account_for_token,
+    create_token,
+    create_user,
+    hash_token,
+)
 from scraper.models import ApiToken
 from scraper.runtime import Runtime
 
@@ -36,3 +43,16 @@ def test_token_is_stored_hashed_and_last_use_is_throttled(runtime: Runtime) -> N
 
 def test_unknown_token_is_refused(runtime: Runtime) -> None:
     assert account_for_token(runtime.Session, "scr_not-a-token") is None
+
+
+def test_recent_tokens_recall_only_confirmed_unexpired_tokens() -> None:
+    account = Account(id=1, username="alice", roles=frozenset({"user"}))
+    recent, expired = RecentTokens(ttl=60), RecentTokens(ttl=0)
+    for cache in (recent, expired):
+        cache.remember("scr_good", account)
+    recent.remember("scr_revoked", account)
+    recent.remember("scr_revoked", None)
+    assert recent.recall("scr_good") == account
+    assert recent.recall("scr_revoked") is None and recent.recall("scr_unknown") is None
+    assert expired.recall("scr_good") is None
+    assert recent.recall("scr_good", max_age=0) is None, "older than `fresh`: look it up again"

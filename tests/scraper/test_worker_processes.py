@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import signal
 import time
-from collections import Counter
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -18,21 +15,7 @@ from scraper.models import Asset
 from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
 from tests.plugins.http_server import HTTPTestServer
-from tests.plugins.processes import Spawn, scraper_env
-
-CLAIMED = re.compile(r"job ([0-9a-f-]{36}) claimed by (\S+)")
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
-
-
-def claims(logs: list[Path]) -> Counter[str]:
-    return Counter(m.group(1) for log in logs for m in CLAIMED.finditer(log.read_text()))
+from tests.plugins.processes import CLAIMED, Spawn, claims, scraper_env, wait_until
 
 
 @pytest.mark.slow
