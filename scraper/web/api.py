@@ -7,6 +7,7 @@ Every endpoint but the OpenAPI document needs a signed-in user (session or beare
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, current_app, request, send_file, url_for
@@ -180,19 +181,20 @@ def jobs() -> ResponseReturnValue:
 @bp.post("/jobs/<job_id>/cancel")
 def cancel_job(job_id: str) -> ResponseReturnValue:
     """Cancel a pending or running job; 409 if it already finished."""
-    find_job(job_id)
-    try:
-        return job_json(runtime().jobs.cancel(job_id))
-    except JobStateError as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
+    return _transition(job_id, runtime().jobs.cancel)
 
 
 @bp.post("/jobs/<job_id>/retry")
 def retry_job(job_id: str) -> ResponseReturnValue:
     """Queue a failed or cancelled job again; 409 if it cannot be retried."""
+    return _transition(job_id, runtime().jobs.retry)
+
+
+def _transition(job_id: str, change: Callable[[str], JobRecord]) -> ResponseReturnValue:
+    """Apply a state change to a job the user may see; 409 if the job cannot make it."""
     find_job(job_id)
     try:
-        return job_json(runtime().jobs.retry(job_id))
+        return job_json(change(job_id))
     except JobStateError as exc:
         raise ApiError(409, "conflict", str(exc)) from None
 

@@ -37,6 +37,7 @@ from scraper.logins import clear_failures, record_failure, retry_after
 from scraper.web.errors import error_response, wants_json
 
 bp = Blueprint("auth", __name__)
+TOKENS_KEY = "scraper.tokens"
 login_manager = LoginManager()
 csrf = CSRFProtect()
 
@@ -90,7 +91,7 @@ def _load_from_token(_request: Any) -> WebUser | None:
     token = bearer_token()
     if token is None:
         return None
-    recent: RecentTokens = current_app.extensions.setdefault("scraper.tokens", RecentTokens())
+    recent: RecentTokens = current_app.extensions[TOKENS_KEY]
     account = recent.recall(token, max_age=recent.fresh)
     if account is not None:
         return WebUser(account, via_token=True)
@@ -199,6 +200,7 @@ def cookie_settings(secure: bool) -> dict[str, object]:
 def init_app(app: Flask) -> None:
     """Wire sessions, tokens and CSRF into the app (cookie flags come from `cookie_settings`)."""
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # `_guard` decides, after authentication
+    app.extensions[TOKENS_KEY] = RecentTokens()  # per app, built once, not per request
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     csrf.init_app(app)
