@@ -60,7 +60,7 @@ class Progress:
         size: int,
         message: str,
         force: bool = False,
-        result: dict[str, Any] | None = None,
+        report: JobReport | None = None,
     ) -> None:
         now = self.clock()
         if not force and now - self._last < self.interval:
@@ -71,8 +71,8 @@ class Progress:
         values: dict[str, Any] = dict(
             progress=percent, downloaded=downloaded, bytes_downloaded=size
         )
-        if result is not None:
-            values["result"] = result
+        if report is not None:
+            values["result"] = report.to_json()  # built only when a write is due
         if not self.store.progress(self.job.id, self.worker_id, message=message[:500], **values):
             raise JobLost(f"job {self.job.id} is no longer held by {self.worker_id}")
 
@@ -82,7 +82,7 @@ class Progress:
             report.bytes,
             message or report.progress_message(),
             force=force,
-            result=report.to_json(),
+            report=report,
         )
 
 
