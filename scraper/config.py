@@ -50,6 +50,15 @@ def _source_urls(env: Mapping[str, str]) -> dict[str, str]:
     return urls
 
 
+def _storage_url(raw: str | None) -> str | None:
+    url = (raw or "").strip()
+    if url and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file:///.*", url):
+        raise ConfigError(
+            f"SCRAPER_STORAGE_URL must be s3://BUCKET/PREFIX or file:///DIR, got {url!r}"
+        )
+    return url or None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment; build with `Settings.from_env()`."""
@@ -74,6 +83,10 @@ class Settings:
     host_concurrency: int = 2
     host_delay: float = 0.5
     trusted_hosts: frozenset[str] = frozenset()
+    # Where downloaded files live: unset is the data dir's downloads/; s3://BUCKET/PREFIX.
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
     source_urls: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -110,6 +123,10 @@ class Settings:
             host_delay=_number(env, "SCRAPER_HOST_DELAY", 0.5, float, zero_ok=True),
             trusted_hosts=_host_list(env.get("SCRAPER_TRUSTED_HOSTS")),
             source_urls=_source_urls(env),
+            storage_url=_storage_url(env.get("SCRAPER_STORAGE_URL")),
+            s3_endpoint_url=(env.get("SCRAPER_S3_ENDPOINT_URL") or "").strip() or None,
+            s3_region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+            or None,
         )
         return settings.with_overrides(**overrides)
 

@@ -16,7 +16,7 @@ from scraper.jobs.report import JobReport, skip_reason
 from scraper.jobs.store import JobStore
 from scraper.metrics import DOWNLOAD_BYTES, DOWNLOADS
 from scraper.sources import MediaItem
-from scraper.storage import FileStore, StoredFile
+from scraper.storage import Storage, StoredFile
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -92,7 +92,7 @@ class ExecutionContext:
 
     store: JobStore
     session_factory: sessionmaker[Session]
-    files: FileStore
+    files: Storage
     downloader: Downloader | None
     worker_id: str
     should_stop: Callable[[], bool]
@@ -192,7 +192,7 @@ def _take(run: Run, source: str, item: MediaItem) -> None:
     report.bytes += stored.size_bytes
 
 
-def fetch_item(item: MediaItem, files: FileStore, downloader: Downloader | None) -> StoredFile:
+def fetch_item(item: MediaItem, files: Storage, downloader: Downloader | None) -> StoredFile:
     """Store one item: its in-process bytes, or its URL through the guarded downloader."""
     if item.content is not None:
         return files.put_bytes(item.content, item.mime or "application/octet-stream", item.title)

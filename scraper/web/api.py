@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, current_app, request, send_file, url_for
+from flask import Blueprint, Flask, current_app, request, url_for
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 
@@ -20,9 +20,9 @@ from scraper.jobs import JobRecord, NewJob
 from scraper.metrics.cache import TTLCache
 from scraper.runtime import Runtime
 from scraper.sources import source_class, source_descriptions
-from scraper.storage import PathEscape, safe_filename
 from scraper.web.auth import current_account, owner_filter
 from scraper.web.errors import ApiError
+from scraper.web.files import send_stored
 from scraper.web.schemas import (
     MAX_ROW_ID,
     AssetListQuery,
@@ -42,11 +42,6 @@ FALLBACK_WARNING = (
     "the database refused this job; it is held in the fallback store and runs once it is "
     "reconciled into the database (run `ops doctor`)"
 )
-# Shown inline; anything else (SVG, PDF, ...) is a download so it cannot run in our origin.
-INLINE_TYPES = frozenset(
-    {"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"}
-)
-FILE_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox"
 
 
 def runtime() -> Runtime:
@@ -217,25 +212,9 @@ def asset_detail(asset_id: int) -> ResponseReturnValue:
 
 @bp.get("/assets/<int:asset_id>/file")
 def asset_file(asset_id: int) -> ResponseReturnValue:
-    """The stored file: images inline, anything else as a download; never sniffed."""
+    """The stored file, wherever it is stored: images inline, anything else as a download."""
     asset = find_asset(asset_id)
-    try:
-        path = runtime().files.resolve(asset.path)
-    except PathEscape:
-        raise ApiError(404, "file_missing", f"asset {asset_id} has no file") from None
-    if not path.is_file():
-        raise ApiError(404, "file_missing", f"the file of asset {asset_id} is missing")
-    inline = asset.content_type in INLINE_TYPES and not request.args.get("download")
-    response = send_file(
-        path,
-        mimetype=asset.content_type,
-        as_attachment=not inline,
-        download_name=safe_filename(asset.filename, asset.content_type, f"asset-{asset_id}"),
-        conditional=True,
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = FILE_CSP
-    return response
+    return send_stored(runtime().files, asset, bool(request.args.get("download")))
 
 
 @bp.get("/sources")
