@@ -27,6 +27,7 @@ pytest_plugins = [
     "tests.plugins.processes",
     "tests.plugins.pgcluster",
     "tests.plugins.web",
+    "tests.plugins.seaweedfs",
 ]
 
 REQUIRE_SERVICES = os.environ.get("SCRAPER_REQUIRE_SERVICES") == "1"

@@ -41,6 +41,12 @@ def extension_for(content_type: str) -> str:
     return EXTENSIONS.get(content_type.split(";")[0].strip().lower(), ".bin")
 
 
+def content_type_for(key: str) -> str:
+    """The content type a stored key's extension stands for (the first one that maps to it)."""
+    ext = "." + key.rsplit(".", 1)[-1] if "." in key else ""
+    return next((ctype for ctype, known in EXTENSIONS.items() if known == ext), "")
+
+
 def stored_key(sha256: str, content_type: str) -> str:
     """The content address of a file: `downloads/ab/<sha256>.<ext>`, in every backend."""
     return f"{DOWNLOADS}/{sha256[:2]}/{sha256}{extension_for(content_type)}"

@@ -130,10 +130,20 @@ class S3Store(Storage):
         except ClientError as exc:
             if _code(exc) in _MISSING_KEY:
                 return False
-            raise StorageUnavailable(self.classify(exc)) from exc
+            raise StorageUnavailable(self._explain_head(exc, key)) from exc
         except BotoCoreError as exc:
             raise StorageUnavailable(self.classify(exc)) from exc
         return True
+
+    def _explain_head(self, exc: ClientError, key: str) -> StorageProblem:
+        """A HEAD reply has no body, so a 403 does not say why: ask again with a GET."""
+        if _code(exc) != "403":
+            return self.classify(exc)
+        try:
+            self.client.get_object(Bucket=self.bucket, Key=self.object_key(key), Range="bytes=0-0")
+        except (BotoCoreError, ClientError) as detailed:
+            return self.classify(detailed)
+        return self.classify(exc)
 
     def open(self, key: str) -> Opened:
         try:
