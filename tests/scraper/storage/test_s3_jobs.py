@@ -113,8 +113,8 @@ def test_an_unreachable_store_answers_503_not_404(
     asset_id = asset["assets"][0]["id"]
     down = f"http://127.0.0.1:{free_port()}"
     for rt in s3_runtime(settings, f"s3://{s3_bucket}/media", down):
-        reply = make_app(rt).test_client().get(
-            f"/api/assets/{asset_id}/file", headers=users.a.headers
+        reply = (
+            make_app(rt).test_client().get(f"/api/assets/{asset_id}/file", headers=users.a.headers)
         )
         assert reply.status_code == 503
         assert reply.get_json()["error"] == "storage_unavailable"
