@@ -28,6 +28,7 @@ pytest_plugins = [
     "tests.plugins.pgcluster",
     "tests.plugins.web",
     "tests.plugins.seaweedfs",
+    "tests.plugins.netns",
 ]
 
 REQUIRE_SERVICES = os.environ.get("SCRAPER_REQUIRE_SERVICES") == "1"

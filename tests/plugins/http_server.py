@@ -122,14 +122,15 @@ class _Server(ThreadingHTTPServer):
 class HTTPTestServer:
     """Routes, replies and a request log around a ThreadingHTTPServer on a free port."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self._lock = threading.Lock()
         self._routes: dict[str, list[Reply]] = {}
         self._any_query: dict[str, list[Reply]] = {}
         self._handlers: dict[str, Handler] = {}
         self.requests: list[Seen] = []
         self.stopping = threading.Event()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = _Server((host, 0), _Handler)
         self._server.owner = self
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
@@ -137,9 +138,9 @@ class HTTPTestServer:
         )
         self._thread.start()
 
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
+    def url(self, path: str, host: str | None = None) -> str:
         """The absolute URL of `path`; `host` may be a name a test resolver maps here."""
-        return f"http://{host}:{self.port}{path}"
+        return f"http://{host or self.host}:{self.port}{path}"
 
     def add(self, path: str, *replies: Reply, any_query: bool = False) -> None:
         """Serve these replies to `path` in order; the last one repeats. `any_query`: to
