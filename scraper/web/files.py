@@ -8,6 +8,9 @@ credential that outlives a revoked session. The content address is a perfect ETa
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import BinaryIO
+
 from flask import Response, send_file
 
 from scraper.assets import AssetRecord
@@ -33,24 +36,19 @@ def send_stored(files: Storage, asset: AssetRecord, download: bool) -> Response:
     name = safe_filename(asset.filename, asset.content_type, f"asset-{asset.id}")
     if opened.local_path is not None:
         opened.close()  # send_file opens the path itself (and answers ranges from it)
-        response = send_file(
-            opened.local_path,
-            mimetype=asset.content_type,
-            as_attachment=not inline,
-            download_name=name,
-            conditional=True,
-        )
+        source: Path | BinaryIO = opened.local_path
     else:
-        response = send_file(
-            opened.stream,
-            mimetype=asset.content_type,
-            as_attachment=not inline,
-            download_name=name,
-            conditional=True,
-            etag=asset.sha256,
-        )
-        if response.status_code == 200:
-            response.content_length = opened.size
+        source = opened.stream
+    response = send_file(
+        source,
+        mimetype=asset.content_type,
+        as_attachment=not inline,
+        download_name=name,
+        conditional=True,
+        etag=True if opened.local_path is not None else asset.sha256,
+    )
+    if opened.local_path is None and response.status_code == 200:
+        response.content_length = opened.size
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = FILE_CSP
     return response

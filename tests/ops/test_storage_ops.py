@@ -35,10 +35,9 @@ def ops(*args: str) -> tuple[int, dict[str, Any]]:
     return result.exit_code, json.loads(result.stdout)
 
 
-def use_bucket(monkeypatch: pytest.MonkeyPatch, seaweedfs: SeaweedFS, url: str) -> None:
+def use_bucket(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """Point the ops commands at `url` (the `s3_bucket` fixture set the AWS_* variables)."""
     monkeypatch.setenv("SCRAPER_STORAGE_URL", url)
-    for name, value in seaweedfs.env().items():
-        monkeypatch.setenv(name, value)
 
 
 def storage_check(report: dict[str, Any]) -> dict[str, Any]:
@@ -65,7 +64,7 @@ def test_doctor_names_the_storage_problem_and_its_fix(
 ) -> None:
     runtime.settings.data_dir.mkdir(exist_ok=True)
     bucket = "not-made-yet" if case == "missing bucket" else s3_bucket
-    use_bucket(monkeypatch, seaweedfs, f"s3://{bucket}/media")
+    use_bucket(monkeypatch, f"s3://{bucket}/media")
     if case == "refused credentials":
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
     if case == "unreachable endpoint":
@@ -85,7 +84,7 @@ def test_create_bucket_is_the_fix_for_a_missing_bucket(
 ) -> None:
     runtime.settings.data_dir.mkdir(exist_ok=True)
     bucket = f"{s3_bucket}-new"
-    use_bucket(monkeypatch, seaweedfs, f"s3://{bucket}/media")
+    use_bucket(monkeypatch, f"s3://{bucket}/media")
     assert ops("storage", "create-bucket") == (0, {"bucket": bucket, "created": True})
     assert ops("storage", "create-bucket")[1]["created"] is False
     code, report = ops("doctor")
@@ -97,7 +96,7 @@ def test_create_bucket_is_the_fix_for_a_missing_bucket(
 def test_trace_checks_the_file_hop_in_the_bucket_and_cleans_it(
     runtime: Runtime, seaweedfs: SeaweedFS, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_bucket(monkeypatch, seaweedfs, f"s3://{s3_bucket}/media")
+    use_bucket(monkeypatch, f"s3://{s3_bucket}/media")
     result = CliRunner().invoke(main, ["trace", "--json", "--timeout", "30"])
     report = json.loads(result.stdout)
     assert result.exit_code == 0, report
@@ -124,8 +123,6 @@ def test_storage_migrate_copies_every_file_once_and_resumes(
     runtime: Runtime, seaweedfs: SeaweedFS, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     keys = local_assets(runtime, 6)
-    for name, value in seaweedfs.env().items():
-        monkeypatch.setenv(name, value)
     target = f"s3://{s3_bucket}/media"
 
     code, dry = ops("storage", "migrate", "--to", target, "--dry-run")
@@ -147,8 +144,6 @@ def test_assets_stay_resolvable_while_files_move(
     runtime: Runtime, seaweedfs: SeaweedFS, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     keys = local_assets(runtime, 4)
-    for name, value in seaweedfs.env().items():
-        monkeypatch.setenv(name, value)
     target = f"s3://{s3_bucket}/media"
     users = make_users(runtime)
 
@@ -185,11 +180,9 @@ def test_assets_stay_resolvable_while_files_move(
 
 
 def test_migrate_refuses_an_unwritable_target_with_the_fix(
-    runtime: Runtime, seaweedfs: SeaweedFS, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, s3_bucket: str
 ) -> None:
     local_assets(runtime, 1)
-    for name, value in seaweedfs.env().items():
-        monkeypatch.setenv(name, value)
     result = CliRunner().invoke(main, ["storage", "migrate", "--to", "s3://absent-bucket/x"])
     assert result.exit_code == 2
     assert "absent-bucket does not exist" in result.stderr

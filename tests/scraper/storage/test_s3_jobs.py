@@ -17,7 +17,7 @@ from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
 from tests.plugins.http_server import free_port
 from tests.plugins.seaweedfs import SeaweedFS
-from tests.plugins.web import make_app, make_users, run_all, signed_in, submit
+from tests.plugins.web import WebUsers, make_app, make_users, run_all, signed_in, submit
 
 pytestmark = pytest.mark.parametrize(
     "db_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
@@ -37,6 +37,15 @@ def s3_rt(settings: Settings, seaweedfs: SeaweedFS, s3_bucket: str) -> Iterator[
     yield from s3_runtime(settings, f"s3://{s3_bucket}/media", seaweedfs.endpoint)
 
 
+def served_job(rt: Runtime, query: str, n: int) -> tuple[FlaskClient, WebUsers, str]:
+    """A client, the users, and the id of user A's finished selftest job of `n` files."""
+    users = make_users(rt)
+    client = make_app(rt).test_client()
+    job_id = submit(client, users.a, query, n)
+    run_all(rt)
+    return client, users, job_id
+
+
 def asset_count(runtime: Runtime) -> int:
     with runtime.Session() as s:
         return s.scalar(select(func.count()).select_from(Asset)) or 0
@@ -45,11 +54,7 @@ def asset_count(runtime: Runtime) -> int:
 def test_a_job_stores_its_files_in_the_bucket_and_the_api_serves_them(
     s3_rt: Runtime, seaweedfs: SeaweedFS, s3_bucket: str
 ) -> None:
-    app = make_app(s3_rt)
-    users = make_users(s3_rt)
-    client = app.test_client()
-    job_id = submit(client, users.a, "herons", 3)
-    run_all(s3_rt)
+    client, users, job_id = served_job(s3_rt, "herons", 3)
 
     body = client.get(f"/api/assets?job_id={job_id}", headers=users.a.headers).get_json()
     assert body["total"] == 3
@@ -104,11 +109,7 @@ def test_a_failed_upload_leaves_no_asset_row(
 def test_an_unreachable_store_answers_503_not_404(
     settings: Settings, s3_rt: Runtime, seaweedfs: SeaweedFS, s3_bucket: str
 ) -> None:
-    app = make_app(s3_rt)
-    users = make_users(s3_rt)
-    client = app.test_client()
-    job_id = submit(client, users.a, "terns", 1)
-    run_all(s3_rt)
+    client, users, job_id = served_job(s3_rt, "terns", 1)
     asset = client.get(f"/api/assets?job_id={job_id}", headers=users.a.headers).get_json()
     asset_id = asset["assets"][0]["id"]
     down = f"http://127.0.0.1:{free_port()}"
