@@ -134,6 +134,10 @@ class Storage(abc.ABC):
                 removed += 1
         return removed
 
+    def location(self, key: str) -> str:
+        """Where a key's file is, for a person to read: a path, or an s3:// URL."""
+        return f"{self.url}/{key}"
+
     def read_bytes(self, key: str) -> bytes:
         """The whole content of a stored file (small files: traces, tests)."""
         opened = self.open(key)

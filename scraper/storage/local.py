@@ -27,6 +27,9 @@ class FileStore(Storage):
             raise PathEscape(f"path {relative!r} escapes the data directory")
         return candidate
 
+    def location(self, key: str) -> str:
+        return str(self.resolve(key))
+
     def _save(self, partial: Path, key: str, content_type: str) -> None:
         target = self.resolve(key)
         target.parent.mkdir(parents=True, exist_ok=True)
