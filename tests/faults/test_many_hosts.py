@@ -47,6 +47,8 @@ COMPLETED = re.compile(r"job ([0-9a-f-]{36}) completed")
 NOT_OURS = re.compile(r"job ([0-9a-f-]{36}) no longer ours")
 UPLOADED = re.compile(r"uploaded (downloads/\S+) \(")
 REQUEUED = re.compile(r"job ([0-9a-f-]{36}) requeued")
+# Lease-fenced asset inserts (the fencing of worker writes) log each refusal like this.
+ASSET_REFUSED = re.compile(r"asset write refused: job ([0-9a-f-]{36})")
 
 
 @dataclass
@@ -210,7 +212,8 @@ def test_web_and_worker_hosts_share_only_postgres_and_the_object_store(
         twice = {key for key, n in uploads.items() if n > 1}
         assert set(uploads) == {o.removeprefix(f"{PREFIX}/") for o in objects}
         assert twice <= zombie_keys | {f"downloads/{shared[:2]}/{shared}.png"}, twice
-        refused = len(NOT_OURS.findall(c.log("w2")))
+        refused = len(NOT_OURS.findall(c.log("w2"))) + len(ASSET_REFUSED.findall(c.log("w2")))
+        assert found(ASSET_REFUSED, c.log("w2")) <= zombie, "a live claim's write was refused"
         requeued = len(REQUEUED.findall(worker_logs))
         print(
             f"\nmany hosts: {JOBS} jobs, {served} files served by the web host, "
