@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from functools import cached_property
@@ -46,6 +47,7 @@ from scraper.storage.names import DOWNLOADS, key_sha256
 log = logging.getLogger(__name__)
 
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
+PROBE_TTL = 5.0
 TRANSFER = TransferConfig(
     multipart_threshold=MULTIPART_THRESHOLD,
     multipart_chunksize=MULTIPART_THRESHOLD,
@@ -82,6 +84,7 @@ class S3Store(Storage):
         # While files move from disk to the bucket, a key not copied yet is read from here.
         self.read_through = read_through
         self._lock = threading.Lock()
+        self._probed_at = float("-inf")
 
     @cached_property
     def client(self) -> Any:
@@ -182,13 +185,20 @@ class S3Store(Storage):
             raise StorageUnavailable(self.classify(exc)) from exc
 
     def check_writable(self) -> None:
-        """Write and delete a probe object: proves the endpoint, bucket and credentials."""
+        """Write and delete a probe object: proves the endpoint, bucket and credentials.
+
+        A success is trusted for PROBE_TTL seconds (readiness and the dashboard's health
+        panel poll often; two requests to the store per poll would be waste); a failure never.
+        """
+        if time.monotonic() - self._probed_at < PROBE_TTL:
+            return
         probe = self.object_key(f".probe-{uuid.uuid4().hex}")
         try:
             self.client.put_object(Bucket=self.bucket, Key=probe, Body=b"ok")
             self.client.delete_object(Bucket=self.bucket, Key=probe)
         except (BotoCoreError, ClientError) as exc:
             raise StorageUnavailable(self.classify(exc)) from exc
+        self._probed_at = time.monotonic()
 
     def create_bucket(self) -> bool:
         """Create the bucket; False if it already exists (and is ours)."""
