@@ -3,7 +3,6 @@ PostgreSQL: files land in the bucket, are served from it, and a failed upload re
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Iterator
 
@@ -25,7 +24,7 @@ pytestmark = pytest.mark.parametrize(
 
 
 def s3_runtime(settings: Settings, url: str, endpoint: str) -> Iterator[Runtime]:
-    rt = Runtime(dataclasses.replace(settings, storage_url=url, s3_endpoint_url=endpoint))
+    rt = Runtime(settings.with_overrides(storage_url=url, s3_endpoint_url=endpoint))
     Base.metadata.create_all(rt.engine)
     yield rt
     rt.close()
