@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import (
@@ -123,7 +124,7 @@ class S3Store(Storage):
             self.client.upload_file(
                 str(partial), self.bucket, self.object_key(key), ExtraArgs=extra, Config=TRANSFER
             )
-        except (BotoCoreError, ClientError, boto3.exceptions.S3UploadFailedError) as exc:
+        except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
             raise StorageUnavailable(self.classify(exc)) from exc
         log.info("uploaded %s (%d bytes) to %s", key, size, self.url)
 
@@ -282,6 +283,6 @@ def _code(exc: ClientError) -> str:
 def _unwrap(exc: BaseException) -> BaseException:
     """The botocore error under boto3's S3UploadFailedError (it re-raises inside except)."""
     seen = exc
-    while isinstance(seen, boto3.exceptions.S3UploadFailedError) and seen.__context__:
+    while isinstance(seen, S3UploadFailedError) and seen.__context__:
         seen = seen.__context__
     return seen
