@@ -50,12 +50,14 @@ class JobRecord:
     storage: Storage = "database"
     warning: str | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        self.status = JobStatus(self.status)  # a row, the journal or a caller may pass the text
+
     @classmethod
     def from_row(cls, row: ScrapeJob | Row[Any]) -> JobRecord:
         """From an entity or a plain row of `scrape_jobs` columns (same attribute names)."""
         values = {name: getattr(row, name) for name in COLUMN_FIELDS}
         values["enabled_sources"] = list(row.enabled_sources or [])
-        values["status"] = JobStatus(row.status)
         return cls(**values, storage="database")
 
     def column_values(self) -> dict[str, Any]:
@@ -87,8 +89,6 @@ class JobRecord:
         for key in DATETIME_FIELDS:
             if isinstance(values.get(key), str):
                 values[key] = datetime.fromisoformat(values[key])
-        if "status" in values:
-            values["status"] = JobStatus(values["status"])
         return cls(**values)
 
 
