@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from ops.cli import main
+from ops.smoke import free_port
 from ops.storage import migrate
 from scraper.assets import record_asset
 from scraper.config import Settings
@@ -19,7 +20,6 @@ from scraper.runtime import Runtime
 from scraper.sources.base import MediaItem
 from scraper.sources.selftest import make_png
 from scraper.storage import FileStore, open_store
-from tests.plugins.http_server import free_port
 from tests.plugins.seaweedfs import SeaweedFS
 from tests.plugins.web import make_app, make_users
 

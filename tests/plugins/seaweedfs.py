@@ -23,8 +23,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from ops.smoke import free_port
 from tests.conftest import missing_service
-from tests.plugins.http_server import free_port
 
 ACCESS_KEY = "scraper-test-key"
 SECRET_KEY = "scraper-test-secret-0123456789"

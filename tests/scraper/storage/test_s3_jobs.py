@@ -10,11 +10,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from ops.smoke import free_port
 from scraper.config import Settings
 from scraper.models import Asset, Base
 from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
-from tests.plugins.http_server import free_port
 from tests.plugins.seaweedfs import SeaweedFS
 from tests.plugins.web import WebUsers, make_app, make_users, run_all, signed_in, submit
 

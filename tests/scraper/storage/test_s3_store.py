@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ops.smoke import free_port
 from scraper.sources.selftest import make_png
 from scraper.storage import (
     FileMissing,
@@ -19,7 +20,6 @@ from scraper.storage import (
 )
 from scraper.storage.errors import BUCKET_MISSING, CREDENTIALS_REFUSED, ENDPOINT_UNREACHABLE
 from scraper.storage.s3 import MULTIPART_THRESHOLD, S3Store
-from tests.plugins.http_server import free_port
 from tests.plugins.seaweedfs import SeaweedFS
 
 
