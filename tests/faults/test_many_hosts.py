@@ -24,12 +24,12 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from ops.schema import init_db
 from ops.smoke import wait_ready
 from scraper.accounts import create_token, create_user
 from scraper.config import Settings
 from scraper.models import Asset, JobStatus, ScrapeJob
 from scraper.runtime import Runtime
+from scraper.schema import init_db
 from scraper.sources.selftest import make_png
 from tests.plugins.http_server import HTTPTestServer
 from tests.plugins.netns import Host, Lab
