@@ -157,6 +157,7 @@ class Worker:
             worker_id=self.id,
             should_stop=lambda: self._stop.is_set() or lost.is_set(),
             source_urls=self.settings.source_urls,
+            concurrency=self.settings.job_concurrency,
         )
 
     def _downloader(self) -> Downloader:

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import requests
 import urllib3
 
+from scraper.download.cancel import CancelToken
 from scraper.download.guard import AddressGuard, GuardedAdapter, check_url
 from scraper.download.policy import (
     HTML_CONTENT_TYPES,
@@ -45,10 +46,14 @@ _META_CHARSET = re.compile(r"<meta[^>]+charset=[\"']?([\w.:-]+)", re.IGNORECASE)
 
 
 class Downloader:
-    """Fetch URLs under a DownloadPolicy; not thread-safe (one per worker thread).
+    """Fetch URLs under a DownloadPolicy; several threads may download through one at once.
 
-    A session passed in is re-mounted with the guarded adapter and stops trusting proxy
-    variables from the environment; the caller keeps closing it.
+    The threads of one job's pool share it, the way requests-futures shares a Session: each
+    request is stateless (no cookies are relied on), urllib3's connection pools are
+    thread-safe and sized so that the host limiter's slots never overflow them, and each
+    thread's deadline watchdog is its own. A session passed in is re-mounted with the guarded
+    adapter and stops trusting proxy variables from the environment; the caller keeps
+    closing it.
     """
 
     def __init__(
@@ -65,7 +70,7 @@ class Downloader:
         self.session.trust_env = False
         self.session.headers["User-Agent"] = policy.user_agent
         self.guard = AddressGuard(policy)
-        adapter = GuardedAdapter(self.guard)
+        adapter = GuardedAdapter(self.guard, pool_maxsize=policy.hosts.concurrency)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.robots = RobotsCache(self)
@@ -81,18 +86,22 @@ class Downloader:
         if self._owns_session:
             self.session.close()
 
-    def download(self, url: str, name_hint: str | None = None) -> StoredFile:
-        """Store the file at `url`; a DownloadError (and no partial file) if anything is off."""
-        with self._budget(url) as deadline:
+    def download(
+        self, url: str, name_hint: str | None = None, cancel: CancelToken | None = None
+    ) -> StoredFile:
+        """Store the file at `url`; a DownloadError (and no partial file) if anything is off,
+        DownloadCancelled as soon as `cancel` is."""
+        with self._budget(url, cancel) as deadline:
             return self._download(url, name_hint, deadline)
 
     @contextmanager
-    def _budget(self, url: str) -> Iterator[Deadline]:
+    def _budget(self, url: str, cancel: CancelToken | None = None) -> Iterator[Deadline]:
         """One deadline and watchdog for everything a fetch does, inside the host's slot."""
         check_url(url)
-        deadline = Deadline(self.policy.deadline)
+        deadline = Deadline(self.policy.deadline, cancel)
         with (
-            self.guard.watching(self.policy.deadline),
+            self.guard.watching(self.policy.deadline) as watchdog,
+            deadline.cancel.on_cancel(watchdog.fire),
             self.policy.hosts.slot(urlsplit(url).hostname or "", deadline, url),
         ):
             yield deadline
@@ -166,6 +175,7 @@ class Downloader:
             try:
                 response = self._send(url, deadline)
             except (requests.ConnectionError, requests.Timeout) as exc:
+                deadline.check_cancel(url)
                 if deadline.expired():
                     raise DeadlineExceeded(
                         url, "deadline passed before the response headers"
@@ -251,6 +261,7 @@ class Downloader:
             # Decoded (a server may gzip despite identity); urllib3 inflates at most CHUNK.
             return bytes(response.raw.read1(CHUNK, decode_content=True))
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            deadline.check_cancel(url)
             if deadline.expired():
                 raise DeadlineExceeded(url, "deadline passed while reading the body") from None
             raise DownloadError(url, f"reading the body failed: {exc}") from None

@@ -11,7 +11,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from scraper.download.timing import Deadline
-from scraper.errors import DeadlineExceeded
+from scraper.errors import DeadlineExceeded, DownloadCancelled
+
+SLOT_POLL = 0.1  # seconds between looks at a download's cancel token while it queues
 
 
 @dataclass
@@ -41,13 +43,23 @@ class HostLimiter:
     def slot(self, host: str, deadline: Deadline, url: str) -> Iterator[None]:
         """Hold one of the host's slots; wait for its turn, never past `deadline`."""
         state = self._host(host.lower())
-        if not state.slots.acquire(timeout=max(0.0, deadline.remaining())):
-            raise DeadlineExceeded(url, f"no free connection slot for {host} before the deadline")
+        self._acquire(state, host, deadline, url)
         try:
             deadline.sleep(self._reserve(state), url)
             yield
         finally:
             state.slots.release()
+
+    @staticmethod
+    def _acquire(state: _Host, host: str, deadline: Deadline, url: str) -> None:
+        """Take a slot; give up at the deadline, or within SLOT_POLL of a cancel."""
+        while not state.slots.acquire(timeout=min(SLOT_POLL, max(0.0, deadline.remaining()))):
+            if deadline.cancel.cancelled:
+                raise DownloadCancelled(url, f"cancelled while waiting for a slot for {host}")
+            if deadline.remaining() <= 0:
+                raise DeadlineExceeded(
+                    url, f"no free connection slot for {host} before the deadline"
+                )
 
     def _reserve(self, state: _Host) -> float:
         """Claim the next start time for this host; return how long to wait for it."""
