@@ -149,15 +149,17 @@ class Worker:
 
     def _context(self, lost: threading.Event) -> ExecutionContext:
         rt = self.runtime
+        downloader = self._downloader()
         return ExecutionContext(
             store=rt.store,
             session_factory=rt.Session,
             files=rt.files,
-            downloader=self._downloader(),
+            downloader=downloader,
             worker_id=self.id,
             should_stop=lambda: self._stop.is_set() or lost.is_set(),
             source_urls=self.settings.source_urls,
             concurrency=self.settings.job_concurrency,
+            hosts=getattr(getattr(downloader, "policy", None), "hosts", None),
         )
 
     def _downloader(self) -> Downloader:

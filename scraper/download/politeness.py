@@ -20,6 +20,7 @@ SLOT_POLL = 0.1  # seconds between looks at a download's cancel token while it q
 class _Host:
     slots: threading.BoundedSemaphore
     next_at: float = 0.0  # monotonic time before which no request may start
+    paused_until: float = 0.0  # the host asked us to wait (429 Retry-After) until then
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -73,7 +74,15 @@ class HostLimiter:
         """The host asked us to wait (429 Retry-After): no request to it starts before then."""
         state = self._host(host.lower())
         with state.lock:
-            state.next_at = max(state.next_at, time.monotonic() + seconds)
+            state.paused_until = max(state.paused_until, time.monotonic() + seconds)
+            state.next_at = max(state.next_at, state.paused_until)
+
+    def paused_for(self, host: str) -> float:
+        """Seconds left of the host's Retry-After pause (0 if none): a scheduler sends other
+        hosts' work meanwhile instead of queueing more behind it."""
+        state = self._host(host.lower())
+        with state.lock:
+            return max(0.0, state.paused_until - time.monotonic())
 
     def waiting_until(self, host: str) -> float:
         """Seconds until the host's next request may start (0 if now)."""

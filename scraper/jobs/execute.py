@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from scraper.assets import record_asset
 from scraper.download.cancel import CancelToken
+from scraper.download.politeness import HostLimiter
 from scraper.errors import DownloadError, ScraperError
 from scraper.jobs.plan import search_all
-from scraper.jobs.pool import DownloadPool, Fetched
+from scraper.jobs.pool import DownloadPool, Fetch, Fetched
 from scraper.jobs.record import JobRecord
 from scraper.jobs.report import JobReport, skip_reason
 from scraper.jobs.store import JobStore
@@ -108,6 +109,7 @@ class ExecutionContext:
     progress_interval: float = 0.5
     source_urls: Mapping[str, str] = field(default_factory=dict)
     concurrency: int = 1  # downloads in flight at once (SCRAPER_JOB_CONCURRENCY)
+    hosts: HostLimiter | None = None  # the downloader's limiter: the pool queues per host
 
 
 @dataclass
@@ -123,26 +125,26 @@ class Run:
     hashes: set[str] = field(default_factory=set)
 
     def wanted(self) -> bool:
-        """Whether to pull another item: waits (taking results) while the pool is full, or
-        while what is in flight could still fill `max_content`; False once it is full."""
+        """Whether to pull another item: waits (taking results) while no thread is free, or
+        while what is under way could still fill `max_content`; False once it is full."""
         while True:
+            self.pool.dispatch()
             if self.report.stored >= self.job.max_content:
                 return False
-            if (
-                self.pool.has_room
-                and self.report.stored + self.pool.in_flight < self.job.max_content
-            ):
+            if self.pool.has_room and self.report.stored + self.pool.busy < self.job.max_content:
                 return True
             self.settle(WAIT)
 
     def settle(self, timeout: float) -> None:
-        """Take the results that are in (waiting up to `timeout` for the first); stop early if
-        the worker says so."""
+        """Start what can start, take the results that are in (waiting up to `timeout` for the
+        first); stop early if the worker says so."""
+        self.pool.dispatch()
         fetched = self.pool.next_done(timeout)
         if fetched is not None:
             while fetched is not None:
                 _keep(self, fetched)
                 fetched = self.pool.next_done(0)
+            self.pool.dispatch()
             self.progress.report(self.report)
         self.progress.check_held(self.report)
         if self.ctx.should_stop():
@@ -161,7 +163,8 @@ def execute(job: JobRecord, ctx: ExecutionContext) -> str:
     """
     report = JobReport.start(job.max_content, job.enabled_sources, job.safe_search)
     progress = Progress(ctx.store, job, ctx.worker_id, ctx.progress_interval)
-    with DownloadPool(ctx.concurrency, lambda item, cancel: _fetch(ctx, item, cancel)) as pool:
+    fetch: Fetch = lambda item, cancel: _fetch(ctx, item, cancel)  # noqa: E731
+    with DownloadPool(ctx.concurrency, fetch, ctx.hosts) as pool:
         run = Run(job, ctx, report, progress, pool)
         found = search_all(
             job.enabled_sources,
@@ -179,7 +182,7 @@ def execute(job: JobRecord, ctx: ExecutionContext) -> str:
             run.report.current = name
             _start(run, name, item)
             run.settle(0)
-        while pool.in_flight:
+        while pool.busy:
             run.settle(WAIT)
     return _finish(run)
 
@@ -216,7 +219,7 @@ def _start(run: Run, source: str, item: MediaItem) -> None:
         return
     run.urls.add(item.url)
     if item.content is None:
-        run.pool.submit(source, item)
+        run.pool.add(source, item)
         return
     try:  # in-process bytes (selftest): nothing to wait for, so no pool thread either
         _keep(run, Fetched(source, item, stored=fetch_item(item, run.ctx.files, None)))
