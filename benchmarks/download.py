@@ -231,6 +231,8 @@ def _submit_and_wait(url: str, token: str, farm: Farm, files: int, timeout: floa
             elapsed = time.monotonic() - started
             if job["status"] != "completed":
                 raise RuntimeError(f"job {job['status']}: {job.get('error')}")
+            if os.environ.get("BENCH_VERBOSE"):
+                print({k: job.get(k) for k in ("created_at", "started_at", "finished_at")})
             return JobTime(elapsed, job["downloaded"], max(farm.peak.values(), default=0))
         time.sleep(0.01)
     raise RuntimeError(f"job not done after {timeout}s")

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from scraper.assets import record_asset
+from scraper.assets import record_assets
 from scraper.download.cancel import CancelToken
 from scraper.download.politeness import HostLimiter
 from scraper.errors import DownloadError, ScraperError
@@ -141,9 +141,12 @@ class Run:
         self.pool.dispatch()
         fetched = self.pool.next_done(timeout)
         if fetched is not None:
+            kept: list[Fetched] = []
             while fetched is not None:
-                _keep(self, fetched)
+                if _new(self, fetched):
+                    kept.append(fetched)
                 fetched = self.pool.next_done(0)
+            _record(self, kept)
             self.pool.dispatch()
             self.progress.report(self.report)
         self.progress.check_held(self.report)
@@ -222,28 +225,40 @@ def _start(run: Run, source: str, item: MediaItem) -> None:
         run.pool.add(source, item)
         return
     try:  # in-process bytes (selftest): nothing to wait for, so no pool thread either
-        _keep(run, Fetched(source, item, stored=fetch_item(item, run.ctx.files, None)))
+        fetched = Fetched(source, item, stored=fetch_item(item, run.ctx.files, None))
     except OSError as exc:
-        _keep(run, Fetched(source, item, error=exc))
+        fetched = Fetched(source, item, error=exc)
+    if _new(run, fetched):
+        _record(run, [fetched])
 
 
-def _keep(run: Run, fetched: Fetched) -> None:
-    """Record one finished download unless it failed or repeats content already stored."""
-    source, item, stored = fetched.source, fetched.item, fetched.stored
-    report = run.report.sources[source]
-    if stored is None:
+def _new(run: Run, fetched: Fetched) -> bool:
+    """True if a finished download is to be recorded: it did not fail and its content is not
+    one this job already has (two URLs with the same bytes may finish together)."""
+    report = run.report.sources[fetched.source]
+    if fetched.stored is None:
         _skip_failed(run, fetched)
-        return
-    if stored.sha256 in run.hashes:
+        return False
+    if fetched.stored.sha256 in run.hashes:
         report.skip("duplicate_content")
+        return False
+    run.hashes.add(fetched.stored.sha256)
+    return True
+
+
+def _record(run: Run, kept: list[Fetched]) -> None:
+    """Record the asset rows of what finished together in one transaction, then count them."""
+    entries = [(f.source, f.item, f.stored) for f in kept if f.stored is not None]
+    if not entries:
         return
-    run.hashes.add(stored.sha256)
-    # False: an earlier attempt of this job already recorded this file; it still counts.
-    record_asset(run.ctx.session_factory, run.job.id, source, item, stored)
-    DOWNLOADS.labels(source=source, result="ok").inc()
-    DOWNLOAD_BYTES.labels(source=source).inc(stored.size_bytes)
-    report.stored += 1
-    report.bytes += stored.size_bytes
+    # Fewer inserted than given: an earlier attempt of this job recorded some; they count.
+    record_assets(run.ctx.session_factory, run.job.id, entries)
+    for source, _item, stored in entries:
+        report = run.report.sources[source]
+        DOWNLOADS.labels(source=source, result="ok").inc()
+        DOWNLOAD_BYTES.labels(source=source).inc(stored.size_bytes)
+        report.stored += 1
+        report.bytes += stored.size_bytes
 
 
 def _skip_failed(run: Run, fetched: Fetched) -> None:
