@@ -11,6 +11,7 @@ import re
 import socket
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -43,6 +44,15 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _HEADER_CHARSET = re.compile(r";\s*charset=[\"']?([\w.:-]+)", re.IGNORECASE)
 _META_CHARSET = re.compile(r"<meta[^>]+charset=[\"']?([\w.:-]+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A fetched document, undecoded: its final URL, body and Content-Type header."""
+
+    url: str
+    body: bytes
+    content_type: str
 
 
 class Downloader:
@@ -128,23 +138,27 @@ class Downloader:
     ) -> tuple[str, str, str]:
         """Fetch a text document whose media type is in `accept` (a trailing `/*` matches a
         family); return (final URL, decoded text, media type)."""
+        document = self.fetch_bytes(url, accept, max_bytes)
+        charset = _charset(document.content_type, document.body)
+        text = document.body.decode(charset, errors="replace")
+        return document.url, text, media_type(document.content_type)
+
+    def fetch_bytes(
+        self, url: str, accept: Collection[str], max_bytes: int = 2_000_000
+    ) -> Document:
+        """Fetch a document whose media type is in `accept`, undecoded: for parsers that find
+        the encoding themselves (an XML declaration), under the same guard and limits."""
         with self._budget(url) as deadline:
             response, final_url = self._open(url, deadline)
             with response:
-                content_type = media_type(response.headers.get("Content-Type"))
-                if not _accepted(content_type, accept):
+                content_type = response.headers.get("Content-Type", "")
+                if not _accepted(media_type(content_type), accept):
                     wanted = ", ".join(sorted(accept))
-                    raise BadContentType(
-                        final_url, f"expected {wanted}, got {content_type or '(none)'!r}"
-                    )
+                    got = media_type(content_type) or "(none)"
+                    raise BadContentType(final_url, f"expected {wanted}, got {got!r}")
                 buffer = io.BytesIO()
                 self._stream(response, buffer, max_bytes, deadline, final_url)
-                body = buffer.getvalue()
-                return (
-                    final_url,
-                    body.decode(_charset(response, body), errors="replace"),
-                    (content_type),
-                )
+                return Document(final_url, buffer.getvalue(), content_type)
 
     def fetch_json(self, url: str, max_bytes: int = 5_000_000) -> Any:
         """GET a JSON API under the guard, politeness and retries; MalformedJSON if unparsable."""
@@ -311,9 +325,9 @@ def _url_basename(url: str) -> str:
     return unquote(urlsplit(url).path).rsplit("/", 1)[-1]
 
 
-def _charset(response: requests.Response, body: bytes) -> str:
+def _charset(content_type: str, body: bytes) -> str:
     """The header's charset, else a <meta charset> near the top, else UTF-8."""
-    match = _HEADER_CHARSET.search(response.headers.get("Content-Type", ""))
+    match = _HEADER_CHARSET.search(content_type)
     match = match or _META_CHARSET.search(body[:2048].decode("ascii", errors="replace"))
     try:
         return codecs.lookup(match.group(1)).name if match else "utf-8"
