@@ -35,6 +35,7 @@ from pathlib import Path
 
 import requests
 
+from ops.smoke import free_port, stop_process
 from scraper.accounts import create_token, create_user
 from scraper.config import Settings
 from scraper.models import Base
@@ -172,12 +173,7 @@ def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        child.terminate()
-        try:
-            child.wait(15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(5)
+        stop_process(child)
 
 
 def _wait_ready(url: str, timeout: float = 30.0) -> None:
@@ -190,21 +186,13 @@ def _wait_ready(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run_job(farm: Farm, files: int, extra: dict[str, str], timeout: float) -> JobTime:
     """One `url` job on the farm's gallery through the API and a worker; its wall time."""
     with tempfile.TemporaryDirectory(prefix="bench-dl-") as tmp:
         root = Path(tmp)
         env = _env(root, extra)
         token = _token(env)
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         serve = ["serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port)]
         with (

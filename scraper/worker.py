@@ -159,6 +159,8 @@ class Worker:
             should_stop=lambda: self._stop.is_set() or lost.is_set(),
             source_urls=self.settings.source_urls,
             concurrency=self.settings.job_concurrency,
+            # The limiter its downloads obey, so the pool queues per host by the same limits
+            # (a stand-in downloader without a policy: no per-host queueing).
             hosts=getattr(getattr(downloader, "policy", None), "hosts", None),
         )
 

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from scraper.assets import record_assets
@@ -14,7 +15,7 @@ from scraper.download.cancel import CancelToken
 from scraper.download.politeness import HostLimiter
 from scraper.errors import DownloadError, ScraperError
 from scraper.jobs.plan import search_all
-from scraper.jobs.pool import DownloadPool, Fetch, Fetched
+from scraper.jobs.pool import DownloadPool, Fetched
 from scraper.jobs.record import JobRecord
 from scraper.jobs.report import JobReport, skip_reason
 from scraper.jobs.store import JobStore
@@ -166,8 +167,7 @@ def execute(job: JobRecord, ctx: ExecutionContext) -> str:
     """
     report = JobReport.start(job.max_content, job.enabled_sources, job.safe_search)
     progress = Progress(ctx.store, job, ctx.worker_id, ctx.progress_interval)
-    fetch: Fetch = lambda item, cancel: _fetch(ctx, item, cancel)  # noqa: E731
-    with DownloadPool(ctx.concurrency, fetch, ctx.hosts) as pool:
+    with DownloadPool(ctx.concurrency, partial(_fetch, ctx), ctx.hosts) as pool:
         run = Run(job, ctx, report, progress, pool)
         found = search_all(
             job.enabled_sources,
