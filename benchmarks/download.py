@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,11 +35,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
+from sqlalchemy import func, select
 
 from ops.smoke import free_port, stop_process
 from scraper.accounts import create_token, create_user
 from scraper.config import Settings
-from scraper.models import Base
+from scraper.models import Base, WorkerHeartbeat
 from scraper.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,6 +188,22 @@ def _wait_ready(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def _wait_for_worker(env: dict[str, str], timeout: float = 60.0) -> None:
+    """Until the worker has recorded its heartbeat: its start-up is not the job's time."""
+    runtime = Runtime(Settings.from_env(env))
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with runtime.Session() as s:
+                if s.scalar(select(func.count()).select_from(WorkerHeartbeat)):
+                    time.sleep(0.2)  # past its first (empty) claim
+                    return
+            time.sleep(0.1)
+    finally:
+        runtime.close()
+    raise RuntimeError("the worker did not start")
+
+
 def run_job(farm: Farm, files: int, extra: dict[str, str], timeout: float) -> JobTime:
     """One `url` job on the farm's gallery through the API and a worker; its wall time."""
     with tempfile.TemporaryDirectory(prefix="bench-dl-") as tmp:
@@ -200,7 +218,7 @@ def run_job(farm: Farm, files: int, extra: dict[str, str], timeout: float) -> Jo
             _process(["worker", "--concurrency", "1"], env, root / "worker.log"),
         ):
             _wait_ready(url)
-            time.sleep(1.0)  # the worker's start-up (imports, first claim attempt)
+            _wait_for_worker(env)
             farm.peak.clear()
             return _submit_and_wait(url, token, farm, files, timeout)
 
@@ -296,6 +314,7 @@ def main() -> None:
     parser.add_argument("--politeness", action="store_true", help="default limits vs floor")
     parser.add_argument("--gallery", type=int, metavar="N", help="default limits, N files")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the children on the way out
     if shutil.which("aria2c") is None and not (args.politeness or args.gallery):
         sys.exit("aria2c is not installed (Debian: aria2)")
     if args.gallery:
