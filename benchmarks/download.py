@@ -178,7 +178,7 @@ def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
         stop_process(child)
 
 
-def _wait_ready(url: str, timeout: float = 30.0) -> None:
+def _wait_ready(url: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(requests.RequestException):
@@ -188,7 +188,7 @@ def _wait_ready(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def _wait_for_worker(env: dict[str, str], timeout: float = 60.0) -> None:
+def _wait_for_worker(env: dict[str, str], timeout: float = 120.0) -> None:
     """Until the worker has recorded its heartbeat: its start-up is not the job's time."""
     runtime = Runtime(Settings.from_env(env))
     deadline = time.monotonic() + timeout
