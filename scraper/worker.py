@@ -75,7 +75,7 @@ class Worker:
         )
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop claiming; jobs in hand are released at their next item (SIGTERM)."""
+        """Stop claiming; jobs in hand are released at once, their downloads cancelled (SIGTERM)."""
         self._stop.set()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
