@@ -83,7 +83,7 @@ class Downloader:
         adapter = GuardedAdapter(self.guard, pool_maxsize=policy.hosts.concurrency)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.robots = RobotsCache(self)
+        self.robots = RobotsCache(self.fetch_text, policy.user_agent)
 
     def __enter__(self) -> Downloader:
         return self

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Collection
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from protego import Protego
 
 from scraper.errors import BadContentType, BadStatus, RobotsDisallowed
-
-if TYPE_CHECKING:
-    from scraper.download.downloader import Downloader
 
 TTL = 3600.0
 TEXT = frozenset({"text/*"})
@@ -26,11 +24,20 @@ ALLOW_ALL = ""
 DENY_ALL = "User-agent: *\nDisallow: /\n"
 
 
+class TextFetcher(Protocol):
+    """What robots.txt is read through: the guarded downloader (`Downloader.fetch_text`)."""
+
+    def __call__(
+        self, url: str, accept: Collection[str], max_bytes: int = ...
+    ) -> tuple[str, str, str]: ...
+
+
 class RobotsCache:
     """robots.txt rules per site (scheme, host, port), fetched through the guarded downloader."""
 
-    def __init__(self, downloader: Downloader, ttl: float = TTL) -> None:
-        self.downloader = downloader
+    def __init__(self, fetch_text: TextFetcher, user_agent: str, ttl: float = TTL) -> None:
+        self.fetch_text = fetch_text
+        self.user_agent = user_agent
         self.ttl = ttl
         self._sites: dict[str, tuple[float, Protego]] = {}
         self._lock = threading.Lock()  # the downloader, and so its cache, is shared by threads
@@ -38,7 +45,7 @@ class RobotsCache:
     def check(self, url: str) -> None:
         """Raise RobotsDisallowed if the site's robots.txt forbids our User-Agent this URL."""
         rules = self._rules(url)
-        if not rules.can_fetch(url, self.downloader.policy.user_agent):
+        if not rules.can_fetch(url, self.user_agent):
             raise RobotsDisallowed(url, "robots.txt of this site does not allow fetching it")
 
     def _rules(self, url: str) -> Protego:
@@ -56,7 +63,7 @@ class RobotsCache:
     def _fetch(self, robots_url: str) -> str:
         """The site's robots.txt; a missing file allows all, a refused one denies all."""
         try:
-            _url, text, _type = self.downloader.fetch_text(robots_url, TEXT, max_bytes=500_000)
+            _url, text, _type = self.fetch_text(robots_url, TEXT, max_bytes=500_000)
         except BadStatus as exc:
             if exc.status in (401, 403):
                 return DENY_ALL

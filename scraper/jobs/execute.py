@@ -19,7 +19,7 @@ from scraper.jobs.pool import DownloadPool, Fetched
 from scraper.jobs.record import JobRecord
 from scraper.jobs.report import JobReport, skip_reason
 from scraper.jobs.store import JobStore
-from scraper.metrics import DOWNLOAD_BYTES, DOWNLOADS
+from scraper.metrics.process import DOWNLOAD_BYTES, DOWNLOADS
 from scraper.sources import MediaItem
 from scraper.storage import FileStore, StoredFile
 

@@ -18,7 +18,7 @@ import feedparser
 from scraper.download.guard import check_url
 from scraper.download.policy import FEED_CONTENT_TYPES
 from scraper.errors import ConfigError, SourceError
-from scraper.sources.base import MediaItem, Source, register
+from scraper.sources.base import MediaItem, Source
 from scraper.sources.common import (
     guess_mime,
     http_url,
@@ -33,7 +33,6 @@ MAX_FEED_BYTES = 5_000_000
 HARMLESS = feedparser.ThingsNobodyCaresAboutButMe
 
 
-@register
 class FeedSource(Source):
     """Read one feed; every item's media files become results, with the item's credits."""
 
