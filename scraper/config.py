@@ -82,6 +82,8 @@ class Settings:
     contact: str | None = None
     host_concurrency: int = 2
     host_delay: float = 0.5
+    # Downloads in flight at once inside one job (its pool); hosts stay bound by the above.
+    job_concurrency: int = 8
     trusted_hosts: frozenset[str] = frozenset()
     # Where downloaded files live: unset is the data dir's downloads/; s3://BUCKET/PREFIX.
     storage_url: str | None = None
@@ -121,6 +123,7 @@ class Settings:
             contact=(env.get("SCRAPER_CONTACT") or "").strip() or None,
             host_concurrency=_number(env, "SCRAPER_HOST_CONCURRENCY", 2),
             host_delay=_number(env, "SCRAPER_HOST_DELAY", 0.5, float, zero_ok=True),
+            job_concurrency=_number(env, "SCRAPER_JOB_CONCURRENCY", 8),
             trusted_hosts=_host_list(env.get("SCRAPER_TRUSTED_HOSTS")),
             source_urls=_source_urls(env),
             storage_url=_storage_url(env.get("SCRAPER_STORAGE_URL")),
