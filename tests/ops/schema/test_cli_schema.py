@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from ops.cli import main
 from scraper.db import make_engine
-from tests.ops.test_check_schema import plant
+from tests.ops.schema.test_check_schema import plant
 
 SPEC_KEYS = {"table", "column", "kind", "severity", "expected", "actual", "fix"}
 OTHER_METADATA = sa.MetaData()

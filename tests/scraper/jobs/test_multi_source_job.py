@@ -17,7 +17,7 @@ from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
 from scraper.worker import Worker
 from tests.plugins.http_server import HTTPTestServer
-from tests.sources.conftest import base_of, fixture, ok, serve_media
+from tests.scraper.sources.conftest import base_of, fixture, ok, serve_media
 
 SOURCES = ("openverse", "wikimedia", "archive", "flickr")
 APIS = {
