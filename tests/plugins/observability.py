@@ -7,7 +7,6 @@ import contextlib
 import shutil
 import socket
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -24,6 +23,7 @@ from scraper.web import create_app
 from scraper.web.metrics import collector_of
 from scraper.worker import Worker
 from tests.conftest import missing_service
+from tests.plugins.waiting import wait_until
 
 
 def run_selftest_jobs(runtime: Runtime, completed: int, pending: int = 0) -> list[str]:
@@ -78,6 +78,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _answers(url: str) -> bool:
+    try:
+        requests.get(url, timeout=2)
+    except requests.ConnectionError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def serve_in_thread(app: Flask) -> Iterator[str]:
     """Serve `app` with waitress on a free 127.0.0.1 port; yield its base URL."""
@@ -86,12 +94,7 @@ def serve_in_thread(app: Flask) -> Iterator[str]:
     thread = threading.Thread(target=server.run, name="metrics-server", daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.effective_port}"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with contextlib.suppress(requests.ConnectionError):
-            requests.get(f"{base}/healthz", timeout=2)
-            break
-        time.sleep(0.05)
+    wait_until(lambda: _answers(f"{base}/healthz"), 10, f"{base} to answer")
     try:
         yield base
     finally:
