@@ -24,6 +24,7 @@ from scraper.errors import ConfigError
 
 ENV_PREFIX = "SCRAPER_"
 DEFAULT_DATABASE_URL = "sqlite:///data/scraper.db"
+DEFAULT_SECRET_KEY = "dev-insecure-secret-change-me"
 AUTO_HEAL_MODES = ("safe", "off")
 SOURCE_URL_VAR = re.compile(r"SCRAPER_SOURCE_([A-Z0-9_]+)_URL")
 
@@ -71,7 +72,7 @@ class Settings(BaseSettings):
         Path("data"), "downloads, partial files, fallback journal", shown="`./data`"
     )
     secret_key: str = setting(
-        "dev-insecure-secret-change-me",
+        DEFAULT_SECRET_KEY,
         "session signing key — set it in production",
         shown="dev value",
     )
