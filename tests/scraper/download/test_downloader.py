@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ops.smoke import free_port
 from scraper.config import Settings
 from scraper.download import DownloadPolicy, is_public_address
 from scraper.download.timing import retry_after_seconds
@@ -25,7 +26,7 @@ from scraper.errors import (
 )
 from scraper.sources.selftest import make_png
 from tests.plugins.downloads import MakeDownloader, ssrf_downloader
-from tests.plugins.http_server import HTTPTestServer, Reply, free_port
+from tests.plugins.http_server import HTTPTestServer, Reply
 
 PNG = make_png("download-test")
 
