@@ -130,6 +130,11 @@ class Settings(BaseSettings):
         "minimum seconds between two requests to one host, per process (`0` allowed)",
         ge=0,
     )
+    job_concurrency: int = setting(
+        8,
+        "downloads in flight at once inside one job (its pool); hosts stay bound by the two above",
+        gt=0,
+    )
     # Not a variable: room for values an embedding program passes in code.
     extra: Mapping[str, Any] = Field(default_factory=dict)
 

@@ -36,6 +36,7 @@ PARSED = [
     ("SCRAPER_TRUSTED_HOSTS", "A.example, b.example", "trusted_hosts", {"a.example", "b.example"}),
     ("SCRAPER_HOST_CONCURRENCY", "4", "host_concurrency", 4),
     ("SCRAPER_HOST_DELAY", "0", "host_delay", 0.0),
+    ("SCRAPER_JOB_CONCURRENCY", "16", "job_concurrency", 16),
 ]  # fmt: skip
 
 # (variable, bad raw value, what the message says about it)
@@ -50,6 +51,7 @@ REFUSED = [
     ("SCRAPER_RECONCILE_INTERVAL", "x", "must be a number, got 'x'"),
     ("SCRAPER_HOST_CONCURRENCY", "0", "must be greater than zero, got '0'"),
     ("SCRAPER_HOST_DELAY", "-1", "must be zero or more, got '-1'"),
+    ("SCRAPER_JOB_CONCURRENCY", "0", "must be greater than zero, got '0'"),
     ("SCRAPER_AUTO_HEAL", "always", "must be 'safe' or 'off', got 'always'"),
     ("SCRAPER_ALLOW_PRIVATE_NETWORKS", "maybe", "must be 1 or 0"),
     ("SCRAPER_SECURE_COOKIES", "2", "must be 1 or 0"),
