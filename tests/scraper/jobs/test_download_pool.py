@@ -26,7 +26,8 @@ from scraper.sources import MediaItem, Source, register
 from scraper.sources.selftest import make_png
 from scraper.worker import Worker
 from tests.plugins.http_server import HTTPTestServer, Reply
-from tests.plugins.processes import Spawn, scraper_env, wait_until
+from tests.plugins.processes import Spawn, scraper_env
+from tests.plugins.waiting import wait_until
 
 PNG = {"Content-Type": "image/png"}
 
