@@ -14,7 +14,7 @@ from sqlalchemy import Column, Dialect, Index, Table, UniqueConstraint
 
 from ops.schema.compare.context import Context, alembic_ops
 from ops.schema.difference import Difference, Repair, Severity
-from ops.schema.normalize import normalize_expression
+from ops.schema.normalize import compile_expression, normalize_expression
 from ops.schema.reflect import LiveTable
 
 UNKNOWN = "?"  # an element the dialect's reflection cannot show (e.g. an expression)
@@ -37,14 +37,10 @@ class Entry:
 
 
 def _model_elements(index: Index, dialect: Dialect) -> tuple[str, ...]:
-    compiler = dialect.ddl_compiler(dialect, None).sql_compiler
-    shown = []
-    for element in index.expressions:
-        if isinstance(element, Column):
-            shown.append(str(element.name))
-        else:
-            shown.append(compiler.process(element, include_table=False, literal_binds=True))
-    return tuple(shown)
+    return tuple(
+        str(e.name) if isinstance(e, Column) else compile_expression(e, dialect)
+        for e in index.expressions
+    )
 
 
 def _key(shown: tuple[str, ...]) -> tuple[str, ...]:
