@@ -14,6 +14,7 @@ from ops.schema.normalize import (
     model_default,
     normalize_default,
     shape,
+    unwrap,
 )
 
 _SIZED = {"string", "integer", "datetime", "numeric", "text"}
@@ -96,11 +97,21 @@ def compare_type(
         else ("changing the type may lose or reject data: needs --allow-destructive")
     )
     if want.family == "enum" and ctx.dialect.name == "postgresql":
-        repair, why = Repair.MANUAL, "add the missing values with ALTER TYPE ... ADD VALUE"
-        return [
-            ctx.diff(table, column.name, "type_mismatch", severity, want, have, None, repair, why)
-        ]
+        return [_pg_enum(ctx, table, column, want, have, severity)]
     return [ctx.diff(table, column.name, "type_mismatch", severity, want, have, op, repair, why)]
+
+
+def _pg_enum(
+    ctx: Context, table: str, column: Column[Any], want: Shape, have: Shape, severity: Severity
+) -> Difference:
+    """PostgreSQL enum values are added to the type, outside a transaction: a manual step."""
+    name = getattr(unwrap(column.type, ctx.dialect), "name", None) or "<enum type>"
+    added = [v for v in want.extra or () if v not in (have.extra or ())]
+    statements = "; ".join(f"ALTER TYPE {name} ADD VALUE '{v}'" for v in added)
+    why = f"run outside a transaction: {statements}" if added else "the type has extra values"
+    return ctx.diff(
+        table, column.name, "type_mismatch", severity, want, have, None, Repair.MANUAL, why
+    )
 
 
 def compare_nullable(
