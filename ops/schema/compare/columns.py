@@ -127,6 +127,15 @@ def _pair_renames(
     return pairs
 
 
+def rowid_alias(ctx: Context, live: LiveTable) -> str | None:
+    """SQLite's `INTEGER PRIMARY KEY` column is the rowid: never NULL, whatever it declares."""
+    key = live.primary_key.get("constrained_columns") or []
+    if ctx.dialect.name != "sqlite" or len(key) != 1:
+        return None
+    column = live.column(key[0])
+    return key[0] if column is not None and str(column["type"]).upper() == "INTEGER" else None
+
+
 def compare_columns(ctx: Context, model: Table, live: LiveTable) -> list[Difference]:
     """Missing columns are critical; a missing + unexpected pair of one type is a rename."""
     table, found = model.name, []
@@ -151,8 +160,11 @@ def compare_columns(ctx: Context, model: Table, live: LiveTable) -> list[Differe
             )
         )
     found.extend(_unexpected(ctx, table, c) for c in unexpected)
+    rowid = rowid_alias(ctx, live)
     for column in model.columns:
         reflected = live.column(column.name)
+        if reflected is not None and column.name == rowid:
+            reflected = dict(reflected, nullable=False)
         if reflected is not None:
             found.extend(compare_column_attributes(ctx, table, column, reflected))
     return found
