@@ -52,6 +52,7 @@ class Difference:
     why: str = ""
     plan: Plan | None = field(default=None, repr=False, compare=False)
     render: Renderer | None = field(default=None, repr=False, compare=False)
+    ddl: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     _operations: list[MigrateOperation] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -71,6 +72,8 @@ class Difference:
     @property
     def fix(self) -> str:
         """The fix as DDL for the dialect, or `-- why` when there is no statement to run."""
+        if self._fix is None and self.ddl is not None and self._operations is None:
+            self._fix = self.ddl()  # the same DDL, rendered without Alembic
         if self._fix is None:
             operations = self.operations
             rendered = self.render(operations) if operations and self.render else ""

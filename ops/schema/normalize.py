@@ -195,5 +195,5 @@ def compile_expression(element: Any, dialect: Dialect) -> str:
     """A model-side expression (CHECK text, index element) as this dialect renders it."""
     if isinstance(element, str):
         return element
-    compiler = dialect.ddl_compiler(dialect, None).sql_compiler
+    compiler = dialect.statement_compiler(dialect, None)
     return str(compiler.process(element, include_table=False, literal_binds=True))

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Enum, Table
 
-from ops.schema.compare.context import Context, alembic_ops
+from ops.schema.compare.context import Context, alembic_ops, real_name
 from ops.schema.difference import Difference, Repair, Severity
 from ops.schema.normalize import compile_expression, normalize_expression, unwrap
 from ops.schema.reflect import LiveTable
@@ -32,12 +33,6 @@ class ModelCheck:
     key: str
 
 
-def real_name(constraint: CheckConstraint) -> str | None:
-    """The constraint's name, or None for SQLAlchemy's unnamed and "no name" sentinels."""
-    name = constraint.name
-    return name if isinstance(name, str) and name else None
-
-
 def emitted(ctx: Context, constraint: CheckConstraint) -> bool:
     """False for a type-generated CHECK that this dialect's native type makes unnecessary."""
     rule = getattr(constraint, "_create_rule", None)
@@ -48,7 +43,7 @@ def model_checks(ctx: Context, model: Table) -> list[ModelCheck]:
     """The CHECKs `create_all` would emit for this table on this dialect."""
     return [
         ModelCheck(
-            c, real_name(c), normalize_expression(compile_expression(c.sqltext, ctx.dialect))
+            c, real_name(c.name), normalize_expression(compile_expression(c.sqltext, ctx.dialect))
         )
         for c in model.constraints
         if isinstance(c, CheckConstraint) and emitted(ctx, c)
@@ -115,6 +110,10 @@ def _unexpected(ctx: Context, model: Table, check: dict[str, Any]) -> Difference
     )
 
 
+def _create(constraint: CheckConstraint) -> list[Any]:
+    return [alembic_ops().CreateCheckConstraintOp.from_constraint(constraint)]
+
+
 def compare_checks(ctx: Context, model: Table, live: LiveTable) -> list[Difference]:
     """Missing checks are warnings; a live check refusing a model's enum value is critical."""
     remaining = [c for c in live.checks if not _is_json_check(ctx, c, live)]
@@ -122,7 +121,6 @@ def compare_checks(ctx: Context, model: Table, live: LiveTable) -> list[Differen
     for check in model_checks(ctx, model):
         if _pop_match(check, remaining):
             continue
-        constraint = check.constraint
         found.append(
             ctx.diff(
                 model.name,
@@ -131,7 +129,7 @@ def compare_checks(ctx: Context, model: Table, live: LiveTable) -> list[Differen
                 Severity.WARNING,
                 f"{check.name or '(unnamed)'}: {check.constraint.sqltext}",
                 None,
-                lambda c=constraint: [alembic_ops().CreateCheckConstraintOp.from_constraint(c)],
+                partial(_create, check.constraint),
                 why="fails if existing rows violate it",
             )
         )

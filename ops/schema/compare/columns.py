@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -9,6 +10,7 @@ from sqlalchemy import Column, Table
 
 from ops.schema.compare.attributes import compare_column_attributes
 from ops.schema.compare.context import Context, alembic_ops, column_copy
+from ops.schema.ddl import add_column_sql
 from ops.schema.difference import Difference, Repair, Severity
 from ops.schema.normalize import shape
 from ops.schema.reflect import LiveTable
@@ -26,11 +28,16 @@ def backfill_value(column: Column[Any]) -> tuple[bool, Any]:
     return False, None
 
 
+def needs_no_backfill(column: Column[Any]) -> bool:
+    """True when one ADD COLUMN adds it (NULL allowed, or the database fills it)."""
+    return bool(column.nullable or column.server_default is not None or column.primary_key)
+
+
 def add_column_operations(table: str, column: Column[Any]) -> list[Any]:
     """ADD COLUMN; a NOT NULL one without server default goes nullable, backfill, NOT NULL."""
     ops = alembic_ops()
     copy = column_copy(column)
-    if column.nullable or column.server_default is not None or column.primary_key:
+    if needs_no_backfill(column):
         return [ops.AddColumnOp(table, copy)]
     copy.nullable = True
     steps: list[Any] = [ops.AddColumnOp(table, copy)]
@@ -133,7 +140,7 @@ def rowid_alias(ctx: Context, live: LiveTable) -> str | None:
     if ctx.dialect.name != "sqlite" or len(key) != 1:
         return None
     column = live.column(key[0])
-    return key[0] if column is not None and str(column["type"]).upper() == "INTEGER" else None
+    return key[0] if column is not None and isinstance(column["type"], sa.INTEGER) else None
 
 
 def compare_columns(ctx: Context, model: Table, live: LiveTable) -> list[Difference]:
@@ -155,8 +162,11 @@ def compare_columns(ctx: Context, model: Table, live: LiveTable) -> list[Differe
                 Severity.CRITICAL,
                 str(shape(column.type, ctx.dialect)),
                 None,
-                lambda column=column: add_column_operations(table, column),
+                partial(add_column_operations, table, column),
                 why="the models read and write it: every query on the table fails",
+                ddl=partial(add_column_sql, ctx.dialect, table, column)
+                if needs_no_backfill(column)
+                else None,
             )
         )
     found.extend(_unexpected(ctx, table, c) for c in unexpected)

@@ -89,7 +89,7 @@ def compare_foreign_keys(ctx: Context, model: Table, live: LiveTable) -> list[Di
         if key not in wanted:
             name = live_fk.get("name")
 
-            def drops(name: str = name) -> list[Any]:
+            def drops(name: Any = name) -> list[Any]:
                 return [alembic_ops().DropConstraintOp(name, table, type_="foreignkey")]
 
             found.append(

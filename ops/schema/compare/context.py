@@ -54,8 +54,12 @@ class Context:
         operations: Operations = None,
         repair: Repair = Repair.SAFE,
         why: str = "",
+        ddl: Callable[[], str] | None = None,
     ) -> Difference:
-        """A Difference whose fix is `operations` (a list, or a function building one)."""
+        """A Difference whose fix is `operations` (a list, or a function building one).
+
+        `ddl`, when given, renders the same fix without Alembic (see `ops.schema.ddl`).
+        """
         if operations is None or callable(operations):
             plan = operations
         else:
@@ -72,7 +76,13 @@ class Context:
             why=why,
             plan=(lambda: list(plan())) if plan is not None else None,
             render=self.render,
+            ddl=ddl,
         )
+
+
+def real_name(name: object) -> str | None:
+    """A constraint's or index's name, or None for SQLAlchemy's unnamed and "no name" values."""
+    return name if isinstance(name, str) and name else None
 
 
 def column_copy(column: Column[Any]) -> Column[Any]:

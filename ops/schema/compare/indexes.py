@@ -8,11 +8,13 @@ the same columns need two live ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Column, Dialect, Index, Table, UniqueConstraint
 
-from ops.schema.compare.context import Context, alembic_ops
+from ops.schema.compare.context import Context, alembic_ops, real_name
+from ops.schema.ddl import create_index_sql
 from ops.schema.difference import Difference, Repair, Severity
 from ops.schema.normalize import compile_expression, normalize_expression
 from ops.schema.reflect import LiveTable
@@ -53,11 +55,12 @@ def model_entries(model: Table, dialect: Dialect) -> list[Entry]:
     entries = []
     for index in model.indexes:
         shown = _model_elements(index, dialect)
-        entries.append(Entry(index.name, _key(shown), shown, bool(index.unique), index))
+        entries.append(Entry(real_name(index.name), _key(shown), shown, bool(index.unique), index))
     for constraint in model.constraints:
         if isinstance(constraint, UniqueConstraint):
             shown = tuple(str(c.name) for c in constraint.columns)
-            entries.append(Entry(constraint.name, _key(shown), shown, True, constraint, True))
+            entry = Entry(real_name(constraint.name), _key(shown), shown, True, constraint, True)
+            entries.append(entry)
     return entries
 
 
@@ -147,6 +150,7 @@ def _missing(ctx: Context, table: str, entry: Entry) -> Difference:
         None,
         create,
         why="creating it fails if existing rows are duplicates" if entry.unique else "",
+        ddl=partial(create_index_sql, ctx.dialect, source) if isinstance(source, Index) else None,
     )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Table
 
 from ops.schema.compare.context import Context, alembic_ops
+from ops.schema.ddl import create_table_sql
 from ops.schema.difference import Difference, Repair, Severity
 from ops.schema.reflect import LiveSchema
 
@@ -33,7 +35,8 @@ def compare_tables(ctx: Context, live: LiveSchema) -> list[Difference]:
                     Severity.CRITICAL,
                     "table",
                     None,
-                    lambda table=table: create_table_operations(table),
+                    partial(create_table_operations, table),
+                    ddl=partial(create_table_sql, ctx.dialect, table),
                 )
             )
     for name in sorted(set(live.tables) - set(ctx.metadata.tables)):
