@@ -18,20 +18,21 @@ if TYPE_CHECKING:
         MigrateReport,
         Refusal,
         auto_heal,
-        head_revision,
         init_db,
         migrate,
     )
+    from ops.schema.scripts import Migrations
 
-# The repair half imports Alembic's command and DDL modules (about a second): loaded on
-# first use, so a `check-schema` process never pays for them.
-_REPAIR = {"InitReport", "MigrateReport", "Refusal", "auto_heal", "head_revision", "init_db"}
-_REPAIR |= {"migrate"}
+# The repair half imports Alembic's command, script and DDL modules (about a second): loaded
+# on first use, so a `check-schema` process never pays for them.
+_LAZY = {name: "ops.schema.repair" for name in ("InitReport", "MigrateReport", "Refusal")}
+_LAZY |= {name: "ops.schema.repair" for name in ("auto_heal", "init_db", "migrate")}
+_LAZY["Migrations"] = "ops.schema.scripts"
 
 
 def __getattr__(name: str) -> Any:
-    if name in _REPAIR:
-        return getattr(import_module("ops.schema.repair"), name)
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'ops.schema' has no attribute {name!r}")
 
 
@@ -39,13 +40,13 @@ __all__ = [
     "Difference",
     "InitReport",
     "MigrateReport",
+    "Migrations",
     "Refusal",
     "Repair",
     "SchemaReport",
     "Severity",
     "auto_heal",
     "check_schema",
-    "head_revision",
     "init_db",
     "load_metadata",
     "migrate",

@@ -18,8 +18,8 @@ from sqlalchemy import CheckConstraint, Enum, Table
 
 from ops.schema.compare.context import Context, alembic_ops, real_name
 from ops.schema.difference import Difference, Repair, Severity
+from ops.schema.live import LiveTable
 from ops.schema.normalize import compile_expression, normalize_expression, unwrap
-from ops.schema.reflect import LiveTable
 
 _IN_LIST = re.compile(r"^(\w+)(not)?in(.*)$")
 

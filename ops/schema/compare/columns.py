@@ -12,8 +12,8 @@ from ops.schema.compare.attributes import compare_column_attributes
 from ops.schema.compare.context import Context, alembic_ops, column_copy
 from ops.schema.ddl import add_column_sql
 from ops.schema.difference import Difference, Repair, Severity
+from ops.schema.live import LiveTable
 from ops.schema.normalize import shape
-from ops.schema.reflect import LiveTable
 
 
 def backfill_value(column: Column[Any]) -> tuple[bool, Any]:

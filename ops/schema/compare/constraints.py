@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKeyConstraint, Table
 
 from ops.schema.compare.context import Context, alembic_ops, describe_columns
 from ops.schema.difference import Difference, Repair, Severity
-from ops.schema.reflect import LiveTable
+from ops.schema.live import LiveTable
 
 FkKey = tuple[tuple[str, ...], str, tuple[str, ...]]
 _DEFAULT_ACTIONS = {None, "NO ACTION", "RESTRICT"}

@@ -16,8 +16,8 @@ from sqlalchemy import Column, Dialect, Index, Table, UniqueConstraint
 from ops.schema.compare.context import Context, alembic_ops, real_name
 from ops.schema.ddl import create_index_sql
 from ops.schema.difference import Difference, Repair, Severity
+from ops.schema.live import LiveTable
 from ops.schema.normalize import compile_expression, normalize_expression
-from ops.schema.reflect import LiveTable
 
 UNKNOWN = "?"  # an element the dialect's reflection cannot show (e.g. an expression)
 

@@ -10,7 +10,7 @@ from sqlalchemy import Table
 from ops.schema.compare.context import Context, alembic_ops
 from ops.schema.ddl import create_table_sql
 from ops.schema.difference import Difference, Repair, Severity
-from ops.schema.reflect import LiveSchema
+from ops.schema.live import LiveSchema
 
 
 def create_table_operations(table: Table) -> list[Any]:
