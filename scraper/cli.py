@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ from scraper.runtime import Runtime
 
 if TYPE_CHECKING:
     from scraper.direct import Fetched, Found
+    from scraper.storage import Storage
 
 database_url_option = click.option(
     "--database-url", envvar="SCRAPER_DATABASE_URL", help="Database URL (overrides env)."
@@ -189,7 +189,7 @@ def search(
                 fetched = download(
                     findings.items, runtime.files, downloader, lambda _found: bar.update(1)
                 )
-            _print_fetched(fetched, runtime.files.data_dir, as_json)
+            _print_fetched(fetched, runtime.files, as_json)
     if findings.errors and len(findings.errors) == len(set(sources)):
         sys.exit(1)
 
@@ -216,7 +216,7 @@ def _print_findings(found: list[Found], as_json: bool) -> None:
     click.echo(f"{len(found)} items would be downloaded", err=True)
 
 
-def _print_fetched(fetched: Fetched, data_dir: Path, as_json: bool) -> None:
+def _print_fetched(fetched: Fetched, store: Storage, as_json: bool) -> None:
     if as_json:
         files = [
             {**_found_json(f), "path": s.path, "sha256": s.sha256, "size_bytes": s.size_bytes}
@@ -226,7 +226,7 @@ def _print_fetched(fetched: Fetched, data_dir: Path, as_json: bool) -> None:
         click.echo(json.dumps({"stored": files, "skipped": skipped}, indent=2))
         return
     for entry, stored in fetched.stored:
-        click.echo(f"{data_dir / stored.path}  <- {entry.item.url}")
+        click.echo(f"{store.location(stored.path)}  <- {entry.item.url}")
     for entry, reason, detail in fetched.skipped:
         click.echo(f"skipped ({reason}): {entry.item.url}: {detail}", err=True)
     click.echo(f"{len(fetched.stored)} stored, {len(fetched.skipped)} skipped", err=True)

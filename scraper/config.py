@@ -27,6 +27,7 @@ DEFAULT_DATABASE_URL = "sqlite:///data/scraper.db"
 DEFAULT_SECRET_KEY = "dev-insecure-secret-change-me"
 AUTO_HEAL_MODES = ("safe", "off")
 SOURCE_URL_VAR = re.compile(r"SCRAPER_SOURCE_([A-Z0-9_]+)_URL")
+STORAGE_URL = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file:///.*")
 
 # What a person should read instead of pydantic's wording, by pydantic error type.
 PHRASES = {
@@ -38,6 +39,7 @@ PHRASES = {
     "greater_than_equal": "must be {ge} or more",
     "literal_error": "must be {expected}",
     "extra_forbidden": "is not a setting",
+    "value_error": "{error}",
 }
 
 # The variables `from_env` reads while it builds a model; None (the default) means none.
@@ -135,6 +137,22 @@ class Settings(BaseSettings):
         "downloads in flight at once inside one job (its pool); hosts stay bound by the two above",
         gt=0,
     )
+    # Where downloaded files live (the README's "Several machines").
+    storage_url: Annotated[str | None, BeforeValidator(_blank_is_none)] = setting(
+        None,
+        "where downloaded files live: unset = `downloads/` under the data dir; "
+        "`s3://BUCKET/PREFIX` = an S3-compatible bucket; `file:///DIR` = `DIR/downloads/`",
+    )
+    s3_endpoint_url: Annotated[str | None, BeforeValidator(_blank_is_none)] = setting(
+        None,
+        "the S3 endpoint of a self-hosted store, e.g. `http://10.0.0.5:8333` (SeaweedFS) or "
+        "`http://10.0.0.5:9000` (MinIO); credentials from `AWS_ACCESS_KEY_ID` / "
+        "`AWS_SECRET_ACCESS_KEY` (or any source boto3 reads)",
+        shown="unset (AWS)",
+    )
+    s3_region: Annotated[str | None, BeforeValidator(_blank_is_none)] = setting(
+        None, "the object store's region", env="AWS_REGION", shown="`us-east-1`"
+    )
     # Not a variable: room for values an embedding program passes in code.
     extra: Mapping[str, Any] = Field(default_factory=dict)
 
@@ -150,6 +168,13 @@ class Settings(BaseSettings):
         """`"Mirror.Internal, ,cache.local"` -> {"mirror.internal", "cache.local"}."""
         items = value.split(",") if isinstance(value, str) else value
         return frozenset(h.strip().lower() for h in items if h.strip())
+
+    @field_validator("storage_url", mode="after")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value is not None and not STORAGE_URL.fullmatch(value):
+            raise ValueError("must be s3://BUCKET/PREFIX or file:///DIR")
+        return value
 
     @field_validator("source_urls", mode="after")
     @classmethod

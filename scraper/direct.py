@@ -15,7 +15,7 @@ from scraper.jobs.execute import fetch_item
 from scraper.jobs.plan import search_all
 from scraper.jobs.report import skip_reason
 from scraper.sources import MediaItem, validate_sources
-from scraper.storage import FileStore, StoredFile
+from scraper.storage import Storage, StoredFile
 
 if TYPE_CHECKING:
     from scraper.download import Downloader
@@ -77,7 +77,7 @@ def find(
 
 def download(
     found: list[Found],
-    files: FileStore,
+    files: Storage,
     downloader: Downloader | None,
     on_item: Callable[[Found], None] = lambda found: None,
 ) -> Fetched:

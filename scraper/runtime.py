@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scraper.config import Settings
 from scraper.db import make_engine, make_sessionmaker
 from scraper.jobs import FallbackStore, JobService, JobStore
-from scraper.storage import FileStore
+from scraper.storage import Storage, open_store
 
 
 @dataclass
@@ -46,8 +46,9 @@ class Runtime:
         return JobService(self.store, self.fallback)
 
     @cached_property
-    def files(self) -> FileStore:
-        return FileStore(self.settings.data_dir)
+    def files(self) -> Storage:
+        s = self.settings
+        return open_store(s.storage_url, s.data_dir, s.s3_endpoint_url, s.s3_region)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

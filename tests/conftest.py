@@ -28,6 +28,8 @@ pytest_plugins = [
     "tests.plugins.processes",
     "tests.plugins.pgcluster",
     "tests.plugins.web",
+    "tests.plugins.seaweedfs",
+    "tests.plugins.netns",
 ]
 
 REQUIRE_SERVICES = os.environ.get("SCRAPER_REQUIRE_SERVICES") == "1"

@@ -14,6 +14,7 @@ from ops.trace.hops import FINAL, TraceState
 from scraper.accounts import create_token, create_user
 from scraper.models import ApiToken, Asset, ScrapeJob, User
 from scraper.runtime import Runtime
+from scraper.storage import stored_key
 
 
 def remove_job(state: TraceState) -> list[str]:
@@ -40,10 +41,7 @@ def _remove_rows(state: TraceState) -> list[str]:
         still_used = set(s.scalars(select(Asset.sha256).where(Asset.sha256.in_(state.expected))))
     removed = 0
     for digest in set(state.expected) - still_used:
-        path = state.runtime.settings.downloads_dir / digest[:2] / f"{digest}.png"
-        if path.is_file():
-            path.unlink()
-            removed += 1
+        removed += state.runtime.files.delete(stored_key(digest, "image/png"))
     if not jobs:
         return []
     return [f"deleted job {state.job_id}: {jobs} job row, {assets} asset rows, {removed} files"]

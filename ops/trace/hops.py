@@ -19,6 +19,7 @@ from scraper.heartbeats import list_workers
 from scraper.models import FINAL_STATUSES, JobStatus
 from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
+from scraper.storage import FileMissing, StorageError, stored_key
 
 FINAL = frozenset(status.value for status in FINAL_STATUSES)
 COMPLETED = JobStatus.COMPLETED.value
@@ -159,21 +160,31 @@ def progress_moving(state: TraceState) -> tuple[bool, str, dict[str, Any]]:
 
 
 def files_on_disk(state: TraceState) -> tuple[bool, str, dict[str, Any]]:
-    """Each expected file must be stored with the right sha256 (on disk, else via the API)."""
+    """Each expected file must be in the storage backend with the right sha256 (else via the
+    API, for a trace against a server whose storage this process cannot see)."""
+    files = state.runtime.files
     found: dict[str, str] = {}
+    evidence: dict[str, Any] = {"storage": files.url}
     for digest in state.expected:
-        path = state.runtime.settings.downloads_dir / digest[:2] / f"{digest}.png"
-        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == digest:
-            found[digest] = str(path.relative_to(state.runtime.settings.data_dir))
+        key = stored_key(digest, "image/png")
+        try:
+            blob = files.read_bytes(key)
+        except FileMissing:
+            continue
+        except StorageError as exc:  # the backend's own words are the evidence
+            evidence["storage_error"] = str(exc)
+            break
+        if hashlib.sha256(blob).hexdigest() == digest:
+            found[digest] = key
     missing = [d for d in state.expected if d not in found]
     if missing:
         found.update(_files_via_api(state, missing))
     missing = [d for d in state.expected if d not in found]
-    evidence: dict[str, Any] = {"files": sorted(found.values())}
+    evidence["files"] = sorted(found.values())
     if missing:
         evidence["missing_sha256"] = missing
         return False, f"{len(missing)} of {state.items} files missing or wrong hash", evidence
-    return True, f"{state.items} files stored, sha256 verified", evidence
+    return True, f"{state.items} files stored in {files.url}, sha256 verified", evidence
 
 
 def asset_rows(state: TraceState) -> tuple[bool, str, dict[str, Any]]:

@@ -37,7 +37,7 @@ from scraper.errors import (
     TooLarge,
     UnsafeURL,
 )
-from scraper.storage import FileStore, StoredFile, safe_filename
+from scraper.storage import Storage, StoredFile, safe_filename
 
 CHUNK = 64 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -68,7 +68,7 @@ class Downloader:
 
     def __init__(
         self,
-        files: FileStore,
+        files: Storage,
         policy: DownloadPolicy,
         session: requests.Session | None = None,
     ) -> None:

@@ -21,7 +21,7 @@ from scraper.jobs.report import JobReport, skip_reason
 from scraper.jobs.store import JobStore
 from scraper.metrics.process import DOWNLOAD_BYTES, DOWNLOADS
 from scraper.sources import MediaItem
-from scraper.storage import FileStore, StoredFile
+from scraper.storage import Storage, StoredFile
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -103,7 +103,7 @@ class ExecutionContext:
 
     store: JobStore
     session_factory: sessionmaker[Session]
-    files: FileStore
+    files: Storage
     downloader: Downloader | None
     worker_id: str
     should_stop: Callable[[], bool]
@@ -286,7 +286,7 @@ def _fetch(ctx: ExecutionContext, item: MediaItem, cancel: CancelToken) -> Store
 
 def fetch_item(
     item: MediaItem,
-    files: FileStore,
+    files: Storage,
     downloader: Downloader | None,
     cancel: CancelToken | None = None,
 ) -> StoredFile:

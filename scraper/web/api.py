@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, request, send_file
+from flask import Blueprint, Flask, request
 from flask.typing import ResponseReturnValue
 
 from scraper.assets import list_assets
 from scraper.errors import JobStateError
 from scraper.jobs import JobRecord
 from scraper.sources import source_class, source_descriptions
-from scraper.storage import PathEscape, safe_filename
 from scraper.web.auth import owner_filter
 from scraper.web.context import current_runtime
 from scraper.web.errors import ApiError
+from scraper.web.files import send_stored
 from scraper.web.openapi import build_document
 from scraper.web.schemas import AssetListQuery, JobListQuery, SearchCreated, SearchRequest
 from scraper.web.views import (
@@ -36,12 +36,6 @@ from scraper.web.views import (
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-# Shown inline; anything else (SVG, PDF, ...) is a download so it cannot run in our origin.
-INLINE_TYPES = frozenset(
-    {"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"}
-)
-FILE_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox"
 
 
 # -- endpoints ---------------------------------------------------------------------------------
@@ -122,25 +116,9 @@ def asset_detail(asset_id: int) -> ResponseReturnValue:
 
 @bp.get("/assets/<int:asset_id>/file")
 def asset_file(asset_id: int) -> ResponseReturnValue:
-    """The stored file: images inline, anything else as a download; never sniffed."""
+    """The stored file, wherever it is stored: images inline, anything else as a download."""
     asset = find_asset(asset_id)
-    try:
-        path = current_runtime().files.resolve(asset.path)
-    except PathEscape:
-        raise ApiError(404, "file_missing", f"asset {asset_id} has no file") from None
-    if not path.is_file():
-        raise ApiError(404, "file_missing", f"the file of asset {asset_id} is missing")
-    inline = asset.content_type in INLINE_TYPES and not request.args.get("download")
-    response = send_file(
-        path,
-        mimetype=asset.content_type,
-        as_attachment=not inline,
-        download_name=safe_filename(asset.filename, asset.content_type, f"asset-{asset_id}"),
-        conditional=True,
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = FILE_CSP
-    return response
+    return send_stored(current_runtime().files, asset, bool(request.args.get("download")))
 
 
 @bp.get("/sources")

@@ -8,6 +8,7 @@ removed at teardown, whatever the test did to it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -28,8 +29,10 @@ PG_USER = "postgres"
 class PrivatePostgres:
     """One throw-away cluster: `start`, `stop`, `restart` (pg_ctl -m fast) and its `url`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, listen: str = "127.0.0.1", network: str | None = None) -> None:
         self.root = root
+        self.listen = listen  # comma-separated addresses, as listen_addresses takes them
+        self.network = network  # a CIDR whose clients are trusted too (other hosts)
         self.data = root / "data"
         self.log = root / "server.log"
         self.port = free_port()
@@ -40,7 +43,7 @@ class PrivatePostgres:
         subprocess.run(command, check=True, timeout=timeout, capture_output=True)
 
     def _pg_ctl(self, action: str, *extra: str) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses={self.listen} -c fsync=off"
         base = [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w"]
         self._run(*base, "-t", "60", "-o", options, action, *extra)
 
@@ -48,6 +51,9 @@ class PrivatePostgres:
         """initdb with trust auth, start, and create the `test` database."""
         initdb = [str(PG_BIN / "initdb"), "-D", str(self.data), "-U", PG_USER, "-N"]
         self._run(*initdb, "--auth=trust", "-E", "UTF8")
+        if self.network:
+            with open(self.data / "pg_hba.conf", "a") as hba:
+                hba.write(f"host all all {self.network} trust\n")
         self.start()
         admin = create_engine(self.url.replace("/test", "/postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
@@ -76,17 +82,26 @@ class PrivatePostgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-@pytest.fixture
-def private_postgres() -> Iterator[PrivatePostgres]:
-    """A running private cluster with an empty `test` database; stopped and deleted after."""
+@contextlib.contextmanager
+def postgres_cluster(
+    listen: str = "127.0.0.1", network: str | None = None
+) -> Iterator[PrivatePostgres]:
+    """A running private cluster listening on `listen`; stopped and deleted on exit."""
     if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
         missing_service(f"PostgreSQL server binaries are not in {PG_BIN} (or runuser is missing)")
     root = Path(tempfile.mkdtemp(prefix="scraper-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, PG_USER, PG_USER)
-    cluster = PrivatePostgres(root)
+    cluster = PrivatePostgres(root, listen, network)
     try:
         cluster.init()
         yield cluster
     finally:
         cluster.destroy()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A running private cluster with an empty `test` database; stopped and deleted after."""
+    with postgres_cluster() as cluster:
+        yield cluster

@@ -37,6 +37,9 @@ PARSED = [
     ("SCRAPER_HOST_CONCURRENCY", "4", "host_concurrency", 4),
     ("SCRAPER_HOST_DELAY", "0", "host_delay", 0.0),
     ("SCRAPER_JOB_CONCURRENCY", "16", "job_concurrency", 16),
+    ("SCRAPER_STORAGE_URL", "s3://media/prod", "storage_url", "s3://media/prod"),
+    ("SCRAPER_S3_ENDPOINT_URL", " http://10.0.0.5:8333 ", "s3_endpoint_url", "http://10.0.0.5:8333"),
+    ("AWS_REGION", "eu-west-1", "s3_region", "eu-west-1"),
 ]  # fmt: skip
 
 # (variable, bad raw value, what the message says about it)
@@ -55,6 +58,7 @@ REFUSED = [
     ("SCRAPER_AUTO_HEAL", "always", "must be 'safe' or 'off', got 'always'"),
     ("SCRAPER_ALLOW_PRIVATE_NETWORKS", "maybe", "must be 1 or 0"),
     ("SCRAPER_SECURE_COOKIES", "2", "must be 1 or 0"),
+    ("SCRAPER_STORAGE_URL", "ftp://x", "must be s3://BUCKET/PREFIX or file:///DIR, got 'ftp://x'"),
 ]
 
 
