@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.fallback import FallbackStore
+from scraper.jobs.history import record_attempt
 from scraper.jobs.reader import JobFilter, JobReader
 from scraper.jobs.reconcile import ReconcileResult, reconcile
 from scraper.jobs.record import JobRecord
@@ -157,7 +158,12 @@ class JobService:
             raise JobStateError(
                 job_id, f"job {job_id} is held in the fallback store; reconcile it first"
             )
-        return self.store.retry(job_id)
+        retried = self.store.retry(job_id)
+        try:
+            record_attempt(self.store.Session, record)
+        except SQLAlchemyError as exc:  # the retry stands; only its history line is lost
+            log.error("job %s: could not keep its earlier attempt: %s", job_id, exc)
+        return retried
 
     def reconcile(self) -> ReconcileResult:
         return reconcile(self.store, self.fallback)
