@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,7 +21,7 @@ from scraper.db import is_transient
 from scraper.models import WorkerHeartbeat, utcnow
 
 T = TypeVar("T")
-HB = WorkerHeartbeat.__table__
+HB: Table = WorkerHeartbeat.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,10 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         "Can't resolve {host}",
     ),
-    (re.compile(r"^(?P<source>\w+): .*?\b(?P<status>[45]\d\d)\b", re.S), "{Source} answered {http}"),
+    (
+        re.compile(r"^(?P<source>\w+): .*?\b(?P<status>[45]\d\d)\b", re.S),
+        "{Source} answered {http}",
+    ),
     (re.compile(r"HTTP status (?P<status>[45]\d\d)"), "The server answered {http}"),
     (
         re.compile(r"(?:Connection refused|ConnectionRefused).*?host='?(?P<host>[\w.-]+)", re.S),

@@ -14,7 +14,7 @@ from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Column, ColumnElement, String, cast, func, inspect, select
+from sqlalchemy import Column, ColumnElement, String, Table, cast, func, inspect, select
 from sqlalchemy.exc import DBAPIError, NoSuchTableError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,7 +24,7 @@ from scraper.models import ScrapeJob
 
 Sort = Literal["created_at", "-created_at", "status", "progress"]
 SORTS: tuple[str, ...] = ("created_at", "-created_at", "status", "progress")
-TABLE = ScrapeJob.__table__
+TABLE: Table = ScrapeJob.__table__  # type: ignore[assignment]
 REQUIRED = {f.name for f in fields(JobRecord) if MISSING is f.default is f.default_factory}
 
 

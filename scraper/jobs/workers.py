@@ -60,5 +60,5 @@ def _held_jobs(session_factory: sessionmaker[Session]) -> dict[str, list[str]]:
         )
         held: dict[str, list[str]] = defaultdict(list)
         for worker, job_id in rows:
-            held[worker].append(job_id)
+            held[worker or ""].append(job_id)
         return held

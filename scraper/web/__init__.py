@@ -38,7 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     runtime = config.pop("SCRAPER_RUNTIME", None) or Runtime(settings_from_config(config))
 
     from healthchecks import http as health_http
-    from scraper.web import api, auth, dashboard, errors, metrics
+    from scraper.web import api, auth, dashboard, errors, insight, metrics, pages
 
     app.config.update(SECRET_KEY=runtime.settings.secret_key, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
     app.config.update(auth.cookie_settings(secure_cookies(config)))
@@ -49,6 +49,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     api.init_app(app)
     dashboard.init_app(app)
+    insight.init_app(app)
+    pages.init_app(app)
     metrics.init_app(app)
     health_http.init_app(app)
     return app

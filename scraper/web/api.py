@@ -11,21 +11,27 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, current_app, request, send_file, url_for
+from flask.json import dumps as json_dumps
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 
 from scraper.assets import AssetRecord, get_asset, list_assets
 from scraper.errors import JobNotFound, JobStateError
-from scraper.jobs import JobRecord, NewJob
+from scraper.jobs import JobFilter, JobPage, JobRecord, NewJob
+from scraper.jobs.explain import summarize_error
 from scraper.metrics.cache import TTLCache
+from scraper.models import utcnow
 from scraper.runtime import Runtime
 from scraper.sources import source_class, source_descriptions
 from scraper.storage import PathEscape, safe_filename
 from scraper.web.auth import current_account, owner_filter
-from scraper.web.errors import ApiError
+from scraper.web.errors import ApiError, error_response, unavailable_page, wants_json
 from scraper.web.schemas import (
     MAX_ROW_ID,
     AssetListQuery,
+    BulkItem,
+    BulkRequest,
+    BulkResult,
     DashboardOut,
     JobListQuery,
     JobOut,
@@ -97,12 +103,32 @@ def job_json(record: JobRecord) -> dict[str, Any]:
     """A job as the contract shows it; fallback jobs always carry a warning."""
     data = record.to_json()
     data["bytes"] = record.bytes_downloaded
+    data["error_summary"] = summarize_error(record.error)
+    data.update(pace(record))
+    if record.status == "running" and (record.message or "").startswith("claimed by "):
+        data["message"] = f"starting: searching {', '.join(record.enabled_sources)}"
     if record.storage == "fallback":
         data["warning"] = data.get("warning") or FALLBACK_WARNING
     out = JobOut.model_validate(data).model_dump(mode="json")
     if out["warning"] is None:
         out.pop("warning")
     return out
+
+
+def pace(record: JobRecord) -> dict[str, float | None]:
+    """Elapsed seconds, items per second and the seconds left, for a job that has started."""
+    if record.started_at is None:
+        return {"elapsed_seconds": None, "rate_per_second": None, "eta_seconds": None}
+    end = record.finished_at or utcnow()
+    elapsed = max(0.0, (end - record.started_at).total_seconds())
+    rate = record.downloaded / elapsed if elapsed > 0 and record.downloaded else None
+    left = max(0, record.max_content - record.downloaded)
+    eta = left / rate if rate and record.status == "running" else None
+    return {
+        "elapsed_seconds": round(elapsed, 1),
+        "rate_per_second": None if rate is None else round(rate, 2),
+        "eta_seconds": None if eta is None else round(eta, 1),
+    }
 
 
 def asset_json(record: AssetRecord) -> dict[str, Any]:
@@ -168,14 +194,53 @@ def job_detail(job_id: str) -> ResponseReturnValue:
 
 @bp.get("/jobs")
 def jobs() -> ResponseReturnValue:
-    """A page of jobs from both stores, fallback jobs first, then newest first."""
+    """A page of jobs from both stores, fallback jobs first, then by `sort`."""
     q = query_args(JobListQuery)
-    status = q.status.value if q.status is not None else None
-    page = runtime().jobs.list(status, q.storage, owner_filter(), q.limit, q.offset)
+    where = JobFilter(
+        status=q.status.value if q.status is not None else None,
+        user_id=owner_filter(),
+        q=q.q,
+        source=q.source,
+        since=q.since,
+        until=q.until,
+        sort=q.sort,
+    )
+    page = runtime().jobs.search(where, q.storage, q.limit, q.offset)
+    unavailable_if_unread(page)
     body: dict[str, Any] = {"jobs": [job_json(j) for j in page.jobs], "total": page.total}
-    if page.database_error:
-        body["database_error"] = page.database_error
+    if page.missing_columns:
+        body["missing_columns"] = page.missing_columns
     return body
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be read; carries what the fallback store still holds."""
+
+    def __init__(self, reason: str, page: JobPage | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.page = page
+
+
+def unavailable_if_unread(page: JobPage) -> None:
+    """Raise DatabaseUnavailable when the page lacks the database's jobs (never an empty 200)."""
+    if page.database_error:
+        raise DatabaseUnavailable(page.database_error, page)
+
+
+def _unavailable(exc: DatabaseUnavailable) -> ResponseReturnValue:
+    message = f"the database could not be read ({exc.reason}); run `ops doctor`"
+    if not wants_json():
+        held = [job_json(j) for j in exc.page.jobs] if exc.page is not None else []
+        return unavailable_page(message, held)
+    response = error_response(503, "database_unavailable", message)
+    if exc.page is not None:
+        body = response.get_json() | {
+            "jobs": [job_json(j) for j in exc.page.jobs],
+            "total": exc.page.total,
+        }
+        response.set_data(json_dumps(body))
+    return response
 
 
 @bp.post("/jobs/<job_id>/cancel")
@@ -190,13 +255,31 @@ def retry_job(job_id: str) -> ResponseReturnValue:
     return _transition(job_id, runtime().jobs.retry)
 
 
-def _transition(job_id: str, change: Callable[[str], JobRecord]) -> ResponseReturnValue:
+def _transition(job_id: str, change: Callable[[str], JobRecord]) -> dict[str, Any]:
     """Apply a state change to a job the user may see; 409 if the job cannot make it."""
     find_job(job_id)
     try:
         return job_json(change(job_id))
     except JobStateError as exc:
         raise ApiError(409, "conflict", str(exc)) from None
+
+
+@bp.post("/jobs/bulk")
+def bulk() -> ResponseReturnValue:
+    """Retry or cancel many jobs; each under the same rules as the single-job endpoints."""
+    request_ = validate(BulkRequest, json_body(), strict=True)
+    service = runtime().jobs
+    change = service.retry if request_.action == "retry" else service.cancel
+    results = [_bulk_one(job_id, change) for job_id in dict.fromkeys(request_.job_ids)]
+    return BulkResult(results=results).model_dump(exclude_none=True)
+
+
+def _bulk_one(job_id: str, change: Callable[[str], JobRecord]) -> BulkItem:
+    try:
+        status = _transition(job_id, change)["status"]
+        return BulkItem(job_id=job_id, ok=True, status=status)
+    except ApiError as exc:
+        return BulkItem(job_id=job_id, ok=False, error=f"{exc.code}: {exc.message}")
 
 
 @bp.get("/assets")
@@ -283,6 +366,7 @@ def dashboard_state() -> dict[str, Any]:
     owner = owner_filter()
     active, active_total = active_jobs(owner)
     recent = runtime().jobs.list(None, None, owner, 10, 0)
+    unavailable_if_unread(recent)
     status = system_status(runtime(), cached_schema())
     state = DashboardOut.model_validate(
         {
@@ -300,7 +384,8 @@ def dashboard_state() -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    """Register the API blueprint and its schema-check cache."""
+    """Register the API blueprint, its schema-check cache and the 503 of an unread database."""
+    app.register_error_handler(DatabaseUnavailable, _unavailable)
     ttl = float(app.config.get("SCHEMA_CHECK_SECONDS", 10.0))
     app.extensions["scraper_schema_cache"] = schema_cache(app.extensions["scraper"], ttl)
     app.register_blueprint(bp)
