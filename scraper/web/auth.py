@@ -15,6 +15,7 @@ from flask import (
     Flask,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -88,6 +89,8 @@ def _load_from_session(user_id: str) -> WebUser | None:
     sid = session.get(SESSION_KEY)
     if has_bearer() or not user_id.isdigit() or not isinstance(sid, str):
         return None
+    if g.get("database_down"):  # rendering the 503 page: do not ask the database again
+        return None
     if not session_is_open(_session_factory(), int(user_id), sid):
         return None
     account = get_account(_session_factory(), int(user_id))
@@ -97,7 +100,7 @@ def _load_from_session(user_id: str) -> WebUser | None:
 @login_manager.request_loader
 def _load_from_token(_request: Any) -> WebUser | None:
     token = bearer_token()
-    if token is None:
+    if token is None or g.get("database_down"):
         return None
     recent: RecentTokens = current_app.extensions[TOKENS_KEY]
     account = recent.recall(token, max_age=recent.fresh)
