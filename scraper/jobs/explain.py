@@ -7,16 +7,15 @@ from http import HTTPStatus
 
 # Tried in order; the first that matches names the problem. Groups: host / status / source.
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"Failed to resolve '(?P<host>[^']+)'"), "Can't resolve {host}"),
     (
-        re.compile(
-            r"(?:Failed to resolve|NameResolutionError|getaddrinfo|Name or service not known"
-            r"|nodename nor servname).*?(?:host=)?'?(?P<host>[\w.-]+\.[a-z]{2,})'?",
-            re.I | re.S,
-        ),
+        re.compile(r"host='(?P<host>[^']+)'.*(?:NameResolution|getaddrinfo|not known)", re.S),
         "Can't resolve {host}",
     ),
+    (re.compile(r"NameResolution|getaddrinfo|Name or service not known"), "Can't resolve a host"),
     (
-        re.compile(r"^(?P<source>\w+): .*?\b(?P<status>[45]\d\d)\b", re.S),
+        # Source names are lower case: "openverse: HTTP status 429 for ..."
+        re.compile(r"^(?P<source>[a-z]\w*): .*?\b(?P<status>[45]\d\d)\b", re.S),
         "{Source} answered {http}",
     ),
     (re.compile(r"HTTP status (?P<status>[45]\d\d)"), "The server answered {http}"),
@@ -31,7 +30,8 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"content type", re.I), "A file had a content type that is not allowed"),
     (re.compile(r"too large|size cap", re.I), "A file was larger than the size cap"),
 )
-_CLASS_PREFIX = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception|Stored|Lost)\w*: )+")
+# "NothingStored: ", "requests.exceptions.ConnectionError: ": a Python class, not a sentence.
+_CLASS_PREFIX = re.compile(r"^(?:(?:[a-z_]+\.)*[A-Z]\w*: )+")
 
 
 def summarize_error(error: str | None) -> str | None:

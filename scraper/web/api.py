@@ -39,7 +39,7 @@ from scraper.web.schemas import (
     SearchRequest,
     describe_errors,
 )
-from scraper.web.status import SchemaStatus, schema_cache, system_status
+from scraper.web.status import HealthItem, SchemaStatus, schema_cache, system_status
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 M = TypeVar("M", bound=BaseModel)
@@ -361,6 +361,17 @@ def cached_schema() -> TTLCache[SchemaStatus]:
     return cache
 
 
+def health_json(item: HealthItem) -> dict[str, Any]:
+    """A health line; paths and ops commands are shown to admins only (they run the fixes)."""
+    if current_account().is_admin:
+        return vars(item)
+    data_dir = runtime().settings.data_dir
+    output = item.output
+    for path in sorted({str(data_dir.resolve()), str(data_dir)}, key=len, reverse=True):
+        output = output.replace(path, "the data directory")
+    return vars(item) | {"output": output, "fix": None}
+
+
 def dashboard_state() -> dict[str, Any]:
     """The dashboard's data as JSON-ready dicts, for the signed-in user."""
     owner = owner_filter()
@@ -377,7 +388,7 @@ def dashboard_state() -> dict[str, Any]:
             "fallback_jobs": status.fallback_jobs,
             "schema": vars(status.schema),
             "banner": status.banner,
-            "health": [vars(h) for h in status.health],
+            "health": [health_json(h) for h in status.health],
         }
     )
     return state.model_dump(mode="json", by_alias=True)

@@ -78,3 +78,16 @@ def test_api_docs_render_the_document_from_the_package(client: FlaskClient) -> N
     bundle = client.get("/static/vendor/redoc.standalone.js")
     assert bundle.status_code == 200 and len(bundle.data) > 500_000
     bundle.close()
+
+
+def test_health_panel_paths_and_fixes_are_for_admins_only(
+    client: FlaskClient, users: WebUsers, runtime: Runtime
+) -> None:
+    def storage(user_headers: dict[str, str]) -> str:
+        state = client.get("/api/dashboard", headers=user_headers).get_json()
+        return next(h["output"] for h in state["health"] if h["name"] == "storage:writable")
+
+    data_dir = str(runtime.settings.data_dir)
+    assert data_dir not in storage(users.a.headers)
+    assert "the data directory" in storage(users.a.headers)
+    assert data_dir in storage(users.admin.headers)
