@@ -368,6 +368,7 @@ def health_json(item: HealthItem) -> dict[str, Any]:
     data_dir = runtime().settings.data_dir
     output = item.output
     for path in sorted({str(data_dir.resolve()), str(data_dir)}, key=len, reverse=True):
+        output = output.replace(f"data directory {path}", "data directory")
         output = output.replace(path, "the data directory")
     return vars(item) | {"output": output, "fix": None}
 

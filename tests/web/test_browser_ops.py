@@ -120,7 +120,6 @@ def test_a_chart_is_drawn_from_stats_and_a_failed_job_reads_plainly(
 
     done = create(live_server, live_server.users.a, "charted", 3)
     deadline_ms = 30_000
-    page.wait_for_timeout(10)
     log_in(page, live_server.users.a)
     page.wait_for_function(
         f"""() => fetch('/api/job-progress/{done}').then(r => r.json())
@@ -131,8 +130,13 @@ def test_a_chart_is_drawn_from_stats_and_a_failed_job_reads_plainly(
     expect(page.locator("#chart-jobs canvas")).to_have_count(1)
     expect(page.locator("#chart-files canvas")).to_have_count(1)
     expect(page.locator("#source-stats tbody")).to_contain_text("selftest")
-    assert page.eval_on_selector("#activity", "el => el.dataset.drawn") == "12" or True
+    assert page.eval_on_selector("#activity", "el => el.dataset.drawn") == "24"  # last day
+    live_server.files.gate.clear()  # the next job is claimed and waits before its first item
+    create(live_server, live_server.users.a, "sunset over the bay", 8)
+    expect(page.locator("#active-count")).to_have_text("1 active download")
+    expect(page.locator("#active-list .job-message")).to_contain_text("selftest")
     shot(page, "dashboard")
+    live_server.files.gate.set()
     failed = create(live_server, live_server.users.a, "unreachable source")
     page.wait_for_function(
         f"""() => fetch('/api/job-progress/{failed}').then(r => r.json())
