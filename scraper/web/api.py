@@ -39,7 +39,13 @@ from scraper.web.schemas import (
     SearchRequest,
     describe_errors,
 )
-from scraper.web.status import HealthItem, SchemaStatus, schema_cache, system_status
+from scraper.web.status import (
+    HealthItem,
+    SchemaStatus,
+    health_cache,
+    schema_cache,
+    system_status,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 M = TypeVar("M", bound=BaseModel)
@@ -379,7 +385,8 @@ def dashboard_state() -> dict[str, Any]:
     active, active_total = active_jobs(owner)
     recent = runtime().jobs.list(None, None, owner, 10, 0)
     unavailable_if_unread(recent)
-    status = system_status(runtime(), cached_schema())
+    checks: TTLCache[list[HealthItem]] = current_app.extensions["scraper_health_cache"]
+    status = system_status(runtime(), cached_schema(), checks)
     state = DashboardOut.model_validate(
         {
             "active": [job_json(j) for j in active],
@@ -400,4 +407,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(DatabaseUnavailable, _unavailable)
     ttl = float(app.config.get("SCHEMA_CHECK_SECONDS", 10.0))
     app.extensions["scraper_schema_cache"] = schema_cache(app.extensions["scraper"], ttl)
+    every = float(app.config.get("HEALTH_CHECK_SECONDS", 2.0))
+    app.extensions["scraper_health_cache"] = health_cache(app.extensions["scraper"], every)
     app.register_blueprint(bp)

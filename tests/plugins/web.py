@@ -78,6 +78,7 @@ def make_app(runtime: Runtime, csrf: bool = False, **config: Any) -> Flask:
         "TESTING": True,
         "WTF_CSRF_ENABLED": csrf,
         "SCHEMA_CHECK_SECONDS": 0,
+        "HEALTH_CHECK_SECONDS": 0,
     }
     return create_app(values | config)
 
