@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from healthchecks.base import CheckResult, Status, guarded
 from scraper.heartbeats import list_workers
-from scraper.metrics.queries import read_snapshot
+from scraper.jobs.queries import read_snapshot
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime

@@ -21,6 +21,7 @@ from scraper.accounts import (
 from scraper.bootstrap import prepare
 from scraper.config import Settings
 from scraper.errors import ScraperError
+from scraper.logs import configure_logging
 from scraper.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -39,8 +40,6 @@ def _runtime(database_url: str | None) -> Runtime:
 
 
 def _setup_logging(runtime: Runtime) -> None:
-    from scraper.logs import configure_logging
-
     configure_logging(runtime.settings.log_format)
 
 
@@ -70,6 +69,7 @@ def serve(
     host: str, port: int, threads: int, no_worker: bool, concurrency: int, database_url: str | None
 ) -> None:
     """Serve the dashboard and API (waitress), with an in-process worker unless --no-worker."""
+    # heavy imports (waitress, Flask, the worker) load only when this command runs
     from waitress.server import create_server
 
     from scraper.jobs import Reconciler
@@ -149,6 +149,7 @@ def worker(
     concurrency: int, name: str | None, metrics_port: int | None, database_url: str | None
 ) -> None:
     """Run a standalone worker; SIGTERM stops claiming and releases what it holds."""
+    # heavy imports (the worker, the metrics exporter) load only when this command runs
     from scraper.metrics.registry import mark_process_dead, serve_metrics
     from scraper.worker import Worker
 
@@ -195,6 +196,7 @@ def search(
 
     Exit status: 0 when something was found (or nothing matched), 1 when every source failed.
     """
+    # heavy imports (the sources, the downloader) load only when this command runs
     from scraper.direct import download, find
     from scraper.download import Downloader, DownloadPolicy
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from scraper.download import Downloader, DownloadPolicy
 from scraper.heartbeats import beat
 from scraper.jobs.backoff import FailureBackoff
 from scraper.jobs.execute import ExecutionContext, JobLost, ShuttingDown, execute
@@ -24,7 +25,6 @@ from scraper.metrics import JOB_DURATION, JOBS_FINISHED
 from scraper.models import JobStatus
 
 if TYPE_CHECKING:
-    from scraper.download import Downloader
     from scraper.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -239,6 +239,4 @@ def first_line(exc: BaseException) -> str:
 
 
 def _default_downloader(runtime: Runtime) -> Downloader:
-    from scraper.download import Downloader, DownloadPolicy
-
     return Downloader(runtime.files, DownloadPolicy.from_settings(runtime.settings))

@@ -36,6 +36,7 @@ from scraper.accounts import (
 )
 from scraper.logins import clear_failures, record_failure, retry_after
 from scraper.sessions import close_session, open_session, session_is_open
+from scraper.web.context import current_runtime
 from scraper.web.errors import error_response, wants_json
 
 bp = Blueprint("auth", __name__)
@@ -66,10 +67,6 @@ class WebUser(UserMixin):
         return self.account.is_admin
 
 
-def _session_factory() -> Any:
-    return current_app.extensions["scraper"].Session
-
-
 def bearer_token() -> str | None:
     """The token of an `Authorization: Bearer` header, or None."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -91,9 +88,9 @@ def _load_from_session(user_id: str) -> WebUser | None:
         return None
     if g.get("database_down"):  # rendering the 503 page: do not ask the database again
         return None
-    if not session_is_open(_session_factory(), int(user_id), sid):
+    if not session_is_open(current_runtime().Session, int(user_id), sid):
         return None
-    account = get_account(_session_factory(), int(user_id))
+    account = get_account(current_runtime().Session, int(user_id))
     return WebUser(account) if account is not None else None
 
 
@@ -107,7 +104,7 @@ def _load_from_token(_request: Any) -> WebUser | None:
     if account is not None:
         return WebUser(account, via_token=True)
     try:
-        account = account_for_token(_session_factory(), token)
+        account = account_for_token(current_runtime().Session, token)
     except SQLAlchemyError:
         account = recent.recall(token)  # the database is down: jobs go to the fallback store
         if account is None:
@@ -163,19 +160,19 @@ def login() -> ResponseReturnValue:
             return redirect(url_for("dashboard.index"))
         return render_template("login.html", next=request.args.get("next", ""))
     username, client = request.form.get("username", ""), request.remote_addr or ""
-    wait = retry_after(_session_factory(), username, client)
+    wait = retry_after(current_runtime().Session, username, client)
     if wait:
         page, status = _login_page(
             f"Too many failed sign-ins. Try again in {wait} seconds.", username, 429
         )
         return page, status, {"Retry-After": str(wait)}
-    account = authenticate(_session_factory(), username, request.form.get("password", ""))
+    account = authenticate(current_runtime().Session, username, request.form.get("password", ""))
     if account is None:
-        record_failure(_session_factory(), username, client)
+        record_failure(current_runtime().Session, username, client)
         return _login_page("Wrong username or password.", username, 401)
-    clear_failures(_session_factory(), username)
+    clear_failures(current_runtime().Session, username)
     session.clear()  # a fresh session (and CSRF token) for the signed-in user
-    session[SESSION_KEY] = open_session(_session_factory(), account.id)
+    session[SESSION_KEY] = open_session(current_runtime().Session, account.id)
     login_user(WebUser(account))
     return redirect(safe_next(request.form.get("next")))
 
@@ -195,7 +192,7 @@ def logout() -> ResponseReturnValue:
     """
     sid = session.get(SESSION_KEY)
     if isinstance(sid, str):
-        close_session(_session_factory(), sid)
+        close_session(current_runtime().Session, sid)
     logout_user()
     session.clear()
     flash("Signed out.", "info")

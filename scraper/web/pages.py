@@ -14,9 +14,10 @@ from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs import SORTS, JobFilter
 from scraper.models import JobStatus
 from scraper.sources import source_names
-from scraper.web import api
 from scraper.web.auth import current_account, owner_filter
+from scraper.web.context import current_runtime
 from scraper.web.insight import workers_state
+from scraper.web.views import job_json, unavailable_if_unread
 
 bp = Blueprint("pages", __name__)
 PER_PAGE = 25
@@ -82,14 +83,14 @@ def jobs() -> ResponseReturnValue:
         where = filter_from_request()
     except BadFilter as exc:
         return render_template("jobs.html", **context | {"problem": str(exc)}), 400
-    listing = api.runtime().jobs.search(where, None, PER_PAGE, (page - 1) * PER_PAGE)
-    api.unavailable_if_unread(listing)
+    listing = current_runtime().jobs.search(where, None, PER_PAGE, (page - 1) * PER_PAGE)
+    unavailable_if_unread(listing)
     pages = max(1, -(-listing.total // PER_PAGE))
     problem = None
     if page > pages:
         problem = f"Page {page} is past the last page ({pages}); {listing.total} job(s) match."
     context |= dict(
-        jobs=[api.job_json(j) for j in listing.jobs], total=listing.total, pages=pages,
+        jobs=[job_json(j) for j in listing.jobs], total=listing.total, pages=pages,
         problem=problem, missing=listing.missing_columns, query=urlencode(
             {k: v for k, v in echo.items() if v}),
     )  # fmt: skip
@@ -112,8 +113,8 @@ def bulk() -> ResponseReturnValue:
         except BadFilter as exc:
             flash(str(exc), "error")
             return redirect(back)
-        listing = api.runtime().jobs.search(where, None, BULK_LIMIT, 0)
-        api.unavailable_if_unread(listing)
+        listing = current_runtime().jobs.search(where, None, BULK_LIMIT, 0)
+        unavailable_if_unread(listing)
         ids = [j.id for j in listing.jobs]
     done, refused = _apply(action, ids)
     flash(f"{action.capitalize()}: {done} job(s) done, {len(refused)} refused.", "info")
@@ -123,7 +124,7 @@ def bulk() -> ResponseReturnValue:
 
 
 def _apply(action: str, ids: list[str]) -> tuple[int, list[str]]:
-    service, owner, done, refused = api.runtime().jobs, owner_filter(), 0, []
+    service, owner, done, refused = current_runtime().jobs, owner_filter(), 0, []
     for job_id in dict.fromkeys(ids):
         try:
             service.get(job_id, owner)
