@@ -266,7 +266,13 @@ def _pages() -> dict[str, Any]:
     )
     posted = (302, 400, 413, 503)
     return {
-        "/": {"get": _page("The dashboard", parameters=[PAGE_NUMBER, status])},
+        "/": {
+            "get": _page(
+                "The dashboard (400 for an unknown status or a page past the last)",
+                errors=(302, 400, 503),
+                parameters=[PAGE_NUMBER, status],
+            )
+        },
         "/login": {
             "get": _page("The sign-in form", errors=(302,), public=True),
             "post": _page(
