@@ -50,7 +50,13 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 INLINE_TYPES = frozenset(
     {"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"}
 )
-FILE_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox"
+# The browser's own viewers: its image page styles itself inline, and its PDF viewer is a
+# plugin that a sandboxed document may not start (so a PDF gets no sandbox, and no script).
+FILE_CSP = (
+    "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox"
+)
+PDF_CSP = "default-src 'none'; object-src 'self'; style-src 'unsafe-inline'; base-uri 'none'"
+PDF = "application/pdf"
 
 
 # -- endpoints ---------------------------------------------------------------------------------
@@ -166,7 +172,8 @@ def asset_file(asset_id: int) -> ResponseReturnValue:
         raise ApiError(404, "file_missing", f"asset {asset_id} has no file") from None
     if not path.is_file():
         raise ApiError(404, "file_missing", f"the file of asset {asset_id} is missing")
-    inline = asset.content_type in INLINE_TYPES and not request.args.get("download")
+    viewable = asset.content_type in INLINE_TYPES or asset.content_type == PDF
+    inline = viewable and not request.args.get("download")
     response = send_file(
         path,
         mimetype=asset.content_type,
@@ -175,7 +182,7 @@ def asset_file(asset_id: int) -> ResponseReturnValue:
         conditional=True,
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = FILE_CSP
+    response.headers["Content-Security-Policy"] = PDF_CSP if asset.content_type == PDF else FILE_CSP
     return response
 
 

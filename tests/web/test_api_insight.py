@@ -10,10 +10,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
+from scraper.assets import record_asset
 from scraper.heartbeats import beat
 from scraper.models import ScrapeJob, WorkerHeartbeat, utcnow
 from scraper.runtime import Runtime
-from tests.plugins.web import WebUsers, run_all, signed_in, submit
+from scraper.sources.base import MediaItem
+from tests.plugins.web import Finished, WebUsers, run_all, signed_in, submit
 
 
 def test_workers_are_listed_busy_idle_or_stale_for_admins_only(
@@ -91,3 +93,27 @@ def test_health_panel_paths_and_fixes_are_for_admins_only(
     assert data_dir not in storage(users.a.headers)
     assert storage(users.a.headers) == "The data directory is writable."
     assert data_dir in storage(users.admin.headers)
+
+
+def test_file_view_lets_the_browser_show_an_image_or_a_pdf(
+    client: FlaskClient, users: WebUsers, runtime: Runtime, finished: Finished
+) -> None:
+    stored = runtime.files.put_bytes(b"%PDF-1.4\n%%EOF\n", "application/pdf", "doc.pdf")
+    item = MediaItem(url="https://example.org/doc.pdf", title="doc", mime="application/pdf")
+    assert record_asset(runtime.Session, finished.job_id, "selftest", item, stored)
+    pdf_id = max(
+        a["id"]
+        for a in client.get(
+            f"/api/assets?job_id={finished.job_id}", headers=users.a.headers
+        ).get_json()["assets"]
+    )
+    image = client.get(f"/api/assets/{finished.asset_id}/file", headers=users.a.headers)
+    assert "style-src 'unsafe-inline'" in image.headers["Content-Security-Policy"]
+    assert "sandbox" in image.headers["Content-Security-Policy"]
+    pdf = client.get(f"/api/assets/{pdf_id}/file", headers=users.a.headers)
+    assert pdf.mimetype == "application/pdf"
+    assert pdf.headers["Content-Disposition"].startswith("inline")
+    csp = pdf.headers["Content-Security-Policy"]
+    assert "sandbox" not in csp and "script-src" not in csp and "default-src 'none'" in csp
+    download = client.get(f"/api/assets/{pdf_id}/file?download=1", headers=users.a.headers)
+    assert download.headers["Content-Disposition"].startswith("attachment")
