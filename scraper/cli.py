@@ -19,7 +19,7 @@ from scraper.accounts import (
     reset_password,
 )
 from scraper.bootstrap import prepare
-from scraper.config import Settings
+from scraper.config import DEFAULT_SECRET_KEY
 from scraper.errors import ScraperError
 from scraper.logs import configure_logging
 from scraper.runtime import Runtime
@@ -111,7 +111,7 @@ def serve(
 def startup_warnings(runtime: Runtime) -> list[str]:
     """Settings that are fine on a laptop and dangerous in production."""
     found = []
-    if runtime.settings.secret_key == Settings.secret_key:
+    if runtime.settings.secret_key == DEFAULT_SECRET_KEY:
         found.append(
             "SCRAPER_SECRET_KEY is the built-in development value: anyone can forge a session "
             "cookie; set a long random value"

@@ -8,8 +8,8 @@ from scraper.download import Downloader
 from scraper.errors import BadContentType, RobotsDisallowed, SourceError, UnsafeURL
 from scraper.sources import MediaItem, get_source
 from tests.plugins.http_server import HTTPTestServer
-from tests.sources.conftest import SourceCase, fixture, ok
-from tests.sources.contract import Contract
+from tests.scraper.sources.conftest import SourceCase, fixture, ok
+from tests.scraper.sources.contract import Contract
 
 RSS = "application/rss+xml"
 CASE = SourceCase(

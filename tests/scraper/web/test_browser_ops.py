@@ -11,7 +11,7 @@ from sqlalchemy import text, update
 
 from scraper.models import JobStatus, ScrapeJob, utcnow
 from tests.plugins.web import LiveServer, WebUser
-from tests.web.test_browser import TIMEOUT_MS, browser, log_in, page, shot  # noqa: F401
+from tests.scraper.web.test_browser import TIMEOUT_MS, browser, log_in, page, shot  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SEARCH = "/api/comprehensive-search"

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from scraper.download import Downloader, DownloadPolicy
+from scraper.download import Downloader
 from scraper.download.cancel import CancelToken
 from scraper.download.politeness import HostLimiter
 from scraper.download.timing import Deadline
 from scraper.errors import DownloadCancelled
 from scraper.jobs.pool import DownloadPool
 from scraper.sources import MediaItem
-from scraper.storage import FileStore, StoredFile
+from scraper.storage import StoredFile
 from tests.plugins.http_server import HTTPTestServer
+from tests.plugins.waiting import wait_until
 
 BODY = b"\x89PNG\r\n\x1a\n" + b"0" * 4000
 
@@ -61,24 +62,20 @@ def test_closing_the_pool_cancels_what_runs_at_once() -> None:
 
 
 def test_a_cancelled_download_ends_at_once_and_leaves_no_partial_file(
-    http_server: HTTPTestServer, data_dir: Path
+    http_server: HTTPTestServer, data_dir: Path, downloader: Downloader
 ) -> None:
     http_server.route("/slow.png", BODY, "image/png", drip=20.0 / len(BODY))
-    policy = DownloadPolicy(allow_private_networks=True, hosts=HostLimiter(2, 0.0))
     cancel, errors = CancelToken(), []
 
     def download() -> None:
-        with Downloader(FileStore(data_dir), policy) as downloader:
-            try:
-                downloader.download(http_server.url("/slow.png"), cancel=cancel)
-            except DownloadCancelled as exc:
-                errors.append(exc)
+        try:
+            downloader.download(http_server.url("/slow.png"), cancel=cancel)
+        except DownloadCancelled as exc:
+            errors.append(exc)
 
     thread = threading.Thread(target=download)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not list((data_dir / "tmp").glob("*.part")) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: list((data_dir / "tmp").glob("*.part")), 10, "a partial file")
     began = time.monotonic()
     cancel.cancel()
     thread.join(5)

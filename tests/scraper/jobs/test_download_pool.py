@@ -4,7 +4,6 @@ killed job leaving no partial file and no duplicate asset."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -27,7 +26,8 @@ from scraper.sources import MediaItem, Source, register
 from scraper.sources.selftest import make_png
 from scraper.worker import Worker
 from tests.plugins.http_server import HTTPTestServer, Reply
-from tests.plugins.processes import Spawn, scraper_env, wait_until
+from tests.plugins.processes import Spawn, scraper_env
+from tests.plugins.waiting import wait_until
 
 PNG = {"Content-Type": "image/png"}
 
@@ -80,7 +80,7 @@ def listing(hosts: list[HTTPTestServer], files: range) -> None:
 
 def pool_worker(runtime: Runtime, concurrency: int = 8, per_host: int = 2) -> Worker:
     """A worker whose downloads share a limiter of their own (no delay) and a job pool."""
-    runtime.settings = dataclasses.replace(runtime.settings, job_concurrency=concurrency)
+    runtime.settings = runtime.settings.with_overrides(job_concurrency=concurrency)
     policy = DownloadPolicy.from_settings(
         runtime.settings, hosts=HostLimiter(per_host, 0.0), max_retry_after=5.0
     )
