@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from healthchecks.base import CheckResult, Status, guarded
+from scraper.heartbeats import list_workers
 from scraper.jobs.queries import read_snapshot
 
 if TYPE_CHECKING:
@@ -34,6 +35,18 @@ def check(runtime: Runtime) -> CheckResult:
     fresh = sorted(worker for worker, age in ages.items() if age <= limit)
     newest = min(ages.values(), default=None)
     evidence = {"fresh_workers": fresh, "fresh_within_seconds": limit}
+    failing = _claim_failures(runtime, set(fresh))
+    if failing:
+        return CheckResult(
+            NAME,
+            Status.WARN,
+            observed=round(newest or 0.0, 1),
+            unit="s",
+            output=f"{failing[0]} (worker {failing[1]}); run `ops doctor`.",
+            fix="ops doctor",
+            evidence={**evidence, "claim_error": failing[0], "worker": failing[1]},
+            component_type="component",
+        )
     if fresh:
         return CheckResult(
             NAME,
@@ -58,3 +71,11 @@ def check(runtime: Runtime) -> CheckResult:
         evidence={**evidence, "pending_jobs": pending},
         component_type="component",
     )
+
+
+def _claim_failures(runtime: Runtime, fresh: set[str]) -> tuple[str, str] | None:
+    """(`claims are failing: <reason>`, worker) of a live worker that cannot claim, or None."""
+    for worker in list_workers(runtime.Session):
+        if worker.id in fresh and worker.last_error:
+            return worker.last_error, worker.id
+    return None

@@ -221,7 +221,8 @@ def jobs_command(opts: Options, status: str | None, storage: str | None, limit: 
     from ops.jobs import jobs_json, jobs_table, list_jobs
 
     page = list_jobs(_runtime(opts), status, storage, limit)
-    return Outcome(jobs_json(page), jobs_table(page), PROBLEM if page.database_error else OK)
+    problem = page.database_error or page.missing_columns
+    return Outcome(jobs_json(page), jobs_table(page), PROBLEM if problem else OK)
 
 
 @ops_command("reconcile")

@@ -28,8 +28,17 @@ def ensure_reachable(runtime: Runtime) -> None:
 def list_jobs(
     runtime: Runtime, status: str | None, storage: str | None, limit: int = 50
 ) -> JobPage:
-    """Jobs from the fallback store and the database (fallback first: they need attention)."""
-    ensure_reachable(runtime)
+    """Jobs from the fallback store and the database (fallback first: they need attention).
+
+    An unreachable database still lists the fallback jobs, with `database_error` saying why
+    the database's are missing (exit 1, a problem found, not 2: the command did run).
+    """
+    try:
+        ensure_reachable(runtime)
+    except CannotConnect as exc:
+        page = runtime.jobs.list(status=status, storage="fallback", limit=limit)
+        page.database_error = str(exc)
+        return page
     return runtime.jobs.list(status=status, storage=storage, limit=limit)
 
 
@@ -39,6 +48,7 @@ def jobs_json(page: JobPage) -> dict[str, Any]:
         "jobs": [job.to_json() for job in page.jobs],
         "total": page.total,
         "database_error": page.database_error,
+        "missing_columns": page.missing_columns,
     }
 
 
@@ -60,7 +70,15 @@ def jobs_table(page: JobPage) -> str:
     lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)) for row in rows]
     lines.append(f"{len(page.jobs)} shown of {page.total}")
     if page.database_error:
-        lines.append(f"warning: the database refused the listing: {page.database_error}")
+        lines.append(
+            "warning: the database could not be read; only fallback jobs are listed: "
+            f"{page.database_error}"
+        )
+    if page.missing_columns:
+        lines.append(
+            f"warning: scrape_jobs lacks column(s) {', '.join(page.missing_columns)}; its jobs "
+            "were read without them (run `ops doctor`)"
+        )
     return "\n".join(line.rstrip() for line in lines)
 
 

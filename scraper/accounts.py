@@ -9,12 +9,12 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from scraper.errors import ScraperError
-from scraper.models import ApiToken, Role, User, utcnow
+from scraper.models import ApiToken, Role, User, UserSession, utcnow
 
 ROLES = ("admin", "user")
 TOKEN_PREFIX = "scr_"
@@ -71,6 +71,22 @@ def create_user(
         s.add(user)
         s.flush()
         return Account.from_user(user)
+
+
+def reset_password(
+    session_factory: sessionmaker[Session], username: str, password: str | None = None
+) -> str:
+    """Set a new password (a random one when None) and end the user's browser sessions."""
+    password = password if password is not None else secrets.token_urlsafe(12)
+    if len(password) < 8:
+        raise AccountError("a password has at least 8 characters")
+    with session_factory() as s, s.begin():
+        user = s.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise AccountError(f"no user named {username!r}")
+        user.password_hash = generate_password_hash(password, "scrypt")
+        s.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    return password
 
 
 def authenticate(

@@ -1,4 +1,4 @@
-"""The `scraper` command: serve, worker, search, create-user, create-token (thin shells)."""
+"""The `scraper` command: serve, worker, search, create-user, reset-password, create-token."""
 
 from __future__ import annotations
 
@@ -10,8 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from scraper.accounts import AccountError, create_token, create_user, ensure_admin
+from scraper.accounts import (
+    AccountError,
+    create_token,
+    create_user,
+    ensure_admin,
+    reset_password,
+)
 from scraper.bootstrap import prepare
+from scraper.config import DEFAULT_SECRET_KEY
 from scraper.errors import ScraperError
 from scraper.logs import configure_logging
 from scraper.runtime import Runtime
@@ -63,7 +70,7 @@ def serve(
 ) -> None:
     """Serve the dashboard and API (waitress), with an in-process worker unless --no-worker."""
     # heavy imports (waitress, Flask, the worker) load only when this command runs
-    import waitress
+    from waitress.server import create_server
 
     from scraper.jobs import Reconciler
     from scraper.web import create_app
@@ -71,26 +78,50 @@ def serve(
 
     runtime = _runtime(database_url)
     _setup_logging(runtime)
+    runtime.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app({"SCRAPER_RUNTIME": runtime})
+    try:  # bind first: a busy port must fail before anything is printed or created
+        server: Any = create_server(app, host=host, port=port, threads=threads, ident="scraper")
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    for warning in startup_warnings(runtime):
+        click.echo(f"warning: {warning}", err=True)
     report = prepare(runtime)
     for problem in report.problems:
         click.echo(f"warning: {problem} (run `ops doctor`)", err=True)
     _announce_admin(runtime)
-    app = create_app({"SCRAPER_RUNTIME": runtime})
     reconciler = Reconciler(runtime.store, runtime.fallback, runtime.settings.reconcile_interval)
     reconciler.start()
     worker = None if no_worker else Worker(runtime, concurrency=concurrency)
     if worker is not None:
         worker.start()
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    click.echo(f"Serving on http://{host}:{port}  (Ctrl+C to stop)", err=True)
+    bound = getattr(server, "effective_port", port)
+    click.echo(f"Serving on http://{host}:{bound}  (Ctrl+C to stop)", err=True)
     try:
-        waitress.serve(app, host=host, port=port, threads=threads, ident="scraper")
+        server.run()
     except KeyboardInterrupt:
         pass
     finally:
         reconciler.stop()
         if worker is not None:
             worker.stop()
+
+
+def startup_warnings(runtime: Runtime) -> list[str]:
+    """Settings that are fine on a laptop and dangerous in production."""
+    found = []
+    if runtime.settings.secret_key == DEFAULT_SECRET_KEY:
+        found.append(
+            "SCRAPER_SECRET_KEY is the built-in development value: anyone can forge a session "
+            "cookie; set a long random value"
+        )
+    if runtime.settings.allow_private_networks:
+        found.append(
+            "SCRAPER_ALLOW_PRIVATE_NETWORKS is on: searches may fetch from private and "
+            "loopback addresses (your internal network)"
+        )
+    return found
 
 
 def _announce_admin(runtime: Runtime) -> None:
@@ -246,6 +277,25 @@ def create_user_cmd(name: str, admin: bool, password: str, database_url: str | N
         raise click.ClickException(str(exc)) from exc
     roles = ", ".join(sorted(account.roles))
     click.echo(f"created user {account.username} ({roles})", err=True)
+
+
+@main.command("reset-password")
+@click.argument("name")
+@click.option("--password", default=None, help="The new password (default: a random one).")
+@database_url_option
+def reset_password_cmd(name: str, password: str | None, database_url: str | None) -> None:
+    """Set a new password for user NAME and sign them out everywhere.
+
+    Without --password a random one is made and printed alone on stdout (shown once).
+    """
+    runtime = _runtime(database_url)
+    try:
+        new = reset_password(runtime.Session, name, password)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if password is None:
+        click.echo(new)
+    click.echo(f"password of {name} reset; their browser sessions are signed out", err=True)
 
 
 @main.command("create-token")

@@ -204,6 +204,37 @@ class WorkerHeartbeat(Base):
     current_jobs: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     jobs_done: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     state: Mapped[str] = mapped_column(String(16), server_default="running", default="running")
+    # Why the worker cannot claim jobs ("claims are failing: ..."), None while claims work.
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class JobAttempt(Base):
+    """An earlier run of a job, kept when the job is retried (when, which worker, what error)."""
+
+    __tablename__ = "job_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("scrape_jobs.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    worker: Mapped[str | None] = mapped_column(String(128))
+    message: Mapped[str | None] = mapped_column(String(500))
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UserSession(Base):
+    """A signed-in browser session; signing out deletes it, so a saved cookie stops working."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie's id
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class LoginAttempt(Base):

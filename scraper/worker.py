@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scraper.download import Downloader, DownloadPolicy
 from scraper.heartbeats import beat
+from scraper.jobs.backoff import FailureBackoff
 from scraper.jobs.execute import ExecutionContext, JobLost, ShuttingDown, execute
 from scraper.jobs.record import JobRecord
 from scraper.metrics import JOB_DURATION, JOBS_FINISHED
@@ -54,6 +55,7 @@ class Worker:
         self._held: dict[str, threading.Event] = {}
         self._held_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self.claims = FailureBackoff("claims", log, base=self.settings.poll_interval)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -108,8 +110,10 @@ class Worker:
             try:
                 worked = self.run_once()
             except SQLAlchemyError as exc:
-                log.error("worker %s cannot claim: %s", self.id, exc, extra={"worker": self.id})
-                worked = False
+                # Back off and log once a minute: a drifted schema fails every poll.
+                self._stop.wait(self.claims.failed(first_line(exc)))
+                continue
+            self.claims.succeeded()
             if not worked:
                 self._stop.wait(self.settings.poll_interval)
 
@@ -222,9 +226,21 @@ class Worker:
 
     def _safe_beat(self, state: str) -> None:
         try:
-            beat(self.runtime.Session, self.id, len(self._held), self.jobs_done, state)
+            beat(
+                self.runtime.Session,
+                self.id,
+                len(self._held),
+                self.jobs_done,
+                state,
+                self.claims.summary,
+            )
         except SQLAlchemyError as exc:
             log.error("cannot record heartbeat: %s", exc, extra={"worker": self.id})
+
+
+def first_line(exc: BaseException) -> str:
+    """The database's own words, first line (not the whole SQL statement)."""
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
 
 
 def _default_downloader(runtime: Runtime) -> Downloader:

@@ -11,6 +11,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from scraper.db import first_line
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.fallback import FallbackStore
+from scraper.jobs.history import record_attempt
+from scraper.jobs.reader import JobFilter, JobReader
 from scraper.jobs.reconcile import ReconcileResult, reconcile
 from scraper.jobs.record import JobRecord
 from scraper.jobs.store import JobStore
@@ -37,6 +39,8 @@ class JobPage:
     total: int
     database_error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    # Model columns `scrape_jobs` lacks: its jobs were read without them (a drifted schema).
+    missing_columns: list[str] = field(default_factory=list)
 
 
 def refusal_reason(exc: BaseException) -> str:
@@ -47,9 +51,12 @@ def refusal_reason(exc: BaseException) -> str:
 class JobService:
     """Create, read and act on jobs across the database and the fallback store."""
 
-    def __init__(self, store: JobStore, fallback: FallbackStore) -> None:
+    def __init__(
+        self, store: JobStore, fallback: FallbackStore, reader: JobReader | None = None
+    ) -> None:
         self.store = store
         self.fallback = fallback
+        self.reader = reader or JobReader(store.Session)
 
     def create(self, spec: NewJob, user_id: int | None = None) -> JobRecord:
         now = utcnow()
@@ -93,13 +100,12 @@ class JobService:
         return held
 
     def get(self, job_id: str, user_id: int | None = None) -> JobRecord:
-        """The job, from whichever store has it; JobNotFound if absent or not the user's."""
-        record = self.fallback.get(job_id)
-        if record is None:
-            try:
-                record = self.store.get(job_id)
-            except SQLAlchemyError:
-                record = None
+        """The job, from whichever store has it; JobNotFound if absent or not the user's.
+
+        A database that cannot answer raises its SQLAlchemyError: the job may exist, so it
+        is "unavailable", never "not found".
+        """
+        record = self.fallback.get(job_id) or self.reader.get(job_id)
         if record is None or (user_id is not None and record.user_id != user_id):
             raise JobNotFound(job_id)
         return record
@@ -113,24 +119,26 @@ class JobService:
         offset: int = 0,
     ) -> JobPage:
         """Fallback jobs first (they need attention), then the database's, newest first."""
-        held = [
-            r
-            for r in self.fallback.jobs()
-            if (status is None or r.status == status) and (user_id is None or r.user_id == user_id)
-        ]
-        if storage == "database":
-            held = []
+        return self.search(JobFilter(status=status, user_id=user_id), storage, limit, offset)
+
+    def search(
+        self, where: JobFilter, storage: str | None = None, limit: int = 50, offset: int = 0
+    ) -> JobPage:
+        """Jobs matching `where` from both stores: fallback ones first, then the database's."""
+        held = [r for r in self.fallback.jobs() if where.matches(r)]
+        held = [] if storage == "database" else held
         page = JobPage(jobs=held[offset : offset + limit], total=len(held))
         if storage == "fallback":
             return page
         db_offset = max(0, offset - len(held))
         db_limit = limit - len(page.jobs)
         try:
-            rows, total = self.store.list_page(status, user_id, db_limit, db_offset)
+            rows, total = self.reader.list_page(where, db_limit, db_offset)
+            page.missing_columns = self.reader.missing_columns()
         except SQLAlchemyError as exc:
             page.database_error = refusal_reason(exc)
             return page
-        page.jobs.extend(rows if db_limit > 0 else [])
+        page.jobs.extend(rows)
         page.total += total
         return page
 
@@ -151,7 +159,12 @@ class JobService:
             raise JobStateError(
                 job_id, f"job {job_id} is held in the fallback store; reconcile it first"
             )
-        return self.store.retry(job_id)
+        retried = self.store.retry(job_id)
+        try:
+            record_attempt(self.store.Session, record)
+        except SQLAlchemyError as exc:  # the retry stands; only its history line is lost
+            log.error("job %s: could not keep its earlier attempt: %s", job_id, exc)
+        return retried
 
     def reconcile(self) -> ReconcileResult:
         return reconcile(self.store, self.fallback)

@@ -11,7 +11,17 @@ from flask import Flask
 from healthchecks import http as health_http
 from scraper.config import Settings
 from scraper.runtime import Runtime
-from scraper.web import api, auth, context, dashboard, errors, metrics, views
+from scraper.web import (
+    api,
+    auth,
+    context,
+    dashboard,
+    errors,
+    insight,
+    metrics,
+    pages,
+    views,
+)
 
 # No request this app takes is bigger (a search is a few hundred bytes): larger ones get 413.
 MAX_REQUEST_BYTES = 64 * 1024
@@ -52,6 +62,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     views.init_app(app)
     api.init_app(app)
     dashboard.init_app(app)
+    insight.init_app(app)
+    pages.init_app(app)
     metrics.init_app(app)
     health_http.init_app(app, runtime)
     return app

@@ -15,14 +15,22 @@ from flask.typing import ResponseReturnValue
 
 from scraper.assets import list_assets
 from scraper.errors import JobStateError
-from scraper.jobs import JobRecord
+from scraper.jobs import JobFilter, JobRecord
 from scraper.sources import source_class, source_descriptions
 from scraper.web.auth import owner_filter
 from scraper.web.context import current_runtime
 from scraper.web.errors import ApiError
 from scraper.web.files import send_stored
 from scraper.web.openapi import build_document
-from scraper.web.schemas import AssetListQuery, JobListQuery, SearchCreated, SearchRequest
+from scraper.web.schemas import (
+    AssetListQuery,
+    BulkItem,
+    BulkRequest,
+    BulkResult,
+    JobListQuery,
+    SearchCreated,
+    SearchRequest,
+)
 from scraper.web.views import (
     asset_json,
     create_job,
@@ -32,6 +40,7 @@ from scraper.web.views import (
     job_json,
     json_body,
     query_args,
+    unavailable_if_unread,
     validate,
 )
 
@@ -66,13 +75,22 @@ def job_detail(job_id: str) -> ResponseReturnValue:
 
 @bp.get("/jobs")
 def jobs() -> ResponseReturnValue:
-    """A page of jobs from both stores, fallback jobs first, then newest first."""
+    """A page of jobs from both stores, fallback jobs first, then by `sort`."""
     q = query_args(JobListQuery)
-    status = q.status.value if q.status is not None else None
-    page = current_runtime().jobs.list(status, q.storage, owner_filter(), q.limit, q.offset)
+    where = JobFilter(
+        status=q.status.value if q.status is not None else None,
+        user_id=owner_filter(),
+        q=q.q,
+        source=q.source,
+        since=q.since,
+        until=q.until,
+        sort=q.sort,
+    )
+    page = current_runtime().jobs.search(where, q.storage, q.limit, q.offset)
+    unavailable_if_unread(page)
     body: dict[str, Any] = {"jobs": [job_json(j) for j in page.jobs], "total": page.total}
-    if page.database_error:
-        body["database_error"] = page.database_error
+    if page.missing_columns:
+        body["missing_columns"] = page.missing_columns
     return body
 
 
@@ -88,13 +106,31 @@ def retry_job(job_id: str) -> ResponseReturnValue:
     return _transition(job_id, current_runtime().jobs.retry)
 
 
-def _transition(job_id: str, change: Callable[[str], JobRecord]) -> ResponseReturnValue:
+def _transition(job_id: str, change: Callable[[str], JobRecord]) -> dict[str, Any]:
     """Apply a state change to a job the user may see; 409 if the job cannot make it."""
     find_job(job_id)
     try:
         return job_json(change(job_id))
     except JobStateError as exc:
         raise ApiError(409, "conflict", str(exc)) from None
+
+
+@bp.post("/jobs/bulk")
+def bulk() -> ResponseReturnValue:
+    """Retry or cancel many jobs; each under the same rules as the single-job endpoints."""
+    asked = validate(BulkRequest, json_body(), strict=True)
+    service = current_runtime().jobs
+    change = service.retry if asked.action == "retry" else service.cancel
+    results = [_bulk_one(job_id, change) for job_id in dict.fromkeys(asked.job_ids)]
+    return BulkResult(results=results).model_dump(exclude_none=True)
+
+
+def _bulk_one(job_id: str, change: Callable[[str], JobRecord]) -> BulkItem:
+    try:
+        status = _transition(job_id, change)["status"]
+        return BulkItem(job_id=job_id, ok=True, status=status)
+    except ApiError as exc:
+        return BulkItem(job_id=job_id, ok=False, error=f"{exc.code}: {exc.message}")
 
 
 @bp.get("/assets")

@@ -15,6 +15,7 @@ from flask import (
     Flask,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -34,6 +35,7 @@ from scraper.accounts import (
     get_account,
 )
 from scraper.logins import clear_failures, record_failure, retry_after
+from scraper.sessions import close_session, open_session, session_is_open
 from scraper.web.context import current_runtime
 from scraper.web.errors import error_response, wants_json
 
@@ -43,7 +45,7 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 
 # API endpoints anyone may call (the contract's health and metrics live outside /api).
-PUBLIC_API_ENDPOINTS = frozenset({"api.openapi_document"})
+PUBLIC_API_ENDPOINTS = frozenset({"api.openapi_document", "insight.api_docs"})
 
 
 class WebUser(UserMixin):
@@ -75,9 +77,18 @@ def has_bearer() -> bool:
     return request.headers.get("Authorization", "").lower().startswith("bearer")
 
 
+SESSION_KEY = "sid"
+
+
 @login_manager.user_loader
 def _load_from_session(user_id: str) -> WebUser | None:
-    if has_bearer() or not user_id.isdigit():
+    """The session's user, while its server-side session exists (signing out deletes it)."""
+    sid = session.get(SESSION_KEY)
+    if has_bearer() or not user_id.isdigit() or not isinstance(sid, str):
+        return None
+    if g.get("database_down"):  # rendering the 503 page: do not ask the database again
+        return None
+    if not session_is_open(current_runtime().Session, int(user_id), sid):
         return None
     account = get_account(current_runtime().Session, int(user_id))
     return WebUser(account) if account is not None else None
@@ -86,7 +97,7 @@ def _load_from_session(user_id: str) -> WebUser | None:
 @login_manager.request_loader
 def _load_from_token(_request: Any) -> WebUser | None:
     token = bearer_token()
-    if token is None:
+    if token is None or g.get("database_down"):
         return None
     recent: RecentTokens = current_app.extensions[TOKENS_KEY]
     account = recent.recall(token, max_age=recent.fresh)
@@ -161,6 +172,7 @@ def login() -> ResponseReturnValue:
         return _login_page("Wrong username or password.", username, 401)
     clear_failures(current_runtime().Session, username)
     session.clear()  # a fresh session (and CSRF token) for the signed-in user
+    session[SESSION_KEY] = open_session(current_runtime().Session, account.id)
     login_user(WebUser(account))
     return redirect(safe_next(request.form.get("next")))
 
@@ -174,7 +186,13 @@ def _login_page(message: str, username: str, status: int) -> tuple[str, int]:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    """End the session (a POST with the CSRF token, so no other site can sign you out)."""
+    """End the session here and on the server: a copy of its cookie no longer signs in.
+
+    A POST with the CSRF token, so no other site can sign you out.
+    """
+    sid = session.get(SESSION_KEY)
+    if isinstance(sid, str):
+        close_session(current_runtime().Session, sid)
     logout_user()
     session.clear()
     flash("Signed out.", "info")

@@ -21,13 +21,22 @@ from flask_login import login_required
 
 from scraper.assets import list_assets
 from scraper.errors import JobNotFound, JobStateError
+from scraper.jobs.explain import summarize_error
+from scraper.jobs.history import attempts_of
 from scraper.models import FINAL_STATUSES, JobStatus
 from scraper.sources import source_descriptions
-from scraper.web.auth import owner_filter
+from scraper.web.auth import current_account, owner_filter
 from scraper.web.context import current_runtime
 from scraper.web.errors import ApiError
 from scraper.web.schemas import SearchRequest
-from scraper.web.views import asset_json, create_job, dashboard_state, job_json, validate
+from scraper.web.views import (
+    asset_json,
+    create_job,
+    dashboard_state,
+    job_json,
+    unavailable_if_unread,
+    validate,
+)
 
 bp = Blueprint("dashboard", __name__)
 JOBS_PER_PAGE = 20
@@ -43,9 +52,13 @@ def _page_number() -> int:
     return max(1, int(raw)) if raw.isdigit() else 1
 
 
-def _status_filter() -> str | None:
+def _status_filter() -> tuple[str | None, str | None]:
+    """(the status to filter by, or a sentence saying the one asked for is unknown)."""
     status = request.args.get("status") or None
-    return status if status in {s.value for s in JobStatus} else None
+    known = [s.value for s in JobStatus]
+    if status is None or status in known:
+        return status, None
+    return None, f"Unknown status {status!r}; choose one of: {', '.join(known)}."
 
 
 def default_form() -> dict[str, Any]:
@@ -54,12 +67,18 @@ def default_form() -> dict[str, Any]:
 
 def render_index(form: dict[str, Any], code: int = 200) -> ResponseReturnValue:
     """The dashboard page: banner, search form, health, active downloads, recent jobs."""
-    status, page = _status_filter(), _page_number()
+    (status, problem), page = _status_filter(), _page_number()
     offset = (page - 1) * JOBS_PER_PAGE
     listing = current_runtime().jobs.list(status, None, owner_filter(), JOBS_PER_PAGE, offset)
+    unavailable_if_unread(listing)
     pages = max(1, -(-listing.total // JOBS_PER_PAGE))
+    if problem is None and page > pages:
+        problem = f"Page {page} is past the last page ({pages}); there are {listing.total} job(s)."
     page_html = render_template(
         "index.html",
+        problem=problem,
+        missing=listing.missing_columns,
+        is_admin=current_account().is_admin,
         state=dashboard_state(),
         form=form,
         sources=source_descriptions(),
@@ -73,7 +92,7 @@ def render_index(form: dict[str, Any], code: int = 200) -> ResponseReturnValue:
         pages=pages,
         page_size=JOBS_PER_PAGE,
     )
-    return page_html, code
+    return page_html, code if problem is None else max(code, 400)
 
 
 @bp.get("/")
@@ -124,8 +143,10 @@ def job(job_id: str) -> ResponseReturnValue:
             current_runtime().Session, job_id, owner_filter(), ASSETS_PER_PAGE, offset
         )
         assets = [asset_json(a) for a in rows]
+    history = attempts_of(current_runtime().Session, job_id) if record.storage == "database" else []
     return render_template(
         "job.html",
+        history=history,
         job=job_json(record),
         final=record.status in FINAL_STATUSES,
         assets=assets,
@@ -162,11 +183,23 @@ def filesize(value: int | None) -> str:
     return f"{size:.1f} GiB"
 
 
-def when(value: str | None) -> str:
-    """An ISO timestamp as 'YYYY-MM-DD HH:MM:SS UTC'."""
+def when(value: str | datetime | None) -> str:
+    """An ISO timestamp (or a datetime) as 'YYYY-MM-DD HH:MM:SS UTC'."""
     if not value:
         return "—"
-    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(seconds: float | None) -> str:
+    """93 -> '1 min 33 s'."""
+    if seconds is None:
+        return "—"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 def active_label(count: int) -> str:
@@ -186,6 +219,8 @@ def init_app(app: Flask) -> None:
     """Register the pages, their template helpers, and the security headers."""
     app.add_template_filter(filesize)
     app.add_template_filter(when)
+    app.add_template_filter(duration)
+    app.add_template_filter(summarize_error, "error_summary")
     app.add_template_global(active_label)
     app.after_request(_security_headers)
     app.register_blueprint(bp)

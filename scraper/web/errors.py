@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, render_template, request
+from typing import Any
+
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
@@ -50,6 +52,8 @@ def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
 
 def _http_error(exc: HTTPException) -> ResponseReturnValue:
     if not wants_json():
+        if exc.code is not None and exc.code >= 400 and exc.code not in (405,):
+            return _page_error(exc.code, exc.name, exc.description or exc.name)
         return exc
     code = (exc.name or "error").lower().replace(" ", "_")
     return error_response(exc.code or 500, code, exc.description or code)
@@ -60,7 +64,20 @@ def _database_error(exc: SQLAlchemyError) -> ResponseReturnValue:
     message = f"the database could not answer ({reason}); run `ops doctor`"
     if wants_json():
         return error_response(503, "database_unavailable", message)
-    return render_template("error.html", status=503, message=message), 503
+    return unavailable_page(message)
+
+
+def unavailable_page(message: str, held: list[dict[str, Any]] | None = None) -> ResponseReturnValue:
+    """The 503 page: it must render without the database (the signed-in user is not looked up)."""
+    g.database_down = True
+    page = render_template(
+        "error.html", status=503, title="Database unavailable", message=message, held=held or []
+    )
+    return page, 503
+
+
+def _page_error(status: int, title: str, message: str) -> ResponseReturnValue:
+    return render_template("error.html", status=status, title=title, message=message), status
 
 
 def init_app(app: Flask) -> None:
@@ -69,3 +86,15 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(SQLAlchemyError, _database_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
+
+
+def _unexpected(exc: Exception) -> ResponseReturnValue:
+    """A styled 500 (logged with its traceback by Flask); JSON on the API."""
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    current_app.logger.exception("unhandled error on %s", request.path, exc_info=exc)
+    message = "Something went wrong on our side; the error was logged."
+    if wants_json():
+        return error_response(500, "internal_error", message)
+    return _page_error(500, "Internal server error", message)

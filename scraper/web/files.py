@@ -17,11 +17,17 @@ from scraper.assets import AssetRecord
 from scraper.storage import FileMissing, PathEscape, Storage, StorageUnavailable, safe_filename
 from scraper.web.errors import ApiError
 
-# Shown inline; anything else (SVG, PDF, ...) is a download so it cannot run in our origin.
+# Images inline (and PDFs, see PDF_CSP); anything else (SVG, ...) is a download, never run here.
 INLINE_TYPES = frozenset(
     {"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"}
 )
-FILE_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox"
+# The browser's own viewers: its image page styles itself inline, and its PDF viewer is a
+# plugin that a sandboxed document may not start (so a PDF gets no sandbox, and no script).
+FILE_CSP = (
+    "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox"
+)
+PDF_CSP = "default-src 'none'; object-src 'self'; style-src 'unsafe-inline'; base-uri 'none'"
+PDF = "application/pdf"
 
 
 def send_stored(files: Storage, asset: AssetRecord, download: bool) -> Response:
@@ -32,7 +38,8 @@ def send_stored(files: Storage, asset: AssetRecord, download: bool) -> Response:
         raise ApiError(404, "file_missing", f"the file of asset {asset.id} is missing") from None
     except StorageUnavailable as exc:
         raise ApiError(503, "storage_unavailable", str(exc)) from None
-    inline = asset.content_type in INLINE_TYPES and not download
+    viewable = asset.content_type in INLINE_TYPES or asset.content_type == PDF
+    inline = viewable and not download
     name = safe_filename(asset.filename, asset.content_type, f"asset-{asset.id}")
     if opened.local_path is not None:
         opened.close()  # send_file opens the path itself (and answers ranges from it)
@@ -50,5 +57,6 @@ def send_stored(files: Storage, asset: AssetRecord, download: bool) -> Response:
     if opened.local_path is None and response.status_code == 200:
         response.content_length = opened.size
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = FILE_CSP
+    csp = PDF_CSP if asset.content_type == PDF else FILE_CSP
+    response.headers["Content-Security-Policy"] = csp
     return response

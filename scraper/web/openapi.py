@@ -13,6 +13,8 @@ from scraper.web.schemas import (
     AssetList,
     AssetListQuery,
     AssetOut,
+    BulkRequest,
+    BulkResult,
     DashboardOut,
     ErrorOut,
     JobList,
@@ -20,6 +22,10 @@ from scraper.web.schemas import (
     JobOut,
     SearchCreated,
     SearchRequest,
+    StatsOut,
+    StatsQuery,
+    Unavailable,
+    WorkerList,
 )
 
 REF = "#/components/schemas/{model}"
@@ -34,6 +40,12 @@ MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (AssetList, "serialization"),
     (DashboardOut, "serialization"),
     (ErrorOut, "serialization"),
+    (BulkRequest, "validation"),
+    (BulkResult, "serialization"),
+    (WorkerList, "serialization"),
+    (StatsQuery, "validation"),
+    (StatsOut, "serialization"),
+    (Unavailable, "serialization"),
 ]
 ERRORS = {
     400: (
@@ -41,6 +53,7 @@ ERRORS = {
         " or a session request without CSRF token."
     ),
     401: "Not signed in: send a session cookie or `Authorization: Bearer <token>`.",
+    403: "Signed in, but only an admin may call this.",
     404: "No such resource, or not yours.",
     409: "The job cannot make that transition.",
     413: "The request body is larger than the app accepts.",
@@ -51,7 +64,8 @@ PAGE_ERRORS = {
     302: "Redirect (to the sign-in page when not signed in).",
     400: "Invalid form input or missing CSRF token.",
     401: "Wrong username or password.",
-    404: "No such job, or not yours.",
+    403: "Only an admin may see this page.",
+    404: "No such job, or not yours (or a page past the last).",
     413: "The form is larger than the app accepts.",
     429: "Too many failed sign-ins; `Retry-After` says when to try again.",
     503: "The database could not answer.",
@@ -62,6 +76,10 @@ ASSET_ID = {"name": "asset_id", "in": "path", "required": True, "schema": ROW_ID
 PAGE_NUMBER = {"name": "page", "in": "query", "required": False, "schema": {"type": "integer"}}
 HTML = {"text/html": {"schema": {"type": "string"}}}
 PUBLIC: dict[str, Any] = {"security": []}
+LIST_FILTERS = [
+    {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+    for name in ("q", "source", "since", "until", "sort")
+]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -119,7 +137,31 @@ def _paths(defs: dict[str, Any]) -> dict[str, Any]:
         "/api/job-progress/{job_id}": {
             "get": _op("A job's progress", (200, "JobOut"), (404,), **job_op)
         },
-        "/api/jobs": {"get": _op("List jobs", (200, "JobList"), (400,), parameters=jobs_q)},
+        "/api/jobs": {"get": _jobs_op(jobs_q)},
+        "/api/jobs/bulk": {
+            "post": _op(
+                "Retry or cancel many jobs",
+                (200, "BulkResult"),
+                (400, 413),
+                requestBody=_body("BulkRequest"),
+            )
+        },
+        "/api/workers": {"get": _op("Workers (admin only)", (200, "WorkerList"), (403,))},
+        "/api/stats": {
+            "get": _op(
+                "Activity per time bucket and per source",
+                (200, "StatsOut"),
+                (400,),
+                parameters=_query_parameters(defs, "StatsQuery"),
+            )
+        },
+        "/api/docs": {
+            "get": {
+                "summary": "This document rendered for people (Redoc)",
+                **PUBLIC,
+                "responses": {"200": {"description": "HTML page.", "content": HTML}},
+            }
+        },
         "/api/jobs/{job_id}": {"get": _op("One job", (200, "JobOut"), (404,), **job_op)},
         "/api/jobs/{job_id}/cancel": {
             "post": _op("Cancel a job", (200, "JobOut"), (400, 404, 409), **job_op)
@@ -152,6 +194,17 @@ def _paths(defs: dict[str, Any]) -> dict[str, Any]:
         "/readyz": {"get": _health_op("Readiness: database, schema, worker, storage, fallback")},
         "/metrics": {"get": _metrics_op()},
     }
+
+
+def _body(model: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _jobs_op(parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    """`GET /api/jobs`: its 503 still lists the jobs held in the fallback store."""
+    op = _op("List jobs", (200, "JobList"), (400,), parameters=parameters)
+    op["responses"]["503"] = _json("Unavailable", ERRORS[503] + " Fallback jobs are listed.")
+    return op
 
 
 def _metrics_op() -> dict[str, Any]:
@@ -213,7 +266,13 @@ def _pages() -> dict[str, Any]:
     )
     posted = (302, 400, 413, 503)
     return {
-        "/": {"get": _page("The dashboard", parameters=[PAGE_NUMBER, status])},
+        "/": {
+            "get": _page(
+                "The dashboard (400 for an unknown status or a page past the last)",
+                errors=(302, 400, 503),
+                parameters=[PAGE_NUMBER, status],
+            )
+        },
         "/login": {
             "get": _page("The sign-in form", errors=(302,), public=True),
             "post": _page(
@@ -227,6 +286,28 @@ def _pages() -> dict[str, Any]:
         "/jobs/{job_id}": {
             "get": _page("A job's page", errors=(302, 404, 503), parameters=[JOB_ID, PAGE_NUMBER])
         },
+        "/jobs": {
+            "get": _page(
+                "Jobs: search, filters, sort, bulk actions",
+                errors=(302, 400, 404, 503),
+                parameters=[PAGE_NUMBER, status, *LIST_FILTERS],
+            )
+        },
+        "/jobs/bulk": {
+            "post": _page(
+                "Retry or cancel the ticked or all matching jobs",
+                302,
+                posted,
+                requestBody=_form(
+                    {
+                        "action": {"enum": ["retry", "cancel"]},
+                        "scope": {"enum": ["selected", "filtered"]},
+                        "job_ids": {"type": "array", "items": {"type": "string"}},
+                    }
+                ),
+            )  # fmt: skip
+        },
+        "/workers": {"get": _page("Workers (admin only)", errors=(302, 403, 503))},
         "/jobs/{job_id}/{action}": {
             "post": _page(
                 "Cancel or retry from the job page",

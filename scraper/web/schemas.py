@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -82,6 +83,101 @@ class JobListQuery(Page):
     storage: Literal["database", "fallback"] | None = Field(
         default=None, description="Only jobs held in this store."
     )
+    q: str | None = Field(
+        default=None, max_length=QUERY_MAX_LENGTH, description="Text the job's query contains."
+    )
+    source: str | None = Field(default=None, description="Only jobs that search this source.")
+    since: datetime | None = Field(
+        default=None, description="Created at or after (ISO 8601; UTC when no offset)."
+    )
+    until: datetime | None = Field(default=None, description="Created before (ISO 8601).")
+    sort: Literal["created_at", "-created_at", "status", "progress"] = Field(
+        default="-created_at", description="Order of the database's jobs (fallback ones first)."
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str | None) -> str | None:
+        if value is not None and value not in source_names():
+            raise PydanticCustomError("unknown_source", "unknown source '{name}'", {"name": value})
+        return value
+
+    @field_validator("since", "until")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class BulkRequest(BaseModel):
+    """`POST /api/jobs/bulk`: one action on many jobs."""
+
+    action: Literal["retry", "cancel"]
+    job_ids: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
+        min_length=1, max_length=500, description="Up to 500 job ids."
+    )
+
+
+class BulkItem(BaseModel):
+    """One job's outcome: its new status, or why the action was refused."""
+
+    job_id: str
+    ok: bool
+    status: str | None = None
+    error: str | None = None
+
+
+class BulkResult(BaseModel):
+    results: list[BulkItem]
+
+
+class WorkerOut(BaseModel):
+    """One worker: where it runs, its last heartbeat, the jobs in its hands."""
+
+    worker: str
+    host: str
+    pid: int
+    started_at: str
+    last_heartbeat_at: str
+    jobs: list[str]
+    state: Literal["busy", "idle", "stale"]
+    jobs_done: int
+    last_error: str | None = Field(None, description='"claims are failing: ..." when so.')
+
+
+class WorkerList(BaseModel):
+    workers: list[WorkerOut]
+
+
+class StatsQuery(BaseModel):
+    """`GET /api/stats` query parameters."""
+
+    window: Literal["1h", "24h", "7d"] = Field(default="24h", description="How far back.")
+
+
+class StatsBucket(BaseModel):
+    start: str
+    created: int
+    completed: int
+    failed: int
+    files: int
+    bytes: int
+
+
+class SourceStats(BaseModel):
+    found: int
+    stored: int
+    failed: int = Field(description="Jobs in which the source failed.")
+
+
+class StatsOut(BaseModel):
+    """Activity per time bucket and per source, computed from the database."""
+
+    window: str
+    bucket_seconds: int
+    buckets: list[StatsBucket]
+    sources: dict[str, SourceStats]
 
 
 class AssetListQuery(Page):
@@ -149,7 +245,13 @@ class JobOut(BaseModel):
     result: JobResult | None = None
     message: str | None = None
     error: str | None = None
+    error_summary: str | None = Field(
+        default=None, description="The error in one line a person understands."
+    )
     attempts: int
+    elapsed_seconds: float | None = Field(None, description="Since it started (to its end).")
+    rate_per_second: float | None = Field(None, description="Items stored per second.")
+    eta_seconds: float | None = Field(None, description="Seconds left at the current rate.")
     storage: Literal["database", "fallback"]
     warning: str | None = None
     locked_by: str | None = None
@@ -164,9 +266,18 @@ class JobOut(BaseModel):
 class JobList(BaseModel):
     jobs: list[JobOut]
     total: int
-    database_error: str | None = Field(
-        default=None, description="Set when the database could not be read (fallback jobs only)."
+    missing_columns: list[str] | None = Field(
+        default=None, description="Columns scrape_jobs lacks; its jobs were read without them."
     )
+
+
+class Unavailable(BaseModel):
+    """503: the database could not be read; the jobs held in the fallback store still are."""
+
+    error: Literal["database_unavailable"]
+    message: str
+    jobs: list[JobOut] = Field(default_factory=list)
+    total: int = 0
 
 
 class AssetOut(BaseModel):

@@ -104,10 +104,20 @@ def schema_cache(runtime: Runtime, ttl: float) -> TTLCache[SchemaStatus]:
     return TTLCache(lambda: check_schema(runtime.engine), ttl)
 
 
-def system_status(runtime: Runtime, schema: TTLCache[SchemaStatus]) -> SystemStatus:
-    """Measure everything the banner and the health panel show (the schema from its cache)."""
-    fallback_jobs = len(runtime.fallback)
+def health_cache(runtime: Runtime, ttl: float) -> TTLCache[list[HealthItem]]:
+    """The panel's checks at most once per `ttl` seconds, whoever polls: they are system-wide,
+    and most of a dashboard poll's cost (benchmarks/poll_cost.py)."""
+    return TTLCache(lambda: _panel_checks(runtime), ttl)
+
+
+def system_status(
+    runtime: Runtime,
+    schema: TTLCache[SchemaStatus],
+    checks: TTLCache[list[HealthItem]] | None = None,
+) -> SystemStatus:
+    """Measure everything the banner and the health panel show (schema and checks cached)."""
+    fallback_jobs = len(runtime.fallback)  # always live: it is cheap and the banner needs it
     schema_status = schema.get()
-    health = _panel_checks(runtime)
+    health = list(checks.get() if checks is not None else _panel_checks(runtime))
     health.insert(1, _schema_item(schema_status))
     return SystemStatus(fallback_jobs=fallback_jobs, schema=schema_status, health=health)

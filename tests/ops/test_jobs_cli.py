@@ -84,8 +84,28 @@ def test_reconcile_against_a_refusing_database_exits_1_with_the_reason(runtime: 
     assert len(runtime.fallback) == 1
 
 
-def test_jobs_against_an_unreachable_database_could_not_run(runtime: Runtime) -> None:
-    result = CliRunner().invoke(
-        main, ["jobs", "--database-url", "postgresql+psycopg://nobody@127.0.0.1:1/none"]
-    )
-    assert result.exit_code == 2
+def test_jobs_against_an_unreachable_database_lists_fallback_jobs_and_exits_1(
+    runtime: Runtime,
+) -> None:
+    """Issue 15: the fallback jobs are still listed, with why the database's are missing."""
+    unreachable = ["--database-url", "postgresql+psycopg://nobody@127.0.0.1:1/none"]
+    result = CliRunner().invoke(main, ["jobs", *unreachable])
+    assert result.exit_code == 1
+    assert HELD_ID in result.stdout
+    assert "the database could not be read" in result.stdout
+    code, listing = ops("jobs", *unreachable)
+    assert code == 1
+    assert [job["job_id"] for job in listing["jobs"]] == [HELD_ID]
+    assert "cannot connect" in listing["database_error"]
+
+
+def test_jobs_under_a_missing_column_lists_every_database_job(runtime: Runtime) -> None:
+    with runtime.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE scrape_jobs DROP COLUMN updated_at"))
+    code, listing = ops("jobs")
+    assert code == 1
+    assert listing["total"] == 2
+    assert sorted(job["storage"] for job in listing["jobs"]) == ["database", "fallback"]
+    assert listing["missing_columns"] == ["updated_at"]
+    result = CliRunner().invoke(main, ["jobs"])
+    assert "in the database" in result.stdout and "lacks column(s) updated_at" in result.stdout

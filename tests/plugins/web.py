@@ -19,6 +19,7 @@ from scraper.accounts import Account, create_token, create_user
 from scraper.config import Settings
 from scraper.models import Base
 from scraper.runtime import Runtime
+from scraper.sessions import open_session
 from scraper.storage import FileStore, StoredFile
 from scraper.web import create_app
 from scraper.worker import Worker
@@ -77,6 +78,7 @@ def make_app(runtime: Runtime, csrf: bool = False, **config: Any) -> Flask:
         "TESTING": True,
         "WTF_CSRF_ENABLED": csrf,
         "SCHEMA_CHECK_SECONDS": 0,
+        "HEALTH_CHECK_SECONDS": 0,
     }
     return create_app(values | config)
 
@@ -107,9 +109,11 @@ def users(runtime: Runtime) -> WebUsers:
 def signed_in(app: Flask, user: WebUser) -> FlaskClient:
     """A test client with a dashboard session for `user` (no login round trip)."""
     client = app.test_client()
+    sid = open_session(app.extensions["scraper"].Session, user.id)
     with client.session_transaction() as session:
         session["_user_id"] = str(user.id)
         session["_fresh"] = True
+        session["sid"] = sid
     return client
 
 

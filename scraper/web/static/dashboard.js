@@ -48,6 +48,24 @@
     var db = root.querySelector(".job-storage-db");
     if (db) { db.hidden = job.storage === "fallback"; }
     setText(root, ".job-created", when(job.created_at));
+    setText(root, ".job-error-summary", job.error_summary || "");
+    setText(root, ".job-pace", pace(job));
+  }
+
+  function duration(s) {
+    if (s === null || s === undefined) { return ""; }
+    s = Math.floor(s);
+    var m = Math.floor(s / 60), h = Math.floor(m / 60);
+    if (h) { return h + " h " + (m % 60) + " min"; }
+    return m ? m + " min " + (s % 60) + " s" : s + " s";
+  }
+
+  function pace(job) {
+    var parts = [];
+    if (job.rate_per_second) { parts.push(job.rate_per_second + " items/s"); }
+    if (job.elapsed_seconds !== null && job.elapsed_seconds !== undefined) { parts.push(duration(job.elapsed_seconds) + " elapsed"); }
+    if (job.eta_seconds !== null && job.eta_seconds !== undefined) { parts.push("ETA " + duration(job.eta_seconds)); }
+    return parts.join(" \u00b7 ");
   }
 
   function poller(fn) {
@@ -67,9 +85,69 @@
     return tick;
   }
 
+  // A 503 carries {"error": "database_unavailable", "message"}: say so instead of going quiet.
   function getJSON(url) {
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); });
+      .then(function (r) {
+        if (r.status === 503) {
+          return r.json().then(function (body) { showOutage(body.message); throw new Error("503"); });
+        }
+        if (!r.ok) { throw new Error(r.status); }
+        showOutage(null);
+        return r.json();
+      });
+  }
+
+  function showOutage(message) {
+    var el = document.getElementById("outage");
+    if (!el && message) {
+      el = document.createElement("div");
+      el.id = "outage";
+      el.className = "banner";
+      el.setAttribute("role", "alert");
+      document.querySelector("main").prepend(el);
+    }
+    if (el) { el.hidden = !message; el.textContent = message ? "Database unavailable: " + message : ""; }
+  }
+
+  // -- charts (vendored uPlot) ------------------------------------------------------------
+
+  function charts(section) {
+    if (!window.uPlot) { return; }
+    var select = document.getElementById("stats-window");
+    var plots = {};
+    function draw(id, data, series, width) {
+      var el = document.getElementById(id);
+      if (plots[id]) { plots[id].destroy(); }
+      var opts = { width: width, height: 180, series: [{}].concat(series),
+                   scales: { x: { time: true } }, axes: [{}, { size: 40 }] };
+      plots[id] = new window.uPlot(opts, data, el);
+    }
+    function render(stats) {
+      var xs = stats.buckets.map(function (b) { return Date.parse(b.start) / 1000; });
+      function col(key) { return stats.buckets.map(function (b) { return b[key]; }); }
+      var width = Math.max(240, document.getElementById("chart-jobs").clientWidth || 300);
+      draw("chart-jobs", [xs, col("created"), col("completed"), col("failed")], [
+        { label: "created", stroke: "#2563eb" }, { label: "completed", stroke: "#16a34a" },
+        { label: "failed", stroke: "#dc2626" }], width);
+      draw("chart-files", [xs, col("files")], [{ label: "files", stroke: "#7c3aed" }], width);
+      var body = document.querySelector("#source-stats tbody");
+      body.textContent = "";
+      Object.keys(stats.sources).forEach(function (name) {
+        var src = stats.sources[name], tr = document.createElement("tr");
+        [name, src.found, src.stored, src.failed].forEach(function (v) {
+          var td = document.createElement("td"); td.textContent = String(v); tr.appendChild(td);
+        });
+        body.appendChild(tr);
+      });
+      section.setAttribute("data-drawn", String(stats.buckets.length));
+    }
+    function load() {
+      return getJSON(section.getAttribute("data-endpoint") + "?window=" + select.value).then(render);
+    }
+    select.addEventListener("change", load);
+    load().catch(function () {});
+    window.setInterval(function () { if (!document.hidden) { load().catch(function () {}); } }, 15000);
   }
 
   // -- dashboard page ---------------------------------------------------------------------
@@ -232,6 +310,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     var active = document.getElementById("active");
     if (active) { dashboard(active); }
+    var activity = document.getElementById("activity");
+    if (activity) { charts(activity); }
     var job = document.getElementById("job");
     if (job) { jobPage(job); }
   });

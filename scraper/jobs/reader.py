@@ -1,0 +1,196 @@
+"""Read jobs with the columns `scrape_jobs` really has, so a drifted schema hides no job.
+
+The live columns are reflected once and cached: until a read fails (then reflected again and
+the read retried once) or, while columns are missing, for at most `recheck_seconds` (so a
+repaired schema is seen again). A missing column reads as the record's default.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import MISSING, dataclass, fields
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Column, ColumnElement, String, Table, cast, func, inspect, select
+from sqlalchemy.exc import DBAPIError, NoSuchTableError
+from sqlalchemy.orm import Session, sessionmaker
+
+from scraper.db import is_transient
+from scraper.jobs.record import COLUMN_FIELDS, JobRecord
+from scraper.models import ScrapeJob
+
+Sort = Literal["created_at", "-created_at", "status", "progress"]
+SORTS: tuple[str, ...] = ("created_at", "-created_at", "status", "progress")
+TABLE: Table = ScrapeJob.__table__  # type: ignore[assignment]
+REQUIRED = {f.name for f in fields(JobRecord) if MISSING is f.default is f.default_factory}
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs a listing shows; None means no filter."""
+
+    status: str | None = None
+    user_id: int | None = None
+    q: str | None = None
+    source: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    sort: str = "-created_at"
+
+    def matches(self, job: JobRecord) -> bool:
+        """The same filter in Python, for jobs held in the fallback store."""
+        created = job.created_at
+        return (
+            (self.status is None or job.status == self.status)
+            and (self.user_id is None or job.user_id == self.user_id)
+            and (self.q is None or self.q.lower() in job.query.lower())
+            and (self.source is None or self.source in job.enabled_sources)
+            and (self.since is None or (created is not None and created >= self.since))
+            and (self.until is None or (created is not None and created < self.until))
+        )
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class JobReader:
+    """Jobs read with the intersection of the model's and the database's columns."""
+
+    def __init__(self, session_factory: sessionmaker[Session], recheck_seconds: float = 10.0):
+        self.Session = session_factory
+        self.recheck_seconds = recheck_seconds
+        self._present: frozenset[str] | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    # -- the live columns --------------------------------------------------------------------
+
+    def missing_columns(self) -> list[str]:
+        """Model columns the database lacks (empty when in sync or when the table is absent)."""
+        present = self._columns()
+        return [] if not present else [c.name for c in TABLE.columns if c.name not in present]
+
+    def _columns(self) -> frozenset[str]:
+        with self._lock:
+            drifted = self._present is not None and len(self._present) < len(TABLE.columns)
+            stale = drifted and time.monotonic() - self._checked > self.recheck_seconds
+            if self._present is None or stale:
+                self._present = self._reflect()
+                self._checked = time.monotonic()
+            return self._present
+
+    def _reflect(self) -> frozenset[str]:
+        with self.Session() as s:
+            try:
+                names = {c["name"] for c in inspect(s.connection()).get_columns(TABLE.name)}
+            except NoSuchTableError:
+                return frozenset()
+        return frozenset(names) & frozenset(TABLE.columns.keys())
+
+    def invalidate(self) -> None:
+        """Forget the reflected columns (the schema changed)."""
+        with self._lock:
+            self._present = None
+
+    def _selected(self, present: frozenset[str]) -> list[Column[Any]]:
+        return [c for c in TABLE.columns if c.name in present]
+
+    def _retrying(self, read: Any) -> Any:
+        """Run `read(present)`; after a non-transient failure, reflect again and retry once."""
+        present = self._columns()
+        try:
+            return read(present)
+        except DBAPIError as exc:
+            if is_transient(exc):
+                raise
+            self.invalidate()
+            return read(self._columns())
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """The job with this id, or None; SQLAlchemyError when the database cannot answer."""
+
+        def read(present: frozenset[str]) -> JobRecord | None:
+            if not present:
+                return None
+            with self.Session() as s:
+                row = s.execute(select(*self._selected(present)).where(TABLE.c.id == job_id))
+                found = row.first()
+            return record_from(found._mapping) if found is not None else None
+
+        result: JobRecord | None = self._retrying(read)
+        return result
+
+    def list_page(
+        self, where: JobFilter, limit: int = 50, offset: int = 0
+    ) -> tuple[list[JobRecord], int]:
+        """One page of jobs and the total that match."""
+
+        def read(present: frozenset[str]) -> tuple[list[JobRecord], int]:
+            if not present:
+                return [], 0
+            conditions = _conditions(where, present)
+            with self.Session() as s:
+                total = s.scalar(select(func.count()).select_from(TABLE).where(*conditions))
+                if limit <= 0:
+                    return [], total or 0
+                rows = s.execute(
+                    select(*self._selected(present))
+                    .where(*conditions)
+                    .order_by(*_ordering(where.sort, present))
+                    .limit(limit)
+                    .offset(offset)
+                )
+                return [record_from(r._mapping) for r in rows], total or 0
+
+        result: tuple[list[JobRecord], int] = self._retrying(read)
+        return result
+
+
+def record_from(values: Any) -> JobRecord:
+    """A JobRecord from a row mapping that may lack columns (they take the defaults)."""
+    data = {name: values[name] for name in COLUMN_FIELDS if name in values}
+    data["enabled_sources"] = list(data.get("enabled_sources") or [])
+    for name in REQUIRED - set(data):
+        data[name] = {"query": "", "max_content": 0, "safe_search": True}.get(name, "")
+    return JobRecord(**data, storage="database")
+
+
+def _conditions(where: JobFilter, present: frozenset[str]) -> list[ColumnElement[bool]]:
+    """SQL conditions for the filter; one on a column the database lacks cannot be applied."""
+    c, out = TABLE.c, []
+    wanted: Sequence[tuple[str, Any, Any]] = (
+        ("status", where.status, lambda v: c.status == v),
+        ("user_id", where.user_id, lambda v: c.user_id == v),
+        ("query", where.q, lambda v: c.query.ilike(_like_pattern(v), escape="\\")),
+        (
+            "enabled_sources",
+            where.source,
+            lambda v: cast(c.enabled_sources, String).like(_like_pattern(f'"{v}"'), escape="\\"),
+        ),
+        ("created_at", where.since, lambda v: c.created_at >= v),
+        ("created_at", where.until, lambda v: c.created_at < v),
+    )
+    for column, value, condition in wanted:
+        if value is not None and column in present:
+            out.append(condition(value))
+    return out
+
+
+def _ordering(sort: str, present: frozenset[str]) -> list[Any]:
+    """ORDER BY for a sort key; the newest first breaks ties, the id makes it total."""
+    c = TABLE.c
+    newest = [c.created_at.desc()] if "created_at" in present else []
+    keys: dict[str, list[Any]] = {
+        "-created_at": newest,
+        "created_at": [c.created_at.asc()] if "created_at" in present else [],
+        "status": [c.status.asc(), *newest],
+        "progress": [c.progress.asc(), *newest] if "progress" in present else newest,
+    }
+    return [*keys.get(sort, newest), c.id]

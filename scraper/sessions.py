@@ -1,0 +1,37 @@
+"""Server-side sessions: a cookie is good only while its row exists; signing out deletes it."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from scraper.models import UserSession
+
+
+def _key(session_id: str) -> str:
+    # Stored hashed: a leaked table does not hand out live cookies.
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def open_session(session_factory: sessionmaker[Session], user_id: int) -> str:
+    """Record a new session for the user; the id to put in the signed cookie."""
+    session_id = secrets.token_urlsafe(32)
+    with session_factory() as s, s.begin():
+        s.add(UserSession(id=_key(session_id), user_id=user_id))
+    return session_id
+
+
+def session_is_open(session_factory: sessionmaker[Session], user_id: int, session_id: str) -> bool:
+    """True while the session exists (not signed out) and belongs to this user."""
+    with session_factory() as s:
+        owner = s.scalar(select(UserSession.user_id).where(UserSession.id == _key(session_id)))
+    return owner == user_id
+
+
+def close_session(session_factory: sessionmaker[Session], session_id: str) -> None:
+    """Forget the session: a copy of its cookie no longer signs anyone in."""
+    with session_factory() as s, s.begin():
+        s.execute(delete(UserSession).where(UserSession.id == _key(session_id)))
