@@ -14,6 +14,7 @@ ScraperError
       +-- BadStatus         the server answered with an HTTP error (carries status)
       +-- RobotsDisallowed  the site's robots.txt forbids fetching that page
       +-- MalformedJSON     an API answered with a body that is not JSON
+ +-- JournalUnavailable     the fallback journal could not be written (carries path, reason)
 """
 
 from __future__ import annotations
@@ -91,3 +92,12 @@ class RobotsDisallowed(DownloadError):
 
 class MalformedJSON(DownloadError):
     """An API answered 200 with a body that does not parse as JSON."""
+
+
+class JournalUnavailable(ScraperError):
+    """The fallback journal could not be written (a full disk, a read-only file system)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"the fallback journal {path} cannot be written ({reason})")
+        self.path = path
+        self.reason = reason

@@ -23,7 +23,11 @@ DATETIME_FIELDS = (
 
 @dataclass
 class JobRecord:
-    """One job; `storage` tells whether the database or the fallback holds it."""
+    """One job; `storage` tells whether the database or the fallback holds it.
+
+    `quarantined` is the database's reason when a held job was set aside after the database
+    refused it the same way again and again (it will not be retried until released).
+    """
 
     id: str
     query: str
@@ -49,6 +53,7 @@ class JobRecord:
     finished_at: datetime | None = None
     storage: Storage = "database"
     warning: str | None = field(default=None, compare=False)
+    quarantined: str | None = field(default=None, compare=False)
 
     @classmethod
     def from_row(cls, row: ScrapeJob | Row[Any]) -> JobRecord:
@@ -60,8 +65,8 @@ class JobRecord:
     def column_values(self) -> dict[str, Any]:
         """The values to insert as a `scrape_jobs` row."""
         values = asdict(self)
-        values.pop("storage")
-        values.pop("warning")
+        for name in NOT_COLUMNS:
+            values.pop(name)
         return values
 
     def to_json(self) -> dict[str, Any]:
@@ -73,8 +78,9 @@ class JobRecord:
             data[name] = value.isoformat() if isinstance(value, datetime) else value
         data["enabled_sources"] = list(self.enabled_sources)
         data["job_id"] = self.id
-        if data["warning"] is None:
-            data.pop("warning")
+        for name in ("warning", "quarantined"):
+            if data[name] is None:
+                data.pop(name)
         return data
 
     @classmethod
@@ -89,4 +95,5 @@ class JobRecord:
 
 # Computed once: dataclasses.fields() per call was a visible share of the dashboard poll.
 ALL_FIELDS = tuple(f.name for f in fields(JobRecord))
-COLUMN_FIELDS = tuple(name for name in ALL_FIELDS if name not in ("storage", "warning"))
+NOT_COLUMNS = ("storage", "warning", "quarantined")
+COLUMN_FIELDS = tuple(name for name in ALL_FIELDS if name not in NOT_COLUMNS)

@@ -152,5 +152,5 @@ class JobService:
             )
         return self.store.retry(job_id)
 
-    def reconcile(self) -> ReconcileResult:
-        return reconcile(self.store, self.fallback)
+    def reconcile(self, include_quarantined: bool = False) -> ReconcileResult:
+        return reconcile(self.store, self.fallback, include_quarantined)

@@ -8,6 +8,8 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from scraper.errors import JournalUnavailable
+
 
 class ApiError(Exception):
     """An API failure with its HTTP status, a stable code and a human message."""
@@ -61,9 +63,20 @@ def _database_error(exc: SQLAlchemyError) -> ResponseReturnValue:
     return render_template("error.html", status=503, message=message), 503
 
 
+def _journal_error(exc: JournalUnavailable) -> ResponseReturnValue:
+    message = (
+        f"the database refused the job and the fallback journal cannot hold it ({exc.reason}); "
+        "nothing was stored, retry later (run `ops doctor`)"
+    )
+    if wants_json():
+        return error_response(503, "journal_unavailable", message)
+    return render_template("error.html", status=503, message=message), 503
+
+
 def init_app(app: Flask) -> None:
     """Render API errors as JSON, database failures as 503, CSRF failures as a plain 400."""
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(SQLAlchemyError, _database_error)
+    app.register_error_handler(JournalUnavailable, _journal_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
