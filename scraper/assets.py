@@ -7,10 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from scraper.db import retry_transient
 from scraper.models import Asset, ScrapeJob
 from scraper.sources.base import MediaItem
 from scraper.storage import StoredFile
@@ -44,31 +42,9 @@ class AssetRecord:
         return data
 
 
-def record_asset(
-    session_factory: sessionmaker[Session],
-    job_id: str,
-    source: str,
-    item: MediaItem,
-    stored: StoredFile,
-) -> bool:
-    """Insert the asset unless this job already has this content; True if inserted.
-
-    A lost connection is retried: the existence check makes a repeated insert a no-op.
-    """
-    return retry_transient(
-        lambda: _insert_asset(session_factory, job_id, source, item, stored),
-        f"asset of job {job_id}",
-    )
-
-
-def _insert_asset(
-    session_factory: sessionmaker[Session],
-    job_id: str,
-    source: str,
-    item: MediaItem,
-    stored: StoredFile,
-) -> bool:
-    row = Asset(
+def asset_row(job_id: str, source: str, item: MediaItem, stored: StoredFile) -> Asset:
+    """The row recording one stored file of a job (written by the fenced `add_asset`)."""
+    return Asset(
         job_id=job_id,
         source=source,
         url=item.url[:2048],
@@ -82,17 +58,24 @@ def _insert_asset(
         author=(item.author or "")[:255] or None,
         landing_url=(item.landing_url or "")[:2048] or None,
     )
-    try:
-        with session_factory() as s, s.begin():
-            exists = s.scalar(
-                select(Asset.id).where(Asset.job_id == job_id, Asset.sha256 == stored.sha256)
-            )
-            if exists is not None:
-                return False
-            s.add(row)
-    except IntegrityError:
-        return False  # a concurrent insert of the same (job, sha256) won the unique constraint
-    return True
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    """What a resumed job needs to know of an asset an earlier attempt stored."""
+
+    source: str
+    url: str
+    sha256: str
+    size_bytes: int
+
+
+def stored_keys(session_factory: sessionmaker[Session], job_id: str) -> list[StoredKey]:
+    """The job's assets already in the database, oldest first."""
+    columns = (Asset.source, Asset.url, Asset.sha256, Asset.size_bytes)
+    with session_factory() as s:
+        rows = s.execute(select(*columns).where(Asset.job_id == job_id).order_by(Asset.id))
+        return [StoredKey(*row) for row in rows]
 
 
 def list_assets(

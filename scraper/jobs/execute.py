@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from scraper.assets import record_asset
+from scraper.assets import asset_row, stored_keys
 from scraper.errors import DownloadError, ScraperError
+from scraper.jobs.fence import AssetWrite
 from scraper.jobs.plan import search_all
 from scraper.jobs.record import JobRecord
 from scraper.jobs.report import JobReport, skip_reason
@@ -73,7 +74,10 @@ class Progress:
         )
         if report is not None:
             values["result"] = report.to_json()  # built only when a write is due
-        if not self.store.progress(self.job.id, self.worker_id, message=message[:500], **values):
+        token = self.job.lease_token
+        if not self.store.progress(
+            self.job.id, self.worker_id, token, message=message[:500], **values
+        ):
             raise JobLost(f"job {self.job.id} is no longer held by {self.worker_id}")
 
     def report(self, report: JobReport, message: str | None = None, force: bool = False) -> None:
@@ -114,6 +118,7 @@ class Run:
 def execute(job: JobRecord, ctx: ExecutionContext) -> str:
     """Run `job` to the end; return the completion message or raise (the worker decides)."""
     run = Run(job, ctx, JobReport.start(job.max_content, job.enabled_sources, job.safe_search))
+    _resume(run)
     progress = Progress(ctx.store, job, ctx.worker_id, ctx.progress_interval)
 
     def wanted() -> bool:
@@ -143,6 +148,24 @@ def execute(job: JobRecord, ctx: ExecutionContext) -> str:
     message = report.summary()
     progress.report(report, message, force=True)
     return message
+
+
+def _resume(run: Run) -> None:
+    """Count what earlier attempts of this job stored; their URLs and contents are skipped."""
+    for key in stored_keys(run.ctx.session_factory, run.job.id):
+        run.urls.add(key.url)
+        run.hashes.add(key.sha256)
+        source = run.report.sources.get(key.source)
+        if source is not None:
+            source.stored += 1
+            source.bytes += key.size_bytes
+    if run.hashes:
+        log.info(
+            "job %s resumes with %d file(s) stored by earlier attempts",
+            run.job.id,
+            len(run.hashes),
+            extra={"job_id": run.job.id},
+        )
 
 
 def _source_failed(run: Run, name: str, exc: Exception) -> None:
@@ -184,8 +207,13 @@ def _take(run: Run, source: str, item: MediaItem) -> None:
         report.skip("duplicate_content")
         return
     run.hashes.add(stored.sha256)
-    # False: an earlier attempt of this job already recorded this file; it still counts.
-    record_asset(run.ctx.session_factory, run.job.id, source, item, stored)
+    row = asset_row(run.job.id, source, item, stored)
+    written = run.ctx.store.add_asset(run.ctx.worker_id, run.job.lease_token, row)
+    if written is AssetWrite.REFUSED:
+        raise JobLost(f"job {run.job.id} is no longer held by {run.ctx.worker_id}")
+    if written is AssetWrite.DUPLICATE:
+        report.skip("duplicate_content")
+        return
     DOWNLOADS.labels(source=source, result="ok").inc()
     DOWNLOAD_BYTES.labels(source=source).inc(stored.size_bytes)
     report.stored += 1

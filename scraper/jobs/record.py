@@ -44,6 +44,7 @@ class JobRecord:
     bytes_downloaded: int = 0
     result: dict[str, Any] | None = None
     attempts: int = 0
+    lease_token: int = 0
     locked_by: str | None = None
     lease_expires_at: datetime | None = None
     run_after: datetime | None = None
