@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,8 +24,25 @@ QUERY_MAX_LENGTH = 500
 # The largest id an INTEGER column holds on every dialect (PostgreSQL's is 32-bit).
 MAX_ROW_ID = 2**31 - 1
 
+
+def storable(value: str) -> str:
+    """Refuse text no database can store: NUL characters and unpaired surrogates."""
+    if "\x00" in value:
+        raise PydanticCustomError("nul_character", "must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError(
+            "invalid_unicode", "must be valid Unicode (it holds an unpaired surrogate)"
+        ) from None
+    return value
+
+
+StorableText = Annotated[str, AfterValidator(storable)]
 Query = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=QUERY_MAX_LENGTH)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=QUERY_MAX_LENGTH),
+    AfterValidator(storable),
 ]
 
 
@@ -87,7 +105,9 @@ class JobListQuery(Page):
 class AssetListQuery(Page):
     """`GET /api/assets` query parameters."""
 
-    job_id: str | None = Field(default=None, max_length=64, description="Only this job's assets.")
+    job_id: StorableText | None = Field(
+        default=None, max_length=64, description="Only this job's assets."
+    )
 
 
 class ErrorOut(BaseModel):
