@@ -2,9 +2,10 @@
 
 The journal is the durable half: a restart replays it, and `ops reconcile` in another process
 reads it too. Each line is one checksummed event (see `journal`): `put` (the job's latest
-state), `gone` (reconciled into the database) or `refused` (the database refused it again,
-and how many times in a row for the same reason). A job refused `quarantine_after` times for
-the same reason is quarantined: listed and counted, but no longer retried or failing readiness.
+state), `gone` (reconciled into the database) or `refused` (the database refused its values
+again, and how many times in a row for the same reason). A job refused `quarantine_after`
+times for the same reason is quarantined: listed and counted, but no longer retried
+automatically nor failing readiness.
 Compaction rewrites the file with only the live jobs.
 """
 

@@ -6,7 +6,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from scraper.db import is_transient
 from scraper.jobs.fallback import FallbackStore
@@ -53,15 +53,25 @@ def reconcile(
     return result
 
 
+def refuses_the_value(exc: SQLAlchemyError) -> bool:
+    """True when the database refuses the job's values themselves (SQLSTATE class 22: a NUL,
+    an invalid byte sequence, a value too long or out of range), which no repair changes."""
+    return isinstance(exc, DataError)
+
+
 def _refused(
     fallback: FallbackStore, job_id: str, exc: SQLAlchemyError, result: ReconcileResult
 ) -> None:
-    """Note the refusal; a job refused the same way again and again is set aside."""
+    """Note the refusal; a job whose values are refused the same way again and again is set
+    aside (a schema refusal is not counted: the schema can be repaired)."""
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     result.failed[job_id] = reason
     extra = {"job_id": job_id}
     if is_transient(exc):  # the database is away, not refusing: nothing to count
         log.warning("reconcile: database unreachable for job %s: %s", job_id, reason, extra=extra)
+        return
+    if not refuses_the_value(exc):  # a drifted schema: `ops migrate` heals it, keep trying
+        log.warning("reconcile: database still refuses job %s: %s", job_id, reason, extra=extra)
         return
     if fallback.refused(job_id, reason):
         result.quarantined[job_id] = reason
