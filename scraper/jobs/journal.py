@@ -87,23 +87,26 @@ def append(path: Path, event: dict[str, Any]) -> None:
     """Append one record durably; on failure cut the file back and raise JournalUnavailable."""
     path.parent.mkdir(parents=True, exist_ok=True)
     record = encode(event)
-    with open(path, "ab") as handle:
-        start = handle.tell()
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        start = os.lseek(fd, 0, os.SEEK_END)
         try:
-            if start and _last_byte(path, start) != b"\n":
+            if start and os.pread(fd, 1, start - 1) != b"\n":
                 record = b"\n" + record  # never glue a record onto a torn fragment
-            handle.write(record)
-            handle.flush()
-            os.fsync(handle.fileno())
+            _write_all(fd, record)
+            os.fsync(fd)
         except OSError as exc:
-            _cut_back(handle.fileno(), start)
+            _cut_back(fd, start)
             raise JournalUnavailable(str(path), _reason(exc)) from exc
+    finally:
+        os.close(fd)
 
 
-def _last_byte(path: Path, size: int) -> bytes:
-    with open(path, "rb") as handle:
-        handle.seek(size - 1)
-        return handle.read(1)
+def _write_all(fd: int, data: bytes) -> None:
+    """Unbuffered, so that nothing is left to flush (and fail again) after an error."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _cut_back(fd: int, size: int) -> None:
