@@ -109,8 +109,9 @@ def job_json(record: JobRecord) -> dict[str, Any]:
     if record.storage == "fallback":
         data["warning"] = data.get("warning") or FALLBACK_WARNING
     out = JobOut.model_validate(data).model_dump(mode="json")
-    if out["warning"] is None:
-        out.pop("warning")
+    for name in ("warning", "quarantined"):
+        if out[name] is None:
+            out.pop(name)
     return out
 
 

@@ -172,6 +172,10 @@ class JobOut(BaseModel):
     attempts: int
     storage: Literal["database", "fallback"]
     warning: str | None = None
+    quarantined: str | None = Field(
+        default=None,
+        description="Why the database keeps refusing this held job; it is no longer retried.",
+    )
     locked_by: str | None = None
     lease_expires_at: str | None = None
     run_after: str | None = None
