@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 
 from healthchecks.base import CheckResult, Status, describe_error, guarded
+from ops.schema import safe_url
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -17,7 +18,7 @@ SLOW_MS = 1000.0
 
 
 def _safe_url(runtime: Runtime) -> str:
-    return runtime.engine.url.render_as_string(hide_password=True)
+    return safe_url(runtime.engine)
 
 
 @guarded(NAME, unit="ms", component_type="datastore")

@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scraper.errors import ScraperError
 from scraper.runtime import Runtime
+from scraper.schema import auto_heal
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,6 @@ def _repair_journal(runtime: Runtime, report: StartupReport) -> None:
 
 def _heal_schema(runtime: Runtime, report: StartupReport) -> None:
     try:
-        from ops.schema import auto_heal
-
         result = auto_heal(runtime.engine)
     except Exception as exc:  # the service must still start and say what is wrong
         log.exception("start-up schema repair failed")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import DataError, SQLAlchemyError
 
-from scraper.db import is_transient
+from scraper.db import first_line, is_transient
 from scraper.jobs.fallback import FallbackStore
 from scraper.jobs.store import JobStore
 
@@ -64,7 +64,7 @@ def _refused(
 ) -> None:
     """Note the refusal; a job whose values are refused the same way again and again is set
     aside (a schema refusal is not counted: the schema can be repaired)."""
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    reason = first_line(exc)
     result.failed[job_id] = reason
     extra = {"job_id": job_id}
     if is_transient(exc):  # the database is away, not refusing: nothing to count

@@ -14,11 +14,11 @@ import pytest
 import requests
 from sqlalchemy import func, select, text
 
-from ops.schema import init_db
 from scraper.jobs import JobRecord
 from scraper.jobs import journal as jr
 from scraper.models import ScrapeJob, utcnow
 from scraper.runtime import Runtime
+from scraper.schema import init_db
 from tests.conftest import missing_service
 from tests.faults.conftest import Serve, Served, api_session
 from tests.plugins.processes import scraper_env, wait_until

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from ops.errors import SchemaLockTimeout
-from ops.schema import check_schema, init_db, migrate
 from ops.schema.lock import schema_lock
 from scraper.db import make_engine
+from scraper.schema import check_schema, init_db, migrate
 
 
 @pytest.fixture
