@@ -305,12 +305,14 @@ def test_sqlite_table_rebuild_runs_with_foreign_keys_off_so_nothing_cascades(
 
 
 def test_a_baseline_database_is_brought_to_head_by_the_migrations(db_url: str) -> None:
-    """0001 -> head adds exactly what 0002 (login_attempts), 0003 (source results) and 0004
-    (an index) add, by Alembic (nothing left for the repair step); downgrading removes it."""
+    """0001 -> head adds exactly what 0002 (login_attempts), 0003 (source results), 0004
+    (an index) and 0006 (the lease token) add, by Alembic (nothing left for the repair step);
+    downgrading removes it."""
     later = [
         ("assets", "missing_column", "author"),
         ("assets", "missing_column", "landing_url"),
         ("login_attempts", "missing_table", None),
+        ("scrape_jobs", "missing_column", "lease_token"),
         ("scrape_jobs", "missing_column", "result"),
         ("scrape_jobs", "missing_index", "user_id,status,created_at"),
     ]
