@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import errno
 import json
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,18 +17,20 @@ from scraper.jobs import journal as jr
 from scraper.models import ScrapeJob, utcnow
 from scraper.runtime import Runtime
 from scraper.schema import init_db
-from tests.conftest import missing_service
 from tests.faults.conftest import Serve, Served, api_session
 from tests.plugins.processes import scraper_env, wait_until
 
-TMPFS_BYTES = 1024 * 1024
 
-
-def drop_updated_at(runtime: Runtime) -> None:
-    """The incident's drift: every insert is refused and lands in the journal."""
+def refusing_service(
+    db_url: str, data_dir: Path, serve: Serve
+) -> tuple[Runtime, requests.Session, dict[str, str], Served]:
+    """`scraper serve` on the incident's drift (no auto-heal): every job lands in the journal."""
+    runtime = Runtime.from_env(database_url=db_url, data_dir=data_dir)
     init_db(runtime.engine)
     with runtime.engine.begin() as conn:
         conn.execute(text("ALTER TABLE scrape_jobs DROP COLUMN updated_at"))
+    env = scraper_env(db_url, data_dir, SCRAPER_AUTO_HEAL="off")
+    return runtime, api_session(runtime), env, serve(env, "--no-worker")
 
 
 def post(api: requests.Session, web: Served, n: int) -> requests.Response:
@@ -85,12 +85,7 @@ def heal_and_reconcile(runtime: Runtime, serve: Serve, env: dict[str, str]) -> S
 def test_a_journal_cut_mid_line_loses_no_accepted_job(
     db_url: str, serve: Serve, tmp_path: Path
 ) -> None:
-    data_dir = tmp_path / "data"
-    runtime = Runtime.from_env(database_url=db_url, data_dir=data_dir)
-    drop_updated_at(runtime)
-    api = api_session(runtime)
-    env = scraper_env(db_url, data_dir, SCRAPER_AUTO_HEAL="off")
-    web = serve(env, "--no-worker")
+    runtime, api, env, web = refusing_service(db_url, tmp_path / "data", serve)
     accepted = accept(api, web, 0, 3)
     web.kill()
     fragment = tear(runtime.settings.fallback_journal)
@@ -107,21 +102,6 @@ def test_a_journal_cut_mid_line_loses_no_accepted_job(
     quarantine = jr.quarantine_path(runtime.settings.fallback_journal).read_text()
     assert json.loads(quarantine)["line"] == fragment.decode()
     runtime.close()
-
-
-@pytest.fixture
-def small_data_dir(tmp_path: Path) -> Iterator[Path]:
-    """A data directory on a 1 MiB tmpfs; always unmounted afterwards."""
-    path = tmp_path / "data"
-    path.mkdir()
-    mount = ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(path)]
-    done = subprocess.run(mount, capture_output=True, text=True, timeout=30)
-    if done.returncode != 0:
-        missing_service(f"cannot mount a tmpfs (needs root): {done.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
 
 
 def fill(directory: Path) -> Path:
@@ -142,11 +122,7 @@ def test_a_full_journal_disk_answers_503_and_loses_no_accepted_job(
     db_url: str, serve: Serve, small_data_dir: Path
 ) -> None:
     # The database lives outside the small disk: only the journal runs out of space.
-    runtime = Runtime.from_env(database_url=db_url, data_dir=small_data_dir)
-    drop_updated_at(runtime)
-    api = api_session(runtime)
-    env = scraper_env(db_url, small_data_dir, SCRAPER_AUTO_HEAL="off")
-    web = serve(env, "--no-worker")
+    runtime, api, env, web = refusing_service(db_url, small_data_dir, serve)
     accepted = accept(api, web, 0, 2)
     filler = fill(small_data_dir)
 

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import Engine, text
 
 from ops.errors import SchemaLockTimeout
 from ops.schema.lock import schema_lock
-from scraper.db import make_engine
-from scraper.schema import check_schema, init_db, migrate
+from scraper.schema import check_schema, migrate
+from tests.ops.test_check_schema import engine
 
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
-    init_db(eng)
-    yield eng
-    eng.dispose()
+__all__ = ["engine"]  # the fixture, re-exported for this module
 
 
 def test_a_second_holder_waits_for_the_lock(engine: Engine) -> None:
