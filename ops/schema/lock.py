@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, text
 
 from ops.errors import SchemaLockTimeout
+from ops.schema.check import connect
 
 try:  # POSIX only; elsewhere SQLite relies on its exclusive transaction alone.
     import fcntl
@@ -82,7 +83,7 @@ def _file_lock(path: Path | None, timeout: float) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _server_lock(engine: Engine, timeout: float) -> Iterator[None]:
-    with engine.connect() as conn:
+    with connect(engine) as conn:  # CannotConnect when the server is unreachable
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         _acquire(conn, timeout)
         try:
