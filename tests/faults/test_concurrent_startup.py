@@ -15,13 +15,12 @@ import pytest
 import requests
 from sqlalchemy import func, select, text
 
-from ops.smoke import wait_ready
+from ops.smoke import free_port, wait_ready
 from scraper.jobs import NewJob
 from scraper.models import ScrapeJob
 from scraper.runtime import Runtime
 from scraper.schema import check_schema, init_db
 from tests.faults.conftest import Serve, api_session
-from tests.plugins.http_server import free_port
 from tests.plugins.processes import Spawn, scraper_env, wait_until
 
 STARTERS = 5
