@@ -14,6 +14,7 @@ ScraperError
       +-- BadStatus         the server answered with an HTTP error (carries status)
       +-- RobotsDisallowed  the site's robots.txt forbids fetching that page
       +-- MalformedJSON     an API answered with a body that is not JSON
+      +-- DownloadCancelled the job stopped (cancel, lost lease, shutdown) mid-download
  +-- JournalUnavailable     the fallback journal could not be written (carries path, reason)
 """
 
@@ -92,6 +93,10 @@ class RobotsDisallowed(DownloadError):
 
 class MalformedJSON(DownloadError):
     """An API answered 200 with a body that does not parse as JSON."""
+
+
+class DownloadCancelled(DownloadError):
+    """The download was stopped from outside (its job was cancelled, lost or shut down)."""
 
 
 class JournalUnavailable(ScraperError):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scraper.db import retry_transient
 from scraper.errors import JobNotFound, JobStateError
-from scraper.jobs.fence import AssetWrite, add_asset, held_by
+from scraper.jobs.fence import AssetsWritten, AssetWrite, add_assets, held_by
 from scraper.jobs.queries import lease_expired
 from scraper.jobs.record import JobRecord
 from scraper.models import FINAL_STATUSES, Asset, JobStatus, ScrapeJob, utcnow
@@ -235,7 +235,11 @@ class JobStore:
 
     def add_asset(self, worker_id: str, token: int | None, row: Asset) -> AssetWrite:
         """Record a stored file of a job this worker holds (fenced like every worker write)."""
-        return add_asset(self.Session, worker_id, token, row)
+        return add_assets(self.Session, worker_id, token, [row]).of(row)
+
+    def add_assets(self, worker_id: str, token: int | None, rows: list[Asset]) -> AssetsWritten:
+        """Record files of one job this worker holds, in one fenced transaction."""
+        return add_assets(self.Session, worker_id, token, rows)
 
     def rescue_expired(
         self, max_attempts: int, backoff_base: float = 5.0, now: datetime | None = None

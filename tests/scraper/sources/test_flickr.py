@@ -9,8 +9,8 @@ from scraper.sources import MediaItem, get_source
 from scraper.sources.common import person_name
 from scraper.sources.flickr import large_url
 from tests.plugins.http_server import HTTPTestServer
-from tests.sources.conftest import SourceCase, base_of
-from tests.sources.contract import Contract
+from tests.scraper.sources.conftest import SourceCase, base_of
+from tests.scraper.sources.contract import Contract
 
 API = "/services/feeds/photos_public.gne"
 CASE = SourceCase(

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from scraper.models import Base
 from scraper.runtime import Runtime
 from tests.plugins.observability import by_label, parse
 from tests.plugins.processes import scraper_env
+from tests.plugins.waiting import wait_until
 
 RUN_JOBS = """
 import sys
@@ -121,14 +121,13 @@ def test_worker_metrics_port_serves_its_counters_and_json_logs(
 
 
 def _scrape_until(url: str, child: subprocess.Popen, timeout: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def finished() -> dict | None:
         assert child.poll() is None, child.log_path.read_text()  # type: ignore[attr-defined]
         try:
             samples = parse(requests.get(url, timeout=5).text)
-            if by_label(samples, "scraper_jobs_finished_total", "status").get("completed"):
-                return samples
         except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"no finished job on {url} within {timeout} s")
+            return None
+        done = by_label(samples, "scraper_jobs_finished_total", "status").get("completed")
+        return samples if done else None
+
+    return wait_until(finished, timeout, f"a finished job on {url}")

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from ops.cli import main
 from scraper.db import make_engine
-from tests.ops.test_check_schema import plant
+from tests.ops.schema.test_check_schema import plant
 
 SPEC_KEYS = {"table", "column", "kind", "severity", "expected", "actual", "fix"}
 OTHER_METADATA = sa.MetaData()
@@ -87,7 +87,7 @@ def test_bad_models_exit_2(sqlite_url: str) -> None:
 
 def test_models_option_checks_another_apps_metadata(sqlite_url: str) -> None:
     ops("init-db", "--database-url", sqlite_url)
-    models = "tests.ops.test_cli_schema:OTHER_METADATA"
+    models = "tests.ops.schema.test_cli_schema:OTHER_METADATA"
     code, out, _ = ops("check-schema", "--database-url", sqlite_url, "--models", models, "--json")
     kinds = {(d["table"], d["kind"]) for d in json.loads(out)["differences"]}
     assert code == 1 and ("users", "unexpected_column") in kinds

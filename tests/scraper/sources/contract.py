@@ -1,6 +1,6 @@
 """What every API source must do, whatever its API: the shared contract.
 
-Each tests/sources/test_<name>.py subclasses `Contract` with its `SourceCase`, so these run
+Each tests/scraper/sources/test_<name>.py subclasses `Contract` with its `SourceCase`, so these run
 once per source (a class, not flat functions: pytest then binds the case per module).
 """
 
@@ -15,7 +15,7 @@ import pytest
 from scraper.download import Downloader
 from scraper.errors import BadContentType, SourceError, UnsafeURL
 from tests.plugins.http_server import HTTPTestServer, Reply
-from tests.sources.conftest import SourceCase, fixture, serve_media
+from tests.scraper.sources.conftest import SourceCase, fixture, serve_media
 
 
 class Contract:

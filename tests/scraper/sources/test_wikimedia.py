@@ -10,8 +10,8 @@ from scraper.download import Downloader
 from scraper.errors import SourceError
 from scraper.sources import MediaItem, get_source
 from tests.plugins.http_server import HTTPTestServer, Reply
-from tests.sources.conftest import SourceCase, base_of, fixture, ok
-from tests.sources.contract import Contract
+from tests.scraper.sources.conftest import SourceCase, base_of, fixture, ok
+from tests.scraper.sources.contract import Contract
 
 API = "/w/api.php"
 CASE = SourceCase(

@@ -1,21 +1,17 @@
-"""Shared helpers for source tests: fixture responses with `{base}`/`{files}` filled in,
-a downloader that trusts only 127.0.0.1 (so `localhost` is a real private address), and
-`SourceCase`, which tells the shared contract tests how to serve one source's API."""
+"""Shared helpers for source tests: fixture responses with `{base}`/`{files}` filled in, and
+`SourceCase`, which tells the shared contract tests how to serve one source's API. The
+`downloader` they use (tests/plugins/downloads.py) trusts only 127.0.0.1, so `localhost` is a
+real private address."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import pytest
-
-from scraper.download import Downloader, DownloadPolicy
-from scraper.download.politeness import HostLimiter
+from scraper.download import Downloader
 from scraper.sources import MediaItem, get_source
 from scraper.sources.common import guess_mime
 from scraper.sources.selftest import make_png
-from scraper.storage import FileStore
 from tests.plugins.http_server import HTTPTestServer, Reply, fixture_bytes
 
 JSON = "application/json"
@@ -44,20 +40,6 @@ def serve_media(
 
 def base_of(server: HTTPTestServer) -> dict[str, str]:
     return {name: server.url("") for name in ("wikimedia", "openverse", "archive", "flickr")}
-
-
-@pytest.fixture
-def downloader(data_dir: Path) -> Iterator[Downloader]:
-    """Trusts the fixture API host by name, the way configured source URLs are trusted."""
-    policy = DownloadPolicy(
-        trusted_hosts=frozenset({"127.0.0.1"}),
-        deadline=5.0,
-        read_timeout=2.0,
-        max_retry_after=2.0,
-        hosts=HostLimiter(2, 0.0),
-    )
-    with Downloader(FileStore(data_dir), policy) as made:
-        yield made
 
 
 @dataclass(frozen=True)

@@ -5,20 +5,16 @@ from __future__ import annotations
 import gzip
 import hashlib
 import ipaddress
-import socket
 import time
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ops.smoke import free_port
 from scraper.config import Settings
-from scraper.download import Downloader, DownloadPolicy, is_public_address, system_resolver
-from scraper.download.policy import Addresses, Resolver
+from scraper.download import DownloadPolicy, is_public_address
 from scraper.download.timing import retry_after_seconds
 from scraper.errors import (
     BadContentType,
@@ -29,66 +25,10 @@ from scraper.errors import (
     UnsafeURL,
 )
 from scraper.sources.selftest import make_png
-from scraper.storage import FileStore
+from tests.plugins.downloads import MakeDownloader, ssrf_downloader
 from tests.plugins.http_server import HTTPTestServer, Reply
 
 PNG = make_png("download-test")
-MakeDownloader = Callable[..., Downloader]
-
-
-def mapped_resolver(names: dict[str, str]) -> Resolver:
-    """Resolve test names to fixed addresses; IP literals pass through; nothing hits DNS."""
-
-    def resolve(host: str, port: int) -> Addresses:
-        address = names.get(host, host)
-        try:
-            ipaddress.ip_address(address)
-        except ValueError:
-            raise socket.gaierror(f"test resolver does not know {host}") from None
-        return system_resolver(address, port)
-
-    return resolve
-
-
-# media.test is the "public" first hop: trusted by name, actually 127.0.0.1.
-SSRF_RESOLVER = mapped_resolver({"media.test": "127.0.0.1", "internal.test": "127.0.0.1"})
-
-
-@pytest.fixture
-def store(data_dir: Path) -> FileStore:
-    return FileStore(data_dir)
-
-
-@pytest.fixture
-def make_downloader(store: FileStore) -> Iterator[MakeDownloader]:
-    """Build downloaders with short limits for tests; close them all afterwards."""
-    made: list[Downloader] = []
-
-    def make(**overrides: Any) -> Downloader:
-        values: dict[str, Any] = dict(
-            allow_private_networks=True,
-            connect_timeout=2.0,
-            read_timeout=2.0,
-            deadline=8.0,
-            backoff_base=0.05,
-            max_retry_after=3.0,
-        )
-        values.update(overrides)
-        made.append(Downloader(store, DownloadPolicy(**values)))
-        return made[-1]
-
-    yield make
-    for downloader in made:
-        downloader.close()
-
-
-def ssrf_downloader(make: MakeDownloader) -> Downloader:
-    """Private networks NOT allowed; only the name media.test may reach 127.0.0.1."""
-    return make(
-        allow_private_networks=False,
-        trusted_hosts=frozenset({"media.test"}),
-        resolver=SSRF_RESOLVER,
-    )
 
 
 def stored_files(data_dir: Path) -> list[Path]:
@@ -164,7 +104,8 @@ def test_loopback_refused_when_private_networks_not_allowed(
 ) -> None:
     http_server.route("/pic.png", PNG)
     with pytest.raises(UnsafeURL):
-        make_downloader(allow_private_networks=False).download(http_server.url("/pic.png"))
+        strict = make_downloader(allow_private_networks=False, trusted_hosts=frozenset())
+        strict.download(http_server.url("/pic.png"))
     assert http_server.requests == []
 
 

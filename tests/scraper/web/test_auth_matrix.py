@@ -8,7 +8,6 @@ An endpoint in neither makes `test_every_endpoint_is_public_or_in_the_matrix` fa
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,7 +167,7 @@ def test_public_endpoints_answer_without_signing_in(app: Flask, endpoint: Endpoi
 
 
 def test_metrics_need_the_token_once_it_is_set(runtime: Runtime) -> None:
-    settings = dataclasses.replace(runtime.settings, metrics_token="metrics-secret")
+    settings = runtime.settings.with_overrides(metrics_token="metrics-secret")
     app = create_app({"SCRAPER_SETTINGS": settings, "TESTING": True})
     client = app.test_client()
     assert client.get("/metrics").status_code == 401

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -15,25 +13,11 @@ from scraper.download.politeness import HostLimiter
 from scraper.download.timing import Deadline
 from scraper.errors import DeadlineExceeded, RobotsDisallowed
 from scraper.sources.url import UrlSource
-from scraper.storage import FileStore
+from tests.plugins.downloads import MakeDownloader
 from tests.plugins.http_server import HTTPTestServer, Reply, fixture_bytes
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 100
 GALLERY = fixture_bytes("gallery.html")
-
-
-def make_downloader(data_dir: Path, **policy: object) -> Downloader:
-    values: dict[str, object] = dict(
-        trusted_hosts=frozenset({"127.0.0.1"}), deadline=10.0, read_timeout=3.0
-    )
-    values.update(policy)
-    return Downloader(FileStore(data_dir), DownloadPolicy(**values))  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def downloader(data_dir: Path) -> Iterator[Downloader]:
-    with make_downloader(data_dir) as made:
-        yield made
 
 
 def test_settings_read_source_urls_contact_trusted_hosts_and_limits() -> None:
@@ -64,12 +48,11 @@ def test_a_negative_host_delay_is_refused_with_the_variable_named() -> None:
 
 
 def test_requests_carry_the_descriptive_user_agent(
-    http_server: HTTPTestServer, data_dir: Path
+    http_server: HTTPTestServer, make_downloader: MakeDownloader
 ) -> None:
     http_server.route("/a.png", PNG)
     agent = Settings(contact="mailto:ops@example.org").user_agent
-    with make_downloader(data_dir, user_agent=agent) as downloader:
-        downloader.download(http_server.url("/a.png"))
+    make_downloader(user_agent=agent).download(http_server.url("/a.png"))
     assert http_server.hits("/a.png")[0].headers["User-Agent"] == agent
     assert agent.startswith("scraper/") and "ops@example.org" in agent
 
@@ -189,15 +172,41 @@ def test_robots_rules_for_our_agent_apply(
     ("status", "allowed"), [(404, True), (410, True), (401, False), (403, False), (500, False)]
 )
 def test_robots_txt_status_decides_like_crawlers_do(
-    http_server: HTTPTestServer, data_dir: Path, status: int, allowed: bool
+    http_server: HTTPTestServer, make_downloader: MakeDownloader, status: int, allowed: bool
 ) -> None:
     http_server.route("/robots.txt", b"nope", "text/plain", status=status)
     http_server.route("/gallery.html", GALLERY, "text/html")
-    with make_downloader(data_dir, max_retries=0) as downloader:
-        source = UrlSource(downloader)
-        if allowed:
-            assert source.search(http_server.url("/gallery.html"), 2, False)
-        else:
-            with pytest.raises(RobotsDisallowed):
-                source.search(http_server.url("/gallery.html"), 2, False)
-            assert http_server.hits("/gallery.html") == []
+    source = UrlSource(make_downloader(max_retries=0))
+    if allowed:
+        assert source.search(http_server.url("/gallery.html"), 2, False)
+    else:
+        with pytest.raises(RobotsDisallowed):
+            source.search(http_server.url("/gallery.html"), 2, False)
+        assert http_server.hits("/gallery.html") == []
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/gallery.html", True),
+        ("/docs/report.pdf", False),  # Disallow: /*.pdf$
+        ("/docs/report.pdf?page=2", True),  # `$` anchors the end: this one does not end so
+        ("/private/gallery.html", False),  # Disallow: /private
+        ("/private/public/gallery.html", True),  # the longer Allow wins
+        ("/a/tmp-1/b", False),  # Disallow: /a/*/b, wildcard in the middle
+    ],
+)
+def test_robots_wildcards_anchors_and_the_longest_match_apply(
+    http_server: HTTPTestServer, downloader: Downloader, path: str, allowed: bool
+) -> None:
+    rules = (
+        b"User-agent: *\nDisallow: /*.pdf$\nDisallow: /private\n"
+        b"Allow: /private/public/\nDisallow: /a/*/b\n"
+    )
+    http_server.route("/robots.txt", rules, "text/plain")
+    url = http_server.url(path)
+    if allowed:
+        downloader.robots.check(url)
+    else:
+        with pytest.raises(RobotsDisallowed):
+            downloader.robots.check(url)

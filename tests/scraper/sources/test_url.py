@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,6 @@ from scraper.storage import FileStore
 from tests.plugins.http_server import HTTPTestServer, fixture_bytes
 
 GALLERY = fixture_bytes("gallery.html")
-
-
-@pytest.fixture
-def downloader(data_dir: Path) -> Iterator[Downloader]:
-    policy = DownloadPolicy(allow_private_networks=True, deadline=5.0, read_timeout=2.0)
-    with Downloader(FileStore(data_dir), policy) as made:
-        yield made
 
 
 def test_url_source_is_registered() -> None:

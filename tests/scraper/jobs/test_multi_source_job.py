@@ -3,7 +3,6 @@ in-process worker on every database; what lands in `assets` and `job.result` is 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +17,7 @@ from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
 from scraper.worker import Worker
 from tests.plugins.http_server import HTTPTestServer
-from tests.sources.conftest import base_of, fixture, ok, serve_media
+from tests.scraper.sources.conftest import base_of, fixture, ok, serve_media
 
 SOURCES = ("openverse", "wikimedia", "archive", "flickr")
 APIS = {
@@ -73,8 +72,7 @@ FEED_FILES = {
 def sources_runtime(settings: Settings, http_server: HTTPTestServer) -> Iterator[Runtime]:
     """The runtime of a worker whose source APIs are the fixture server; only 127.0.0.1 is
     trusted, so `localhost` is a private address as it would be in production."""
-    configured = dataclasses.replace(
-        settings,
+    configured = settings.with_overrides(
         allow_private_networks=False,
         trusted_hosts=frozenset({"127.0.0.1"}),
         source_urls=base_of(http_server),

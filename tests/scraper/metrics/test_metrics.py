@@ -165,9 +165,7 @@ def test_a_scrape_storm_reads_the_database_once_per_ttl(runtime: Runtime) -> Non
 
 
 def test_metrics_need_the_bearer_token_when_one_is_set(runtime: Runtime, tmp_path) -> None:
-    from dataclasses import replace
-
-    guarded = Runtime(replace(runtime.settings, metrics_token="s3cret"))
+    guarded = Runtime(runtime.settings.with_overrides(metrics_token="s3cret"))
     app = create_app({"SCRAPER_RUNTIME": guarded})
     client = app.test_client()
     assert client.get("/metrics").status_code == 401

@@ -11,8 +11,7 @@ import json
 import re
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from scraper.config import Settings
 from scraper.runtime import Runtime
 from scraper.schema import init_db
 from tests.conftest import fresh_database
+from tests.plugins.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -116,13 +116,6 @@ def in_memory(api: Api) -> float:
     return sum(float(v) for v in values)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 45.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.3)
-
-
 def completed_ids(api: Api) -> list[str]:
     reply = api.get("/api/jobs?status=completed")
     return [job["job_id"] for job in reply.json()["jobs"]]
@@ -154,8 +147,8 @@ def see_job_held(api: Api, base: str) -> str:
 
 def see_job_done(stack: Stack, api: Api, job_id: str) -> None:
     """The job ran once, in the database, with its files; nothing is held any more."""
-    wait_for(lambda: job_id in completed_ids(api))
-    wait_for(lambda: in_memory(api) == 0, timeout=10)
+    wait_until(lambda: job_id in completed_ids(api), 45, "the job to complete")
+    wait_until(lambda: in_memory(api) == 0, 10, "no job held in memory")
     assert stack.sql("SELECT count(*) FROM scrape_jobs") == 1
     assert stack.sql("SELECT count(*) FROM scrape_jobs WHERE id = :id", id=job_id) == 1
     assert stack.sql("SELECT count(*) FROM assets WHERE job_id = :id", id=job_id) == ITEMS

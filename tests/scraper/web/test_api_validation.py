@@ -104,11 +104,9 @@ def test_query_of_exactly_500_characters_and_max_content_at_the_limit_are_accept
 
 
 def test_max_content_limit_follows_the_settings(runtime: Runtime, users: WebUsers) -> None:
-    from dataclasses import replace
-
     from tests.plugins.web import make_app
 
-    runtime.settings = replace(runtime.settings, max_content_limit=20)
+    runtime.settings = runtime.settings.with_overrides(max_content_limit=20)
     client = make_app(runtime).test_client()
     too_many = client.post(SEARCH, json={**GOOD, "max_content": 21}, headers=users.a.headers)
     assert too_many.status_code == 400
