@@ -1,7 +1,9 @@
 """`fallback:jobs`: are jobs waiting outside the database (the journal of refused writes)?
 
 A held job is invisible to workers until it is reconciled: the exact failure the service
-exists to prevent, so any held job fails readiness.
+exists to prevent, so any held job fails readiness. A quarantined job (the database refused it
+the same way again and again: input it can never store) only warns: it would otherwise keep
+the instance out of the load balancer for good, and no restart or reconcile can change that.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING
 from healthchecks.base import CheckResult, Status, guarded
 
 if TYPE_CHECKING:
+    from scraper.jobs import JobRecord
     from scraper.runtime import Runtime
 
 NAME = "fallback:jobs"
@@ -21,8 +24,11 @@ SHOWN = 10
 @guarded(NAME, unit="jobs", component_type="datastore")
 def check(runtime: Runtime) -> CheckResult:
     """Fail while the fallback journal holds jobs the database has not taken back."""
-    jobs = runtime.fallback.jobs()
+    held = runtime.fallback.jobs()
+    jobs = [job for job in held if not job.quarantined]
     journal = str(runtime.fallback.journal)
+    if not jobs and len(held):
+        return _quarantined_only(held, journal)
     if not jobs:
         return CheckResult(
             NAME,
@@ -50,6 +56,25 @@ def check(runtime: Runtime) -> CheckResult:
             "journal": journal,
             "job_ids": [job.id for job in jobs[:SHOWN]],
             "oldest_age_seconds": None if age is None else round(age, 1),
+        },
+        component_type="datastore",
+    )
+
+
+def _quarantined_only(held: list[JobRecord], journal: str) -> CheckResult:
+    return CheckResult(
+        NAME,
+        Status.WARN,
+        observed=0,
+        unit="jobs",
+        output=(
+            f"{len(held)} job(s) are quarantined: the database refused them repeatedly for the "
+            "same reason; see `ops jobs --storage fallback`."
+        ),
+        fix="ops jobs --storage fallback",
+        evidence={
+            "journal": journal,
+            "quarantined": {job.id: job.quarantined for job in held[:SHOWN]},
         },
         component_type="datastore",
     )

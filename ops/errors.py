@@ -4,6 +4,7 @@ OpsError
  +-- CannotConnect       the database is unreachable (carries the password-free url and cause)
  +-- BadModelsPath       `--models MODULE:ATTR` does not name a MetaData or declarative base
  +-- MigrationFailed     a migration step failed; the database was restored (carries the step)
+ +-- SchemaLockTimeout   another process held the schema-repair lock for too long
 """
 
 from __future__ import annotations
@@ -42,11 +43,26 @@ class BadModelsPath(OpsError):
 
 
 class MigrationFailed(OpsError):
-    """A migration step failed; `restored` tells whether the database was put back as it was."""
+    """A migration step failed; `restored` tells whether the database was put back as it was,
+    `kept` lists additive changes left in place (other processes may already use them)."""
 
-    def __init__(self, step: str, cause: str, restored: bool) -> None:
+    def __init__(
+        self, step: str, cause: str, restored: bool, kept: list[str] | None = None
+    ) -> None:
         state = "database restored to its previous state" if restored else "database NOT restored"
+        if kept:
+            state = f"additive changes kept, in use by other processes: {', '.join(kept)}"
         super().__init__(f"migration failed at {step}: {cause} ({state})")
         self.step = step
         self.cause = cause
         self.restored = restored
+        self.kept = kept or []
+
+
+class SchemaLockTimeout(OpsError):
+    """Another process held the schema-repair lock longer than we were willing to wait."""
+
+    def __init__(self, lock: str, timeout: float) -> None:
+        super().__init__(f"schema lock {lock} still held by another process after {timeout:.0f}s")
+        self.lock = lock
+        self.timeout = timeout

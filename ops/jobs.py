@@ -14,6 +14,7 @@ from scraper.jobs import JobPage, ReconcileResult
 from scraper.runtime import Runtime
 
 COLUMNS = ("ID", "STATUS", "STORAGE", "PROGRESS", "QUERY", "CREATED", "WORKER")
+QUARANTINE_FIX = "fix the cause; every `ops reconcile` tries quarantined jobs again"
 
 
 def ensure_reachable(runtime: Runtime) -> None:
@@ -58,7 +59,7 @@ def jobs_table(page: JobPage) -> str:
         (
             job.id,
             job.status,
-            job.storage,
+            job.storage + (" (quarantined)" if job.quarantined else ""),
             f"{job.progress}%",
             job.query[:30],
             job.created_at.strftime("%Y-%m-%d %H:%M:%S") if job.created_at else "-",
@@ -69,6 +70,11 @@ def jobs_table(page: JobPage) -> str:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)) for row in rows]
     lines.append(f"{len(page.jobs)} shown of {page.total}")
+    lines.extend(
+        f"quarantined {job.id}: the database keeps refusing it: {job.quarantined}"
+        for job in page.jobs
+        if job.quarantined
+    )
     if page.database_error:
         lines.append(
             "warning: the database could not be read; only fallback jobs are listed: "
@@ -89,6 +95,7 @@ class ReconcileSummary:
     moved: list[str]
     already_present: list[str]
     failed: dict[str, str] = field(default_factory=dict)
+    quarantined: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -102,6 +109,7 @@ class ReconcileSummary:
             "moved_ids": self.moved,
             "already_present_ids": self.already_present,
             "failures": self.failed,
+            "quarantined": self.quarantined,
         }
 
     def text(self) -> str:
@@ -112,11 +120,20 @@ class ReconcileSummary:
             f"{len(self.already_present)} were already there; {len(self.failed)} still refused"
         ]
         lines.extend(f"  {job_id}: {reason}" for job_id, reason in self.failed.items())
+        lines.extend(
+            f"  {job_id}: quarantined (refused the same way repeatedly; {QUARANTINE_FIX})"
+            for job_id in self.quarantined
+        )
         return "\n".join(lines)
 
 
 def reconcile_jobs(runtime: Runtime) -> ReconcileSummary:
-    """Move every fallback job into the database once (a second run finds nothing to do)."""
+    """Move every fallback job into the database once (a second run finds nothing to do).
+
+    Unlike the automatic passes, this tries quarantined jobs too: the operator asked.
+    """
     ensure_reachable(runtime)
-    result: ReconcileResult = runtime.jobs.reconcile()
-    return ReconcileSummary(result.moved, result.already_present, dict(result.failed))
+    result: ReconcileResult = runtime.jobs.reconcile(include_quarantined=True)
+    return ReconcileSummary(
+        result.moved, result.already_present, dict(result.failed), dict(result.quarantined)
+    )

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from scraper.db import retry_transient
 from scraper.models import Asset, ScrapeJob
 from scraper.sources.base import MediaItem
 from scraper.storage import StoredFile
@@ -45,82 +42,8 @@ class AssetRecord:
         return data
 
 
-def record_asset(
-    session_factory: sessionmaker[Session],
-    job_id: str,
-    source: str,
-    item: MediaItem,
-    stored: StoredFile,
-) -> bool:
-    """Insert the asset unless this job already has this content; True if inserted.
-
-    A lost connection is retried: the existence check makes a repeated insert a no-op.
-    """
-    return retry_transient(
-        lambda: _insert_asset(session_factory, job_id, source, item, stored),
-        f"asset of job {job_id}",
-    )
-
-
-def record_assets(
-    session_factory: sessionmaker[Session],
-    job_id: str,
-    entries: Sequence[tuple[str, MediaItem, StoredFile]],
-) -> int:
-    """Insert the (source, item, file) entries this job does not have yet, in one transaction;
-    return how many were inserted. A job's download pool records what finished together at
-    once: one commit (one fsync) for many files instead of one each."""
-    if len(entries) == 1:
-        return int(record_asset(session_factory, job_id, *entries[0]))
-    try:
-        return retry_transient(
-            lambda: _insert_many(session_factory, job_id, entries), f"assets of job {job_id}"
-        )
-    except IntegrityError:  # a concurrent insert of one of them: sort it out one by one
-        return sum(record_asset(session_factory, job_id, *entry) for entry in entries)
-
-
-def _insert_many(
-    session_factory: sessionmaker[Session],
-    job_id: str,
-    entries: Sequence[tuple[str, MediaItem, StoredFile]],
-) -> int:
-    shas = {stored.sha256 for _source, _item, stored in entries}
-    with session_factory() as s, s.begin():
-        have = set(
-            s.scalars(select(Asset.sha256).where(Asset.job_id == job_id, Asset.sha256.in_(shas)))
-        )
-        rows = []
-        for source, item, stored in entries:
-            if stored.sha256 not in have:
-                have.add(stored.sha256)
-                rows.append(_row(job_id, source, item, stored))
-        s.add_all(rows)
-    return len(rows)
-
-
-def _insert_asset(
-    session_factory: sessionmaker[Session],
-    job_id: str,
-    source: str,
-    item: MediaItem,
-    stored: StoredFile,
-) -> bool:
-    row = _row(job_id, source, item, stored)
-    try:
-        with session_factory() as s, s.begin():
-            exists = s.scalar(
-                select(Asset.id).where(Asset.job_id == job_id, Asset.sha256 == stored.sha256)
-            )
-            if exists is not None:
-                return False
-            s.add(row)
-    except IntegrityError:
-        return False  # a concurrent insert of the same (job, sha256) won the unique constraint
-    return True
-
-
-def _row(job_id: str, source: str, item: MediaItem, stored: StoredFile) -> Asset:
+def asset_row(job_id: str, source: str, item: MediaItem, stored: StoredFile) -> Asset:
+    """The row recording one stored file of a job (written by the fenced `add_asset`)."""
     return Asset(
         job_id=job_id,
         source=source,
@@ -135,6 +58,24 @@ def _row(job_id: str, source: str, item: MediaItem, stored: StoredFile) -> Asset
         author=(item.author or "")[:255] or None,
         landing_url=(item.landing_url or "")[:2048] or None,
     )
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    """What a resumed job needs to know of an asset an earlier attempt stored."""
+
+    source: str
+    url: str
+    sha256: str
+    size_bytes: int
+
+
+def stored_keys(session_factory: sessionmaker[Session], job_id: str) -> list[StoredKey]:
+    """The job's assets already in the database, oldest first."""
+    columns = (Asset.source, Asset.url, Asset.sha256, Asset.size_bytes)
+    with session_factory() as s:
+        rows = s.execute(select(*columns).where(Asset.job_id == job_id).order_by(Asset.id))
+        return [StoredKey(*row) for row in rows]
 
 
 def list_assets(

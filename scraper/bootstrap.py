@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from scraper.errors import ScraperError
 from scraper.runtime import Runtime
 from scraper.schema import auto_heal
 
@@ -27,6 +28,7 @@ def prepare(runtime: Runtime) -> StartupReport:
     health checks and `ops doctor` say what is wrong.
     """
     report = StartupReport()
+    _repair_journal(runtime, report)
     if runtime.settings.auto_heal == "safe":
         _heal_schema(runtime, report)
     try:
@@ -38,6 +40,21 @@ def prepare(runtime: Runtime) -> StartupReport:
     if result.moved:
         log.info("start-up: reconciled %d fallback jobs into the database", len(result.moved))
     return report
+
+
+def _repair_journal(runtime: Runtime, report: StartupReport) -> None:
+    """Cut a torn tail off the fallback journal and quarantine unreadable lines (logged)."""
+    try:
+        scan = runtime.fallback.repair()
+    except (OSError, ScraperError) as exc:
+        log.exception("start-up repair of the fallback journal failed")
+        report.problems.append(f"fallback journal repair failed: {exc}")
+        return
+    if scan.bad or scan.torn_tail:
+        report.problems.append(
+            f"fallback journal: {len(scan.bad)} unreadable line(s) and "
+            f"{len(scan.torn_tail)} torn byte(s) moved to quarantine"
+        )
 
 
 def _heal_schema(runtime: Runtime, report: StartupReport) -> None:

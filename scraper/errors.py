@@ -15,6 +15,7 @@ ScraperError
       +-- RobotsDisallowed  the site's robots.txt forbids fetching that page
       +-- MalformedJSON     an API answered with a body that is not JSON
       +-- DownloadCancelled the job stopped (cancel, lost lease, shutdown) mid-download
+ +-- JournalUnavailable     the fallback journal could not be written (carries path, reason)
 """
 
 from __future__ import annotations
@@ -96,3 +97,12 @@ class MalformedJSON(DownloadError):
 
 class DownloadCancelled(DownloadError):
     """The download was stopped from outside (its job was cancelled, lost or shut down)."""
+
+
+class JournalUnavailable(ScraperError):
+    """The fallback journal could not be written (a full disk, a read-only file system)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"the fallback journal {path} cannot be written ({reason})")
+        self.path = path
+        self.reason = reason

@@ -162,6 +162,8 @@ class ScrapeJob(Base):
     # Per source: items found, stored, skipped (and why), errors; see scraper.jobs.report.
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
+    # Fencing token: +1 on every claim; a worker's writes name the token of its claim.
+    lease_token: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     locked_by: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     run_after: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -52,7 +52,7 @@ class Worker:
         self._local = threading.local()  # a requests Session is not thread-safe: one per thread
         self.jobs_done = 0
         self._stop = threading.Event()
-        self._held: dict[str, threading.Event] = {}
+        self._held: dict[str, tuple[int, threading.Event]] = {}
         self._held_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self.claims = FailureBackoff("claims", log, base=self.settings.poll_interval)
@@ -120,7 +120,7 @@ class Worker:
     def _process(self, job: JobRecord) -> None:
         lost = threading.Event()
         with self._held_lock:
-            self._held[job.id] = lost
+            self._held[job.id] = (job.lease_token, lost)
         extra = {"job_id": job.id, "worker": self.id}
         log.info("job %s claimed by %s (attempt %d)", job.id, self.id, job.attempts, extra=extra)
         started = time.monotonic()
@@ -136,17 +136,18 @@ class Worker:
         try:
             message = execute(job, self._context(lost))
         except (ShuttingDown, JobLost) as exc:
-            if not lost.is_set() and store.release(job.id, self.id):
+            if not lost.is_set() and store.release(job.id, self.id, job.lease_token):
                 log.info("job %s released at shutdown", job.id, extra=extra)
             else:
                 log.warning("job %s no longer ours: %s", job.id, exc, extra=extra)
             return
         except Exception as exc:
             log.exception("job %s failed", job.id, extra=extra)
-            if store.fail(job.id, self.id, f"{type(exc).__name__}: {exc}"[:4000]):
+            error = f"{type(exc).__name__}: {exc}"[:4000]
+            if store.fail(job.id, self.id, error, job.lease_token):
                 JOBS_FINISHED.labels(status=JobStatus.FAILED.value).inc()
             return
-        if store.complete(job.id, self.id, message):
+        if store.complete(job.id, self.id, message, job.lease_token):
             JOBS_FINISHED.labels(status=JobStatus.COMPLETED.value).inc()
             self.jobs_done += 1
             log.info("job %s completed: %s", job.id, message, extra=extra)
@@ -193,9 +194,10 @@ class Worker:
     def _renew_leases(self) -> None:
         with self._held_lock:
             held = list(self._held.items())
-        for job_id, lost in held:
+        lease = self.settings.lease_seconds
+        for job_id, (token, lost) in held:
             try:
-                if not self.runtime.store.heartbeat(job_id, self.id, self.settings.lease_seconds):
+                if not self.runtime.store.heartbeat(job_id, self.id, lease, token):
                     lost.set()
             except SQLAlchemyError as exc:
                 log.error(

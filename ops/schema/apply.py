@@ -84,15 +84,3 @@ class Applier:
             for op in operations:
                 batch.invoke(op)
         self.done.extend(operations)
-
-    def undo(self) -> bool:
-        """Reverse what was applied (for dialects without transactional DDL); False if it cannot."""
-        for op in reversed(self.done):
-            if isinstance(op, ops.ExecuteSQLOp):
-                continue
-            try:
-                self.operations.invoke(op.reverse())
-            except Exception:
-                log.exception("could not reverse %s", type(op).__name__)
-                return False
-        return True

@@ -1,4 +1,8 @@
-"""Back up and restore a SQLite database file around a migration (SQLite has no DDL rollback)."""
+"""Back up a SQLite database file before a migration changes it.
+
+The backup is for the operator and is never copied back automatically: other processes may
+have written to the live file since it was taken (the repair itself rolls back atomically).
+"""
 
 from __future__ import annotations
 
@@ -47,12 +51,3 @@ def backup_sqlite(engine: Engine, backup_dir: Path | None = None) -> Path | None
     target = folder / f"{path.name}.{stamp}.bak"
     _copy(path, target)
     return target
-
-
-def restore_sqlite(engine: Engine, backup: Path) -> None:
-    """Put the backup's content back into the live file (connections are closed first)."""
-    path = sqlite_path(engine)
-    if path is None:
-        return
-    engine.dispose()
-    _copy(backup, path)

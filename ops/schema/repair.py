@@ -13,9 +13,10 @@ from sqlalchemy import Connection, Engine, MetaData, inspect
 
 from ops.errors import MigrationFailed
 from ops.schema.apply import Applier, has_rows, order_key
-from ops.schema.backup import backup_sqlite, restore_sqlite
+from ops.schema.backup import backup_sqlite
 from ops.schema.check import check_connection, connect
 from ops.schema.difference import Difference, Repair
+from ops.schema.lock import schema_lock
 from ops.schema.scripts import Migrations
 
 log = logging.getLogger("ops.schema")
@@ -145,7 +146,7 @@ def _repair(
     _upgrade(conn, report, metadata, migrations)
     todo, report.refused = plan(check_connection(conn, metadata).differences, metadata, destructive)
     for diff in todo:
-        applier.label = f"{diff.kind} {diff.table}.{diff.column or ''}".rstrip(".")
+        applier.label = _label(diff)
         diff = _without_unfillable(conn, diff, report.refused)
         log.info("schema repair: %s", applier.label)
         applier.run(diff.operations)
@@ -179,17 +180,22 @@ def migrate(
     allow_destructive: bool = False,
     backup_dir: Path | None = None,
 ) -> MigrateReport:
-    """Upgrade to the Alembic head, then repair remaining drift; `sql`/`dry_run` change nothing."""
+    """Upgrade to the Alembic head, then repair remaining drift; `sql`/`dry_run` change nothing.
+
+    Changes are made under the database's schema lock, after checking the drift again: when
+    several processes start against one drifted database, one repairs and the others find
+    nothing left to do.
+    """
     report = MigrateReport(dialect=engine.dialect.name, dry_run=dry_run or sql)
-    with connect(engine) as conn:
-        _dry_run(conn, metadata, migrations, allow_destructive, report)
-        if report.dry_run or (not report.applied and current_revision(conn) == migrations.head()):
-            report.remaining = check_connection(conn, metadata).differences
-            return report
-    report.applied, report.sql = [], ""
-    backup = backup_sqlite(engine, backup_dir)
-    report.backup_path = str(backup) if backup else None
-    _run_guarded(engine, report, metadata, migrations, allow_destructive, backup)
+    if _nothing_to_do(engine, metadata, migrations, allow_destructive, report):
+        return report
+    with schema_lock(engine):
+        if _nothing_to_do(engine, metadata, migrations, allow_destructive, report):
+            return report  # another process repaired it while we waited for the lock
+        report.applied, report.sql = [], ""
+        backup = backup_sqlite(engine, backup_dir)
+        report.backup_path = str(backup) if backup else None
+        _run_guarded(engine, report, metadata, migrations, allow_destructive)
     with connect(engine) as conn:
         report.remaining = check_connection(conn, metadata).differences
     listed = {(r.table, r.column, r.kind) for r in report.refused}
@@ -199,16 +205,36 @@ def migrate(
     return report
 
 
+def _nothing_to_do(
+    engine: Engine,
+    metadata: MetaData,
+    migrations: Migrations,
+    destructive: bool,
+    report: MigrateReport,
+) -> bool:
+    """Plan the repair; True (with `remaining` filled) when there is nothing to apply."""
+    with connect(engine) as conn:
+        _dry_run(conn, metadata, migrations, destructive, report)
+        if report.dry_run or (not report.applied and current_revision(conn) == migrations.head()):
+            report.remaining = check_connection(conn, metadata).differences
+            return True
+    return False
+
+
 def _run_guarded(
     engine: Engine,
     report: MigrateReport,
     metadata: MetaData,
     migrations: Migrations,
     destructive: bool,
-    backup: Path | None,
 ) -> None:
-    """Apply in one transaction; on failure roll back, undo (MySQL) or restore the backup."""
-    sqlite, failure, undone = engine.dialect.name == "sqlite", None, False
+    """Apply in one transaction; on failure roll back (PostgreSQL, SQLite) or keep (MySQL).
+
+    SQLite runs the whole repair in one `BEGIN EXCLUSIVE` transaction, so a failure rolls
+    back atomically and the backup is never copied over the live file. MySQL commits each
+    DDL statement: what was added stays, since other processes may already write to it.
+    """
+    sqlite, failure = engine.dialect.name == "sqlite", None
     with connect(engine) as conn:
         if sqlite:
             conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # no cascades during rebuilds
@@ -216,30 +242,32 @@ def _run_guarded(
         applier = Applier(conn, metadata)
         try:
             with conn.begin():
+                if sqlite:
+                    conn.exec_driver_sql("BEGIN EXCLUSIVE")  # DDL inside, not autocommitted
                 _repair(conn, applier, migrations, report, destructive)
         except Exception as exc:
             failure = exc
-            if engine.dialect.name == "mysql":  # DDL auto-commits there: reverse it
-                with conn.begin():
-                    undone = applier.undo()
         finally:
             if sqlite:
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 conn.commit()
     if failure is None:
         return
-    restored = undone or engine.dialect.name == "postgresql"
-    if backup is not None:
-        restore_sqlite(engine, backup)
-        restored = True
+    kept = [] if engine.dialect.name != "mysql" else [_label(d) for d in report.applied]
     cause = str(failure).strip().splitlines()[0] if str(failure).strip() else type(failure).__name__
-    raise MigrationFailed(applier.label, cause, restored) from failure
+    if kept:
+        log.error("schema repair failed at %s; kept in place: %s", applier.label, kept)
+    raise MigrationFailed(applier.label, cause, not kept, kept) from failure
+
+
+def _label(diff: Difference) -> str:
+    return f"{diff.kind} {diff.table}.{diff.column or ''}".rstrip(".")
 
 
 def init_db(engine: Engine, metadata: MetaData, migrations: Migrations) -> InitReport:
     """Create every missing table (Alembic upgrade on an empty database) and stamp the head."""
     report = InitReport(dialect=engine.dialect.name)
-    with connect(engine) as conn, conn.begin():
+    with schema_lock(engine), connect(engine) as conn, conn.begin():
         missing = [
             d for d in check_connection(conn, metadata).differences if d.kind == "missing_table"
         ]

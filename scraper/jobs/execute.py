@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from scraper.assets import record_assets
+from scraper.assets import asset_row, stored_keys
 from scraper.download.cancel import CancelToken
 from scraper.download.politeness import HostLimiter
 from scraper.errors import DownloadError, ScraperError
+from scraper.jobs.fence import AssetWrite
 from scraper.jobs.plan import search_all
 from scraper.jobs.pool import DownloadPool, Fetched
 from scraper.jobs.record import JobRecord
@@ -78,7 +79,10 @@ class Progress:
         )
         if report is not None:
             values["result"] = report.to_json()  # built only when a write is due
-        if not self.store.progress(self.job.id, self.worker_id, message=message[:500], **values):
+        token = self.job.lease_token
+        if not self.store.progress(
+            self.job.id, self.worker_id, token, message=message[:500], **values
+        ):
             raise JobLost(f"job {self.job.id} is no longer held by {self.worker_id}")
 
     def check_held(self, report: JobReport, idle: float = 1.0) -> None:
@@ -169,6 +173,7 @@ def execute(job: JobRecord, ctx: ExecutionContext) -> str:
     progress = Progress(ctx.store, job, ctx.worker_id, ctx.progress_interval)
     with DownloadPool(ctx.concurrency, partial(_fetch, ctx), ctx.hosts) as pool:
         run = Run(job, ctx, report, progress, pool)
+        _resume(run)
         found = search_all(
             job.enabled_sources,
             job.query,
@@ -199,6 +204,24 @@ def _finish(run: Run) -> str:
     message = report.summary()
     run.progress.report(report, message, force=True)
     return message
+
+
+def _resume(run: Run) -> None:
+    """Count what earlier attempts of this job stored; their URLs and contents are skipped."""
+    for key in stored_keys(run.ctx.session_factory, run.job.id):
+        run.urls.add(key.url)
+        run.hashes.add(key.sha256)
+        source = run.report.sources.get(key.source)
+        if source is not None:
+            source.stored += 1
+            source.bytes += key.size_bytes
+    if run.hashes:
+        log.info(
+            "job %s resumes with %d file(s) stored by earlier attempts",
+            run.job.id,
+            len(run.hashes),
+            extra={"job_id": run.job.id},
+        )
 
 
 def _source_failed(run: Run, name: str, exc: Exception) -> None:
@@ -247,14 +270,20 @@ def _new(run: Run, fetched: Fetched) -> bool:
 
 
 def _record(run: Run, kept: list[Fetched]) -> None:
-    """Record the asset rows of what finished together in one transaction, then count them."""
+    """Record the asset rows of what finished together in one fenced transaction, then count
+    them; JobLost (nothing written) once the job is no longer this worker's claim."""
     entries = [(f.source, f.item, f.stored) for f in kept if f.stored is not None]
     if not entries:
         return
-    # Fewer inserted than given: an earlier attempt of this job recorded some; they count.
-    record_assets(run.ctx.session_factory, run.job.id, entries)
-    for source, _item, stored in entries:
+    rows = [asset_row(run.job.id, source, item, stored) for source, item, stored in entries]
+    written = run.ctx.store.add_assets(run.ctx.worker_id, run.job.lease_token, rows)
+    if written.refused:
+        raise JobLost(f"job {run.job.id} is no longer held by {run.ctx.worker_id}")
+    for (source, _item, stored), row in zip(entries, rows, strict=True):
         report = run.report.sources[source]
+        if written.of(row) is AssetWrite.DUPLICATE:  # a concurrent insert of the same content
+            report.skip("duplicate_content")
+            continue
         DOWNLOADS.labels(source=source, result="ok").inc()
         DOWNLOAD_BYTES.labels(source=source).inc(stored.size_bytes)
         report.stored += 1

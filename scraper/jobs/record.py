@@ -23,7 +23,11 @@ DATETIME_FIELDS = (
 
 @dataclass
 class JobRecord:
-    """One job; `storage` tells whether the database or the fallback holds it."""
+    """One job; `storage` tells whether the database or the fallback holds it.
+
+    `quarantined` is the database's reason when a held job was set aside after the database
+    refused it the same way again and again (it will not be retried until released).
+    """
 
     id: str
     query: str
@@ -40,6 +44,7 @@ class JobRecord:
     bytes_downloaded: int = 0
     result: dict[str, Any] | None = None
     attempts: int = 0
+    lease_token: int = 0
     locked_by: str | None = None
     lease_expires_at: datetime | None = None
     run_after: datetime | None = None
@@ -49,6 +54,7 @@ class JobRecord:
     finished_at: datetime | None = None
     storage: Storage = "database"
     warning: str | None = field(default=None, compare=False)
+    quarantined: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         self.status = JobStatus(self.status)  # a row, the journal or a caller may pass the text
@@ -63,8 +69,8 @@ class JobRecord:
     def column_values(self) -> dict[str, Any]:
         """The values to insert as a `scrape_jobs` row."""
         values = asdict(self)
-        values.pop("storage")
-        values.pop("warning")
+        for name in NOT_COLUMNS:
+            values.pop(name)
         values["status"] = self.status.value
         return values
 
@@ -78,8 +84,9 @@ class JobRecord:
         data["enabled_sources"] = list(self.enabled_sources)
         data["status"] = self.status.value
         data["job_id"] = self.id
-        if data["warning"] is None:
-            data.pop("warning")
+        for name in ("warning", "quarantined"):
+            if data[name] is None:
+                data.pop(name)
         return data
 
     @classmethod
@@ -94,4 +101,5 @@ class JobRecord:
 
 # Computed once: dataclasses.fields() per call was a visible share of the dashboard poll.
 ALL_FIELDS = tuple(f.name for f in fields(JobRecord))
-COLUMN_FIELDS = tuple(name for name in ALL_FIELDS if name not in ("storage", "warning"))
+NOT_COLUMNS = ("storage", "warning", "quarantined")
+COLUMN_FIELDS = tuple(name for name in ALL_FIELDS if name not in NOT_COLUMNS)

@@ -166,5 +166,5 @@ class JobService:
             log.error("job %s: could not keep its earlier attempt: %s", job_id, exc)
         return retried
 
-    def reconcile(self) -> ReconcileResult:
-        return reconcile(self.store, self.fallback)
+    def reconcile(self, include_quarantined: bool = False) -> ReconcileResult:
+        return reconcile(self.store, self.fallback, include_quarantined)

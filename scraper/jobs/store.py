@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,9 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scraper.db import retry_transient
 from scraper.errors import JobNotFound, JobStateError
+from scraper.jobs.fence import AssetsWritten, AssetWrite, add_assets, held_by
 from scraper.jobs.queries import lease_expired
 from scraper.jobs.record import JobRecord
-from scraper.models import FINAL_STATUSES, JobStatus, ScrapeJob, utcnow
+from scraper.models import FINAL_STATUSES, Asset, JobStatus, ScrapeJob, utcnow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -159,6 +163,7 @@ class JobStore:
                 lease_expires_at=now + timedelta(seconds=lease_seconds),
                 started_at=func.coalesce(ScrapeJob.started_at, now),
                 attempts=ScrapeJob.attempts + 1,
+                lease_token=ScrapeJob.lease_token + 1,
                 message=f"claimed by {worker_id}",
                 updated_at=now,
             )
@@ -171,45 +176,70 @@ class JobStore:
                         ScrapeJob.status == JobStatus.PENDING.value,
                     )
                     .values(**values)
-                    .returning(ScrapeJob.id)
+                    .returning(ScrapeJob.id, ScrapeJob.lease_token)
                 )
-                job_id = s.scalar(stmt)
+                row = s.execute(stmt).first()
             else:
                 job_id = s.scalar(candidate.with_for_update(skip_locked=True))
+                row = None
                 if job_id is not None:
                     s.execute(update(ScrapeJob).where(ScrapeJob.id == job_id).values(**values))
-            if job_id is None:
+                    row = s.execute(
+                        select(ScrapeJob.id, ScrapeJob.lease_token).where(ScrapeJob.id == job_id)
+                    ).first()
+            if row is None:
                 return None
-        return self.get(job_id)
+        record = self._require(row.id)
+        record.lease_token = row.lease_token  # ours, even if the job changed hands since
+        return record
 
-    def heartbeat(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
+    def heartbeat(
+        self, job_id: str, worker_id: str, lease_seconds: float, token: int | None = None
+    ) -> bool:
         """Renew the lease; False when the job is no longer ours (cancelled or rescued)."""
         now = utcnow()
         return self._owned(
-            job_id, worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds)
+            job_id, worker_id, token, lease_expires_at=now + timedelta(seconds=lease_seconds)
         )
 
-    def progress(self, job_id: str, worker_id: str, **values: Any) -> bool:
+    def progress(
+        self, job_id: str, worker_id: str, token: int | None = None, **values: Any
+    ) -> bool:
         """Record progress (progress, downloaded, bytes_downloaded, message); False if lost."""
-        return self._owned(job_id, worker_id, **values)
+        return self._owned(job_id, worker_id, token, **values)
 
-    def complete(self, job_id: str, worker_id: str, message: str = "completed") -> bool:
-        return self._finish(job_id, worker_id, JobStatus.COMPLETED, message=message, progress=100)
+    def complete(
+        self, job_id: str, worker_id: str, message: str = "completed", token: int | None = None
+    ) -> bool:
+        return self._finish(
+            job_id, worker_id, token, JobStatus.COMPLETED, message=message, progress=100
+        )
 
-    def fail(self, job_id: str, worker_id: str, error: str) -> bool:
-        return self._finish(job_id, worker_id, JobStatus.FAILED, error=error, message="failed")
+    def fail(self, job_id: str, worker_id: str, error: str, token: int | None = None) -> bool:
+        return self._finish(
+            job_id, worker_id, token, JobStatus.FAILED, error=error, message="failed"
+        )
 
-    def release(self, job_id: str, worker_id: str) -> bool:
+    def release(self, job_id: str, worker_id: str, token: int | None = None) -> bool:
         """Give a claimed job back (worker shutting down) without spending an attempt."""
         return self._owned(
             job_id,
             worker_id,
+            token,
             status=JobStatus.PENDING.value,
             locked_by=None,
             lease_expires_at=None,
             attempts=ScrapeJob.attempts - 1,
             message=f"released by {worker_id} at shutdown",
         )
+
+    def add_asset(self, worker_id: str, token: int | None, row: Asset) -> AssetWrite:
+        """Record a stored file of a job this worker holds (fenced like every worker write)."""
+        return add_assets(self.Session, worker_id, token, [row]).of(row)
+
+    def add_assets(self, worker_id: str, token: int | None, rows: list[Asset]) -> AssetsWritten:
+        """Record files of one job this worker holds, in one fenced transaction."""
+        return add_assets(self.Session, worker_id, token, rows)
 
     def rescue_expired(
         self, max_attempts: int, backoff_base: float = 5.0, now: datetime | None = None
@@ -251,21 +281,33 @@ class JobStore:
             raise JobNotFound(job_id)
         return record
 
-    def _finish(self, job_id: str, worker_id: str, status: JobStatus, **values: Any) -> bool:
+    def _finish(
+        self, job_id: str, worker_id: str, token: int | None, status: JobStatus, **values: Any
+    ) -> bool:
         return self._owned(
             job_id,
             worker_id,
+            token,
             status=status.value,
             lease_expires_at=None,
             finished_at=utcnow(),
             **values,
         )
 
-    def _owned(self, job_id: str, worker_id: str, **values: Any) -> bool:
+    def _owned(self, job_id: str, worker_id: str, token: int | None, **values: Any) -> bool:
         """A worker's write to its own job; waits out a lost connection (the CAS makes a
         repeated write harmless: once the job left this worker, it matches no row)."""
-        guard = [ScrapeJob.status == JobStatus.RUNNING.value, ScrapeJob.locked_by == worker_id]
-        return retry_transient(lambda: self._guarded(job_id, guard, **values), f"job {job_id}")
+        guard = held_by(worker_id, token)
+        written = retry_transient(lambda: self._guarded(job_id, guard, **values), f"job {job_id}")
+        if not written:
+            log.warning(
+                "write refused: job %s is no longer held by %s (lease token %s)",
+                job_id,
+                worker_id,
+                token,
+                extra={"job_id": job_id, "worker": worker_id},
+            )
+        return written
 
     def _guarded(self, job_id: str, guard: list[ColumnElement[bool]], **values: Any) -> bool:
         """Compare-and-set: update the row only while `guard` holds; True if it did."""

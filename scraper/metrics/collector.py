@@ -79,6 +79,7 @@ class ScraperCollector(Collector):
         if snapshot.value is not None:
             yield from _database_families(snapshot.value)
         yield self._memory_family()
+        yield self._quarantine_family()
         if snapshot.value is not None:
             yield from _schema_families(self.schema.get())
         yield from _health_families(self.checks.get())
@@ -111,6 +112,18 @@ class ScraperCollector(Collector):
         for status, count in sorted(counts.items()):
             family.add_metric([status], count)
         return family
+
+    def _quarantine_family(self) -> Metric:
+        try:
+            count = len(self.runtime.fallback.quarantined())
+        except Exception as exc:  # an unreadable journal must not break the scrape
+            log.warning("metrics: cannot read the fallback journal: %s", exc)
+            count = 0
+        return _gauge(
+            "scraper_jobs_quarantined",
+            "Held jobs set aside after the database refused them repeatedly for the same reason.",
+            count,
+        )
 
 
 def _gauge(name: str, documentation: str, value: float) -> Metric:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from scraper.db import first_line
+from scraper.errors import JournalUnavailable
 
 
 class ApiError(Exception):
@@ -80,10 +81,21 @@ def _page_error(status: int, title: str, message: str) -> ResponseReturnValue:
     return render_template("error.html", status=status, title=title, message=message), status
 
 
+def _journal_error(exc: JournalUnavailable) -> ResponseReturnValue:
+    message = (
+        f"the database refused the job and the fallback journal cannot hold it ({exc.reason}); "
+        "nothing was stored, retry later (run `ops doctor`)"
+    )
+    if wants_json():
+        return error_response(503, "journal_unavailable", message)
+    return render_template("error.html", status=503, message=message), 503
+
+
 def init_app(app: Flask) -> None:
     """Render API errors as JSON, database failures as 503, CSRF failures as a plain 400."""
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(SQLAlchemyError, _database_error)
+    app.register_error_handler(JournalUnavailable, _journal_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,8 +25,25 @@ QUERY_MAX_LENGTH = 500
 # The largest id an INTEGER column holds on every dialect (PostgreSQL's is 32-bit).
 MAX_ROW_ID = 2**31 - 1
 
+
+def storable(value: str) -> str:
+    """Refuse text no database can store: NUL characters and unpaired surrogates."""
+    if "\x00" in value:
+        raise PydanticCustomError("nul_character", "must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError(
+            "invalid_unicode", "must be valid Unicode (it holds an unpaired surrogate)"
+        ) from None
+    return value
+
+
+StorableText = Annotated[str, AfterValidator(storable)]
 Query = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=QUERY_MAX_LENGTH)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=QUERY_MAX_LENGTH),
+    AfterValidator(storable),
 ]
 
 
@@ -183,7 +201,9 @@ class StatsOut(BaseModel):
 class AssetListQuery(Page):
     """`GET /api/assets` query parameters."""
 
-    job_id: str | None = Field(default=None, max_length=64, description="Only this job's assets.")
+    job_id: StorableText | None = Field(
+        default=None, max_length=64, description="Only this job's assets."
+    )
 
 
 class ErrorOut(BaseModel):
@@ -254,6 +274,10 @@ class JobOut(BaseModel):
     eta_seconds: float | None = Field(None, description="Seconds left at the current rate.")
     storage: Literal["database", "fallback"]
     warning: str | None = None
+    quarantined: str | None = Field(
+        default=None,
+        description="Why the database keeps refusing this held job; it is no longer retried.",
+    )
     locked_by: str | None = None
     lease_expires_at: str | None = None
     run_after: str | None = None

@@ -51,6 +51,7 @@ class SystemStatus:
     fallback_jobs: int
     schema: SchemaStatus
     health: list[HealthItem] = field(default_factory=list)
+    quarantined_jobs: int = 0
 
     @property
     def banner(self) -> list[str]:
@@ -62,6 +63,13 @@ class SystemStatus:
                 f"{plural(n, 'job is', 'jobs are')} held in the fallback store because the "
                 f"database refused {'it' if n == 1 else 'them'}; nothing runs until reconciled. "
                 "Run `ops doctor`."
+            )
+        q = self.quarantined_jobs
+        if q:
+            lines.append(
+                f"{plural(q, 'job is', 'jobs are')} quarantined: the database refused "
+                f"{'it' if q == 1 else 'them'} the same way again and again. See `ops jobs "
+                "--storage fallback`; `ops reconcile` tries again once the cause is fixed."
             )
         if self.schema.in_sync is False:
             lines.append(
@@ -116,8 +124,9 @@ def system_status(
     checks: TTLCache[list[HealthItem]] | None = None,
 ) -> SystemStatus:
     """Measure everything the banner and the health panel show (schema and checks cached)."""
-    fallback_jobs = len(runtime.fallback)  # always live: it is cheap and the banner needs it
+    held = runtime.fallback.jobs()  # always live: it is cheap and the banner needs it
+    quarantined = sum(1 for job in held if job.quarantined)
     schema_status = schema.get()
     health = list(checks.get() if checks is not None else _panel_checks(runtime))
     health.insert(1, _schema_item(schema_status))
-    return SystemStatus(fallback_jobs=fallback_jobs, schema=schema_status, health=health)
+    return SystemStatus(len(held) - quarantined, schema_status, health, quarantined)

@@ -68,9 +68,18 @@ def json_body() -> Any:
 
 
 def query_args(model: type[M]) -> M:
-    """Validate the query string (strings converted to numbers, lax); `?status=` is no filter."""
-    given = {k: v for k, v in request.args.items() if v != ""}
-    return validate(model, given, strict=False)
+    """Validate the query string (strings converted to numbers, lax); nothing undocumented.
+
+    An empty value (`?limit=`), a repeated or an unknown parameter is a 400 naming it.
+    """
+    for name, values in request.args.lists():
+        if name not in model.model_fields:
+            raise ApiError(400, "invalid_request", f"{name}: unknown query parameter", name)
+        if len(values) > 1:
+            raise ApiError(400, "invalid_request", f"{name}: given more than once", name)
+        if values[0] == "":
+            raise ApiError(400, "invalid_request", f"{name}: a value is required", name)
+    return validate(model, request.args.to_dict(), strict=False)
 
 
 # -- output ------------------------------------------------------------------------------------

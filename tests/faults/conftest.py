@@ -1,11 +1,11 @@
-"""Fault-test helpers: a `scraper serve` subprocess with a user's API session."""
+"""Fault-test helpers: a `scraper serve` subprocess with a user's API session, a small disk."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,23 @@ import requests
 from ops.smoke import free_port, wait_ready
 from scraper.accounts import create_token, create_user
 from scraper.runtime import Runtime
+from tests.conftest import missing_service
 from tests.plugins.processes import Spawn
+
+TMPFS_BYTES = 2 * 1024 * 1024
+
+
+@pytest.fixture
+def small_data_dir(data_dir: Path) -> Iterator[Path]:
+    """`data_dir` on a 2 MiB tmpfs; always unmounted afterwards."""
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(data_dir)]
+    done = subprocess.run(mount, capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        missing_service(f"cannot mount a tmpfs (needs root): {done.stderr.strip()}")
+    try:
+        yield data_dir
+    finally:
+        subprocess.run(["umount", "-l", str(data_dir)], capture_output=True, timeout=30)
 
 
 @dataclass

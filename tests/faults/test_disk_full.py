@@ -4,33 +4,15 @@ service keeps answering."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
 from scraper.runtime import Runtime
-from tests.conftest import missing_service
-from tests.faults.conftest import Serve, api_session
+from tests.faults.conftest import TMPFS_BYTES, Serve, api_session
 from tests.plugins.http_server import HTTPTestServer
 from tests.plugins.processes import scraper_env, wait_until
-
-TMPFS_BYTES = 2 * 1024 * 1024
-
-
-@pytest.fixture
-def small_data_dir(data_dir: Path) -> Iterator[Path]:
-    """`data_dir` on a 2 MiB tmpfs; always unmounted afterwards."""
-    mount = ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(data_dir)]
-    done = subprocess.run(mount, capture_output=True, text=True, timeout=30)
-    if done.returncode != 0:
-        missing_service(f"cannot mount a tmpfs (needs root): {done.stderr.strip()}")
-    try:
-        yield data_dir
-    finally:
-        subprocess.run(["umount", "-l", str(data_dir)], capture_output=True, timeout=30)
 
 
 @pytest.mark.slow

@@ -44,6 +44,8 @@ def _count_jobs(client: FlaskClient, users: WebUsers) -> int:
         ({**GOOD, "enabled_sources": "selftest"}, "enabled_sources"),
         ({**GOOD, "enabled_sources": ["nope"]}, "enabled_sources"),
         ({**GOOD, "enabled_sources": ["selftest", 3]}, "enabled_sources[1]"),
+        ({**GOOD, "query": "cats\u0000dogs"}, "query"),  # no database stores a NUL
+        ({**GOOD, "query": "cats \ud800"}, "query"),  # an unpaired surrogate is no UTF-8
     ],
 )
 def test_invalid_search_is_400_naming_the_field_and_creates_nothing(
@@ -126,6 +128,11 @@ def test_max_content_limit_follows_the_settings(runtime: Runtime, users: WebUser
         ("/api/jobs?offset=-1", "offset"),
         ("/api/assets?limit=0", "limit"),
         ("/api/assets?offset=x", "offset"),
+        ("/api/jobs?limit=", "limit"),
+        ("/api/jobs?status=", "status"),
+        ("/api/jobs?limit=5&limit=6", "limit"),
+        ("/api/jobs?colour=red", "colour"),
+        ("/api/assets?job_id=%00", "job_id"),
     ],
 )
 def test_bad_list_parameters_are_400(

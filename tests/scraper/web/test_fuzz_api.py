@@ -19,7 +19,10 @@ from scraper.web.openapi import build_document
 from scraper.web.schemas import DEFAULT_MAX_CONTENT_LIMIT
 from tests.plugins.web import Finished, WebUsers
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+# PostgreSQL too: it refuses what SQLite stores (a NUL character), and a refusal must be a 400.
+pytestmark = pytest.mark.parametrize(
+    "db_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 
 MAX_EXAMPLES = 20
 CHECKS = [

@@ -1,0 +1,120 @@
+"""The fence on a worker's writes: each one succeeds only while the worker holds the job.
+
+A job's `lease_token` grows with every claim. A write names the worker and the token of its
+claim; a worker frozen past its lease (a GC pause, a VM freeze, a partition) whose job was
+rescued and claimed again writes nothing when it wakes: neither progress nor asset rows.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from scraper.db import retry_transient
+from scraper.models import Asset, JobStatus, ScrapeJob, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class AssetWrite(enum.Enum):
+    """What a fenced insert did with one asset."""
+
+    STORED = "stored"
+    DUPLICATE = "duplicate"  # this job already has this content (an earlier attempt stored it)
+    REFUSED = "refused"  # the job is no longer this worker's: nothing was written
+
+
+@dataclass(frozen=True)
+class AssetsWritten:
+    """What a fenced batch insert did: refused as a whole, or which contents it inserted."""
+
+    refused: bool = False
+    inserted: frozenset[str] = frozenset()  # sha256 of the rows inserted
+
+    def of(self, row: Asset) -> AssetWrite:
+        """What happened to this row."""
+        if self.refused:
+            return AssetWrite.REFUSED
+        return AssetWrite.STORED if row.sha256 in self.inserted else AssetWrite.DUPLICATE
+
+
+def held_by(worker_id: str, token: int | None) -> list[ColumnElement[bool]]:
+    """The guard on every worker write: still running, still this worker's, same claim."""
+    guard = [ScrapeJob.status == JobStatus.RUNNING.value, ScrapeJob.locked_by == worker_id]
+    if token is not None:
+        guard.append(ScrapeJob.lease_token == token)
+    return guard
+
+
+def add_assets(
+    session_factory: sessionmaker[Session],
+    worker_id: str,
+    token: int | None,
+    rows: Sequence[Asset],
+) -> AssetsWritten:
+    """Insert one job's new asset rows in one transaction with a guarded touch of its row.
+
+    The touch takes the job's row lock, so a rescue or a new claim waits for this insert to
+    commit (or finds it refused). A job's download pool records what finished together at once:
+    one commit for many files. A lost connection is retried; the checks make it idempotent.
+    """
+    if not rows:
+        return AssetsWritten()
+    job_id = rows[0].job_id
+    try:
+        written = retry_transient(
+            lambda: _insert(session_factory, worker_id, token, rows), f"assets of job {job_id}"
+        )
+    except IntegrityError:  # a concurrent insert of one of them: sort it out one by one
+        singles = [add_assets(session_factory, worker_id, token, [row]) for row in rows]
+        refused = any(w.refused for w in singles)
+        written = AssetsWritten(refused, frozenset().union(*(w.inserted for w in singles)))
+    if written.refused:
+        log.warning(
+            "asset write refused: job %s is no longer held by %s (lease token %s): %d file(s)",
+            job_id,
+            worker_id,
+            token,
+            len(rows),
+            extra={"job_id": job_id, "worker": worker_id},
+        )
+    return written
+
+
+def _insert(
+    session_factory: sessionmaker[Session],
+    worker_id: str,
+    token: int | None,
+    rows: Sequence[Asset],
+) -> AssetsWritten:
+    job_id = rows[0].job_id
+    with session_factory() as s, s.begin():
+        touched = s.execute(
+            update(ScrapeJob)
+            .where(ScrapeJob.id == job_id, *held_by(worker_id, token))
+            .values(updated_at=utcnow())
+        )
+        if touched.rowcount != 1:  # type: ignore[attr-defined]
+            return AssetsWritten(refused=True)
+        shas = {row.sha256 for row in rows}
+        have = set(
+            s.scalars(select(Asset.sha256).where(Asset.job_id == job_id, Asset.sha256.in_(shas)))
+        )
+        inserted: set[str] = set()
+        for row in rows:
+            if row.sha256 not in have | inserted:
+                inserted.add(row.sha256)
+                s.add(_copy(row))
+    return AssetsWritten(inserted=frozenset(inserted))
+
+
+def _copy(row: Asset) -> Asset:
+    """A fresh instance per attempt: a retried transaction must not reuse a flushed one."""
+    values = {c.key: getattr(row, c.key) for c in Asset.__table__.columns}
+    return Asset(**{name: value for name, value in values.items() if value is not None})
