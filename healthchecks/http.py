@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app
 
 from healthchecks.base import CheckResult, Status, worst
-from healthchecks.registry import run_checks
+from healthchecks.monitor import monitor_for
 
 bp = Blueprint("health", __name__)
 MEDIA_TYPE = "application/health+json"
@@ -74,7 +74,7 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> Response:
     """Readiness: database, schema, workers, queue, storage and fallback checks."""
-    results = run_checks(current_app.extensions["scraper"])
+    results = monitor_for(current_app.extensions["scraper"]).results()
     return respond(health_document(results, "scraper readiness"))
 
 

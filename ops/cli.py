@@ -7,6 +7,7 @@ adds the options and `emit` prints the result and decides the exit code in one p
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -20,7 +21,7 @@ from sqlalchemy import Engine
 
 from ops.errors import OpsError
 from scraper.config import DEFAULT_DATABASE_URL
-from scraper.db import make_engine
+from scraper.db import make_engine, make_readonly_engine, sqlite_left_as_found
 from scraper.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -44,7 +45,9 @@ class Options:
 
     database_url: str
     as_json: bool
+    readonly: bool = False  # set before the first engine(): SQLite opened mode=ro, nothing made
     _engine: Engine | None = field(default=None, repr=False)
+    _tidy: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     def engine(self) -> Engine:
         """An engine for `--database-url` (connect timeout 10 s on servers)."""
@@ -52,13 +55,18 @@ class Options:
             extra: dict[str, Any] = {}
             if not self.database_url.startswith("sqlite"):
                 extra["connect_args"] = {"connect_timeout": 10}
-            self._engine = make_engine(self.database_url, **extra)
+            if self.readonly:
+                self._tidy.enter_context(sqlite_left_as_found(self.database_url))
+                self._engine = make_readonly_engine(self.database_url, **extra)
+            else:
+                self._engine = make_engine(self.database_url, **extra)
         return self._engine
 
     def close(self) -> None:
-        """Dispose the engine if one was made."""
+        """Dispose the engine if one was made; a read-only one leaves the files as found."""
         if self._engine is not None:
             self._engine.dispose()
+        self._tidy.close()
 
 
 def emit(outcome: Outcome, as_json: bool) -> NoReturn:
@@ -124,6 +132,7 @@ def check_schema_command(opts: Options, models: str | None) -> Outcome:
     from ops.schema import check_schema, load_metadata, safe_url
     from ops.schema.text import render_report
 
+    opts.readonly = True
     metadata = load_metadata(models) if models else None
     report = check_schema(opts.engine(), metadata)
     text = render_report(report, safe_url(opts.engine()))
@@ -189,6 +198,7 @@ def jobs_command(opts: Options, status: str | None, storage: str | None, limit: 
     """List jobs from the database and the fallback store together, each with its storage."""
     from ops.jobs import jobs_json, jobs_table, list_jobs
 
+    opts.readonly = True
     page = list_jobs(_runtime(opts), status, storage, limit)
     return Outcome(jobs_json(page), jobs_table(page), PROBLEM if page.database_error else OK)
 
@@ -213,6 +223,7 @@ def doctor_command(opts: Options, apply_heal: bool) -> Outcome:
     from ops.doctor import diagnose, diagnose_config_error, heal
     from ops.doctor.render import render_diagnosis, render_heal
 
+    opts.readonly = not apply_heal or sqlite_missing(opts.database_url)
     try:
         runtime = _runtime(opts)
     except OpsError as exc:
@@ -226,6 +237,14 @@ def doctor_command(opts: Options, apply_heal: bool) -> Outcome:
     return Outcome(
         diagnosis.to_json(), render_diagnosis(diagnosis), PROBLEM if diagnosis.problem else OK
     )
+
+
+def sqlite_missing(url: str) -> bool:
+    """A SQLite URL whose file does not exist: even --heal must not create it (a 2nd database)."""
+    from healthchecks.remedy import sqlite_path
+
+    path = sqlite_path(url)
+    return path is not None and not path.exists()
 
 
 @ops_command("trace")

@@ -66,6 +66,7 @@ def serve(
     import waitress
 
     from scraper.jobs import Reconciler
+    from scraper.selfheal import SelfHealer
     from scraper.web import create_app
     from scraper.worker import Worker
 
@@ -76,7 +77,12 @@ def serve(
         click.echo(f"warning: {problem} (run `ops doctor`)", err=True)
     _announce_admin(runtime)
     app = create_app({"SCRAPER_RUNTIME": runtime})
-    reconciler = Reconciler(runtime.store, runtime.fallback, runtime.settings.reconcile_interval)
+    settings = runtime.settings
+    reconciler: Reconciler | SelfHealer = (
+        SelfHealer(runtime)
+        if settings.auto_heal == "safe"
+        else Reconciler(runtime.store, runtime.fallback, settings.reconcile_interval)
+    )
     reconciler.start()
     worker = None if no_worker else Worker(runtime, concurrency=concurrency)
     if worker is not None:
@@ -119,6 +125,7 @@ def worker(
 ) -> None:
     """Run a standalone worker; SIGTERM stops claiming and releases what it holds."""
     from scraper.metrics.registry import mark_process_dead, serve_metrics
+    from scraper.selfheal import SelfHealer
     from scraper.worker import Worker
 
     runtime = _runtime(database_url)
@@ -126,6 +133,9 @@ def worker(
     prepare(runtime)
     if metrics_port is not None:
         serve_metrics(metrics_port)
+    healer = SelfHealer(runtime) if runtime.settings.auto_heal == "safe" else None
+    if healer is not None:
+        healer.start()
     w = Worker(runtime, concurrency=concurrency, worker_id=name)
     signal.signal(signal.SIGTERM, lambda signum, frame: w._stop.set())
     try:
@@ -134,6 +144,8 @@ def worker(
         pass
     finally:
         w.stop()
+        if healer is not None:
+            healer.stop()
         mark_process_dead()
 
 

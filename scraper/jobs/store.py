@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scraper.db import retry_transient
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.record import JobRecord
-from scraper.models import FINAL_STATUSES, JobStatus, ScrapeJob, utcnow
+from scraper.models import FINAL_STATUSES, JobStatus, ScrapeJob, claim_values, utcnow
 
 
 @dataclass
@@ -152,15 +152,7 @@ class JobStore:
                 .order_by(ScrapeJob.created_at, ScrapeJob.id)
                 .limit(1)
             )
-            values = dict(
-                status=JobStatus.RUNNING.value,
-                locked_by=worker_id,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                started_at=func.coalesce(ScrapeJob.started_at, now),
-                attempts=ScrapeJob.attempts + 1,
-                message=f"claimed by {worker_id}",
-                updated_at=now,
-            )
+            values = claim_values(worker_id, lease_seconds, now)
             if s.get_bind().dialect.name == "sqlite":
                 # One statement, one short write transaction: SQLite has no SKIP LOCKED.
                 stmt = (

@@ -98,9 +98,9 @@ class ScraperCollector(Collector):
         return check_schema(self.runtime.engine)
 
     def _read_checks(self) -> list[CheckResult]:
-        from healthchecks import run_checks
+        from healthchecks.monitor import monitor_for
 
-        return run_checks(self.runtime)
+        return monitor_for(self.runtime).results()
 
     def _memory_family(self) -> Metric:
         family = GaugeMetricFamily(
