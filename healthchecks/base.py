@@ -20,10 +20,12 @@ class Fix(str):
     """
 
     heal: str | None
+    sql: str | None  # the exact statement(s) to run as an admin, when the fix is SQL
 
-    def __new__(cls, command: str, heal: str | None = None) -> Fix:
+    def __new__(cls, command: str, heal: str | None = None, sql: str | None = None) -> Fix:
         fix = super().__new__(cls, command)
         fix.heal = heal if heal is not None else getattr(command, "heal", None)
+        fix.sql = sql if sql is not None else getattr(command, "sql", None)
         return fix
 
     @property
@@ -31,7 +33,7 @@ class Fix(str):
         return str.__str__(self)
 
     def to_json(self) -> dict[str, str | None]:
-        return {"command": self.command, "heal": self.heal}
+        return {"command": self.command, "heal": self.heal, "sql": self.sql}
 
 
 class Status(enum.StrEnum):

@@ -147,21 +147,22 @@ def classify(exc: BaseException) -> Refusal:
 
 
 def _first_line(orig: BaseException) -> str:
-    text = str(orig).strip()
+    args = getattr(orig, "args", ())
+    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        text = args[1].strip()  # pymysql: (errno, message)
+    else:
+        text = str(orig).strip()
     return (text.splitlines() or [type(orig).__name__])[0][:500]
 
 
 def _codes(orig: BaseException) -> dict[str, Any]:
-    sqlstate = getattr(orig, "sqlstate", None)
-    if sqlstate is None:
-        sqlstate = getattr(orig, "pgcode", None)
-    errno: int | None = None
-    if sqlstate is None and orig.args and isinstance(orig.args[0], int):
-        errno = orig.args[0]  # pymysql: (errno, message)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    args = getattr(orig, "args", ())
+    errno = args[0] if args and isinstance(args[0], int) else None  # pymysql: (errno, message)
     name = getattr(orig, "sqlite_errorname", None)
     if name is not None:
-        sqlstate, errno = None, getattr(orig, "sqlite_errorcode", None)
-    return {"sqlstate": sqlstate if isinstance(sqlstate, str) else name, "errno": errno}
+        sqlstate, errno = name, getattr(orig, "sqlite_errorcode", None)
+    return {"sqlstate": sqlstate if isinstance(sqlstate, str) else None, "errno": errno}
 
 
 def _kind(
@@ -170,9 +171,12 @@ def _kind(
     if isinstance(exc, ModuleNotFoundError | sa_exc.NoSuchModuleError):
         return RefusalKind.MISSING_DRIVER
     code, errno = fields["sqlstate"], fields["errno"]
-    found = _SQLITE.get(code or "") or _SQLSTATE.get(code or "")
-    if found is None and errno is not None and not (code or "").startswith("SQLITE"):
+    sqlite = (code or "").startswith("SQLITE")
+    found = _SQLITE.get(code or "")
+    if found is None and errno is not None and not sqlite:
         found = _ERRNO.get(errno)
+    if found is None:
+        found = _SQLSTATE.get(code or "")
     if found is None and code == "SQLITE_ERROR":
         found = _sqlite_error(message)
     if found is None and code and code.startswith("08"):

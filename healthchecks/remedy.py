@@ -42,6 +42,15 @@ def _one(engine: Engine, sql: str, **params: Any) -> Any:
     return next(iter(rows[0].values())) if rows else None
 
 
+def _sql_fix(sql: str) -> Fix:
+    return Fix(sql, sql=sql)
+
+
+def _psql_target(engine: Engine) -> str:
+    url = engine.url
+    return f"-h {url.host or 'localhost'} -p {url.port or 5432} -U {url.username or 'postgres'}"
+
+
 def _q(name: str, dialect: str) -> str:
     return f"`{name}`" if dialect == "mysql" else f'"{name}"'
 
@@ -76,7 +85,7 @@ def _privilege(refusal: Refusal, engine: Engine, url: str) -> Explanation:
     return Explanation(
         f"The database role {user!r} may read but not write: the database refused "
         f"{_verb(refusal)} on {table} for lack of privilege, so every job write fails.",
-        Fix(f"run as the tables' owner or an admin, in database {database}: {grant}"),
+        Fix(f"run as the tables' owner or an admin, in database {database}: {grant}", sql=grant),
         {"role": user, "database": database, "grant": grant},
     )
 
@@ -119,7 +128,7 @@ def _pg_read_only(refusal: Refusal, engine: Engine, url: str) -> Explanation:
         f"Transactions are read-only by default here (default_transaction_read_only = on, set "
         f"at the {source or 'server'} level): every write is refused. Turn it off; new "
         "connections then write (restart the service to renew its pool).",
-        Fix(f"psql -d postgres -c '{sql}'"),
+        Fix(f"psql {_psql_target(engine)} -d postgres -c '{sql}'", sql=sql),
         {**evidence, "sql": sql},
     )
 
@@ -130,7 +139,10 @@ def _mysql_read_only(refusal: Refusal, engine: Engine, url: str) -> Explanation:
     return Explanation(
         "The server runs read-only (read_only = ON, as a replica does): every write is "
         "refused. Point the service at the primary, or, if this is the primary, turn it off.",
-        Fix("SET GLOBAL read_only = OFF  (on the primary; or set SCRAPER_DATABASE_URL to it)"),
+        Fix(
+            "SET GLOBAL read_only = OFF  (on the primary; or set SCRAPER_DATABASE_URL to it)",
+            sql="SET GLOBAL read_only = OFF",
+        ),
         evidence,
     )
 
@@ -184,7 +196,10 @@ def _locked(refusal: Refusal, engine: Engine, url: str) -> Explanation:
         return Explanation(
             f"Another session holds a lock on {table} and the write waited past the lock "
             f"timeout: {who}. End that transaction (or stop that process).",
-            Fix(f"end the holder's transaction, or: {fix}"),
+            Fix(
+                f"end the holder's transaction, or: {fix}",
+                sql=fix if "KILL" in fix or "SELECT" in fix else None,
+            ),
             {"lock_holders": holders[:5], "table": table},
         )
     return Explanation(
@@ -315,7 +330,7 @@ def _trigger(refusal: Refusal, engine: Engine, url: str) -> Explanation:
     return Explanation(
         f"A trigger on {table} ({', '.join(names) or 'unnamed'}) refuses the rows the service "
         f"writes: {refusal.message}",
-        Fix(drops or f"drop the trigger on {table} that raises this error"),
+        Fix(drops or f"drop the trigger on {table} that raises this error", sql=drops or None),
         {"triggers": names, "table": table},
     )
 
@@ -336,7 +351,7 @@ def _check(refusal: Refusal, engine: Engine, url: str) -> Explanation:
     return Explanation(
         f"The CHECK constraint {name} on {table} refuses a value the service writes "
         "(a job's status or progress as the models allow them).",
-        Fix(f"{drop}; then run `ops migrate` (restores the models' own checks)"),
+        Fix(f"{drop}; then run `ops migrate` (restores the models' own checks)", sql=drop),
         {"constraint": name, "table": table, "definition": _check_definition(engine, name)},
     )
 
@@ -358,7 +373,8 @@ def _foreign_key(refusal: Refusal, engine: Engine, url: str) -> Explanation:
     name, d = refusal.constraint, engine.dialect.name
     if name and d != "sqlite":
         kind = "FOREIGN KEY" if d == "mysql" else "CONSTRAINT"
-        fix = Fix(f"ALTER TABLE {_q(table, d)} DROP {kind} {_q(name, d)}")
+        drop = f"ALTER TABLE {_q(table, d)} DROP {kind} {_q(name, d)}"
+        fix = Fix(drop, sql=drop)
     else:
         fix = Fix("ops migrate --allow-destructive  (drops foreign keys the models do not have)")
     return Explanation(
@@ -376,13 +392,13 @@ def _unique(refusal: Refusal, engine: Engine, url: str) -> Explanation:
     if name is None:
         fix = Fix("ops migrate --allow-destructive  (drops unique constraints not in the models)")
     elif d == "mysql":
-        fix = Fix(f"ALTER TABLE {_q(table, d)} DROP INDEX {_q(name, d)}")
+        fix = _sql_fix(f"ALTER TABLE {_q(table, d)} DROP INDEX {_q(name, d)}")
     elif d == "postgresql" and _one(
         engine, "SELECT 1 FROM pg_constraint WHERE conname = :n", n=name
     ):
-        fix = Fix(f"ALTER TABLE {_q(table, d)} DROP CONSTRAINT {_q(name, d)}")
+        fix = _sql_fix(f"ALTER TABLE {_q(table, d)} DROP CONSTRAINT {_q(name, d)}")
     else:
-        fix = Fix(f"DROP INDEX {_q(name, d)}")
+        fix = _sql_fix(f"DROP INDEX {_q(name, d)}")
     return Explanation(
         f"A unique constraint on {table} ({name or refusal.column}) that the models do not "
         "have refuses rows the service writes (they repeat values it allows to repeat).",
@@ -423,8 +439,9 @@ def missing_database(engine: Engine) -> Explanation:
     url, database = engine.url, engine.url.database or ""
     host, port, user = url.host or "localhost", url.port, url.username or ""
     if engine.dialect.name == "mysql":
+        password = " -p" if url.password else ""
         cmd = (
-            f"mysql -h {host} -P {port or 3306} -u {user or 'root'} -p -e "
+            f"mysql -h {host} -P {port or 3306} -u {user or 'root'}{password} -e "
             f"'CREATE DATABASE `{database}` CHARACTER SET utf8mb4' && ops init-db"
         )
     else:

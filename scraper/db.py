@@ -168,6 +168,10 @@ def _sqlite_file(url: str) -> Path | None:
 
 def _close_once(path: Path) -> None:
     try:
-        sqlite3.connect(f"file:{path}?mode=rw", uri=True).close()
+        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master")  # join the WAL, to clean it up
+        finally:
+            conn.close()
     except sqlite3.Error:  # tidying only
         log.debug("could not tidy the sidecar files of %s", path)

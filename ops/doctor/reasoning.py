@@ -43,6 +43,7 @@ class RootCause:
             "fix": self.fix,
             "severity": self.severity.value,
             "heal": self.heal,
+            "fix_sql": getattr(self.fix, "sql", None),
             "error": self.error.to_json() if self.error else None,
         }
 
