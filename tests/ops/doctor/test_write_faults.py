@@ -13,11 +13,12 @@ import uuid
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from ops.cli import main
 from tests.conftest import DIALECTS
-from tests.ops.doctor.conftest import SERVERS, FaultEnv, fix_sql
+from tests.ops.doctor.conftest import FaultEnv, fix_sql
 
 WRITES = "database:writes"
 
@@ -150,10 +151,6 @@ def test_extra_not_null_column_fails_every_insert_and_migrate_relaxes_it(
     env.init()
     env.live_worker()
     if dialect == "sqlite":  # SQLite adds NOT NULL columns only with a default: rebuild
-        env.sql(
-            "CREATE TABLE worker_heartbeats_new AS SELECT * FROM worker_heartbeats WHERE 0",
-        )
-        env.sql("DROP TABLE worker_heartbeats_new")
         _sqlite_add_not_null(env)
     else:
         env.sql("ALTER TABLE scrape_jobs ADD COLUMN tenant VARCHAR(20) NOT NULL")
@@ -167,33 +164,25 @@ def test_extra_not_null_column_fails_every_insert_and_migrate_relaxes_it(
     env.passes()
 
 
+INDEXES = (
+    "SELECT sql FROM sqlite_master WHERE tbl_name = 'scrape_jobs' AND sql LIKE 'CREATE INDEX%'"
+)
+
+
 def _sqlite_add_not_null(env: FaultEnv) -> None:
     """Rebuild scrape_jobs with an extra NOT NULL column, as a hand-made migration would."""
     ddl = env.sql("SELECT sql FROM sqlite_master WHERE name = 'scrape_jobs'")
-    new = ddl.replace(
-        "CREATE TABLE scrape_jobs (",
-        "CREATE TABLE scrape_jobs (\n\ttenant VARCHAR(20) NOT NULL,",
-        1,
-    )
-    indexes = []
+    new = ddl.replace("(", "(\n\ttenant VARCHAR(20) NOT NULL,", 1)
     engine = env.admin()
-    with engine.begin() as conn:
-        from sqlalchemy import text
-
-        indexes = [
-            r[0]
-            for r in conn.execute(
-                text(
-                    "SELECT sql FROM sqlite_master WHERE tbl_name='scrape_jobs' AND type='index' AND sql IS NOT NULL"
-                )
-            )
-        ]
-        conn.execute(text("PRAGMA foreign_keys=OFF"))
-        conn.execute(text("DROP TABLE scrape_jobs"))
-        conn.execute(text(new))
-        for index in indexes:
-            conn.execute(text(index))
-    engine.dispose()
+    try:
+        with engine.begin() as conn:
+            indexes = [row[0] for row in conn.execute(text(INDEXES))]
+            conn.execute(text("DROP TABLE scrape_jobs"))
+            conn.execute(text(new))
+            for index in indexes:
+                conn.execute(text(index))
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -317,6 +306,3 @@ def test_missing_table_is_named_and_migrate_creates_it(env_factory, dialect: str
     result = CliRunner().invoke(main, ["migrate", "--database-url", env.url])
     assert result.exit_code == 0, result.output
     env.passes()
-
-
-_ = SERVERS
