@@ -128,6 +128,6 @@ def _sqlite_file(parsed: URL, settings: Settings) -> CheckResult:
 
 def _candidates(raw: str, settings: Settings) -> list[Path]:
     """Where the file probably is: the data dir, and the project the service was installed in."""
-    name = Path(raw).name
+    name, data_dir = Path(raw).name, settings.data_dir.absolute()
     project = Path(sys.prefix).absolute().parent
-    return [settings.data_dir.absolute() / name, project / raw, project / "data" / name]
+    return [data_dir / name, data_dir.parent / raw, project / raw, project / "data" / name]

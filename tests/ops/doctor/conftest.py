@@ -4,6 +4,7 @@ and a snapshot of the files and the database around every run (the doctor must c
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
 from ops.cli import main
@@ -127,10 +129,12 @@ class FaultEnv:
             engine.dispose()
 
     def live_worker(self) -> None:
-        engine = self.admin()
-        try:
-            from sqlalchemy.orm import sessionmaker
+        self.live_worker_at(self.url)
 
+    def live_worker_at(self, url: str) -> None:
+        """A fresh heartbeat: a worker is alive (so waiting jobs are not the finding)."""
+        engine = make_engine(url, poolclass=NullPool)
+        try:
             beat(sessionmaker(engine), "live-worker", 0, 0)
         finally:
             engine.dispose()
@@ -169,8 +173,6 @@ class FaultEnv:
 @pytest.fixture
 def env_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Make a FaultEnv for a dialect (databases dropped at teardown)."""
-    import contextlib
-
     stack = contextlib.ExitStack()
     monkeypatch.setenv("SCRAPER_SECRET_KEY", "doctor-corpus-secret")
     monkeypatch.delenv("SCRAPER_DATABASE_URL", raising=False)
@@ -216,7 +218,6 @@ def fix_sql(cause: dict[str, Any]) -> str:
 
 def chdir(path: Path) -> Any:
     """Temporarily run from another working directory (as services often do)."""
-    import contextlib
 
     @contextlib.contextmanager
     def go() -> Iterator[None]:
