@@ -147,7 +147,7 @@ def classify(exc: BaseException) -> Refusal:
 
 
 def _first_line(orig: BaseException) -> str:
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
     if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
         text = args[1].strip()  # pymysql: (errno, message)
     else:

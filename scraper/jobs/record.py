@@ -49,6 +49,7 @@ class JobRecord:
     finished_at: datetime | None = None
     storage: Storage = "database"
     warning: str | None = field(default=None, compare=False)
+    refusal: str | None = field(default=None, compare=False)  # the database's words, if held
 
     @classmethod
     def from_row(cls, row: ScrapeJob | Row[Any]) -> JobRecord:
@@ -60,8 +61,8 @@ class JobRecord:
     def column_values(self) -> dict[str, Any]:
         """The values to insert as a `scrape_jobs` row."""
         values = asdict(self)
-        values.pop("storage")
-        values.pop("warning")
+        for name in NOT_COLUMNS:
+            values.pop(name)
         return values
 
     def to_json(self) -> dict[str, Any]:
@@ -73,8 +74,9 @@ class JobRecord:
             data[name] = value.isoformat() if isinstance(value, datetime) else value
         data["enabled_sources"] = list(self.enabled_sources)
         data["job_id"] = self.id
-        if data["warning"] is None:
-            data.pop("warning")
+        for name in ("warning", "refusal"):
+            if data[name] is None:
+                data.pop(name)
         return data
 
     @classmethod
@@ -89,4 +91,5 @@ class JobRecord:
 
 # Computed once: dataclasses.fields() per call was a visible share of the dashboard poll.
 ALL_FIELDS = tuple(f.name for f in fields(JobRecord))
-COLUMN_FIELDS = tuple(name for name in ALL_FIELDS if name not in ("storage", "warning"))
+NOT_COLUMNS = ("storage", "warning", "refusal")
+COLUMN_FIELDS = tuple(name for name in ALL_FIELDS if name not in NOT_COLUMNS)
