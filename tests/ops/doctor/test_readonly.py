@@ -1,4 +1,4 @@
-"""Without --heal, `ops doctor`, `ops check-schema` and `ops jobs` create, change, delete nothing."""
+"""Without --heal, `ops doctor`, `ops check-schema` and `ops jobs` change nothing at all."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def _sqlite_error(statement: str) -> Exception:
             RefusalKind.MISSING_DATABASE,
         ),
         (pymysql.err.OperationalError(1205, "Lock wait timeout exceeded"), RefusalKind.LOCKED),
-        (sqlite3.OperationalError("database is locked"), RefusalKind.OTHER),
+        (_sqlite_error("INSERT INTO nope VALUES (1)"), RefusalKind.MISSING_TABLE),
     ],
 )
 def test_driver_errors_are_classified_by_code(error: Exception, kind: RefusalKind) -> None:
