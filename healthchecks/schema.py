@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from healthchecks.base import CheckResult, Status, describe_error, guarded
+from healthchecks.base import CheckResult, Fix, Status, describe_error, guarded
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -14,11 +14,13 @@ NAME = "schema:in_sync"
 SHOWN = 10
 
 
-def _fix(tables_missing: int) -> str:
+def _fix(tables_missing: int) -> Fix:
     """`ops init-db` for an empty database (every model table missing), else `ops migrate`."""
     from scraper.models import Base
 
-    return "ops init-db" if tables_missing >= len(Base.metadata.tables) else "ops migrate"
+    if tables_missing >= len(Base.metadata.tables):
+        return Fix("ops init-db", heal="init-db")
+    return Fix("ops migrate", heal="migrate")
 
 
 def _summary(differences: list[Any]) -> str:
