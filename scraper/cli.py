@@ -78,7 +78,7 @@ def serve(
     _announce_admin(runtime)
     app = create_app({"SCRAPER_RUNTIME": runtime})
     settings = runtime.settings
-    reconciler: Reconciler | SelfHealer = (
+    reconciler: Reconciler = (
         SelfHealer(runtime)
         if settings.auto_heal == "safe"
         else Reconciler(runtime.store, runtime.fallback, settings.reconcile_interval)

@@ -11,42 +11,31 @@ in `scraper_self_heal_total{action}` and kept for the dashboard.
 from __future__ import annotations
 
 import logging
-import threading
 
 from healthchecks import CheckResult, Status
 from healthchecks.monitor import HealEvent, monitor_for
 from ops.schema import auto_heal
+from scraper.jobs import Reconciler
 from scraper.metrics import SELF_HEAL
 from scraper.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-class SelfHealer:
-    """Background thread: heal what is safe every `interval` seconds; replaces the Reconciler."""
+class SelfHealer(Reconciler):
+    """Background thread: heal what is safe every `interval` seconds (a Reconciler that heals)."""
+
+    _name = "self-healer"
 
     def __init__(self, runtime: Runtime, interval: float | None = None) -> None:
+        every = interval if interval is not None else runtime.settings.reconcile_interval
+        super().__init__(runtime.store, runtime.fallback, every)
         self.runtime = runtime
-        self.interval = interval if interval is not None else runtime.settings.reconcile_interval
         self.monitor = monitor_for(runtime)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="self-healer", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.heal_once()
-            except Exception:  # the loop must survive a database outage
-                log.exception("self-heal pass failed")
+    def tick(self) -> None:
+        """One pass of `heal_once`."""
+        self.heal_once()
 
     def heal_once(self) -> list[HealEvent]:
         """One pass: repair the schema if writes need it, requeue, reconcile; what was done."""
