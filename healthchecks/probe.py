@@ -211,8 +211,8 @@ def _restore_lock_wait(conn: Connection) -> None:
 @contextmanager
 def _probe_engine(engine: Engine, url: str | None) -> Iterator[Engine]:
     """Servers: the engine itself. SQLite: a connection of its own that never creates the file."""
-    if engine.dialect.name != "sqlite":
-        yield engine
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        yield engine  # an in-memory database lives only in the engine's own connection
         return
     probe = create_engine(
         writable_sqlite_url(url or engine.url.render_as_string()), poolclass=NullPool
