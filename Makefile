@@ -19,11 +19,13 @@ test: $(STAMP)
 	$(BIN)/ruff check scraper ops healthchecks tests benchmarks
 	$(BIN)/ruff format --check scraper ops healthchecks tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check scraper ops healthchecks tests benchmarks
 	$(BIN)/ruff format --check scraper ops healthchecks tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

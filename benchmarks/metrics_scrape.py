@@ -21,6 +21,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import Connection, Engine, text
 
+from ops.schema import safe_url
 from scraper.config import Settings
 from scraper.metrics.collector import ScraperCollector
 from scraper.models import Base
@@ -118,7 +119,7 @@ def main() -> None:
     url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
     runtime = Runtime(Settings(database_url=url, data_dir=workdir / "data"))
     Base.metadata.create_all(runtime.engine)
-    print(f"database: {runtime.engine.url.render_as_string(hide_password=True)}")
+    print(f"database: {safe_url(runtime.engine)}")
     print(f"filled {args.jobs:,} jobs in {fill(runtime.engine, args.jobs):.1f} s")
     print(f"jobs per status: {runtime.store.count_by_status()}")
 

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from healthchecks.base import CheckResult, Fix, Status, describe_error, guarded
 from healthchecks.refusal import RefusalKind, classify
 from healthchecks.remedy import missing_database
+from ops.schema import safe_url
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -21,7 +22,7 @@ PING = {"sqlite": "SELECT count(*) FROM sqlite_master"}
 
 
 def _safe_url(runtime: Runtime) -> str:
-    return runtime.engine.url.render_as_string(hide_password=True)
+    return safe_url(runtime.engine)
 
 
 def _unreachable(runtime: Runtime, exc: Exception) -> CheckResult:

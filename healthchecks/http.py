@@ -9,16 +9,20 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, current_app
 
 from healthchecks.base import CheckResult, Status, worst
 from healthchecks.monitor import monitor_for
 
+if TYPE_CHECKING:
+    from scraper.runtime import Runtime
+
 bp = Blueprint("health", __name__)
 MEDIA_TYPE = "application/health+json"
 STARTED_KEY = "healthchecks.started"
+RUNTIME_KEY = "healthchecks.runtime"
 
 
 def _now() -> str:
@@ -74,11 +78,12 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> Response:
     """Readiness: database, schema, workers, queue, storage and fallback checks."""
-    results = monitor_for(current_app.extensions["scraper"]).results()
+    results = monitor_for(current_app.extensions[RUNTIME_KEY]).results()
     return respond(health_document(results, "scraper readiness"))
 
 
-def init_app(app: Flask) -> None:
-    """Register the health endpoints."""
+def init_app(app: Flask, runtime: Runtime) -> None:
+    """Register the health endpoints; `/readyz` checks `runtime`."""
     app.extensions[STARTED_KEY] = time.monotonic()
+    app.extensions[RUNTIME_KEY] = runtime
     app.register_blueprint(bp)

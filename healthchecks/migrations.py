@@ -9,7 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from healthchecks.base import CheckResult, Fix, Status, guarded
-from scraper.migrations import alembic_config
+from scraper.schema import MIGRATIONS
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -19,7 +19,7 @@ NAME = "schema:migrations"
 
 def pending_revisions(current: str | None) -> list[dict[str, Any]]:
     """Revisions after `current` up to the head, oldest first, each with its message."""
-    script = ScriptDirectory.from_config(alembic_config())
+    script = ScriptDirectory.from_config(MIGRATIONS.config())
     head = script.get_current_head()
     revisions = list(script.iterate_revisions(head, current))
     return [{"revision": r.revision, "message": r.doc} for r in reversed(revisions)]

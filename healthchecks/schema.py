@@ -6,6 +6,8 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from healthchecks.base import CheckResult, Fix, Status, describe_error, guarded
+from scraper.models import Base
+from scraper.schema import check_schema
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -16,8 +18,6 @@ SHOWN = 10
 
 def _fix(tables_missing: int) -> Fix:
     """`ops init-db` for an empty database (every model table missing), else `ops migrate`."""
-    from scraper.models import Base
-
     if tables_missing >= len(Base.metadata.tables):
         return Fix("ops init-db", heal="init-db")
     return Fix("ops migrate", heal="migrate")
@@ -58,8 +58,6 @@ def _as_dict(difference: Any) -> dict[str, Any]:
 def check(runtime: Runtime) -> CheckResult:
     """Compare models and database; critical drift fails, warning/info drift warns."""
     try:
-        from ops.schema import check_schema
-
         report = check_schema(runtime.engine)
     except Exception as exc:
         return CheckResult(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from healthchecks.base import CheckResult, Status, guarded
-from scraper.metrics.queries import read_snapshot
+from scraper.jobs.queries import read_snapshot
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime

@@ -23,6 +23,7 @@ from ops.errors import OpsError
 from scraper.config import DEFAULT_DATABASE_URL
 from scraper.db import make_engine, make_readonly_engine, sqlite_left_as_found
 from scraper.errors import ConfigError
+from scraper.models import JobStatus
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -126,15 +127,21 @@ def main() -> None:
 
 
 @ops_command("check-schema")
-@click.option("--models", default=None, metavar="MODULE:ATTR", help="MetaData or declarative base.")
-def check_schema_command(opts: Options, models: str | None) -> Outcome:
+@click.option(
+    "--models",
+    default="scraper.models:Base",
+    show_default=True,
+    metavar="MODULE:ATTR",
+    help="MetaData or declarative base.",
+)
+def check_schema_command(opts: Options, models: str) -> Outcome:
     """Compare the ORM models with the live schema; exit 1 on drift, 2 if it cannot run."""
+    # heavy imports (SQLAlchemy, Alembic, the models) load only when this command runs
     from ops.schema import check_schema, load_metadata, safe_url
     from ops.schema.text import render_report
 
     opts.readonly = True
-    metadata = load_metadata(models) if models else None
-    report = check_schema(opts.engine(), metadata)
+    report = check_schema(opts.engine(), load_metadata(models))
     text = render_report(report, safe_url(opts.engine()))
     return Outcome(report.to_json(), text, OK if report.in_sync else PROBLEM)
 
@@ -142,8 +149,9 @@ def check_schema_command(opts: Options, models: str | None) -> Outcome:
 @ops_command("init-db")
 def init_db_command(opts: Options) -> Outcome:
     """Create every missing table and record the migration head (idempotent)."""
-    from ops.schema import init_db
+    # heavy imports (SQLAlchemy, Alembic, the models) load only when this command runs
     from ops.schema.text import render_init
+    from scraper.schema import init_db
 
     report = init_db(opts.engine())
     return Outcome(report.to_json(), render_init(report), OK)
@@ -159,8 +167,9 @@ def migrate_command(opts: Options, dry_run: bool, sql: bool, allow_destructive: 
     Never drops or narrows without --allow-destructive; backs up a SQLite file first.
     Exit 0 when the schema ends in sync, 1 when differences remain (or would, with --dry-run).
     """
-    from ops.schema import migrate
+    # heavy imports (SQLAlchemy, Alembic, the models) load only when this command runs
     from ops.schema.text import render_migrate
+    from scraper.schema import migrate
 
     report = migrate(opts.engine(), dry_run=dry_run, sql=sql, allow_destructive=allow_destructive)
     text = render_migrate(report)
@@ -172,11 +181,12 @@ def migrate_command(opts: Options, dry_run: bool, sql: bool, allow_destructive: 
 
 # -- issue 6: jobs, reconcile, doctor, trace, smoke ---------------------------------------
 
-JOB_STATUSES = ["pending", "running", "completed", "failed", "cancelled"]
+JOB_STATUSES = [status.value for status in JobStatus]
 
 
 def _runtime(opts: Options) -> Runtime:
     """The service's runtime for `--database-url`, sharing the command's engine."""
+    # heavy imports (the service's stores and models) load only when a command needs them
     from scraper.runtime import Runtime
 
     try:
@@ -196,6 +206,7 @@ def _runtime(opts: Options) -> Runtime:
 @click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
 def jobs_command(opts: Options, status: str | None, storage: str | None, limit: int) -> Outcome:
     """List jobs from the database and the fallback store together, each with its storage."""
+    # heavy imports (the service, Flask, the checks) load only when this command runs
     from ops.jobs import jobs_json, jobs_table, list_jobs
 
     opts.readonly = True
@@ -206,6 +217,7 @@ def jobs_command(opts: Options, status: str | None, storage: str | None, limit: 
 @ops_command("reconcile")
 def reconcile_command(opts: Options) -> Outcome:
     """Move fallback jobs into the database and say how many (a second run moves none)."""
+    # heavy imports (the service, Flask, the checks) load only when this command runs
     from ops.jobs import reconcile_jobs
 
     summary = reconcile_jobs(_runtime(opts))
@@ -220,6 +232,7 @@ def doctor_command(opts: Options, apply_heal: bool) -> Outcome:
     --heal applies the safe fixes (additive migrate, reconcile, requeue expired leases,
     create a missing data dir) and reports before and after.
     """
+    # heavy imports (the service, Flask, the checks) load only when this command runs
     from ops.doctor import diagnose, diagnose_config_error, heal
     from ops.doctor.render import render_diagnosis, render_heal
 
@@ -257,6 +270,7 @@ def trace_command(opts: Options, url: str | None, token: str | None, timeout: fl
     The database and data-dir hops read --database-url and SCRAPER_DATA_DIR: point them at
     the service's own. Without --url an in-process app and worker serve the trace.
     """
+    # heavy imports (the service, Flask, the checks) load only when this command runs
     from ops.trace import render_text, trace, trace_url
 
     runtime = _runtime(opts)
@@ -272,6 +286,7 @@ def smoke_command(opts: Options, timeout: float, keep: bool) -> Outcome:
 
     --database-url is ignored: the smoke test always builds its own SQLite database.
     """
+    # heavy imports (the service, Flask, the checks) load only when this command runs
     from ops.smoke import render_text, smoke
 
     report = smoke(timeout, keep)

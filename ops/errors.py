@@ -9,6 +9,16 @@ OpsError
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """The database's own words, first line (a driver error's `orig`), for one-line messages.
+
+    `scraper.db.first_line` does the same for the service: `ops.schema`, a library of its own,
+    may not import the service.
+    """
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class OpsError(Exception):
     """Base class of every error the ops toolkit raises on purpose."""
 

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import text
 
 from ops.errors import CannotConnect
+from ops.schema import safe_url
+from scraper.db import first_line
 from scraper.jobs import JobPage, ReconcileResult
 from scraper.runtime import Runtime
 
@@ -20,9 +22,7 @@ def ensure_reachable(runtime: Runtime) -> None:
         with runtime.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
-        url = runtime.engine.url.render_as_string(hide_password=True)
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise CannotConnect(url, reason) from exc
+        raise CannotConnect(safe_url(runtime.engine), first_line(exc)) from exc
 
 
 def list_jobs(

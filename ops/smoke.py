@@ -23,8 +23,11 @@ from typing import Any
 import requests
 
 from ops.trace import TraceCannotRun, TraceReport, trace_url
+from ops.trace import render_text as render_trace
+from scraper.accounts import create_token, create_user
 from scraper.config import Settings
 from scraper.runtime import Runtime
+from scraper.schema import init_db
 
 
 @dataclass(frozen=True)
@@ -166,9 +169,6 @@ def _run(report: SmokeReport, root: Path, timeout: float) -> None:
 
 def _init(runtime: Runtime) -> str:
     """Create every table and an admin with a token; return the token."""
-    from ops.schema import init_db
-    from scraper.accounts import create_token, create_user
-
     init_db(runtime.engine)
     create_user(runtime.Session, "smoke", secrets.token_urlsafe(12), admin=True)
     return create_token(runtime.Session, "smoke", "ops smoke")
@@ -191,8 +191,6 @@ def _since(started: float) -> float:
 
 def render_text(report: SmokeReport) -> str:
     """Each step, then the trace."""
-    from ops.trace import render_text as render_trace
-
     lines = [
         f"[{'PASS' if s.ok else 'FAIL'}] {s.name:<8} {s.seconds:6.2f}s  {s.detail}"
         for s in report.steps

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import SQLAlchemyError
 
 from scraper.runtime import Runtime
+from scraper.schema import auto_heal
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ def prepare(runtime: Runtime) -> StartupReport:
 
 def _heal_schema(runtime: Runtime, report: StartupReport) -> None:
     try:
-        from ops.schema import auto_heal
-
         result = auto_heal(runtime.engine)
     except Exception as exc:  # the service must still start and say what is wrong
         log.exception("start-up schema repair failed")

@@ -14,6 +14,7 @@ import click
 from scraper.accounts import AccountError, create_token, create_user, ensure_admin
 from scraper.bootstrap import prepare
 from scraper.errors import ScraperError
+from scraper.logs import configure_logging
 from scraper.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -32,8 +33,6 @@ def _runtime(database_url: str | None) -> Runtime:
 
 
 def _setup_logging(runtime: Runtime) -> None:
-    from scraper.logs import configure_logging
-
     configure_logging(runtime.settings.log_format)
 
 
@@ -63,6 +62,7 @@ def serve(
     host: str, port: int, threads: int, no_worker: bool, concurrency: int, database_url: str | None
 ) -> None:
     """Serve the dashboard and API (waitress), with an in-process worker unless --no-worker."""
+    # heavy imports (waitress, Flask, the worker) load only when this command runs
     import waitress
 
     from scraper.jobs import Reconciler
@@ -124,6 +124,7 @@ def worker(
     concurrency: int, name: str | None, metrics_port: int | None, database_url: str | None
 ) -> None:
     """Run a standalone worker; SIGTERM stops claiming and releases what it holds."""
+    # heavy imports (the worker, the metrics exporter) load only when this command runs
     from scraper.metrics.registry import mark_process_dead, serve_metrics
     from scraper.selfheal import SelfHealer
     from scraper.worker import Worker
@@ -176,6 +177,7 @@ def search(
 
     Exit status: 0 when something was found (or nothing matched), 1 when every source failed.
     """
+    # heavy imports (the sources, the downloader) load only when this command runs
     from scraper.direct import download, find
     from scraper.download import Downloader, DownloadPolicy
 

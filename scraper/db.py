@@ -59,9 +59,10 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def dialect_name(engine: Engine) -> str:
-    """`sqlite`, `postgresql` or `mysql` (MariaDB reports `mysql` too)."""
-    return engine.dialect.name
+def first_line(exc: BaseException) -> str:
+    """The database's own words, first line (a driver error's `orig`), for one-line messages."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -95,7 +96,7 @@ def retry_transient(work: Callable[[], T], what: str, budget: float = RECONNECT_
         except DBAPIError as exc:
             if not is_transient(exc) or time.monotonic() + delay > deadline:
                 raise
-            reason = str(exc.orig or exc).strip().splitlines()[0]
+            reason = first_line(exc)
             log.warning(
                 "database connection lost during %s (%s); retrying in %.1fs", what, reason, delay
             )

@@ -49,11 +49,6 @@ def unbind(token: contextvars.Token[Mapping[str, str]]) -> None:
     _context.reset(token)
 
 
-def current_context() -> dict[str, str]:
-    """The fields bound in this thread/task now."""
-    return dict(_context.get())
-
-
 def request_id_from(incoming: str | None) -> str:
     """Honour an incoming X-Request-ID when it is short and plain, else mint a new one."""
     if incoming and _SANE_REQUEST_ID.match(incoming):

@@ -63,15 +63,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class JobStatus(enum.StrEnum):
+    """A job's state: pending -> running -> completed | failed | cancelled (retry: pending)."""
+
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
-
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_STATUSES
 
 
 FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from scraper.download import Downloader, DownloadPolicy
 from scraper.heartbeats import beat
 from scraper.jobs.execute import ExecutionContext, JobLost, ShuttingDown, execute
 from scraper.jobs.record import JobRecord
@@ -23,7 +24,6 @@ from scraper.metrics import JOB_DURATION, JOBS_FINISHED
 from scraper.models import JobStatus
 
 if TYPE_CHECKING:
-    from scraper.download import Downloader
     from scraper.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -223,6 +223,4 @@ class Worker:
 
 
 def _default_downloader(runtime: Runtime) -> Downloader:
-    from scraper.download import Downloader, DownloadPolicy
-
     return Downloader(runtime.files, DownloadPolicy.from_settings(runtime.settings))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ops.doctor.reasoning import RootCause
 from scraper.runtime import Runtime
+from scraper.schema import init_db, migrate
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,6 @@ def _make_data_dir(runtime: Runtime, cause: RootCause) -> HealAction | None:
 
 
 def _repair_schema(runtime: Runtime, cause: RootCause) -> HealAction | None:
-    from ops.schema import init_db, migrate
-
     if cause.heal not in ("init-db", "migrate"):
         return None
     if cause.heal == "init-db":

@@ -12,8 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+
 from healthchecks.base import CheckResult, Status
 from healthchecks.refusal import Refusal, RefusalKind
+from scraper.jobs.queries import lease_expired
+from scraper.models import ScrapeJob, utcnow
 from scraper.runtime import Runtime
 
 Checks = dict[str, CheckResult]
@@ -327,15 +331,11 @@ def refusal_reasons(runtime: Runtime | None, limit: int = 3) -> list[str]:
 
 def stuck_jobs(runtime: Runtime | None, limit: int = 10) -> list[dict[str, Any]]:
     """Running jobs whose lease ran out, with the worker that held them."""
-    from sqlalchemy import select
-
-    from scraper.models import JobStatus, ScrapeJob, utcnow
-
     if runtime is None:
         return []
     stmt = (
         select(ScrapeJob.id, ScrapeJob.locked_by, ScrapeJob.lease_expires_at, ScrapeJob.attempts)
-        .where(ScrapeJob.status == JobStatus.RUNNING.value, ScrapeJob.lease_expires_at < utcnow())
+        .where(*lease_expired(utcnow()))
         .limit(limit)
     )
     try:

@@ -13,22 +13,22 @@ from ops.schema.repair import (
     MigrateReport,
     Refusal,
     auto_heal,
-    head_revision,
     init_db,
     migrate,
 )
+from ops.schema.scripts import Migrations
 
 __all__ = [
     "Difference",
     "InitReport",
     "MigrateReport",
+    "Migrations",
     "Refusal",
     "Repair",
     "SchemaReport",
     "Severity",
     "auto_heal",
     "check_schema",
-    "head_revision",
     "init_db",
     "load_metadata",
     "migrate",

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, MetaData
 from sqlalchemy import exc as sa_exc
 
-from ops.errors import BadModelsPath, CannotConnect
+from ops.errors import BadModelsPath, CannotConnect, first_line
 from ops.schema.compare import compare_schema
 from ops.schema.difference import Difference, Severity
 from ops.schema.reflect import reflect_schema
@@ -54,8 +54,7 @@ def connect(engine: Engine) -> Iterator[Connection]:
     try:
         conn = engine.connect()
     except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DBAPIError) as exc:
-        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise CannotConnect(safe_url(engine), cause) from exc
+        raise CannotConnect(safe_url(engine), first_line(exc)) from exc
     with conn:
         yield conn
 
@@ -79,22 +78,14 @@ def load_metadata(path: str) -> MetaData:
     return metadata
 
 
-def default_metadata() -> MetaData:
-    """The scraper's own models."""
-    from scraper.models import Base
-
-    return Base.metadata
-
-
-def check_connection(conn: Connection, metadata: MetaData | None = None) -> SchemaReport:
+def check_connection(conn: Connection, metadata: MetaData) -> SchemaReport:
     """Compare on an open connection (used inside migrate's transaction)."""
-    metadata = metadata if metadata is not None else default_metadata()
     live = reflect_schema(conn)
     differences = compare_schema(metadata, live, conn.dialect)
     return SchemaReport(differences, conn.dialect.name, len(metadata.tables))
 
 
-def check_schema(engine: Engine, metadata: MetaData | None = None) -> SchemaReport:
-    """Compare the models (default: scraper.models) with the live schema in one reflection pass."""
+def check_schema(engine: Engine, metadata: MetaData) -> SchemaReport:
+    """Compare the models' MetaData with the live schema in one reflection pass."""
     with connect(engine) as conn:
         return check_connection(conn, metadata)

@@ -2,40 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, inspect
 
-VERSION_TABLE = "alembic_version"
-
-Key = tuple[str | None, str]
-
-
-@dataclass
-class LiveTable:
-    """Everything reflected about one table, in the inspector's own dictionaries."""
-
-    name: str
-    columns: list[dict[str, Any]] = field(default_factory=list)
-    indexes: list[dict[str, Any]] = field(default_factory=list)
-    uniques: list[dict[str, Any]] = field(default_factory=list)
-    foreign_keys: list[dict[str, Any]] = field(default_factory=list)
-    primary_key: dict[str, Any] = field(default_factory=dict)
-    checks: list[dict[str, Any]] = field(default_factory=list)
-
-    def column(self, name: str) -> dict[str, Any] | None:
-        """The reflected column called `name`, or None."""
-        return next((c for c in self.columns if c["name"] == name), None)
-
-
-@dataclass
-class LiveSchema:
-    """The reflected tables of one schema, keyed by table name (Alembic's own table excluded)."""
-
-    dialect: str
-    is_mariadb: bool
-    tables: dict[str, LiveTable]
+from ops.schema.live import VERSION_TABLE, Key, LiveSchema, LiveTable
+from ops.schema.reflect_sqlite import reflect_sqlite
 
 
 def _multi(getter: Any, names: list[str]) -> dict[Key, Any]:
@@ -53,8 +25,6 @@ def reflect_schema(conn: Connection, schema: str | None = None, fast: bool = Tru
     unless `fast` is False or it declines.
     """
     if fast and schema is None and conn.dialect.name == "sqlite":
-        from ops.schema.reflect_sqlite import reflect_sqlite
-
         tables = reflect_sqlite(conn)
         if tables is not None:
             return LiveSchema("sqlite", False, tables)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ops.schema.reflect import VERSION_TABLE, LiveTable
+from ops.schema.live import VERSION_TABLE, LiveTable
 
 _NAME = r'"(?:[^"]|"")+"|\[[^\]]+\]|`[^`]+`|\w+'
 _NAMED = re.compile(

@@ -9,6 +9,7 @@ from typing import Any
 from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
 from sqlalchemy import Dialect, MetaData
+from sqlalchemy.dialects import postgresql
 
 # SQLite cannot ALTER columns or constraints in place; Alembic rebuilds the table (batch mode).
 _SQLITE_REBUILD = (
@@ -61,8 +62,6 @@ def render_operations(
 
 
 def _generic(dialect: Dialect) -> Dialect:
-    from sqlalchemy.dialects import postgresql
-
     return postgresql.dialect()
 
 

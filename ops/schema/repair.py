@@ -9,15 +9,14 @@ from typing import Any
 
 from alembic import command
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, inspect
 
 from ops.errors import MigrationFailed
 from ops.schema.apply import Applier, has_rows, order_key
 from ops.schema.backup import backup_sqlite, restore_sqlite
-from ops.schema.check import check_connection, connect, default_metadata
+from ops.schema.check import check_connection, connect
 from ops.schema.difference import Difference, Repair
-from scraper.migrations import alembic_config
+from ops.schema.scripts import Migrations
 
 log = logging.getLogger("ops.schema")
 
@@ -84,13 +83,6 @@ class InitReport:
         return {"dialect": self.dialect, "created": self.created, "stamped": self.stamped}
 
 
-def head_revision() -> str:
-    """The newest revision shipped in scraper/migrations."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None, "scraper/migrations has no revisions"
-    return head
-
-
 def current_revision(conn: Connection) -> str | None:
     """The revision recorded in alembic_version, or None."""
     return MigrationContext.configure(conn).get_current_revision()
@@ -128,21 +120,29 @@ def _without_unfillable(conn: Connection, diff: Difference, refused: list[Refusa
     return diff
 
 
-def _upgrade(conn: Connection, report: MigrateReport, metadata: MetaData) -> None:
+def _upgrade(
+    conn: Connection, report: MigrateReport, metadata: MetaData, migrations: Migrations
+) -> None:
     """Run the Alembic migrations; an unversioned database with tables is repaired, then stamped."""
     current = current_revision(conn)
-    if current == head_revision():
+    if current == migrations.head():
         return
     existing = set(inspect(conn).get_table_names())
     if current is None and existing & set(metadata.tables):
         return
-    command.upgrade(alembic_config(connection=conn), "head")
+    command.upgrade(migrations.config(conn), "head")
     report.upgraded = True
 
 
-def _repair(conn: Connection, applier: Applier, report: MigrateReport, destructive: bool) -> None:
+def _repair(
+    conn: Connection,
+    applier: Applier,
+    migrations: Migrations,
+    report: MigrateReport,
+    destructive: bool,
+) -> None:
     metadata = applier.metadata
-    _upgrade(conn, report, metadata)
+    _upgrade(conn, report, metadata, migrations)
     todo, report.refused = plan(check_connection(conn, metadata).differences, metadata, destructive)
     for diff in todo:
         applier.label = f"{diff.kind} {diff.table}.{diff.column or ''}".rstrip(".")
@@ -150,42 +150,46 @@ def _repair(conn: Connection, applier: Applier, report: MigrateReport, destructi
         log.info("schema repair: %s", applier.label)
         applier.run(diff.operations)
         report.applied.append(diff)
-    if current_revision(conn) != head_revision():
+    if current_revision(conn) != migrations.head():
         applier.label = "stamp head"
-        command.stamp(alembic_config(connection=conn), "head")
-        report.stamped = head_revision()
+        command.stamp(migrations.config(conn), "head")
+        report.stamped = migrations.head()
 
 
 def _dry_run(
-    conn: Connection, metadata: MetaData, destructive: bool, report: MigrateReport
+    conn: Connection,
+    metadata: MetaData,
+    migrations: Migrations,
+    destructive: bool,
+    report: MigrateReport,
 ) -> None:
     todo, report.refused = plan(check_connection(conn, metadata).differences, metadata, destructive)
     report.applied = todo
     report.sql = "\n".join(d.fix for d in todo if d.fix)
-    if current_revision(conn) != head_revision():
-        report.sql += f"\n-- then record revision {head_revision()} in alembic_version"
+    if current_revision(conn) != migrations.head():
+        report.sql += f"\n-- then record revision {migrations.head()} in alembic_version"
 
 
 def migrate(
     engine: Engine,
+    metadata: MetaData,
+    migrations: Migrations,
     dry_run: bool = False,
     sql: bool = False,
     allow_destructive: bool = False,
     backup_dir: Path | None = None,
-    metadata: MetaData | None = None,
 ) -> MigrateReport:
     """Upgrade to the Alembic head, then repair remaining drift; `sql`/`dry_run` change nothing."""
-    metadata = metadata if metadata is not None else default_metadata()
     report = MigrateReport(dialect=engine.dialect.name, dry_run=dry_run or sql)
     with connect(engine) as conn:
-        _dry_run(conn, metadata, allow_destructive, report)
-        if report.dry_run or (not report.applied and current_revision(conn) == head_revision()):
+        _dry_run(conn, metadata, migrations, allow_destructive, report)
+        if report.dry_run or (not report.applied and current_revision(conn) == migrations.head()):
             report.remaining = check_connection(conn, metadata).differences
             return report
     report.applied, report.sql = [], ""
     backup = backup_sqlite(engine, backup_dir)
     report.backup_path = str(backup) if backup else None
-    _run_guarded(engine, report, metadata, allow_destructive, backup)
+    _run_guarded(engine, report, metadata, migrations, allow_destructive, backup)
     with connect(engine) as conn:
         report.remaining = check_connection(conn, metadata).differences
     listed = {(r.table, r.column, r.kind) for r in report.refused}
@@ -199,6 +203,7 @@ def _run_guarded(
     engine: Engine,
     report: MigrateReport,
     metadata: MetaData,
+    migrations: Migrations,
     destructive: bool,
     backup: Path | None,
 ) -> None:
@@ -211,7 +216,7 @@ def _run_guarded(
         applier = Applier(conn, metadata)
         try:
             with conn.begin():
-                _repair(conn, applier, report, destructive)
+                _repair(conn, applier, migrations, report, destructive)
         except Exception as exc:
             failure = exc
             if engine.dialect.name == "mysql":  # DDL auto-commits there: reverse it
@@ -231,30 +236,29 @@ def _run_guarded(
     raise MigrationFailed(applier.label, cause, restored) from failure
 
 
-def init_db(engine: Engine, metadata: MetaData | None = None) -> InitReport:
+def init_db(engine: Engine, metadata: MetaData, migrations: Migrations) -> InitReport:
     """Create every missing table (Alembic upgrade on an empty database) and stamp the head."""
-    metadata = metadata if metadata is not None else default_metadata()
     report = InitReport(dialect=engine.dialect.name)
     with connect(engine) as conn, conn.begin():
         missing = [
             d for d in check_connection(conn, metadata).differences if d.kind == "missing_table"
         ]
         if len(missing) == len(metadata.tables) and current_revision(conn) is None:
-            command.upgrade(alembic_config(connection=conn), "head")
-            report.stamped = head_revision()
+            command.upgrade(migrations.config(conn), "head")
+            report.stamped = migrations.head()
         else:
             ordered = sorted(missing, key=lambda d: order_key(d, metadata))
             Applier(conn, metadata).run([op for d in ordered for op in d.operations])
-        if current_revision(conn) != head_revision():
-            command.stamp(alembic_config(connection=conn), "head")
-            report.stamped = head_revision()
+        if current_revision(conn) != migrations.head():
+            command.stamp(migrations.config(conn), "head")
+            report.stamped = migrations.head()
         report.created = sorted(d.table for d in missing)
     return report
 
 
-def auto_heal(engine: Engine) -> MigrateReport:
+def auto_heal(engine: Engine, metadata: MetaData, migrations: Migrations) -> MigrateReport:
     """Additive-only repair for start-up (SCRAPER_AUTO_HEAL=safe); logs every change it makes."""
-    report = migrate(engine, allow_destructive=False)
+    report = migrate(engine, metadata, migrations, allow_destructive=False)
     for diff in report.applied:
         log.warning("auto-heal applied %s on %s.%s", diff.kind, diff.table, diff.column or "")
     for refusal in report.refused:

@@ -18,6 +18,8 @@ from ops.trace.client import ApiClient, FlaskClient, HttpClient, TraceCannotRun
 from ops.trace.hops import HOPS, TraceState, run_hop
 from ops.trace.report import SKIP, Hop, TraceReport, render_text
 from scraper.runtime import Runtime
+from scraper.web import create_app
+from scraper.worker import Worker
 
 __all__ = [
     "Hop",
@@ -68,9 +70,6 @@ def trace(runtime: Runtime, token: str | None = None, timeout: float = 60.0) -> 
 
 @contextmanager
 def _in_process(runtime: Runtime) -> Iterator[Flask]:
-    from scraper.web import create_app
-    from scraper.worker import Worker
-
     app = create_app({"SCRAPER_RUNTIME": runtime, "TESTING": True})
     worker = Worker(runtime, concurrency=1)
     worker.start()

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
-from ops.trace.hops import TraceState
+from ops.trace.hops import FINAL, TraceState
+from scraper.accounts import create_token, create_user
 from scraper.models import ApiToken, Asset, ScrapeJob, User
 from scraper.runtime import Runtime
 
@@ -20,7 +21,7 @@ def remove_job(state: TraceState) -> list[str]:
     if not state.job_id:
         return []
     done: list[str] = []
-    if state.latest.get("status") not in ("completed", "failed", "cancelled"):
+    if state.latest.get("status") not in FINAL:
         state.client.post(f"/api/jobs/{state.job_id}/cancel", {})
     if state.runtime.fallback.get(state.job_id) is not None:
         state.runtime.fallback.discard(state.job_id)
@@ -60,8 +61,6 @@ class TemporaryAdmin:
 @contextmanager
 def temporary_admin(runtime: Runtime) -> Iterator[TemporaryAdmin]:
     """Create an admin user with a token; delete both afterwards."""
-    from scraper.accounts import create_token, create_user
-
     name = f"ops-trace-{uuid.uuid4().hex[:8]}"
     try:
         create_user(runtime.Session, name, secrets.token_urlsafe(16), admin=True)
@@ -82,9 +81,3 @@ def _delete_user(runtime: Runtime, name: str) -> None:
             return
         s.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
         s.delete(user)
-
-
-def count_jobs(runtime: Runtime) -> int:
-    """Rows in scrape_jobs (tests use it to prove the trace cleaned up)."""
-    with runtime.Session() as s:
-        return s.scalar(select(func.count()).select_from(ScrapeJob)) or 0

@@ -14,10 +14,14 @@ from sqlalchemy import text
 
 from ops.trace.client import ApiClient, HttpClient, TraceCannotRun
 from ops.trace.report import FAIL, PASS, Hop
+from scraper.db import first_line
+from scraper.heartbeats import list_workers
+from scraper.models import FINAL_STATUSES, JobStatus
 from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
 
-FINAL = ("completed", "failed", "cancelled")
+FINAL = frozenset(status.value for status in FINAL_STATUSES)
+COMPLETED = JobStatus.COMPLETED.value
 POLL = 0.2
 
 
@@ -111,10 +115,10 @@ def database_row(state: TraceState) -> tuple[bool, str, dict[str, Any]]:
 def worker_claimed(state: TraceState) -> tuple[bool, str, dict[str, Any]]:
     """A worker must claim the job (status leaves `pending`, `locked_by` names the worker)."""
     started = time.monotonic()
-    job = _wait(state, lambda j: j.get("status") != "pending" or bool(j.get("locked_by")))
+    job = _wait(state, lambda j: j.get("status") != JobStatus.PENDING or bool(j.get("locked_by")))
     waited = round(time.monotonic() - started, 2)
     evidence = {"status": job.get("status"), "locked_by": job.get("locked_by"), "waited_s": waited}
-    if job.get("status") == "pending":
+    if job.get("status") == JobStatus.PENDING:
         evidence["workers"] = _workers(state)
         return (
             False,
@@ -142,7 +146,7 @@ def progress_moving(state: TraceState) -> tuple[bool, str, dict[str, Any]]:
         "downloaded": job.get("downloaded"),
         "message": job.get("message"),
     }
-    if job.get("status") == "completed" and job.get("downloaded") == state.items:
+    if job.get("status") == JobStatus.COMPLETED and job.get("downloaded") == state.items:
         return True, f"progress {seen} → completed, {state.items} files", evidence
     if job.get("status") in FINAL:
         evidence["error"] = job.get("error")
@@ -179,8 +183,8 @@ def asset_rows(state: TraceState) -> tuple[bool, str, dict[str, Any]]:
     try:
         hashes = {row[0] for row in state.sql(statement, id=state.job_id)}
     except Exception as exc:  # the database's own words are the evidence
-        evidence["error"] = _first_line(exc)
-        return False, f"cannot read assets: {_first_line(exc)}", evidence
+        evidence["error"] = first_line(exc)
+        return False, f"cannot read assets: {first_line(exc)}", evidence
     evidence["count"] = len(hashes)
     if hashes != set(state.expected):
         evidence["unexpected"] = sorted(hashes - set(state.expected))
@@ -190,19 +194,21 @@ def asset_rows(state: TraceState) -> tuple[bool, str, dict[str, Any]]:
 
 def api_listed(state: TraceState) -> tuple[bool, str, dict[str, Any]]:
     """GET /api/jobs?status=completed must list the job, stored in the database."""
-    path = "/api/jobs?status=completed&limit=100"
+    path = f"/api/jobs?status={COMPLETED}&limit=100"
     reply = state.client.get(path)
     body = reply.json() if isinstance(reply.json(), dict) else {}
     mine = [j for j in body.get("jobs", []) if (j.get("job_id") or j.get("id")) == state.job_id]
     evidence = {"request": f"GET {path}", "http_status": reply.status, "total": body.get("total")}
     if reply.status != 200 or not mine:
         evidence["response"] = reply.excerpt()
-        return False, f"/api/jobs?status=completed does not list job {state.job_id}", evidence
+        return False, f"/api/jobs?status={COMPLETED} does not list job {state.job_id}", evidence
     evidence["storage"] = mine[0].get("storage")
     return True, f"listed among {body.get('total')} completed jobs", evidence
 
 
-METRIC = re.compile(r'^scraper_jobs_in_database\{[^}]*status="completed"[^}]*\}\s+(\S+)', re.M)
+METRIC = re.compile(
+    rf'^scraper_jobs_in_database\{{[^}}]*status="{COMPLETED}"[^}}]*\}}\s+(\S+)', re.M
+)
 
 
 def metrics_counted(state: TraceState) -> tuple[bool, str, dict[str, Any]]:
@@ -212,10 +218,10 @@ def metrics_counted(state: TraceState) -> tuple[bool, str, dict[str, Any]]:
     evidence: dict[str, Any] = {"request": "GET /metrics", "http_status": reply.status}
     if match is None:
         evidence["response"] = reply.excerpt()
-        return False, 'no scraper_jobs_in_database{status="completed"} in /metrics', evidence
+        return False, f'no scraper_jobs_in_database{{status="{COMPLETED}"}} in /metrics', evidence
     value = float(match.group(1))
     evidence["line"] = match.group(0)
-    count, error = _count(state, "SELECT count(*) FROM scrape_jobs WHERE status = 'completed'")
+    count, error = _count(state, f"SELECT count(*) FROM scrape_jobs WHERE status = '{COMPLETED}'")
     evidence["sql_completed"] = count if error is None else error
     if value < 1:
         return False, f"/metrics counts {value:g} completed jobs; this one is not counted", evidence
@@ -242,7 +248,7 @@ def run_hop(name: str, check: Check, state: TraceState) -> Hop:
     except TraceCannotRun:
         raise
     except Exception as exc:  # a broken hop must still be reported with what was seen
-        ok, summary, evidence = False, f"{type(exc).__name__}: {_first_line(exc)}", {}
+        ok, summary, evidence = False, f"{type(exc).__name__}: {first_line(exc)}", {}
     return Hop(name, PASS if ok else FAIL, round(time.monotonic() - started, 3), summary, evidence)
 
 
@@ -261,17 +267,15 @@ def _count(state: TraceState, statement: str) -> tuple[int, str | None]:
     try:
         rows = state.sql(statement, id=state.job_id)
     except Exception as exc:  # report the database's reason as evidence
-        return 0, _first_line(exc)
+        return 0, first_line(exc)
     return int(rows[0][0]), None
 
 
 def _workers(state: TraceState) -> list[dict[str, Any]] | str:
-    from scraper.heartbeats import list_workers
-
     try:
         workers = list_workers(state.runtime.Session)
     except Exception as exc:  # evidence only
-        return _first_line(exc)
+        return first_line(exc)
     return [{"id": w.id, "state": w.state, "last_seen_at": str(w.last_seen_at)} for w in workers]
 
 
@@ -287,7 +291,3 @@ def _files_via_api(state: TraceState, wanted: list[str]) -> dict[str, str]:
             if blob.status == 200 and hashlib.sha256(blob.body).hexdigest() == asset["sha256"]:
                 found[asset["sha256"]] = f"GET /api/assets/{asset['id']}/file"
     return found
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]

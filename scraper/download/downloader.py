@@ -68,7 +68,7 @@ class Downloader:
         adapter = GuardedAdapter(self.guard)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.robots = RobotsCache(self)
+        self.robots = RobotsCache(self.fetch_text, policy.user_agent)
 
     def __enter__(self) -> Downloader:
         return self

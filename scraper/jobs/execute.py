@@ -14,7 +14,7 @@ from scraper.jobs.plan import search_all
 from scraper.jobs.record import JobRecord
 from scraper.jobs.report import JobReport, skip_reason
 from scraper.jobs.store import JobStore
-from scraper.metrics import DOWNLOAD_BYTES, DOWNLOADS
+from scraper.metrics.process import DOWNLOAD_BYTES, DOWNLOADS
 from scraper.sources import MediaItem
 from scraper.storage import FileStore, StoredFile
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from scraper.db import first_line
 from scraper.jobs.fallback import FallbackStore
 from scraper.jobs.store import JobStore
 
@@ -38,7 +39,7 @@ def reconcile(store: JobStore, fallback: FallbackStore) -> ReconcileResult:
         try:
             inserted = store.insert_if_absent(record)
         except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            reason = first_line(exc)
             result.failed[record.id] = reason
             log.warning(
                 "reconcile: database still refuses job %s: %s",

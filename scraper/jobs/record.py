@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Row
 
-from scraper.models import ScrapeJob
+from scraper.models import JobStatus, ScrapeJob
 
 Storage = Literal["database", "fallback"]
 DATETIME_FIELDS = (
@@ -32,7 +32,7 @@ class JobRecord:
     enabled_sources: list[str]
     user_id: int | None = None
     job_type: str = "search"
-    status: str = "pending"
+    status: JobStatus = JobStatus.PENDING
     progress: int = 0
     message: str | None = None
     error: str | None = None
@@ -51,6 +51,9 @@ class JobRecord:
     warning: str | None = field(default=None, compare=False)
     refusal: str | None = field(default=None, compare=False)  # the database's words, if held
 
+    def __post_init__(self) -> None:
+        self.status = JobStatus(self.status)  # a row, the journal or a caller may pass the text
+
     @classmethod
     def from_row(cls, row: ScrapeJob | Row[Any]) -> JobRecord:
         """From an entity or a plain row of `scrape_jobs` columns (same attribute names)."""
@@ -63,16 +66,18 @@ class JobRecord:
         values = asdict(self)
         for name in NOT_COLUMNS:
             values.pop(name)
+        values["status"] = self.status.value
         return values
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-safe dict: datetimes as ISO 8601, `job_id` beside `id` as the API promises."""
+        """The one serialisation: JSON-safe, datetimes as ISO 8601, `job_id` beside `id`."""
         # Shallow on purpose: asdict() deep-copies every field, the dashboard poll's hot spot.
         data: dict[str, Any] = {}
         for name in ALL_FIELDS:
             value = getattr(self, name)
             data[name] = value.isoformat() if isinstance(value, datetime) else value
         data["enabled_sources"] = list(self.enabled_sources)
+        data["status"] = self.status.value
         data["job_id"] = self.id
         for name in ("warning", "refusal"):
             if data[name] is None:

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from scraper.db import first_line
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.fallback import FallbackStore
 from scraper.jobs.reconcile import ReconcileResult, reconcile
 from scraper.jobs.record import JobRecord
 from scraper.jobs.store import JobStore
-from scraper.metrics import JOB_PERSIST_FAILURES, JOBS_CREATED
+from scraper.metrics.process import JOB_PERSIST_FAILURES, JOBS_CREATED
 from scraper.models import FINAL_STATUSES, JobStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class JobPage:
 
 def refusal_reason(exc: BaseException) -> str:
     """The database's own words, first line: what `storage: fallback` warnings show."""
-    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return first_line(exc)
 
 
 class JobService:
@@ -138,9 +139,9 @@ class JobService:
         record = self.get(job_id, user_id)
         if record.storage == "database":
             return self.store.cancel(job_id)
-        if JobStatus(record.status) in FINAL_STATUSES:
+        if record.status in FINAL_STATUSES:
             raise JobStateError(job_id, f"job {job_id} is already {record.status}")
-        record.status = JobStatus.CANCELLED.value
+        record.status = JobStatus.CANCELLED
         record.message = "cancelled"
         record.finished_at = record.updated_at = utcnow()
         return self.fallback.put(record)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scraper.db import retry_transient
 from scraper.errors import JobNotFound, JobStateError
+from scraper.jobs.queries import lease_expired
 from scraper.jobs.record import JobRecord
 from scraper.models import FINAL_STATUSES, JobStatus, ScrapeJob, claim_values, utcnow
 
@@ -58,7 +59,7 @@ class JobStore:
 
     def cancel(self, job_id: str) -> JobRecord:
         record = self._require(job_id)
-        if JobStatus(record.status) in FINAL_STATUSES:
+        if record.status in FINAL_STATUSES:
             raise JobStateError(job_id, f"job {job_id} is already {record.status}")
         now = utcnow()
         changed = self._guarded(
@@ -75,7 +76,7 @@ class JobStore:
 
     def retry(self, job_id: str) -> JobRecord:
         record = self._require(job_id)
-        if record.status not in (JobStatus.FAILED.value, JobStatus.CANCELLED.value):
+        if record.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
             raise JobStateError(
                 job_id, f"only failed or cancelled jobs can be retried; job is {record.status}"
             )
@@ -211,11 +212,10 @@ class JobStore:
         with self.Session() as s:
             expired = s.execute(
                 select(ScrapeJob.id, ScrapeJob.attempts, ScrapeJob.locked_by).where(
-                    ScrapeJob.status == JobStatus.RUNNING.value,
-                    ScrapeJob.lease_expires_at < now,
+                    *lease_expired(now)
                 )
             ).all()
-        guard = [ScrapeJob.status == JobStatus.RUNNING.value, ScrapeJob.lease_expires_at < now]
+        guard = lease_expired(now)
         for job_id, attempts, worker in expired:
             lost = f"worker {worker} lost its lease (attempt {attempts} of {max_attempts})"
             if attempts >= max_attempts:

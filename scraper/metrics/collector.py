@@ -12,18 +12,18 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from healthchecks import CheckResult
+from healthchecks.monitor import monitor_for
+from scraper.jobs.queries import DatabaseSnapshot, read_snapshot
 from scraper.metrics.cache import TTLCache
-from scraper.metrics.queries import DatabaseSnapshot, read_snapshot
 from scraper.models import JobStatus
-
-if TYPE_CHECKING:
-    from healthchecks.base import CheckResult
-    from scraper.runtime import Runtime
+from scraper.runtime import Runtime
+from scraper.schema import check_schema
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +93,9 @@ class ScraperCollector(Collector):
         return read_snapshot(self.runtime.Session)
 
     def _read_schema(self) -> Any:
-        from ops.schema import check_schema
-
         return check_schema(self.runtime.engine)
 
     def _read_checks(self) -> list[CheckResult]:
-        from healthchecks.monitor import monitor_for
-
         return monitor_for(self.runtime).results()
 
     def _memory_family(self) -> Metric:

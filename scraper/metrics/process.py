@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from scraper.models import FINAL_STATUSES
+
 JOB_PERSIST_FAILURES = Counter(
     "scraper_job_persist_failures",
     "Job writes the database refused, by exception class.",
@@ -49,8 +51,8 @@ def _initialize_labels() -> None:
     """Create the expected children at 0, so series exist (and `increase()` works) from start."""
     for storage in ("database", "fallback"):
         JOBS_CREATED.labels(storage=storage)
-    for status in ("completed", "failed", "cancelled"):
-        JOBS_FINISHED.labels(status=status)
+    for status in FINAL_STATUSES:
+        JOBS_FINISHED.labels(status=status.value)
     for action in ("migrate", "reconcile", "requeue"):
         SELF_HEAL.labels(action=action)
     for reason in ("OperationalError", "ProgrammingError", "IntegrityError", "DataError"):

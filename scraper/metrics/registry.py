@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from scraper.metrics.collector import ScraperCollector
-    from scraper.runtime import Runtime
+from scraper.metrics.collector import ScraperCollector
+from scraper.runtime import Runtime
 
 
 def multiprocess_dir() -> str | None:
@@ -47,8 +46,6 @@ def build_registry(
     else:
         registry.register(_ProcessMetrics())
     if collector is None and runtime is not None:
-        from scraper.metrics.collector import ScraperCollector
-
         collector = ScraperCollector(runtime)
     if collector is not None:
         registry.register(collector)

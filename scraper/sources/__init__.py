@@ -1,17 +1,7 @@
-"""Media sources; importing the package registers the built-in ones."""
+"""Media sources: the interface (`base`), one module per source, the registry by name."""
 
-from scraper.sources import (  # noqa: F401 - registration
-    archive,
-    feed,
-    flickr,
-    openverse,
-    selftest,
-    url,
-    wikimedia,
-)
-from scraper.sources.base import (
-    MediaItem,
-    Source,
+from scraper.sources.base import MediaItem, Source
+from scraper.sources.registry import (
     get_source,
     register,
     source_class,

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from scraper.sources.base import MediaItem, register
+from scraper.sources.base import MediaItem
 from scraper.sources.common import ApiSource, guess_mime, license_from_url, text_at
 from scraper.sources.url import MEDIA_EXTENSIONS as URL_MEDIA_EXTENSIONS
 
@@ -21,7 +21,6 @@ SKIP_FORMATS = frozenset({"item tile", "thumbnail", "metadata"})
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
-@register
 class ArchiveSource(ApiSource):
     """Search items, then list each item's files; only originals that are media are kept."""
 

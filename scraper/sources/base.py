@@ -1,4 +1,4 @@
-"""The source interface and its registry: a source turns a query into media items."""
+"""The source interface: a source turns a query into media items."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
 
-from scraper.errors import ConfigError, MalformedJSON, SourceError, UnknownSource
+from scraper.errors import ConfigError, MalformedJSON, SourceError
 
 if TYPE_CHECKING:
     from scraper.download import Downloader
@@ -66,55 +66,3 @@ class Source(ABC):
     def shape_error(self, what: str) -> SourceError:
         """The API answered JSON of a shape we do not know: say which part was off."""
         return SourceError(self.name, f"unexpected response: {what}")
-
-
-_REGISTRY: dict[str, type[Source]] = {}
-
-
-def register(cls: type[Source]) -> type[Source]:
-    """Class decorator: make a source available by its name."""
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def source_names() -> list[str]:
-    """Every registered source name, sorted."""
-    _load_builtin()
-    return sorted(_REGISTRY)
-
-
-def source_descriptions() -> dict[str, str]:
-    _load_builtin()
-    return {name: _REGISTRY[name].description for name in sorted(_REGISTRY)}
-
-
-def get_source(
-    name: str,
-    downloader: Downloader | None = None,
-    source_urls: Mapping[str, str] | None = None,
-) -> Source:
-    """Build the source called `name` (its API at `source_urls[name]` if configured);
-    UnknownSource lists the known ones."""
-    return source_class(name)(downloader, (source_urls or {}).get(name))
-
-
-def source_class(name: str) -> type[Source]:
-    """The registered class (its class attributes describe it); UnknownSource if none."""
-    _load_builtin()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownSource(name, list(_REGISTRY)) from None
-
-
-def validate_sources(names: list[str] | tuple[str, ...]) -> None:
-    """Raise UnknownSource for the first name not in the registry."""
-    known = source_names()
-    for name in names:
-        if name not in known:
-            raise UnknownSource(name, known)
-
-
-def _load_builtin() -> None:
-    # Imported for their @register side effect; done lazily to avoid import cycles.
-    import scraper.sources  # noqa: F401

@@ -10,7 +10,7 @@ from urllib.parse import urljoin
 from scraper.download.guard import check_url
 from scraper.download.policy import FEED_CONTENT_TYPES
 from scraper.errors import ConfigError
-from scraper.sources.base import MediaItem, Source, register
+from scraper.sources.base import MediaItem, Source
 from scraper.sources.common import guess_mime, http_url, license_from_url, parse_xml, person_name
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -20,7 +20,6 @@ CC = "{http://backend.userland.com/creativeCommonsRssModule}"
 MAX_FEED_BYTES = 5_000_000
 
 
-@register
 class FeedSource(Source):
     """Read one feed; every item's media files become results, with the item's credits."""
 

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from scraper.download.policy import JSON_CONTENT_TYPES
 from scraper.errors import ConfigError, SourceError
-from scraper.sources.base import MediaItem, register
+from scraper.sources.base import MediaItem
 from scraper.sources.common import ApiSource, guess_mime, http_url, person_name, text_at
 
 FEED_PATH = "/services/feeds/photos_public.gne"
@@ -21,7 +21,6 @@ _SMALL = re.compile(r"_m(\.[A-Za-z0-9]+)$")
 _BAD_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\'")
 
 
-@register
 class FlickrSource(ApiSource):
     """One request: the feed has no paging and no license field (items carry license None)."""
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from scraper.sources.base import MediaItem, register
+from scraper.sources.base import MediaItem
 from scraper.sources.common import ApiSource, cc_license, guess_mime, http_url, text_at
 
 MAX_PAGE_SIZE = 20  # the most an anonymous client may ask for per page
 
 
-@register
 class OpenverseSource(ApiSource):
     """Page through `/v1/images/` by page number until `page_count` or an empty page."""
 

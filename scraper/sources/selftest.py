@@ -6,7 +6,7 @@ import hashlib
 import struct
 import zlib
 
-from scraper.sources.base import MediaItem, Source, register
+from scraper.sources.base import MediaItem, Source
 
 SIZE = 16
 
@@ -32,7 +32,6 @@ def make_png(seed: str) -> bytes:
     )
 
 
-@register
 class SelftestSource(Source):
     name = "selftest"
     description = "Deterministic test images generated in process (no network)."

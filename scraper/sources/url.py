@@ -8,7 +8,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from scraper.download.guard import check_url
 from scraper.errors import ConfigError
-from scraper.sources.base import MediaItem, Source, register
+from scraper.sources.base import MediaItem, Source
 
 MEDIA_EXTENSIONS = frozenset(
     ".jpg .jpeg .png .gif .webp .avif .bmp .tif .tiff .mp4 .m4v .webm .ogv .mov "
@@ -86,7 +86,6 @@ def extract_media(html: str, page_url: str, limit: int) -> list[MediaItem]:
     return list(items.values())
 
 
-@register
 class UrlSource(Source):
     """Treat the query as the address of one page and return the media it links to."""
 

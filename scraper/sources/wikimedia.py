@@ -6,13 +6,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from scraper.errors import SourceError
-from scraper.sources.base import MediaItem, register
+from scraper.sources.base import MediaItem
 from scraper.sources.common import ApiSource, http_url, strip_html, text_at
 
 MAX_BATCH = 50  # gsrlimit for anonymous clients
 
 
-@register
 class WikimediaSource(ApiSource):
     """Search the File namespace of Commons; each page's imageinfo carries URL and credits."""
 

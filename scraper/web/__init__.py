@@ -8,8 +8,10 @@ from typing import Any
 
 from flask import Flask
 
+from healthchecks import http as health_http
 from scraper.config import Settings
 from scraper.runtime import Runtime
+from scraper.web import api, auth, context, dashboard, errors, metrics, views
 
 # No request this app takes is bigger (a search is a few hundred bytes): larger ones get 413.
 MAX_REQUEST_BYTES = 64 * 1024
@@ -37,24 +39,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     runtime = config.pop("SCRAPER_RUNTIME", None) or Runtime(settings_from_config(config))
 
-    from healthchecks import http as health_http
-    from scraper.web import api, auth, dashboard, errors, metrics
-
     app.config.update(SECRET_KEY=runtime.settings.secret_key, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
     app.config.update(auth.cookie_settings(secure_cookies(config)))
     app.config.update({k: v for k, v in config.items() if not k.startswith("SCRAPER_")})
-    app.extensions["scraper"] = runtime
+    context.init_app(app, runtime)
 
     errors.init_app(app)
     auth.init_app(app)
+    views.init_app(app)
     api.init_app(app)
     dashboard.init_app(app)
     metrics.init_app(app)
-    health_http.init_app(app)
+    health_http.init_app(app, runtime)
     return app
-
-
-def runtime_of(app: Flask) -> Runtime:
-    """The Runtime the app was built with."""
-    runtime: Runtime = app.extensions["scraper"]
-    return runtime

@@ -34,6 +34,7 @@ from scraper.accounts import (
     get_account,
 )
 from scraper.logins import clear_failures, record_failure, retry_after
+from scraper.web.context import current_runtime
 from scraper.web.errors import error_response, wants_json
 
 bp = Blueprint("auth", __name__)
@@ -64,10 +65,6 @@ class WebUser(UserMixin):
         return self.account.is_admin
 
 
-def _session_factory() -> Any:
-    return current_app.extensions["scraper"].Session
-
-
 def bearer_token() -> str | None:
     """The token of an `Authorization: Bearer` header, or None."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -82,7 +79,7 @@ def has_bearer() -> bool:
 def _load_from_session(user_id: str) -> WebUser | None:
     if has_bearer() or not user_id.isdigit():
         return None
-    account = get_account(_session_factory(), int(user_id))
+    account = get_account(current_runtime().Session, int(user_id))
     return WebUser(account) if account is not None else None
 
 
@@ -96,7 +93,7 @@ def _load_from_token(_request: Any) -> WebUser | None:
     if account is not None:
         return WebUser(account, via_token=True)
     try:
-        account = account_for_token(_session_factory(), token)
+        account = account_for_token(current_runtime().Session, token)
     except SQLAlchemyError:
         account = recent.recall(token)  # the database is down: jobs go to the fallback store
         if account is None:
@@ -152,17 +149,17 @@ def login() -> ResponseReturnValue:
             return redirect(url_for("dashboard.index"))
         return render_template("login.html", next=request.args.get("next", ""))
     username, client = request.form.get("username", ""), request.remote_addr or ""
-    wait = retry_after(_session_factory(), username, client)
+    wait = retry_after(current_runtime().Session, username, client)
     if wait:
         page, status = _login_page(
             f"Too many failed sign-ins. Try again in {wait} seconds.", username, 429
         )
         return page, status, {"Retry-After": str(wait)}
-    account = authenticate(_session_factory(), username, request.form.get("password", ""))
+    account = authenticate(current_runtime().Session, username, request.form.get("password", ""))
     if account is None:
-        record_failure(_session_factory(), username, client)
+        record_failure(current_runtime().Session, username, client)
         return _login_page("Wrong username or password.", username, 401)
-    clear_failures(_session_factory(), username)
+    clear_failures(current_runtime().Session, username)
     session.clear()  # a fresh session (and CSRF token) for the signed-in user
     login_user(WebUser(account))
     return redirect(safe_next(request.form.get("next")))

@@ -23,10 +23,11 @@ from scraper.assets import list_assets
 from scraper.errors import JobNotFound, JobStateError
 from scraper.models import FINAL_STATUSES, JobStatus
 from scraper.sources import source_descriptions
-from scraper.web import api
 from scraper.web.auth import owner_filter
+from scraper.web.context import current_runtime
 from scraper.web.errors import ApiError
 from scraper.web.schemas import SearchRequest
+from scraper.web.views import asset_json, create_job, dashboard_state, job_json, validate
 
 bp = Blueprint("dashboard", __name__)
 JOBS_PER_PAGE = 20
@@ -55,15 +56,15 @@ def render_index(form: dict[str, Any], code: int = 200) -> ResponseReturnValue:
     """The dashboard page: banner, search form, health, active downloads, recent jobs."""
     status, page = _status_filter(), _page_number()
     offset = (page - 1) * JOBS_PER_PAGE
-    listing = api.runtime().jobs.list(status, None, owner_filter(), JOBS_PER_PAGE, offset)
+    listing = current_runtime().jobs.list(status, None, owner_filter(), JOBS_PER_PAGE, offset)
     pages = max(1, -(-listing.total // JOBS_PER_PAGE))
     page_html = render_template(
         "index.html",
-        state=api.dashboard_state(),
+        state=dashboard_state(),
         form=form,
         sources=source_descriptions(),
-        limit=api.runtime().settings.max_content_limit,
-        jobs=[api.job_json(j) for j in listing.jobs],
+        limit=current_runtime().settings.max_content_limit,
+        jobs=[job_json(j) for j in listing.jobs],
         total=listing.total,
         database_error=listing.database_error,
         status=status,
@@ -93,7 +94,7 @@ def search() -> ResponseReturnValue:
         "enabled_sources": request.form.getlist("enabled_sources"),
     }
     try:
-        job = api.create_job(api.validate(SearchRequest, form, strict=False))
+        job = create_job(validate(SearchRequest, form, strict=False))
     except ApiError as exc:
         flash(exc.message, "error")
         return render_index(form, 400)
@@ -105,7 +106,7 @@ def search() -> ResponseReturnValue:
 
 def _job_or_404(job_id: str) -> Any:
     try:
-        return api.runtime().jobs.get(job_id, owner_filter())
+        return current_runtime().jobs.get(job_id, owner_filter())
     except JobNotFound:
         abort(404)
 
@@ -120,13 +121,13 @@ def job(job_id: str) -> ResponseReturnValue:
     if record.storage == "database":
         offset = (page - 1) * ASSETS_PER_PAGE
         rows, total = list_assets(
-            api.runtime().Session, job_id, owner_filter(), ASSETS_PER_PAGE, offset
+            current_runtime().Session, job_id, owner_filter(), ASSETS_PER_PAGE, offset
         )
-        assets = [api.asset_json(a) for a in rows]
+        assets = [asset_json(a) for a in rows]
     return render_template(
         "job.html",
-        job=api.job_json(record),
-        final=JobStatus(record.status) in FINAL_STATUSES,
+        job=job_json(record),
+        final=record.status in FINAL_STATUSES,
         assets=assets,
         total=total,
         page=page,
@@ -141,7 +142,7 @@ def job_action(job_id: str, action: str) -> ResponseReturnValue:
     if action not in ("cancel", "retry"):
         abort(404)
     _job_or_404(job_id)
-    service = api.runtime().jobs
+    service = current_runtime().jobs
     try:
         service.cancel(job_id) if action == "cancel" else service.retry(job_id)
     except JobStateError as exc:

@@ -8,6 +8,8 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from scraper.db import first_line
+
 
 class ApiError(Exception):
     """An API failure with its HTTP status, a stable code and a human message."""
@@ -54,7 +56,7 @@ def _http_error(exc: HTTPException) -> ResponseReturnValue:
 
 
 def _database_error(exc: SQLAlchemyError) -> ResponseReturnValue:
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    reason = first_line(exc)
     message = f"the database could not answer ({reason}); run `ops doctor`"
     if wants_json():
         return error_response(503, "database_unavailable", message)

@@ -18,6 +18,7 @@ from scraper.logs import bind, request_id_from, unbind
 from scraper.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from scraper.metrics.collector import ScraperCollector
 from scraper.metrics.registry import build_registry
+from scraper.web.context import current_runtime, runtime_of
 
 bp = Blueprint("metrics", __name__)
 REGISTRY_KEY = "scraper.metrics.registry"
@@ -39,7 +40,7 @@ def collector_of(app: Flask) -> ScraperCollector:
 
 
 def _authorized() -> bool:
-    token = current_app.extensions["scraper"].settings.metrics_token
+    token = current_runtime().settings.metrics_token
     if not token:
         return True
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
@@ -83,7 +84,7 @@ def _teardown(_exc: BaseException | None) -> None:
 
 def init_app(app: Flask) -> None:
     """Register /metrics, the per-app registry and the request instrumentation."""
-    collector = ScraperCollector(app.extensions["scraper"])
+    collector = ScraperCollector(runtime_of(app))
     app.extensions[COLLECTOR_KEY] = collector
     app.extensions[REGISTRY_KEY] = build_registry(collector=collector)
     app.register_blueprint(bp)

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from healthchecks.monitor import HealthMonitor, monitor_for
-from ops.schema import check_schema as ops_check_schema
 from scraper.metrics.cache import TTLCache
 from scraper.runtime import Runtime
+from scraper.schema import check_schema as compare_schema
 
 # The health panel: the /readyz checks, but the schema comes from the cached comparison.
 PANEL_CHECKS = (
@@ -78,9 +78,9 @@ def plural(count: int, one: str, many: str | None = None) -> str:
 
 
 def check_schema(engine: Engine) -> SchemaStatus:
-    """Compare the live schema with the models (`ops.schema.check_schema`)."""
+    """Compare the live schema with the models (`scraper.schema.check_schema`)."""
     try:
-        report = ops_check_schema(engine)
+        report = compare_schema(engine)
     except Exception as exc:  # a checker failure must not take the dashboard down
         return SchemaStatus(None, 0, f"{type(exc).__name__}: {exc}".splitlines()[0])
     return SchemaStatus(bool(report.in_sync), len(report.differences))

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from ops.smoke import wait_ready
+from ops.smoke import free_port, wait_ready
 from scraper.accounts import create_token, create_user
 from scraper.runtime import Runtime
-from tests.plugins.http_server import free_port
 from tests.plugins.processes import Spawn
 
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from ops.smoke import free_port
 from scraper.models import JobStatus
 from scraper.runtime import Runtime
 from scraper.web import create_app
-from tests.plugins.observability import free_port, run_selftest_jobs, serve_in_thread
+from tests.plugins.observability import run_selftest_jobs, serve_in_thread
 
 PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "ops" / "prometheus"
 pytestmark = pytest.mark.prometheus

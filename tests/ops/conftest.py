@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ops.schema import init_db
 from scraper.config import Settings
 from scraper.jobs import JobRecord
 from scraper.models import utcnow
 from scraper.runtime import Runtime
+from scraper.schema import init_db
 from tests.conftest import fresh_database
 
 OPS_DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

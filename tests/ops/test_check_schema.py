@@ -13,10 +13,12 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import Engine
 
+from ops import schema as library
 from ops.errors import BadModelsPath
-from ops.schema import Difference, Severity, check_schema, init_db, load_metadata
+from ops.schema import Difference, Severity, load_metadata
 from scraper.db import make_engine
 from scraper.models import Base
+from scraper.schema import check_schema, init_db
 
 Plant = Callable[[Operations, str], None]
 
@@ -213,7 +215,7 @@ def test_json_shape_has_exactly_the_spec_keys(engine: Engine) -> None:
 def test_check_schema_accepts_other_metadata(engine: Engine) -> None:
     other = sa.MetaData()
     sa.Table("users", other, sa.Column("id", sa.Integer, primary_key=True))
-    kinds = {(d.table, d.kind) for d in check_schema(engine, other).differences}
+    kinds = {(d.table, d.kind) for d in library.check_schema(engine, other).differences}
     assert ("users", "unexpected_column") in kinds
     assert ("scrape_jobs", "unexpected_table") in kinds
 
@@ -297,5 +299,5 @@ def test_varied_types_and_defaults_report_no_differences(db_url: str) -> None:
     eng = make_engine(db_url)
     metadata = _varied_metadata(eng.dialect.name)
     metadata.create_all(eng)
-    assert check_schema(eng, metadata).differences == []
+    assert library.check_schema(eng, metadata).differences == []
     eng.dispose()

@@ -18,12 +18,12 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from ops.cli import main
-from ops.schema import init_db
 from scraper.config import Settings
 from scraper.heartbeats import beat
 from scraper.jobs import JobRecord, NewJob
 from scraper.models import utcnow
 from scraper.runtime import Runtime
+from scraper.schema import init_db
 from scraper.worker import Worker
 from tests.conftest import fresh_database
 from tests.ops.conftest import hold_job

@@ -22,11 +22,11 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from ops.schema import init_db
 from ops.smoke import free_port, running_server, server_env
 from scraper.accounts import create_token, create_user
 from scraper.config import Settings
 from scraper.runtime import Runtime
+from scraper.schema import init_db
 from tests.conftest import fresh_database
 
 pytestmark = pytest.mark.slow

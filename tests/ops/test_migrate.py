@@ -15,10 +15,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from ops.errors import MigrationFailed
-from ops.schema import Severity, auto_heal, check_schema, head_revision, migrate
+from ops.schema import Severity
 from scraper.db import make_engine
 from scraper.migrations import alembic_config
 from scraper.models import ApiToken, Asset, Role, ScrapeJob, User, UserRole, WorkerHeartbeat
+from scraper.schema import auto_heal, check_schema, head_revision, migrate
 from tests.ops.test_check_schema import SCENARIOS, drop_table, engine, plant
 
 __all__ = ["engine"]  # the fixture, re-exported for this module

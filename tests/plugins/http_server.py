@@ -11,7 +11,6 @@ reply per page of results); an exact route wins over both.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -201,13 +200,6 @@ class HTTPTestServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 nobody listens on (for connection-refused cases)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fixture_bytes(name: str) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -69,13 +68,6 @@ def metrics_app(runtime: Runtime) -> Flask:
 @pytest.fixture
 def metrics_client(metrics_app: Flask) -> FlaskClient:
     return metrics_app.test_client()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager

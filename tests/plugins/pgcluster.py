@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from ops.smoke import free_port
 from tests.conftest import missing_service
-from tests.plugins.http_server import free_port
 
 PG_BIN = Path(os.environ.get("SCRAPER_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_USER = "postgres"

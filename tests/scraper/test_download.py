@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from ops.smoke import free_port
 from scraper.config import Settings
 from scraper.download import Downloader, DownloadPolicy, is_public_address, system_resolver
 from scraper.download.policy import Addresses, Resolver
@@ -29,7 +30,7 @@ from scraper.errors import (
 )
 from scraper.sources.selftest import make_png
 from scraper.storage import FileStore
-from tests.plugins.http_server import HTTPTestServer, Reply, free_port
+from tests.plugins.http_server import HTTPTestServer, Reply
 
 PNG = make_png("download-test")
 MakeDownloader = Callable[..., Downloader]

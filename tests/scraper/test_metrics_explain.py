@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, Select, event, insert
 
-from scraper.metrics.queries import (
+from scraper.jobs.queries import (
     expired_leases_stmt,
     jobs_with_status_stmt,
     oldest_pending_stmt,

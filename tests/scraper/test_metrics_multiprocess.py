@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from ops.smoke import free_port
 from scraper.jobs import NewJob
 from scraper.models import Base
 from scraper.runtime import Runtime
-from tests.plugins.observability import by_label, free_port, parse
+from tests.plugins.observability import by_label, parse
 from tests.plugins.processes import scraper_env
 
 RUN_JOBS = """

@@ -15,7 +15,7 @@ from ops.schema.compare.context import Context
 from ops.schema.compare.indexes import compare_indexes
 from ops.schema.compare.tables import compare_tables
 from ops.schema.difference import Difference
-from ops.schema.reflect import LiveSchema
+from ops.schema.live import LiveSchema
 
 TABLE_COMPARERS = (
     compare_columns,

@@ -11,8 +11,8 @@ from sqlalchemy import Column, Table
 from ops.schema.compare.attributes import compare_column_attributes
 from ops.schema.compare.context import Context, column_copy
 from ops.schema.difference import Difference, Repair, Severity
+from ops.schema.live import LiveTable
 from ops.schema.normalize import shape
-from ops.schema.reflect import LiveTable
 
 
 def backfill_value(column: Column[Any]) -> tuple[bool, Any]:

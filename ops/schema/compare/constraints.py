@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, ForeignKeyConstraint, Table
 
 from ops.schema.compare.context import Context, describe_columns
 from ops.schema.difference import Difference, Repair, Severity
-from ops.schema.reflect import LiveTable
+from ops.schema.live import LiveTable
 
 FkKey = tuple[tuple[str, ...], str, tuple[str, ...]]
 _DEFAULT_ACTIONS = {None, "NO ACTION", "RESTRICT"}

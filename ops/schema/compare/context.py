@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alembic.operations import ops
-from sqlalchemy import Column, Dialect, MetaData, Table
+from sqlalchemy import Column, Dialect, MetaData
 
 from ops.schema.difference import Difference, Repair, Severity
 from ops.schema.render import render_operations
@@ -60,8 +60,3 @@ def column_copy(column: Column[Any]) -> Column[Any]:
 def describe_columns(names: list[str] | tuple[str, ...]) -> str:
     """`(a, b)` for messages."""
     return "(" + ", ".join(names) + ")"
-
-
-def model_table(ctx: Context, name: str) -> Table:
-    """The model table called `name`."""
-    return ctx.metadata.tables[name]

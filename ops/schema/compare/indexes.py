@@ -9,7 +9,7 @@ from sqlalchemy import Column, Index, Table, UniqueConstraint
 
 from ops.schema.compare.context import Context, describe_columns
 from ops.schema.difference import Difference, Repair, Severity
-from ops.schema.reflect import LiveTable
+from ops.schema.live import LiveTable
 
 Cols = tuple[str, ...]
 

@@ -7,7 +7,7 @@ from sqlalchemy import Table
 
 from ops.schema.compare.context import Context
 from ops.schema.difference import Difference, Repair, Severity
-from ops.schema.reflect import LiveSchema
+from ops.schema.live import LiveSchema
 
 
 def create_table_operations(table: Table) -> list[ops.MigrateOperation]:

@@ -22,9 +22,9 @@ from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
 from ops.cli import main
-from ops.schema import init_db
 from scraper.db import make_engine
 from scraper.heartbeats import beat
+from scraper.schema import init_db
 from tests.conftest import DIALECTS, fresh_database
 
 SERVERS = [d for d in DIALECTS if not isinstance(d, str)]

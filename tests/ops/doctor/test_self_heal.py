@@ -19,11 +19,11 @@ from sqlalchemy import create_engine, text
 
 from healthchecks import monitor as monitor_module
 from healthchecks.monitor import HealthMonitor, monitor_for
-from ops.schema import init_db
 from ops.smoke import free_port, running_server, server_env
 from scraper.accounts import create_token, create_user
 from scraper.config import Settings
 from scraper.runtime import Runtime
+from scraper.schema import init_db
 from tests.conftest import DIALECTS, fresh_database
 
 INTERVAL = 3.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scraper.models import JobStatus, ScrapeJob, WorkerHeartbeat, utcnow
@@ -84,13 +84,14 @@ def oldest_pending_stmt() -> Select[datetime]:
     return select(func.min(ScrapeJob.created_at)).where(ScrapeJob.status == JobStatus.PENDING.value)
 
 
+def lease_expired(now: datetime) -> list[ColumnElement[bool]]:
+    """Running jobs whose lease ran out (a dead worker): a range of (status, lease_expires_at)."""
+    return [ScrapeJob.status == JobStatus.RUNNING.value, ScrapeJob.lease_expires_at < now]
+
+
 def expired_leases_stmt(now: datetime) -> Select[int]:
-    """Running jobs whose lease ran out: a range of (status, lease_expires_at)."""
-    return (
-        select(func.count())
-        .select_from(ScrapeJob)
-        .where(ScrapeJob.status == JobStatus.RUNNING.value, ScrapeJob.lease_expires_at < now)
-    )
+    """How many running jobs hold an expired lease."""
+    return select(func.count()).select_from(ScrapeJob).where(*lease_expired(now))
 
 
 def recent_workers_stmt(since: datetime) -> Select[str, datetime, str]:

@@ -1,0 +1,36 @@
+"""What reflection returns: the live tables in the inspector's own dictionaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+VERSION_TABLE = "alembic_version"
+
+Key = tuple[str | None, str]
+
+
+@dataclass
+class LiveTable:
+    """Everything reflected about one table, in the inspector's own dictionaries."""
+
+    name: str
+    columns: list[dict[str, Any]] = field(default_factory=list)
+    indexes: list[dict[str, Any]] = field(default_factory=list)
+    uniques: list[dict[str, Any]] = field(default_factory=list)
+    foreign_keys: list[dict[str, Any]] = field(default_factory=list)
+    primary_key: dict[str, Any] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    def column(self, name: str) -> dict[str, Any] | None:
+        """The reflected column called `name`, or None."""
+        return next((c for c in self.columns if c["name"] == name), None)
+
+
+@dataclass
+class LiveSchema:
+    """The reflected tables of one schema, keyed by table name (Alembic's own table excluded)."""
+
+    dialect: str
+    is_mariadb: bool
+    tables: dict[str, LiveTable]
