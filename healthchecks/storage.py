@@ -5,7 +5,8 @@ from __future__ import annotations
 import shutil
 from typing import TYPE_CHECKING
 
-from healthchecks.base import CheckResult, Status, describe_error, guarded
+from healthchecks.base import CheckResult, Fix, Status, describe_error, guarded
+from healthchecks.paths import creatable
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -22,24 +23,40 @@ def check_writable(runtime: Runtime) -> CheckResult:
     where = str(runtime.files.data_dir)
     try:
         runtime.files.check_writable()
+    except FileNotFoundError as exc:
+        if creatable(runtime.files.data_dir):  # made at start-up and on demand: not fatal
+            return CheckResult(
+                WRITABLE,
+                Status.WARN,
+                observed=False,
+                output=f"The data directory {where} does not exist yet; it is created on demand.",
+                fix=Fix(f"mkdir -p {where}", heal="mkdir"),
+                evidence={"data_dir": where, "error": describe_error(exc)},
+                component_type="system",
+            )
+        return _not_writable(where, exc)
     except OSError as exc:
-        return CheckResult(
-            WRITABLE,
-            Status.FAIL,
-            observed=False,
-            output=f"Cannot write to the data directory {where}: {describe_error(exc)}.",
-            fix=f"mkdir -p {where}"
-            if isinstance(exc, FileNotFoundError)
-            else f"make {where} writable by the service user (or set SCRAPER_DATA_DIR)",
-            evidence={"data_dir": where, "error": describe_error(exc)},
-            component_type="system",
-        )
+        return _not_writable(where, exc)
     return CheckResult(
         WRITABLE,
         Status.PASS,
         observed=True,
         output=f"The data directory {where} is writable.",
         evidence={"data_dir": where},
+        component_type="system",
+    )
+
+
+def _not_writable(where: str, exc: OSError) -> CheckResult:
+    return CheckResult(
+        WRITABLE,
+        Status.FAIL,
+        observed=False,
+        output=f"Cannot write to the data directory {where}: {describe_error(exc)}.",
+        fix=f"mkdir -p {where}"
+        if isinstance(exc, FileNotFoundError)
+        else f"make {where} writable by the service user (or set SCRAPER_DATA_DIR)",
+        evidence={"data_dir": where, "error": describe_error(exc)},
         component_type="system",
     )
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from healthchecks.base import CheckResult, Fix, Status
+from healthchecks.paths import creatable
 from scraper.config import Settings
 
 SETTINGS = "config:settings"
@@ -33,14 +34,6 @@ def check_settings(settings: Settings, env: Mapping[str, str] | None = None) -> 
             evidence=evidence,
         )
     return CheckResult(SETTINGS, Status.PASS, output="The settings are valid.", evidence=evidence)
-
-
-def _creatable(path: Path) -> bool:
-    """True when the nearest existing ancestor lets this user create the missing folders."""
-    parent = path.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    return parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)
 
 
 def check_data_dir(settings: Settings) -> CheckResult:
@@ -76,7 +69,7 @@ def check_data_dir(settings: Settings) -> CheckResult:
             fix=f"move the file {path} away, then: mkdir -p {path}",
             evidence=evidence,
         )
-    if _creatable(path):
+    if creatable(path):
         return CheckResult(
             DATA_DIR,
             Status.WARN,

@@ -139,7 +139,22 @@ def _schema(checks: Checks, runtime: Runtime | None) -> RootCause | None:
         summary = _no_tables_summary(differences, held)
         return cause_of(result, summary, evidence=evidence, fix="ops init-db", heal="init-db")
     summary = _drift_summary(differences, held, result)
-    return cause_of(result, summary, evidence=evidence, fix="ops migrate", heal="migrate")
+    return cause_of(result, summary, evidence=evidence, **_drift_fix(differences))
+
+
+def _drift_fix(differences: list[dict[str, Any]]) -> dict[str, Any]:
+    """`ops migrate` when it repairs what matters; otherwise what it would refuse, said so."""
+    critical = [d for d in differences if d.get("severity") == "critical"] or differences
+    manual = [d for d in critical if d.get("repair") == "manual"]
+    if manual:
+        steps = "; ".join(str(d.get("fix") or d.get("why")) for d in manual[:3])
+        return {"fix": f"by hand (ops migrate refuses this): {steps}", "heal": None}
+    if any(d.get("repair") == "destructive" for d in critical):
+        return {
+            "fix": "ops migrate --allow-destructive  (back up first: it drops or narrows)",
+            "heal": None,
+        }
+    return {"fix": "ops migrate", "heal": "migrate"}
 
 
 def _migrations(checks: Checks, runtime: Runtime | None) -> RootCause | None:
@@ -152,7 +167,7 @@ def _migrations(checks: Checks, runtime: Runtime | None) -> RootCause | None:
 
 
 def _brief(difference: dict[str, Any]) -> dict[str, Any]:
-    keys = ("table", "column", "kind", "severity", "expected", "actual")
+    keys = ("table", "column", "kind", "severity", "expected", "actual", "repair")
     return {key: difference.get(key) for key in keys if difference.get(key) is not None}
 
 

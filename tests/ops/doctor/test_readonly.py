@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pymysql
@@ -10,9 +11,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.exc import OperationalError
 
+from healthchecks import Status, storage
 from healthchecks.refusal import RefusalKind, classify
 from ops.cli import main
 from scraper.jobs import FallbackStore
+from scraper.runtime import Runtime
 from tests.ops.doctor.conftest import FaultEnv, database_state, file_state
 
 
@@ -77,3 +80,11 @@ def test_driver_errors_are_classified_by_code(error: Exception, kind: RefusalKin
     refusal = classify(OperationalError("INSERT INTO scrape_jobs ...", {}, error))
     assert refusal.kind is kind
     assert refusal.statement == "INSERT INTO scrape_jobs ..."
+
+
+def test_missing_but_creatable_data_dir_only_warns(runtime: Runtime, tmp_path: Path) -> None:
+    missing = Runtime(replace(runtime.settings, data_dir=tmp_path / "new" / "data"))
+    result = storage.check_writable(missing)
+    assert result.status is Status.WARN
+    assert result.remedy is not None and result.remedy.heal == "mkdir"
+    assert not (tmp_path / "new").exists()
