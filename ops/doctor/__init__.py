@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from healthchecks import CheckResult, Status, worst
+from healthchecks import CHECKS, CheckResult, Status, worst
 from healthchecks.monitor import monitor_for
 from ops.doctor.config import bad_settings, check_data_dir, check_settings
 from ops.doctor.heal import HealAction, apply_safe_fixes
@@ -101,7 +101,8 @@ def diagnose(runtime: Runtime) -> Diagnosis:
         check_database_url(runtime.settings),
         check_data_dir(runtime.settings),
     ]
-    checks.extend(r for r in monitor_for(runtime).results(max_age=0) if r.name not in DOCTOR_SKIPS)
+    names = [name for name in CHECKS if name not in DOCTOR_SKIPS]
+    checks.extend(monitor_for(runtime).results(names, max_age=0))
     return Diagnosis(checks, find_causes({c.name: c for c in checks}, runtime))
 
 

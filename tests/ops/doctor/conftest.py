@@ -31,7 +31,7 @@ SERVERS = [d for d in DIALECTS if not isinstance(d, str)]
 
 
 def file_state(root: Path) -> dict[str, str]:
-    """Every file and folder under `root` with a hash of its content.
+    """Every file and folder under `root` with a hash of its content (folders: their mtime).
 
     `-shm` files are SQLite's shared memory (readers mark it): their existence counts, their
     bytes do not.
@@ -39,8 +39,8 @@ def file_state(root: Path) -> dict[str, str]:
     state: dict[str, str] = {}
     for path in sorted(root.rglob("*")):
         name = str(path.relative_to(root))
-        if path.is_dir():
-            state[name] = "dir"
+        if path.is_dir():  # a file made and removed inside it changes its mtime
+            state[name] = f"dir {path.stat().st_mtime_ns}"
         elif path.name.endswith("-shm"):
             state[name] = "shm"
         else:
