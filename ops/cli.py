@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from ops.errors import OpsError
 from scraper.config import DEFAULT_DATABASE_URL
-from scraper.db import make_engine, make_readonly_engine, sqlite_left_as_found
+from scraper.db import make_engine, make_readonly_engine, sqlite_file, sqlite_left_as_found
 from scraper.errors import ConfigError
 from scraper.models import JobStatus
 
@@ -254,9 +254,7 @@ def doctor_command(opts: Options, apply_heal: bool) -> Outcome:
 
 def sqlite_missing(url: str) -> bool:
     """A SQLite URL whose file does not exist: even --heal must not create it (a 2nd database)."""
-    from healthchecks.remedy import sqlite_path
-
-    path = sqlite_path(url)
+    path = sqlite_file(url)
     return path is not None and not path.exists()
 
 

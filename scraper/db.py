@@ -146,7 +146,7 @@ def sqlite_left_as_found(url: str) -> Iterator[None]:
     closed afterwards lets SQLite do its own last-close clean-up (only if nobody else has the
     file open; the database file itself is not written: nothing was committed).
     """
-    path = _sqlite_file(url)
+    path = sqlite_file(url)
     before = {s for s in SQLITE_SIDECARS if path and Path(f"{path}{s}").exists()}
     try:
         yield
@@ -157,13 +157,14 @@ def sqlite_left_as_found(url: str) -> Iterator[None]:
                 _close_once(path)
 
 
-def _sqlite_file(url: str) -> Path | None:
+def sqlite_file(url: str) -> Path | None:
+    """The absolute path a SQLite URL names (None: in memory, or not SQLite)."""
     parsed = make_url(url)
     database = parsed.database or ""
     if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
         return None
     if database.startswith("file:"):
-        database = database[5:]
+        database = database[5:].split("?", 1)[0]
     return Path(database).absolute()
 
 

@@ -39,8 +39,9 @@ def file_state(root: Path) -> dict[str, str]:
     state: dict[str, str] = {}
     for path in sorted(root.rglob("*")):
         name = str(path.relative_to(root))
-        if path.is_dir():  # a file made and removed inside it changes its mtime
-            state[name] = f"dir {path.stat().st_mtime_ns}"
+        if path.is_dir():  # a file made and removed inside it changes its mtime...
+            sqlite_home = any(path.glob("*.db"))  # ...as SQLite's -wal/-shm do, by design
+            state[name] = "dir" if sqlite_home else f"dir {path.stat().st_mtime_ns}"
         elif path.name.endswith("-shm"):
             state[name] = "shm"
         else:
