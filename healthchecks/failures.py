@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from healthchecks.base import CheckResult, Status, guarded
 from scraper.models import FINAL_STATUSES, JobStatus, ScrapeJob
@@ -24,8 +24,11 @@ PATTERN_AT = 3
 def _recent(runtime: Runtime) -> list[Any]:
     stmt = (
         select(ScrapeJob.id, ScrapeJob.status, ScrapeJob.error, ScrapeJob.result, ScrapeJob.query)
-        .where(ScrapeJob.status.in_([s.value for s in FINAL_STATUSES]))
-        .order_by(func.coalesce(ScrapeJob.finished_at, ScrapeJob.updated_at).desc())
+        .where(
+            ScrapeJob.status.in_([s.value for s in FINAL_STATUSES]),
+            ScrapeJob.finished_at.is_not(None),
+        )
+        .order_by(ScrapeJob.finished_at.desc())
         .limit(LOOK_BACK)
     )
     with runtime.Session() as s:

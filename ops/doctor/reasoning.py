@@ -315,6 +315,8 @@ def find_causes(checks: Checks, runtime: Runtime | None) -> list[RootCause]:
     causes = [cause for rule in RULES if (cause := rule(checks, runtime)) is not None]
     named = {cause.check for cause in causes}
     covered = named | {"config:data_dir", "storage:writable", "storage:free_space"}
+    if "schema:in_sync" in named:  # the probe's missing column is the drift already named
+        covered.add("database:writes")
     others = [c for c in _anything_else(checks, runtime) if c.check not in covered]
     if causes:  # a check that crashed because of a named cause adds nothing
         others = [c for c in others if not errored(checks[c.check])]
