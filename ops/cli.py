@@ -141,7 +141,15 @@ def check_schema_command(opts: Options, models: str) -> Outcome:
     from ops.schema.text import render_report
 
     opts.readonly = True
-    report = check_schema(opts.engine(), load_metadata(models))
+    if sqlite_missing(opts.database_url):
+        # A SQLite file that does not exist reads as an empty database; it is not created.
+        empty = make_engine("sqlite://")
+        try:
+            report = check_schema(empty, load_metadata(models))
+        finally:
+            empty.dispose()
+    else:
+        report = check_schema(opts.engine(), load_metadata(models))
     text = render_report(report, safe_url(opts.engine()))
     return Outcome(report.to_json(), text, OK if report.in_sync else PROBLEM)
 
