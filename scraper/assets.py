@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,6 +62,43 @@ def record_asset(
     )
 
 
+def record_assets(
+    session_factory: sessionmaker[Session],
+    job_id: str,
+    entries: Sequence[tuple[str, MediaItem, StoredFile]],
+) -> int:
+    """Insert the (source, item, file) entries this job does not have yet, in one transaction;
+    return how many were inserted. A job's download pool records what finished together at
+    once: one commit (one fsync) for many files instead of one each."""
+    if len(entries) == 1:
+        return int(record_asset(session_factory, job_id, *entries[0]))
+    try:
+        return retry_transient(
+            lambda: _insert_many(session_factory, job_id, entries), f"assets of job {job_id}"
+        )
+    except IntegrityError:  # a concurrent insert of one of them: sort it out one by one
+        return sum(record_asset(session_factory, job_id, *entry) for entry in entries)
+
+
+def _insert_many(
+    session_factory: sessionmaker[Session],
+    job_id: str,
+    entries: Sequence[tuple[str, MediaItem, StoredFile]],
+) -> int:
+    shas = {stored.sha256 for _source, _item, stored in entries}
+    with session_factory() as s, s.begin():
+        have = set(
+            s.scalars(select(Asset.sha256).where(Asset.job_id == job_id, Asset.sha256.in_(shas)))
+        )
+        rows = []
+        for source, item, stored in entries:
+            if stored.sha256 not in have:
+                have.add(stored.sha256)
+                rows.append(_row(job_id, source, item, stored))
+        s.add_all(rows)
+    return len(rows)
+
+
 def _insert_asset(
     session_factory: sessionmaker[Session],
     job_id: str,
@@ -68,7 +106,22 @@ def _insert_asset(
     item: MediaItem,
     stored: StoredFile,
 ) -> bool:
-    row = Asset(
+    row = _row(job_id, source, item, stored)
+    try:
+        with session_factory() as s, s.begin():
+            exists = s.scalar(
+                select(Asset.id).where(Asset.job_id == job_id, Asset.sha256 == stored.sha256)
+            )
+            if exists is not None:
+                return False
+            s.add(row)
+    except IntegrityError:
+        return False  # a concurrent insert of the same (job, sha256) won the unique constraint
+    return True
+
+
+def _row(job_id: str, source: str, item: MediaItem, stored: StoredFile) -> Asset:
+    return Asset(
         job_id=job_id,
         source=source,
         url=item.url[:2048],
@@ -82,17 +135,6 @@ def _insert_asset(
         author=(item.author or "")[:255] or None,
         landing_url=(item.landing_url or "")[:2048] or None,
     )
-    try:
-        with session_factory() as s, s.begin():
-            exists = s.scalar(
-                select(Asset.id).where(Asset.job_id == job_id, Asset.sha256 == stored.sha256)
-            )
-            if exists is not None:
-                return False
-            s.add(row)
-    except IntegrityError:
-        return False  # a concurrent insert of the same (job, sha256) won the unique constraint
-    return True
 
 
 def list_assets(

@@ -73,6 +73,8 @@ class Settings:
     contact: str | None = None
     host_concurrency: int = 2
     host_delay: float = 0.5
+    # Downloads in flight at once inside one job (its pool); hosts stay bound by the above.
+    job_concurrency: int = 8
     trusted_hosts: frozenset[str] = frozenset()
     source_urls: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -108,6 +110,7 @@ class Settings:
             contact=(env.get("SCRAPER_CONTACT") or "").strip() or None,
             host_concurrency=_number(env, "SCRAPER_HOST_CONCURRENCY", 2),
             host_delay=_number(env, "SCRAPER_HOST_DELAY", 0.5, float, zero_ok=True),
+            job_concurrency=_number(env, "SCRAPER_JOB_CONCURRENCY", 8),
             trusted_hosts=_host_list(env.get("SCRAPER_TRUSTED_HOSTS")),
             source_urls=_source_urls(env),
         )

@@ -14,6 +14,7 @@ ScraperError
       +-- BadStatus         the server answered with an HTTP error (carries status)
       +-- RobotsDisallowed  the site's robots.txt forbids fetching that page
       +-- MalformedJSON     an API answered with a body that is not JSON
+      +-- DownloadCancelled the job stopped (cancel, lost lease, shutdown) mid-download
 """
 
 from __future__ import annotations
@@ -91,3 +92,7 @@ class RobotsDisallowed(DownloadError):
 
 class MalformedJSON(DownloadError):
     """An API answered 200 with a body that does not parse as JSON."""
+
+
+class DownloadCancelled(DownloadError):
+    """The download was stopped from outside (its job was cancelled, lost or shut down)."""

@@ -75,7 +75,7 @@ class Worker:
         )
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop claiming; jobs in hand are released at their next item (SIGTERM)."""
+        """Stop claiming; jobs in hand are released at once, their downloads cancelled (SIGTERM)."""
         self._stop.set()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
@@ -149,14 +149,19 @@ class Worker:
 
     def _context(self, lost: threading.Event) -> ExecutionContext:
         rt = self.runtime
+        downloader = self._downloader()
         return ExecutionContext(
             store=rt.store,
             session_factory=rt.Session,
             files=rt.files,
-            downloader=self._downloader(),
+            downloader=downloader,
             worker_id=self.id,
             should_stop=lambda: self._stop.is_set() or lost.is_set(),
             source_urls=self.settings.source_urls,
+            concurrency=self.settings.job_concurrency,
+            # The limiter its downloads obey, so the pool queues per host by the same limits
+            # (a stand-in downloader without a policy: no per-host queueing).
+            hosts=getattr(getattr(downloader, "policy", None), "hosts", None),
         )
 
     def _downloader(self) -> Downloader:

@@ -3,6 +3,7 @@
 policy.py   DownloadPolicy (limits) and the resolver hook
 guard.py    scheme and address checks, done inside each socket connect
 timing.py   the per-file deadline, backoff and Retry-After
+cancel.py   CancelToken: stops every download carrying it (a cancelled job's pool)
 downloader.py  Downloader.download / Downloader.fetch_page
 """
 

@@ -11,12 +11,14 @@ import re
 import socket
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 import urllib3
 
+from scraper.download.cancel import CancelToken
 from scraper.download.guard import AddressGuard, GuardedAdapter, check_url
 from scraper.download.policy import (
     HTML_CONTENT_TYPES,
@@ -44,11 +46,24 @@ _HEADER_CHARSET = re.compile(r";\s*charset=[\"']?([\w.:-]+)", re.IGNORECASE)
 _META_CHARSET = re.compile(r"<meta[^>]+charset=[\"']?([\w.:-]+)", re.IGNORECASE)
 
 
-class Downloader:
-    """Fetch URLs under a DownloadPolicy; not thread-safe (one per worker thread).
+@dataclass(frozen=True)
+class Document:
+    """A fetched document, undecoded: its final URL, body and Content-Type header."""
 
-    A session passed in is re-mounted with the guarded adapter and stops trusting proxy
-    variables from the environment; the caller keeps closing it.
+    url: str
+    body: bytes
+    content_type: str
+
+
+class Downloader:
+    """Fetch URLs under a DownloadPolicy; several threads may download through one at once.
+
+    The threads of one job's pool share it, the way requests-futures shares a Session: each
+    request is stateless (no cookies are relied on), urllib3's connection pools are
+    thread-safe and sized so that the host limiter's slots never overflow them, and each
+    thread's deadline watchdog is its own. A session passed in is re-mounted with the guarded
+    adapter and stops trusting proxy variables from the environment; the caller keeps
+    closing it.
     """
 
     def __init__(
@@ -65,7 +80,7 @@ class Downloader:
         self.session.trust_env = False
         self.session.headers["User-Agent"] = policy.user_agent
         self.guard = AddressGuard(policy)
-        adapter = GuardedAdapter(self.guard)
+        adapter = GuardedAdapter(self.guard, pool_maxsize=policy.hosts.concurrency)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.robots = RobotsCache(self.fetch_text, policy.user_agent)
@@ -81,18 +96,22 @@ class Downloader:
         if self._owns_session:
             self.session.close()
 
-    def download(self, url: str, name_hint: str | None = None) -> StoredFile:
-        """Store the file at `url`; a DownloadError (and no partial file) if anything is off."""
-        with self._budget(url) as deadline:
+    def download(
+        self, url: str, name_hint: str | None = None, cancel: CancelToken | None = None
+    ) -> StoredFile:
+        """Store the file at `url`; a DownloadError (and no partial file) if anything is off,
+        DownloadCancelled as soon as `cancel` is."""
+        with self._budget(url, cancel) as deadline:
             return self._download(url, name_hint, deadline)
 
     @contextmanager
-    def _budget(self, url: str) -> Iterator[Deadline]:
+    def _budget(self, url: str, cancel: CancelToken | None = None) -> Iterator[Deadline]:
         """One deadline and watchdog for everything a fetch does, inside the host's slot."""
         check_url(url)
-        deadline = Deadline(self.policy.deadline)
+        deadline = Deadline(self.policy.deadline, cancel)
         with (
-            self.guard.watching(self.policy.deadline),
+            self.guard.watching(self.policy.deadline) as watchdog,
+            deadline.cancel.on_cancel(watchdog.fire),
             self.policy.hosts.slot(urlsplit(url).hostname or "", deadline, url),
         ):
             yield deadline
@@ -119,23 +138,27 @@ class Downloader:
     ) -> tuple[str, str, str]:
         """Fetch a text document whose media type is in `accept` (a trailing `/*` matches a
         family); return (final URL, decoded text, media type)."""
+        document = self.fetch_bytes(url, accept, max_bytes)
+        charset = _charset(document.content_type, document.body)
+        text = document.body.decode(charset, errors="replace")
+        return document.url, text, media_type(document.content_type)
+
+    def fetch_bytes(
+        self, url: str, accept: Collection[str], max_bytes: int = 2_000_000
+    ) -> Document:
+        """Fetch a document whose media type is in `accept`, undecoded: for parsers that find
+        the encoding themselves (an XML declaration), under the same guard and limits."""
         with self._budget(url) as deadline:
             response, final_url = self._open(url, deadline)
             with response:
-                content_type = media_type(response.headers.get("Content-Type"))
-                if not _accepted(content_type, accept):
+                content_type = response.headers.get("Content-Type", "")
+                if not _accepted(media_type(content_type), accept):
                     wanted = ", ".join(sorted(accept))
-                    raise BadContentType(
-                        final_url, f"expected {wanted}, got {content_type or '(none)'!r}"
-                    )
+                    got = media_type(content_type) or "(none)"
+                    raise BadContentType(final_url, f"expected {wanted}, got {got!r}")
                 buffer = io.BytesIO()
                 self._stream(response, buffer, max_bytes, deadline, final_url)
-                body = buffer.getvalue()
-                return (
-                    final_url,
-                    body.decode(_charset(response, body), errors="replace"),
-                    (content_type),
-                )
+                return Document(final_url, buffer.getvalue(), content_type)
 
     def fetch_json(self, url: str, max_bytes: int = 5_000_000) -> Any:
         """GET a JSON API under the guard, politeness and retries; MalformedJSON if unparsable."""
@@ -166,6 +189,7 @@ class Downloader:
             try:
                 response = self._send(url, deadline)
             except (requests.ConnectionError, requests.Timeout) as exc:
+                deadline.check_cancel(url)
                 if deadline.expired():
                     raise DeadlineExceeded(
                         url, "deadline passed before the response headers"
@@ -251,6 +275,7 @@ class Downloader:
             # Decoded (a server may gzip despite identity); urllib3 inflates at most CHUNK.
             return bytes(response.raw.read1(CHUNK, decode_content=True))
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            deadline.check_cancel(url)
             if deadline.expired():
                 raise DeadlineExceeded(url, "deadline passed while reading the body") from None
             raise DownloadError(url, f"reading the body failed: {exc}") from None
@@ -300,9 +325,9 @@ def _url_basename(url: str) -> str:
     return unquote(urlsplit(url).path).rsplit("/", 1)[-1]
 
 
-def _charset(response: requests.Response, body: bytes) -> str:
+def _charset(content_type: str, body: bytes) -> str:
     """The header's charset, else a <meta charset> near the top, else UTF-8."""
-    match = _HEADER_CHARSET.search(response.headers.get("Content-Type", ""))
+    match = _HEADER_CHARSET.search(content_type)
     match = match or _META_CHARSET.search(body[:2048].decode("ascii", errors="replace"))
     try:
         return codecs.lookup(match.group(1)).name if match else "utf-8"

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from requests.adapters import HTTPAdapter
+from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
@@ -93,7 +93,7 @@ class Watchdog:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self.fired = False
-        self._timer = threading.Timer(max(0.0, seconds), self._fire)
+        self._timer = threading.Timer(max(0.0, seconds), self.fire)
         self._timer.daemon = True
 
     def __enter__(self) -> Watchdog:
@@ -112,7 +112,8 @@ class Watchdog:
             if self.fired:
                 _shutdown(sock)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
+        """Shut every watched socket down now (the deadline passed, or the job was cancelled)."""
         with self._lock:
             self.fired = True
             for sock in self._sockets:
@@ -224,9 +225,9 @@ def _pool_classes(guard: AddressGuard) -> dict[str, type[HTTPConnectionPool]]:
 class GuardedAdapter(HTTPAdapter):
     """A requests adapter whose every new socket goes through the AddressGuard; no proxies."""
 
-    def __init__(self, guard: AddressGuard) -> None:
+    def __init__(self, guard: AddressGuard, pool_maxsize: int = DEFAULT_POOLSIZE) -> None:
         self.guard = guard
-        super().__init__(max_retries=0)
+        super().__init__(max_retries=0, pool_maxsize=max(DEFAULT_POOLSIZE, pool_maxsize))
 
     def init_poolmanager(self, *args: object, **kwargs: object) -> None:
         super().init_poolmanager(*args, **kwargs)  # type: ignore[arg-type]

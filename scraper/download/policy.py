@@ -43,7 +43,13 @@ JSON_CONTENT_TYPES = frozenset(
     {"application/json", "text/json", "text/javascript", "application/javascript"}
 )
 FEED_CONTENT_TYPES = frozenset(
-    {"application/rss+xml", "application/atom+xml", "application/xml", "text/xml"}
+    {
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/rdf+xml",  # RSS 1.0
+        "application/xml",
+        "text/xml",
+    }
 )
 
 

@@ -11,13 +11,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from scraper.download.timing import Deadline
-from scraper.errors import DeadlineExceeded
+from scraper.errors import DeadlineExceeded, DownloadCancelled
+
+SLOT_POLL = 0.1  # seconds between looks at a download's cancel token while it queues
 
 
 @dataclass
 class _Host:
     slots: threading.BoundedSemaphore
     next_at: float = 0.0  # monotonic time before which no request may start
+    paused_until: float = 0.0  # the host asked us to wait (429 Retry-After) until then
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -41,13 +44,23 @@ class HostLimiter:
     def slot(self, host: str, deadline: Deadline, url: str) -> Iterator[None]:
         """Hold one of the host's slots; wait for its turn, never past `deadline`."""
         state = self._host(host.lower())
-        if not state.slots.acquire(timeout=max(0.0, deadline.remaining())):
-            raise DeadlineExceeded(url, f"no free connection slot for {host} before the deadline")
+        self._acquire(state, host, deadline, url)
         try:
             deadline.sleep(self._reserve(state), url)
             yield
         finally:
             state.slots.release()
+
+    @staticmethod
+    def _acquire(state: _Host, host: str, deadline: Deadline, url: str) -> None:
+        """Take a slot; give up at the deadline, or within SLOT_POLL of a cancel."""
+        while not state.slots.acquire(timeout=min(SLOT_POLL, max(0.0, deadline.remaining()))):
+            if deadline.cancel.cancelled:
+                raise DownloadCancelled(url, f"cancelled while waiting for a slot for {host}")
+            if deadline.remaining() <= 0:
+                raise DeadlineExceeded(
+                    url, f"no free connection slot for {host} before the deadline"
+                )
 
     def _reserve(self, state: _Host) -> float:
         """Claim the next start time for this host; return how long to wait for it."""
@@ -61,7 +74,15 @@ class HostLimiter:
         """The host asked us to wait (429 Retry-After): no request to it starts before then."""
         state = self._host(host.lower())
         with state.lock:
-            state.next_at = max(state.next_at, time.monotonic() + seconds)
+            state.paused_until = max(state.paused_until, time.monotonic() + seconds)
+            state.next_at = max(state.next_at, state.paused_until)
+
+    def paused_for(self, host: str) -> float:
+        """Seconds left of the host's Retry-After pause (0 if none): a scheduler sends other
+        hosts' work meanwhile instead of queueing more behind it."""
+        state = self._host(host.lower())
+        with state.lock:
+            return max(0.0, state.paused_until - time.monotonic())
 
     def waiting_until(self, host: str) -> float:
         """Seconds until the host's next request may start (0 if now)."""

@@ -7,15 +7,20 @@ import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from scraper.errors import DeadlineExceeded
+from scraper.download.cancel import CancelToken
+from scraper.errors import DeadlineExceeded, DownloadCancelled
 
 
 class Deadline:
-    """A monotonic budget for one file: every wait and every socket timeout is cut to it."""
+    """A monotonic budget for one file: every wait and every socket timeout is cut to it.
 
-    def __init__(self, seconds: float) -> None:
+    With a cancel token, every check and every wait also ends as soon as it is cancelled.
+    """
+
+    def __init__(self, seconds: float, cancel: CancelToken | None = None) -> None:
         self.seconds = seconds
         self.ends = time.monotonic() + seconds
+        self.cancel = cancel or CancelToken()
 
     def remaining(self) -> float:
         return self.ends - time.monotonic()
@@ -23,8 +28,14 @@ class Deadline:
     def expired(self) -> bool:
         return self.remaining() <= 0
 
+    def check_cancel(self, url: str) -> None:
+        """Raise DownloadCancelled once cancelled (a socket error then is the cancel's doing)."""
+        if self.cancel.cancelled:
+            raise DownloadCancelled(url, "the download was cancelled")
+
     def check(self, url: str) -> None:
-        """Raise DeadlineExceeded once the budget is spent."""
+        """Raise DownloadCancelled once cancelled, DeadlineExceeded once the budget is spent."""
+        self.check_cancel(url)
         if self.expired():
             raise DeadlineExceeded(url, f"total deadline of {self.seconds:g}s exceeded")
 
@@ -33,12 +44,13 @@ class Deadline:
         return max(0.01, min(timeout, self.remaining()))
 
     def sleep(self, seconds: float, url: str) -> None:
-        """Wait, unless the wait itself would end past the deadline."""
+        """Wait, unless the wait itself would end past the deadline; a cancel ends it early."""
         if seconds >= self.remaining():
             raise DeadlineExceeded(
                 url, f"a retry in {seconds:.1f}s would pass the {self.seconds:g}s deadline"
             )
-        time.sleep(seconds)
+        if self.cancel.wait(seconds):
+            self.check(url)
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:

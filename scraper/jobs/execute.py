@@ -1,4 +1,5 @@
-"""Run one claimed job: search the sources round-robin, store each item once, record assets."""
+"""Run one claimed job: search the sources round-robin, download through a bounded pool, store
+each item once, record assets."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from scraper.assets import record_asset
+from scraper.assets import record_assets
+from scraper.download.cancel import CancelToken
+from scraper.download.politeness import HostLimiter
 from scraper.errors import DownloadError, ScraperError
 from scraper.jobs.plan import search_all
+from scraper.jobs.pool import DownloadPool, Fetched
 from scraper.jobs.record import JobRecord
 from scraper.jobs.report import JobReport, skip_reason
 from scraper.jobs.store import JobStore
@@ -76,6 +81,12 @@ class Progress:
         if not self.store.progress(self.job.id, self.worker_id, message=message[:500], **values):
             raise JobLost(f"job {self.job.id} is no longer held by {self.worker_id}")
 
+    def check_held(self, report: JobReport, idle: float = 1.0) -> None:
+        """Write (and so learn whether the job is still ours) if nothing was written for
+        `idle` seconds: a cancel is seen within a second even while every download is slow."""
+        if self.clock() - self._last >= idle:
+            self.report(report, force=True)
+
     def report(self, report: JobReport, message: str | None = None, force: bool = False) -> None:
         self.update(
             report.stored,
@@ -98,6 +109,8 @@ class ExecutionContext:
     should_stop: Callable[[], bool]
     progress_interval: float = 0.5
     source_urls: Mapping[str, str] = field(default_factory=dict)
+    concurrency: int = 1  # downloads in flight at once (SCRAPER_JOB_CONCURRENCY)
+    hosts: HostLimiter | None = None  # the downloader's limiter: the pool queues per host
 
 
 @dataclass
@@ -107,41 +120,84 @@ class Run:
     job: JobRecord
     ctx: ExecutionContext
     report: JobReport
+    progress: Progress
+    pool: DownloadPool
     urls: set[str] = field(default_factory=set)
     hashes: set[str] = field(default_factory=set)
 
+    def wanted(self) -> bool:
+        """Whether to pull another item: waits (taking results) while no thread is free, or
+        while what is under way could still fill `max_content`; False once it is full."""
+        while True:
+            self.pool.dispatch()
+            if self.report.stored >= self.job.max_content:
+                return False
+            if self.pool.has_room and self.report.stored + self.pool.busy < self.job.max_content:
+                return True
+            self.settle(WAIT)
+
+    def settle(self, timeout: float) -> None:
+        """Start what can start, take the results that are in (waiting up to `timeout` for the
+        first); stop early if the worker says so."""
+        self.pool.dispatch()
+        fetched = self.pool.next_done(timeout)
+        if fetched is not None:
+            kept: list[Fetched] = []
+            while fetched is not None:
+                if _new(self, fetched):
+                    kept.append(fetched)
+                fetched = self.pool.next_done(0)
+            _record(self, kept)
+            self.pool.dispatch()
+            self.progress.report(self.report)
+        self.progress.check_held(self.report)
+        if self.ctx.should_stop():
+            raise ShuttingDown(f"stopping with {self.pool.in_flight} downloads in flight")
+
+
+WAIT = 0.1  # seconds the job's thread waits for a result before it looks at should_stop again
+
 
 def execute(job: JobRecord, ctx: ExecutionContext) -> str:
-    """Run `job` to the end; return the completion message or raise (the worker decides)."""
-    run = Run(job, ctx, JobReport.start(job.max_content, job.enabled_sources, job.safe_search))
+    """Run `job` to the end; return the completion message or raise (the worker decides).
+
+    Items flow from the sources (round-robin) into a pool of `ctx.concurrency` downloads;
+    at most `max_content` files are stored, and leaving (cancel, lost lease, shutdown, error)
+    cancels every download still in flight.
+    """
+    report = JobReport.start(job.max_content, job.enabled_sources, job.safe_search)
     progress = Progress(ctx.store, job, ctx.worker_id, ctx.progress_interval)
+    with DownloadPool(ctx.concurrency, partial(_fetch, ctx), ctx.hosts) as pool:
+        run = Run(job, ctx, report, progress, pool)
+        found = search_all(
+            job.enabled_sources,
+            job.query,
+            job.max_content,
+            job.safe_search,
+            ctx.downloader,
+            ctx.source_urls,
+            lambda name, exc: _source_failed(run, name, exc),
+            run.wanted,
+        )
+        for name, item in found:
+            if ctx.should_stop():
+                raise ShuttingDown(f"stopping before {item.url}")
+            run.report.current = name
+            _start(run, name, item)
+            run.settle(0)
+        while pool.busy:
+            run.settle(WAIT)
+    return _finish(run)
 
-    def wanted() -> bool:
-        return run.report.stored < job.max_content
 
-    found = search_all(
-        job.enabled_sources,
-        job.query,
-        job.max_content,
-        job.safe_search,
-        ctx.downloader,
-        ctx.source_urls,
-        lambda name, exc: _source_failed(run, name, exc),
-        wanted,
-    )
-    for name, item in found:
-        if ctx.should_stop():
-            raise ShuttingDown(f"stopping before {item.url}")
-        run.report.current = name
-        _take(run, name, item)
-        progress.report(run.report)
+def _finish(run: Run) -> str:
     report = run.report
     report.current = None
     if report.stored == 0 and report.errors:
-        progress.report(report, force=True)  # keep the per-source reasons on the failed job
+        run.progress.report(report, force=True)  # keep the per-source reasons on the failed job
         raise NothingStored("; ".join(report.errors[:3]))
     message = report.summary()
-    progress.report(report, message, force=True)
+    run.progress.report(report, message, force=True)
     return message
 
 
@@ -156,46 +212,87 @@ def _source_failed(run: Run, name: str, exc: Exception) -> None:
     )
 
 
-def _take(run: Run, source: str, item: MediaItem) -> None:
-    """Store one item unless it repeats one already seen (by URL, then by content)."""
+def _start(run: Run, source: str, item: MediaItem) -> None:
+    """Start downloading one item unless its URL was already seen in this job; in the order
+    items start, so duplicates among in-process items resolve as they would one by one."""
     report = run.report.sources[source]
     report.found += 1
     if item.url in run.urls:
         report.skip("duplicate_url")
         return
     run.urls.add(item.url)
-    try:
-        stored = fetch_item(item, run.ctx.files, run.ctx.downloader)
-    except (DownloadError, OSError) as exc:
-        reason = skip_reason(exc)
-        DOWNLOADS.labels(
-            source=source, result="refused" if reason != "storage_error" else "error"
-        ).inc()
-        report.skip(reason, f"{item.url}: {exc}")
-        log.warning(
-            "job %s: %s not stored: %s",
-            run.job.id,
-            item.url,
-            exc,
-            extra={"job_id": run.job.id, "source": source},
-        )
+    if item.content is None:
+        run.pool.add(source, item)
         return
-    if stored.sha256 in run.hashes:
+    try:  # in-process bytes (selftest): nothing to wait for, so no pool thread either
+        fetched = Fetched(source, item, stored=fetch_item(item, run.ctx.files, None))
+    except OSError as exc:
+        fetched = Fetched(source, item, error=exc)
+    if _new(run, fetched):
+        _record(run, [fetched])
+
+
+def _new(run: Run, fetched: Fetched) -> bool:
+    """True if a finished download is to be recorded: it did not fail and its content is not
+    one this job already has (two URLs with the same bytes may finish together)."""
+    report = run.report.sources[fetched.source]
+    if fetched.stored is None:
+        _skip_failed(run, fetched)
+        return False
+    if fetched.stored.sha256 in run.hashes:
         report.skip("duplicate_content")
+        return False
+    run.hashes.add(fetched.stored.sha256)
+    return True
+
+
+def _record(run: Run, kept: list[Fetched]) -> None:
+    """Record the asset rows of what finished together in one transaction, then count them."""
+    entries = [(f.source, f.item, f.stored) for f in kept if f.stored is not None]
+    if not entries:
         return
-    run.hashes.add(stored.sha256)
-    # False: an earlier attempt of this job already recorded this file; it still counts.
-    record_asset(run.ctx.session_factory, run.job.id, source, item, stored)
-    DOWNLOADS.labels(source=source, result="ok").inc()
-    DOWNLOAD_BYTES.labels(source=source).inc(stored.size_bytes)
-    report.stored += 1
-    report.bytes += stored.size_bytes
+    # Fewer inserted than given: an earlier attempt of this job recorded some; they count.
+    record_assets(run.ctx.session_factory, run.job.id, entries)
+    for source, _item, stored in entries:
+        report = run.report.sources[source]
+        DOWNLOADS.labels(source=source, result="ok").inc()
+        DOWNLOAD_BYTES.labels(source=source).inc(stored.size_bytes)
+        report.stored += 1
+        report.bytes += stored.size_bytes
 
 
-def fetch_item(item: MediaItem, files: FileStore, downloader: Downloader | None) -> StoredFile:
+def _skip_failed(run: Run, fetched: Fetched) -> None:
+    """Count a download that failed; anything but a download or storage error fails the job."""
+    exc = fetched.error
+    if not isinstance(exc, (DownloadError, OSError)):
+        raise exc if exc is not None else AssertionError("a result with neither file nor error")
+    reason = skip_reason(exc)
+    DOWNLOADS.labels(
+        source=fetched.source, result="refused" if reason != "storage_error" else "error"
+    ).inc()
+    run.report.sources[fetched.source].skip(reason, f"{fetched.item.url}: {exc}")
+    log.warning(
+        "job %s: %s not stored: %s",
+        run.job.id,
+        fetched.item.url,
+        exc,
+        extra={"job_id": run.job.id, "source": fetched.source},
+    )
+
+
+def _fetch(ctx: ExecutionContext, item: MediaItem, cancel: CancelToken) -> StoredFile:
+    return fetch_item(item, ctx.files, ctx.downloader, cancel)
+
+
+def fetch_item(
+    item: MediaItem,
+    files: FileStore,
+    downloader: Downloader | None,
+    cancel: CancelToken | None = None,
+) -> StoredFile:
     """Store one item: its in-process bytes, or its URL through the guarded downloader."""
     if item.content is not None:
         return files.put_bytes(item.content, item.mime or "application/octet-stream", item.title)
     if downloader is None:
         raise DownloadError(item.url, "this worker has no downloader")
-    return downloader.download(item.url, name_hint=item.title)
+    return downloader.download(item.url, name_hint=item.title, cancel=cancel)

@@ -1,11 +1,10 @@
 """Helpers the API sources share: JSON calls that name the source, safe field access,
-HTML-to-text, license names, people's names, and safe XML parsing."""
+HTML-to-text, license names, people's names, and refusing XML entity declarations."""
 
 from __future__ import annotations
 
 import mimetypes
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from html import unescape
 from html.parser import HTMLParser
@@ -20,7 +19,8 @@ _CC_URL = re.compile(r"^/(licenses|publicdomain)/([a-z+-]+)/(\d+(?:\.\d+)?)", re
 # "nobody@flickr.com ("Jane Doe")" or "jane@example.org (Jane Doe)": the name in brackets.
 _EMAIL_NAME = re.compile(r"^\s*\S+@\S+\s*\((.*)\)\s*$")
 # What may come before the root element: the XML declaration, comments, processing instructions.
-_PROLOG = re.compile(r"\A\ufeff?(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
+_PROLOG = re.compile(r"\A(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
+_PROLOG_BYTES = 64 * 1024  # a prolog longer than this is refused like a DOCTYPE
 
 
 class ApiSource(Source):
@@ -125,14 +125,16 @@ def person_name(value: str | None) -> str | None:
     return name or None
 
 
-def parse_xml(text: str, source: str) -> ET.Element:
-    """Parse an untrusted XML document; refuse a DOCTYPE, which is how entity bombs
-    (billion laughs, external entities) get in. SourceError names the source."""
-    prolog = _PROLOG.match(text)
-    rest = text[prolog.end() if prolog else 0 :]
-    if rest.startswith("<!"):
+def refuse_doctype(data: bytes, source: str) -> None:
+    """Refuse an untrusted XML document that declares a DOCTYPE: that is how entity bombs
+    (billion laughs, external entities) get in. SourceError names the source.
+
+    Looked for in the bytes, before any parser: NUL bytes are dropped first so that a UTF-16
+    or UTF-32 prolog reads like an ASCII one.
+    """
+    head = data[:_PROLOG_BYTES].replace(b"\x00", b"").decode("latin-1")
+    head = head.removeprefix("\xef\xbb\xbf").lstrip("\ufeff\xfe\xff")
+    prolog = _PROLOG.match(head)
+    rest = head[prolog.end() if prolog else 0 :]
+    if rest.startswith("<!") or (not rest and len(data) > _PROLOG_BYTES):
         raise SourceError(source, "the XML declares a DOCTYPE; refused (entity expansion risk)")
-    try:
-        return ET.fromstring(rest)
-    except ET.ParseError as exc:
-        raise SourceError(source, f"malformed XML: {exc}") from None

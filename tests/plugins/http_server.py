@@ -11,6 +11,7 @@ reply per page of results); an exact route wins over both.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -34,6 +35,7 @@ class Reply:
     drip: float = 0.0  # seconds between single bytes of the body (a slow-loris server)
     send_length: bool = True  # False: no Content-Length; the body ends when the socket closes
     drip_head: bool = False  # drip the status line and headers too (a slow-headers server)
+    delay: float = 0.0  # seconds the server holds the request before it answers
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,9 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         owner.record(Seen(self.command, self.path, dict(self.headers.items()), time.monotonic()))
         reply = owner.next_reply(self.path)
+        with owner.serving():
+            owner.stopping.wait(reply.delay)
+        # Counted done before the answer leaves: a client cannot have seen it finish earlier.
         if reply.drip_head:
             self._drip(f"HTTP/1.1 {reply.status} Slow\r\nX-Pad: {'x' * 64}\r\n".encode(), reply)
             return
@@ -118,17 +123,45 @@ class _Server(ThreadingHTTPServer):
     owner: HTTPTestServer
 
 
-class HTTPTestServer:
-    """Routes, replies and a request log around a ThreadingHTTPServer on a free port."""
+class InFlight:
+    """Requests being served at once, now and at the peak; servers may share one."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.now = 0
+        self.peak = 0
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[None]:
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.now -= 1
+
+
+class HTTPTestServer:
+    """Routes, replies and a request log around a ThreadingHTTPServer on a free port.
+
+    `host` may be any loopback address (127.0.0.2 is another host to the downloader's
+    per-host limits); `in_flight` counts this server's requests being served at once, and
+    `shared`, if given, counts them together with other servers'.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", shared: InFlight | None = None) -> None:
+        self.host = host
+        self.in_flight = InFlight()
+        self.shared = shared
         self._lock = threading.Lock()
         self._routes: dict[str, list[Reply]] = {}
         self._any_query: dict[str, list[Reply]] = {}
         self._handlers: dict[str, Handler] = {}
         self.requests: list[Seen] = []
         self.stopping = threading.Event()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = _Server((host, 0), _Handler)
         self._server.owner = self
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
@@ -136,9 +169,18 @@ class HTTPTestServer:
         )
         self._thread.start()
 
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
+    def url(self, path: str, host: str | None = None) -> str:
         """The absolute URL of `path`; `host` may be a name a test resolver maps here."""
-        return f"http://{host}:{self.port}{path}"
+        return f"http://{host or self.host}:{self.port}{path}"
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Count one request as being served (here, and in the shared count if any)."""
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self.in_flight.counting())
+            if self.shared is not None:
+                stack.enter_context(self.shared.counting())
+            yield
 
     def add(self, path: str, *replies: Reply, any_query: bool = False) -> None:
         """Serve these replies to `path` in order; the last one repeats. `any_query`: to
@@ -213,3 +255,14 @@ def http_server() -> Iterator[HTTPTestServer]:
     server = HTTPTestServer()
     yield server
     server.close()
+
+
+@pytest.fixture
+def http_hosts() -> Iterator[list[HTTPTestServer]]:
+    """Three real HTTP servers on 127.0.0.2, .3 and .4 (three hosts to the per-host limits),
+    sharing one count of requests in flight; closed after the test."""
+    shared = InFlight()
+    servers = [HTTPTestServer(f"127.0.0.{n}", shared) for n in (2, 3, 4)]
+    yield servers
+    for server in servers:
+        server.close()

@@ -201,3 +201,30 @@ def test_robots_txt_status_decides_like_crawlers_do(
             with pytest.raises(RobotsDisallowed):
                 source.search(http_server.url("/gallery.html"), 2, False)
             assert http_server.hits("/gallery.html") == []
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/gallery.html", True),
+        ("/docs/report.pdf", False),  # Disallow: /*.pdf$
+        ("/docs/report.pdf?page=2", True),  # `$` anchors the end: this one does not end so
+        ("/private/gallery.html", False),  # Disallow: /private
+        ("/private/public/gallery.html", True),  # the longer Allow wins
+        ("/a/tmp-1/b", False),  # Disallow: /a/*/b, wildcard in the middle
+    ],
+)
+def test_robots_wildcards_anchors_and_the_longest_match_apply(
+    http_server: HTTPTestServer, downloader: Downloader, path: str, allowed: bool
+) -> None:
+    rules = (
+        b"User-agent: *\nDisallow: /*.pdf$\nDisallow: /private\n"
+        b"Allow: /private/public/\nDisallow: /a/*/b\n"
+    )
+    http_server.route("/robots.txt", rules, "text/plain")
+    url = http_server.url(path)
+    if allowed:
+        downloader.robots.check(url)
+    else:
+        with pytest.raises(RobotsDisallowed):
+            downloader.robots.check(url)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from scraper.download.cancel import CancelToken
 from scraper.jobs import NewJob
 from scraper.jobs.execute import Progress
 from scraper.models import Asset
@@ -35,7 +36,9 @@ class SlowDownloader:
     def __init__(self, runtime: Runtime) -> None:
         self.files = runtime.files
 
-    def download(self, url: str, name_hint: str | None = None) -> StoredFile:
+    def download(
+        self, url: str, name_hint: str | None = None, cancel: CancelToken | None = None
+    ) -> StoredFile:
         time.sleep(0.02)
         return self.files.put_bytes(make_png(url), "image/png", name_hint)
 

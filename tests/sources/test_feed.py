@@ -132,3 +132,43 @@ def test_robots_txt_is_obeyed(http_server: HTTPTestServer, downloader: Downloade
 def test_query_must_be_an_http_url(query: str, downloader: Downloader) -> None:
     with pytest.raises(UnsafeURL):
         list(get_source("feed", downloader).search(query, 5, True))
+
+
+RSS1 = """<?xml version="1.0" encoding="ISO-8859-1"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+    xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:media="http://search.yahoo.com/mrss/">
+  <channel rdf:about="{base}/"><title>Caf\xe9 des arts</title><link>{base}/</link>
+    <items><rdf:Seq><rdf:li rdf:resource="{base}/p/1"/></rdf:Seq></items></channel>
+  <item rdf:about="{base}/p/1"><title>Cr\xe8me br\xfbl\xe9e</title><link>{base}/p/1</link>
+    <dc:creator>Jos\xe9</dc:creator><media:content url="{base}/m/creme.jpg" type="image/jpeg"/>
+  </item>
+</rdf:RDF>
+"""
+
+
+@pytest.mark.parametrize("content_type", ["application/rdf+xml", "application/xml", "text/xml"])
+def test_rss_1_0_in_latin_1_without_a_charset_header_reads_its_xml_declaration(
+    http_server: HTTPTestServer, downloader: Downloader, content_type: str
+) -> None:
+    base = http_server.url("")
+    body = RSS1.replace("{base}", base).encode("latin-1")
+    http_server.add("/feed.xml", ok(body, content_type))  # no charset: only the XML says
+    assert search(http_server, downloader, "/feed.xml") == [
+        MediaItem(
+            url=f"{base}/m/creme.jpg",
+            title="Crème brûlée",
+            mime="image/jpeg",
+            author="José",
+            landing_url=f"{base}/p/1",
+        )
+    ]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_a_doctype_is_refused_whatever_the_encoding(
+    http_server: HTTPTestServer, downloader: Downloader, encoding: str
+) -> None:
+    bomb = fixture("feed/bomb.xml", http_server).decode().replace('<?xml version="1.0"?>', "")
+    CASE.serve_body(http_server, bomb.encode(encoding))
+    with pytest.raises(SourceError, match="DOCTYPE"):
+        CASE.search(http_server, downloader)
