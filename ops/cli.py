@@ -23,7 +23,6 @@ from ops.errors import OpsError
 from scraper.config import DEFAULT_DATABASE_URL
 from scraper.db import make_engine, make_readonly_engine, sqlite_file, sqlite_left_as_found
 from scraper.errors import ConfigError
-from scraper.models import JobStatus
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -189,7 +188,26 @@ def migrate_command(opts: Options, dry_run: bool, sql: bool, allow_destructive: 
 
 # -- issue 6: jobs, reconcile, doctor, trace, smoke ---------------------------------------
 
-JOB_STATUSES = [status.value for status in JobStatus]
+
+class JobStatusChoice(click.Choice):
+    """`click.Choice` over scraper.models.JobStatus, read when `--status` is used or shown.
+
+    Importing scraper.models pulls in SQLAlchemy's ORM and dialect modules (about half a
+    second): kept off the start-up of commands that never list jobs, like `check-schema`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[str]:
+        from scraper.models import JobStatus  # heavy: see the class docstring
+
+        return [status.value for status in JobStatus]
+
+    @choices.setter
+    def choices(self, value: object) -> None:
+        """click sets the choices in __init__; they come from JobStatus instead."""
 
 
 def _runtime(opts: Options) -> Runtime:
@@ -209,7 +227,7 @@ def _runtime(opts: Options) -> Runtime:
 
 
 @ops_command("jobs")
-@click.option("--status", type=click.Choice(JOB_STATUSES), default=None, help="Only this status.")
+@click.option("--status", type=JobStatusChoice(), default=None, help="Only this status.")
 @click.option("--storage", type=click.Choice(["database", "fallback"]), default=None)
 @click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
 def jobs_command(opts: Options, status: str | None, storage: str | None, limit: int) -> Outcome:

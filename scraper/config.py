@@ -1,127 +1,194 @@
-"""Settings from the environment, one frozen dataclass."""
+"""Settings from the environment: one typed pydantic-settings model, one field per variable.
+
+Each field carries its README wording (`description`); `scraper.config_table` renders the
+README's configuration table from it. A variable is `SCRAPER_<FIELD NAME>` unless the field
+names another (`env`). Building `Settings(...)` in code reads no environment; `from_env` does.
+"""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, JsonValue, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from scraper.errors import ConfigError
 
+ENV_PREFIX = "SCRAPER_"
 DEFAULT_DATABASE_URL = "sqlite:///data/scraper.db"
+DEFAULT_SECRET_KEY = "dev-insecure-secret-change-me"
 AUTO_HEAL_MODES = ("safe", "off")
 SOURCE_URL_VAR = re.compile(r"SCRAPER_SOURCE_([A-Z0-9_]+)_URL")
 
+# What a person should read instead of pydantic's wording, by pydantic error type.
+PHRASES = {
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be 1 or 0 (true/false, yes/no, on/off)",
+    "greater_than": "must be greater than {gt}",
+    "greater_than_equal": "must be {ge} or more",
+    "literal_error": "must be {expected}",
+    "extra_forbidden": "is not a setting",
+}
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+# The variables `from_env` reads while it builds a model; None (the default) means none.
+_environ: ContextVar[Mapping[str, str] | None] = ContextVar("scraper_environ", default=None)
 
 
-def _number(
-    env: Mapping[str, str], name: str, default: float, kind: type = int, zero_ok: bool = False
+def _lowered(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _blank_is_none(value: Any) -> Any:
+    return (value.strip() or None) if isinstance(value, str) else value
+
+
+def setting(
+    default: Any, meaning: str, *, env: str | None = None, shown: str | None = None, **kw: Any
 ) -> Any:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a {kind.__name__} number, got {raw!r}") from None
-    if value < 0 or (value == 0 and not zero_ok):
-        limit = "zero or more" if zero_ok else "greater than zero"
-        raise ConfigError(f"{name} must be {limit}, got {raw!r}")
-    return value
+    """A field with its README row: `meaning`, and `shown` when the default reads differently."""
+    extra: dict[str, JsonValue] = {k: v for k, v in (("env", env), ("shown", shown)) if v}
+    return Field(default, description=meaning, json_schema_extra=extra or None, **kw)
 
 
-def _host_list(raw: str | None) -> frozenset[str]:
-    return frozenset(h.strip().lower() for h in (raw or "").split(",") if h.strip())
-
-
-def _source_urls(env: Mapping[str, str]) -> dict[str, str]:
-    """`SCRAPER_SOURCE_OPENVERSE_URL=https://…` -> {"openverse": "https://…"}."""
-    urls = {}
-    for key, value in env.items():
-        match = SOURCE_URL_VAR.fullmatch(key)
-        if match and value.strip():
-            urls[match.group(1).lower()] = value.strip().rstrip("/")
-    return urls
-
-
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
     """Everything the service reads from its environment; build with `Settings.from_env()`."""
 
-    database_url: str = DEFAULT_DATABASE_URL
-    data_dir: Path = Path("data")
-    secret_key: str = "dev-insecure-secret-change-me"
-    auto_heal: str = "safe"
-    allow_private_networks: bool = False
-    metrics_token: str | None = None
-    log_format: str = "text"
-    max_content_limit: int = 500
-    lease_seconds: int = 60
-    max_attempts: int = 3
-    reconcile_interval: float = 30.0
-    poll_interval: float = 1.0
-    download_max_bytes: int = 50 * 1024 * 1024
-    download_timeout: float = 30.0
-    download_deadline: float = 120.0
-    # Politeness toward remote sources: who we are, and how hard we may hit one host.
-    contact: str | None = None
-    host_concurrency: int = 2
-    host_delay: float = 0.5
-    # Downloads in flight at once inside one job (its pool); hosts stay bound by the above.
-    job_concurrency: int = 8
-    trusted_hosts: frozenset[str] = frozenset()
-    source_urls: Mapping[str, str] = field(default_factory=dict)
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "data_dir", Path(self.data_dir))
+    database_url: str = setting(
+        DEFAULT_DATABASE_URL, "`postgresql+psycopg://…`, `mysql+pymysql://…`"
+    )
+    data_dir: Path = setting(
+        Path("data"), "downloads, partial files, fallback journal", shown="`./data`"
+    )
+    secret_key: str = setting(
+        DEFAULT_SECRET_KEY,
+        "session signing key — set it in production",
+        shown="dev value",
+    )
+    auto_heal: Annotated[Literal["safe", "off"], BeforeValidator(_lowered)] = setting(
+        "safe",
+        "additive schema repair, requeue and reconcile at start-up and while running; `off` disables",
+    )
+    allow_private_networks: bool = setting(False, "allow downloads from private/loopback addresses")
+    secure_cookies: bool = setting(False, "add `Secure` to session cookies (serve over HTTPS)")
+    metrics_token: Annotated[str | None, BeforeValidator(_blank_is_none)] = setting(
+        None, "when set, `/metrics` needs `Authorization: Bearer <token>`"
+    )
+    log_format: Annotated[str, BeforeValidator(_lowered)] = setting(
+        "text", "`json` for one JSON object per line"
+    )
+    max_content_limit: int = setting(
+        500, "largest `max_content` a search may ask for", env="SCRAPER_MAX_CONTENT", gt=0
+    )
+    lease_seconds: int = setting(60, "worker lease; a job whose lease expires is requeued", gt=0)
+    max_attempts: int = setting(3, "lease expiries before a job fails", gt=0)
+    download_max_bytes: int = setting(50 * 1024 * 1024, "size cap per file", gt=0)
+    download_timeout: float = setting(
+        30.0, "seconds a connection may stay silent (connect is capped at 10)", gt=0
+    )
+    download_deadline: float = setting(
+        120.0,
+        "total seconds per file, redirects and retries included "
+        "(a slow-loris server cannot hold a worker longer)",
+        gt=0,
+    )
+    poll_interval: float = setting(
+        1.0, "seconds an idle worker waits before claiming again", shown="`1.0`", gt=0
+    )
+    reconcile_interval: float = setting(
+        30.0, "seconds between automatic fallback reconciliations", gt=0
+    )
+    # Politeness toward remote sources: who we are, and how hard we may hit one host.
+    contact: Annotated[str | None, BeforeValidator(_blank_is_none)] = setting(
+        None, "contact (e-mail or URL) put in the User-Agent; Wikimedia asks for one"
+    )
+    source_urls: Mapping[str, str] = setting(
+        {},
+        "where a source's API lives, e.g. "
+        "`SCRAPER_SOURCE_OPENVERSE_URL=https://api.openverse.org`; "
+        "its host is trusted by the address guard",
+        env="SCRAPER_SOURCE_<NAME>_URL",
+        shown="the public API",
+    )
+    trusted_hosts: frozenset[str] = setting(
+        frozenset(),
+        "comma-separated host names exempt from the private-address check (an internal mirror)",
+    )
+    host_concurrency: int = setting(2, "requests in flight per remote host, per process", gt=0)
+    host_delay: float = setting(
+        0.5,
+        "minimum seconds between two requests to one host, per process (`0` allowed)",
+        ge=0,
+    )
+    job_concurrency: int = setting(
+        8,
+        "downloads in flight at once inside one job (its pool); hosts stay bound by the two above",
+        gt=0,
+    )
+    # Not a variable: room for values an embedding program passes in code.
+    extra: Mapping[str, Any] = Field(default_factory=dict)
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigError(explain(exc)) from None
+
+    @field_validator("trusted_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: Any) -> Any:
+        """`"Mirror.Internal, ,cache.local"` -> {"mirror.internal", "cache.local"}."""
+        items = value.split(",") if isinstance(value, str) else value
+        return frozenset(h.strip().lower() for h in items if h.strip())
+
+    @field_validator("source_urls", mode="after")
+    @classmethod
+    def _tidy_urls(cls, value: Mapping[str, str]) -> dict[str, str]:
+        return {name: url.strip().rstrip("/") for name, url in value.items() if url.strip()}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments win over the variables `from_env` was given; no files are read."""
+        return init_settings, Environment(settings_cls, _environ.get() or {})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read `SCRAPER_*` variables; keyword overrides win (the CLI's `--database-url`)."""
-        env = os.environ if env is None else env
-        auto_heal = env.get("SCRAPER_AUTO_HEAL", "safe").strip().lower()
-        if auto_heal not in AUTO_HEAL_MODES:
-            raise ConfigError(
-                f"SCRAPER_AUTO_HEAL must be one of {AUTO_HEAL_MODES}, got {auto_heal!r}"
-            )
-        settings = cls(
-            database_url=env.get("SCRAPER_DATABASE_URL") or DEFAULT_DATABASE_URL,
-            data_dir=Path(env.get("SCRAPER_DATA_DIR") or "data"),
-            secret_key=env.get("SCRAPER_SECRET_KEY") or cls.secret_key,
-            auto_heal=auto_heal,
-            allow_private_networks=_flag(env.get("SCRAPER_ALLOW_PRIVATE_NETWORKS")),
-            metrics_token=env.get("SCRAPER_METRICS_TOKEN") or None,
-            log_format=(env.get("SCRAPER_LOG_FORMAT") or "text").lower(),
-            max_content_limit=_number(env, "SCRAPER_MAX_CONTENT", 500),
-            lease_seconds=_number(env, "SCRAPER_LEASE_SECONDS", 60),
-            max_attempts=_number(env, "SCRAPER_MAX_ATTEMPTS", 3),
-            download_max_bytes=_number(env, "SCRAPER_DOWNLOAD_MAX_BYTES", 50 * 1024 * 1024),
-            download_timeout=_number(env, "SCRAPER_DOWNLOAD_TIMEOUT", 30.0, float),
-            download_deadline=_number(env, "SCRAPER_DOWNLOAD_DEADLINE", 120.0, float),
-            poll_interval=_number(env, "SCRAPER_POLL_INTERVAL", 1.0, float),
-            reconcile_interval=_number(env, "SCRAPER_RECONCILE_INTERVAL", 30.0, float),
-            contact=(env.get("SCRAPER_CONTACT") or "").strip() or None,
-            host_concurrency=_number(env, "SCRAPER_HOST_CONCURRENCY", 2),
-            host_delay=_number(env, "SCRAPER_HOST_DELAY", 0.5, float, zero_ok=True),
-            job_concurrency=_number(env, "SCRAPER_JOB_CONCURRENCY", 8),
-            trusted_hosts=_host_list(env.get("SCRAPER_TRUSTED_HOSTS")),
-            source_urls=_source_urls(env),
-        )
-        return settings.with_overrides(**overrides)
+        with _reading(os.environ if env is None else env):
+            return cls(**{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def variable(cls, name: str) -> str | None:
+        """The environment variable of field `name`; None for a field no variable sets."""
+        field = cls.model_fields[name]
+        if field.description is None:
+            return None
+        extra = field.json_schema_extra
+        named = extra.get("env") if isinstance(extra, dict) else None
+        return str(named) if named else f"{ENV_PREFIX}{name.upper()}"
 
     def with_overrides(self, **overrides: Any) -> Settings:
-        """Return a copy with the non-None overrides applied."""
+        """Return a copy with the non-None overrides applied (validated like the rest)."""
         values = {k: v for k, v in overrides.items() if v is not None}
-        if "data_dir" in values:
-            values["data_dir"] = Path(values["data_dir"])
-        return replace(self, **values)
+        return type(self)(**(dict(self) | values))
 
     @property
     def user_agent(self) -> str:
@@ -136,3 +203,58 @@ class Settings:
     @property
     def fallback_journal(self) -> Path:
         return self.data_dir / "fallback-jobs.jsonl"
+
+
+class Environment(PydanticBaseSettingsSource):
+    """The variables of one mapping, by each field's variable; blank ones are unset."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        variable = Settings.variable(field_name)
+        raw = self.environ.get(variable) if variable else None
+        return (raw if raw and raw.strip() else None), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            raw, key, _ = self.get_field_value(field, name)
+            if raw is not None:
+                values[key] = raw
+        urls = source_urls(self.environ)
+        return values | ({"source_urls": urls} if urls else {})
+
+
+def source_urls(environ: Mapping[str, str]) -> dict[str, str]:
+    """`SCRAPER_SOURCE_OPENVERSE_URL=https://…` -> {"openverse": "https://…"}."""
+    urls = {}
+    for key, value in environ.items():
+        match = SOURCE_URL_VAR.fullmatch(key)
+        if match and value.strip():
+            urls[match.group(1).lower()] = value
+    return urls
+
+
+@contextmanager
+def _reading(environ: Mapping[str, str]) -> Iterator[None]:
+    token = _environ.set(environ)
+    try:
+        yield
+    finally:
+        _environ.reset(token)
+
+
+def explain(exc: ValidationError) -> str:
+    """One sentence per bad value, naming its variable: what a person must set instead."""
+    return "; ".join(_sentence(error) for error in exc.errors())
+
+
+def _sentence(error: ErrorDetails) -> str:
+    field = str(error["loc"][0]) if error["loc"] else ""
+    name = Settings.variable(field) if field in Settings.model_fields else None
+    words = {k: "zero" if v == 0 else v for k, v in (error.get("ctx") or {}).items()}
+    template = PHRASES.get(error["type"])
+    phrase = template.format(**words) if template else error["msg"]
+    return f"{name or field} {phrase}, got {error['input']!r}"

@@ -24,6 +24,7 @@ from scraper.runtime import Runtime
 pytest_plugins = [
     "tests.plugins.observability",
     "tests.plugins.http_server",
+    "tests.plugins.downloads",
     "tests.plugins.processes",
     "tests.plugins.pgcluster",
     "tests.plugins.web",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from healthchecks.base import CheckResult, Fix, Status
 from healthchecks.paths import creatable
-from scraper.config import Settings
+from scraper.config import DEFAULT_SECRET_KEY, Settings
 
 SETTINGS = "config:settings"
 DATA_DIR = "config:data_dir"
@@ -24,7 +24,7 @@ def check_settings(settings: Settings, env: Mapping[str, str] | None = None) -> 
         "data_dir": str(settings.data_dir),
         "auto_heal": settings.auto_heal,
     }
-    if settings.secret_key == Settings.secret_key:
+    if settings.secret_key == DEFAULT_SECRET_KEY:
         return CheckResult(
             SETTINGS,
             Status.WARN,

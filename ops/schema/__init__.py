@@ -6,17 +6,35 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from ops.schema.check import SchemaReport, check_schema, load_metadata, safe_url
 from ops.schema.difference import Difference, Repair, Severity
-from ops.schema.repair import (
-    InitReport,
-    MigrateReport,
-    Refusal,
-    auto_heal,
-    init_db,
-    migrate,
-)
-from ops.schema.scripts import Migrations
+
+if TYPE_CHECKING:
+    from ops.schema.repair import (
+        InitReport,
+        MigrateReport,
+        Refusal,
+        auto_heal,
+        init_db,
+        migrate,
+    )
+    from ops.schema.scripts import Migrations
+
+# The repair half imports Alembic's command, script and DDL modules (about a second): loaded
+# on first use, so a `check-schema` process never pays for them.
+_LAZY = {name: "ops.schema.repair" for name in ("InitReport", "MigrateReport", "Refusal")}
+_LAZY |= {name: "ops.schema.repair" for name in ("auto_heal", "init_db", "migrate")}
+_LAZY["Migrations"] = "ops.schema.scripts"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'ops.schema' has no attribute {name!r}")
+
 
 __all__ = [
     "Difference",

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic.operations import ops
+if TYPE_CHECKING:
+    from alembic.operations.ops import MigrateOperation
+
+Plan = Callable[[], "list[MigrateOperation]"]
+Renderer = Callable[["list[MigrateOperation]"], str]
 
 
 class Severity(StrEnum):
@@ -31,7 +36,11 @@ class Repair(StrEnum):
 
 @dataclass
 class Difference:
-    """One way the live schema differs from the models, with its severity and fix."""
+    """One way the live schema differs from the models, with its severity and fix.
+
+    The fix's Alembic operations (`plan`) and their DDL (`render`) are built on first use:
+    a report nobody prints or applies never imports Alembic's DDL machinery.
+    """
 
     table: str
     column: str | None
@@ -39,10 +48,37 @@ class Difference:
     severity: Severity
     expected: str | None
     actual: str | None
-    fix: str = ""
     repair: Repair = Repair.SAFE
     why: str = ""
-    operations: list[ops.MigrateOperation] = field(default_factory=list, repr=False)
+    plan: Plan | None = field(default=None, repr=False, compare=False)
+    render: Renderer | None = field(default=None, repr=False, compare=False)
+    ddl: Callable[[], str] | None = field(default=None, repr=False, compare=False)
+    _operations: list[MigrateOperation] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    _fix: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def operations(self) -> list[MigrateOperation]:
+        """The Alembic operations that fix this difference ([] when none is automatic)."""
+        if self._operations is None:
+            self._operations = self.plan() if self.plan is not None else []
+        return self._operations
+
+    @operations.setter
+    def operations(self, value: list[MigrateOperation]) -> None:
+        self._operations, self._fix = value, None
+
+    @property
+    def fix(self) -> str:
+        """The fix as DDL for the dialect, or `-- why` when there is no statement to run."""
+        if self._fix is None and self.ddl is not None and self._operations is None:
+            self._fix = self.ddl()  # the same DDL, rendered without Alembic
+        if self._fix is None:
+            operations = self.operations
+            rendered = self.render(operations) if operations and self.render else ""
+            self._fix = rendered or (f"-- {self.why}" if self.why else "")
+        return self._fix
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: the keys SPEC names, then `repair` and `why`."""

@@ -16,6 +16,8 @@ _INT_SIZES |= {"mediumint": 3}
 _CAST = re.compile(r"::[\w .\"]+(\[\])?$")
 _NO_TIMEZONE = {"sqlite", "mysql"}  # they store no zone: DateTime(timezone=True) is DATETIME
 _NOW = {"now()", "current_timestamp", "current_timestamp()", "localtimestamp", "getdate()"}
+# MySQL/MariaDB text classes by their byte limit; other dialects' TEXT is unbounded.
+_MYSQL_TEXT = {"tinytext": 255, "text": 65535, "mediumtext": 16777215, "longtext": 4294967295}
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,11 @@ class Shape:
     extra: Any = None
 
     def __str__(self) -> str:
-        params = [str(p) for p in (self.size, self.extra) if p is not None]
+        params = [
+            ", ".join(p) if isinstance(p, tuple) else str(p)
+            for p in (self.size, self.extra)
+            if p is not None
+        ]
         return f"{self.family}({', '.join(params)})" if params else self.family
 
 
@@ -54,27 +60,49 @@ def shape(type_: sqltypes.TypeEngine[Any], dialect: Dialect) -> Shape:
     if isinstance(type_, sqltypes.Integer):
         return Shape("integer", _INT_SIZES.get(visit, 4))
     if isinstance(type_, sqltypes.Float):
-        return Shape("float", 8 if "double" in visit else None)
+        return Shape("float", float_bytes(type_, visit, dialect.name))
     if isinstance(type_, sqltypes.Numeric):
         return Shape("numeric", type_.precision, type_.scale)
     if isinstance(type_, sqltypes.JSON):
         return Shape("json")
     if isinstance(type_, sqltypes.Enum):
         if type_.native_enum and dialect.name in {"postgresql", "mysql"}:
-            return Shape("enum")
+            return Shape("enum", None, tuple(sorted(type_.enums)))
         return Shape("string", type_.length)  # stored as VARCHAR(longest value)
     if isinstance(type_, sqltypes.Uuid) and not (
         type_.native_uuid and getattr(dialect, "supports_native_uuid", False)
     ):
         return Shape("string", 32)  # stored as CHAR(32)
     if isinstance(type_, sqltypes.Text | sqltypes.CLOB) or visit.endswith("text"):
-        return Shape("text")
+        return Shape("text", text_bytes(type_, visit) if dialect.name == "mysql" else None)
     if isinstance(type_, sqltypes.String):
         return Shape("string", type_.length)
     if isinstance(type_, sqltypes.DateTime):
         zoned = bool(type_.timezone) and dialect.name not in _NO_TIMEZONE
         return Shape("datetime", zoned or None, getattr(type_, "fsp", None))
     return _simple_shape(type_, dialect)
+
+
+def float_bytes(type_: sqltypes.Float[Any], visit: str, dialect: str) -> int:
+    """Storage size of a float: 4 (single) or 8 (double), as this dialect stores it."""
+    if dialect == "sqlite" or "double" in visit:
+        return 8  # SQLite's REAL is always 8 bytes
+    if visit == "real":
+        return 4
+    precision = type_.precision
+    if precision is None:
+        return 4 if dialect == "mysql" else 8  # PostgreSQL's bare FLOAT is double precision
+    return 4 if precision <= 24 else 8
+
+
+def text_bytes(type_: sqltypes.TypeEngine[Any], visit: str) -> int:
+    """MySQL/MariaDB's byte limit for a text column: TINYTEXT < TEXT < MEDIUMTEXT < LONGTEXT."""
+    if visit in _MYSQL_TEXT and visit != "text":
+        return _MYSQL_TEXT[visit]
+    length = getattr(type_, "length", None)
+    if not length:
+        return _MYSQL_TEXT["text"]
+    return next(size for size in sorted(_MYSQL_TEXT.values()) if size >= length)
 
 
 def _simple_shape(type_: sqltypes.TypeEngine[Any], dialect: Dialect) -> Shape:
@@ -142,3 +170,30 @@ def normalize_default(text: str | None) -> str | None:
 def is_autoincrement_default(text: str | None) -> bool:
     """True for the sequence/identity defaults databases attach to serial primary keys."""
     return bool(text) and str(text).lower().startswith("nextval(")
+
+
+_EXPR_CAST = re.compile(r"::\s*[a-z_]+(?:\s+varying|\s+precision)?(?:\(\d+\))?(?:\[\])?")
+_ANY_ARRAY = re.compile(r"=\s*any\s*\(+\s*array\s*\[(.*?)\]\s*\)+")
+_QUOTES = re.compile(r'["`\[\]]')
+
+
+def normalize_expression(text: str) -> str:
+    """A SQL expression reduced so that each dialect's rendering of it compares equal.
+
+    Lower case, no identifier quotes, casts, parentheses or spaces; PostgreSQL's
+    `x = ANY (ARRAY[...])` becomes `x in (...)`. Lossy on purpose: it is only ever
+    compared with another rendering of an expression on the same column.
+    """
+    value = str(text).lower()
+    value = _EXPR_CAST.sub("", value)
+    value = _ANY_ARRAY.sub(lambda m: " in (" + m.group(1) + ")", value)
+    value = _QUOTES.sub("", value).replace("<>", "!=")
+    return re.sub(r"[\s()]", "", value)
+
+
+def compile_expression(element: Any, dialect: Dialect) -> str:
+    """A model-side expression (CHECK text, index element) as this dialect renders it."""
+    if isinstance(element, str):
+        return element
+    compiler = dialect.statement_compiler(dialect, None)
+    return str(compiler.process(element, include_table=False, literal_binds=True))

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
 from ops.schema.live import VERSION_TABLE, Key, LiveSchema, LiveTable
 from ops.schema.reflect_sqlite import reflect_sqlite
+
+# SQLAlchemy's MySQL reflection drops the sort order of DESC index columns (MariaDB >= 10.8).
+_MYSQL_DESC = text(
+    "SELECT TABLE_NAME, INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
+    "WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND COLLATION = 'D'"
+)
 
 
 def _multi(getter: Any, names: list[str]) -> dict[Key, Any]:
@@ -44,5 +50,16 @@ def reflect_schema(conn: Connection, schema: str | None = None, fast: bool = Tru
             for (_schema, table), value in _multi(getter, names).items():
                 if table in tables:
                     setattr(tables[table], attr, value)
+    if conn.dialect.name == "mysql":
+        _mysql_sorting(conn, tables, schema)
     dialect = conn.dialect
     return LiveSchema(dialect.name, bool(getattr(dialect, "is_mariadb", False)), tables)
+
+
+def _mysql_sorting(conn: Connection, tables: dict[str, LiveTable], schema: str | None) -> None:
+    """Add `column_sorting` to MySQL/MariaDB indexes with DESC columns."""
+    for table, index, column in conn.execute(_MYSQL_DESC, {"schema": schema}):
+        live = tables.get(table)
+        for reflected in live.indexes if live else []:
+            if reflected["name"] == index:
+                reflected.setdefault("column_sorting", {})[column] = ("desc",)

@@ -21,7 +21,11 @@ _NAME = r'"(?:[^"]|"")+"|\[[^\]]+\]|`[^`]+`|\w+'
 _NAMED = re.compile(
     rf"CONSTRAINT\s+({_NAME})\s+(CHECK|UNIQUE|PRIMARY\s+KEY|FOREIGN\s+KEY)\s*\(", re.IGNORECASE
 )
+_CHECK = re.compile(r"\bCHECK\s*\(", re.IGNORECASE)
+_ORDER = re.compile(r"\s+(ASC|DESC)$", re.IGNORECASE)
+_IDENT = re.compile(rf"^(?:{_NAME})$")
 _TABLES = "SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+_INDEX_SQL = "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL"
 _COLUMNS = (
     'SELECT m.name, p.name, p.type, p."notnull", p.dflt_value, p.pk, p.hidden '
     "FROM sqlite_schema m JOIN pragma_table_xinfo(m.name) p WHERE m.type = 'table' "
@@ -71,6 +75,55 @@ def named_constraints(sql: str) -> list[tuple[str, str, str]]:
     return found
 
 
+def check_constraints(sql: str) -> list[dict[str, Any]]:
+    """Every CHECK of a CREATE TABLE statement, named or not, in the inspector's shape."""
+    named = {m.end() - 1: _unquote(m.group(1)) for m in _NAMED.finditer(sql or "")}
+    return [
+        {"name": named.get(m.end() - 1), "sqltext": _balanced(sql, m.end() - 1).strip()}
+        for m in _CHECK.finditer(sql or "")
+    ]
+
+
+def _split_top(body: str) -> list[str]:
+    parts, depth, start, quote = [], 0, 0, ""
+    for pos, ch in enumerate(body):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(body[start:pos].strip())
+            start = pos + 1
+    return [*parts, body[start:].strip()]
+
+
+def index_elements(sql: str) -> dict[str, Any]:
+    """column_names / expressions / column_sorting of a CREATE INDEX statement."""
+    start = re.search(r"\bON\s+(?:" + _NAME + r")\s*\(", sql, re.IGNORECASE)
+    names: list[str | None] = []
+    expressions: list[str] = []
+    sorting: dict[str, tuple[str, ...]] = {}
+    if start is None:
+        return {}
+    for part in _split_top(_balanced(sql, start.end() - 1)):
+        order = _ORDER.search(part)
+        element = part[: order.start()].strip() if order else part
+        plain = _IDENT.match(element) is not None
+        text = _unquote(element) if plain else element
+        names.append(text if plain else None)
+        expressions.append(text)
+        if order and order.group(1).upper() == "DESC":
+            sorting[text] = ("desc",)
+    result: dict[str, Any] = {"column_names": names, "column_sorting": sorting}
+    if None in names:
+        result["expressions"] = expressions
+    return result
+
+
 def _cols(body: str) -> tuple[str, ...]:
     return tuple(_unquote(part.strip().split()[0]) for part in body.split(",") if part.strip())
 
@@ -99,6 +152,7 @@ def _columns(conn: Connection, tables: dict[str, LiveTable], sql: dict[str, str]
 
 
 def _indexes(conn: Connection, tables: dict[str, LiveTable], sql: dict[str, str]) -> None:
+    index_sql = {name: text for name, text in conn.exec_driver_sql(_INDEX_SQL)}
     grouped: dict[tuple[str, str], dict[str, Any]] = {}
     for table, index, unique, origin, column in conn.exec_driver_sql(_INDEXES):
         if table not in tables:
@@ -117,14 +171,9 @@ def _indexes(conn: Connection, tables: dict[str, LiveTable], sql: dict[str, str]
                 {"name": names[0] if names else None, "column_names": list(cols)}
             )
         elif entry["origin"] == "c" and not index.startswith("sqlite_autoindex"):
-            tables[table].indexes.append(
-                {
-                    "name": index,
-                    "column_names": entry["cols"],
-                    "unique": entry["unique"],
-                    "dialect_options": {},
-                }
-            )
+            reflected = {"name": index, "column_names": entry["cols"], "unique": entry["unique"]}
+            reflected |= index_elements(index_sql.get(index, ""))
+            tables[table].indexes.append(reflected | {"dialect_options": {}})
 
 
 def _foreign_keys(conn: Connection, tables: dict[str, LiveTable], sql: dict[str, str]) -> None:
@@ -163,9 +212,5 @@ def reflect_sqlite(conn: Connection) -> dict[str, LiveTable] | None:
     _indexes(conn, tables, sql)
     _foreign_keys(conn, tables, sql)
     for name, live in tables.items():
-        live.checks = [
-            {"name": n, "sqltext": body.strip()}
-            for k, n, body in named_constraints(sql[name])
-            if k == "CHECK"
-        ]
+        live.checks = check_constraints(sql[name])
     return tables

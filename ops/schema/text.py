@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from ops.schema.check import SchemaReport
 from ops.schema.difference import Difference, Severity
-from ops.schema.repair import InitReport, MigrateReport
+
+if TYPE_CHECKING:
+    from ops.schema.repair import InitReport, MigrateReport
 
 
 def _indent(text: str, prefix: str) -> str:

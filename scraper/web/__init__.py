@@ -27,10 +27,13 @@ def settings_from_config(config: Mapping[str, Any]) -> Settings:
     return Settings.from_env(env)
 
 
-def secure_cookies(config: Mapping[str, Any]) -> bool:
-    """`SCRAPER_SECURE_COOKIES` (config, else environment): send cookies over HTTPS only."""
-    value = config.get("SCRAPER_SECURE_COOKIES", os.environ.get("SCRAPER_SECURE_COOKIES", ""))
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+def secure_cookies(config: Mapping[str, Any], settings: Settings) -> bool:
+    """`SCRAPER_SECURE_COOKIES` (config, else settings): send cookies over HTTPS only."""
+    if "SCRAPER_SECURE_COOKIES" not in config:
+        return settings.secure_cookies
+    return Settings.from_env(
+        {"SCRAPER_SECURE_COOKIES": str(config["SCRAPER_SECURE_COOKIES"])}
+    ).secure_cookies
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -40,7 +43,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     runtime = config.pop("SCRAPER_RUNTIME", None) or Runtime(settings_from_config(config))
 
     app.config.update(SECRET_KEY=runtime.settings.secret_key, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
-    app.config.update(auth.cookie_settings(secure_cookies(config)))
+    app.config.update(auth.cookie_settings(secure_cookies(config, runtime.settings)))
     app.config.update({k: v for k, v in config.items() if not k.startswith("SCRAPER_")})
     context.init_app(app, runtime)
 

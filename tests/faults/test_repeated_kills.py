@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import time
 
 import pytest
 from sqlalchemy import func, select
@@ -54,8 +53,7 @@ def test_a_job_whose_worker_is_killed_three_times_ends_once_without_leftovers(
     for kill in range(1, KILLS + 1):
         victim = spawn("worker", env=env, log_name=f"victim{kill}")
         wait_until(lambda k=kill: len(http_server.hits("/slow.png")) >= k, 90, f"download {kill}")
-        time.sleep(0.5)
-        assert list(tmp.glob("*.part")), "expected a partial file while the download is in flight"
+        wait_until(lambda: list(tmp.glob("*.part")), 10, "a partial file while downloading")
         assert runtime.store.get(job.id).attempts == kill
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(timeout=10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -126,7 +125,7 @@ def test_storage_writable_passes_and_fails_on_a_file_in_the_way(
     assert storage.check_writable(runtime).status is Status.PASS
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
-    broken = Runtime(replace(runtime.settings, data_dir=blocker / "data"))
+    broken = Runtime(runtime.settings.with_overrides(data_dir=blocker / "data"))
     result = storage.check_writable(broken)
     assert result.status is Status.FAIL and "data directory" in result.output
 

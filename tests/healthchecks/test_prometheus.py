@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from scraper.models import JobStatus
 from scraper.runtime import Runtime
 from scraper.web import create_app
 from tests.plugins.observability import run_selftest_jobs, serve_in_thread
+from tests.plugins.waiting import wait_until
 
 PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "ops" / "prometheus"
 pytestmark = pytest.mark.prometheus
@@ -81,17 +81,13 @@ def _query(base: str, expr: str) -> list[dict]:
     return response.json()["data"]["result"]
 
 
-def _wait_for_scrapes(base: str, target: str, count: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            result = _query(base, f'count_over_time(up{{instance="{target}"}}[5m])')
-            if result and float(result[0]["value"][1]) >= count:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"prometheus did not scrape {target} {count} times in {timeout} s")
+def _scraped(base: str, target: str, count: int) -> bool:
+    """Whether prometheus has scraped `target` at least `count` times (False while it starts)."""
+    try:
+        result = _query(base, f'count_over_time(up{{instance="{target}"}}[5m])')
+    except requests.RequestException:
+        return False
+    return bool(result) and float(result[0]["value"][1]) >= count
 
 
 @pytest.mark.slow
@@ -105,7 +101,7 @@ def test_real_prometheus_scrapes_the_app_and_sees_the_database_counts(
         config.write_text(_config(target))
         assert _run(promtool_bin, "check", "config", str(config)).returncode == 0
         with running_prometheus(prometheus_bin, config, tmp_path) as base:
-            _wait_for_scrapes(base, target, 2)
+            wait_until(lambda: _scraped(base, target, 2), 60, f"2 scrapes of {target}")
             [up] = _query(base, f'up{{instance="{target}"}}')
             series = _query(base, "scraper_jobs_in_database")
     assert up["value"][1] == "1"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -23,6 +22,7 @@ from scraper.web import create_app
 from scraper.web.metrics import collector_of
 from scraper.worker import Worker
 from tests.conftest import missing_service
+from tests.plugins.waiting import wait_until
 
 
 def run_selftest_jobs(runtime: Runtime, completed: int, pending: int = 0) -> list[str]:
@@ -70,6 +70,14 @@ def metrics_client(metrics_app: Flask) -> FlaskClient:
     return metrics_app.test_client()
 
 
+def _answers(url: str) -> bool:
+    try:
+        requests.get(url, timeout=2)
+    except requests.ConnectionError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def serve_in_thread(app: Flask) -> Iterator[str]:
     """Serve `app` with waitress on a free 127.0.0.1 port; yield its base URL."""
@@ -78,12 +86,7 @@ def serve_in_thread(app: Flask) -> Iterator[str]:
     thread = threading.Thread(target=server.run, name="metrics-server", daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.effective_port}"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with contextlib.suppress(requests.ConnectionError):
-            requests.get(f"{base}/healthz", timeout=2)
-            break
-        time.sleep(0.05)
+    wait_until(lambda: _answers(f"{base}/healthz"), 10, f"{base} to answer")
     try:
         yield base
     finally:

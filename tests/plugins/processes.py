@@ -7,24 +7,17 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+# Re-exported: the fault tests import the one wait helper from here.
+from tests.plugins.waiting import wait_until as wait_until
+
 Spawn = Callable[..., subprocess.Popen[bytes]]
 CLAIMED = re.compile(r"job ([0-9a-f-]{36}) claimed by (\S+)")
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    """Poll `predicate` every 0.2 s; AssertionError naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
 
 
 def claims(logs: list[Path]) -> Counter[str]:

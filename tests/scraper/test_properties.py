@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 import string
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from scraper.download.guard import AddressGuard
 from scraper.download.policy import Addresses
 from scraper.errors import UnsafeURL
 from scraper.storage import _WINDOWS_DEVICES, EXTENSIONS, MAX_NAME, FileStore, safe_filename
+from tests.plugins.downloads import MakeDownloader, ssrf_downloader
 from tests.plugins.http_server import HTTPTestServer
 
 BOUNDED = settings(
@@ -212,29 +212,6 @@ def test_a_name_resolving_to_a_public_address_passes_the_guard() -> None:
 # -- the real resolver and a real server on 127.0.0.1 -----------------------------------------
 
 
-@pytest.fixture
-def downloader(data_dir: Path) -> Iterator[Downloader]:
-    """Private networks refused; only media.test (really 127.0.0.1) is trusted."""
-    loopback_names = {"media.test": "127.0.0.1"}
-
-    def resolve(host: str, port: int) -> Addresses:
-        address = loopback_names.get(host, host)
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        return [(family, (address, port))]
-
-    policy = DownloadPolicy(
-        trusted_hosts=frozenset({"media.test"}),
-        resolver=resolve,
-        connect_timeout=2.0,
-        read_timeout=2.0,
-        deadline=5.0,
-        max_retries=0,
-    )
-    made = Downloader(FileStore(data_dir), policy)
-    yield made
-    made.close()
-
-
 @pytest.mark.parametrize("host", ODD_LOOPBACK_FORMS)
 def test_decimal_octal_and_hex_loopback_forms_are_refused(
     host: str, http_server: HTTPTestServer, data_dir: Path
@@ -259,10 +236,11 @@ def test_decimal_octal_and_hex_loopback_forms_are_refused(
     )
 )
 def test_a_redirect_into_private_space_is_refused_and_never_fetched(
-    target: str, http_server: HTTPTestServer, downloader: Downloader
+    target: str, http_server: HTTPTestServer, make_downloader: MakeDownloader
 ) -> None:
     http_server.redirect("/go", f"http://{target}:{http_server.port}/secret")
     http_server.route("/secret", b"secret")
+    downloader = ssrf_downloader(make_downloader, max_retries=0)
     with pytest.raises(UnsafeURL, match="non-public address"):
         downloader.download(http_server.url("/go", host="media.test"))
     assert http_server.hits("/secret") == []

@@ -17,6 +17,7 @@ from scraper.sources import MediaItem, Source, register
 from scraper.sources.selftest import make_png
 from scraper.storage import StoredFile
 from scraper.worker import Worker
+from tests.plugins.waiting import wait_until
 
 
 @register
@@ -45,14 +46,6 @@ class SlowDownloader:
 
 def slow_worker(runtime: Runtime) -> Worker:
     return Worker(runtime, downloader=SlowDownloader(runtime))  # type: ignore[arg-type]
-
-
-def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 def test_selftest_job_runs_to_completion_with_files_and_assets(runtime: Runtime) -> None:
@@ -99,9 +92,9 @@ def test_cancel_stops_the_worker_at_the_next_item(runtime: Runtime) -> None:
     worker = slow_worker(runtime)
     worker.start()
     try:
-        wait_for(lambda: runtime.store.get(job.id).status == "running")
+        wait_until(lambda: runtime.store.get(job.id).status == "running", 10, "the job to run")
         runtime.jobs.cancel(job.id)
-        wait_for(lambda: not worker._held, timeout=15)
+        wait_until(lambda: not worker._held, 15, "the worker to drop the job")
     finally:
         worker.stop()
     final = runtime.store.get(job.id)
@@ -112,7 +105,7 @@ def test_stop_releases_the_job_in_hand(runtime: Runtime) -> None:
     job = runtime.jobs.create(NewJob(query="held", max_content=200, enabled_sources=("slowtest",)))
     worker = slow_worker(runtime)
     worker.start()
-    wait_for(lambda: runtime.store.get(job.id).status == "running")
+    wait_until(lambda: runtime.store.get(job.id).status == "running", 10, "the job to run")
     worker.stop()
     released = runtime.store.get(job.id)
     assert (released.status, released.locked_by, released.attempts) == ("pending", None, 0)
@@ -124,7 +117,8 @@ def test_threads_of_one_worker_never_share_a_job(runtime: Runtime, concurrency: 
     worker = Worker(runtime, concurrency=concurrency, downloader=None)
     worker.start()
     try:
-        wait_for(lambda: runtime.store.count_by_status() == {"completed": 12}, timeout=30)
+        done = {"completed": 12}
+        wait_until(lambda: runtime.store.count_by_status() == done, 30, "12 completed jobs")
     finally:
         worker.stop()
     assert {j.id for j in runtime.jobs.list(limit=50).jobs} == ids

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import time
 
 import pytest
 from sqlalchemy import func, select
@@ -15,7 +14,8 @@ from scraper.models import Asset
 from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
 from tests.plugins.http_server import HTTPTestServer
-from tests.plugins.processes import CLAIMED, Spawn, claims, scraper_env, wait_until
+from tests.plugins.processes import CLAIMED, Spawn, claims, scraper_env
+from tests.plugins.waiting import wait_until
 
 
 @pytest.mark.slow
@@ -64,9 +64,10 @@ def test_sigkilled_worker_mid_download_is_finished_by_another_without_leftovers(
 
     first = spawn("worker", env=env, log_name="first")
     wait_until(lambda: http_server.hits("/slow.png"), 30, "the slow download to start")
-    time.sleep(0.5)
-    partials = list((runtime.settings.data_dir / "tmp").glob("*.part"))
-    assert partials, "expected a partial file while the download is in flight"
+    tmp = runtime.settings.data_dir / "tmp"
+    wait_until(
+        lambda: list(tmp.glob("*.part")), 10, "a partial file while the download is in flight"
+    )
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from sqlalchemy import Dialect, MetaData
 
+from ops.schema.compare.checks import compare_checks
 from ops.schema.compare.columns import compare_columns
-from ops.schema.compare.constraints import compare_checks, compare_foreign_keys, compare_primary_key
+from ops.schema.compare.constraints import compare_foreign_keys, compare_primary_key
 from ops.schema.compare.context import Context
 from ops.schema.compare.indexes import compare_indexes
 from ops.schema.compare.tables import compare_tables

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from alembic.operations import ops
 from sqlalchemy import Column, text
 
-from ops.schema.compare.context import Context
+from ops.schema.compare.context import Context, Operations, alembic_ops
 from ops.schema.difference import Difference, Repair, Severity
 from ops.schema.normalize import (
     Shape,
@@ -15,14 +14,30 @@ from ops.schema.normalize import (
     model_default,
     normalize_default,
     shape,
+    unwrap,
 )
 
-_SIZED = {"string", "integer", "datetime", "numeric"}
+_SIZED = {"string", "integer", "datetime", "numeric", "text"}
 _NEAR = {frozenset({"integer", "numeric"}), frozenset({"float", "numeric"})}
 
 
 def _rank(size: Any) -> float:
     return float("inf") if size is None else float(size)
+
+
+def _narrower(ctx: Context) -> Severity:
+    """A live type narrower than the model's refuses (or truncates) the models' values.
+
+    SQLite enforces no length, so there nothing the service writes is refused.
+    """
+    return Severity.WARNING if ctx.dialect.name == "sqlite" else Severity.CRITICAL
+
+
+def _enum_verdict(want: Shape, have: Shape) -> tuple[Severity, bool] | None:
+    missing = set(want.extra or ()) - set(have.extra or ())
+    if missing:
+        return Severity.CRITICAL, True  # writing one of the missing values fails
+    return (Severity.INFO, False) if want.extra != have.extra else None
 
 
 def type_verdict(ctx: Context, want: Shape, have: Shape) -> tuple[Severity, bool] | None:
@@ -35,32 +50,33 @@ def type_verdict(ctx: Context, want: Shape, have: Shape) -> tuple[Severity, bool
     if families == {"boolean", "integer"} and ctx.dialect.name in {"mysql", "sqlite"}:
         return None
     if families == {"string", "text"}:
-        return (Severity.WARNING, True) if want.family == "text" else (Severity.INFO, False)
+        return (_narrower(ctx), True) if want.family == "text" else (Severity.INFO, False)
     if want.family != have.family:
         near = families in _NEAR
         return (Severity.WARNING if near else Severity.CRITICAL), True
-    if want.family not in _SIZED:
-        return None  # FLOAT vs DOUBLE PRECISION and the like: same values, same writes
-    if want.family in {"string", "integer"}:
+    if want.family == "enum":
+        return _enum_verdict(want, have)
+    if want.family == "float":  # fewer digits are kept, nothing is refused
         narrower = _rank(have.size) < _rank(want.size)
         return (Severity.WARNING, True) if narrower else (Severity.INFO, False)
+    if want.family not in _SIZED:
+        return None
+    if want.family in {"string", "integer", "text"}:
+        narrower = _rank(have.size) < _rank(want.size)
+        return (_narrower(ctx), True) if narrower else (Severity.INFO, False)
     if want.family == "datetime" and want.size == have.size:
         narrower = (have.extra or 0) < (want.extra or 0)
         return (Severity.WARNING, True) if narrower else (Severity.INFO, False)
     return Severity.WARNING, True
 
 
-def _alter(
-    table: str, column: Column[Any], live: dict[str, Any], **changes: Any
-) -> ops.AlterColumnOp:
-    return ops.AlterColumnOp(
-        table,
-        column.name,
-        existing_type=changes.pop("existing_type", column.type),
-        existing_nullable=changes.pop("existing_nullable", live["nullable"]),
-        existing_server_default=changes.pop("existing_server_default", column.server_default),
-        **changes,
-    )
+def _alter(table: str, column: Column[Any], live: dict[str, Any], **changes: Any) -> Operations:
+    existing = {
+        "existing_type": changes.pop("existing_type", column.type),
+        "existing_nullable": changes.pop("existing_nullable", live["nullable"]),
+        "existing_server_default": changes.pop("existing_server_default", column.server_default),
+    }
+    return lambda: [alembic_ops().AlterColumnOp(table, column.name, **existing, **changes)]
 
 
 def compare_type(
@@ -80,7 +96,22 @@ def compare_type(
         if repair is Repair.SAFE
         else ("changing the type may lose or reject data: needs --allow-destructive")
     )
-    return [ctx.diff(table, column.name, "type_mismatch", severity, want, have, [op], repair, why)]
+    if want.family == "enum" and ctx.dialect.name == "postgresql":
+        return [_pg_enum(ctx, table, column, want, have, severity)]
+    return [ctx.diff(table, column.name, "type_mismatch", severity, want, have, op, repair, why)]
+
+
+def _pg_enum(
+    ctx: Context, table: str, column: Column[Any], want: Shape, have: Shape, severity: Severity
+) -> Difference:
+    """PostgreSQL enum values are added to the type, outside a transaction: a manual step."""
+    name = getattr(unwrap(column.type, ctx.dialect), "name", None) or "<enum type>"
+    added = [v for v in want.extra or () if v not in (have.extra or ())]
+    statements = "; ".join(f"ALTER TYPE {name} ADD VALUE '{v}'" for v in added)
+    why = f"run outside a transaction: {statements}" if added else "the type has extra values"
+    return ctx.diff(
+        table, column.name, "type_mismatch", severity, want, have, None, Repair.MANUAL, why
+    )
 
 
 def compare_nullable(
@@ -97,9 +128,7 @@ def compare_nullable(
         severity = Severity.CRITICAL if no_default else Severity.WARNING
         why = "relaxing to NULL keeps every value"
         return [
-            ctx.diff(
-                table, column.name, "nullability_mismatch", severity, want, have, [op], why=why
-            )
+            ctx.diff(table, column.name, "nullability_mismatch", severity, want, have, op, why=why)
         ]
     why = "setting NOT NULL fails on rows holding NULL: needs --allow-destructive"
     return [
@@ -110,7 +139,7 @@ def compare_nullable(
             Severity.WARNING,
             want,
             have,
-            [op],
+            op,
             Repair.DESTRUCTIVE,
             why,
         )
@@ -145,7 +174,7 @@ def compare_default(
                 Severity.INFO,
                 None,
                 raw_have,
-                [op],
+                op,
                 Repair.DESTRUCTIVE,
                 why,
             )
@@ -158,7 +187,7 @@ def compare_default(
             Severity.WARNING,
             raw_want,
             raw_have,
-            [op],
+            op,
             why="setting the model's default changes no data",
         )
     ]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
-from alembic.operations import ops
 from sqlalchemy import Column, Table
 
 from ops.schema.compare.attributes import compare_column_attributes
-from ops.schema.compare.context import Context, column_copy
+from ops.schema.compare.context import Context, alembic_ops, column_copy
+from ops.schema.ddl import add_column_sql
 from ops.schema.difference import Difference, Repair, Severity
 from ops.schema.live import LiveTable
 from ops.schema.normalize import shape
@@ -27,13 +28,19 @@ def backfill_value(column: Column[Any]) -> tuple[bool, Any]:
     return False, None
 
 
-def add_column_operations(table: str, column: Column[Any]) -> list[ops.MigrateOperation]:
+def needs_no_backfill(column: Column[Any]) -> bool:
+    """True when one ADD COLUMN adds it (NULL allowed, or the database fills it)."""
+    return bool(column.nullable or column.server_default is not None or column.primary_key)
+
+
+def add_column_operations(table: str, column: Column[Any]) -> list[Any]:
     """ADD COLUMN; a NOT NULL one without server default goes nullable, backfill, NOT NULL."""
+    ops = alembic_ops()
     copy = column_copy(column)
-    if column.nullable or column.server_default is not None or column.primary_key:
+    if needs_no_backfill(column):
         return [ops.AddColumnOp(table, copy)]
     copy.nullable = True
-    steps: list[ops.MigrateOperation] = [ops.AddColumnOp(table, copy)]
+    steps: list[Any] = [ops.AddColumnOp(table, copy)]
     found, value = backfill_value(column)
     if found:
         target = sa.table(table, sa.column(column.name, column.type))
@@ -52,9 +59,18 @@ def _text(value: str | None) -> Any:
 def _unexpected(ctx: Context, table: str, live: dict[str, Any]) -> Difference:
     name, blocking = live["name"], not live["nullable"] and live.get("default") is None
     if blocking and live.get("autoincrement") is not True:
-        relax = ops.AlterColumnOp(
-            table, name, modify_nullable=True, existing_type=live["type"], existing_nullable=False
-        )
+
+        def relax() -> list[Any]:
+            return [
+                alembic_ops().AlterColumnOp(
+                    table,
+                    name,
+                    modify_nullable=True,
+                    existing_type=live["type"],
+                    existing_nullable=False,
+                )
+            ]
+
         return ctx.diff(
             table,
             name,
@@ -62,10 +78,9 @@ def _unexpected(ctx: Context, table: str, live: dict[str, Any]) -> Difference:
             Severity.CRITICAL,
             None,
             f"{live['type']} NOT NULL without default",
-            [relax],
+            relax,
             why="every insert from the models fails: relax it to NULL (no data lost)",
         )
-    drop = ops.DropColumnOp(table, name)
     return ctx.diff(
         table,
         name,
@@ -73,21 +88,25 @@ def _unexpected(ctx: Context, table: str, live: dict[str, Any]) -> Difference:
         Severity.INFO,
         None,
         str(live["type"]),
-        [drop],
+        lambda: [alembic_ops().DropColumnOp(table, name)],
         repair=Repair.DESTRUCTIVE,
         why="not in the models; dropping it loses data: needs --allow-destructive",
     )
 
 
 def _rename(ctx: Context, table: str, old: dict[str, Any], new: Column[Any]) -> Difference:
-    rename = ops.AlterColumnOp(
-        table,
-        old["name"],
-        modify_name=new.name,
-        existing_type=old["type"],
-        existing_nullable=old["nullable"],
-        existing_server_default=_text(old.get("default")),
-    )
+    def rename() -> list[Any]:
+        return [
+            alembic_ops().AlterColumnOp(
+                table,
+                old["name"],
+                modify_name=new.name,
+                existing_type=old["type"],
+                existing_nullable=old["nullable"],
+                existing_server_default=_text(old.get("default")),
+            )
+        ]
+
     return ctx.diff(
         table,
         new.name,
@@ -95,7 +114,7 @@ def _rename(ctx: Context, table: str, old: dict[str, Any], new: Column[Any]) -> 
         Severity.CRITICAL,
         new.name,
         old["name"],
-        [rename],
+        rename,
         repair=Repair.DESTRUCTIVE,
         why=f"column {old['name']!r} looks renamed to {new.name!r}; rename it (keeps the data) "
         "with --allow-destructive, or add the column by hand",
@@ -113,6 +132,15 @@ def _pair_renames(
             left.remove(match)
             pairs.append((match, column))
     return pairs
+
+
+def rowid_alias(ctx: Context, live: LiveTable) -> str | None:
+    """SQLite's `INTEGER PRIMARY KEY` column is the rowid: never NULL, whatever it declares."""
+    key = live.primary_key.get("constrained_columns") or []
+    if ctx.dialect.name != "sqlite" or len(key) != 1:
+        return None
+    column = live.column(key[0])
+    return key[0] if column is not None and isinstance(column["type"], sa.INTEGER) else None
 
 
 def compare_columns(ctx: Context, model: Table, live: LiveTable) -> list[Difference]:
@@ -134,13 +162,19 @@ def compare_columns(ctx: Context, model: Table, live: LiveTable) -> list[Differe
                 Severity.CRITICAL,
                 str(shape(column.type, ctx.dialect)),
                 None,
-                add_column_operations(table, column),
+                partial(add_column_operations, table, column),
                 why="the models read and write it: every query on the table fails",
+                ddl=partial(add_column_sql, ctx.dialect, table, column)
+                if needs_no_backfill(column)
+                else None,
             )
         )
     found.extend(_unexpected(ctx, table, c) for c in unexpected)
+    rowid = rowid_alias(ctx, live)
     for column in model.columns:
         reflected = live.column(column.name)
+        if reflected is not None and column.name == rowid:
+            reflected = dict(reflected, nullable=False)
         if reflected is not None:
             found.extend(compare_column_attributes(ctx, table, column, reflected))
     return found

@@ -1,13 +1,12 @@
-"""Comparers: foreign keys, the primary key and named CHECK constraints."""
+"""Comparers: foreign keys and the primary key."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from alembic.operations import ops
-from sqlalchemy import CheckConstraint, ForeignKeyConstraint, Table
+from sqlalchemy import ForeignKeyConstraint, Table
 
-from ops.schema.compare.context import Context, describe_columns
+from ops.schema.compare.context import Context, alembic_ops, describe_columns
 from ops.schema.difference import Difference, Repair, Severity
 from ops.schema.live import LiveTable
 
@@ -45,7 +44,10 @@ def compare_foreign_keys(ctx: Context, model: Table, live: LiveTable) -> list[Di
         for fk in live.foreign_keys
     }
     for key, fk in wanted.items():
-        create = ops.CreateForeignKeyOp.from_constraint(fk)
+
+        def create(fk: ForeignKeyConstraint = fk) -> list[Any]:
+            return [alembic_ops().CreateForeignKeyOp.from_constraint(fk)]
+
         want = _describe(key, _action(fk.ondelete))
         if key not in have:
             found.append(
@@ -56,7 +58,7 @@ def compare_foreign_keys(ctx: Context, model: Table, live: LiveTable) -> list[Di
                     Severity.WARNING,
                     want,
                     None,
-                    [create],
+                    create,
                     why="fails if rows point nowhere",
                 )
             )
@@ -64,7 +66,12 @@ def compare_foreign_keys(ctx: Context, model: Table, live: LiveTable) -> list[Di
         live_fk = have[key]
         ondelete = _action(live_fk.get("options", {}).get("ondelete"))
         if ondelete != _action(fk.ondelete) and live_fk.get("name"):
-            drop = ops.DropConstraintOp(live_fk["name"], table, type_="foreignkey")
+            name = live_fk["name"]
+
+            def replace(name: str = name, create: Any = create) -> list[Any]:
+                drop = alembic_ops().DropConstraintOp(name, table, type_="foreignkey")
+                return [drop, *create()]
+
             found.append(
                 ctx.diff(
                     table,
@@ -73,7 +80,7 @@ def compare_foreign_keys(ctx: Context, model: Table, live: LiveTable) -> list[Di
                     Severity.WARNING,
                     want,
                     _describe(key, ondelete),
-                    [drop, create],
+                    replace,
                     Repair.DESTRUCTIVE,
                     "recreating the key changes what deletes do: --allow-destructive",
                 )
@@ -81,7 +88,10 @@ def compare_foreign_keys(ctx: Context, model: Table, live: LiveTable) -> list[Di
     for key, live_fk in have.items():
         if key not in wanted:
             name = live_fk.get("name")
-            drops = [ops.DropConstraintOp(name, table, type_="foreignkey")] if name else []
+
+            def drops(name: Any = name) -> list[Any]:
+                return [alembic_ops().DropConstraintOp(name, table, type_="foreignkey")]
+
             found.append(
                 ctx.diff(
                     table,
@@ -90,21 +100,34 @@ def compare_foreign_keys(ctx: Context, model: Table, live: LiveTable) -> list[Di
                     Severity.WARNING,
                     None,
                     _describe(key, _action(live_fk.get("options", {}).get("ondelete"))),
-                    drops,
-                    Repair.DESTRUCTIVE if drops else Repair.MANUAL,
+                    drops if name else None,
+                    Repair.DESTRUCTIVE if name else Repair.MANUAL,
                     "may reject the models' writes: drop it with --allow-destructive",
                 )
             )
     return found
 
 
+def _pk_severity(want: tuple[str, ...], have: tuple[str, ...]) -> Severity:
+    """Grade by what the live key refuses that the models write.
+
+    Fewer or other columns refuse rows the models consider distinct (critical); more
+    columns, or none, only let duplicates in (warning); another order refuses nothing (info).
+    """
+    if set(want) == set(have):
+        return Severity.INFO
+    if not have or set(want) < set(have):
+        return Severity.WARNING
+    return Severity.CRITICAL
+
+
 def compare_primary_key(ctx: Context, model: Table, live: LiveTable) -> list[Difference]:
-    """A different primary key is critical and never changed automatically."""
+    """A primary key over other columns is critical and never changed automatically."""
     want = tuple(c.name for c in model.primary_key.columns)
     have = tuple(live.primary_key.get("constrained_columns") or ())
     if want == have:
         return []
-    severity = Severity.CRITICAL if have else Severity.WARNING
+    severity = _pk_severity(want, have)
     return [
         ctx.diff(
             model.name,
@@ -117,56 +140,3 @@ def compare_primary_key(ctx: Context, model: Table, live: LiveTable) -> list[Dif
             why="changing a primary key rewrites the table: do it by hand",
         )
     ]
-
-
-def _is_json_check(ctx: Context, check: dict[str, Any], live: LiveTable) -> bool:
-    """MariaDB adds CHECK (json_valid(col)) named after every JSON column."""
-    sqltext = str(check.get("sqltext", "")).lower()
-    return (
-        ctx.dialect.name == "mysql"
-        and "json_valid" in sqltext
-        and live.column(str(check.get("name"))) is not None
-    )
-
-
-def compare_checks(ctx: Context, model: Table, live: LiveTable) -> list[Difference]:
-    """Named CHECK constraints, matched by name (their SQL text differs per dialect)."""
-    table, found = model.name, []
-    wanted = {
-        str(c.name): c for c in model.constraints if isinstance(c, CheckConstraint) and c.name
-    }
-    have = {
-        str(c["name"]): c for c in live.checks if c.get("name") and not _is_json_check(ctx, c, live)
-    }
-    for name, check in wanted.items():
-        if name not in have:
-            create = ops.CreateCheckConstraintOp.from_constraint(check)
-            found.append(
-                ctx.diff(
-                    table,
-                    None,
-                    "missing_check_constraint",
-                    Severity.WARNING,
-                    f"{name}: {check.sqltext}",
-                    None,
-                    [create],
-                    why="fails if existing rows violate it",
-                )
-            )
-    for name, live_check in have.items():
-        if name not in wanted:
-            drop = ops.DropConstraintOp(name, table, type_="check")
-            found.append(
-                ctx.diff(
-                    table,
-                    None,
-                    "unexpected_check_constraint",
-                    Severity.WARNING,
-                    None,
-                    f"{name}: {live_check.get('sqltext')}",
-                    [drop],
-                    Repair.DESTRUCTIVE,
-                    "may reject writes: --allow-destructive",
-                )
-            )
-    return found

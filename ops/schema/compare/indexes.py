@@ -1,120 +1,186 @@
-"""Comparers: indexes and unique constraints, matched by their columns (names vary by dialect)."""
+"""Comparers: indexes and unique constraints, matched by what they index (names vary by dialect).
+
+An index is keyed by its elements — column names or normalised expressions, each with its
+sort order — and its uniqueness. Keys are matched as a multiset, so two model indexes over
+the same columns need two live ones.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from alembic.operations import ops
-from sqlalchemy import Column, Index, Table, UniqueConstraint
+from sqlalchemy import Column, Dialect, Index, Table, UniqueConstraint
 
-from ops.schema.compare.context import Context, describe_columns
+from ops.schema.compare.context import Context, alembic_ops, real_name
+from ops.schema.ddl import create_index_sql
 from ops.schema.difference import Difference, Repair, Severity
 from ops.schema.live import LiveTable
+from ops.schema.normalize import compile_expression, normalize_expression
 
-Cols = tuple[str, ...]
-
-
-def _index_cols(index: Index) -> Cols:
-    columns = [e for e in index.expressions if isinstance(e, Column)]
-    if len(columns) != len(index.expressions):
-        return (f"expression:{index.name}",)  # expression indexes are matched by name
-    return tuple(str(c.name) for c in columns)
+UNKNOWN = "?"  # an element the dialect's reflection cannot show (e.g. an expression)
 
 
-def _model_keys(model: Table) -> tuple[dict[Cols, Index], dict[Cols, Any]]:
-    plain: dict[Cols, Index] = {}
-    unique: dict[Cols, Any] = {}
-    for index in model.indexes:
-        (unique if index.unique else plain)[_index_cols(index)] = index
-    for constraint in model.constraints:
-        if isinstance(constraint, UniqueConstraint):
-            unique[tuple(c.name for c in constraint.columns)] = constraint
-    return plain, unique
+@dataclass
+class Entry:
+    """One index or unique constraint: its match key, a readable form and where it came from."""
+
+    name: str | None
+    key: tuple[str, ...]
+    shown: tuple[str, ...]
+    unique: bool
+    source: Any  # the model object, or the reflected dictionary
+    constraint: bool = False
+
+    @property
+    def opaque(self) -> bool:
+        return UNKNOWN in self.key
 
 
-def _live_keys(live: LiveTable) -> tuple[dict[Cols, dict[str, Any]], dict[Cols, dict[str, Any]]]:
-    plain: dict[Cols, dict[str, Any]] = {}
-    unique: dict[Cols, dict[str, Any]] = {}
-    for constraint in live.uniques:
-        unique[tuple(constraint["column_names"])] = dict(constraint, kind="constraint")
-    for index in live.indexes:
-        cols = tuple(str(c) for c in index["column_names"])
-        if None in index["column_names"]:
-            cols = (f"expression:{index['name']}",)
-        if index.get("unique"):
-            unique.setdefault(cols, dict(index, kind="index"))
-        else:
-            plain[cols] = index
-    return plain, unique
-
-
-def _fk_backing(ctx: Context, live: LiveTable, cols: Cols, name: str | None) -> bool:
-    """MySQL/MariaDB add an index for every foreign key: it is not drift."""
-    if ctx.dialect.name != "mysql":
-        return False
-    return any(
-        fk["name"] == name or tuple(fk["constrained_columns"]) == cols for fk in live.foreign_keys
+def _model_elements(index: Index, dialect: Dialect) -> tuple[str, ...]:
+    return tuple(
+        str(e.name) if isinstance(e, Column) else compile_expression(e, dialect)
+        for e in index.expressions
     )
 
 
-def _create(obj: Any) -> ops.MigrateOperation:
-    if isinstance(obj, Index):
-        return ops.CreateIndexOp.from_index(obj)
-    return ops.CreateUniqueConstraintOp.from_constraint(obj)
+def _key(shown: tuple[str, ...]) -> tuple[str, ...]:
+    key = (normalize_expression(e) for e in shown)
+    return tuple(k[:-3] if k.endswith("asc") and not k.endswith("desc") else k for k in key)
 
 
-def _drop(table: str, item: dict[str, Any], unique: bool) -> list[ops.MigrateOperation]:
-    if not item.get("name"):
-        return []
-    if unique and item.get("kind") == "constraint":
-        return [ops.DropConstraintOp(item["name"], table, type_="unique")]
-    return [ops.DropIndexOp(item["name"], table_name=table)]
+def model_entries(model: Table, dialect: Dialect) -> list[Entry]:
+    """Every index and unique constraint the models declare on this table."""
+    entries = []
+    for index in model.indexes:
+        shown = _model_elements(index, dialect)
+        entries.append(Entry(real_name(index.name), _key(shown), shown, bool(index.unique), index))
+    for constraint in model.constraints:
+        if isinstance(constraint, UniqueConstraint):
+            shown = tuple(str(c.name) for c in constraint.columns)
+            entry = Entry(real_name(constraint.name), _key(shown), shown, True, constraint, True)
+            entries.append(entry)
+    return entries
+
+
+def _live_elements(index: dict[str, Any]) -> tuple[str, ...]:
+    expressions = index.get("expressions") or []
+    sorting = index.get("column_sorting") or {}
+    shown = []
+    for pos, column in enumerate(index["column_names"]):
+        element = column if column is not None else None
+        if element is None and pos < len(expressions):
+            element = expressions[pos]
+        if element is None:
+            shown.append(UNKNOWN)
+            continue
+        shown.append(" ".join([str(element), *sorting.get(element, ())]))
+    return tuple(shown)
+
+
+def live_entries(live: LiveTable) -> list[Entry]:
+    """Every reflected index and unique constraint, a constraint's own index left out."""
+    entries = []
+    names = {c.get("name") for c in live.uniques}
+    for constraint in live.uniques:
+        shown = tuple(constraint["column_names"])
+        entries.append(
+            Entry(constraint.get("name"), _key(shown), shown, True, constraint, constraint=True)
+        )
+    for index in live.indexes:
+        if index.get("duplicates_constraint") or (index.get("unique") and index["name"] in names):
+            continue
+        shown = _live_elements(index)
+        key = _key(shown)
+        entries.append(Entry(index.get("name"), key, shown, bool(index.get("unique")), index))
+    return entries
+
+
+def _fk_backing(ctx: Context, live: LiveTable, entry: Entry) -> bool:
+    """MySQL/MariaDB add an index for every foreign key: it is not drift."""
+    if ctx.dialect.name != "mysql" or entry.unique:
+        return False
+    return any(
+        fk["name"] == entry.name or tuple(fk["constrained_columns"]) == entry.key
+        for fk in live.foreign_keys
+    )
+
+
+def pair(wanted: list[Entry], have: list[Entry]) -> tuple[list[Entry], list[Entry]]:
+    """Match by key (then an opaque live index by name); return the unmatched of each side."""
+    missing, left = [], list(have)
+    for entry in wanted:
+        match = next((h for h in left if (h.key, h.unique) == (entry.key, entry.unique)), None)
+        if match is None:
+            match = next(
+                (h for h in left if h.opaque and h.name == entry.name and h.unique == entry.unique),
+                None,
+            )
+        if match is None:
+            missing.append(entry)
+        else:
+            left.remove(match)
+    return missing, left
+
+
+def _kind(entry: Entry) -> str:
+    return "unique_constraint" if entry.unique else "index"
+
+
+def _describe(entry: Entry) -> str:
+    return f"{entry.name} ({', '.join(entry.shown)})"
+
+
+def _missing(ctx: Context, table: str, entry: Entry) -> Difference:
+    source = entry.source
+
+    def create() -> list[Any]:
+        ops = alembic_ops()
+        if isinstance(source, Index):
+            return [ops.CreateIndexOp.from_index(source)]
+        return [ops.CreateUniqueConstraintOp.from_constraint(source)]
+
+    return ctx.diff(
+        table,
+        ",".join(entry.shown),
+        f"missing_{_kind(entry)}",
+        Severity.WARNING,
+        _describe(entry),
+        None,
+        create,
+        why="creating it fails if existing rows are duplicates" if entry.unique else "",
+        ddl=partial(create_index_sql, ctx.dialect, source) if isinstance(source, Index) else None,
+    )
+
+
+def _unexpected(ctx: Context, table: str, entry: Entry) -> Difference:
+    name = entry.name
+
+    def drop() -> list[Any]:
+        ops = alembic_ops()
+        if entry.constraint:
+            return [ops.DropConstraintOp(name, table, type_="unique")]
+        return [ops.DropIndexOp(name, table_name=table)]
+
+    return ctx.diff(
+        table,
+        ",".join(entry.shown),
+        f"unexpected_{_kind(entry)}",
+        Severity.WARNING if entry.unique else Severity.INFO,
+        None,
+        _describe(entry),
+        drop if name else None,
+        Repair.DESTRUCTIVE if name else Repair.MANUAL,
+        "not in the models: drop it with --allow-destructive"
+        if name
+        else "unnamed: drop it by hand (SQLite rebuild)",
+    )
 
 
 def compare_indexes(ctx: Context, model: Table, live: LiveTable) -> list[Difference]:
     """Missing indexes/uniques are warnings; unexpected ones info (index) or warning (unique)."""
-    table, found = model.name, []
-    want_plain, want_unique = _model_keys(model)
-    have_plain, have_unique = _live_keys(live)
-    for wants, haves, kind in (
-        (want_plain, have_plain, "index"),
-        (want_unique, have_unique, "unique_constraint"),
-    ):
-        for cols, obj in wants.items():
-            if cols not in haves:
-                found.append(
-                    ctx.diff(
-                        table,
-                        ",".join(cols),
-                        f"missing_{kind}",
-                        Severity.WARNING,
-                        f"{obj.name} {describe_columns(cols)}",
-                        None,
-                        [_create(obj)],
-                        why="creating it fails if existing rows are duplicates"
-                        if kind != "index"
-                        else "",
-                    )
-                )
-        for cols, item in haves.items():
-            if cols in wants or (
-                kind == "index" and _fk_backing(ctx, live, cols, item.get("name"))
-            ):
-                continue
-            drop = _drop(table, item, kind != "index")
-            found.append(
-                ctx.diff(
-                    table,
-                    ",".join(cols),
-                    f"unexpected_{kind}",
-                    Severity.INFO if kind == "index" else Severity.WARNING,
-                    None,
-                    f"{item.get('name')} {describe_columns(cols)}",
-                    drop,
-                    Repair.DESTRUCTIVE if drop else Repair.MANUAL,
-                    "not in the models: drop it with --allow-destructive"
-                    if drop
-                    else "unnamed: drop it by hand (SQLite rebuild)",
-                )
-            )
+    missing, unexpected = pair(model_entries(model, ctx.dialect), live_entries(live))
+    found = [_missing(ctx, model.name, e) for e in missing]
+    found += [_unexpected(ctx, model.name, e) for e in unexpected if not _fk_backing(ctx, live, e)]
     return found

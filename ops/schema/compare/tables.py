@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from alembic.operations import ops
+from functools import partial
+from typing import Any
+
 from sqlalchemy import Table
 
-from ops.schema.compare.context import Context
+from ops.schema.compare.context import Context, alembic_ops
+from ops.schema.ddl import create_table_sql
 from ops.schema.difference import Difference, Repair, Severity
 from ops.schema.live import LiveSchema
 
 
-def create_table_operations(table: Table) -> list[ops.MigrateOperation]:
+def create_table_operations(table: Table) -> list[Any]:
     """CREATE TABLE plus its indexes, as Alembic operations."""
-    result: list[ops.MigrateOperation] = [ops.CreateTableOp.from_table(table)]
+    ops = alembic_ops()
+    result: list[Any] = [ops.CreateTableOp.from_table(table)]
     for index in sorted(table.indexes, key=lambda i: str(i.name)):
         result.append(ops.CreateIndexOp.from_index(index))
     return result
@@ -31,7 +35,8 @@ def compare_tables(ctx: Context, live: LiveSchema) -> list[Difference]:
                     Severity.CRITICAL,
                     "table",
                     None,
-                    create_table_operations(table),
+                    partial(create_table_operations, table),
+                    ddl=partial(create_table_sql, ctx.dialect, table),
                 )
             )
     for name in sorted(set(live.tables) - set(ctx.metadata.tables)):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
 from pathlib import Path
 
 import pymysql
@@ -83,7 +82,7 @@ def test_driver_errors_are_classified_by_code(error: Exception, kind: RefusalKin
 
 
 def test_missing_but_creatable_data_dir_only_warns(runtime: Runtime, tmp_path: Path) -> None:
-    missing = Runtime(replace(runtime.settings, data_dir=tmp_path / "new" / "data"))
+    missing = Runtime(runtime.settings.with_overrides(data_dir=tmp_path / "new" / "data"))
     result = storage.check_writable(missing)
     assert result.status is Status.WARN
     assert result.remedy is not None and result.remedy.heal == "mkdir"

@@ -1,0 +1,36 @@
+"""DDL for the common additive fixes rendered by SQLAlchemy alone (no Alembic import).
+
+A report of missing tables, columns and indexes prints its fixes without loading Alembic's
+operations and DDL modules; every other fix is rendered by `render.render_operations`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Column, Dialect, Index, Table
+from sqlalchemy.schema import CreateIndex, CreateTable, ExecutableDDLElement
+
+
+def _statement(element: ExecutableDDLElement, dialect: Dialect) -> str:
+    return " ".join(str(element.compile(dialect=dialect)).split()) + ";"
+
+
+def add_column_sql(dialect: Dialect, table: str, column: Column[Any]) -> str:
+    """`ALTER TABLE ... ADD COLUMN ...` for a column needing no backfill."""
+    compiler = dialect.ddl_compiler(dialect, CreateTable(column.table))
+    preparer = dialect.identifier_preparer
+    spec = compiler.get_column_specification(column)
+    return f"ALTER TABLE {preparer.quote(table)} ADD COLUMN {spec};"
+
+
+def create_index_sql(dialect: Dialect, index: Index) -> str:
+    """`CREATE [UNIQUE] INDEX ...`."""
+    return _statement(CreateIndex(index), dialect)
+
+
+def create_table_sql(dialect: Dialect, table: Table) -> str:
+    """`CREATE TABLE` plus its indexes, one statement per line."""
+    indexes = sorted(table.indexes, key=lambda i: str(i.name))
+    lines = [_statement(CreateTable(table), dialect)]
+    return "\n".join(lines + [create_index_sql(dialect, index) for index in indexes])
