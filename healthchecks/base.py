@@ -8,8 +8,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from healthchecks.refusal import Refusal
+
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
+
+
+class Fix(str):
+    """The command that fixes a finding; `heal` names the `ops doctor --heal` action that
+    applies it (None: a person must run it). A `str`, so it prints and compares as the command.
+    """
+
+    heal: str | None
+    sql: str | None  # the exact statement(s) to run as an admin, when the fix is SQL
+
+    def __new__(cls, command: str, heal: str | None = None, sql: str | None = None) -> Fix:
+        fix = super().__new__(cls, command)
+        fix.heal = heal if heal is not None else getattr(command, "heal", None)
+        fix.sql = sql if sql is not None else getattr(command, "sql", None)
+        return fix
+
+    @property
+    def command(self) -> str:
+        return str.__str__(self)
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"command": self.command, "heal": self.heal, "sql": self.sql}
 
 
 class Status(enum.StrEnum):
@@ -35,10 +59,23 @@ class CheckResult:
     fix: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     component_type: str | None = None
+    # Typed facts reasoning reads instead of the sentences above:
+    error: Refusal | None = None  # the database's refusal, classified
+    errored: bool = False  # the check itself could not run (a symptom, never a cause)
+    skipped_because: str | None = None  # not run: this other check failed first
+
+    def __post_init__(self) -> None:
+        if self.fix is not None and not isinstance(self.fix, Fix):
+            object.__setattr__(self, "fix", Fix(self.fix))
 
     @property
     def ok(self) -> bool:
         return self.status is not Status.FAIL
+
+    @property
+    def remedy(self) -> Fix | None:
+        """The fix, typed (`heal` says whether `ops doctor --heal` may apply it)."""
+        return self.fix if isinstance(self.fix, Fix) else None
 
 
 def worst(results: list[CheckResult]) -> Status:
@@ -74,6 +111,7 @@ def guarded(
                     fix="ops doctor",
                     evidence={"error": error},
                     component_type=component_type,
+                    errored=True,
                 )
 
         return run

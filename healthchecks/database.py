@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
-from healthchecks.base import CheckResult, Status, describe_error, guarded
+from healthchecks.base import CheckResult, Fix, Status, describe_error, guarded
+from healthchecks.refusal import RefusalKind, classify
+from healthchecks.remedy import missing_database
 from ops.schema import safe_url
 
 if TYPE_CHECKING:
@@ -15,10 +17,36 @@ if TYPE_CHECKING:
 
 NAME = "database:connection"
 SLOW_MS = 1000.0
+# SQLite answers `SELECT 1` without reading the file: read its schema to know it is a database.
+PING = {"sqlite": "SELECT count(*) FROM sqlite_master"}
 
 
 def _safe_url(runtime: Runtime) -> str:
     return safe_url(runtime.engine)
+
+
+def _unreachable(runtime: Runtime, exc: Exception) -> CheckResult:
+    """Fail with the driver's error, classified; a missing database gets its `createdb`."""
+    refusal = classify(exc)
+    url = _safe_url(runtime)
+    output = f"The database at {url} is unreachable: {describe_error(exc)}."
+    fix = Fix("start the database server or correct SCRAPER_DATABASE_URL, then run `ops doctor`")
+    evidence: dict[str, object] = {"url": url, "error": describe_error(exc)}
+    if refusal.kind is RefusalKind.MISSING_DATABASE:
+        why = missing_database(runtime.engine)
+        output, fix = why.summary, why.fix
+        evidence.update(why.evidence)
+    return CheckResult(
+        NAME,
+        Status.FAIL,
+        observed=None,
+        unit="ms",
+        output=output,
+        fix=fix,
+        evidence=evidence,
+        component_type="datastore",
+        error=refusal,
+    )
 
 
 @guarded(NAME, unit="ms", component_type="datastore")
@@ -27,18 +55,9 @@ def check(runtime: Runtime) -> CheckResult:
     started = time.perf_counter()
     try:
         with runtime.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            conn.execute(text(PING.get(conn.dialect.name, "SELECT 1")))
     except Exception as exc:
-        return CheckResult(
-            NAME,
-            Status.FAIL,
-            observed=None,
-            unit="ms",
-            output=f"The database at {_safe_url(runtime)} is unreachable: {describe_error(exc)}.",
-            fix="start the database server or correct SCRAPER_DATABASE_URL, then run `ops doctor`",
-            evidence={"url": _safe_url(runtime), "error": describe_error(exc)},
-            component_type="datastore",
-        )
+        return _unreachable(runtime, exc)
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     slow = elapsed > SLOW_MS
     return CheckResult(

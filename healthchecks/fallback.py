@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from healthchecks.base import CheckResult, Status, guarded
+from healthchecks.base import CheckResult, Fix, Status, guarded
 
 if TYPE_CHECKING:
     from scraper.jobs import JobRecord
@@ -51,7 +51,7 @@ def check(runtime: Runtime) -> CheckResult:
             f"{len(jobs)} job(s) are held in the fallback journal{waited} because the database "
             "refused them; no worker will run them until they are reconciled."
         ),
-        fix="ops reconcile",
+        fix=Fix("ops reconcile", heal="reconcile"),
         evidence={
             "journal": journal,
             "job_ids": [job.id for job in jobs[:SHOWN]],

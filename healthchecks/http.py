@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, Response, current_app
 
 from healthchecks.base import CheckResult, Status, worst
-from healthchecks.registry import run_checks
+from healthchecks.monitor import monitor_for
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -78,7 +78,7 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> Response:
     """Readiness: database, schema, workers, queue, storage and fallback checks."""
-    results = run_checks(current_app.extensions[RUNTIME_KEY])
+    results = monitor_for(current_app.extensions[RUNTIME_KEY]).results()
     return respond(health_document(results, "scraper readiness"))
 
 

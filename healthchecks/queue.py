@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from healthchecks.base import CheckResult, Status, guarded
+from healthchecks.base import CheckResult, Fix, Status, guarded
 from scraper.jobs.queries import read_snapshot
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def check_expired_leases(runtime: Runtime) -> CheckResult:
             f"{stuck} running job(s) hold an expired lease: their worker died; "
             "requeue them (a live worker also does so within half a lease)."
         ),
-        fix="ops doctor --heal",
+        fix=Fix("ops doctor --heal", heal="requeue"),
         evidence={"expired_leases": stuck},
         component_type="component",
     )

@@ -6,7 +6,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from healthchecks import database, fallback, queue, schema, storage, workers
+from healthchecks import (
+    clock,
+    database,
+    failures,
+    fallback,
+    migrations,
+    queue,
+    schema,
+    storage,
+    workers,
+    writes,
+)
 from healthchecks.base import CheckResult, Status
 
 if TYPE_CHECKING:
@@ -29,10 +40,14 @@ CHECKS: dict[str, Check] = {
     check.name: check
     for check in (
         Check(database.NAME, database.check, needs_database=False, unit="ms"),
+        Check(writes.NAME, writes.check, unit="ms"),
         Check(schema.NAME, schema.check, unit="differences"),
+        Check(migrations.NAME, migrations.check, unit="revisions"),
         Check(workers.NAME, workers.check, unit="s"),
+        Check(clock.NAME, clock.check, unit="s"),
         Check(queue.OLDEST_PENDING, queue.check_oldest_pending, unit="s"),
         Check(queue.EXPIRED_LEASES, queue.check_expired_leases, unit="jobs"),
+        Check(failures.NAME, failures.check, unit="jobs"),
         Check(storage.WRITABLE, storage.check_writable, needs_database=False),
         Check(storage.FREE_SPACE, storage.check_free_space, needs_database=False, unit="bytes"),
         Check(fallback.NAME, fallback.check, needs_database=False, unit="jobs"),
@@ -63,6 +78,7 @@ def _skipped(check: Check, cause: CheckResult) -> CheckResult:
         output=f"Not checked: the database is unreachable ({cause.output.rstrip('.')}).",
         fix=cause.fix,
         evidence={"skipped_because": cause.name},
+        skipped_because=cause.name,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from healthchecks.base import CheckResult, Status, describe_error, guarded
+from healthchecks.base import CheckResult, Fix, Status, describe_error, guarded
 from scraper.models import Base
 from scraper.schema import check_schema
 
@@ -16,9 +16,11 @@ NAME = "schema:in_sync"
 SHOWN = 10
 
 
-def _fix(tables_missing: int) -> str:
+def _fix(tables_missing: int) -> Fix:
     """`ops init-db` for an empty database (every model table missing), else `ops migrate`."""
-    return "ops init-db" if tables_missing >= len(Base.metadata.tables) else "ops migrate"
+    if tables_missing >= len(Base.metadata.tables):
+        return Fix("ops init-db", heal="init-db")
+    return Fix("ops migrate", heal="migrate")
 
 
 def _summary(differences: list[Any]) -> str:

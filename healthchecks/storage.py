@@ -12,7 +12,8 @@ from __future__ import annotations
 import shutil
 from typing import TYPE_CHECKING, Any
 
-from healthchecks.base import CheckResult, Status, describe_error, guarded
+from healthchecks.base import CheckResult, Fix, Status, describe_error, guarded
+from healthchecks.paths import creatable
 from scraper.storage import FileStore, StorageUnavailable
 
 if TYPE_CHECKING:
@@ -43,20 +44,29 @@ def check_writable(runtime: Runtime) -> CheckResult:
         evidence = {**where, "problem": problem.kind, "error": problem.summary}
         return _writable(Status.FAIL, f"{problem.summary}.", evidence, problem.fix)
     except OSError as exc:
-        place = where["data_dir"] if where["backend"] == "local" else str(runtime.files.data_dir)
-        fix = (
-            f"mkdir -p {place}"
-            if isinstance(exc, FileNotFoundError)
-            else f"make {place} writable by the service user (or set SCRAPER_DATA_DIR)"
-        )
-        evidence = {**where, "problem": "data_dir", "error": describe_error(exc)}
-        output = f"Cannot write to the data directory {place}: {describe_error(exc)}."
-        return _writable(Status.FAIL, output, evidence, fix)
+        return _local_failure(runtime, where, exc)
     if where["backend"] == "local":
         output = f"The data directory {where['data_dir']} is writable."
     else:
         output = f"The object store {where['url']} at {where['endpoint']} accepted a probe object."
     return _writable(Status.PASS, output, where, None)
+
+
+def _local_failure(runtime: Runtime, where: dict[str, Any], exc: OSError) -> CheckResult:
+    """The data dir (or the staging dir of an object store) cannot take a file."""
+    place = str(runtime.files.data_dir)
+    evidence = {**where, "problem": "data_dir", "error": describe_error(exc)}
+    if isinstance(exc, FileNotFoundError) and creatable(runtime.files.data_dir):
+        # made at start-up and on demand: not fatal
+        output = f"The data directory {place} does not exist yet; it is created on demand."
+        return _writable(Status.WARN, output, evidence, Fix(f"mkdir -p {place}", heal="mkdir"))
+    fix = (
+        f"mkdir -p {place}"
+        if isinstance(exc, FileNotFoundError)
+        else f"make {place} writable by the service user (or set SCRAPER_DATA_DIR)"
+    )
+    output = f"Cannot write to the data directory {place}: {describe_error(exc)}."
+    return _writable(Status.FAIL, output, evidence, fix)
 
 
 def _writable(

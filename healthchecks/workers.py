@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 NAME = "worker:heartbeat"
 MIN_FRESH_SECONDS = 30.0
+FUTURE_TOLERANCE = 5.0
 
 
 def fresh_within(runtime: Runtime) -> float:
@@ -32,9 +33,11 @@ def check(runtime: Runtime) -> CheckResult:
     limit = fresh_within(runtime)
     running = [w for w in snap.workers if w.state != "stopped"]
     ages = {w.id: (snap.taken_at - w.last_seen_at).total_seconds() for w in running}
-    fresh = sorted(worker for worker, age in ages.items() if age <= limit)
-    newest = min(ages.values(), default=None)
-    evidence = {"fresh_workers": fresh, "fresh_within_seconds": limit}
+    # A beat from the future is a skewed clock, not a live worker (see clock:skew).
+    fresh = sorted(w for w, age in ages.items() if -FUTURE_TOLERANCE <= age <= limit)
+    future = sorted(w for w, age in ages.items() if age < -FUTURE_TOLERANCE)
+    newest = min((a for a in ages.values() if a >= -FUTURE_TOLERANCE), default=None)
+    evidence = {"fresh_workers": fresh, "fresh_within_seconds": limit, "future_workers": future}
     failing = _claim_failures(runtime, set(fresh))
     if failing:
         return CheckResult(

@@ -7,6 +7,7 @@ adds the options and `emit` prints the result and decides the exit code in one p
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -20,7 +21,7 @@ from sqlalchemy import Engine
 
 from ops.errors import OpsError
 from scraper.config import DEFAULT_DATABASE_URL
-from scraper.db import make_engine
+from scraper.db import make_engine, make_readonly_engine, sqlite_file, sqlite_left_as_found
 from scraper.errors import ConfigError
 from scraper.storage import Storage, StorageUnavailable, open_store
 
@@ -45,7 +46,9 @@ class Options:
 
     database_url: str
     as_json: bool
+    readonly: bool = False  # set before the first engine(): SQLite opened mode=ro, nothing made
     _engine: Engine | None = field(default=None, repr=False)
+    _tidy: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     def engine(self) -> Engine:
         """An engine for `--database-url` (connect timeout 10 s on servers)."""
@@ -53,13 +56,18 @@ class Options:
             extra: dict[str, Any] = {}
             if not self.database_url.startswith("sqlite"):
                 extra["connect_args"] = {"connect_timeout": 10}
-            self._engine = make_engine(self.database_url, **extra)
+            if self.readonly:
+                self._tidy.enter_context(sqlite_left_as_found(self.database_url))
+                self._engine = make_readonly_engine(self.database_url, **extra)
+            else:
+                self._engine = make_engine(self.database_url, **extra)
         return self._engine
 
     def close(self) -> None:
-        """Dispose the engine if one was made."""
+        """Dispose the engine if one was made; a read-only one leaves the files as found."""
         if self._engine is not None:
             self._engine.dispose()
+        self._tidy.close()
 
 
 def emit(outcome: Outcome, as_json: bool) -> NoReturn:
@@ -133,7 +141,16 @@ def check_schema_command(opts: Options, models: str) -> Outcome:
     from ops.schema import check_schema, load_metadata, safe_url
     from ops.schema.text import render_report
 
-    report = check_schema(opts.engine(), load_metadata(models))
+    opts.readonly = True
+    if sqlite_missing(opts.database_url):
+        # A SQLite file that does not exist reads as an empty database; it is not created.
+        empty = make_engine("sqlite://")
+        try:
+            report = check_schema(empty, load_metadata(models))
+        finally:
+            empty.dispose()
+    else:
+        report = check_schema(opts.engine(), load_metadata(models))
     text = render_report(report, safe_url(opts.engine()))
     return Outcome(report.to_json(), text, OK if report.in_sync else PROBLEM)
 
@@ -220,6 +237,7 @@ def jobs_command(opts: Options, status: str | None, storage: str | None, limit: 
     # heavy imports (the service, Flask, the checks) load only when this command runs
     from ops.jobs import jobs_json, jobs_table, list_jobs
 
+    opts.readonly = True
     page = list_jobs(_runtime(opts), status, storage, limit)
     problem = page.database_error or page.missing_columns
     return Outcome(jobs_json(page), jobs_table(page), PROBLEM if problem else OK)
@@ -247,6 +265,7 @@ def doctor_command(opts: Options, apply_heal: bool) -> Outcome:
     from ops.doctor import diagnose, diagnose_config_error, heal
     from ops.doctor.render import render_diagnosis, render_heal
 
+    opts.readonly = not apply_heal or sqlite_missing(opts.database_url)
     try:
         runtime = _runtime(opts)
     except OpsError as exc:
@@ -260,6 +279,12 @@ def doctor_command(opts: Options, apply_heal: bool) -> Outcome:
     return Outcome(
         diagnosis.to_json(), render_diagnosis(diagnosis), PROBLEM if diagnosis.problem else OK
     )
+
+
+def sqlite_missing(url: str) -> bool:
+    """A SQLite URL whose file does not exist: even --heal must not create it (a 2nd database)."""
+    path = sqlite_file(url)
+    return path is not None and not path.exists()
 
 
 @ops_command("trace")

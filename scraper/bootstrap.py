@@ -28,6 +28,7 @@ def prepare(runtime: Runtime) -> StartupReport:
     health checks and `ops doctor` say what is wrong.
     """
     report = StartupReport()
+    _make_data_dir(runtime, report)
     _repair_journal(runtime, report)
     if runtime.settings.auto_heal == "safe":
         _heal_schema(runtime, report)
@@ -67,3 +68,16 @@ def _heal_schema(runtime: Runtime, report: StartupReport) -> None:
     report.schema_changes = [str(change) for change in getattr(result, "applied", [])]
     for change in report.schema_changes:
         log.warning("start-up schema repair: %s", change)
+
+
+def _make_data_dir(runtime: Runtime, report: StartupReport) -> None:
+    """Create the data directory (and missing parents) when it does not exist yet."""
+    path = runtime.settings.data_dir
+    if path.is_dir():
+        return
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # the health checks say so; the service still starts
+        report.problems.append(f"cannot create the data directory {path}: {exc}")
+        return
+    log.info("start-up: created the data directory %s", path.resolve())

@@ -73,6 +73,7 @@ def serve(
     from waitress.server import create_server
 
     from scraper.jobs import Reconciler
+    from scraper.selfheal import SelfHealer
     from scraper.web import create_app
     from scraper.worker import Worker
 
@@ -90,7 +91,12 @@ def serve(
     for problem in report.problems:
         click.echo(f"warning: {problem} (run `ops doctor`)", err=True)
     _announce_admin(runtime)
-    reconciler = Reconciler(runtime.store, runtime.fallback, runtime.settings.reconcile_interval)
+    settings = runtime.settings
+    reconciler: Reconciler = (
+        SelfHealer(runtime)
+        if settings.auto_heal == "safe"
+        else Reconciler(runtime.store, runtime.fallback, settings.reconcile_interval)
+    )
     reconciler.start()
     worker = None if no_worker else Worker(runtime, concurrency=concurrency)
     if worker is not None:
@@ -151,6 +157,7 @@ def worker(
     """Run a standalone worker; SIGTERM stops claiming and releases what it holds."""
     # heavy imports (the worker, the metrics exporter) load only when this command runs
     from scraper.metrics.registry import mark_process_dead, serve_metrics
+    from scraper.selfheal import SelfHealer
     from scraper.worker import Worker
 
     runtime = _runtime(database_url)
@@ -158,6 +165,9 @@ def worker(
     prepare(runtime)
     if metrics_port is not None:
         serve_metrics(metrics_port)
+    healer = SelfHealer(runtime) if runtime.settings.auto_heal == "safe" else None
+    if healer is not None:
+        healer.start()
     w = Worker(runtime, concurrency=concurrency, worker_id=name)
     signal.signal(signal.SIGTERM, lambda signum, frame: w._stop.set())
     try:
@@ -166,6 +176,8 @@ def worker(
         pass
     finally:
         w.stop()
+        if healer is not None:
+            healer.stop()
         mark_process_dead()
 
 

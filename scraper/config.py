@@ -79,7 +79,8 @@ class Settings(BaseSettings):
         shown="dev value",
     )
     auto_heal: Annotated[Literal["safe", "off"], BeforeValidator(_lowered)] = setting(
-        "safe", "additive schema repair + reconcile at start-up; `off` disables"
+        "safe",
+        "additive schema repair, requeue and reconcile, at start-up and while running; off: none",
     )
     allow_private_networks: bool = setting(False, "allow downloads from private/loopback addresses")
     secure_cookies: bool = setting(False, "add `Secure` to session cookies (serve over HTTPS)")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -100,3 +102,78 @@ def retry_transient(work: Callable[[], T], what: str, budget: float = RECONNECT_
             )
             time.sleep(delay)
             delay = min(2.0, delay * 2)
+
+
+def readonly_sqlite_url(url: str) -> str:
+    """`sqlite:///path` as a `mode=ro` URI: reads only, and a missing file is an error, not new."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return url
+    if "mode" in parsed.query or (parsed.database or "").startswith("file:"):
+        return url
+    return f"sqlite:///file:{Path(parsed.database or '').absolute()}?mode=ro&uri=true"
+
+
+def make_readonly_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine that cannot change anything it is pointed at: SQLite opened `mode=ro`.
+
+    No folder is made, no journal mode set; servers get an ordinary engine (the callers only
+    read, or write in transactions they roll back).
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)
+    engine = create_engine(readonly_sqlite_url(url), **kwargs)
+    event.listen(engine, "connect", _sqlite_readonly_pragmas)
+    return engine
+
+
+def _sqlite_readonly_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
+
+
+@contextlib.contextmanager
+def sqlite_left_as_found(url: str) -> Iterator[None]:
+    """Leave no `-wal`/`-shm` file a read-only connection made on a WAL database.
+
+    A `mode=ro` connection cannot remove them on close; one plain connection opened and
+    closed afterwards lets SQLite do its own last-close clean-up (only if nobody else has the
+    file open; the database file itself is not written: nothing was committed).
+    """
+    path = sqlite_file(url)
+    before = {s for s in SQLITE_SIDECARS if path and Path(f"{path}{s}").exists()}
+    try:
+        yield
+    finally:
+        if path is not None and path.exists():
+            made = {s for s in SQLITE_SIDECARS if Path(f"{path}{s}").exists()} - before
+            if made:
+                _close_once(path)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The absolute path a SQLite URL names (None: in memory, or not SQLite)."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):
+        database = database[5:].split("?", 1)[0]
+    return Path(database).absolute()
+
+
+def _close_once(path: Path) -> None:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master")  # join the WAL, to clean it up
+        finally:
+            conn.close()
+    except sqlite3.Error:  # tidying only
+        log.debug("could not tidy the sidecar files of %s", path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
     true,
 )
@@ -255,3 +256,17 @@ class LoginAttempt(Base):
     username: Mapped[str] = mapped_column(String(80))
     client: Mapped[str] = mapped_column(String(64))
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+def claim_values(worker_id: str, lease_seconds: float, now: datetime) -> dict[str, Any]:
+    """The columns a worker's claim sets (`ops doctor`'s write probe replays the same update)."""
+    return dict(
+        status=JobStatus.RUNNING.value,
+        locked_by=worker_id,
+        lease_expires_at=now + timedelta(seconds=lease_seconds),
+        started_at=func.coalesce(ScrapeJob.started_at, now),
+        attempts=ScrapeJob.attempts + 1,
+        lease_token=ScrapeJob.lease_token + 1,
+        message=f"claimed by {worker_id}",
+        updated_at=now,
+    )

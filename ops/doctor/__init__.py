@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from healthchecks import CHECKS, CheckResult, Status, run_checks, worst
+from healthchecks import CHECKS, CheckResult, Status, worst
+from healthchecks.monitor import monitor_for
 from ops.doctor.config import bad_settings, check_data_dir, check_settings
 from ops.doctor.heal import HealAction, apply_safe_fixes
 from ops.doctor.reasoning import RootCause, find_causes
+from ops.doctor.url import check_database_url
 from scraper.runtime import Runtime
 
 __all__ = ["Diagnosis", "HealReport", "RootCause", "diagnose", "diagnose_config_error", "heal"]
@@ -31,11 +33,16 @@ class Diagnosis:
 
     @property
     def problem(self) -> bool:
-        return bool(self.causes)
+        """A failing problem: the service cannot accept, store, run or serve jobs (exit 1)."""
+        return any(cause.severity is Status.FAIL for cause in self.causes)
 
     @property
     def status(self) -> str:
-        return Status.FAIL.value if self.problem else worst(self.checks).value
+        if self.problem:
+            return Status.FAIL.value
+        if self.causes:
+            return Status.WARN.value
+        return Status.PASS.value if worst(self.checks) is Status.PASS else Status.WARN.value
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,18 +79,30 @@ def check_json(check: CheckResult) -> dict[str, Any]:
         "unit": check.unit,
         "output": check.output,
         "fix": check.fix,
+        "heal": check.remedy.heal if check.remedy else None,
+        "error": check.error.to_json() if check.error else None,
+        "errored": check.errored,
+        "skipped_because": check.skipped_because,
         "evidence": check.evidence,
     }
 
 
+DOCTOR_SKIPS = ("storage:writable",)  # it writes a probe file; config:data_dir checks access
+
+
 def diagnose(runtime: Runtime) -> Diagnosis:
-    """Run the configuration checks, then every health check, and find the root cause."""
-    data_dir = check_data_dir(runtime.settings)
-    checks = [check_settings(runtime.settings), data_dir]
-    names = list(CHECKS)
-    if not runtime.settings.data_dir.exists():  # the write probe would create it: heal does
-        names.remove("storage:writable")
-    checks.extend(run_checks(runtime, names))
+    """Run the configuration checks, then every health check (fresh), and find the root cause.
+
+    Reads only: the writes the probe makes are rolled back, the data dir is checked by its
+    permissions, and a SQLite file that does not exist is reported, not created.
+    """
+    checks = [
+        check_settings(runtime.settings),
+        check_database_url(runtime.settings),
+        check_data_dir(runtime.settings),
+    ]
+    names = [name for name in CHECKS if name not in DOCTOR_SKIPS]
+    checks.extend(monitor_for(runtime).results(names, max_age=0))
     return Diagnosis(checks, find_causes({c.name: c for c in checks}, runtime))
 
 

@@ -6,7 +6,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from healthchecks.base import CheckResult, Status
+from healthchecks.base import CheckResult, Fix, Status
+from healthchecks.paths import creatable
 from scraper.config import DEFAULT_SECRET_KEY, Settings
 
 SETTINGS = "config:settings"
@@ -36,12 +37,28 @@ def check_settings(settings: Settings, env: Mapping[str, str] | None = None) -> 
 
 
 def check_data_dir(settings: Settings) -> CheckResult:
-    """The data directory must exist and be a directory (checked before the storage probe)."""
+    """The data directory must be a writable directory; missing but creatable only warns.
+
+    Checked with permissions, not by writing a file: the doctor changes nothing.
+    """
     path: Path = settings.data_dir
-    evidence = {"data_dir": str(path.resolve())}
+    evidence = {"data_dir": str(path.absolute()), "cwd": os.getcwd()}
     if path.is_dir():
+        if os.access(path, os.W_OK | os.X_OK):
+            return CheckResult(
+                DATA_DIR,
+                Status.PASS,
+                observed=True,
+                output=f"The data directory {path} exists and is writable.",
+                evidence=evidence,
+            )
         return CheckResult(
-            DATA_DIR, Status.PASS, observed=True, output=f"The data directory {path} exists."
+            DATA_DIR,
+            Status.FAIL,
+            observed=False,
+            output=f"The data directory {path} is not writable: downloads cannot be stored.",
+            fix=f"make {path} writable by the service user (or set SCRAPER_DATA_DIR)",
+            evidence=evidence,
         )
     if path.exists():
         return CheckResult(
@@ -52,13 +69,23 @@ def check_data_dir(settings: Settings) -> CheckResult:
             fix=f"move the file {path} away, then: mkdir -p {path}",
             evidence=evidence,
         )
+    if creatable(path):
+        return CheckResult(
+            DATA_DIR,
+            Status.WARN,
+            observed=False,
+            output=f"The data directory {path} does not exist yet; `scraper serve` and "
+            "`scraper worker` create it at start (so does the downloader).",
+            fix=Fix(f"mkdir -p {path}", heal="mkdir"),
+            evidence=evidence,
+        )
     return CheckResult(
         DATA_DIR,
         Status.FAIL,
         observed=False,
-        output=f"The data directory {path} does not exist: downloads and the fallback journal "
-        "cannot be written.",
-        fix=f"mkdir -p {path}",
+        output=f"The data directory {path} does not exist and cannot be created here: "
+        "downloads and the fallback journal cannot be written.",
+        fix=f"create {path} as a user who may, and give it to the service user",
         evidence=evidence,
     )
 

@@ -24,23 +24,24 @@ class HealAction:
 
 def _make_data_dir(runtime: Runtime, cause: RootCause) -> HealAction | None:
     path = runtime.settings.data_dir
-    if cause.check != "config:data_dir" or path.exists():
+    if cause.heal != "mkdir" or path.exists():
         return None
     path.mkdir(parents=True, exist_ok=True)
     return HealAction("mkdir", True, f"created the data directory {path}")
 
 
 def _repair_schema(runtime: Runtime, cause: RootCause) -> HealAction | None:
-    if cause.check != "schema:in_sync":
+    if cause.heal not in ("init-db", "migrate"):
         return None
-    if cause.fix == "ops init-db":
+    if cause.heal == "init-db":
         created = init_db(runtime.engine).created
         return HealAction("init-db", True, f"created {len(created)} table(s): {', '.join(created)}")
     report = migrate(runtime.engine)
     applied = ", ".join(_label(d) for d in report.applied) or "nothing"
     refused = "; ".join(f"{r.table}.{r.column or ''} {r.kind}: {r.reason}" for r in report.refused)
     detail = f"applied {applied}" + (f"; refused {refused}" if refused else "")
-    return HealAction("migrate", report.in_sync, detail)
+    critical = [d for d in report.remaining if str(d.severity) == "critical"]
+    return HealAction("migrate", not critical, detail)
 
 
 def _label(difference: object) -> str:
@@ -50,7 +51,7 @@ def _label(difference: object) -> str:
 
 
 def _reconcile(runtime: Runtime, cause: RootCause) -> HealAction | None:
-    if cause.check not in ("schema:in_sync", "fallback:jobs") or not len(runtime.fallback):
+    if cause.heal not in ("migrate", "init-db", "reconcile") or not len(runtime.fallback):
         return None
     result = runtime.jobs.reconcile()
     detail = (
@@ -63,7 +64,7 @@ def _reconcile(runtime: Runtime, cause: RootCause) -> HealAction | None:
 
 
 def _requeue(runtime: Runtime, cause: RootCause) -> HealAction | None:
-    if cause.check != "jobs:expired_leases":
+    if cause.heal != "requeue":
         return None
     result = runtime.store.rescue_expired(runtime.settings.max_attempts)
     detail = f"requeued {len(result.requeued)} job(s) whose lease expired"

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from healthchecks.base import CheckResult, Status
+from healthchecks.refusal import Refusal, RefusalKind
 from scraper.jobs.queries import lease_expired
 from scraper.models import ScrapeJob, utcnow
 from scraper.runtime import Runtime
@@ -24,12 +25,19 @@ Checks = dict[str, CheckResult]
 
 @dataclass(frozen=True)
 class RootCause:
-    """A diagnosis: which check, what is wrong and why, what was seen, the command that fixes it."""
+    """A diagnosis: which check, what is wrong and why, what was seen, the command that fixes it.
+
+    `severity` is fail (the service cannot accept, store, run or serve jobs) or warn; `heal`
+    names the `ops doctor --heal` action that applies the fix (None: a person must).
+    """
 
     check: str
     summary: str
     evidence: dict[str, Any] = field(default_factory=dict)
     fix: str = ""
+    severity: Status = Status.FAIL
+    heal: str | None = None
+    error: Refusal | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -37,26 +45,47 @@ class RootCause:
             "summary": self.summary,
             "evidence": self.evidence,
             "fix": self.fix,
+            "severity": self.severity.value,
+            "heal": self.heal,
+            "fix_sql": getattr(self.fix, "sql", None),
+            "error": self.error.to_json() if self.error else None,
         }
+
+
+def cause_of(
+    result: CheckResult, summary: str | None = None, severity: Status | None = None, **extra: Any
+) -> RootCause:
+    """A cause from a check result, its typed fix and refusal carried over."""
+    remedy = result.remedy
+    return RootCause(
+        result.name,
+        summary if summary is not None else result.output,
+        extra.pop("evidence", result.evidence),
+        extra.pop("fix", remedy or ""),
+        severity if severity is not None else result.status,
+        extra.pop("heal", remedy.heal if remedy else None),
+        result.error,
+    )
 
 
 def failing(result: CheckResult | None) -> bool:
     """True when the check ran and did not pass (skipped or crashed checks are symptoms)."""
     if result is None or result.status is Status.PASS:
         return False
-    return "skipped_because" not in result.evidence and not errored(result)
+    return result.skipped_because is None and not result.errored
 
 
 def errored(result: CheckResult) -> bool:
     """The check itself could not run (a missing table, say): a symptom, not a cause."""
-    return result.status is Status.FAIL and "could not run" in result.output
+    return result.errored
 
 
 def _config(checks: Checks, runtime: Runtime | None) -> RootCause | None:
-    result = checks.get("config:settings")
-    if result is None or result.status is not Status.FAIL:
-        return None
-    return RootCause(result.name, result.output, result.evidence, result.fix or "")
+    for name in ("config:settings", "config:database_url"):
+        result = checks.get(name)
+        if result is not None and result.status is Status.FAIL:
+            return cause_of(result)
+    return None
 
 
 def _unreachable(checks: Checks, runtime: Runtime | None) -> RootCause | None:
@@ -67,7 +96,26 @@ def _unreachable(checks: Checks, runtime: Runtime | None) -> RootCause | None:
         f"{result.output.rstrip('.')}. Nothing can be read or stored: new jobs go to the "
         "fallback store and no worker can claim them."
     )
-    return RootCause(result.name, summary, result.evidence, result.fix or "")
+    return cause_of(result, summary)
+
+
+SCHEMA_KINDS = {RefusalKind.UNKNOWN_COLUMN, RefusalKind.MISSING_TABLE}
+
+
+def _writes(checks: Checks, runtime: Runtime | None) -> RootCause | None:
+    """The database refused the service's own writes: its words are the diagnosis."""
+    result = checks.get("database:writes")
+    if not failing(result):
+        return None
+    assert result is not None
+    if result.error is not None and result.error.kind in SCHEMA_KINDS:
+        if failing(checks.get("schema:in_sync")):
+            return None  # the schema rule names the same cause with the drift in full
+    evidence = dict(result.evidence)
+    held = _held(checks)
+    if held:
+        evidence["fallback_jobs"] = held
+    return cause_of(result, evidence=evidence)
 
 
 def _schema(checks: Checks, runtime: Runtime | None) -> RootCause | None:
@@ -81,17 +129,45 @@ def _schema(checks: Checks, runtime: Runtime | None) -> RootCause | None:
     if held:
         evidence["fallback_jobs"] = held
         evidence["database_refused_with"] = refusal_reasons(runtime)
+    writes = checks.get("database:writes")
+    if writes is not None and writes.error is not None:
+        evidence["write_probe_refusal"] = writes.error.to_json()
+    migrations = checks.get("schema:migrations")
+    if migrations is not None and migrations.evidence.get("pending"):
+        evidence["pending_migrations"] = migrations.evidence["pending"]
     if differences and all(d.get("kind") == "missing_table" for d in differences):
-        return RootCause(
-            result.name, _no_tables_summary(differences, held), evidence, "ops init-db"
-        )
-    return RootCause(
-        result.name, _drift_summary(differences, held, result), evidence, "ops migrate"
-    )
+        summary = _no_tables_summary(differences, held)
+        return cause_of(result, summary, evidence=evidence, fix="ops init-db", heal="init-db")
+    summary = _drift_summary(differences, held, result)
+    return cause_of(result, summary, evidence=evidence, **_drift_fix(differences))
+
+
+def _drift_fix(differences: list[dict[str, Any]]) -> dict[str, Any]:
+    """`ops migrate` when it repairs what matters; otherwise what it would refuse, said so."""
+    critical = [d for d in differences if d.get("severity") == "critical"] or differences
+    manual = [d for d in critical if d.get("repair") == "manual"]
+    if manual:
+        steps = "; ".join(str(d.get("fix") or d.get("why")) for d in manual[:3])
+        return {"fix": f"by hand (ops migrate refuses this): {steps}", "heal": None}
+    if any(d.get("repair") == "destructive" for d in critical):
+        return {
+            "fix": "ops migrate --allow-destructive  (back up first: it drops or narrows)",
+            "heal": None,
+        }
+    return {"fix": "ops migrate", "heal": "migrate"}
+
+
+def _migrations(checks: Checks, runtime: Runtime | None) -> RootCause | None:
+    """Pending revisions with the schema otherwise in sync: still run them (a warning)."""
+    result = checks.get("schema:migrations")
+    if not failing(result) or failing(checks.get("schema:in_sync")):
+        return None
+    assert result is not None
+    return cause_of(result)
 
 
 def _brief(difference: dict[str, Any]) -> dict[str, Any]:
-    keys = ("table", "column", "kind", "severity", "expected", "actual")
+    keys = ("table", "column", "kind", "severity", "expected", "actual", "repair")
     return {key: difference.get(key) for key in keys if difference.get(key) is not None}
 
 
@@ -105,14 +181,14 @@ def _no_tables_summary(differences: list[dict[str, Any]], held: int) -> str:
 
 
 def _drift_summary(differences: list[dict[str, Any]], held: int, result: CheckResult) -> str:
-    critical = [d for d in differences if d.get("severity") == "critical"] or differences
+    critical = [d for d in differences if d.get("severity") == "critical"]
     if not critical:
-        return result.output
+        return f"{result.output} No write the service makes fails because of it."
     parts = [_describe(d) for d in critical[:3]]
     consequence = (
         f"job inserts fail and {held} job(s) pile up in the fallback store"
         if held
-        else "writes of these columns fail"
+        else "the service's writes of these tables fail"
     )
     return f"The schema has drifted from the models: {'; '.join(parts)}: {consequence}."
 
@@ -133,8 +209,27 @@ def _storage(checks: Checks, runtime: Runtime | None) -> RootCause | None:
         result = checks.get(name)
         if result is not None and result.status is Status.FAIL:
             summary = f"{result.output.rstrip('.')}: downloads will fail and jobs cannot finish."
-            return RootCause(result.name, summary, result.evidence, result.fix or "")
+            return cause_of(result, summary)
+    data_dir = checks.get("config:data_dir")
+    if data_dir is not None and data_dir.status is Status.WARN:
+        return cause_of(data_dir)
     return None
+
+
+def _clock(checks: Checks, runtime: Runtime | None) -> RootCause | None:
+    """A clock ahead makes dead workers look alive: a failure while jobs wait on them."""
+    result = checks.get("clock:skew")
+    if not failing(result):
+        return None
+    assert result is not None
+    beat = checks.get("worker:heartbeat")
+    waiting = int((beat.evidence if beat else {}).get("pending_jobs", 0) or 0)
+    stalled = bool(result.evidence.get("heartbeats_from_the_future")) and waiting > 0
+    evidence = {**result.evidence, "pending_jobs": waiting}
+    summary = result.output + (
+        f" {waiting} pending job(s) wait for a worker that may be dead." if stalled else ""
+    )
+    return cause_of(result, summary, Status.FAIL if stalled else Status.WARN, evidence=evidence)
 
 
 def _expired_leases(checks: Checks, runtime: Runtime | None) -> RootCause | None:
@@ -148,7 +243,7 @@ def _expired_leases(checks: Checks, runtime: Runtime | None) -> RootCause | None
         f"{result.observed} job(s) are stuck in 'running' with an expired lease: their worker "
         f"({', '.join(workers) or 'unknown'}) died without releasing them. Requeue them."
     )
-    return RootCause(result.name, summary, {"stuck_jobs": stuck}, "ops doctor --heal")
+    return cause_of(result, summary, Status.FAIL, evidence={"stuck_jobs": stuck}, heal="requeue")
 
 
 def _fallback_waiting(checks: Checks, runtime: Runtime | None) -> RootCause | None:
@@ -156,7 +251,10 @@ def _fallback_waiting(checks: Checks, runtime: Runtime | None) -> RootCause | No
     if not failing(result):
         return None
     assert result is not None
-    if failing(checks.get("schema:in_sync")) or failing(checks.get("database:connection")):
+    refused = any(
+        failing(checks.get(n)) for n in ("schema:in_sync", "database:connection", "database:writes")
+    )
+    if refused:
         summary = (
             f"{result.observed} job(s) are held in the fallback store because the database "
             "refused them; once the root cause is fixed, reconcile them (--heal does both)."
@@ -166,7 +264,7 @@ def _fallback_waiting(checks: Checks, runtime: Runtime | None) -> RootCause | No
             f"{result.observed} job(s) wait in the fallback store although the database accepts "
             "writes again: they have not been reconciled, so no worker will run them."
         )
-    return RootCause(result.name, summary, result.evidence, "ops reconcile")
+    return cause_of(result, summary, Status.FAIL, fix="ops reconcile", heal="reconcile")
 
 
 def _no_worker(checks: Checks, runtime: Runtime | None) -> RootCause | None:
@@ -181,37 +279,51 @@ def _no_worker(checks: Checks, runtime: Runtime | None) -> RootCause | None:
         "queue": queue.output if queue else None,
     }
     evidence.update(chosen.evidence)
-    return RootCause(chosen.name, chosen.output, evidence, "scraper worker")
+    return cause_of(chosen, None, Status.FAIL, evidence=evidence, fix="scraper worker")
+
+
+def _recent_failures(checks: Checks, runtime: Runtime | None) -> RootCause | None:
+    result = checks.get("jobs:recent_failures")
+    return cause_of(result) if failing(result) and result is not None else None
 
 
 def _anything_else(checks: Checks, runtime: Runtime | None) -> list[RootCause]:
     return [
-        RootCause(r.name, r.output, r.evidence, r.fix or "")
+        cause_of(r)
         for r in checks.values()
-        if r.status is Status.FAIL and "skipped_because" not in r.evidence
+        if r.status is Status.FAIL and r.skipped_because is None
     ]
 
 
 RULES: list[Callable[[Checks, Runtime | None], RootCause | None]] = [
     _config,
     _unreachable,
+    _writes,
     _schema,
+    _migrations,
     _storage,
+    _clock,
     _expired_leases,
     _fallback_waiting,
     _no_worker,
+    _recent_failures,
 ]
 
 
 def find_causes(checks: Checks, runtime: Runtime | None) -> list[RootCause]:
-    """Every problem, most fundamental first; any other failing check comes last."""
+    """Every problem, failures first (most fundamental first), then warnings."""
     causes = [cause for rule in RULES if (cause := rule(checks, runtime)) is not None]
     named = {cause.check for cause in causes}
     covered = named | {"config:data_dir", "storage:writable", "storage:free_space"}
+    if "schema:in_sync" in named:  # the probe's missing column is the drift already named
+        covered.add("database:writes")
     others = [c for c in _anything_else(checks, runtime) if c.check not in covered]
     if causes:  # a check that crashed because of a named cause adds nothing
         others = [c for c in others if not errored(checks[c.check])]
-    return causes + others
+    ordered = causes + others
+    return [c for c in ordered if c.severity is Status.FAIL] + [
+        c for c in ordered if c.severity is not Status.FAIL
+    ]
 
 
 def _held(checks: Checks) -> int:

@@ -18,7 +18,8 @@ def render_diagnosis(diagnosis: Diagnosis) -> str:
     if cause is None:
         lines.append(f"ops doctor: healthy ({diagnosis.status})")
     else:
-        lines.append(f"ops doctor: PROBLEM FOUND ({len(diagnosis.causes)} finding(s))")
+        verdict = "PROBLEM FOUND" if diagnosis.problem else "warnings only"
+        lines.append(f"ops doctor: {verdict} ({len(diagnosis.causes)} finding(s))")
         lines.extend(["", *_cause_lines("Root cause", cause)])
     if len(diagnosis.causes) > 1:
         lines.extend(["", "Other findings:"])
@@ -32,7 +33,9 @@ def render_diagnosis(diagnosis: Diagnosis) -> str:
 def _cause_lines(title: str, cause: RootCause) -> list[str]:
     lines = [f"{title} [{cause.check}]:", f"  {cause.summary}", "  Evidence:"]
     lines.extend(_evidence(cause.evidence))
-    lines.append(f"  Fix: {cause.fix}")
+    lines.append(
+        f"  Fix: {cause.fix}" + ("  (`ops doctor --heal` applies it)" if cause.heal else "")
+    )
     return lines
 
 

@@ -96,7 +96,7 @@ def database_row(state: TraceState) -> tuple[bool, str, dict[str, Any]]:
     count, error = _count(state, statement)
     evidence["count"] = count if error is None else error
     if state.accepted.get("storage") == "fallback":
-        reason = _refusal(state.accepted.get("warning") or "")
+        reason = state.accepted.get("refusal") or "no reason given"
         evidence["warning"] = state.accepted.get("warning")
         return (
             False,
@@ -302,8 +302,3 @@ def _files_via_api(state: TraceState, wanted: list[str]) -> dict[str, str]:
             if blob.status == 200 and hashlib.sha256(blob.body).hexdigest() == asset["sha256"]:
                 found[asset["sha256"]] = f"GET /api/assets/{asset['id']}/file"
     return found
-
-
-def _refusal(warning: str) -> str:
-    match = re.search(r"refused this job \((.*)\); it is held", warning)
-    return match.group(1) if match else warning or "no reason given"

@@ -38,9 +38,29 @@ def _file_lock(path: Path, exclusive: bool) -> Iterator[None]:
     if fcntl is None:
         yield
         return
+    if not exclusive:
+        with _shared(path):
+            yield
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _shared(path: Path) -> Iterator[None]:
+    """A reader's lock that creates nothing: no lock file means no writer ever wrote."""
+    try:
+        handle = open(path)  # noqa: SIM115 - held across the yield
+    except FileNotFoundError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
         try:
             yield
         finally:

@@ -97,7 +97,7 @@ class Reconciler:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -107,5 +107,14 @@ class Reconciler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            if self.fallback.waiting():
-                reconcile(self.store, self.fallback)
+            try:
+                self.tick()
+            except Exception:  # the loop must outlive a database outage
+                log.exception("%s pass failed", self._name)
+
+    _name = "reconciler"
+
+    def tick(self) -> None:
+        """One pass (subclasses do more, e.g. the self-healer)."""
+        if self.fallback.waiting():
+            reconcile(self.store, self.fallback)

@@ -55,6 +55,7 @@ class JobRecord:
     storage: Storage = "database"
     warning: str | None = field(default=None, compare=False)
     quarantined: str | None = field(default=None, compare=False)
+    refusal: str | None = field(default=None, compare=False)  # the database's words, if held
 
     def __post_init__(self) -> None:
         self.status = JobStatus(self.status)  # a row, the journal or a caller may pass the text
@@ -84,7 +85,7 @@ class JobRecord:
         data["enabled_sources"] = list(self.enabled_sources)
         data["status"] = self.status.value
         data["job_id"] = self.id
-        for name in ("warning", "quarantined"):
+        for name in ("warning", "quarantined", "refusal"):
             if data[name] is None:
                 data.pop(name)
         return data
@@ -101,5 +102,5 @@ class JobRecord:
 
 # Computed once: dataclasses.fields() per call was a visible share of the dashboard poll.
 ALL_FIELDS = tuple(f.name for f in fields(JobRecord))
-NOT_COLUMNS = ("storage", "warning", "quarantined")
+NOT_COLUMNS = ("storage", "warning", "quarantined", "refusal")
 COLUMN_FIELDS = tuple(name for name in ALL_FIELDS if name not in NOT_COLUMNS)

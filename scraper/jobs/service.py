@@ -93,6 +93,7 @@ class JobService:
         )
         record.message = "held in fallback: database refused the write"
         held = self.fallback.put(record, reason=reason)
+        held.refusal = reason
         held.warning = (
             f"the database refused this job ({reason}); it is held in the fallback store "
             "and will run once it is reconciled (run `ops doctor`)"

@@ -16,7 +16,7 @@ from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.fence import AssetsWritten, AssetWrite, add_assets, held_by
 from scraper.jobs.queries import lease_expired
 from scraper.jobs.record import JobRecord
-from scraper.models import FINAL_STATUSES, Asset, JobStatus, ScrapeJob, utcnow
+from scraper.models import FINAL_STATUSES, Asset, JobStatus, ScrapeJob, claim_values, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -157,16 +157,7 @@ class JobStore:
                 .order_by(ScrapeJob.created_at, ScrapeJob.id)
                 .limit(1)
             )
-            values = dict(
-                status=JobStatus.RUNNING.value,
-                locked_by=worker_id,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                started_at=func.coalesce(ScrapeJob.started_at, now),
-                attempts=ScrapeJob.attempts + 1,
-                lease_token=ScrapeJob.lease_token + 1,
-                message=f"claimed by {worker_id}",
-                updated_at=now,
-            )
+            values = claim_values(worker_id, lease_seconds, now)
             if s.get_bind().dialect.name == "sqlite":
                 # One statement, one short write transaction: SQLite has no SKIP LOCKED.
                 stmt = (

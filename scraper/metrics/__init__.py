@@ -9,6 +9,7 @@ from scraper.metrics.process import (
     JOB_PERSIST_FAILURES,
     JOBS_CREATED,
     JOBS_FINISHED,
+    SELF_HEAL,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "JOBS_FINISHED",
     "JOB_DURATION",
     "JOB_PERSIST_FAILURES",
+    "SELF_HEAL",
 ]

@@ -17,7 +17,8 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from healthchecks import CheckResult, run_checks
+from healthchecks import CheckResult
+from healthchecks.monitor import monitor_for
 from scraper.jobs.queries import DatabaseSnapshot, read_snapshot
 from scraper.metrics.cache import TTLCache
 from scraper.models import JobStatus
@@ -96,7 +97,7 @@ class ScraperCollector(Collector):
         return check_schema(self.runtime.engine)
 
     def _read_checks(self) -> list[CheckResult]:
-        return run_checks(self.runtime)
+        return monitor_for(self.runtime).results()
 
     def _memory_family(self) -> Metric:
         family = GaugeMetricFamily(

@@ -24,6 +24,11 @@ DOWNLOADS = Counter(
     "scraper_downloads", "Download attempts by source and result.", ["source", "result"]
 )
 DOWNLOAD_BYTES = Counter("scraper_download_bytes", "Bytes downloaded and stored.", ["source"])
+SELF_HEAL = Counter(
+    "scraper_self_heal",
+    "Fixes the running service applied to itself (SCRAPER_AUTO_HEAL=safe), by action.",
+    ["action"],
+)
 JOB_DURATION = Histogram(
     "scraper_job_duration_seconds",
     "Wall time of a job run, from claim to final status.",
@@ -48,6 +53,8 @@ def _initialize_labels() -> None:
         JOBS_CREATED.labels(storage=storage)
     for status in FINAL_STATUSES:
         JOBS_FINISHED.labels(status=status.value)
+    for action in ("migrate", "reconcile", "requeue"):
+        SELF_HEAL.labels(action=action)
     for reason in ("OperationalError", "ProgrammingError", "IntegrityError", "DataError"):
         JOB_PERSIST_FAILURES.labels(reason=reason)
 

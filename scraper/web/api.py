@@ -56,7 +56,11 @@ def comprehensive_search() -> ResponseReturnValue:
     search = validate(SearchRequest, json_body(), strict=True)
     job = create_job(search)
     created = SearchCreated(
-        job_id=job.id, status=job.status, storage=job.storage, warning=job.warning
+        job_id=job.id,
+        status=job.status,
+        storage=job.storage,
+        warning=job.warning,
+        refusal=job.refusal,
     )
     return created.model_dump(exclude_none=True), 201
 

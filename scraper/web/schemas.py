@@ -222,6 +222,9 @@ class SearchCreated(BaseModel):
     status: str
     storage: Literal["database", "fallback"]
     warning: str | None = Field(default=None, description="Why the job is held in the fallback.")
+    refusal: str | None = Field(
+        default=None, description="The database's own words for the write it refused."
+    )
 
 
 class SourceResult(BaseModel):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from healthchecks import run_checks
+from healthchecks.monitor import HealthMonitor, monitor_for
 from scraper.metrics.cache import TTLCache
 from scraper.runtime import Runtime
 from scraper.schema import check_schema as compare_schema
@@ -14,6 +14,7 @@ from scraper.schema import check_schema as compare_schema
 # The health panel: the /readyz checks, but the schema comes from the cached comparison.
 PANEL_CHECKS = (
     "database:connection",
+    "database:writes",
     "worker:heartbeat",
     "queue:oldest_pending_age",
     "storage:writable",
@@ -103,8 +104,22 @@ def _schema_item(schema: SchemaStatus) -> HealthItem:
 
 
 def _panel_checks(runtime: Runtime) -> list[HealthItem]:
-    results = run_checks(runtime, PANEL_CHECKS)
-    return [HealthItem(r.name, r.status.value, r.output, r.fix) for r in results]
+    monitor = monitor_for(runtime)
+    results = monitor.results(PANEL_CHECKS)
+    items = [HealthItem(r.name, r.status.value, r.output, r.fix) for r in results]
+    return items + _self_heal_items(monitor)
+
+
+def _self_heal_items(monitor: HealthMonitor, shown: int = 3) -> list[HealthItem]:
+    """What the running service healed by itself (SCRAPER_AUTO_HEAL=safe), newest first."""
+    return [
+        HealthItem(
+            f"self_heal:{event.action}",
+            "pass" if event.ok else "warn",
+            f"Healed itself at {event.at:%H:%M:%S} UTC: {event.action} ({event.detail}).",
+        )
+        for event in list(monitor.heals)[-shown:][::-1]
+    ]
 
 
 def schema_cache(runtime: Runtime, ttl: float) -> TTLCache[SchemaStatus]:

@@ -1,0 +1,85 @@
+"""Self-healing while running (SCRAPER_AUTO_HEAL=safe): the fixes `ops doctor --heal` may apply.
+
+Every interval the healer asks the HealthMonitor for fresh results. When the write probe
+shows writes refused for a reason the additive repair fixes (a missing column or table, an
+extra NOT NULL column, a narrowed column) it runs `ops.schema.auto_heal` (the same entry
+point, and so the same database lock, as the start-up repair); it requeues jobs whose lease
+expired, and reconciles held jobs once writes are accepted. Each change is logged, counted
+in `scraper_self_heal_total{action}` and kept for the dashboard.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from healthchecks import CheckResult, Status
+from healthchecks.monitor import HealEvent, monitor_for
+from scraper.jobs import Reconciler
+from scraper.metrics import SELF_HEAL
+from scraper.runtime import Runtime
+from scraper.schema import auto_heal
+
+log = logging.getLogger(__name__)
+
+
+class SelfHealer(Reconciler):
+    """Background thread: heal what is safe every `interval` seconds (a Reconciler that heals)."""
+
+    _name = "self-healer"
+
+    def __init__(self, runtime: Runtime, interval: float | None = None) -> None:
+        every = interval if interval is not None else runtime.settings.reconcile_interval
+        super().__init__(runtime.store, runtime.fallback, every)
+        self.runtime = runtime
+        self.monitor = monitor_for(runtime)
+
+    def tick(self) -> None:
+        """One pass of `heal_once`."""
+        self.heal_once()
+
+    def heal_once(self) -> list[HealEvent]:
+        """One pass: repair the schema if writes need it, requeue, reconcile; what was done."""
+        checks = {r.name: r for r in self.monitor.results(max_age=0)}
+        events = [
+            event
+            for event in (
+                self._repair(checks.get("database:writes")),
+                self._requeue(checks.get("jobs:expired_leases")),
+                self._reconcile(),
+            )
+            if event is not None
+        ]
+        return events
+
+    def _repair(self, writes: CheckResult | None) -> HealEvent | None:
+        remedy = writes.remedy if writes is not None else None
+        if writes is None or writes.status is Status.PASS or remedy is None:
+            return None
+        if remedy.heal != "migrate":
+            return None
+        report = auto_heal(self.runtime.engine)
+        applied = ", ".join(f"{d.kind} {d.table}.{d.column or ''}" for d in report.applied)
+        return self._record("migrate", report.in_sync, applied or "nothing to apply")
+
+    def _requeue(self, leases: CheckResult | None) -> HealEvent | None:
+        if leases is None or leases.status is Status.PASS:
+            return None
+        result = self.runtime.store.rescue_expired(self.runtime.settings.max_attempts)
+        if not (result.requeued or result.failed):
+            return None
+        detail = f"requeued {len(result.requeued)}, failed {len(result.failed)} (lease expired)"
+        return self._record("requeue", True, detail)
+
+    def _reconcile(self) -> HealEvent | None:
+        if not self.runtime.fallback.waiting():
+            return None
+        result = self.runtime.jobs.reconcile()
+        if not result.moved:
+            return None
+        detail = f"moved {len(result.moved)} held job(s) into the database"
+        return self._record("reconcile", not result.failed, detail)
+
+    def _record(self, action: str, ok: bool, detail: str) -> HealEvent:
+        SELF_HEAL.labels(action=action).inc()
+        log.warning("self-heal %s: %s", action, detail)
+        return self.monitor.record_heal(action, ok, detail)

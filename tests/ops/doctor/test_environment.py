@@ -1,0 +1,273 @@
+"""Environment facts: driver, database, relative path, clock skew, repeated failures, migrations.
+
+Each fault is diagnosed by `ops doctor` (changing nothing), its printed fix applied, and the
+next run passes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
+
+from ops.cli import main
+from scraper.heartbeats import beat
+from scraper.jobs import JobRecord
+from scraper.jobs.store import JobStore
+from scraper.migrations import alembic_config
+from scraper.models import utcnow
+from tests.conftest import DIALECTS, SERVER_URLS
+from tests.ops.doctor.conftest import FaultEnv, chdir, database_state, file_state
+
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.mark.parametrize(
+    ("dialect", "broken_driver"),
+    [
+        pytest.param("postgresql", "postgresql+psycopg2", marks=pytest.mark.postgres),
+        pytest.param("mariadb", "mysql+mysqldb", marks=pytest.mark.mariadb),
+    ],
+)
+def test_missing_driver_prints_the_url_form_that_works(
+    env_factory: Any, dialect: str, broken_driver: str
+) -> None:
+    env: FaultEnv = env_factory(dialect)
+    env.init()
+    env.live_worker()
+    broken = make_url(env.url).set(drivername=broken_driver).render_as_string(False)
+    cause = env.cause(url=broken)
+    assert cause["check"] == "config:database_url"
+    assert "not installed" in cause["summary"]
+    assert "ModuleNotFoundError" in cause["evidence"]["error"]
+    fixed = cause["fix"].split("=", 1)[1].strip("'")
+    assert fixed == env.url
+    env.passes(url=fixed)
+
+
+@pytest.mark.parametrize(
+    "dialect",
+    [
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ],
+)
+def test_nonexistent_database_prints_the_command_that_creates_it(
+    env_factory: Any, dialect: str
+) -> None:
+    env: FaultEnv = env_factory(dialect)
+    name = f"t_missing_{uuid.uuid4().hex[:8]}"
+    url = make_url(env.url).set(database=name).render_as_string(hide_password=False)
+    cause = env.cause(url=url)
+    assert cause["check"] == "database:connection"
+    assert cause["error"]["kind"] == "missing_database"
+    assert name in cause["summary"]
+    assert _exists(dialect, name) is False  # diagnosing created nothing
+    try:
+        shell_env = {**os.environ, "SCRAPER_DATABASE_URL": url}
+        shell_env["PATH"] = f"{VENV_BIN}:{shell_env['PATH']}"
+        done = subprocess.run(cause["fix"], shell=True, env=shell_env, capture_output=True)
+        assert done.returncode == 0, done.stderr
+        env.live_worker_at(url)
+        env.passes(url=url)
+    finally:
+        _drop(dialect, name)
+
+
+def _admin(dialect: str) -> Any:
+    return create_engine(SERVER_URLS[dialect], isolation_level="AUTOCOMMIT")
+
+
+def _exists(dialect: str, name: str) -> bool:
+    engine = _admin(dialect)
+    sql = (
+        "SELECT 1 FROM pg_database WHERE datname = :n"
+        if dialect == "postgresql"
+        else "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :n"
+    )
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(sql), {"n": name}).scalar() is not None
+    finally:
+        engine.dispose()
+
+
+def _drop(dialect: str, name: str) -> None:
+    engine = _admin(dialect)
+    force = " WITH (FORCE)" if dialect == "postgresql" else ""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
+    finally:
+        engine.dispose()
+
+
+def test_relative_sqlite_path_from_another_folder_is_resolved_not_created(
+    env_factory: Any,
+) -> None:
+    env: FaultEnv = env_factory("sqlite")
+    env.init()
+    env.live_worker()
+    project = env.root
+    elsewhere = env.root / "elsewhere"
+    elsewhere.mkdir()
+    relative = "sqlite:///test.db"
+    with chdir(elsewhere):
+        cause = env.cause(url=relative)
+    assert cause["check"] == "config:database_url"
+    evidence = cause["evidence"]
+    assert evidence["relative"] is True
+    assert evidence["cwd"] == str(elsewhere)
+    assert evidence["path"] == str(elsewhere / "test.db")
+    assert not (elsewhere / "test.db").exists()
+    assert evidence["found_elsewhere"] == [str(project / "test.db")]
+    fixed = cause["fix"].split("=", 1)[1]
+    assert fixed == f"sqlite:///{project / 'test.db'}"
+    with chdir(elsewhere):
+        env.passes(url=fixed)
+
+
+def test_missing_sqlite_file_is_a_diagnosis_even_with_heal(env_factory: Any) -> None:
+    env: FaultEnv = env_factory("sqlite")
+    missing = env.root / "nowhere" / "scraper.db"
+    cause = env.cause(url=f"sqlite:///{missing}")
+    assert cause["check"] == "config:database_url"
+    assert cause["evidence"]["path"] == str(missing) and cause["evidence"]["relative"] is False
+    assert cause["heal"] is None
+    before = file_state(env.root)
+    result = CliRunner().invoke(
+        main, ["doctor", "--heal", "--database-url", f"sqlite:///{missing}"]
+    )
+    assert result.exit_code == 1
+    assert file_state(env.root) == before and not missing.parent.exists()
+    init = cause["fix"].split("  (", 1)[
+        0
+    ]  # a new install: the printed `ops init-db --database-url`
+    args = init.split()[1:]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    env.live_worker_at(f"sqlite:///{missing}")
+    env.passes(url=f"sqlite:///{missing}")
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_heartbeat_from_the_future_is_clock_skew_not_a_live_worker(
+    env_factory: Any, dialect: str
+) -> None:
+    env: FaultEnv = env_factory(dialect)
+    env.init()
+    engine = env.admin()
+    try:
+        session = sessionmaker(engine)
+        beat(session, "skewed:1", 0, 0)
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE worker_heartbeats SET last_seen_at = :t, hostname = 'skewed-host'"),
+                {"t": (utcnow() + timedelta(hours=3)).replace(tzinfo=None)},
+            )
+        JobStore(session).insert(_job("waiting"))
+    finally:
+        engine.dispose()
+    cause = env.cause()
+    assert cause["check"] == "clock:skew"
+    future = cause["evidence"]["heartbeats_from_the_future"]
+    assert future[0]["host"] == "skewed-host" and future[0]["ahead_seconds"] > 3 * 3600 - 60
+    assert "skewed-host" in cause["fix"]
+    engine = env.admin()
+    try:  # the clock on skewed-host synced: its next beat carries the right time
+        beat(sessionmaker(engine), "skewed:1", 0, 0)
+    finally:
+        engine.dispose()
+    env.passes()
+
+
+def _job(query: str, **values: Any) -> JobRecord:
+    now = utcnow()
+    fields: dict[str, Any] = dict(
+        id=str(uuid.uuid4()),
+        query=query,
+        max_content=1,
+        safe_search=True,
+        enabled_sources=["selftest"],
+        created_at=now,
+        updated_at=now,
+    )
+    fields.update(values)
+    return JobRecord(**fields)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_last_jobs_failing_with_one_error_are_a_pattern(env_factory: Any, dialect: str) -> None:
+    env: FaultEnv = env_factory(dialect)
+    env.init()
+    env.live_worker()
+    error = "ConnectionError: openverse: connection refused (127.0.0.1:1)"
+    engine = env.admin()
+    try:
+        store = JobStore(sessionmaker(engine))
+        for n in range(4):
+            done = utcnow() - timedelta(minutes=10 - n)
+            store.insert(
+                _job(
+                    "red fox",
+                    status="failed",
+                    error=error,
+                    result={"sources": {"openverse": {"error": "connection refused"}}},
+                    finished_at=done,
+                )
+            )
+    finally:
+        engine.dispose()
+    code, report = env.doctor()
+    assert code == 0 and report["status"] == "warn"  # a warning: the service itself works
+    cause = report["root_cause"]
+    assert cause["check"] == "jobs:recent_failures"
+    assert cause["evidence"]["error"] == error and cause["evidence"]["sources"] == ["openverse"]
+    assert "--source openverse" in cause["fix"]
+    engine = env.admin()
+    try:  # fixed: the next job runs through
+        JobStore(sessionmaker(engine)).insert(
+            _job("red fox", status="completed", finished_at=utcnow())
+        )
+    finally:
+        engine.dispose()
+    report = env.passes()
+    assert report["root_cause"] is None
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_pending_migrations_are_named_by_revision(env_factory: Any, dialect: str) -> None:
+    env: FaultEnv = env_factory(dialect)
+    engine = env.admin()
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(connection=conn), "0002")
+    finally:
+        engine.dispose()
+    env.live_worker()
+    cause = env.cause()
+    assert cause["check"] == "schema:in_sync"
+    assert [p["revision"] for p in cause["evidence"]["pending_migrations"]] == ["0003", "0004"]
+    assert cause["fix"] == "ops migrate"
+    assert CliRunner().invoke(main, ["migrate", "--database-url", env.url]).exit_code == 0
+    report = env.passes()
+    assert report["root_cause"] is None
+
+
+def test_doctor_reads_the_journal_without_making_a_lock_file(env_factory: Any) -> None:
+    env: FaultEnv = env_factory("sqlite")
+    env.init()
+    env.live_worker()
+    env.passes()
+    assert sorted(p.name for p in env.data_dir.iterdir()) == []
+    assert database_state(env.url)

@@ -1,0 +1,308 @@
+"""Faults only the write probe sees: the database refuses the service's own writes.
+
+Each test sets a fault up the way it happens in the field, runs `ops doctor` (which must
+change nothing), asserts the root cause, the key evidence and the fix, applies the printed
+fix, and asserts the next run passes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from ops.cli import main
+from tests.conftest import DIALECTS
+from tests.ops.doctor.conftest import FaultEnv, fix_sql
+
+WRITES = "database:writes"
+
+
+def _refusal(cause: dict) -> dict:
+    refusal: dict = cause["evidence"]["refusal"]
+    return refusal
+
+
+def test_select_only_role_is_named_with_the_grant_that_fixes_it(server_env: FaultEnv) -> None:
+    env, user = server_env, f"ro_{uuid.uuid4().hex[:8]}"
+    parsed = make_url(env.url)
+    if env.dialect == "postgresql":
+        env.sql(
+            f'CREATE ROLE "{user}" LOGIN',
+            f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{user}"',
+        )
+        url = parsed.set(username=user).render_as_string(hide_password=False)
+        drop = [f'DROP OWNED BY "{user}"', f'DROP ROLE "{user}"']
+    else:
+        env.sql(
+            f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'",
+            f"GRANT SELECT ON `{parsed.database}`.* TO '{user}'@'%'",
+        )
+        url = parsed.set(username=user, password="pw").render_as_string(hide_password=False)
+        drop = [f"DROP USER '{user}'@'%'"]
+    try:
+        cause = env.cause(url=url)
+        assert cause["check"] == WRITES
+        assert _refusal(cause)["kind"] == "privilege"
+        assert _refusal(cause)["sqlstate"] == "42501" or _refusal(cause)["errno"] == 1142
+        assert user in cause["summary"] and "GRANT" in cause["fix"]
+        env.sql(fix_sql(cause))
+        env.passes(url=url)
+    finally:
+        env.sql(*drop)
+
+
+@pytest.mark.postgres
+def test_read_only_database_gets_alter_database(env_factory) -> None:  # type: ignore[no-untyped-def]
+    env: FaultEnv = env_factory("postgresql")
+    env.init()
+    env.live_worker()
+    name = make_url(env.url).database
+    env.sql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    cause = env.cause()
+    assert cause["check"] == WRITES
+    assert _refusal(cause)["kind"] == "read_only" and _refusal(cause)["sqlstate"] == "25006"
+    assert cause["evidence"]["default_transaction_read_only_from"] == "database"
+    assert (
+        "ALTER DATABASE" in cause["fix"] and "default_transaction_read_only = off" in cause["fix"]
+    )
+    subprocess.run(cause["fix"], shell=True, check=True, capture_output=True)  # the printed psql
+    env.passes()
+
+
+def test_sqlite_url_opened_read_only_gets_the_writable_url(env_factory) -> None:  # type: ignore[no-untyped-def]
+    env: FaultEnv = env_factory("sqlite")
+    env.init()
+    env.live_worker()
+    path = make_url(env.url).database
+    readonly = f"sqlite:///file:{path}?mode=ro&uri=true"
+    cause = env.cause(url=readonly)
+    assert cause["check"] == WRITES
+    assert _refusal(cause)["kind"] == "read_only"
+    assert _refusal(cause)["sqlstate"] == "SQLITE_READONLY"
+    fixed = cause["fix"].split("=", 1)[1].strip("'")
+    assert "mode=rw" in fixed
+    env.passes(url=fixed)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_lock_held_by_another_session_names_the_holder(env_factory, dialect: str) -> None:  # type: ignore[no-untyped-def]
+    env: FaultEnv = env_factory(dialect)
+    env.init()
+    env.live_worker()
+    holder = _hold_lock(env)
+    try:
+        cause = env.cause()
+        assert cause["check"] == WRITES
+        assert _refusal(cause)["kind"] == "locked"
+        holders = cause["evidence"]["lock_holders"]
+        assert holders, cause
+        if dialect == "sqlite":
+            assert holders[0]["pid"] == holder.pid
+            subprocess.run(cause["fix"].split("or: ", 1)[1], shell=True, check=True)
+            holder.wait(timeout=10)
+            env.sql("SELECT 1")  # the killed holder's empty -wal/-shm: any next client removes them
+        else:
+            env.sql(fix_sql(cause))
+    finally:
+        _release(holder)
+    env.passes()
+
+
+def _hold_lock(env: FaultEnv) -> subprocess.Popen[str]:
+    """Another process holds a write lock on scrape_jobs until killed."""
+    script = {
+        "sqlite": "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None); "
+        "c.execute('BEGIN IMMEDIATE')",
+        "postgresql": "import sys; from sqlalchemy import create_engine, text; "
+        "c=create_engine(sys.argv[1]).connect(); c.execute(text('BEGIN')); "
+        "c.execute(text('LOCK TABLE scrape_jobs IN SHARE MODE'))",
+        "mysql": "import sys; from sqlalchemy import create_engine, text; "
+        "c=create_engine(sys.argv[1]).connect(); c.execute(text('LOCK TABLES scrape_jobs READ'))",
+    }[make_url(env.url).get_backend_name()]
+    target = make_url(env.url).database if env.dialect == "sqlite" else env.url
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script + "; print('locked', flush=True); sys.stdin.read()", target],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=env.root.parent,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def _release(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_extra_not_null_column_fails_every_insert_and_migrate_relaxes_it(
+    env_factory, dialect: str
+) -> None:  # type: ignore[no-untyped-def]
+    env: FaultEnv = env_factory(dialect)
+    env.init()
+    env.live_worker()
+    if dialect == "sqlite":  # SQLite adds NOT NULL columns only with a default: rebuild
+        _sqlite_add_not_null(env)
+    else:
+        env.sql("ALTER TABLE scrape_jobs ADD COLUMN tenant VARCHAR(20) NOT NULL")
+    cause = env.cause()
+    assert cause["check"] == WRITES
+    assert _refusal(cause)["kind"] == "not_null" and _refusal(cause)["column"] == "tenant"
+    assert "every insert" in cause["summary"]
+    assert cause["fix"] == "ops migrate" and cause["heal"] == "migrate"
+    result = CliRunner().invoke(main, ["migrate", "--database-url", env.url])
+    assert result.exit_code in (0, 1), result.output  # 1: the extra column itself remains
+    env.passes()
+
+
+INDEXES = (
+    "SELECT sql FROM sqlite_master WHERE tbl_name = 'scrape_jobs' AND sql LIKE 'CREATE INDEX%'"
+)
+
+
+def _sqlite_add_not_null(env: FaultEnv) -> None:
+    """Rebuild scrape_jobs with an extra NOT NULL column, as a hand-made migration would."""
+    ddl = env.sql("SELECT sql FROM sqlite_master WHERE name = 'scrape_jobs'")
+    new = ddl.replace("(", "(\n\ttenant VARCHAR(20) NOT NULL,", 1)
+    engine = env.admin()
+    try:
+        with engine.begin() as conn:
+            indexes = [row[0] for row in conn.execute(text(INDEXES))]
+            conn.execute(text("DROP TABLE scrape_jobs"))
+            conn.execute(text(new))
+            for index in indexes:
+                conn.execute(text(index))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_trigger_refusing_rows_is_named_and_dropped(env_factory, dialect: str) -> None:  # type: ignore[no-untyped-def]
+    env: FaultEnv = env_factory(dialect)
+    env.init()
+    env.live_worker()
+    if dialect == "sqlite":
+        env.sql(
+            "CREATE TRIGGER freeze_jobs BEFORE INSERT ON scrape_jobs "
+            "BEGIN SELECT RAISE(ABORT, 'jobs are frozen'); END"
+        )
+    elif dialect == "postgresql":
+        env.sql(
+            "CREATE FUNCTION freeze() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'jobs are frozen'; END $$",
+            "CREATE TRIGGER freeze_jobs BEFORE INSERT ON scrape_jobs "
+            "FOR EACH ROW EXECUTE FUNCTION freeze()",
+        )
+    else:
+        env.sql(
+            "CREATE TRIGGER freeze_jobs BEFORE INSERT ON scrape_jobs FOR EACH ROW "
+            "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'jobs are frozen'"
+        )
+    cause = env.cause()
+    assert cause["check"] == WRITES
+    assert _refusal(cause)["kind"] == "trigger"
+    assert cause["evidence"]["triggers"] == ["freeze_jobs"]
+    assert "jobs are frozen" in cause["summary"]
+    env.sql(fix_sql(cause))
+    env.passes()
+
+
+def test_check_constraint_refusing_pending_is_dropped(server_env: FaultEnv) -> None:
+    env = server_env
+    env.sql("ALTER TABLE scrape_jobs ADD CONSTRAINT ck_no_pending CHECK (status <> 'pending')")
+    cause = env.cause()
+    assert cause["check"] == WRITES
+    assert _refusal(cause)["kind"] == "check" and _refusal(cause)["constraint"] == "ck_no_pending"
+    assert "pending" in (cause["evidence"]["definition"] or "")
+    env.sql(fix_sql(cause))
+    env.passes()
+
+
+def test_narrowed_varchar_is_widened_by_migrate(server_env: FaultEnv) -> None:
+    env = server_env
+    if env.dialect == "postgresql":
+        env.sql("ALTER TABLE scrape_jobs ALTER COLUMN query TYPE VARCHAR(3)")
+    else:
+        env.sql("ALTER TABLE scrape_jobs MODIFY query VARCHAR(3) NOT NULL")
+    cause = env.cause()
+    assert cause["check"] == WRITES
+    assert _refusal(cause)["kind"] == "value_too_long"
+    assert _refusal(cause)["sqlstate"] == "22001" or _refusal(cause)["errno"] == 1406
+    assert cause["heal"] == "migrate"
+    code, healed = env.doctor("--heal")
+    assert code == 0 and [a["action"] for a in healed["heal"]["actions"]] == ["migrate"]
+    env.passes()
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_unexpected_unique_index_is_named_and_dropped(env_factory, dialect: str) -> None:  # type: ignore[no-untyped-def]
+    env: FaultEnv = env_factory(dialect)
+    env.init()
+    env.live_worker()
+    env.sql(
+        "INSERT INTO scrape_jobs (id, job_type, status, progress, query, max_content, "
+        "safe_search, enabled_sources, attempts, downloaded, bytes_downloaded, created_at, "
+        "updated_at) VALUES ('00000000-0000-4000-8000-000000000001', 'search', 'pending', 0, "
+        "'q', 1, true, '[\"selftest\"]', 0, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+    )
+    env.sql("CREATE UNIQUE INDEX uq_one_per_status ON scrape_jobs (status)")
+    cause = env.cause()
+    assert cause["check"] == WRITES
+    assert _refusal(cause)["kind"] == "unique"
+    assert cause["evidence"]["constraint"] == "uq_one_per_status"
+    env.sql(fix_sql(cause))
+    env.passes()
+
+
+def test_foreign_key_to_a_table_the_service_never_fills(server_env: FaultEnv) -> None:
+    env = server_env
+    env.sql(
+        "CREATE TABLE allowed_sources (name VARCHAR(32) PRIMARY KEY)",
+        "ALTER TABLE assets ADD CONSTRAINT fk_assets_allowed FOREIGN KEY (source) "
+        "REFERENCES allowed_sources (name)",
+    )
+    cause = env.cause()
+    assert cause["check"] == WRITES
+    assert _refusal(cause)["kind"] == "foreign_key"
+    assert cause["evidence"]["constraint"] == "fk_assets_allowed"
+    assert cause["evidence"]["refused_write"] == "insert asset"
+    env.sql(fix_sql(cause))
+    env.passes()
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_dropped_column_is_a_schema_cause_with_the_probe_refusal(env_factory, dialect: str) -> None:  # type: ignore[no-untyped-def]
+    env: FaultEnv = env_factory(dialect)
+    env.init()
+    env.live_worker()
+    env.sql("ALTER TABLE scrape_jobs DROP COLUMN message")
+    cause = env.cause()
+    assert cause["check"] == "schema:in_sync"
+    assert cause["evidence"]["write_probe_refusal"]["kind"] == "unknown_column"
+    assert cause["fix"] == "ops migrate" and cause["heal"] == "migrate"
+    code, _ = env.doctor("--heal")
+    assert code == 0
+    env.passes()
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_missing_table_is_named_and_migrate_creates_it(env_factory, dialect: str) -> None:  # type: ignore[no-untyped-def]
+    env: FaultEnv = env_factory(dialect)
+    env.init()
+    env.sql("DROP TABLE worker_heartbeats")
+    cause = env.cause()
+    assert cause["check"] == "schema:in_sync"
+    assert cause["evidence"]["write_probe_refusal"]["kind"] == "missing_table"
+    assert cause["evidence"]["write_probe_refusal"]["table"] == "worker_heartbeats"
+    result = CliRunner().invoke(main, ["migrate", "--database-url", env.url])
+    assert result.exit_code == 0, result.output
+    env.passes()
