@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from ops.cli import main
 from ops.smoke import free_port
 from ops.storage import migrate
-from scraper.assets import record_asset
+from scraper.assets import asset_row
 from scraper.config import Settings
 from scraper.jobs import NewJob
 from scraper.models import Asset
@@ -114,7 +114,8 @@ def local_assets(runtime: Runtime, count: int) -> list[str]:
     for i in range(count):
         stored = local.put_bytes(make_png(f"migrate/{i}"), "image/png", f"m{i}")
         item = MediaItem(url=f"selftest://{i}.png", mime="image/png")
-        record_asset(runtime.Session, job.id, "selftest", item, stored)
+        with runtime.Session() as session, session.begin():
+            session.add(asset_row(job.id, "selftest", item, stored))
         keys.append(stored.path)
     return keys
 

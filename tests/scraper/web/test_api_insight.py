@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
-from scraper.assets import record_asset
+from scraper.assets import asset_row
 from scraper.heartbeats import beat
 from scraper.models import ScrapeJob, WorkerHeartbeat, utcnow
 from scraper.runtime import Runtime
@@ -100,7 +100,8 @@ def test_file_view_lets_the_browser_show_an_image_or_a_pdf(
 ) -> None:
     stored = runtime.files.put_bytes(b"%PDF-1.4\n%%EOF\n", "application/pdf", "doc.pdf")
     item = MediaItem(url="https://example.org/doc.pdf", title="doc", mime="application/pdf")
-    assert record_asset(runtime.Session, finished.job_id, "selftest", item, stored)
+    with runtime.Session() as session, session.begin():
+        session.add(asset_row(finished.job_id, "selftest", item, stored))
     pdf_id = max(
         a["id"]
         for a in client.get(
