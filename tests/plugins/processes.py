@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from scraper.jobs.record import JobRecord
+from scraper.runtime import Runtime
+
 # Re-exported: the fault tests import the one wait helper from here.
 from tests.plugins.waiting import wait_until as wait_until
 
@@ -38,6 +41,19 @@ def scraper_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, st
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.update(extra)
     return env
+
+
+def kill_and_rescue(
+    first: subprocess.Popen[bytes], spawn: Spawn, env: dict[str, str], runtime: Runtime, job_id: str
+) -> tuple[JobRecord, subprocess.Popen[bytes]]:
+    """SIGKILL `first` mid-job, let a second worker finish the job, stop it; the job, the second."""
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    second = spawn("worker", env=env, log_name="second")
+    wait_until(lambda: runtime.store.get(job_id).status == "completed", 60, "the rescue")
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=30) == 0
+    return runtime.store.get(job_id), second
 
 
 @pytest.fixture

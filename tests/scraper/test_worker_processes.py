@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 
 import pytest
@@ -14,7 +13,7 @@ from scraper.models import Asset
 from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
 from tests.plugins.http_server import HTTPTestServer
-from tests.plugins.processes import CLAIMED, Spawn, claims, scraper_env
+from tests.plugins.processes import CLAIMED, Spawn, claims, kill_and_rescue, scraper_env
 from tests.plugins.waiting import wait_until
 
 
@@ -68,15 +67,7 @@ def test_sigkilled_worker_mid_download_is_finished_by_another_without_leftovers(
     wait_until(
         lambda: list(tmp.glob("*.part")), 10, "a partial file while the download is in flight"
     )
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait(timeout=10)
-
-    second = spawn("worker", env=env, log_name="second")
-    wait_until(lambda: runtime.store.get(job.id).status == "completed", 60, "the rescue")
-    second.send_signal(signal.SIGTERM)
-    assert second.wait(timeout=30) == 0
-
-    done = runtime.store.get(job.id)
+    done, second = kill_and_rescue(first, spawn, env, runtime, job.id)
     assert done.attempts == 2 and done.downloaded == 4
     assert not list((runtime.settings.data_dir / "tmp").glob("*.part"))
     with runtime.Session() as s:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +24,7 @@ from scraper.sources import MediaItem, Source, register
 from scraper.sources.selftest import make_png
 from scraper.worker import Worker
 from tests.plugins.http_server import HTTPTestServer, Reply
-from tests.plugins.processes import Spawn, scraper_env
+from tests.plugins.processes import Spawn, kill_and_rescue, scraper_env
 from tests.plugins.waiting import wait_until
 
 PNG = {"Content-Type": "image/png"}
@@ -218,15 +216,7 @@ def test_a_sigkilled_worker_mid_pool_is_finished_by_another_without_leftovers(
 
     first = spawn("worker", env=env, log_name="first")
     wait_until(lambda: len(partials(runtime)) >= 3, 30, "several slow downloads in flight")
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait(timeout=10)
-
-    second = spawn("worker", env=env, log_name="second")
-    wait_until(lambda: runtime.store.get(job.id).status == "completed", 60, "the rescue")
-    second.send_signal(signal.SIGTERM)
-    assert second.wait(timeout=30) == 0
-
-    done = runtime.store.get(job.id)
+    done, _ = kill_and_rescue(first, spawn, env, runtime, job.id)
     assert (done.attempts, done.downloaded) == (2, 8)
     assert not partials(runtime)
     with runtime.Session() as s:
