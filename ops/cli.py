@@ -151,7 +151,7 @@ def check_schema_command(opts: Options, models: str) -> Outcome:
             empty.dispose()
     else:
         report = check_schema(opts.engine(), load_metadata(models))
-    text = render_report(report, safe_url(opts.engine()))
+    text = render_report(report, safe_url(opts.database_url))  # as given, not the mode=ro form
     return Outcome(report.to_json(), text, OK if report.in_sync else PROBLEM)
 
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData
+from sqlalchemy import Connection, Engine, MetaData, make_url
 from sqlalchemy import exc as sa_exc
 
 from ops.errors import BadModelsPath, CannotConnect, first_line
@@ -43,9 +43,10 @@ class SchemaReport:
         }
 
 
-def safe_url(engine: Engine) -> str:
-    """The engine's URL with the password hidden."""
-    return engine.url.render_as_string(hide_password=True)
+def safe_url(target: Engine | str) -> str:
+    """The URL (an engine's, or as given) with the password hidden."""
+    url = make_url(target) if isinstance(target, str) else target.url
+    return url.render_as_string(hide_password=True)
 
 
 @contextmanager
