@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from healthchecks.base import Fix
 from healthchecks.refusal import Refusal
-from healthchecks.remedy.common import Explanation, one, psql_target, rows, sqlite_path
+from healthchecks.remedy.common import (
+    Explanation,
+    mysql_admin_command,
+    one,
+    psql_target,
+    rows_or_none,
+    sqlite_path,
+)
 
 
 def privilege(refusal: Refusal, engine: Engine, url: str) -> Explanation:
@@ -78,16 +86,84 @@ def _pg_read_only(refusal: Refusal, engine: Engine, url: str) -> Explanation:
 
 
 def _mysql_read_only(refusal: Refusal, engine: Engine, url: str) -> Explanation:
-    flags = rows(engine, "SELECT @@read_only AS read_only, @@tx_read_only AS tx_read_only")
-    evidence = flags[0] if flags else {}
+    flags = {
+        "read_only": one(engine, "SELECT @@global.read_only"),
+        "super_read_only": one(engine, "SELECT @@global.super_read_only"),  # MySQL only
+        "tx_read_only": _first(engine, "@@session.tx_read_only", "@@transaction_read_only"),
+    }
+    if _on(flags["tx_read_only"]) and not _on(flags["read_only"]):
+        return _mysql_session_read_only(engine, url, flags)
+    replica = _mysql_replica_source(engine)
+    evidence = {**flags, "replica": None if replica is None else bool(replica), "source": replica}
+    if replica:
+        return Explanation(
+            f"You are connected to a replica (it replicates from {replica}; read_only = ON): "
+            "it refuses every write. Point the service at the primary.",
+            Fix(f"set SCRAPER_DATABASE_URL to the primary server ({replica})"),
+            evidence,
+        )
+    sql = "SET GLOBAL read_only = OFF"
+    if replica is None:
+        known = (
+            "Whether it is a replica could not be read (SHOW REPLICA STATUS needs the SLAVE "
+            "MONITOR / REPLICATION CLIENT privilege): check that first, a replica must stay "
+            "read-only and the service must point at its primary."
+        )
+    else:
+        known = "It is not a replica (SHOW REPLICA STATUS is empty)."
     return Explanation(
-        "The server runs read-only (read_only = ON, as a replica does): every write is "
-        "refused. Point the service at the primary, or, if this is the primary, turn it off.",
-        Fix(
-            "SET GLOBAL read_only = OFF  (on the primary; or set SCRAPER_DATABASE_URL to it)",
-            sql="SET GLOBAL read_only = OFF",
-        ),
-        evidence,
+        f"The server runs read-only (read_only = ON): every write by an account without "
+        f"SUPER / READ ONLY ADMIN is refused. {known} Turn it off as an admin (add -p if that "
+        "account has a password), and remove read_only from the server's option files so a "
+        "restart does not bring it back.",
+        Fix(mysql_admin_command(engine, sql), sql=sql),
+        {**evidence, "sql": sql},
+    )
+
+
+def _on(value: Any) -> bool:
+    """A server flag is set (MariaDB 11 reports read_only as a word, older ones as 0/1)."""
+    return str(value).upper() not in ("NONE", "0", "OFF")
+
+
+def _first(engine: Engine, *variables: str) -> Any:
+    """The first of these server variables that exists here (MariaDB and MySQL name some apart)."""
+    for variable in variables:
+        value = one(engine, f"SELECT {variable}")
+        if value is not None:
+            return value
+    return None
+
+
+def _mysql_replica_source(engine: Engine) -> str | None:
+    """The primary this server replicates from; "" when it replicates from none; None: unknown."""
+    for sql in ("SHOW REPLICA STATUS", "SHOW SLAVE STATUS"):
+        found = rows_or_none(engine, sql)
+        if found is not None:
+            first = found[0] if found else {}
+            return str(first.get("Master_Host") or first.get("Source_Host") or "")
+    return None
+
+
+def _mysql_session_read_only(engine: Engine, url: str, flags: dict[str, Any]) -> Explanation:
+    """The server writes, but this connection's transactions are read-only."""
+    parsed = make_url(url)
+    init = str(parsed.query.get("init_command", ""))
+    evidence = {**flags, "init_command": init or None}
+    if "READ ONLY" in init.upper():
+        fixed = parsed.difference_update_query(["init_command"])
+        return Explanation(
+            f"SCRAPER_DATABASE_URL makes every connection read-only (init_command={init!r}): "
+            "every write is refused although the server accepts writes.",
+            Fix(f"export SCRAPER_DATABASE_URL='{fixed.render_as_string(hide_password=False)}'"),
+            evidence,
+        )
+    sql = "SET GLOBAL TRANSACTION READ WRITE"
+    return Explanation(
+        "New sessions start read-only (tx_read_only = 1, the server's default transaction "
+        "access mode): every write is refused although read_only is OFF.",
+        Fix(mysql_admin_command(engine, sql), sql=sql),
+        {**evidence, "sql": sql},
     )
 
 

@@ -21,13 +21,18 @@ class Explanation:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-def rows(engine: Engine, sql: str, **params: Any) -> list[dict[str, Any]]:
-    """Rows as dicts; an empty list when the database will not tell (evidence is best-effort)."""
+def rows_or_none(engine: Engine, sql: str, **params: Any) -> list[dict[str, Any]] | None:
+    """Rows as dicts; None when the database will not tell (no privilege, no such view)."""
     try:
         with engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(text(sql), params)]
     except Exception:  # the explanation must not fail because a catalog is unreadable
-        return []
+        return None
+
+
+def rows(engine: Engine, sql: str, **params: Any) -> list[dict[str, Any]]:
+    """Rows as dicts; an empty list when the database will not tell (evidence is best-effort)."""
+    return rows_or_none(engine, sql, **params) or []
 
 
 def one(engine: Engine, sql: str, **params: Any) -> Any:
@@ -42,6 +47,12 @@ def sql_fix(sql: str) -> Fix:
 def psql_target(engine: Engine) -> str:
     url = engine.url
     return f"-h {url.host or 'localhost'} -p {url.port or 5432} -U {url.username or 'postgres'}"
+
+
+def mysql_admin_command(engine: Engine, sql: str) -> str:
+    """`mysql … -u root -e '<sql>'`: the statement run as an admin on this URL's server."""
+    url = engine.url
+    return f"mysql -h {url.host or 'localhost'} -P {url.port or 3306} -u root -e '{sql}'"
 
 
 def quote(name: str, dialect: str) -> str:

@@ -28,6 +28,17 @@ def _refusal(cause: dict) -> dict:
     return refusal
 
 
+def _mariadb_user(env: FaultEnv, privileges: str) -> tuple[str, str, list[str]]:
+    """A user with these privileges on this database only -> (name, its URL, how to drop it)."""
+    user, parsed = f"u_{uuid.uuid4().hex[:8]}", make_url(env.url)
+    env.sql(
+        f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'",
+        f"GRANT {privileges} ON `{parsed.database}`.* TO '{user}'@'%'",
+    )
+    url = parsed.set(username=user, password="pw").render_as_string(hide_password=False)
+    return user, url, [f"DROP USER '{user}'@'%'"]
+
+
 def test_select_only_role_is_named_with_the_grant_that_fixes_it(server_env: FaultEnv) -> None:
     env, user = server_env, f"ro_{uuid.uuid4().hex[:8]}"
     parsed = make_url(env.url)
@@ -39,12 +50,7 @@ def test_select_only_role_is_named_with_the_grant_that_fixes_it(server_env: Faul
         url = parsed.set(username=user).render_as_string(hide_password=False)
         drop = [f'DROP OWNED BY "{user}"', f'DROP ROLE "{user}"']
     else:
-        env.sql(
-            f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'",
-            f"GRANT SELECT ON `{parsed.database}`.* TO '{user}'@'%'",
-        )
-        url = parsed.set(username=user, password="pw").render_as_string(hide_password=False)
-        drop = [f"DROP USER '{user}'@'%'"]
+        user, url, drop = _mariadb_user(env, "SELECT")
     try:
         cause = env.cause(url=url)
         assert cause["check"] == WRITES
@@ -73,6 +79,49 @@ def test_read_only_database_gets_alter_database(env_factory) -> None:  # type: i
     )
     subprocess.run(cause["fix"], shell=True, check=True, capture_output=True)  # the printed psql
     env.passes()
+
+
+@pytest.mark.mariadb
+def test_mariadb_read_only_server_gets_the_admin_command(env_factory) -> None:  # type: ignore[no-untyped-def]
+    env: FaultEnv = env_factory("mariadb")
+    env.init()
+    env.live_worker()
+    _, url, drop = _mariadb_user(env, "ALL PRIVILEGES")  # read_only binds it, unlike root
+    try:
+        env.sql("SET GLOBAL read_only = ON")  # the server is shared: keep this window short
+        try:
+            cause = env.cause(url=url)
+            assert cause["check"] == WRITES
+            assert _refusal(cause)["kind"] == "read_only" and _refusal(cause)["errno"] == 1290
+            evidence = cause["evidence"]
+            assert evidence["read_only"] == 1 and evidence["sql"] == "SET GLOBAL read_only = OFF"
+            assert evidence["replica"] is None  # the user may not read SHOW REPLICA STATUS
+            assert "replica" in cause["summary"]
+            assert cause["fix"].startswith("mysql ") and "-u root" in cause["fix"]
+            subprocess.run(cause["fix"], shell=True, check=True, capture_output=True, timeout=30)
+            assert env.sql("SELECT @@global.read_only") == 0  # the printed command did it
+        finally:
+            env.sql("SET GLOBAL read_only = OFF")
+        env.passes(url=url)
+    finally:
+        env.sql(*drop)
+
+
+@pytest.mark.mariadb
+def test_mariadb_read_only_session_from_the_url_gets_the_url_without_it(env_factory) -> None:  # type: ignore[no-untyped-def]
+    env: FaultEnv = env_factory("mariadb")
+    env.init()
+    env.live_worker()
+    readonly = make_url(env.url).update_query_dict(
+        {"init_command": "SET SESSION TRANSACTION READ ONLY"}
+    )
+    cause = env.cause(url=readonly.render_as_string(hide_password=False))
+    assert cause["check"] == WRITES
+    assert _refusal(cause)["kind"] == "read_only" and _refusal(cause)["errno"] == 1792
+    assert cause["evidence"]["tx_read_only"] == 1 and cause["evidence"]["read_only"] == 0
+    fixed = cause["fix"].split("=", 1)[1].strip("'")
+    assert "init_command" not in fixed
+    env.passes(url=fixed)
 
 
 def test_sqlite_url_opened_read_only_gets_the_writable_url(env_factory) -> None:  # type: ignore[no-untyped-def]
