@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 import random
 import signal
-import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from scraper.jobs import NewJob
 from scraper.models import Asset
@@ -50,6 +49,33 @@ def assets(runtime: Runtime, job_id: str) -> list[tuple[str, str]]:
     return [(url, sha) for url, sha in rows]
 
 
+OPEN_TRANSACTIONS = {
+    "postgresql": "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL",
+    "mysql": "SELECT count(*) FROM information_schema.innodb_trx "
+    "WHERE trx_mysql_thread_id <> CONNECTION_ID()",
+}
+
+
+def freeze_between_transactions(runtime: Runtime, pid: int) -> None:
+    """SIGSTOP the process at a moment it has no transaction open (a commit in flight counts).
+
+    Frozen inside a transaction it would hold the job's row lock and block the rescue (a real
+    risk, left to the database's idle-transaction timeouts); that is not what this test is about.
+    """
+    query = text(OPEN_TRANSACTIONS[runtime.engine.dialect.name])
+
+    def frozen_idle() -> bool:
+        os.killpg(pid, signal.SIGSTOP)
+        with runtime.engine.connect() as conn:
+            if not conn.scalar(query):
+                return True
+        os.killpg(pid, signal.SIGCONT)
+        return False
+
+    wait_until(frozen_idle, 30, "a moment the holder has no transaction open")
+
+
 def log(process: object) -> str:
     return Path(process.log_path).read_text()  # type: ignore[attr-defined]
 
@@ -75,8 +101,7 @@ def test_a_frozen_worker_woken_after_a_rescue_writes_nothing(
     )
     holder = spawn("worker", env=env, log_name="holder")
     wait_until(lambda: len(assets(runtime, job.id)) >= 3, 90, "the holder to store 3 files")
-    time.sleep(0.1)  # let it leave the write it just made: a frozen open transaction holds locks
-    os.killpg(holder.pid, signal.SIGSTOP)
+    freeze_between_transactions(runtime, holder.pid)
     frozen_with = len(assets(runtime, job.id))
 
     rescuer = spawn("worker", env=env, log_name="rescuer")
