@@ -47,6 +47,15 @@ class UnknownSource(ScraperError):
         self.name = name
 
 
+class InvalidQuery(ScraperError):
+    """A source can never search this query (the `url` source given something not a URL)."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"the {source} source needs {reason}")
+        self.source = source
+        self.reason = reason
+
+
 class SourceError(ScraperError):
     """A source's API answered, but with something we cannot use (malformed JSON, odd shape)."""
 

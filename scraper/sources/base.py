@@ -45,6 +45,12 @@ class Source(ABC):
         self.downloader = downloader
         self.base_url = (base_url or self.default_url or "").rstrip("/")
 
+    @classmethod
+    def validate_query(cls, query: str) -> None:
+        """Refuse at submission a query this source can never search (InvalidQuery); any
+        query suits a search source, so the default accepts all."""
+        return None
+
     @abstractmethod
     def search(self, query: str, limit: int, safe_search: bool) -> Iterable[MediaItem]:
         """Yield at most `limit` items for `query`."""

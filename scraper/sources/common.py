@@ -1,5 +1,6 @@
-"""Helpers the API sources share: JSON calls that name the source, safe field access,
-HTML-to-text, license names, people's names, and refusing XML entity declarations."""
+"""Helpers the sources share: a URL query checked at submission, JSON calls that name the
+source, safe field access, HTML-to-text, license names, people's names, and refusing XML
+entity declarations."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
-from scraper.errors import SourceError
+from scraper.download.guard import check_url
+from scraper.errors import InvalidQuery, SourceError, UnsafeURL
 from scraper.sources.base import Source
 
 # Creative Commons paths: /licenses/by-sa/4.0/, /publicdomain/zero/1.0/, /publicdomain/mark/1.0/
@@ -21,6 +23,18 @@ _EMAIL_NAME = re.compile(r"^\s*\S+@\S+\s*\((.*)\)\s*$")
 # What may come before the root element: the XML declaration, comments, processing instructions.
 _PROLOG = re.compile(r"\A(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
 _PROLOG_BYTES = 64 * 1024  # a prolog longer than this is refused like a DOCTYPE
+
+
+class UrlQuerySource(Source):
+    """A source whose query is one http(s) address (a page, a feed)."""
+
+    @classmethod
+    def validate_query(cls, query: str) -> None:
+        """Refuse what the address guard refuses by scheme or form (no DNS: that is at fetch)."""
+        try:
+            check_url(query.strip())
+        except UnsafeURL as exc:
+            raise InvalidQuery(cls.name, f"an http(s) URL as its query: {exc.reason}") from None
 
 
 class ApiSource(Source):

@@ -18,8 +18,9 @@ import feedparser
 from scraper.download.guard import check_url
 from scraper.download.policy import FEED_CONTENT_TYPES
 from scraper.errors import ConfigError, SourceError
-from scraper.sources.base import MediaItem, Source
+from scraper.sources.base import MediaItem
 from scraper.sources.common import (
+    UrlQuerySource,
     guess_mime,
     http_url,
     license_from_url,
@@ -33,7 +34,7 @@ MAX_FEED_BYTES = 5_000_000
 HARMLESS = feedparser.ThingsNobodyCaresAboutButMe
 
 
-class FeedSource(Source):
+class FeedSource(UrlQuerySource):
     """Read one feed; every item's media files become results, with the item's credits."""
 
     name = "feed"

@@ -8,7 +8,8 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from scraper.download.guard import check_url
 from scraper.errors import ConfigError
-from scraper.sources.base import MediaItem, Source
+from scraper.sources.base import MediaItem
+from scraper.sources.common import UrlQuerySource
 
 MEDIA_EXTENSIONS = frozenset(
     ".jpg .jpeg .png .gif .webp .avif .bmp .tif .tiff .mp4 .m4v .webm .ogv .mov "
@@ -86,7 +87,7 @@ def extract_media(html: str, page_url: str, limit: int) -> list[MediaItem]:
     return list(items.values())
 
 
-class UrlSource(Source):
+class UrlSource(UrlQuerySource):
     """Treat the query as the address of one page and return the media it links to."""
 
     name = "url"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -65,7 +66,16 @@ def default_form() -> dict[str, Any]:
     return {"query": "", "max_content": 10, "safe_search": True, "enabled_sources": ["selftest"]}
 
 
-def render_index(form: dict[str, Any], code: int = 200) -> ResponseReturnValue:
+def field_errors(exc: ApiError) -> dict[str, str]:
+    """The API's 400 keyed by the form field it names (`enabled_sources[0]` is the sources)."""
+    if not exc.field:
+        return {}
+    return {re.split(r"[.\[]", exc.field, maxsplit=1)[0]: exc.message}
+
+
+def render_index(
+    form: dict[str, Any], code: int = 200, errors: dict[str, str] | None = None
+) -> ResponseReturnValue:
     """The dashboard page: banner, search form, health, active downloads, recent jobs."""
     (status, problem), page = _status_filter(), _page_number()
     offset = (page - 1) * JOBS_PER_PAGE
@@ -81,6 +91,7 @@ def render_index(form: dict[str, Any], code: int = 200) -> ResponseReturnValue:
         is_admin=current_account().is_admin,
         state=dashboard_state(),
         form=form,
+        errors=errors or {},
         sources=source_descriptions(),
         limit=current_runtime().settings.max_content_limit,
         jobs=[job_json(j) for j in listing.jobs],
@@ -115,8 +126,10 @@ def search() -> ResponseReturnValue:
     try:
         job = create_job(validate(SearchRequest, form, strict=False))
     except ApiError as exc:
-        flash(exc.message, "error")
-        return render_index(form, 400)
+        errors = field_errors(exc)
+        if not errors:
+            flash(exc.message, "error")
+        return render_index(form, 400, errors)
     flash(f"Job {job.id} created.", "info")
     if job.warning:
         flash(job.warning, "error")

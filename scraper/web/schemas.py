@@ -14,11 +14,13 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from scraper.errors import InvalidQuery
 from scraper.models import JobStatus
-from scraper.sources import source_names
+from scraper.sources import source_class, source_names
 
 DEFAULT_MAX_CONTENT_LIMIT = 500
 QUERY_MAX_LENGTH = 500
@@ -85,6 +87,18 @@ class SearchRequest(BaseModel):
                     {"name": name, "known": ", ".join(known)},
                 )
         return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _query_suits_sources(self) -> SearchRequest:
+        """Each source checks the query it will get (`url` wants a URL): a 400 naming `query`."""
+        for name in self.enabled_sources:
+            try:
+                source_class(name).validate_query(self.query)
+            except InvalidQuery as exc:
+                error = PydanticCustomError("invalid_query", "{reason}", {"reason": str(exc)})
+                details = InitErrorDetails(type=error, loc=("query",), input=self.query)
+                raise ValidationError.from_exception_data(type(self).__name__, [details]) from None
+        return self
 
 
 class Page(BaseModel):

@@ -253,6 +253,24 @@
     searchForm(refresh);
   }
 
+  // A 400 names its field ("enabled_sources[0]"): show the message beside that field.
+  function showFieldError(form, payload) {
+    var name = String(payload.field || "").split(/[.\[]/)[0];
+    var slot = name && form.querySelector('[data-error-for="' + name + '"]');
+    if (!slot) { return false; }
+    slot.textContent = payload.message;
+    var input = form.querySelector('[name="' + name + '"]');
+    if (input) { input.setAttribute("aria-invalid", "true"); }
+    return true;
+  }
+
+  function clearFieldErrors(form) {
+    form.querySelectorAll("[data-error-for]").forEach(function (slot) { slot.textContent = ""; });
+    form.querySelectorAll('[aria-invalid="true"]').forEach(function (input) {
+      input.removeAttribute("aria-invalid");
+    });
+  }
+
   // The search form posts JSON with the CSRF header; without JS it posts as a normal form.
   function searchForm(refresh) {
     var form = document.getElementById("search-form");
@@ -260,6 +278,7 @@
     var result = document.getElementById("search-result");
     form.addEventListener("submit", function (event) {
       event.preventDefault();
+      clearFieldErrors(form);
       var data = new FormData(form);
       var body = {
         query: data.get("query"),
@@ -282,9 +301,11 @@
             (res.payload.warning ? ": " + res.payload.warning : ".");
           form.querySelector('input[name="query"]').value = "";
           refresh();
-        } else {
+        } else if (!showFieldError(form, res.payload)) {
           result.className = "flash flash-error";
           result.textContent = res.payload.message || "The search was refused.";
+        } else {
+          result.hidden = true;
         }
       }).catch(function () {
         result.hidden = false;

@@ -154,3 +154,42 @@ def test_sources_lists_the_registry(client: FlaskClient, users: WebUsers) -> Non
     names = [s["name"] for s in body["sources"]]
     assert "selftest" in names and "url" in names
     assert all(s["description"] for s in body["sources"])
+
+
+@pytest.mark.parametrize(
+    ("query", "sources", "reason"),
+    [
+        ("cats", ["url"], "scheme '(none)' is not allowed"),
+        ("ftp://example.org/a.rss", ["feed"], "scheme 'ftp' is not allowed"),
+        ("javascript:alert(1)", ["url"], "scheme 'javascript' is not allowed"),
+        ("https://", ["feed"], "URL has no host"),
+        ("https://me:secret@example.org/", ["url"], "credentials in URLs are not allowed"),
+        ("http://example.org:99999/", ["url"], "malformed URL"),
+        ("cats", ["selftest", "feed"], "scheme '(none)' is not allowed"),
+    ],
+)
+def test_url_and_feed_sources_refuse_a_query_that_is_no_http_url(
+    client: FlaskClient, users: WebUsers, query: str, sources: list[str], reason: str
+) -> None:
+    body = {**GOOD, "query": query, "enabled_sources": sources}
+    response = client.post(SEARCH, json=body, headers=users.a.headers)
+    assert response.status_code == 400
+    error = response.get_json()
+    assert error["error"] == "invalid_request" and error["field"] == "query"
+    assert error["message"].startswith("query: the ")
+    assert "needs an http(s) URL" in error["message"] and reason in error["message"]
+    assert _count_jobs(client, users) == 0
+
+
+@pytest.mark.parametrize("sources", [["url"], ["feed"], ["url", "feed"]])
+def test_url_and_feed_sources_accept_an_http_url_without_resolving_it(
+    client: FlaskClient, users: WebUsers, sources: list[str]
+) -> None:
+    # No DNS at submission: a name nothing resolves here is still a well-formed URL.
+    body = {**GOOD, "query": " https://media.example.invalid/feed.xml ", "enabled_sources": sources}
+    assert client.post(SEARCH, json=body, headers=users.a.headers).status_code == 201
+
+
+def test_other_sources_take_any_query(client: FlaskClient, users: WebUsers) -> None:
+    body = {**GOOD, "query": "ftp://not-a-web-page", "enabled_sources": ["selftest"]}
+    assert client.post(SEARCH, json=body, headers=users.a.headers).status_code == 201

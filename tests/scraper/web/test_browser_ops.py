@@ -11,7 +11,14 @@ from sqlalchemy import text, update
 
 from scraper.models import JobStatus, ScrapeJob, utcnow
 from tests.plugins.web import LiveServer, WebUser
-from tests.scraper.web.test_browser import TIMEOUT_MS, browser, log_in, page, shot  # noqa: F401
+from tests.scraper.web.test_browser import (  # noqa: F401
+    TIMEOUT_MS,
+    browser,
+    log_in,
+    page,
+    search,
+    shot,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SEARCH = "/api/comprehensive-search"
@@ -96,6 +103,33 @@ def test_search_filter_and_bulk_retry(page: Any, live_server: LiveServer) -> Non
     page.goto(f"/jobs/{foxes[0]}")
     expect(page.locator("#attempts tbody tr")).to_have_count(1)
     expect(page.locator("#attempts")).to_contain_text("Can't resolve api.openverse.org")
+
+
+def test_a_url_search_without_a_url_is_refused_in_red_beside_the_query(
+    page: Any,  # noqa: F811
+    live_server: LiveServer,
+) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, live_server.users.a)
+    page.uncheck('#search-form input[value="selftest"]')
+    page.check('#search-form input[value="url"]')
+    page.fill('#search-form input[name="query"]', "cats")
+    page.click('#search-form button[type="submit"]')
+    error = page.locator("#query-error")
+    expect(error).to_contain_text("query: the url source needs an http(s) URL")
+    assert error.evaluate("e => getComputedStyle(e).color") == "rgb(220, 38, 38)"
+    expect(page.locator('#search-form input[name="query"]')).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    expect(page.locator('#search-form input[name="query"]')).to_have_value("cats")
+    expect(page.locator("#search-result")).to_be_hidden()
+    page.check('#search-form input[value="selftest"]')
+    page.uncheck('#search-form input[value="url"]')
+    search(page, "cats", 2)
+    expect(page.locator("#search-result")).to_contain_text("created")
+    expect(error).to_be_empty()
+    expect(error).to_be_hidden()
 
 
 def test_workers_page_shows_the_worker_and_its_state(

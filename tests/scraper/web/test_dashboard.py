@@ -88,6 +88,60 @@ def test_an_invalid_search_form_says_which_field_and_creates_nothing(
     assert client.get("/api/jobs", headers=users.a.headers).get_json()["total"] == 0
 
 
+FIELD_ERROR = (
+    '<span class="field-error" id="{0}-error" data-error-for="{0}" role="alert">{1}</span>'
+)
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("form", "field", "text"),
+    [
+        ({"query": "x", "max_content": "three", "enabled_sources": "selftest"}, "max_content",
+         "max_content: Input should be a valid integer"),
+        ({"query": "x", "max_content": "3", "enabled_sources": "evil"}, "enabled_sources",
+         "enabled_sources: unknown source &#39;evil&#39;"),
+    ],
+)  # fmt: skip
+def test_a_form_error_shows_in_red_beside_its_field(
+    login_as: Login, form: dict[str, str], field: str, text: str
+) -> None:
+    html = login_as("a").post("/search", data=form).get_data(as_text=True)
+    slot = re.search(FIELD_ERROR.format(field, "([^<]*)"), html)
+    assert slot is not None and slot.group(1).startswith(text)
+    others = {"query", "max_content", "safe_search", "enabled_sources"} - {field}
+    assert all(FIELD_ERROR.format(name, "") in html for name in others)  # empty: hidden
+    assert 'class="flash flash-error"' not in html  # said beside the field, not in a flash
+    css = login_as("a").get("/static/style.css").get_data(as_text=True)
+    assert re.search(r"\.field-error \{[^}]*color: var\(--bad\)", css)
+
+
+@sqlite_only
+def test_a_url_source_with_no_url_keeps_the_values_and_names_the_query_field(
+    login_as: Login, users: WebUsers
+) -> None:
+    client = login_as("a")
+    form = {"query": XSS, "max_content": "7", "enabled_sources": ["url", "archive"]}
+    response = client.post("/search", data=form)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    query_input = re.search(r'<input name="query"[^>]*>', html)
+    assert query_input is not None
+    assert 'sunsets" aria-describedby="query-error"' in query_input.group(0)
+    assert 'value="&lt;img src=x onerror=alert(1)&gt;"' in query_input.group(0)
+    assert 'aria-describedby="query-error" aria-invalid="true"' in query_input.group(0)
+    error = FIELD_ERROR.format(
+        "query", "query: the url source needs an http(s) URL as its query: "
+        "scheme &#39;(none)&#39; is not allowed"
+    )  # fmt: skip
+    assert error in html[query_input.end() :].split("</label>")[0]  # beside the input
+    assert XSS not in html
+    assert 'value="7"' in html and 'name="safe_search" value="1">' in html  # box stays off
+    assert 'value="url" checked' in html and 'value="archive" checked' in html
+    assert 'value="selftest" checked' not in html
+    assert client.get("/api/jobs", headers=users.a.headers).get_json()["total"] == 0
+
+
 @sqlite_only
 def test_a_script_query_shows_as_text_everywhere(login_as: Login, users: WebUsers) -> None:
     client = login_as("a")
