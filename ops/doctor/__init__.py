@@ -16,6 +16,7 @@ from ops.doctor.heal import HealAction, apply_safe_fixes
 from ops.doctor.reasoning import RootCause, find_causes
 from ops.doctor.url import check_database_url
 from scraper.runtime import Runtime
+from scraper.storage import FileStore
 
 __all__ = ["Diagnosis", "HealReport", "RootCause", "diagnose", "diagnose_config_error", "heal"]
 
@@ -87,7 +88,9 @@ def check_json(check: CheckResult) -> dict[str, Any]:
     }
 
 
-DOCTOR_SKIPS = ("storage:writable",)  # it writes a probe file; config:data_dir checks access
+# On local disk it writes a probe file (config:data_dir checks access by permissions instead);
+# an object store can only be checked by a probe object, written and deleted (README).
+LOCAL_DISK_SKIPS = ("storage:writable",)
 
 
 def diagnose(runtime: Runtime) -> Diagnosis:
@@ -101,7 +104,8 @@ def diagnose(runtime: Runtime) -> Diagnosis:
         check_database_url(runtime.settings),
         check_data_dir(runtime.settings),
     ]
-    names = [name for name in CHECKS if name not in DOCTOR_SKIPS]
+    skips = LOCAL_DISK_SKIPS if isinstance(runtime.files, FileStore) else ()
+    names = [name for name in CHECKS if name not in skips]
     checks.extend(monitor_for(runtime).results(names, max_age=0))
     return Diagnosis(checks, find_causes({c.name: c for c in checks}, runtime))
 

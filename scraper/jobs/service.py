@@ -19,6 +19,7 @@ from scraper.jobs.store import JobStore
 from scraper.metrics.process import JOB_PERSIST_FAILURES, JOBS_CREATED
 from scraper.models import FINAL_STATUSES, JobStatus, utcnow
 
+JOB_ID_LENGTH = 36  # scrape_jobs.id holds a UUID string
 log = logging.getLogger(__name__)
 
 
@@ -104,8 +105,11 @@ class JobService:
         """The job, from whichever store has it; JobNotFound if absent or not the user's.
 
         A database that cannot answer raises its SQLAlchemyError: the job may exist, so it
-        is "unavailable", never "not found".
+        is "unavailable", never "not found". An id no row can hold (too long, NUL, control
+        characters) is not found without asking: the database would refuse the comparison.
         """
+        if len(job_id) > JOB_ID_LENGTH or not job_id.isprintable():
+            raise JobNotFound(job_id)
         record = self.fallback.get(job_id) or self.reader.get(job_id)
         if record is None or (user_id is not None and record.user_id != user_id):
             raise JobNotFound(job_id)
