@@ -166,7 +166,8 @@ def test_web_and_worker_hosts_share_only_postgres_and_the_object_store(
 
         # 1. A worker host dies whole in the middle of a slow download.
         def w1_mid_download() -> bool:
-            held = c.held_by("w1")
+            # held in the database *and* logged: the claim commits a moment before its log line
+            held = c.held_by("w1") & found(CLAIMED, c.log("w1"))
             slow_ids = {jobs[n] for n in slow if n < BATCH}
             return bool(held & slow_ids) and bool(c.files.hits(f"/i/{sorted(slow)[0]}-b.png"))
 
