@@ -185,7 +185,8 @@ def test_web_and_worker_hosts_share_only_postgres_and_the_object_store(
         wait_until(lambda: c.held_by("w2") & slow_b, 60, "w2 to hold a slow job")
         w2.cut()
         zombie = c.held_by("w2")
-        wait_until(lambda: zombie <= found(CLAIMED, c.log("w1b")), 60, "w1b to take over w2's jobs")
+        taken_over = lambda: zombie <= found(CLAIMED, c.log("w1b"))  # noqa: E731
+        wait_until(taken_over, 180, "w1b to take over w2's jobs")
         w2.reconnect()
         wait_until(lambda: c.completed() == JOBS, 90, "all 50 jobs to complete")
         wait_until(lambda: zombie <= found(NOT_OURS, c.log("w2")), 60, "w2 to notice")
