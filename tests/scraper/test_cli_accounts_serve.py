@@ -8,7 +8,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from ops.smoke import scraper_command
@@ -17,8 +16,9 @@ from scraper.cli import main
 from scraper.models import Base
 from scraper.runtime import Runtime
 from scraper.sessions import open_session, session_is_open
+from tests.conftest import sqlite_only
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 
 
 def test_reset_password_prints_a_new_one_and_signs_the_user_out(runtime: Runtime) -> None:
