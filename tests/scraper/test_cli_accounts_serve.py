@@ -58,7 +58,7 @@ def test_serve_on_a_busy_port_fails_before_printing_a_login(
             env=_env(tmp_path), capture_output=True, text=True, timeout=60,
         )  # fmt: skip
     assert done.returncode != 0
-    assert "cannot listen on" in done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "PORT=" in done.stderr
     assert "admin login" not in done.stderr and "Serving on" not in done.stderr
 
 
