@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# The manual in docs/, built as a site into .site/; a broken link or a page left out of the nav fails.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir .site
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
