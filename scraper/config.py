@@ -57,7 +57,7 @@ def _blank_is_none(value: Any) -> Any:
 def setting(
     default: Any, meaning: str, *, env: str | None = None, shown: str | None = None, **kw: Any
 ) -> Any:
-    """A field with its documented row: `meaning`, and `shown` when the default reads differently."""
+    """A field with its documented row: `meaning`, and `shown` when the default reads otherwise."""
     extra: dict[str, JsonValue] = {k: v for k, v in (("env", env), ("shown", shown)) if v}
     return Field(default, description=meaning, json_schema_extra=extra or None, **kw)
 
