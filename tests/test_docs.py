@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 
-pytestmark = pytest.mark.slow  # each build takes 2-4 s
+README_MAX_LINES = 250  # what it is, quickstart, architecture, layout, links: the rest is docs/
 
 # (what is broken, the text appended to docs/index.md or the page added, what the build names)
 BREAKAGES = [
@@ -50,6 +50,19 @@ class _Loads(HTMLParser):
         self.urls += [value for name, value in attrs if name == wanted and value]
 
 
+def _local_links(text: str) -> list[str]:
+    return [link for link in re.findall(r"\]\(([^)\s]+)\)", text) if not _remote(link)]
+
+
+def test_the_readme_is_short_and_its_links_exist() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= README_MAX_LINES, "README.md grew: move the detail to docs/"
+    links = _local_links(text)
+    assert any(link.startswith("docs/") for link in links)
+    missing = [link for link in links if not (ROOT / link.partition("#")[0]).exists()]
+    assert not missing, f"README.md links to files that do not exist: {missing}"
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
@@ -58,6 +71,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow  # the fixture's build takes 2-4 s
 def test_the_manual_builds_strictly_with_every_page(site: Path) -> None:
     pages = sorted(p.relative_to(ROOT / "docs") for p in (ROOT / "docs").rglob("*.md"))
     for page in pages:
@@ -67,6 +81,7 @@ def test_the_manual_builds_strictly_with_every_page(site: Path) -> None:
         assert built.is_file(), f"docs/{page} was not built"
 
 
+@pytest.mark.slow
 def test_the_site_loads_nothing_from_the_network(site: Path) -> None:
     remote = []
     for page in site.rglob("*.html"):
@@ -76,19 +91,17 @@ def test_the_site_loads_nothing_from_the_network(site: Path) -> None:
     assert not remote, "the site fetches from the network:\n" + "\n".join(remote)
 
 
-def test_the_readme_links_into_the_manual_resolve(site: Path) -> None:
-    links = re.findall(r"\]\(([^)\s]+)\)", README.read_text(encoding="utf-8"))
-    local = [link for link in links if not _remote(link)]
-    assert any(link.startswith("docs/") for link in local)
-    for link in local:
+@pytest.mark.slow
+def test_the_readme_anchors_into_the_manual_exist(site: Path) -> None:
+    for link in _local_links(README.read_text(encoding="utf-8")):
         path, _, anchor = link.partition("#")
-        assert (ROOT / path).exists(), f"README.md links to {path}, which does not exist"
-        if anchor:
+        if anchor and path.startswith("docs/"):
             page = Path(path).relative_to("docs").with_suffix("")
             html = (site / page / "index.html").read_text(encoding="utf-8")
             assert f'id="{anchor}"' in html, f"README.md links to {link}: no such heading"
 
 
+@pytest.mark.slow  # one build each
 @pytest.mark.parametrize(("broken", "change", "named"), BREAKAGES, ids=[b[0] for b in BREAKAGES])
 def test_the_build_fails_on(
     tmp_path: Path, broken: str, change: tuple[str, str], named: str
