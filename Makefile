@@ -12,7 +12,7 @@ PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test test-fast test-random lint typecheck bench clean
+.PHONY: run test test-fast test-random lint typecheck docs clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,5 +48,9 @@ lint: $(TEST_STAMP)
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
+# The manual as a site in .site/ (tests/test_docs.py runs the same strict build in `make test`).
+docs: $(TEST_STAMP)
+	$(BIN)/mkdocs build --strict --site-dir .site
+
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .site .pytest_cache .mypy_cache .ruff_cache
