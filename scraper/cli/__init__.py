@@ -24,7 +24,7 @@ from scraper.logs import configure_logging
 from scraper.runtime import Runtime
 
 if TYPE_CHECKING:
-    from scraper.direct import Fetched, Found
+    from scraper.jobless_search import Fetched, Found
     from scraper.storage import Storage
 
 database_url_option = click.option(
@@ -209,7 +209,7 @@ def search(
     Exit status: 0 when something was found (or nothing matched), 1 when every source failed.
     """
     # heavy imports (the sources, the downloader) load only when this command runs
-    from scraper.direct import download, find
+    from scraper.jobless_search import download, find
     from scraper.download import Downloader, DownloadPolicy
 
     runtime = _runtime(None)
