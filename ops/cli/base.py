@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 from sqlalchemy import Engine
 
-from ops.errors import OpsError
+from ops.errors import DatabaseMissing, OpsError
 from scraper.config import DEFAULT_DATABASE_URL
 from scraper.console import (
     CANNOT_RUN,
@@ -152,11 +152,17 @@ def main() -> None:
     """
 
 
-def runtime_for(opts: Options) -> Runtime:
-    """The service's runtime for `--database-url`, sharing the command's engine."""
+def runtime_for(opts: Options, existing: bool = True) -> Runtime:
+    """The service's runtime for `--database-url`, sharing the command's engine.
+
+    `existing`: a SQLite file that does not exist is DatabaseMissing (exit 2), not a new empty
+    database; `ops doctor` and `ops jobs` pass False and report it themselves.
+    """
     # heavy imports (the service's stores and models) load only when a command needs them
     from scraper.runtime import Runtime
 
+    if existing:
+        require_database(opts.database_url)
     try:
         runtime = Runtime.from_env(database_url=opts.database_url)
     except ConfigError as exc:
@@ -166,6 +172,12 @@ def runtime_for(opts: Options) -> Runtime:
     except Exception:  # e.g. a SQLite path that cannot exist: the checks report it
         pass
     return runtime
+
+
+def require_database(url: str) -> None:
+    """DatabaseMissing when `url` names a SQLite file that does not exist."""
+    if sqlite_missing(url):
+        raise DatabaseMissing(str(sqlite_file(url)))
 
 
 def sqlite_missing(url: str) -> bool:

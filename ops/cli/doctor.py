@@ -22,7 +22,7 @@ def doctor_command(opts: Options, apply_heal: bool) -> Outcome:
 
     opts.readonly = not apply_heal or sqlite_missing(opts.database_url)
     try:
-        runtime = runtime_for(opts)
+        runtime = runtime_for(opts, existing=False)  # a missing file is a diagnosis
     except OpsError as exc:
         found = diagnose_config_error(str(exc))
         return Outcome(found.to_json(), render_diagnosis(found), PROBLEM)

@@ -53,7 +53,7 @@ def jobs_command(opts: Options, status: str | None, storage: str | None, limit: 
     from ops.jobs import jobs_json, jobs_table, list_jobs
 
     opts.readonly = True
-    page = list_jobs(runtime_for(opts), status, storage, limit)
+    page = list_jobs(runtime_for(opts, existing=False), status, storage, limit)
     problem = page.database_error or page.missing_columns
     return Outcome(jobs_json(page), jobs_table(page), PROBLEM if problem else OK)
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import click
 
-from ops.cli.base import OK, PROBLEM, Options, Outcome, ops_command, sqlite_missing
-from ops.errors import DatabaseMissing
-from scraper.db import sqlite_file
+from ops.cli.base import OK, PROBLEM, Options, Outcome, ops_command, require_database
 
 
 @ops_command("check-schema")
@@ -27,8 +25,7 @@ def check_schema_command(opts: Options, models: str) -> Outcome:
 
     opts.readonly = True
     metadata = load_metadata(models)  # a bad --models is named before the database is
-    if sqlite_missing(opts.database_url):  # not created: a read-only command makes nothing
-        raise DatabaseMissing(str(sqlite_file(opts.database_url)))
+    require_database(opts.database_url)  # not created: a read-only command makes nothing
     report = check_schema(opts.engine(), metadata)
     text = render_report(report, safe_url(opts.database_url))  # as given, not the mode=ro form
     return Outcome(report.to_json(), text, OK if report.in_sync else PROBLEM)
@@ -53,12 +50,15 @@ def migrate_command(opts: Options, dry_run: bool, sql: bool, allow_destructive: 
     """Bring the database to the models: Alembic upgrade, then additive repair.
 
     Never drops or narrows without --allow-destructive; backs up a SQLite file first.
-    Exit 0 when the schema ends in sync, 1 when differences remain (or would, with --dry-run).
+    Exit 0 when the schema ends in sync, 1 when differences remain (or would, with --dry-run);
+    --dry-run and --sql refuse a SQLite file that does not exist (exit 2) rather than make it.
     """
     # heavy imports (SQLAlchemy, Alembic, the models) load only when this command runs
     from ops.schema.text import render_migrate
     from scraper.schema import migrate
 
+    if dry_run or sql:
+        require_database(opts.database_url)
     report = migrate(opts.engine(), dry_run=dry_run, sql=sql, allow_destructive=allow_destructive)
     text = render_migrate(report)
     if sql:

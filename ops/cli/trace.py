@@ -28,12 +28,16 @@ def trace_command(opts: Options, url: str | None, token: str | None, timeout: fl
     """Submit a selftest job and follow it hop by hop; name the first broken hop (exit 1).
 
     The database and data-dir hops read --database-url and SCRAPER_DATA_DIR: point them at
-    the service's own. Without --url an in-process app and worker serve the trace.
+    the service's own. Without --url an in-process app and worker serve the trace, and a
+    database it cannot reach means it cannot run (exit 2).
     """
     # heavy imports (the service, Flask, the checks) load only when this command runs
+    from ops.jobs import ensure_reachable
     from ops.trace import render_text, trace, trace_url
 
     runtime = runtime_for(opts)
+    if not url:  # in-process, the service's own database must answer: else it cannot run
+        ensure_reachable(runtime)
     report = trace_url(url, token, runtime, timeout) if url else trace(runtime, token, timeout)
     return Outcome(report.to_json(), render_text(report), OK if report.ok else PROBLEM)
 
