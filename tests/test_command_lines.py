@@ -59,6 +59,18 @@ def test_every_command_and_option_has_help(cli: str, name: str, command: click.C
 
 
 @pytest.mark.parametrize(("cli", "name", "command"), COMMANDS)
+def test_every_command_takes_the_options_the_spec_names(
+    cli: str, name: str, command: click.Command
+) -> None:
+    if isinstance(command, click.Group):
+        return
+    options = {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
+    assert "--database-url" in options
+    if cli == "ops":
+        assert "--json" in options
+
+
+@pytest.mark.parametrize(("cli", "name", "command"), COMMANDS)
 def test_every_command_takes_dash_h(cli: str, name: str, command: click.Command) -> None:
     result = CliRunner().invoke(CLIS[cli], [*name.split()[1:], "-h"], prog_name=cli)
     assert result.exit_code == 0, result.output

@@ -39,6 +39,11 @@ PARAMETER_OF_FIELD = {"query": "QUERY", "enabled_sources": "--source"}
 )
 @click.option("--dry-run", is_flag=True, help="Only list what would be downloaded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--database-url",
+    envvar="SCRAPER_DATABASE_URL",
+    help="Taken as by every command, and not used: a search records nothing in a database.",
+)
 def search(
     query: str,
     sources: tuple[str, ...],
@@ -46,6 +51,7 @@ def search(
     safe_search: bool,
     dry_run: bool,
     as_json: bool,
+    database_url: str | None,
 ) -> None:
     """Search the sources for QUERY and download the files into the data dir (no job, no
     database). QUERY is refused as the API refuses it (empty; a non-http(s) URL for `url`).
