@@ -25,6 +25,8 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 
+from scraper.db import first_line
+
 OK, PROBLEM, CANNOT_RUN = 0, 1, 2
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 URL_FORMS = "use sqlite:///PATH, postgresql+psycopg://USER@HOST/DB or mysql+pymysql://USER@HOST/DB"
@@ -48,7 +50,8 @@ Explain = Callable[[Exception], "Failure | None"]
 
 
 def one_line(text: str) -> str:
-    """The first non-blank line of `text` (a driver's message often runs on for lines)."""
+    """The first non-blank line of a message (`scraper.db.first_line` does it for an
+    exception: a driver's error, without its SQL)."""
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
@@ -61,9 +64,9 @@ def database_failure(exc: Exception) -> Failure | None:
     if isinstance(exc, ArgumentError):  # a URL SQLAlchemy cannot parse
         return Failure(f"cannot use the database URL: {exc}; {URL_FORMS}")
     if isinstance(exc, OperationalError | InterfaceError):
-        return Failure(f"cannot use the database: {one_line(str(exc.orig))} (run `ops doctor`)")
+        return Failure(f"cannot use the database: {first_line(exc)} (run `ops doctor`)")
     if isinstance(exc, DBAPIError):
-        return Failure(f"the database refused: {one_line(str(exc.orig))} (run `ops doctor`)")
+        return Failure(f"the database refused: {first_line(exc)} (run `ops doctor`)")
     return None
 
 

@@ -33,7 +33,7 @@ from scraper.console import (
     version_option,
 )
 from scraper.db import make_engine, make_readonly_engine, sqlite_file, sqlite_left_as_found
-from scraper.errors import ConfigError
+from scraper.errors import ConfigError, ScraperError
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -82,7 +82,7 @@ class Options:
 
 def explain(exc: Exception) -> Failure | None:
     """The expected failures of `ops` commands, each as one line and exit 2 (could not run)."""
-    if isinstance(exc, OpsError | ConfigError):
+    if isinstance(exc, OpsError | ScraperError):  # ScraperError: a bad setting, a journal
         return Failure(str(exc), CANNOT_RUN)
     return database_failure(exc) or file_failure(exc)
 
