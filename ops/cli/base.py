@@ -106,8 +106,14 @@ def fail(error: Exception, failure: Failure, as_json: bool) -> NoReturn:
     sys.exit(failure.code)
 
 
+DATABASE_URL_HELP = "Database URL (default: SCRAPER_DATABASE_URL or sqlite:///data/scraper.db)."
+
+
 def ops_command(
-    name: str | None = None, group: click.Group | None = None, **settings: Any
+    name: str | None = None,
+    group: click.Group | None = None,
+    database_url_help: str = DATABASE_URL_HELP,
+    **settings: Any,
 ) -> Callable[[Callable[..., Outcome]], click.Command]:
     """Register a command on `main` (or `group`) taking `--database-url`/`--json`; it returns
     an Outcome."""
@@ -132,11 +138,7 @@ def ops_command(
         run = click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")(
             run
         )
-        run = click.option(
-            "--database-url",
-            default=None,
-            help="Database URL (default: SCRAPER_DATABASE_URL or sqlite:///data/scraper.db).",
-        )(run)
+        run = click.option("--database-url", default=None, help=database_url_help)(run)
         return (group or main).command(name, **settings)(run)
 
     return decorate

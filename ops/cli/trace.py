@@ -42,7 +42,11 @@ def trace_command(opts: Options, url: str | None, token: str | None, timeout: fl
     return Outcome(report.to_json(), render_text(report), OK if report.ok else PROBLEM)
 
 
-@ops_command("smoke")
+@ops_command(
+    "smoke",
+    database_url_help="An empty database to build the stack in (default: a temporary SQLite "
+    "file; SCRAPER_DATABASE_URL is not used).",
+)
 @click.option(
     "--timeout",
     type=click.FloatRange(1, 3600),
