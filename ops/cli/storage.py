@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 import click
 
 from ops.cli.base import OK, PROBLEM, Options, Outcome, main, ops_command, runtime_for
 from ops.errors import OpsError
-from scraper.errors import ConfigError
-from scraper.storage import Storage, StorageUnavailable, open_store
-
-if TYPE_CHECKING:
-    from scraper.runtime import Runtime
+from scraper.storage import StorageUnavailable
 
 
 @main.group("storage")
@@ -34,14 +29,14 @@ def storage_migrate_command(
     the service serves every asset throughout; switch SCRAPER_STORAGE_URL afterwards and run
     it once more to copy what was stored meanwhile.
     """
-    from ops.storage import migrate, same_place
+    from ops.storage import ensure_writable, migrate, same_place, store_at
 
     runtime = runtime_for(opts)
-    source, target = _store(runtime, from_url), _store(runtime, to_url)
+    source, target = store_at(runtime, from_url), store_at(runtime, to_url)
     if same_place(source, target):
         raise OpsError(f"source and target are the same store: {target.url}")
     if not dry_run:
-        _ensure_writable(target)
+        ensure_writable(target)
     keys = list(source.keys())
     with click.progressbar(length=len(keys), label="copying", file=sys.stderr) as bar:
         report = migrate(source, target, dry_run, lambda _copy: bar.update(1), keys)
@@ -52,9 +47,10 @@ def storage_migrate_command(
 @click.option("--url", default=None, help="s3://BUCKET/PREFIX (default: SCRAPER_STORAGE_URL).")
 def storage_create_bucket_command(opts: Options, url: str | None) -> Outcome:
     """Create the bucket of SCRAPER_STORAGE_URL (or --url); exit 0 if it already exists."""
+    from ops.storage import store_at
     from scraper.storage.s3 import S3Store  # boto3 is a heavy import: only this command needs it
 
-    files = _store(runtime_for(opts), url)
+    files = store_at(runtime_for(opts), url)
     if not isinstance(files, S3Store):
         raise OpsError(f"SCRAPER_STORAGE_URL is not an s3:// URL (files live in {files.url})")
     try:
@@ -63,22 +59,3 @@ def storage_create_bucket_command(opts: Options, url: str | None) -> Outcome:
         return Outcome({"error": exc.problem.kind, "fix": exc.problem.fix}, str(exc), PROBLEM)
     text = f"created bucket {files.bucket}" if created else f"bucket {files.bucket} exists"
     return Outcome({"bucket": files.bucket, "created": created}, text)
-
-
-def _store(runtime: Runtime, url: str | None) -> Storage:
-    if url is None:
-        return runtime.files
-    s = runtime.settings
-    try:
-        return open_store(url, s.data_dir, s.s3_endpoint_url, s.s3_region)
-    except ConfigError as exc:
-        raise OpsError(str(exc).replace("SCRAPER_STORAGE_URL", "the URL")) from exc
-
-
-def _ensure_writable(target: Storage) -> None:
-    try:
-        target.check_writable()
-    except StorageUnavailable as exc:
-        raise OpsError(f"{exc} (fix: {exc.problem.fix})") from exc
-    except OSError as exc:
-        raise OpsError(f"cannot write to {target.url}: {exc}") from exc
