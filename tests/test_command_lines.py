@@ -155,6 +155,11 @@ FAILURES = [
         )
         for target in ("unreachable", "missing", "bogus", "ftp")
     ],
+    *[  # the service runs through an outage, but not on a URL of no known kind
+        (["scraper", *cmd], target, 2)
+        for cmd in (["serve", "--port", "0", "--no-worker"], ["worker"])
+        for target in ("bogus", "ftp")
+    ],
     *[
         (["ops", *cmd], target, 2)
         for cmd in (["check-schema"], ["reconcile"], ["trace", "--timeout", "5"])

@@ -8,6 +8,7 @@ failed); 2 it could not run (bad arguments, a database URL it cannot use or reac
 from __future__ import annotations
 
 import click
+from sqlalchemy import make_url
 
 from scraper.accounts import AccountError
 from scraper.console import (
@@ -61,6 +62,7 @@ def runtime_for(database_url: str | None, existing: bool = False) -> Runtime:
     (the account commands need the tables `ops init-db` or `scraper serve` made).
     """
     runtime = Runtime.from_env(database_url=database_url)
+    make_url(runtime.settings.database_url).get_dialect()  # bogus://: one line, before anything
     path = sqlite_file(runtime.settings.database_url)
     if existing and path is not None and not path.exists():
         raise CannotRun(f"the SQLite database {path} does not exist (create it with `ops init-db`)")
