@@ -294,3 +294,16 @@ def test_smoke_on_an_empty_database_passes_and_leaves_it_empty(db_url: str) -> N
         assert inspect(engine).get_table_names() == []
     finally:
         engine.dispose()
+
+
+def test_jobs_names_the_database_as_given_not_its_read_only_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCRAPER_DATA_DIR", str(tmp_path / "data"))
+    garbage = tmp_path / "not-a-database.db"
+    garbage.write_bytes(b"not a database" * 512)
+    url = f"sqlite:///{garbage}"
+    result = CliRunner().invoke(ops_main, ["jobs", "--database-url", url])
+    assert result.exit_code == 1
+    assert f"cannot connect to {url}: file is not a database" in result.stdout
+    assert "mode=ro" not in result.stdout and "file%3A" not in result.stdout
