@@ -22,7 +22,11 @@ PING = {"sqlite": "SELECT count(*) FROM sqlite_master"}
 
 
 def _safe_url(runtime: Runtime) -> str:
-    return safe_url(runtime.engine)
+    """The URL as configured (not a read-only engine's `file:…?mode=ro` form), no password."""
+    try:
+        return safe_url(runtime.settings.database_url)
+    except Exception:  # a URL SQLAlchemy cannot parse: the engine's own rendering
+        return safe_url(runtime.engine)
 
 
 def _unreachable(runtime: Runtime, exc: Exception) -> CheckResult:

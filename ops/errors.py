@@ -2,6 +2,7 @@
 
 OpsError
  +-- CannotConnect       the database is unreachable (carries the password-free url and cause)
+ +-- DatabaseMissing     a SQLite file that does not exist (carries the path; never created)
  +-- BadModelsPath       `--models MODULE:ATTR` does not name a MetaData or declarative base
  +-- MigrationFailed     a migration step failed; the database was restored (carries the step)
  +-- SchemaLockTimeout   another process held the schema-repair lock for too long
@@ -31,6 +32,17 @@ class CannotConnect(OpsError):
         super().__init__(f"cannot connect to {url}: {cause}")
         self.url = url
         self.cause = cause
+
+
+class DatabaseMissing(OpsError):
+    """A SQLite database file that does not exist; a read-only command does not create it."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"the SQLite database {path} does not exist (`ops init-db` creates it; "
+            "check --database-url or SCRAPER_DATABASE_URL)"
+        )
+        self.path = path
 
 
 class BadModelsPath(OpsError):

@@ -2,28 +2,56 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.exc import ArgumentError
 
 from ops.errors import CannotConnect
 from ops.schema import safe_url
-from scraper.db import first_line
+from scraper.db import first_line, sqlite_file
 from scraper.jobs import JobPage, ReconcileResult
 from scraper.runtime import Runtime
 
+T = TypeVar("T")
+JOBS_TABLE = "scrape_jobs"
 COLUMNS = ("ID", "STATUS", "STORAGE", "PROGRESS", "QUERY", "CREATED", "WORKER")
 QUARANTINE_FIX = "fix the cause; every `ops reconcile` tries quarantined jobs again"
 
 
 def ensure_reachable(runtime: Runtime) -> None:
     """Raise CannotConnect unless the database answers a trivial query."""
+    _reach(runtime, lambda conn: None)
+
+
+def _reach(runtime: Runtime, then: Callable[[Connection], T]) -> T:
+    """Run `then` on a connection; CannotConnect if there is none (a URL of no known kind
+    stays an ArgumentError: the CLI names it as a bad URL)."""
     try:
         with runtime.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+            return then(conn)
+    except ArgumentError:
+        raise
     except Exception as exc:
-        raise CannotConnect(safe_url(runtime.engine), first_line(exc)) from exc
+        url = safe_url(runtime.settings.database_url)  # as given, not the mode=ro form
+        raise CannotConnect(url, first_line(exc)) from exc
+
+
+def database_problem(runtime: Runtime) -> str | None:
+    """Why the database's jobs cannot be listed: no SQLite file, unreachable, no jobs table."""
+    path = sqlite_file(runtime.settings.database_url)
+    if path is not None and not path.exists():
+        return f"the SQLite database {path} does not exist"
+    try:
+        has_jobs_table = _reach(runtime, lambda conn: inspect(conn).has_table(JOBS_TABLE))
+    except CannotConnect as exc:
+        return str(exc)
+    if not has_jobs_table:
+        return f"the database has no {JOBS_TABLE} table (`ops init-db` creates the tables)"
+    return None
 
 
 def list_jobs(
@@ -31,14 +59,14 @@ def list_jobs(
 ) -> JobPage:
     """Jobs from the fallback store and the database (fallback first: they need attention).
 
-    An unreachable database still lists the fallback jobs, with `database_error` saying why
-    the database's are missing (exit 1, a problem found, not 2: the command did run).
+    A database whose jobs cannot be read (unreachable, no file, no table) still lists the
+    fallback jobs, with `database_error` saying why the database's are missing (exit 1, a
+    problem found, not 2: the command did run).
     """
-    try:
-        ensure_reachable(runtime)
-    except CannotConnect as exc:
+    problem = database_problem(runtime) if storage != "fallback" else None
+    if problem is not None:
         page = runtime.jobs.list(status=status, storage="fallback", limit=limit)
-        page.database_error = str(exc)
+        page.database_error = problem
         return page
     return runtime.jobs.list(status=status, storage=storage, limit=limit)
 

@@ -1,7 +1,10 @@
 """`ops smoke`: the whole stack from nothing, traced, then torn down.
 
-A temporary SQLite database and data directory, `init-db`, an admin token, `scraper serve`
-(with its worker) as a real subprocess on a free port, `ops trace --url` against it.
+A temporary SQLite database (or the empty database `--database-url` names) and data
+directory, `init-db`, a temporary admin token, `scraper serve` (with its worker) as a real
+subprocess on a free port, `ops trace --url` against it; then the tables made in a given
+database are dropped. A given database that has tables is refused: the stack's worker would
+run its jobs and store their files in a directory about to be deleted.
 """
 
 from __future__ import annotations
@@ -21,13 +24,21 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from sqlalchemy import Engine, inspect, text
 
+from ops.errors import OpsError
+from ops.schema import safe_url
 from ops.trace import TraceCannotRun, TraceReport, trace_url
 from ops.trace import render_text as render_trace
-from scraper.accounts import create_token, create_user
+from ops.trace.cleanup import temporary_admin
 from scraper.config import Settings
+from scraper.models import Base
 from scraper.runtime import Runtime
 from scraper.schema import init_db
+
+
+class SmokeRefused(OpsError):
+    """The database `ops smoke` was given has tables: it builds the stack from nothing."""
 
 
 @dataclass(frozen=True)
@@ -135,43 +146,68 @@ def tail(log: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def smoke(timeout: float = 60.0, keep: bool = False) -> SmokeReport:
-    """Build the stack in a temporary directory, trace a job through it, tear it down."""
+def smoke(
+    timeout: float = 60.0, keep: bool = False, database_url: str | None = None
+) -> SmokeReport:
+    """Build the stack in a temporary directory (on `database_url` if given: it must be
+    empty, else SmokeRefused), trace a job through it, tear it down."""
     report = SmokeReport()
     root = Path(tempfile.mkdtemp(prefix="ops-smoke-"))
+    url = database_url or f"sqlite:///{root / 'scraper.db'}"
+    runtime = Runtime(Settings(database_url=url, data_dir=root / "data"))
+    ours = False  # whether the tables in a given database are the smoke test's own
     try:
-        _run(report, root, timeout)
+        if database_url is not None:
+            refuse_unless_empty(runtime.engine)
+            ours = True
+        _run(report, runtime, root, timeout)
     finally:
+        if ours and not keep:
+            drop_all(runtime.engine)
+        runtime.close()
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
     return report
 
 
-def _run(report: SmokeReport, root: Path, timeout: float) -> None:
-    settings = Settings(database_url=f"sqlite:///{root / 'scraper.db'}", data_dir=root / "data")
-    runtime = Runtime(settings)
-    try:
-        token = _step(report, "init-db", lambda: _init(runtime))
-        if token is None:
-            return
+def refuse_unless_empty(engine: Engine) -> None:
+    """SmokeRefused unless the database has no table at all."""
+    tables = inspect(engine).get_table_names()
+    if tables:
+        raise SmokeRefused(
+            f"ops smoke builds the stack from nothing, but {safe_url(engine)} has tables "
+            f"({', '.join(sorted(tables)[:5])}{', ...' if len(tables) > 5 else ''}); "
+            "give it an empty database, or none (a temporary SQLite file)"
+        )
+
+
+def drop_all(engine: Engine) -> None:
+    """Drop what the smoke test created in a database that was empty before it."""
+    with engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+def _run(report: SmokeReport, runtime: Runtime, root: Path, timeout: float) -> None:
+    settings = runtime.settings
+    if _step(report, "init-db", lambda: _init(runtime)) is None:
+        return
+    with temporary_admin(runtime) as admin:
         env = server_env(settings.database_url, settings.data_dir)
         port = free_port()
         started = time.monotonic()
         try:
             with running_server(env, port, root / "server.log") as url:
                 report.steps.append(Step("serve", True, _since(started), f"{url} is ready"))
-                report.trace = trace_url(url, token, runtime, timeout)
+                report.trace = trace_url(url, admin.token, runtime, timeout)
         except TraceCannotRun as exc:
             report.steps.append(Step("serve", False, _since(started), str(exc)))
-    finally:
-        runtime.close()
 
 
 def _init(runtime: Runtime) -> str:
-    """Create every table and an admin with a token; return the token."""
+    """Create every table; say so."""
     init_db(runtime.engine)
-    create_user(runtime.Session, "smoke", secrets.token_urlsafe(12), admin=True)
-    return create_token(runtime.Session, "smoke", "ops smoke")
+    return "tables created"
 
 
 def _step(report: SmokeReport, name: str, action: Callable[[], str]) -> str | None:
@@ -181,7 +217,7 @@ def _step(report: SmokeReport, name: str, action: Callable[[], str]) -> str | No
     except Exception as exc:  # the report shows why the stack could not be built
         report.steps.append(Step(name, False, _since(started), f"{type(exc).__name__}: {exc}"))
         return None
-    report.steps.append(Step(name, True, _since(started), "tables created, admin token made"))
+    report.steps.append(Step(name, True, _since(started), result))
     return result
 
 

@@ -12,9 +12,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scraper.storage import Storage, StorageError, content_type_for, key_sha256
+from ops.errors import OpsError
+from scraper.errors import ConfigError
+from scraper.storage import (
+    Storage,
+    StorageError,
+    StorageUnavailable,
+    content_type_for,
+    key_sha256,
+    open_store,
+)
+
+if TYPE_CHECKING:
+    from scraper.runtime import Runtime
 
 COPIED, PRESENT, WOULD_COPY, FAILED = "copied", "present", "would_copy", "failed"
 
@@ -118,3 +130,25 @@ def migrate(
 def same_place(source: Storage, target: Storage) -> bool:
     """Whether both name the same store (copying onto itself is refused)."""
     return source.url == target.url
+
+
+def store_at(runtime: Runtime, url: str | None) -> Storage:
+    """The store at `url` (None: the service's own, SCRAPER_STORAGE_URL); OpsError if the URL
+    names none."""
+    if url is None:
+        return runtime.files
+    s = runtime.settings
+    try:
+        return open_store(url, s.data_dir, s.s3_endpoint_url, s.s3_region)
+    except ConfigError as exc:
+        raise OpsError(str(exc).replace("SCRAPER_STORAGE_URL", "the URL")) from exc
+
+
+def ensure_writable(target: Storage) -> None:
+    """OpsError, with the fix, unless a file can be written to `target`."""
+    try:
+        target.check_writable()
+    except StorageUnavailable as exc:
+        raise OpsError(f"{exc} (fix: {exc.problem.fix})") from exc
+    except OSError as exc:
+        raise OpsError(f"cannot write to {target.url}: {exc}") from exc

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from scraper.db import first_line, is_transient
 from scraper.errors import ScraperError
 from scraper.runtime import Runtime
 from scraper.schema import auto_heal
@@ -35,7 +36,7 @@ def prepare(runtime: Runtime) -> StartupReport:
     try:
         result = runtime.jobs.reconcile()
     except SQLAlchemyError as exc:
-        report.problems.append(f"reconcile at start-up failed: {exc}")
+        report.problems.append(f"reconcile at start-up failed: {first_line(exc)}")
         return report
     report.reconciled = len(result.moved)
     if result.moved:
@@ -62,12 +63,24 @@ def _heal_schema(runtime: Runtime, report: StartupReport) -> None:
     try:
         result = auto_heal(runtime.engine)
     except Exception as exc:  # the service must still start and say what is wrong
-        log.exception("start-up schema repair failed")
-        report.problems.append(f"schema repair failed: {exc}")
+        if _unreachable(exc):  # an outage, not a bug: one line, no traceback
+            log.warning("start-up schema repair skipped: %s", first_line(exc))
+        else:
+            log.exception("start-up schema repair failed")
+        report.problems.append(f"schema repair failed: {first_line(exc)}")
         return
     report.schema_changes = [str(change) for change in getattr(result, "applied", [])]
     for change in report.schema_changes:
         log.warning("start-up schema repair: %s", change)
+
+
+def _unreachable(exc: BaseException | None) -> bool:
+    """The database could not be reached (the error itself, or what it was raised from)."""
+    while exc is not None:
+        if is_transient(exc):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def _make_data_dir(runtime: Runtime, report: StartupReport) -> None:

@@ -211,7 +211,9 @@ class Worker:
         try:
             result = self.runtime.store.rescue_expired(self.settings.max_attempts)
         except SQLAlchemyError as exc:
-            log.error("rescue of expired leases failed: %s", exc, extra={"worker": self.id})
+            log.error(
+                "rescue of expired leases failed: %s", first_line(exc), extra={"worker": self.id}
+            )
             return
         for job_id in result.requeued:
             log.warning(
@@ -237,7 +239,7 @@ class Worker:
                 self.claims.summary,
             )
         except SQLAlchemyError as exc:
-            log.error("cannot record heartbeat: %s", exc, extra={"worker": self.id})
+            log.error("cannot record heartbeat: %s", first_line(exc), extra={"worker": self.id})
 
 
 def first_line(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 
 from ops.cli import main
 from scraper.jobs import NewJob
-from scraper.models import ScrapeJob
+from scraper.models import Base, ScrapeJob
 from scraper.runtime import Runtime
 from tests.ops.conftest import hold_job
 
@@ -109,3 +109,14 @@ def test_jobs_under_a_missing_column_lists_every_database_job(runtime: Runtime) 
     assert listing["missing_columns"] == ["updated_at"]
     result = CliRunner().invoke(main, ["jobs"])
     assert "in the database" in result.stdout and "lacks column(s) updated_at" in result.stdout
+
+
+def test_jobs_against_a_database_without_the_tables_exits_1_and_says_so(runtime: Runtime) -> None:
+    """Issue 29: not "0 shown of 0" and exit 0, the very lie the product exists to end."""
+    Base.metadata.drop_all(runtime.engine)
+    code, listing = ops("jobs")
+    assert code == 1
+    assert [job["job_id"] for job in listing["jobs"]] == [HELD_ID]  # the held job is still shown
+    assert "no scrape_jobs table" in listing["database_error"]
+    result = CliRunner().invoke(main, ["jobs"])
+    assert result.exit_code == 1 and "no scrape_jobs table" in result.stdout

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +207,10 @@ def _job(query: str, **values: Any) -> JobRecord:
     return JobRecord(**fields)
 
 
+def iso_second(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_last_jobs_failing_with_one_error_are_a_pattern(env_factory: Any, dialect: str) -> None:
     env: FaultEnv = env_factory(dialect)
@@ -216,8 +220,9 @@ def test_last_jobs_failing_with_one_error_are_a_pattern(env_factory: Any, dialec
     engine = env.admin()
     try:
         store = JobStore(sessionmaker(engine))
-        for n in range(4):
-            done = utcnow() - timedelta(minutes=10 - n)
+        now = utcnow().replace(microsecond=0)  # whole seconds: every dialect stores them
+        finished = [now - timedelta(minutes=10 - n) for n in range(4)]
+        for done in finished:
             store.insert(
                 _job(
                     "red fox",
@@ -230,10 +235,18 @@ def test_last_jobs_failing_with_one_error_are_a_pattern(env_factory: Any, dialec
     finally:
         engine.dispose()
     code, report = env.doctor()
-    assert code == 0 and report["status"] == "warn"  # a warning: the service itself works
+    # Issue 29: none completed since, so the service cannot run jobs: a failure, exit 1.
+    assert code == 1 and report["status"] == "fail"
     cause = report["root_cause"]
     assert cause["check"] == "jobs:recent_failures"
-    assert cause["evidence"]["error"] == error and cause["evidence"]["sources"] == ["openverse"]
+    evidence = cause["evidence"]
+    assert evidence["error"] == error and evidence["sources"] == ["openverse"]
+    assert evidence["count"] == 4
+    assert (evidence["first_at"], evidence["last_at"]) == (
+        iso_second(finished[0]),
+        iso_second(finished[-1]),
+    )
+    assert f"first at {evidence['first_at']}" in cause["summary"]
     assert "--source openverse" in cause["fix"]
     engine = env.admin()
     try:  # fixed: the next job runs through

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from ops.cli import main
-from scraper.db import make_engine
+from scraper.db import make_engine, sqlite_file
 from tests.ops.schema.test_check_schema import plant
 
 SPEC_KEYS = {"table", "column", "kind", "severity", "expected", "actual", "fix"}
@@ -27,6 +27,9 @@ def ops(*args: str) -> tuple[int, str, str]:
 
 
 def test_check_schema_exit_codes_and_json_on_each_dialect(db_url: str) -> None:
+    path = sqlite_file(db_url)
+    if path is not None:  # an empty file is an empty SQLite database; a missing one is refused
+        path.touch()
     code, out, _ = ops("check-schema", "--database-url", db_url, "--json")
     assert code == 1
     assert {d["kind"] for d in json.loads(out)["differences"]} == {"missing_table"}
@@ -136,7 +139,8 @@ def test_real_subprocess_check_schema_json(sqlite_url: str, tmp_path: Path) -> N
         text=True,
         timeout=60,
     )
-    assert first.returncode == 1 and json.loads(first.stdout)["in_sync"] is False
+    assert first.returncode == 2 and json.loads(first.stdout)["error"] == "DatabaseMissing"
+    assert first.stderr.count("\n") == 1 and "does not exist" in first.stderr
     subprocess.run(
         [str(exe), "init-db"], env=env, cwd=tmp_path, check=True, capture_output=True, timeout=60
     )

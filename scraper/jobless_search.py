@@ -1,4 +1,4 @@
-"""Search and download from the terminal (`scraper search`): no job, no database.
+"""A search run without a job (`scraper search`): no job row, no database.
 
 The same sources, round-robin and guarded downloader as a job; files land in the data
 directory's content-addressed store, and nothing is recorded in the database.

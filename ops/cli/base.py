@@ -1,0 +1,188 @@
+"""The `ops` group and what its commands share.
+
+Every command takes `--database-url` and `--json` and returns an `Outcome`; `ops_command`
+adds the options and `emit` prints the result and decides the exit code in one place:
+0 healthy / done, 1 problem found, 2 could not run. `explain` is the one place an expected
+failure (a database it cannot reach, a URL it cannot use, a missing file) becomes one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+from sqlalchemy import Engine
+
+from ops.errors import DatabaseMissing, OpsError
+from scraper.config import DEFAULT_DATABASE_URL
+from scraper.console import (
+    CANNOT_RUN,
+    OK,
+    PROBLEM,
+    Failure,
+    Group,
+    database_failure,
+    file_failure,
+    version_option,
+)
+from scraper.db import make_engine, make_readonly_engine, sqlite_file, sqlite_left_as_found
+from scraper.errors import ConfigError, ScraperError
+
+if TYPE_CHECKING:
+    from scraper.runtime import Runtime
+
+__all__ = ["CANNOT_RUN", "OK", "PROBLEM", "Options", "Outcome", "main", "ops_command"]
+
+
+@dataclass
+class Outcome:
+    """What a command produced: one JSON document, its text form and the exit code."""
+
+    payload: dict[str, Any]
+    text: str
+    code: int = OK
+
+
+@dataclass
+class Options:
+    """The options every command shares; `engine()` connects lazily."""
+
+    database_url: str
+    as_json: bool
+    readonly: bool = False  # set before the first engine(): SQLite opened mode=ro, nothing made
+    _engine: Engine | None = field(default=None, repr=False)
+    _tidy: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
+
+    def engine(self) -> Engine:
+        """An engine for `--database-url` (connect timeout 10 s on servers)."""
+        if self._engine is None:
+            extra: dict[str, Any] = {}
+            if not self.database_url.startswith("sqlite"):
+                extra["connect_args"] = {"connect_timeout": 10}
+            if self.readonly:
+                self._tidy.enter_context(sqlite_left_as_found(self.database_url))
+                self._engine = make_readonly_engine(self.database_url, **extra)
+            else:
+                self._engine = make_engine(self.database_url, **extra)
+        return self._engine
+
+    def close(self) -> None:
+        """Dispose the engine if one was made; a read-only one leaves the files as found."""
+        if self._engine is not None:
+            self._engine.dispose()
+        self._tidy.close()
+
+
+def explain(exc: Exception) -> Failure | None:
+    """The expected failures of `ops` commands, each as one line and exit 2 (could not run)."""
+    if isinstance(exc, OpsError | ScraperError):  # ScraperError: a bad setting, a journal
+        return Failure(str(exc), CANNOT_RUN)
+    return database_failure(exc) or file_failure(exc)
+
+
+def emit(outcome: Outcome, as_json: bool) -> NoReturn:
+    """Print the outcome as text or JSON and exit with its code."""
+    if as_json:
+        click.echo(json.dumps(outcome.payload, indent=2, default=str))
+    else:
+        click.echo(outcome.text)
+    sys.exit(outcome.code)
+
+
+def fail(error: Exception, failure: Failure, as_json: bool) -> NoReturn:
+    """Report an expected failure in one line (and as JSON with --json); exit with its code."""
+    message = failure.message.strip().splitlines()[0] if failure.message.strip() else ""
+    message = message or type(error).__name__
+    if as_json:
+        click.echo(json.dumps({"error": type(error).__name__, "message": message}))
+    click.echo(f"error: {message}", err=True)
+    sys.exit(failure.code)
+
+
+DATABASE_URL_HELP = "Database URL (default: SCRAPER_DATABASE_URL or sqlite:///data/scraper.db)."
+
+
+def ops_command(
+    name: str | None = None,
+    group: click.Group | None = None,
+    database_url_help: str = DATABASE_URL_HELP,
+    **settings: Any,
+) -> Callable[[Callable[..., Outcome]], click.Command]:
+    """Register a command on `main` (or `group`) taking `--database-url`/`--json`; it returns
+    an Outcome."""
+
+    def decorate(func: Callable[..., Outcome]) -> click.Command:
+        @functools.wraps(func)
+        def run(database_url: str | None, as_json: bool, **kwargs: Any) -> None:
+            # Only the URL is read here: a malformed other setting is `ops doctor`'s finding.
+            url = database_url or os.environ.get("SCRAPER_DATABASE_URL") or DEFAULT_DATABASE_URL
+            opts = Options(url, as_json)
+            try:
+                outcome = func(opts, **kwargs)
+            except Exception as exc:
+                failure = explain(exc)
+                if failure is None:
+                    raise
+                fail(exc, failure, as_json)
+            finally:
+                opts.close()
+            emit(outcome, as_json)
+
+        run = click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")(
+            run
+        )
+        run = click.option("--database-url", default=None, help=database_url_help)(run)
+        return (group or main).command(name, **settings)(run)
+
+    return decorate
+
+
+@click.group(cls=Group, explain=explain)
+@version_option("scraper")
+def main() -> None:
+    """Ops toolkit for the scraper: schema checks and repair, tracing, diagnosis.
+
+    Exit status: 0 healthy / done, 1 a problem found (drift, a failed trace or check),
+    2 could not run (bad arguments, a database it cannot reach, a missing file).
+    """
+
+
+def runtime_for(opts: Options, existing: bool = True) -> Runtime:
+    """The service's runtime for `--database-url`, sharing the command's engine.
+
+    `existing`: a SQLite file that does not exist is DatabaseMissing (exit 2), not a new empty
+    database; `ops doctor` and `ops jobs` pass False and report it themselves.
+    """
+    # heavy imports (the service's stores and models) load only when a command needs them
+    from scraper.runtime import Runtime
+
+    if existing:
+        require_database(opts.database_url)
+    try:
+        runtime = Runtime.from_env(database_url=opts.database_url)
+    except ConfigError as exc:
+        raise OpsError(str(exc)) from exc
+    try:
+        runtime.engine = opts.engine()
+    except Exception:  # e.g. a SQLite path that cannot exist: the checks report it
+        pass
+    return runtime
+
+
+def require_database(url: str) -> None:
+    """DatabaseMissing when `url` names a SQLite file that does not exist."""
+    if sqlite_missing(url):
+        raise DatabaseMissing(str(sqlite_file(url)))
+
+
+def sqlite_missing(url: str) -> bool:
+    """A SQLite URL whose file does not exist: even --heal must not create it (a 2nd database)."""
+    path = sqlite_file(url)
+    return path is not None and not path.exists()
