@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from scraper.download import Downloader, DownloadPolicy
 from scraper.heartbeats import beat
 from scraper.jobs.backoff import FailureBackoff
-from scraper.jobs.execute import ExecutionContext, JobLost, ShuttingDown, execute
+from scraper.jobs.execute import ExecutionContext, JobLost, JobRun, ShuttingDown
 from scraper.jobs.record import JobRecord
 from scraper.metrics import JOB_DURATION, JOBS_FINISHED
 from scraper.models import JobStatus
@@ -134,7 +134,7 @@ class Worker:
     def _finish(self, job: JobRecord, lost: threading.Event) -> None:
         store, extra = self.runtime.store, {"job_id": job.id, "worker": self.id}
         try:
-            message = execute(job, self._context(lost))
+            message = JobRun(job, self._context(lost)).execute()
         except (ShuttingDown, JobLost) as exc:
             if not lost.is_set() and store.release(job.id, self.id, job.lease_token):
                 log.info("job %s released at shutdown", job.id, extra=extra)
@@ -165,8 +165,8 @@ class Worker:
             source_urls=self.settings.source_urls,
             concurrency=self.settings.job_concurrency,
             # The limiter its downloads obey, so the pool queues per host by the same limits
-            # (a stand-in downloader without a policy: no per-host queueing).
-            hosts=getattr(getattr(downloader, "policy", None), "hosts", None),
+            # (a test's stand-in downloader has none: no per-host queueing).
+            hosts=downloader.hosts if isinstance(downloader, Downloader) else None,
         )
 
     def _downloader(self) -> Downloader:

@@ -7,22 +7,19 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from scraper.assets import asset_row, stored_keys
-from scraper.download.cancel import CancelToken
 from scraper.download.politeness import HostLimiter
 from scraper.errors import DownloadError, ScraperError
 from scraper.jobs.fence import AssetWrite
-from scraper.jobs.plan import search_all
-from scraper.jobs.pool import DownloadPool, Fetched
+from scraper.jobs.plan import Found, Search, SourceFailed, Sources
+from scraper.jobs.pool import DownloadPool, Fetched, ItemFetcher
 from scraper.jobs.record import JobRecord
 from scraper.jobs.report import JobReport, skip_reason
 from scraper.jobs.store import JobStore
 from scraper.metrics.process import DOWNLOAD_BYTES, DOWNLOADS
-from scraper.sources import MediaItem
-from scraper.storage import Storage, StoredFile
+from scraper.storage import Storage
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -117,17 +114,74 @@ class ExecutionContext:
     hosts: HostLimiter | None = None  # the downloader's limiter: the pool queues per host
 
 
-@dataclass
-class Run:
-    """One execution of a job: its report, and what it has seen so far (for de-duplication)."""
+WAIT = 0.1  # seconds the job's thread waits for a result before it looks at should_stop again
 
-    job: JobRecord
-    ctx: ExecutionContext
-    report: JobReport
-    progress: Progress
-    pool: DownloadPool
-    urls: set[str] = field(default_factory=set)
-    hashes: set[str] = field(default_factory=set)
+
+class JobRun:
+    """One execution of a claimed job, owning its steps: resume what earlier attempts stored,
+    pull items from the sources (round-robin), download them through a bounded pool, record
+    each new file once, report progress, and finish with a message or an exception.
+
+    Everything but the downloads runs in the job's own thread, so its state needs no lock.
+    """
+
+    def __init__(self, job: JobRecord, ctx: ExecutionContext) -> None:
+        self.job, self.ctx = job, ctx
+        self.report = JobReport.start(job.max_content, job.enabled_sources, job.safe_search)
+        self.progress = Progress(ctx.store, job, ctx.worker_id, ctx.progress_interval)
+        self.sources = Sources(ctx.downloader, ctx.source_urls)
+        self.fetch = ItemFetcher(ctx.files, ctx.downloader)
+        self.urls: set[str] = set()  # seen in this job, for de-duplication
+        self.hashes: set[str] = set()
+        self.pool = DownloadPool(ctx.concurrency, self.fetch, ctx.hosts)
+
+    def execute(self) -> str:
+        """Run the job to the end; return the completion message or raise (the worker decides).
+
+        At most `max_content` files are stored; leaving (cancel, lost lease, shutdown, error)
+        cancels every download still in flight.
+        """
+        with self.pool:
+            self.resume()
+            self.search()
+            while self.pool.busy:
+                self.settle(WAIT)
+        return self.finish()
+
+    def resume(self) -> None:
+        """Count what earlier attempts of this job stored; their URLs and contents are skipped."""
+        for key in stored_keys(self.ctx.session_factory, self.job.id):
+            self.urls.add(key.url)
+            self.hashes.add(key.sha256)
+            source = self.report.sources.get(key.source)
+            if source is not None:
+                source.stored += 1
+                source.bytes += key.size_bytes
+        if self.hashes:
+            log.info(
+                "job %s resumes with %d file(s) stored by earlier attempts",
+                self.job.id,
+                len(self.hashes),
+                extra={"job_id": self.job.id},
+            )
+
+    def search(self) -> None:
+        """Pull items from the sources while more are wanted, starting a download for each."""
+        job = self.job
+        terms = Search(job.enabled_sources, job.query, job.max_content, job.safe_search)
+        results = self.sources.search(terms)
+        while self.wanted():
+            result = next(results, None)
+            if result is None:
+                return
+            if isinstance(result, SourceFailed):
+                self.source_failed(result)
+                continue
+            if self.ctx.should_stop():
+                raise ShuttingDown(f"stopping before {result.item.url}")
+            self.report.current = result.source
+            self.start(result)
+            self.settle(0)
 
     def wanted(self) -> bool:
         """Whether to pull another item: waits (taking results) while no thread is free, or
@@ -148,180 +202,107 @@ class Run:
         if fetched is not None:
             kept: list[Fetched] = []
             while fetched is not None:
-                if _new(self, fetched):
+                if self.is_new(fetched):
                     kept.append(fetched)
                 fetched = self.pool.next_done(0)
-            _record(self, kept)
+            self.record(kept)
             self.pool.dispatch()
             self.progress.report(self.report)
         self.progress.check_held(self.report)
         if self.ctx.should_stop():
             raise ShuttingDown(f"stopping with {self.pool.in_flight} downloads in flight")
 
-
-WAIT = 0.1  # seconds the job's thread waits for a result before it looks at should_stop again
-
-
-def execute(job: JobRecord, ctx: ExecutionContext) -> str:
-    """Run `job` to the end; return the completion message or raise (the worker decides).
-
-    Items flow from the sources (round-robin) into a pool of `ctx.concurrency` downloads;
-    at most `max_content` files are stored, and leaving (cancel, lost lease, shutdown, error)
-    cancels every download still in flight.
-    """
-    report = JobReport.start(job.max_content, job.enabled_sources, job.safe_search)
-    progress = Progress(ctx.store, job, ctx.worker_id, ctx.progress_interval)
-    with DownloadPool(ctx.concurrency, partial(_fetch, ctx), ctx.hosts) as pool:
-        run = Run(job, ctx, report, progress, pool)
-        _resume(run)
-        found = search_all(
-            job.enabled_sources,
-            job.query,
-            job.max_content,
-            job.safe_search,
-            ctx.downloader,
-            ctx.source_urls,
-            lambda name, exc: _source_failed(run, name, exc),
-            run.wanted,
-        )
-        for name, item in found:
-            if ctx.should_stop():
-                raise ShuttingDown(f"stopping before {item.url}")
-            run.report.current = name
-            _start(run, name, item)
-            run.settle(0)
-        while pool.busy:
-            run.settle(WAIT)
-    return _finish(run)
-
-
-def _finish(run: Run) -> str:
-    report = run.report
-    report.current = None
-    if report.stored == 0 and report.errors:
-        run.progress.report(report, force=True)  # keep the per-source reasons on the failed job
-        raise NothingStored("; ".join(report.errors[:3]))
-    message = report.summary()
-    run.progress.report(report, message, force=True)
-    return message
-
-
-def _resume(run: Run) -> None:
-    """Count what earlier attempts of this job stored; their URLs and contents are skipped."""
-    for key in stored_keys(run.ctx.session_factory, run.job.id):
-        run.urls.add(key.url)
-        run.hashes.add(key.sha256)
-        source = run.report.sources.get(key.source)
-        if source is not None:
-            source.stored += 1
-            source.bytes += key.size_bytes
-    if run.hashes:
-        log.info(
-            "job %s resumes with %d file(s) stored by earlier attempts",
-            run.job.id,
-            len(run.hashes),
-            extra={"job_id": run.job.id},
+    def source_failed(self, failed: SourceFailed) -> None:
+        """Keep a broken source's reason on the report; the other sources go on."""
+        self.report.sources[failed.source].error = str(failed.error)[:500]
+        log.warning(
+            "job %s: source %s failed: %s",
+            self.job.id,
+            failed.source,
+            failed.error,
+            extra={"job_id": self.job.id, "source": failed.source},
         )
 
+    def start(self, found: Found) -> None:
+        """Start downloading one item unless its URL was already seen in this job; in the order
+        items start, so duplicates among in-process items resolve as they would one by one."""
+        source, item = found.source, found.item
+        report = self.report.sources[source]
+        report.found += 1
+        if item.url in self.urls:
+            report.skip("duplicate_url")
+            return
+        self.urls.add(item.url)
+        if item.content is None:
+            self.pool.add(source, item)
+            return
+        try:  # in-process bytes (selftest): nothing to wait for, so no pool thread either
+            fetched = Fetched(source, item, stored=self.fetch(item))
+        except OSError as exc:
+            fetched = Fetched(source, item, error=exc)
+        if self.is_new(fetched):
+            self.record([fetched])
 
-def _source_failed(run: Run, name: str, exc: Exception) -> None:
-    run.report.sources[name].error = str(exc)[:500]
-    log.warning(
-        "job %s: source %s failed: %s",
-        run.job.id,
-        name,
-        exc,
-        extra={"job_id": run.job.id, "source": name},
-    )
-
-
-def _start(run: Run, source: str, item: MediaItem) -> None:
-    """Start downloading one item unless its URL was already seen in this job; in the order
-    items start, so duplicates among in-process items resolve as they would one by one."""
-    report = run.report.sources[source]
-    report.found += 1
-    if item.url in run.urls:
-        report.skip("duplicate_url")
-        return
-    run.urls.add(item.url)
-    if item.content is None:
-        run.pool.add(source, item)
-        return
-    try:  # in-process bytes (selftest): nothing to wait for, so no pool thread either
-        fetched = Fetched(source, item, stored=fetch_item(item, run.ctx.files, None))
-    except OSError as exc:
-        fetched = Fetched(source, item, error=exc)
-    if _new(run, fetched):
-        _record(run, [fetched])
-
-
-def _new(run: Run, fetched: Fetched) -> bool:
-    """True if a finished download is to be recorded: it did not fail and its content is not
-    one this job already has (two URLs with the same bytes may finish together)."""
-    report = run.report.sources[fetched.source]
-    if fetched.stored is None:
-        _skip_failed(run, fetched)
-        return False
-    if fetched.stored.sha256 in run.hashes:
-        report.skip("duplicate_content")
-        return False
-    run.hashes.add(fetched.stored.sha256)
-    return True
-
-
-def _record(run: Run, kept: list[Fetched]) -> None:
-    """Record the asset rows of what finished together in one fenced transaction, then count
-    them; JobLost (nothing written) once the job is no longer this worker's claim."""
-    entries = [(f.source, f.item, f.stored) for f in kept if f.stored is not None]
-    if not entries:
-        return
-    rows = [asset_row(run.job.id, source, item, stored) for source, item, stored in entries]
-    written = run.ctx.store.add_assets(run.ctx.worker_id, run.job.lease_token, rows)
-    if written.refused:
-        raise JobLost(f"job {run.job.id} is no longer held by {run.ctx.worker_id}")
-    for (source, _item, stored), row in zip(entries, rows, strict=True):
-        report = run.report.sources[source]
-        if written.of(row) is AssetWrite.DUPLICATE:  # a concurrent insert of the same content
+    def is_new(self, fetched: Fetched) -> bool:
+        """True if a finished download is to be recorded: it did not fail and its content is
+        not one this job already has (two URLs with the same bytes may finish together)."""
+        report = self.report.sources[fetched.source]
+        if fetched.stored is None:
+            self.skip_failed(fetched)
+            return False
+        if fetched.stored.sha256 in self.hashes:
             report.skip("duplicate_content")
-            continue
-        DOWNLOADS.labels(source=source, result="ok").inc()
-        DOWNLOAD_BYTES.labels(source=source).inc(stored.size_bytes)
-        report.stored += 1
-        report.bytes += stored.size_bytes
+            return False
+        self.hashes.add(fetched.stored.sha256)
+        return True
 
+    def record(self, kept: list[Fetched]) -> None:
+        """Record the asset rows of what finished together in one fenced transaction, then
+        count them; JobLost (nothing written) once the job is no longer this worker's claim."""
+        entries = [(f.source, f.item, f.stored) for f in kept if f.stored is not None]
+        if not entries:
+            return
+        job, ctx = self.job, self.ctx
+        rows = [asset_row(job.id, source, item, stored) for source, item, stored in entries]
+        written = ctx.store.add_assets(ctx.worker_id, job.lease_token, rows)
+        if written.refused:
+            raise JobLost(f"job {job.id} is no longer held by {ctx.worker_id}")
+        for (source, _item, stored), row in zip(entries, rows, strict=True):
+            report = self.report.sources[source]
+            if written.of(row) is AssetWrite.DUPLICATE:  # a concurrent insert of the same content
+                report.skip("duplicate_content")
+                continue
+            DOWNLOADS.labels(source=source, result="ok").inc()
+            DOWNLOAD_BYTES.labels(source=source).inc(stored.size_bytes)
+            report.stored += 1
+            report.bytes += stored.size_bytes
 
-def _skip_failed(run: Run, fetched: Fetched) -> None:
-    """Count a download that failed; anything but a download or storage error fails the job."""
-    exc = fetched.error
-    if not isinstance(exc, (DownloadError, OSError)):
-        raise exc if exc is not None else AssertionError("a result with neither file nor error")
-    reason = skip_reason(exc)
-    DOWNLOADS.labels(
-        source=fetched.source, result="refused" if reason != "storage_error" else "error"
-    ).inc()
-    run.report.sources[fetched.source].skip(reason, f"{fetched.item.url}: {exc}")
-    log.warning(
-        "job %s: %s not stored: %s",
-        run.job.id,
-        fetched.item.url,
-        exc,
-        extra={"job_id": run.job.id, "source": fetched.source},
-    )
+    def skip_failed(self, fetched: Fetched) -> None:
+        """Count a download that failed; anything but a download or storage error fails the job."""
+        exc = fetched.error
+        if not isinstance(exc, (DownloadError, OSError)):
+            raise exc if exc is not None else AssertionError("a result with neither file nor error")
+        reason = skip_reason(exc)
+        DOWNLOADS.labels(
+            source=fetched.source, result="refused" if reason != "storage_error" else "error"
+        ).inc()
+        self.report.sources[fetched.source].skip(reason, f"{fetched.item.url}: {exc}")
+        log.warning(
+            "job %s: %s not stored: %s",
+            self.job.id,
+            fetched.item.url,
+            exc,
+            extra={"job_id": self.job.id, "source": fetched.source},
+        )
 
-
-def _fetch(ctx: ExecutionContext, item: MediaItem, cancel: CancelToken) -> StoredFile:
-    return fetch_item(item, ctx.files, ctx.downloader, cancel)
-
-
-def fetch_item(
-    item: MediaItem,
-    files: Storage,
-    downloader: Downloader | None,
-    cancel: CancelToken | None = None,
-) -> StoredFile:
-    """Store one item: its in-process bytes, or its URL through the guarded downloader."""
-    if item.content is not None:
-        return files.put_bytes(item.content, item.mime or "application/octet-stream", item.title)
-    if downloader is None:
-        raise DownloadError(item.url, "this worker has no downloader")
-    return downloader.download(item.url, name_hint=item.title, cancel=cancel)
+    def finish(self) -> str:
+        """The completion message, written with the final report; NothingStored if every item
+        and source failed (the per-source reasons stay on the failed job)."""
+        report = self.report
+        report.current = None
+        if report.stored == 0 and report.errors:
+            self.progress.report(report, force=True)
+            raise NothingStored("; ".join(report.errors[:3]))
+        message = report.summary()
+        self.progress.report(report, message, force=True)
+        return message

@@ -1,8 +1,14 @@
-"""Round-robin over several sources' results, so one source cannot starve the others."""
+"""Round-robin over several sources' results, so one source cannot starve the others.
+
+`Sources.search` yields what the sources offer, one `Found` at a time, and a `SourceFailed`
+for a source whose search broke; the caller pulls only as many as it wants, so no source
+pages its API for items nobody needs.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from scraper.errors import ScraperError, SourceError, UnknownSource
@@ -11,57 +17,62 @@ from scraper.sources import MediaItem, get_source
 if TYPE_CHECKING:
     from scraper.download import Downloader
 
-OnError = Callable[[str, Exception], None]
+
+@dataclass(frozen=True)
+class Search:
+    """What to look for and where: a job's terms, or those of `scraper search`."""
+
+    sources: Sequence[str]
+    query: str
+    limit: int
+    safe_search: bool
 
 
-def search_all(
-    names: Iterable[str],
-    query: str,
-    limit: int,
-    safe_search: bool,
-    downloader: Downloader | None,
-    source_urls: Mapping[str, str],
-    on_error: OnError,
-    wanted: Callable[[], bool] = lambda: True,
-) -> Iterator[tuple[str, MediaItem]]:
-    """Every named source's results for `query`, interleaved; see `round_robin`."""
-    streams = {
-        name: _lazy(name, query, limit, safe_search, downloader, source_urls) for name in names
-    }
-    return round_robin(streams, on_error, wanted)
+@dataclass(frozen=True)
+class Found:
+    """One item a source offered."""
+
+    source: str
+    item: MediaItem
 
 
-def _lazy(
-    name: str,
-    query: str,
-    limit: int,
-    safe_search: bool,
-    downloader: Downloader | None,
-    source_urls: Mapping[str, str],
-) -> Iterator[MediaItem]:
-    """Start the search only when its first item is wanted, so its errors stay its own."""
-    try:
-        source = get_source(name, downloader, source_urls)
-    except UnknownSource as exc:
-        raise SourceError(name, str(exc)) from None
-    yield from source.search(query, limit, safe_search)
+@dataclass(frozen=True)
+class SourceFailed:
+    """A source whose search raised: it offers nothing more."""
+
+    source: str
+    error: Exception
 
 
-def round_robin(
-    streams: Mapping[str, Iterable[MediaItem]],
-    on_error: OnError,
-    wanted: Callable[[], bool] = lambda: True,
-) -> Iterator[tuple[str, MediaItem]]:
-    """Yield (source, item) taking one item from each source in turn.
+class Sources:
+    """The registered sources, built with the downloader they fetch their APIs through."""
 
-    A source whose search raises is reported to `on_error` and dropped; the others go on.
-    `wanted` is asked before each pull, so no source pages its API for items nobody needs.
+    def __init__(
+        self, downloader: Downloader | None = None, urls: Mapping[str, str] | None = None
+    ) -> None:
+        self.downloader = downloader
+        self.urls = urls or {}
+
+    def search(self, terms: Search) -> Iterator[Found | SourceFailed]:
+        """Every named source's results for the terms, interleaved; see `round_robin`."""
+        return round_robin({name: self._lazy(name, terms) for name in terms.sources})
+
+    def _lazy(self, name: str, terms: Search) -> Iterator[MediaItem]:
+        """Start the search only when its first item is wanted, so its errors stay its own."""
+        try:
+            source = get_source(name, self.downloader, self.urls)
+        except UnknownSource as exc:
+            raise SourceError(name, str(exc)) from None
+        yield from source.search(terms.query, terms.limit, terms.safe_search)
+
+
+def round_robin(streams: Mapping[str, Iterable[MediaItem]]) -> Iterator[Found | SourceFailed]:
+    """Yield one item from each source in turn; a source whose search raises is yielded as
+    `SourceFailed` and dropped while the others go on. Nothing is pulled before it is asked for.
     """
     active = [(name, iter(items)) for name, items in streams.items()]
-    while active and wanted():
+    while active:
         for entry in list(active):
-            if not wanted():
-                return
             name, items = entry
             try:
                 item = next(items)
@@ -69,7 +80,7 @@ def round_robin(
                 active.remove(entry)
                 continue
             except (ScraperError, OSError) as exc:
-                on_error(name, exc)
                 active.remove(entry)
+                yield SourceFailed(name, exc)
                 continue
-            yield name, item
+            yield Found(name, item)
