@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -17,7 +15,6 @@ from scraper.accounts import (
     ensure_admin,
     reset_password,
 )
-from scraper.bootstrap import prepare
 from scraper.config import DEFAULT_SECRET_KEY
 from scraper.errors import ScraperError
 from scraper.logs import configure_logging
@@ -43,10 +40,6 @@ def _setup_logging(runtime: Runtime) -> None:
     configure_logging(runtime.settings.log_format)
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 @click.group()
 def main() -> None:
     """Media scraper service."""
@@ -69,49 +62,24 @@ def serve(
     host: str, port: int, threads: int, no_worker: bool, concurrency: int, database_url: str | None
 ) -> None:
     """Serve the dashboard and API (waitress), with an in-process worker unless --no-worker."""
-    # heavy imports (waitress, Flask, the worker) load only when this command runs
-    from waitress.server import create_server
-
-    from scraper.jobs import Reconciler
-    from scraper.selfheal import SelfHealer
-    from scraper.web import create_app
-    from scraper.worker import Worker
+    from scraper.app.lifecycle import CannotListen, Listen, Service  # loads waitress and Flask
 
     runtime = _runtime(database_url)
     _setup_logging(runtime)
-    runtime.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app({"SCRAPER_RUNTIME": runtime})
     try:  # bind first: a busy port must fail before anything is printed or created
-        server: Any = create_server(app, host=host, port=port, threads=threads, ident="scraper")
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        service = Service.serve(
+            runtime, Listen(host, port, threads), None if no_worker else concurrency
+        )
+    except CannotListen as exc:
+        raise click.ClickException(str(exc)) from exc
     for warning in startup_warnings(runtime):
         click.echo(f"warning: {warning}", err=True)
-    report = prepare(runtime)
-    for problem in report.problems:
+    for problem in service.prepare().problems:
         click.echo(f"warning: {problem} (run `ops doctor`)", err=True)
     _announce_admin(runtime)
-    settings = runtime.settings
-    reconciler: Reconciler = (
-        SelfHealer(runtime)
-        if settings.auto_heal == "safe"
-        else Reconciler(runtime.store, runtime.fallback, settings.reconcile_interval)
-    )
-    reconciler.start()
-    worker = None if no_worker else Worker(runtime, concurrency=concurrency)
-    if worker is not None:
-        worker.start()
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    bound = getattr(server, "effective_port", port)
-    click.echo(f"Serving on http://{host}:{bound}  (Ctrl+C to stop)", err=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        reconciler.stop()
-        if worker is not None:
-            worker.stop()
+    service.start()
+    click.echo(f"Serving on http://{host}:{service.port or port}  (Ctrl+C to stop)", err=True)
+    service.wait()
 
 
 def startup_warnings(runtime: Runtime) -> list[str]:
@@ -155,30 +123,13 @@ def worker(
     concurrency: int, name: str | None, metrics_port: int | None, database_url: str | None
 ) -> None:
     """Run a standalone worker; SIGTERM stops claiming and releases what it holds."""
-    # heavy imports (the worker, the metrics exporter) load only when this command runs
-    from scraper.metrics.registry import mark_process_dead, serve_metrics
-    from scraper.selfheal import SelfHealer
-    from scraper.worker import Worker
+    from scraper.app.lifecycle import Service  # loads the worker and the metrics exporter
 
     runtime = _runtime(database_url)
     _setup_logging(runtime)
-    prepare(runtime)
-    if metrics_port is not None:
-        serve_metrics(metrics_port)
-    healer = SelfHealer(runtime) if runtime.settings.auto_heal == "safe" else None
-    if healer is not None:
-        healer.start()
-    w = Worker(runtime, concurrency=concurrency, worker_id=name)
-    signal.signal(signal.SIGTERM, lambda signum, frame: w._stop.set())
-    try:
-        w.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        w.stop()
-        if healer is not None:
-            healer.stop()
-        mark_process_dead()
+    service = Service.standalone_worker(runtime, concurrency, name, metrics_port)
+    service.prepare()
+    service.run()
 
 
 @main.command()

@@ -76,9 +76,14 @@ class Worker:
             extra={"worker": self.id},
         )
 
+    def request_stop(self) -> None:
+        """Stop claiming and release the jobs in hand, without waiting (safe in a signal
+        handler); `stop` waits for the threads."""
+        self._stop.set()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming; jobs in hand are released at once, their downloads cancelled (SIGTERM)."""
-        self._stop.set()
+        self.request_stop()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -86,7 +91,7 @@ class Worker:
         log.info("worker %s stopped", self.id, extra={"worker": self.id})
 
     def run(self) -> None:
-        """Block until stopped (signal handlers call `stop`)."""
+        """Block until stopped (signal handlers call `request_stop`)."""
         self.start()
         while not self._stop.wait(0.5):
             pass
