@@ -14,7 +14,7 @@ import pytest
 
 from scraper.app.lifecycle import Service
 from scraper.config import Settings
-from scraper.heartbeats import list_workers
+from scraper.jobs.workers import list_workers
 from scraper.models import Base
 from scraper.periodic import Periodic
 from scraper.runtime import Runtime

@@ -8,7 +8,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import text
 
 from scraper.config import Settings
-from scraper.heartbeats import beat, list_workers
+from scraper.heartbeats import beat
+from scraper.jobs.workers import list_workers
 from scraper.metrics.collector import ScraperCollector
 from scraper.models import JobStatus
 from scraper.runtime import Runtime
