@@ -26,8 +26,8 @@ from ops.trace import TraceCannotRun, TraceReport, trace_url
 from ops.trace import render_text as render_trace
 from scraper.accounts import create_token, create_user
 from scraper.config import Settings
+from scraper.migrations.manage import init_db
 from scraper.runtime import Runtime
-from scraper.schema import init_db
 
 
 @dataclass(frozen=True)

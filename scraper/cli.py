@@ -21,8 +21,8 @@ from scraper.logs import configure_logging
 from scraper.runtime import Runtime
 
 if TYPE_CHECKING:
-    from scraper.direct import Fetched, Found
     from scraper.storage import Storage
+    from scraper.worker.terminal import Fetched, Found
 
 database_url_option = click.option(
     "--database-url", envvar="SCRAPER_DATABASE_URL", help="Database URL (overrides env)."
@@ -160,8 +160,8 @@ def search(
     Exit status: 0 when something was found (or nothing matched), 1 when every source failed.
     """
     # heavy imports (the sources, the downloader) load only when this command runs
-    from scraper.direct import download, find
     from scraper.download import Downloader, DownloadPolicy
+    from scraper.worker.terminal import download, find
 
     runtime = _runtime(None)
     settings = runtime.settings

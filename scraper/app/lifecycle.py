@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Protocol
 
-from scraper.bootstrap import StartupReport, prepare
+from scraper.app.bootstrap import StartupReport, prepare
+from scraper.app.selfheal import SelfHealer
 from scraper.errors import ScraperError
 from scraper.jobs import Reconciler
-from scraper.metrics.registry import mark_process_dead, serve_metrics
+from scraper.metrics.exporter import mark_process_dead, serve_metrics
 from scraper.runtime import Runtime
-from scraper.selfheal import SelfHealer
 from scraper.worker import Worker
 
 

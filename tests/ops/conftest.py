@@ -9,9 +9,9 @@ import pytest
 
 from scraper.config import Settings
 from scraper.jobs import JobRecord
+from scraper.migrations.manage import init_db
 from scraper.models import utcnow
 from scraper.runtime import Runtime
-from scraper.schema import init_db
 from tests.conftest import fresh_database
 
 OPS_DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

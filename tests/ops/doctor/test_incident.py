@@ -24,8 +24,8 @@ from sqlalchemy import create_engine, text
 from ops.smoke import free_port, running_server, server_env
 from scraper.accounts import create_token, create_user
 from scraper.config import Settings
+from scraper.migrations.manage import init_db
 from scraper.runtime import Runtime
-from scraper.schema import init_db
 from tests.conftest import fresh_database
 from tests.plugins.waiting import wait_until
 

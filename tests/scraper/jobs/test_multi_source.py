@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from scraper.errors import SourceError
 from scraper.jobs import NewJob
-from scraper.jobs.plan import Found, SourceFailed, round_robin
 from scraper.models import Asset
 from scraper.runtime import Runtime
 from scraper.sources import MediaItem, Source, register
+from scraper.sources.roundrobin import Found, SourceFailed, round_robin
 from scraper.sources.selftest import make_png
 from scraper.worker import Worker
 

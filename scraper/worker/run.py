@@ -9,17 +9,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from scraper.assets import asset_row, stored_keys
+from scraper.counters import DOWNLOAD_BYTES, DOWNLOADS
 from scraper.download.politeness import HostLimiter
 from scraper.errors import DownloadError, ScraperError
+from scraper.jobs.assets import asset_row, stored_keys
 from scraper.jobs.fence import AssetWrite
-from scraper.jobs.plan import Found, Search, SourceFailed, Sources
-from scraper.jobs.pool import DownloadPool, Fetched, ItemFetcher
 from scraper.jobs.record import JobRecord
-from scraper.jobs.report import JobReport, skip_reason
 from scraper.jobs.store import JobStore
-from scraper.metrics.process import DOWNLOAD_BYTES, DOWNLOADS
+from scraper.sources.roundrobin import Found, Search, SourceFailed, Sources
 from scraper.storage import Storage
+from scraper.worker.pool import DownloadPool, Fetched, ItemFetcher
+from scraper.worker.report import JobReport, skip_reason
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker

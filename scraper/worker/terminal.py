@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from scraper.errors import DownloadError
-from scraper.jobs.plan import Found, Search, SourceFailed, Sources
-from scraper.jobs.pool import ItemFetcher
-from scraper.jobs.report import skip_reason
 from scraper.sources import validate_sources
+from scraper.sources.roundrobin import Found, Search, SourceFailed, Sources
 from scraper.storage import Storage, StoredFile
+from scraper.worker.pool import ItemFetcher
+from scraper.worker.report import skip_reason
 
 if TYPE_CHECKING:
     from scraper.download import Downloader

@@ -14,10 +14,10 @@ import logging
 
 from healthchecks import CheckResult, Status
 from healthchecks.monitor import HealEvent, monitor_for
-from scraper.metrics import SELF_HEAL
+from scraper.counters import SELF_HEAL
+from scraper.migrations.manage import auto_heal
 from scraper.periodic import Periodic
 from scraper.runtime import Runtime
-from scraper.schema import auto_heal
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import SQLAlchemyError
 
 from scraper.errors import ScraperError
+from scraper.migrations.manage import auto_heal
 from scraper.runtime import Runtime
-from scraper.schema import auto_heal
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from scraper.counters import JOB_DURATION, JOBS_FINISHED
 from scraper.download import Downloader, DownloadPolicy
-from scraper.heartbeats import beat
-from scraper.jobs.backoff import FailureBackoff
-from scraper.jobs.execute import ExecutionContext, JobLost, JobRun, ShuttingDown
 from scraper.jobs.record import JobRecord
-from scraper.metrics import JOB_DURATION, JOBS_FINISHED
 from scraper.models import JobStatus
+from scraper.worker.backoff import FailureBackoff
+from scraper.worker.heartbeats import beat
+from scraper.worker.run import ExecutionContext, JobLost, JobRun, ShuttingDown
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
