@@ -9,7 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from healthchecks.base import CheckResult, Fix, Status, guarded
-from scraper.schema import MIGRATIONS
+from scraper.migrations.manage import MIGRATIONS
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime

@@ -6,8 +6,8 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from healthchecks.base import CheckResult, Fix, Status, describe_error, guarded
+from scraper.migrations.manage import check_schema
 from scraper.models import Base
-from scraper.schema import check_schema
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime

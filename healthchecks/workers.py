@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from healthchecks.base import CheckResult, Status, guarded
-from scraper.heartbeats import list_workers
 from scraper.jobs.queries import read_snapshot
+from scraper.jobs.workers import list_workers
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime

@@ -32,9 +32,9 @@ from ops.trace import TraceCannotRun, TraceReport, trace_url
 from ops.trace import render_text as render_trace
 from ops.trace.cleanup import temporary_admin
 from scraper.config import Settings
+from scraper.migrations.manage import init_db
 from scraper.models import Base
 from scraper.runtime import Runtime
-from scraper.schema import init_db
 
 
 class SmokeRefused(OpsError):

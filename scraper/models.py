@@ -160,7 +160,7 @@ class ScrapeJob(Base):
     error: Mapped[str | None] = mapped_column(Text)
     downloaded: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     bytes_downloaded: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
-    # Per source: items found, stored, skipped (and why), errors; see scraper.jobs.report.
+    # Per source: items found, stored, skipped (and why), errors; see scraper.worker.report.
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     # Fencing token: +1 on every claim; a worker's writes name the token of its claim.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scraper import accounts
+from scraper.accounts import users as accounts
 from scraper.config import Settings
 from scraper.runtime import Runtime
 
@@ -82,7 +82,7 @@ def database_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[database
 @pytest.fixture(autouse=True, scope="session")
 def cheap_password_hashes() -> Iterator[None]:
     """Hash test passwords with one PBKDF2 round: scrypt costs 0.2-0.5 s a user, and the
-    fixtures make thousands. The production method keeps its own test (test_accounts.py)."""
+    fixtures make thousands. The production method keeps its own test (test_auth.py)."""
     saved = accounts.PASSWORD_METHOD
     accounts.PASSWORD_METHOD = "pbkdf2:sha256:1"
     yield

@@ -36,7 +36,7 @@ def init_db_command(opts: Options) -> Outcome:
     """Create every missing table and record the migration head (idempotent)."""
     # heavy imports (SQLAlchemy, Alembic, the models) load only when this command runs
     from ops.schema.text import render_init
-    from scraper.schema import init_db
+    from scraper.migrations.manage import init_db
 
     report = init_db(opts.engine())
     return Outcome(report.to_json(), render_init(report), OK)
@@ -55,7 +55,7 @@ def migrate_command(opts: Options, dry_run: bool, sql: bool, allow_destructive: 
     """
     # heavy imports (SQLAlchemy, Alembic, the models) load only when this command runs
     from ops.schema.text import render_migrate
-    from scraper.schema import migrate
+    from scraper.migrations.manage import migrate
 
     if dry_run or sql:
         require_database(opts.database_url)

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ops.doctor.reasoning import RootCause
+from scraper.migrations.manage import init_db, migrate
 from scraper.runtime import Runtime
-from scraper.schema import init_db, migrate
 
 
 @dataclass(frozen=True)

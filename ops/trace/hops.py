@@ -15,7 +15,7 @@ from sqlalchemy import text
 from ops.trace.client import ApiClient, HttpClient, TraceCannotRun
 from ops.trace.report import FAIL, PASS, Hop
 from scraper.db import first_line
-from scraper.heartbeats import list_workers
+from scraper.jobs.workers import list_workers
 from scraper.models import FINAL_STATUSES, JobStatus
 from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png

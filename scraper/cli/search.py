@@ -11,8 +11,8 @@ import click
 from scraper.cli.base import main, runtime_for
 
 if TYPE_CHECKING:
-    from scraper.jobless_search import Fetched, Found
     from scraper.storage import Storage
+    from scraper.worker.terminal import Fetched, Found
 
 # A refusal of the API's request model, by field, as the option or argument that gave it.
 PARAMETER_OF_FIELD = {"query": "QUERY", "enabled_sources": "--source"}
@@ -60,7 +60,7 @@ def search(
     """
     # heavy imports (the sources, the downloader) load only when this command runs
     from scraper.download import Downloader, DownloadPolicy
-    from scraper.jobless_search import download, find
+    from scraper.worker.terminal import download, find
 
     query = _validated(query, sources)
     runtime = runtime_for(None)

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import signal
-from types import FrameType
-from typing import Any
-
 import click
 
 from scraper.accounts import ensure_admin
-from scraper.bootstrap import prepare
 from scraper.cli.base import database_url_option, main, runtime_for, setup_logging
 from scraper.config import DEFAULT_SECRET_KEY
 from scraper.db import first_line
 from scraper.runtime import Runtime
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 @main.command()
@@ -52,50 +43,25 @@ def serve(
     host: str, port: int, threads: int, no_worker: bool, concurrency: int, database_url: str | None
 ) -> None:
     """Serve the dashboard and API (waitress), with an in-process worker unless --no-worker."""
-    # heavy imports (waitress, Flask, the worker) load only when this command runs
-    from waitress.server import create_server
-
-    from scraper.jobs import Reconciler
-    from scraper.selfheal import SelfHealer
-    from scraper.web import create_app
-    from scraper.worker import Worker
+    from scraper.app.lifecycle import CannotListen, Listen, Service  # loads waitress and Flask
 
     runtime = runtime_for(database_url)
     setup_logging(runtime)
-    runtime.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app({"SCRAPER_RUNTIME": runtime})
     try:  # bind first: a busy port must fail before anything is printed or created
-        server: Any = create_server(app, host=host, port=port, threads=threads, ident="scraper")
-    except OSError as exc:
+        service = Service.serve(
+            runtime, Listen(host, port, threads), None if no_worker else concurrency
+        )
+    except CannotListen as exc:
         hint = " (another port: --port N, or `make run PORT=N`)" if port else ""
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from exc
+        raise click.ClickException(f"{exc}{hint}") from exc
     for warning in startup_warnings(runtime):
         click.echo(f"warning: {warning}", err=True)
-    report = prepare(runtime)
-    for problem in report.problems:
+    for problem in service.prepare().problems:
         click.echo(f"warning: {problem} (run `ops doctor`)", err=True)
     _announce_admin(runtime)
-    settings = runtime.settings
-    reconciler: Reconciler = (
-        SelfHealer(runtime)
-        if settings.auto_heal == "safe"
-        else Reconciler(runtime.store, runtime.fallback, settings.reconcile_interval)
-    )
-    reconciler.start()
-    worker = None if no_worker else Worker(runtime, concurrency=concurrency)
-    if worker is not None:
-        worker.start()
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    bound = getattr(server, "effective_port", port)
-    click.echo(f"Serving on http://{host}:{bound}  (Ctrl+C to stop)", err=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        reconciler.stop()
-        if worker is not None:
-            worker.stop()
+    service.start()
+    click.echo(f"Serving on http://{host}:{service.port or port}  (Ctrl+C to stop)", err=True)
+    service.wait()
 
 
 def startup_warnings(runtime: Runtime) -> list[str]:
@@ -146,27 +112,10 @@ def worker(
     concurrency: int, name: str | None, metrics_port: int | None, database_url: str | None
 ) -> None:
     """Run a standalone worker; SIGTERM stops claiming and releases what it holds."""
-    # heavy imports (the worker, the metrics exporter) load only when this command runs
-    from scraper.metrics.registry import mark_process_dead, serve_metrics
-    from scraper.selfheal import SelfHealer
-    from scraper.worker import Worker
+    from scraper.app.lifecycle import Service  # loads the worker and the metrics exporter
 
     runtime = runtime_for(database_url)
     setup_logging(runtime)
-    prepare(runtime)
-    if metrics_port is not None:
-        serve_metrics(metrics_port)
-    healer = SelfHealer(runtime) if runtime.settings.auto_heal == "safe" else None
-    if healer is not None:
-        healer.start()
-    w = Worker(runtime, concurrency=concurrency, worker_id=name)
-    signal.signal(signal.SIGTERM, lambda signum, frame: w._stop.set())
-    try:
-        w.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        w.stop()
-        if healer is not None:
-            healer.stop()
-        mark_process_dead()
+    service = Service.standalone_worker(runtime, concurrency, name, metrics_port)
+    service.prepare()
+    service.run()

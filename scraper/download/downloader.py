@@ -26,6 +26,7 @@ from scraper.download.policy import (
     DownloadPolicy,
     media_type,
 )
+from scraper.download.politeness import HostLimiter
 from scraper.download.robots import RobotsCache
 from scraper.download.timing import Deadline, backoff_seconds, retry_after_seconds
 from scraper.errors import (
@@ -84,6 +85,11 @@ class Downloader:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.robots = RobotsCache(self.fetch_text, policy.user_agent)
+
+    @property
+    def hosts(self) -> HostLimiter:
+        """The per-host limiter every download obeys (a job's pool queues by the same limits)."""
+        return self.policy.hosts
 
     def __enter__(self) -> Downloader:
         return self

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import DataError, SQLAlchemyError
@@ -11,6 +10,7 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 from scraper.db import first_line, is_transient
 from scraper.jobs.fallback import FallbackStore
 from scraper.jobs.store import JobStore
+from scraper.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -92,29 +92,17 @@ class Reconciler:
     def __init__(self, store: JobStore, fallback: FallbackStore, interval: float = 30.0) -> None:
         self.store = store
         self.fallback = fallback
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = Periodic("reconciler", interval, self.tick)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        """Start reconciling in the background."""
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.tick()
-            except Exception:  # the loop must outlive a database outage
-                log.exception("%s pass failed", self._name)
-
-    _name = "reconciler"
+        """Stop the background thread."""
+        self._thread.stop()
 
     def tick(self) -> None:
-        """One pass (subclasses do more, e.g. the self-healer)."""
+        """One pass: move what the fallback holds, if anything."""
         if self.fallback.waiting():
             reconcile(self.store, self.fallback)

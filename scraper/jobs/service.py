@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from scraper.counters import JOB_PERSIST_FAILURES, JOBS_CREATED
 from scraper.db import first_line
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.fallback import FallbackStore
@@ -16,7 +17,6 @@ from scraper.jobs.reader import JobFilter, JobReader
 from scraper.jobs.reconcile import ReconcileResult, reconcile
 from scraper.jobs.record import JobRecord
 from scraper.jobs.store import JobStore
-from scraper.metrics.process import JOB_PERSIST_FAILURES, JOBS_CREATED
 from scraper.models import FINAL_STATUSES, JobStatus, utcnow
 
 JOB_ID_LENGTH = 36  # scrape_jobs.id holds a UUID string

@@ -1,25 +1,5 @@
-"""Prometheus metrics: process counters, the scrape-time database collector, the registry."""
+"""Prometheus metrics at scrape time: the database collector (`collector`), the registry that
+`/metrics` and the worker's exporter serve (`exporter`), and a TTL cache (`cache`).
 
-from scraper.metrics.process import (
-    DOWNLOAD_BYTES,
-    DOWNLOADS,
-    HTTP_LATENCY,
-    HTTP_REQUESTS,
-    JOB_DURATION,
-    JOB_PERSIST_FAILURES,
-    JOBS_CREATED,
-    JOBS_FINISHED,
-    SELF_HEAL,
-)
-
-__all__ = [
-    "DOWNLOADS",
-    "DOWNLOAD_BYTES",
-    "HTTP_LATENCY",
-    "HTTP_REQUESTS",
-    "JOBS_CREATED",
-    "JOBS_FINISHED",
-    "JOB_DURATION",
-    "JOB_PERSIST_FAILURES",
-    "SELF_HEAL",
-]
+The process counters the jobs and the web app bump live below the jobs, in `scraper.counters`.
+"""

@@ -21,9 +21,9 @@ from healthchecks import CheckResult
 from healthchecks.monitor import monitor_for
 from scraper.jobs.queries import DatabaseSnapshot, read_snapshot
 from scraper.metrics.cache import TTLCache
+from scraper.migrations.manage import check_schema
 from scraper.models import JobStatus
 from scraper.runtime import Runtime
-from scraper.schema import check_schema
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ from scraper.runtime import Runtime
 from scraper.web import (
     api,
     auth,
+    common,
     context,
     dashboard,
     errors,
     insight,
     metrics,
     pages,
-    views,
 )
 
 # No request this app takes is bigger (a search is a few hundred bytes): larger ones get 413.
@@ -59,7 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     errors.init_app(app)
     auth.init_app(app)
-    views.init_app(app)
+    common.init_app(app)
     api.init_app(app)
     dashboard.init_app(app)
     insight.init_app(app)

@@ -13,11 +13,23 @@ from typing import Any
 from flask import Blueprint, Flask, request
 from flask.typing import ResponseReturnValue
 
-from scraper.assets import list_assets
 from scraper.errors import JobStateError
 from scraper.jobs import JobFilter, JobRecord
+from scraper.jobs.assets import list_assets
 from scraper.sources import source_class, source_descriptions
 from scraper.web.auth import owner_filter
+from scraper.web.common import (
+    asset_json,
+    create_job,
+    dashboard_state,
+    find_asset,
+    find_job,
+    job_json,
+    json_body,
+    query_args,
+    unavailable_if_unread,
+    validate,
+)
 from scraper.web.context import current_runtime
 from scraper.web.errors import ApiError
 from scraper.web.files import send_stored
@@ -30,18 +42,6 @@ from scraper.web.schemas import (
     JobListQuery,
     SearchCreated,
     SearchRequest,
-)
-from scraper.web.views import (
-    asset_json,
-    create_job,
-    dashboard_state,
-    find_asset,
-    find_job,
-    job_json,
-    json_body,
-    query_args,
-    unavailable_if_unread,
-    validate,
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api")

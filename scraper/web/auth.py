@@ -34,8 +34,8 @@ from scraper.accounts import (
     authenticate,
     get_account,
 )
-from scraper.logins import clear_failures, record_failure, retry_after
-from scraper.sessions import close_session, open_session, session_is_open
+from scraper.accounts.logins import clear_failures, record_failure, retry_after
+from scraper.accounts.sessions import close_session, open_session, session_is_open
 from scraper.web.context import current_runtime
 from scraper.web.errors import error_response, wants_json
 

@@ -20,17 +20,14 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
 
-from scraper.assets import list_assets
 from scraper.errors import JobNotFound, JobStateError
+from scraper.jobs.assets import list_assets
 from scraper.jobs.explain import summarize_error
 from scraper.jobs.history import attempts_of
 from scraper.models import FINAL_STATUSES, JobStatus
 from scraper.sources import source_descriptions
 from scraper.web.auth import current_account, owner_filter
-from scraper.web.context import current_runtime
-from scraper.web.errors import ApiError
-from scraper.web.schemas import SearchRequest
-from scraper.web.views import (
+from scraper.web.common import (
     asset_json,
     create_job,
     dashboard_state,
@@ -38,6 +35,9 @@ from scraper.web.views import (
     unavailable_if_unread,
     validate,
 )
+from scraper.web.context import current_runtime
+from scraper.web.errors import ApiError
+from scraper.web.schemas import SearchRequest
 
 bp = Blueprint("dashboard", __name__)
 JOBS_PER_PAGE = 20

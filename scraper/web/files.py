@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from flask import Response, send_file
 
-from scraper.assets import AssetRecord
+from scraper.jobs.assets import AssetRecord
 from scraper.storage import FileMissing, PathEscape, Storage, StorageUnavailable, safe_filename
 from scraper.web.errors import ApiError
 

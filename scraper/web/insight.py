@@ -11,10 +11,10 @@ from healthchecks.workers import fresh_within
 from scraper.jobs.stats import compute_stats
 from scraper.jobs.workers import WorkerView, worker_views
 from scraper.web.auth import current_account, owner_filter
+from scraper.web.common import query_args
 from scraper.web.context import current_runtime as runtime
 from scraper.web.errors import ApiError
 from scraper.web.schemas import StatsOut, StatsQuery, WorkerList
-from scraper.web.views import query_args
 
 bp = Blueprint("insight", __name__, url_prefix="/api")
 # Redoc renders with inline styles and a blob: web worker; nothing leaves the origin.

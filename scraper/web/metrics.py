@@ -14,10 +14,10 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from scraper.counters import HTTP_LATENCY, HTTP_REQUESTS
 from scraper.logs import bind, request_id_from, unbind
-from scraper.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from scraper.metrics.collector import ScraperCollector
-from scraper.metrics.registry import build_registry
+from scraper.metrics.exporter import build_registry
 from scraper.web.context import current_runtime, runtime_of
 
 bp = Blueprint("metrics", __name__)

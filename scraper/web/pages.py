@@ -15,9 +15,9 @@ from scraper.jobs import SORTS, JobFilter
 from scraper.models import JobStatus
 from scraper.sources import source_names
 from scraper.web.auth import current_account, owner_filter
+from scraper.web.common import job_json, unavailable_if_unread
 from scraper.web.context import current_runtime
 from scraper.web.insight import workers_state
-from scraper.web.views import job_json, unavailable_if_unread
 
 bp = Blueprint("pages", __name__)
 PER_PAGE = 25

@@ -8,8 +8,8 @@ from sqlalchemy import Engine
 
 from healthchecks.monitor import HealthMonitor, monitor_for
 from scraper.metrics.cache import TTLCache
+from scraper.migrations.manage import check_schema as compare_schema
 from scraper.runtime import Runtime
-from scraper.schema import check_schema as compare_schema
 
 # The health panel: the /readyz checks, but the schema comes from the cached comparison.
 PANEL_CHECKS = (
@@ -86,7 +86,7 @@ def plural(count: int, one: str, many: str | None = None) -> str:
 
 
 def check_schema(engine: Engine) -> SchemaStatus:
-    """Compare the live schema with the models (`scraper.schema.check_schema`)."""
+    """Compare the live schema with the models (`scraper.migrations.manage.check_schema`)."""
     try:
         report = compare_schema(engine)
     except Exception as exc:  # a checker failure must not take the dashboard down

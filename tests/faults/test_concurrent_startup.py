@@ -17,9 +17,9 @@ from sqlalchemy import func, select, text
 
 from ops.smoke import free_port, wait_ready
 from scraper.jobs import NewJob
+from scraper.migrations.manage import check_schema, init_db
 from scraper.models import ScrapeJob
 from scraper.runtime import Runtime
-from scraper.schema import check_schema, init_db
 from tests.faults.conftest import Serve, api_session
 from tests.plugins.processes import Spawn, scraper_env, wait_until
 

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 from scraper.jobs import NewJob
+from scraper.migrations.manage import init_db
 from scraper.models import Asset
 from scraper.runtime import Runtime
-from scraper.schema import init_db
 from scraper.sources.selftest import make_png
 from tests.plugins.http_server import HTTPTestServer, Reply
 from tests.plugins.processes import Spawn, claims, scraper_env, wait_until

@@ -27,9 +27,9 @@ from sqlalchemy import func, select
 from ops.smoke import wait_ready
 from scraper.accounts import create_token, create_user
 from scraper.config import Settings
+from scraper.migrations.manage import init_db
 from scraper.models import Asset, JobStatus, ScrapeJob
 from scraper.runtime import Runtime
-from scraper.schema import init_db
 from scraper.sources.selftest import make_png
 from tests.plugins.http_server import HTTPTestServer
 from tests.plugins.netns import Host, Lab

@@ -14,9 +14,9 @@ from sqlalchemy import func, select, text
 
 from scraper.jobs import JobRecord
 from scraper.jobs import journal as jr
+from scraper.migrations.manage import init_db
 from scraper.models import ScrapeJob, utcnow
 from scraper.runtime import Runtime
-from scraper.schema import init_db
 from tests.conftest import sqlite_only
 from tests.faults.conftest import Serve, Served, api_session
 from tests.plugins.processes import scraper_env, wait_until

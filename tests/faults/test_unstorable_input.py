@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from scraper.migrations.manage import init_db
 from scraper.runtime import Runtime
-from scraper.schema import init_db
 from tests.faults.conftest import Serve, api_session
 from tests.plugins.processes import scraper_env
 

@@ -20,8 +20,8 @@ from healthchecks import (
     workers,
 )
 from scraper.config import Settings
-from scraper.heartbeats import beat
 from scraper.runtime import Runtime
+from scraper.worker.heartbeats import beat
 from tests.conftest import sqlite_only
 from tests.plugins.observability import run_selftest_jobs
 

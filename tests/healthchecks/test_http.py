@@ -9,9 +9,9 @@ from flask.testing import FlaskClient
 
 from healthchecks import CHECKS
 from scraper.config import Settings
-from scraper.heartbeats import beat
 from scraper.runtime import Runtime
 from scraper.web import create_app
+from scraper.worker.heartbeats import beat
 from tests.plugins.observability import run_selftest_jobs
 
 UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/none"

@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 
 from healthchecks import failures
 from healthchecks.base import Status
-from scraper.heartbeats import beat
 from scraper.models import Base, ScrapeJob, utcnow
 from scraper.runtime import Runtime
+from scraper.worker.heartbeats import beat
 
 ERROR = "OSError: [Errno 28] No space left on device: 'data/downloads/ab'"
 

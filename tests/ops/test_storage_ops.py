@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from ops.cli import main
 from ops.smoke import free_port
 from ops.storage import migrate
-from scraper.assets import asset_row
 from scraper.config import Settings
 from scraper.jobs import NewJob
+from scraper.jobs.assets import asset_row
 from scraper.models import Asset
 from scraper.runtime import Runtime
 from scraper.sources.base import MediaItem

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, text
 
+from scraper.migrations.manage import init_db
 from scraper.models import Base
-from scraper.schema import init_db
 
 SERVER_URLS = {
     "postgresql": os.environ.get(

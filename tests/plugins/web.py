@@ -16,10 +16,10 @@ from waitress import wasyncore
 from waitress.server import TcpWSGIServer, create_server
 
 from scraper.accounts import Account, create_token, create_user
+from scraper.accounts.sessions import open_session
 from scraper.config import Settings
 from scraper.models import Base
 from scraper.runtime import Runtime
-from scraper.sessions import open_session
 from scraper.storage import FileStore, StoredFile
 from scraper.web import create_app
 from scraper.worker import Worker

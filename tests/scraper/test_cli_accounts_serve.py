@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from ops.smoke import scraper_command
 from scraper.accounts import authenticate, create_user
+from scraper.accounts.sessions import open_session, session_is_open
 from scraper.cli import main
 from scraper.models import Base
 from scraper.runtime import Runtime
-from scraper.sessions import open_session, session_is_open
 from tests.conftest import sqlite_only
 
 pytestmark = sqlite_only

@@ -10,13 +10,13 @@ from sqlalchemy import select
 
 from scraper.download.cancel import CancelToken
 from scraper.jobs import NewJob
-from scraper.jobs.execute import Progress
 from scraper.models import Asset
 from scraper.runtime import Runtime
 from scraper.sources import MediaItem, Source, register
 from scraper.sources.selftest import make_png
 from scraper.storage import StoredFile
 from scraper.worker import Worker
+from scraper.worker.run import Progress
 from tests.plugins.waiting import wait_until
 
 

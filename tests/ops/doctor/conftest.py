@@ -23,8 +23,8 @@ from sqlalchemy.pool import NullPool
 
 from ops.cli import main
 from scraper.db import make_engine
-from scraper.heartbeats import beat
-from scraper.schema import init_db
+from scraper.migrations.manage import init_db
+from scraper.worker.heartbeats import beat
 from tests.conftest import DIALECTS, fresh_database
 
 SERVERS = [d for d in DIALECTS if not isinstance(d, str)]

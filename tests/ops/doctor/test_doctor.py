@@ -19,12 +19,12 @@ from sqlalchemy import text
 
 from ops.cli import main
 from scraper.config import Settings
-from scraper.heartbeats import beat
 from scraper.jobs import JobRecord, NewJob
+from scraper.migrations.manage import init_db
 from scraper.models import utcnow
 from scraper.runtime import Runtime
-from scraper.schema import init_db
 from scraper.worker import Worker
+from scraper.worker.heartbeats import beat
 from tests.conftest import fresh_database
 from tests.ops.conftest import hold_job
 

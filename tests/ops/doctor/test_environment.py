@@ -23,11 +23,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
 from ops.cli import main
-from scraper.heartbeats import beat
 from scraper.jobs import JobRecord
 from scraper.jobs.store import JobStore
 from scraper.migrations import alembic_config
 from scraper.models import utcnow
+from scraper.worker.heartbeats import beat
 from tests.conftest import DIALECTS, SERVER_URLS
 from tests.ops.doctor.conftest import FaultEnv, chdir, database_state, file_state
 

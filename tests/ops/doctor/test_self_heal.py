@@ -22,8 +22,8 @@ from healthchecks.monitor import HealthMonitor, monitor_for
 from ops.smoke import free_port, running_server, server_env
 from scraper.accounts import create_token, create_user
 from scraper.config import Settings
+from scraper.migrations.manage import init_db
 from scraper.runtime import Runtime
-from scraper.schema import init_db
 from tests.conftest import DIALECTS, fresh_database
 
 INTERVAL = 3.0

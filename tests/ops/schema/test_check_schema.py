@@ -17,8 +17,8 @@ from ops import schema as library
 from ops.errors import BadModelsPath
 from ops.schema import Difference, Severity, load_metadata
 from scraper.db import make_engine
+from scraper.migrations.manage import check_schema, init_db
 from scraper.models import Base
-from scraper.schema import check_schema, init_db
 
 Plant = Callable[[Operations, str], None]
 

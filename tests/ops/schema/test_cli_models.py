@@ -59,7 +59,7 @@ except SystemExit as exit:
 
 def test_an_in_sync_check_schema_process_never_imports_alembic(sqlite_url: str) -> None:
     """Alembic's operations and DDL modules load only when a fix is rendered."""
-    from scraper.schema import init_db
+    from scraper.migrations.manage import init_db
 
     engine = sa.create_engine(sqlite_url)
     init_db(engine)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import inspect, text
 
 from scraper.db import make_engine
+from scraper.migrations.manage import check_schema, head_revision, init_db
 from scraper.models import Base
-from scraper.schema import check_schema, head_revision, init_db
 
 
 def test_init_db_on_empty_database_creates_everything_and_stamps_head(db_url: str) -> None:

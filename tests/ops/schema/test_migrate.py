@@ -18,8 +18,8 @@ from ops.errors import MigrationFailed
 from ops.schema import Severity
 from scraper.db import make_engine
 from scraper.migrations import alembic_config
+from scraper.migrations.manage import auto_heal, check_schema, head_revision, migrate
 from scraper.models import ApiToken, Asset, Role, ScrapeJob, User, UserRole, WorkerHeartbeat
-from scraper.schema import auto_heal, check_schema, head_revision, migrate
 from tests.ops.schema.test_check_schema import SCENARIOS, drop_table, engine, plant
 
 __all__ = ["engine"]  # the fixture, re-exported for this module

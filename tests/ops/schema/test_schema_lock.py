@@ -8,7 +8,7 @@ from sqlalchemy import Engine, text
 
 from ops.errors import SchemaLockTimeout
 from ops.schema.lock import schema_lock
-from scraper.schema import check_schema, migrate
+from scraper.migrations.manage import check_schema, migrate
 from tests.ops.schema.test_check_schema import engine
 
 __all__ = ["engine"]  # the fixture, re-exported for this module

@@ -10,9 +10,9 @@ from sqlalchemy import text
 
 from healthchecks import run_checks
 from scraper.jobs import NewJob
-from scraper.jobs.backoff import FailureBackoff
 from scraper.runtime import Runtime
 from scraper.worker import Worker
+from scraper.worker.backoff import FailureBackoff
 from tests.conftest import sqlite_only
 
 

@@ -179,7 +179,7 @@ def test_cancel_or_stop_mid_pool_ends_every_download_at_once_leaving_no_partial_
     try:
         wait_until(lambda: len(partials(runtime)) >= 3, 15, "slow downloads in flight")
         began = time.monotonic()
-        runtime.jobs.cancel(job.id) if action == "cancel" else worker._stop.set()
+        runtime.jobs.cancel(job.id) if action == "cancel" else worker.request_stop()
         wait_until(lambda: not worker._held, 10, "the worker to let go of the job")
         let_go = time.monotonic() - began
     finally:

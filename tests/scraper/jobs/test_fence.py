@@ -7,8 +7,8 @@ import logging
 import pytest
 from sqlalchemy import func, select
 
-from scraper.assets import asset_row
 from scraper.jobs import NewJob
+from scraper.jobs.assets import asset_row
 from scraper.jobs.fence import AssetWrite
 from scraper.models import Asset
 from scraper.runtime import Runtime

@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from scraper.errors import SourceError
 from scraper.jobs import NewJob
-from scraper.jobs.plan import round_robin
 from scraper.models import Asset
 from scraper.runtime import Runtime
 from scraper.sources import MediaItem, Source, register
+from scraper.sources.roundrobin import Found, SourceFailed, round_robin
 from scraper.sources.selftest import make_png
 from scraper.worker import Worker
 
@@ -77,7 +77,7 @@ def asset_sources(runtime: Runtime, job_id: str) -> list[str]:
 
 def test_round_robin_takes_one_item_from_each_source_in_turn() -> None:
     streams = {"a": iter([png_item("1"), png_item("2"), png_item("3")]), "b": iter([png_item("x")])}
-    order = [(name, item.url) for name, item in round_robin(streams, lambda n, e: None)]
+    order = [(r.source, r.item.url) for r in round_robin(streams) if isinstance(r, Found)]
     assert order == [
         ("a", "test://1"),
         ("b", "test://x"),
@@ -95,8 +95,10 @@ def test_round_robin_stops_pulling_once_nothing_more_is_wanted() -> None:
             yield png_item(str(i))
 
     taken = []
-    for _name, item in round_robin({"a": counting()}, lambda n, e: None, lambda: len(taken) < 3):
-        taken.append(item)
+    for result in round_robin({"a": counting()}):  # the caller stops pulling: so does the source
+        taken.append(result)
+        if len(taken) == 3:
+            break
     assert len(taken) == 3 and pulled == [0, 1, 2]
 
 
@@ -105,10 +107,10 @@ def test_a_failing_source_is_reported_and_dropped_while_others_go_on() -> None:
         yield png_item("f1")
         raise SourceError("f", "boom")
 
-    errors: dict[str, str] = {}
     streams = {"f": failing(), "ok": iter([png_item("o1"), png_item("o2")])}
-    got = [n for n, _ in round_robin(streams, lambda n, e: errors.setdefault(n, str(e)))]
-    assert got == ["f", "ok", "ok"]
+    results = list(round_robin(streams))
+    assert [r.source for r in results if isinstance(r, Found)] == ["f", "ok", "ok"]
+    errors = {r.source: str(r.error) for r in results if isinstance(r, SourceFailed)}
     assert errors == {"f": "f: boom"}
 
 

@@ -13,9 +13,9 @@ from scraper.download.cancel import CancelToken
 from scraper.download.politeness import HostLimiter
 from scraper.download.timing import Deadline
 from scraper.errors import DownloadCancelled
-from scraper.jobs.pool import DownloadPool
 from scraper.sources import MediaItem
 from scraper.storage import StoredFile
+from scraper.worker.pool import DownloadPool
 from tests.plugins.http_server import HTTPTestServer
 from tests.plugins.waiting import wait_until
 

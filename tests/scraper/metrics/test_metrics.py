@@ -8,11 +8,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import text
 
 from scraper.config import Settings
-from scraper.heartbeats import beat, list_workers
+from scraper.jobs.workers import list_workers
 from scraper.metrics.collector import ScraperCollector
 from scraper.models import JobStatus
 from scraper.runtime import Runtime
 from scraper.web import create_app
+from scraper.worker.heartbeats import beat
 from tests.conftest import sqlite_only
 from tests.plugins.observability import by_label, parse, run_selftest_jobs, scrape
 

@@ -24,7 +24,7 @@ RUN_JOBS = """
 import sys
 from scraper.config import Settings
 from scraper.jobs import NewJob
-from scraper.metrics.registry import mark_process_dead
+from scraper.metrics.exporter import mark_process_dead
 from scraper.runtime import Runtime
 from scraper.worker import Worker
 

@@ -10,11 +10,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
-from scraper.assets import asset_row
-from scraper.heartbeats import beat
+from scraper.jobs.assets import asset_row
 from scraper.models import ScrapeJob, WorkerHeartbeat, utcnow
 from scraper.runtime import Runtime
 from scraper.sources.base import MediaItem
+from scraper.worker.heartbeats import beat
 from tests.conftest import sqlite_only
 from tests.plugins.web import Finished, WebUsers, run_all, signed_in, submit
 

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from scraper import accounts
+from scraper.accounts import users as accounts
 from scraper.models import ApiToken, User
 from scraper.runtime import Runtime
 from tests.conftest import sqlite_only

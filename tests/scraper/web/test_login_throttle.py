@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import update
 from werkzeug.test import TestResponse
 
-from scraper.logins import DEFAULT_THROTTLE, record_failure, retry_after
+from scraper.accounts.logins import DEFAULT_THROTTLE, record_failure, retry_after
 from scraper.models import LoginAttempt, utcnow
 from scraper.runtime import Runtime
 from tests.conftest import sqlite_only

@@ -10,9 +10,9 @@ from flask.json import dumps as json_dumps
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 
-from scraper.assets import AssetRecord, get_asset
 from scraper.errors import JobNotFound
 from scraper.jobs import JobPage, JobRecord, NewJob
+from scraper.jobs.assets import AssetRecord, get_asset
 from scraper.jobs.explain import summarize_error
 from scraper.metrics.cache import TTLCache
 from scraper.models import JobStatus, utcnow

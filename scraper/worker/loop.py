@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from scraper.counters import JOB_DURATION, JOBS_FINISHED
 from scraper.download import Downloader, DownloadPolicy
-from scraper.heartbeats import beat
-from scraper.jobs.backoff import FailureBackoff
-from scraper.jobs.execute import ExecutionContext, JobLost, ShuttingDown, execute
 from scraper.jobs.record import JobRecord
-from scraper.metrics import JOB_DURATION, JOBS_FINISHED
 from scraper.models import JobStatus
+from scraper.worker.backoff import FailureBackoff
+from scraper.worker.heartbeats import beat
+from scraper.worker.run import ExecutionContext, JobLost, JobRun, ShuttingDown
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -76,9 +76,14 @@ class Worker:
             extra={"worker": self.id},
         )
 
+    def request_stop(self) -> None:
+        """Stop claiming and release the jobs in hand, without waiting (safe in a signal
+        handler); `stop` waits for the threads."""
+        self._stop.set()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming; jobs in hand are released at once, their downloads cancelled (SIGTERM)."""
-        self._stop.set()
+        self.request_stop()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -86,7 +91,7 @@ class Worker:
         log.info("worker %s stopped", self.id, extra={"worker": self.id})
 
     def run(self) -> None:
-        """Block until stopped (signal handlers call `stop`)."""
+        """Block until stopped (signal handlers call `request_stop`)."""
         self.start()
         while not self._stop.wait(0.5):
             pass
@@ -134,7 +139,7 @@ class Worker:
     def _finish(self, job: JobRecord, lost: threading.Event) -> None:
         store, extra = self.runtime.store, {"job_id": job.id, "worker": self.id}
         try:
-            message = execute(job, self._context(lost))
+            message = JobRun(job, self._context(lost)).execute()
         except (ShuttingDown, JobLost) as exc:
             if not lost.is_set() and store.release(job.id, self.id, job.lease_token):
                 log.info("job %s released at shutdown", job.id, extra=extra)
@@ -165,8 +170,8 @@ class Worker:
             source_urls=self.settings.source_urls,
             concurrency=self.settings.job_concurrency,
             # The limiter its downloads obey, so the pool queues per host by the same limits
-            # (a stand-in downloader without a policy: no per-host queueing).
-            hosts=getattr(getattr(downloader, "policy", None), "hosts", None),
+            # (a test's stand-in downloader has none: no per-host queueing).
+            hosts=downloader.hosts if isinstance(downloader, Downloader) else None,
         )
 
     def _downloader(self) -> Downloader:

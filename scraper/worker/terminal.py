@@ -11,20 +11,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from scraper.errors import DownloadError
-from scraper.jobs.execute import fetch_item
-from scraper.jobs.plan import search_all
-from scraper.jobs.report import skip_reason
-from scraper.sources import MediaItem, validate_sources
+from scraper.sources import validate_sources
+from scraper.sources.roundrobin import Found, Search, SourceFailed, Sources
 from scraper.storage import Storage, StoredFile
+from scraper.worker.pool import ItemFetcher
+from scraper.worker.report import skip_reason
 
 if TYPE_CHECKING:
     from scraper.download import Downloader
-
-
-@dataclass(frozen=True)
-class Found:
-    source: str
-    item: MediaItem
 
 
 @dataclass
@@ -55,23 +49,16 @@ def find(
     validate_sources(sources)
     findings = Findings()
     seen: set[str] = set()
-
-    def failed(name: str, exc: Exception) -> None:
-        findings.errors[name] = str(exc)
-
-    for name, item in search_all(
-        sources,
-        query,
-        limit,
-        safe_search,
-        downloader,
-        source_urls,
-        failed,
-        lambda: len(findings.items) < limit,
-    ):
-        if item.url not in seen:
-            seen.add(item.url)
-            findings.items.append(Found(name, item))
+    results = Sources(downloader, source_urls).search(Search(sources, query, limit, safe_search))
+    while len(findings.items) < limit:
+        result = next(results, None)
+        if result is None:
+            break
+        if isinstance(result, SourceFailed):
+            findings.errors[result.source] = str(result.error)
+        elif result.item.url not in seen:
+            seen.add(result.item.url)
+            findings.items.append(result)
     return findings
 
 
@@ -84,9 +71,10 @@ def download(
     """Store each item once (by content); `on_item` after each, for a progress bar."""
     fetched = Fetched()
     hashes: set[str] = set()
+    fetch = ItemFetcher(files, downloader)
     for entry in found:
         try:
-            stored = fetch_item(entry.item, files, downloader)
+            stored = fetch(entry.item)
         except (DownloadError, OSError) as exc:
             fetched.skipped.append((entry, skip_reason(exc), str(exc)))
         else:

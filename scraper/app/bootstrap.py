@@ -9,8 +9,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scraper.db import first_line, is_transient
 from scraper.errors import ScraperError
+from scraper.migrations.manage import auto_heal
 from scraper.runtime import Runtime
-from scraper.schema import auto_heal
 
 log = logging.getLogger(__name__)
 

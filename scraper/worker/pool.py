@@ -17,15 +17,41 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from scraper.download.cancel import CancelToken
 from scraper.download.politeness import HostLimiter
+from scraper.errors import DownloadError
 from scraper.sources import MediaItem
-from scraper.storage import StoredFile
+from scraper.storage import Storage, StoredFile
 
-Fetch = Callable[[MediaItem, CancelToken], StoredFile]
+Fetch = Callable[[MediaItem, CancelToken | None], StoredFile]
 QUEUED_PER_THREAD = 4  # how far the search may run ahead of busy hosts
+
+
+class Fetcher(Protocol):
+    """What the pool downloads through: the guarded `Downloader`, or a test's stand-in."""
+
+    def download(
+        self, url: str, name_hint: str | None = None, cancel: CancelToken | None = None
+    ) -> StoredFile: ...
+
+
+@dataclass(frozen=True)
+class ItemFetcher:
+    """Store one item: its in-process bytes, or its URL through the downloader."""
+
+    files: Storage
+    downloader: Fetcher | None
+
+    def __call__(self, item: MediaItem, cancel: CancelToken | None = None) -> StoredFile:
+        if item.content is not None:
+            mime = item.mime or "application/octet-stream"
+            return self.files.put_bytes(item.content, mime, item.title)
+        if self.downloader is None:
+            raise DownloadError(item.url, "this worker has no downloader")
+        return self.downloader.download(item.url, name_hint=item.title, cancel=cancel)
 
 
 @dataclass(frozen=True)

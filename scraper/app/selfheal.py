@@ -14,28 +14,30 @@ import logging
 
 from healthchecks import CheckResult, Status
 from healthchecks.monitor import HealEvent, monitor_for
-from scraper.jobs import Reconciler
-from scraper.metrics import SELF_HEAL
+from scraper.counters import SELF_HEAL
+from scraper.migrations.manage import auto_heal
+from scraper.periodic import Periodic
 from scraper.runtime import Runtime
-from scraper.schema import auto_heal
 
 log = logging.getLogger(__name__)
 
 
-class SelfHealer(Reconciler):
-    """Background thread: heal what is safe every `interval` seconds (a Reconciler that heals)."""
-
-    _name = "self-healer"
+class SelfHealer:
+    """Background thread: heal what is safe every `interval` seconds (it reconciles too)."""
 
     def __init__(self, runtime: Runtime, interval: float | None = None) -> None:
         every = interval if interval is not None else runtime.settings.reconcile_interval
-        super().__init__(runtime.store, runtime.fallback, every)
         self.runtime = runtime
         self.monitor = monitor_for(runtime)
+        self._thread = Periodic("self-healer", every, self.heal_once)
 
-    def tick(self) -> None:
-        """One pass of `heal_once`."""
-        self.heal_once()
+    def start(self) -> None:
+        """Start healing in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the background thread."""
+        self._thread.stop()
 
     def heal_once(self) -> list[HealEvent]:
         """One pass: repair the schema if writes need it, requeue, reconcile; what was done."""

@@ -1,0 +1,308 @@
+"""Run one claimed job: search the sources round-robin, download through a bounded pool, store
+each item once, record assets."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from scraper.counters import DOWNLOAD_BYTES, DOWNLOADS
+from scraper.download.politeness import HostLimiter
+from scraper.errors import DownloadError, ScraperError
+from scraper.jobs.assets import asset_row, stored_keys
+from scraper.jobs.fence import AssetWrite
+from scraper.jobs.record import JobRecord
+from scraper.jobs.store import JobStore
+from scraper.sources.roundrobin import Found, Search, SourceFailed, Sources
+from scraper.storage import Storage
+from scraper.worker.pool import DownloadPool, Fetched, ItemFetcher
+from scraper.worker.report import JobReport, skip_reason
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from scraper.download import Downloader
+
+log = logging.getLogger(__name__)
+
+
+class JobLost(ScraperError):
+    """The job is no longer this worker's (cancelled, or its lease was rescued)."""
+
+
+class ShuttingDown(ScraperError):
+    """The worker was asked to stop between two items."""
+
+
+class NothingStored(ScraperError):
+    """Every item failed: the job fails with the first reasons."""
+
+
+class Progress:
+    """Throttled progress writes: at most one per `interval` seconds, never one per chunk."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        job: JobRecord,
+        worker_id: str,
+        interval: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store, self.job, self.worker_id = store, job, worker_id
+        self.interval, self.clock = interval, clock
+        self._last = float("-inf")
+        self.writes = 0
+
+    def update(
+        self,
+        downloaded: int,
+        size: int,
+        message: str,
+        force: bool = False,
+        report: JobReport | None = None,
+    ) -> None:
+        now = self.clock()
+        if not force and now - self._last < self.interval:
+            return
+        self._last = now
+        percent = min(99, downloaded * 100 // max(1, self.job.max_content))
+        self.writes += 1
+        values: dict[str, Any] = dict(
+            progress=percent, downloaded=downloaded, bytes_downloaded=size
+        )
+        if report is not None:
+            values["result"] = report.to_json()  # built only when a write is due
+        token = self.job.lease_token
+        if not self.store.progress(
+            self.job.id, self.worker_id, token, message=message[:500], **values
+        ):
+            raise JobLost(f"job {self.job.id} is no longer held by {self.worker_id}")
+
+    def check_held(self, report: JobReport, idle: float = 1.0) -> None:
+        """Write (and so learn whether the job is still ours) if nothing was written for
+        `idle` seconds: a cancel is seen within a second even while every download is slow."""
+        if self.clock() - self._last >= idle:
+            self.report(report, force=True)
+
+    def report(self, report: JobReport, message: str | None = None, force: bool = False) -> None:
+        self.update(
+            report.stored,
+            report.bytes,
+            message or report.progress_message(),
+            force=force,
+            report=report,
+        )
+
+
+@dataclass
+class ExecutionContext:
+    """What a job run needs from its worker."""
+
+    store: JobStore
+    session_factory: sessionmaker[Session]
+    files: Storage
+    downloader: Downloader | None
+    worker_id: str
+    should_stop: Callable[[], bool]
+    progress_interval: float = 0.5
+    source_urls: Mapping[str, str] = field(default_factory=dict)
+    concurrency: int = 1  # downloads in flight at once (SCRAPER_JOB_CONCURRENCY)
+    hosts: HostLimiter | None = None  # the downloader's limiter: the pool queues per host
+
+
+WAIT = 0.1  # seconds the job's thread waits for a result before it looks at should_stop again
+
+
+class JobRun:
+    """One execution of a claimed job, owning its steps: resume what earlier attempts stored,
+    pull items from the sources (round-robin), download them through a bounded pool, record
+    each new file once, report progress, and finish with a message or an exception.
+
+    Everything but the downloads runs in the job's own thread, so its state needs no lock.
+    """
+
+    def __init__(self, job: JobRecord, ctx: ExecutionContext) -> None:
+        self.job, self.ctx = job, ctx
+        self.report = JobReport.start(job.max_content, job.enabled_sources, job.safe_search)
+        self.progress = Progress(ctx.store, job, ctx.worker_id, ctx.progress_interval)
+        self.sources = Sources(ctx.downloader, ctx.source_urls)
+        self.fetch = ItemFetcher(ctx.files, ctx.downloader)
+        self.urls: set[str] = set()  # seen in this job, for de-duplication
+        self.hashes: set[str] = set()
+        self.pool = DownloadPool(ctx.concurrency, self.fetch, ctx.hosts)
+
+    def execute(self) -> str:
+        """Run the job to the end; return the completion message or raise (the worker decides).
+
+        At most `max_content` files are stored; leaving (cancel, lost lease, shutdown, error)
+        cancels every download still in flight.
+        """
+        with self.pool:
+            self.resume()
+            self.search()
+            while self.pool.busy:
+                self.settle(WAIT)
+        return self.finish()
+
+    def resume(self) -> None:
+        """Count what earlier attempts of this job stored; their URLs and contents are skipped."""
+        for key in stored_keys(self.ctx.session_factory, self.job.id):
+            self.urls.add(key.url)
+            self.hashes.add(key.sha256)
+            source = self.report.sources.get(key.source)
+            if source is not None:
+                source.stored += 1
+                source.bytes += key.size_bytes
+        if self.hashes:
+            log.info(
+                "job %s resumes with %d file(s) stored by earlier attempts",
+                self.job.id,
+                len(self.hashes),
+                extra={"job_id": self.job.id},
+            )
+
+    def search(self) -> None:
+        """Pull items from the sources while more are wanted, starting a download for each."""
+        job = self.job
+        terms = Search(job.enabled_sources, job.query, job.max_content, job.safe_search)
+        results = self.sources.search(terms)
+        while self.wanted():
+            result = next(results, None)
+            if result is None:
+                return
+            if isinstance(result, SourceFailed):
+                self.source_failed(result)
+                continue
+            if self.ctx.should_stop():
+                raise ShuttingDown(f"stopping before {result.item.url}")
+            self.report.current = result.source
+            self.start(result)
+            self.settle(0)
+
+    def wanted(self) -> bool:
+        """Whether to pull another item: waits (taking results) while no thread is free, or
+        while what is under way could still fill `max_content`; False once it is full."""
+        while True:
+            self.pool.dispatch()
+            if self.report.stored >= self.job.max_content:
+                return False
+            if self.pool.has_room and self.report.stored + self.pool.busy < self.job.max_content:
+                return True
+            self.settle(WAIT)
+
+    def settle(self, timeout: float) -> None:
+        """Start what can start, take the results that are in (waiting up to `timeout` for the
+        first); stop early if the worker says so."""
+        self.pool.dispatch()
+        fetched = self.pool.next_done(timeout)
+        if fetched is not None:
+            kept: list[Fetched] = []
+            while fetched is not None:
+                if self.is_new(fetched):
+                    kept.append(fetched)
+                fetched = self.pool.next_done(0)
+            self.record(kept)
+            self.pool.dispatch()
+            self.progress.report(self.report)
+        self.progress.check_held(self.report)
+        if self.ctx.should_stop():
+            raise ShuttingDown(f"stopping with {self.pool.in_flight} downloads in flight")
+
+    def source_failed(self, failed: SourceFailed) -> None:
+        """Keep a broken source's reason on the report; the other sources go on."""
+        self.report.sources[failed.source].error = str(failed.error)[:500]
+        log.warning(
+            "job %s: source %s failed: %s",
+            self.job.id,
+            failed.source,
+            failed.error,
+            extra={"job_id": self.job.id, "source": failed.source},
+        )
+
+    def start(self, found: Found) -> None:
+        """Start downloading one item unless its URL was already seen in this job; in the order
+        items start, so duplicates among in-process items resolve as they would one by one."""
+        source, item = found.source, found.item
+        report = self.report.sources[source]
+        report.found += 1
+        if item.url in self.urls:
+            report.skip("duplicate_url")
+            return
+        self.urls.add(item.url)
+        if item.content is None:
+            self.pool.add(source, item)
+            return
+        try:  # in-process bytes (selftest): nothing to wait for, so no pool thread either
+            fetched = Fetched(source, item, stored=self.fetch(item))
+        except OSError as exc:
+            fetched = Fetched(source, item, error=exc)
+        if self.is_new(fetched):
+            self.record([fetched])
+
+    def is_new(self, fetched: Fetched) -> bool:
+        """True if a finished download is to be recorded: it did not fail and its content is
+        not one this job already has (two URLs with the same bytes may finish together)."""
+        report = self.report.sources[fetched.source]
+        if fetched.stored is None:
+            self.skip_failed(fetched)
+            return False
+        if fetched.stored.sha256 in self.hashes:
+            report.skip("duplicate_content")
+            return False
+        self.hashes.add(fetched.stored.sha256)
+        return True
+
+    def record(self, kept: list[Fetched]) -> None:
+        """Record the asset rows of what finished together in one fenced transaction, then
+        count them; JobLost (nothing written) once the job is no longer this worker's claim."""
+        entries = [(f.source, f.item, f.stored) for f in kept if f.stored is not None]
+        if not entries:
+            return
+        job, ctx = self.job, self.ctx
+        rows = [asset_row(job.id, source, item, stored) for source, item, stored in entries]
+        written = ctx.store.add_assets(ctx.worker_id, job.lease_token, rows)
+        if written.refused:
+            raise JobLost(f"job {job.id} is no longer held by {ctx.worker_id}")
+        for (source, _item, stored), row in zip(entries, rows, strict=True):
+            report = self.report.sources[source]
+            if written.of(row) is AssetWrite.DUPLICATE:  # a concurrent insert of the same content
+                report.skip("duplicate_content")
+                continue
+            DOWNLOADS.labels(source=source, result="ok").inc()
+            DOWNLOAD_BYTES.labels(source=source).inc(stored.size_bytes)
+            report.stored += 1
+            report.bytes += stored.size_bytes
+
+    def skip_failed(self, fetched: Fetched) -> None:
+        """Count a download that failed; anything but a download or storage error fails the job."""
+        exc = fetched.error
+        if not isinstance(exc, (DownloadError, OSError)):
+            raise exc if exc is not None else AssertionError("a result with neither file nor error")
+        reason = skip_reason(exc)
+        DOWNLOADS.labels(
+            source=fetched.source, result="refused" if reason != "storage_error" else "error"
+        ).inc()
+        self.report.sources[fetched.source].skip(reason, f"{fetched.item.url}: {exc}")
+        log.warning(
+            "job %s: %s not stored: %s",
+            self.job.id,
+            fetched.item.url,
+            exc,
+            extra={"job_id": self.job.id, "source": fetched.source},
+        )
+
+    def finish(self) -> str:
+        """The completion message, written with the final report; NothingStored if every item
+        and source failed (the per-source reasons stay on the failed job)."""
+        report = self.report
+        report.current = None
+        if report.stored == 0 and report.errors:
+            self.progress.report(report, force=True)
+            raise NothingStored("; ".join(report.errors[:3]))
+        message = report.summary()
+        self.progress.report(report, message, force=True)
+        return message
