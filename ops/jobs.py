@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from ops.errors import CannotConnect
 from ops.schema import safe_url
-from scraper.db import first_line
+from scraper.errors import one_line
 from scraper.jobs import JobPage, ReconcileResult
 from scraper.runtime import Runtime
 
@@ -23,7 +23,7 @@ def ensure_reachable(runtime: Runtime) -> None:
         with runtime.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
-        raise CannotConnect(safe_url(runtime.engine), first_line(exc)) from exc
+        raise CannotConnect(safe_url(runtime.engine), one_line(exc)) from exc
 
 
 def list_jobs(

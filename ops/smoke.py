@@ -26,6 +26,7 @@ from ops.trace import TraceCannotRun, TraceReport, trace_url
 from ops.trace import render_text as render_trace
 from scraper.accounts import create_token, create_user
 from scraper.config import Settings
+from scraper.errors import one_line
 from scraper.runtime import Runtime
 from scraper.schema import init_db
 
@@ -179,7 +180,7 @@ def _step(report: SmokeReport, name: str, action: Callable[[], str]) -> str | No
     try:
         result = action()
     except Exception as exc:  # the report shows why the stack could not be built
-        report.steps.append(Step(name, False, _since(started), f"{type(exc).__name__}: {exc}"))
+        report.steps.append(Step(name, False, _since(started), one_line(exc, kind=True)))
         return None
     report.steps.append(Step(name, True, _since(started), "tables created, admin token made"))
     return result

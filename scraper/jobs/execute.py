@@ -20,6 +20,7 @@ from scraper.jobs.pool import DownloadPool, Fetched
 from scraper.jobs.record import JobRecord
 from scraper.jobs.report import JobReport, skip_reason
 from scraper.jobs.store import JobStore
+from scraper.logs import log_context
 from scraper.metrics.process import DOWNLOAD_BYTES, DOWNLOADS
 from scraper.sources import MediaItem
 from scraper.storage import Storage, StoredFile
@@ -171,7 +172,10 @@ def execute(job: JobRecord, ctx: ExecutionContext) -> str:
     """
     report = JobReport.start(job.max_content, job.enabled_sources, job.safe_search)
     progress = Progress(ctx.store, job, ctx.worker_id, ctx.progress_interval)
-    with DownloadPool(ctx.concurrency, partial(_fetch, ctx), ctx.hosts) as pool:
+    with (
+        log_context(job_id=job.id),
+        DownloadPool(ctx.concurrency, partial(_fetch, ctx), ctx.hosts) as pool,
+    ):
         run = Run(job, ctx, report, progress, pool)
         _resume(run)
         found = search_all(
@@ -220,19 +224,13 @@ def _resume(run: Run) -> None:
             "job %s resumes with %d file(s) stored by earlier attempts",
             run.job.id,
             len(run.hashes),
-            extra={"job_id": run.job.id},
         )
 
 
 def _source_failed(run: Run, name: str, exc: Exception) -> None:
     run.report.sources[name].error = str(exc)[:500]
-    log.warning(
-        "job %s: source %s failed: %s",
-        run.job.id,
-        name,
-        exc,
-        extra={"job_id": run.job.id, "source": name},
-    )
+    with log_context(source=name):
+        log.warning("job %s: source %s failed: %s", run.job.id, name, exc)
 
 
 def _start(run: Run, source: str, item: MediaItem) -> None:
@@ -300,13 +298,8 @@ def _skip_failed(run: Run, fetched: Fetched) -> None:
         source=fetched.source, result="refused" if reason != "storage_error" else "error"
     ).inc()
     run.report.sources[fetched.source].skip(reason, f"{fetched.item.url}: {exc}")
-    log.warning(
-        "job %s: %s not stored: %s",
-        run.job.id,
-        fetched.item.url,
-        exc,
-        extra={"job_id": run.job.id, "source": fetched.source},
-    )
+    with log_context(source=fetched.source):
+        log.warning("job %s: %s not stored: %s", run.job.id, fetched.item.url, exc)
 
 
 def _fetch(ctx: ExecutionContext, item: MediaItem, cancel: CancelToken) -> StoredFile:
