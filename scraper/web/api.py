@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 
 from scraper.assets import list_assets
 from scraper.errors import JobStateError
-from scraper.jobs import JobFilter, JobRecord
+from scraper.jobs import JobRecord
 from scraper.sources import source_class, source_descriptions
 from scraper.web.auth import owner_filter
 from scraper.web.context import current_runtime
@@ -81,16 +81,7 @@ def job_detail(job_id: str) -> ResponseReturnValue:
 def jobs() -> ResponseReturnValue:
     """A page of jobs from both stores, fallback jobs first, then by `sort`."""
     q = query_args(JobListQuery)
-    where = JobFilter(
-        status=q.status.value if q.status is not None else None,
-        user_id=owner_filter(),
-        q=q.q,
-        source=q.source,
-        since=q.since,
-        until=q.until,
-        sort=q.sort,
-    )
-    page = current_runtime().jobs.search(where, q.storage, q.limit, q.offset)
+    page = current_runtime().jobs.search(q.where(owner_filter()), q.storage, q.limit, q.offset)
     unavailable_if_unread(page)
     body: dict[str, Any] = {"jobs": [job_json(j) for j in page.jobs], "total": page.total}
     if page.missing_columns:

@@ -35,6 +35,8 @@ from scraper.web.views import (
     create_job,
     dashboard_state,
     job_json,
+    page_filters,
+    page_number,
     unavailable_if_unread,
     validate,
 )
@@ -46,20 +48,6 @@ PAGE_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
-
-
-def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() else 1
-
-
-def _status_filter() -> tuple[str | None, str | None]:
-    """(the status to filter by, or a sentence saying the one asked for is unknown)."""
-    status = request.args.get("status") or None
-    known = [s.value for s in JobStatus]
-    if status is None or status in known:
-        return status, None
-    return None, f"Unknown status {status!r}; choose one of: {', '.join(known)}."
 
 
 def default_form() -> dict[str, Any]:
@@ -77,7 +65,8 @@ def render_index(
     form: dict[str, Any], code: int = 200, errors: dict[str, str] | None = None
 ) -> ResponseReturnValue:
     """The dashboard page: banner, search form, health, active downloads, recent jobs."""
-    (status, problem), page = _status_filter(), _page_number()
+    (filters, problem), page = page_filters(("status",)), page_number()
+    status = filters.status.value if filters.status is not None else None
     offset = (page - 1) * JOBS_PER_PAGE
     listing = current_runtime().jobs.list(status, None, owner_filter(), JOBS_PER_PAGE, offset)
     unavailable_if_unread(listing)
@@ -148,7 +137,7 @@ def _job_or_404(job_id: str) -> Any:
 def job(job_id: str) -> ResponseReturnValue:
     """One job: its state, error, assets, and cancel / retry buttons."""
     record = _job_or_404(job_id)
-    page = _page_number()
+    page = page_number()
     assets, total = [], 0
     if record.storage == "database":
         offset = (page - 1) * ASSETS_PER_PAGE

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -19,6 +21,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from scraper.errors import InvalidQuery
+from scraper.jobs.reader import JobFilter, JobSort
 from scraper.models import JobStatus
 from scraper.sources import source_class, source_names
 
@@ -108,31 +111,44 @@ class Page(BaseModel):
     offset: int = Field(default=0, ge=0, le=MAX_ROW_ID, description="How many to skip.")
 
 
-class JobListQuery(Page):
-    """`GET /api/jobs` query parameters."""
+def _known(name: str, choices: Callable[[], list[str]]) -> Callable[[Any], Any]:
+    """A before-validator: a value outside `choices` is refused in words a person can act on."""
 
-    status: JobStatus | None = Field(default=None, description="Only jobs with this status.")
-    storage: Literal["database", "fallback"] | None = Field(
-        default=None, description="Only jobs held in this store."
-    )
-    q: str | None = Field(
+    def check(value: Any) -> Any:
+        known = choices()
+        if isinstance(value, str) and value not in known:
+            raise PydanticCustomError(
+                "unknown_value",
+                "Unknown {name} {value}; choose one of: {known}.",
+                {"name": name, "value": repr(value), "known": ", ".join(known)},
+            )
+        return value
+
+    return check
+
+
+class JobFilters(BaseModel):
+    """Which jobs a list shows and in what order: `GET /api/jobs` and the `/jobs` page alike."""
+
+    status: Annotated[
+        JobStatus | None,
+        BeforeValidator(_known("status", lambda: [s.value for s in JobStatus])),
+    ] = Field(default=None, description="Only jobs with this status.")
+    q: Annotated[str | None, StringConstraints(strip_whitespace=True)] = Field(
         default=None, max_length=QUERY_MAX_LENGTH, description="Text the job's query contains."
     )
-    source: str | None = Field(default=None, description="Only jobs that search this source.")
+    source: Annotated[str | None, BeforeValidator(_known("source", source_names))] = Field(
+        default=None, description="Only jobs that search this source."
+    )
     since: datetime | None = Field(
         default=None, description="Created at or after (ISO 8601; UTC when no offset)."
     )
     until: datetime | None = Field(default=None, description="Created before (ISO 8601).")
-    sort: Literal["created_at", "-created_at", "status", "progress"] = Field(
-        default="-created_at", description="Order of the database's jobs (fallback ones first)."
+    sort: Annotated[
+        JobSort, BeforeValidator(_known("sort", lambda: [s.value for s in JobSort]))
+    ] = Field(
+        default=JobSort.NEWEST, description="Order of the database's jobs (fallback ones first)."
     )
-
-    @field_validator("source")
-    @classmethod
-    def _known_source(cls, value: str | None) -> str | None:
-        if value is not None and value not in source_names():
-            raise PydanticCustomError("unknown_source", "unknown source '{name}'", {"name": value})
-        return value
 
     @field_validator("since", "until")
     @classmethod
@@ -140,6 +156,20 @@ class JobListQuery(Page):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+    def where(self, user_id: int | None) -> JobFilter:
+        """The store's filter for these values, limited to one owner's jobs (None: all)."""
+        status = self.status.value if self.status is not None else None
+        values = self.model_dump(include={"q", "source", "since", "until", "sort"})
+        return JobFilter(status=status, user_id=user_id, **values)
+
+
+class JobListQuery(Page, JobFilters):
+    """`GET /api/jobs` query parameters: the list filters, the store, and paging."""
+
+    storage: Literal["database", "fallback"] | None = Field(
+        default=None, description="Only jobs held in this store."
+    )
 
 
 class BulkRequest(BaseModel):

@@ -3,6 +3,7 @@ lookups that 404, job creation, and the dashboard's state."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, request, url_for
@@ -19,7 +20,7 @@ from scraper.models import JobStatus, utcnow
 from scraper.web.auth import current_account, owner_filter
 from scraper.web.context import current_runtime, runtime_of
 from scraper.web.errors import ApiError, error_response, unavailable_page, wants_json
-from scraper.web.schemas import MAX_ROW_ID, SearchRequest, describe_errors
+from scraper.web.schemas import MAX_ROW_ID, JobFilters, SearchRequest, describe_errors
 from scraper.web.status import (
     HealthItem,
     SchemaStatus,
@@ -31,6 +32,7 @@ from scraper.web.status import (
 M = TypeVar("M", bound=BaseModel)
 SCHEMA_CACHE_KEY = "scraper_schema_cache"
 HEALTH_CACHE_KEY = "scraper_health_cache"
+FILTER_NAMES = tuple(JobFilters.model_fields)
 
 FALLBACK_WARNING = (
     "the database refused this job; it is held in the fallback store and runs once it is "
@@ -49,6 +51,25 @@ def validate(model: type[M], data: Any, strict: bool) -> M:
     except ValidationError as exc:
         field, message = describe_errors(exc)
         raise ApiError(400, "invalid_request", message, field) from None
+
+
+def page_number() -> int:
+    """The `page` a list page shows (1-based; anything that is not a number shows the first)."""
+    raw = request.args.get("page", "1")
+    return max(1, int(raw)) if raw.isdigit() else 1
+
+
+def page_filters(names: Iterable[str] = FILTER_NAMES) -> tuple[JobFilters, str | None]:
+    """A list page's filters from its query string or bulk form, blanks ignored.
+
+    The same model as `GET /api/jobs`; a bad value gives the defaults and the sentence a page
+    shows (the API answers 400 instead).
+    """
+    given = {name: request.values.get(name, "").strip() for name in names}
+    try:
+        return validate(JobFilters, {k: v for k, v in given.items() if v}, strict=False), None
+    except ApiError as exc:
+        return JobFilters(), exc.message
 
 
 def json_body() -> Any:
