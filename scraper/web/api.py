@@ -21,15 +21,23 @@ from scraper.web.auth import owner_filter
 from scraper.web.context import current_runtime
 from scraper.web.errors import ApiError
 from scraper.web.files import send_stored
-from scraper.web.openapi import build_document
+from scraper.web.operation import documented
 from scraper.web.schemas import (
+    AssetList,
     AssetListQuery,
+    AssetOut,
     BulkItem,
     BulkRequest,
     BulkResult,
+    DashboardOut,
+    JobList,
     JobListQuery,
+    JobOut,
     SearchCreated,
     SearchRequest,
+    SourceList,
+    SourceOut,
+    Unavailable,
 )
 from scraper.web.views import (
     asset_json,
@@ -38,23 +46,26 @@ from scraper.web.views import (
     find_asset,
     find_job,
     job_json,
-    json_body,
-    query_args,
     unavailable_if_unread,
-    validate,
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+BINARY = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+FILE_RESPONSES = {
+    200: {"description": "The file.", "content": BINARY},
+    206: {"description": "The requested byte range of the file.", "content": BINARY},
+    304: {"description": "Not modified since the validators the client sent."},
+}
 
 
 # -- endpoints ---------------------------------------------------------------------------------
 
 
 @bp.post("/comprehensive-search")
-def comprehensive_search() -> ResponseReturnValue:
-    """Validate a search and create its job."""
-    search = validate(SearchRequest, json_body(), strict=True)
-    job = create_job(search)
+@documented(body=SearchRequest, response=SearchCreated, status=201, errors=(400, 413))
+def comprehensive_search(body: SearchRequest) -> ResponseReturnValue:
+    """Create a search job."""
+    job = create_job(body)
     created = SearchCreated(
         job_id=job.id,
         status=job.status,
@@ -66,21 +77,24 @@ def comprehensive_search() -> ResponseReturnValue:
 
 
 @bp.get("/job-progress/<job_id>")
+@documented(response=JobOut, errors=(404,))
 def job_progress(job_id: str) -> ResponseReturnValue:
     """One job's progress and state."""
     return job_json(find_job(job_id))
 
 
 @bp.get("/jobs/<job_id>")
+@documented(response=JobOut, errors=(404,))
 def job_detail(job_id: str) -> ResponseReturnValue:
     """One job (the same document as job-progress)."""
     return job_json(find_job(job_id))
 
 
 @bp.get("/jobs")
-def jobs() -> ResponseReturnValue:
+@documented(query=JobListQuery, response=JobList, errors=(400,), responses={503: Unavailable})
+def jobs(query: JobListQuery) -> ResponseReturnValue:
     """A page of jobs from both stores, fallback jobs first, then by `sort`."""
-    q = query_args(JobListQuery)
+    q = query
     page = current_runtime().jobs.search(q.where(owner_filter()), q.storage, q.limit, q.offset)
     unavailable_if_unread(page)
     body: dict[str, Any] = {"jobs": [job_json(j) for j in page.jobs], "total": page.total}
@@ -90,12 +104,14 @@ def jobs() -> ResponseReturnValue:
 
 
 @bp.post("/jobs/<job_id>/cancel")
+@documented(response=JobOut, errors=(400, 404, 409))
 def cancel_job(job_id: str) -> ResponseReturnValue:
     """Cancel a pending or running job; 409 if it already finished."""
     return _transition(job_id, current_runtime().jobs.cancel)
 
 
 @bp.post("/jobs/<job_id>/retry")
+@documented(response=JobOut, errors=(400, 404, 409))
 def retry_job(job_id: str) -> ResponseReturnValue:
     """Queue a failed or cancelled job again; 409 if it cannot be retried."""
     return _transition(job_id, current_runtime().jobs.retry)
@@ -111,9 +127,10 @@ def _transition(job_id: str, change: Callable[[str], JobRecord]) -> dict[str, An
 
 
 @bp.post("/jobs/bulk")
-def bulk() -> ResponseReturnValue:
+@documented(body=BulkRequest, response=BulkResult, errors=(400, 413))
+def bulk(body: BulkRequest) -> ResponseReturnValue:
     """Retry or cancel many jobs; each under the same rules as the single-job endpoints."""
-    asked = validate(BulkRequest, json_body(), strict=True)
+    asked = body
     service = current_runtime().jobs
     change = service.retry if asked.action == "retry" else service.cancel
     results = [_bulk_one(job_id, change) for job_id in dict.fromkeys(asked.job_ids)]
@@ -129,9 +146,10 @@ def _bulk_one(job_id: str, change: Callable[[str], JobRecord]) -> BulkItem:
 
 
 @bp.get("/assets")
-def assets() -> ResponseReturnValue:
+@documented(query=AssetListQuery, response=AssetList, errors=(400, 404))
+def assets(query: AssetListQuery) -> ResponseReturnValue:
     """A page of assets, newest first; `job_id` must be a job the user may see."""
-    q = query_args(AssetListQuery)
+    q = query
     if q.job_id is not None:
         find_job(q.job_id)
     session = current_runtime().Session
@@ -140,12 +158,14 @@ def assets() -> ResponseReturnValue:
 
 
 @bp.get("/assets/<int:asset_id>")
+@documented(response=AssetOut, errors=(404,))
 def asset_detail(asset_id: int) -> ResponseReturnValue:
     """One asset's record."""
     return asset_json(find_asset(asset_id))
 
 
 @bp.get("/assets/<int:asset_id>/file")
+@documented(errors=(404, 416), responses=FILE_RESPONSES)
 def asset_file(asset_id: int) -> ResponseReturnValue:
     """The stored file, wherever it is stored: images inline, anything else as a download."""
     asset = find_asset(asset_id)
@@ -153,25 +173,21 @@ def asset_file(asset_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/sources")
+@documented(response=SourceList)
 def sources() -> ResponseReturnValue:
     """The registered sources a search may name."""
     found = [
-        {"name": n, "description": d, "safe_search": source_class(n).safe_search_filter}
+        SourceOut(name=n, description=d, safe_search=source_class(n).safe_search_filter)
         for n, d in source_descriptions().items()
     ]
-    return {"sources": found}
+    return SourceList(sources=found).model_dump()
 
 
 @bp.get("/dashboard")
+@documented(response=DashboardOut)
 def dashboard() -> ResponseReturnValue:
     """What the dashboard polls: active jobs, recent jobs, banner and health panel."""
     return dashboard_state()
-
-
-@bp.get("/openapi.json")
-def openapi_document() -> ResponseReturnValue:
-    """The OpenAPI 3 document, generated from the same models that validate requests."""
-    return build_document(current_runtime().settings.max_content_limit)
 
 
 def init_app(app: Flask) -> None:

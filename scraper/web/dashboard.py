@@ -29,6 +29,7 @@ from scraper.sources import source_descriptions
 from scraper.web.auth import current_account, owner_filter
 from scraper.web.context import current_runtime
 from scraper.web.errors import ApiError
+from scraper.web.operation import PAGE_NUMBER, POSTED, documented
 from scraper.web.schemas import SearchRequest
 from scraper.web.views import (
     asset_json,
@@ -97,6 +98,12 @@ def render_index(
 
 @bp.get("/")
 @login_required
+@documented(
+    summary="The dashboard (400 for an unknown status or a page past the last)",
+    page=True,
+    errors=(302, 400, 503),
+    params={"page": PAGE_NUMBER, "status": {"type": "string"}},
+)
 def index() -> ResponseReturnValue:
     """Show the dashboard."""
     return render_index(default_form())
@@ -104,6 +111,18 @@ def index() -> ResponseReturnValue:
 
 @bp.post("/search")
 @login_required
+@documented(
+    summary="Create a job from the search form",
+    page=True,
+    status=302,
+    errors=POSTED,
+    form={
+        "query": {"type": "string"},
+        "max_content": {"type": "string"},
+        "safe_search": {"type": "string"},
+        "enabled_sources": {"type": "array", "items": {"type": "string"}},
+    },
+)
 def search() -> ResponseReturnValue:
     """Create a job from the search form (the same validation as the JSON API)."""
     form = {
@@ -134,6 +153,7 @@ def _job_or_404(job_id: str) -> Any:
 
 @bp.get("/jobs/<job_id>")
 @login_required
+@documented(summary="A job's page", page=True, errors=(302, 404, 503), params={"page": PAGE_NUMBER})
 def job(job_id: str) -> ResponseReturnValue:
     """One job: its state, error, assets, and cancel / retry buttons."""
     record = _job_or_404(job_id)
@@ -160,6 +180,14 @@ def job(job_id: str) -> ResponseReturnValue:
 
 @bp.post("/jobs/<job_id>/<action>")
 @login_required
+@documented(
+    summary="Cancel or retry from the job page",
+    page=True,
+    status=302,
+    errors=(*POSTED, 404),
+    params={"action": {"enum": ["cancel", "retry"]}},
+    form={},
+)
 def job_action(job_id: str, action: str) -> ResponseReturnValue:
     """Cancel or retry from the job page's buttons."""
     if action not in ("cancel", "retry"):

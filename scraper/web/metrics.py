@@ -19,6 +19,8 @@ from scraper.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from scraper.metrics.collector import ScraperCollector
 from scraper.metrics.registry import build_registry
 from scraper.web.context import current_runtime, runtime_of
+from scraper.web.operation import documented
+from scraper.web.schemas import ErrorOut
 
 bp = Blueprint("metrics", __name__)
 REGISTRY_KEY = "scraper.metrics.registry"
@@ -48,6 +50,18 @@ def _authorized() -> bool:
 
 
 @bp.get("/metrics")
+@documented(
+    summary="Prometheus metrics (text format)",
+    description="Needs `Authorization: Bearer <SCRAPER_METRICS_TOKEN>` when that is set.",
+    public=True,
+    responses={
+        200: {
+            "description": "Prometheus exposition format.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        401: ErrorOut,
+    },
+)
 def metrics() -> ResponseReturnValue:
     """Prometheus text format; a Bearer token is required when SCRAPER_METRICS_TOKEN is set."""
     if not _authorized():

@@ -16,6 +16,7 @@ from scraper.sources import source_names
 from scraper.web.auth import current_account, owner_filter
 from scraper.web.context import current_runtime
 from scraper.web.insight import workers_state
+from scraper.web.operation import PAGE_NUMBER, POSTED, documented
 from scraper.web.views import (
     FILTER_NAMES,
     job_json,
@@ -35,6 +36,12 @@ def _filters_echo() -> dict[str, str]:
 
 @bp.get("/jobs")
 @login_required
+@documented(
+    summary="Jobs: search, filters, sort, bulk actions",
+    page=True,
+    errors=(302, 400, 404, 503),
+    params={"page": PAGE_NUMBER} | {name: {"type": "string"} for name in FILTER_NAMES},
+)
 def jobs() -> ResponseReturnValue:
     """Every job the user may see, searchable, filterable and sortable, with bulk actions."""
     page, echo = page_number(), _filters_echo()
@@ -62,6 +69,17 @@ def jobs() -> ResponseReturnValue:
 
 @bp.post("/jobs/bulk")
 @login_required
+@documented(
+    summary="Retry or cancel the ticked or all matching jobs",
+    page=True,
+    status=302,
+    errors=POSTED,
+    form={
+        "action": {"enum": ["retry", "cancel"]},
+        "scope": {"enum": ["selected", "filtered"]},
+        "job_ids": {"type": "array", "items": {"type": "string"}},
+    },
+)
 def bulk() -> ResponseReturnValue:
     """Retry or cancel the ticked jobs, or every job the filter matches (up to 500)."""
     action = request.form.get("action", "")
@@ -99,6 +117,7 @@ def _apply(action: str, ids: list[str]) -> tuple[int, list[str]]:
 
 @bp.get("/workers")
 @login_required
+@documented(summary="Workers (admin only)", page=True, errors=(302, 403, 503))
 def workers() -> ResponseReturnValue:
     """Each worker, its host and pid, busy / idle / stale, the jobs in hand (admins only)."""
     if not current_account().is_admin:

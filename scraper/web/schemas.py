@@ -375,6 +375,18 @@ class AssetList(BaseModel):
     total: int
 
 
+class SourceOut(BaseModel):
+    """A registered source a search may name."""
+
+    name: str
+    description: str
+    safe_search: str | None = Field(description="The filter safe search maps to; null: none.")
+
+
+class SourceList(BaseModel):
+    sources: list[SourceOut]
+
+
 class HealthItem(BaseModel):
     """One health check, as `/readyz` names it."""
 

@@ -4,12 +4,11 @@ lookups that 404, job creation, and the dashboard's state."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask, current_app, request, url_for
 from flask.json import dumps as json_dumps
 from flask.typing import ResponseReturnValue
-from pydantic import BaseModel, ValidationError
 
 from scraper.assets import AssetRecord, get_asset
 from scraper.errors import JobNotFound
@@ -20,7 +19,8 @@ from scraper.models import JobStatus, utcnow
 from scraper.web.auth import current_account, owner_filter
 from scraper.web.context import current_runtime, runtime_of
 from scraper.web.errors import ApiError, error_response, unavailable_page, wants_json
-from scraper.web.schemas import MAX_ROW_ID, JobFilters, SearchRequest, describe_errors
+from scraper.web.operation import validate
+from scraper.web.schemas import MAX_ROW_ID, JobFilters, SearchRequest
 from scraper.web.status import (
     HealthItem,
     SchemaStatus,
@@ -29,7 +29,6 @@ from scraper.web.status import (
     system_status,
 )
 
-M = TypeVar("M", bound=BaseModel)
 SCHEMA_CACHE_KEY = "scraper_schema_cache"
 HEALTH_CACHE_KEY = "scraper_health_cache"
 FILTER_NAMES = tuple(JobFilters.model_fields)
@@ -41,16 +40,6 @@ FALLBACK_WARNING = (
 
 
 # -- input -------------------------------------------------------------------------------------
-
-
-def validate(model: type[M], data: Any, strict: bool) -> M:
-    """Validate with the app's limits; ApiError(400) names every bad field."""
-    context = {"max_content_limit": current_runtime().settings.max_content_limit}
-    try:
-        return model.model_validate(data, strict=strict, context=context)
-    except ValidationError as exc:
-        field, message = describe_errors(exc)
-        raise ApiError(400, "invalid_request", message, field) from None
 
 
 def page_number() -> int:
@@ -70,37 +59,6 @@ def page_filters(names: Iterable[str] = FILTER_NAMES) -> tuple[JobFilters, str |
         return validate(JobFilters, {k: v for k, v in given.items() if v}, strict=False), None
     except ApiError as exc:
         return JobFilters(), exc.message
-
-
-def json_body() -> Any:
-    """The parsed JSON body; 400 for another content type or malformed JSON."""
-    if not request.is_json:
-        # 400, as the contract says of every invalid input (and a form post, which a
-        # cross-site page can make, is never read as JSON).
-        raise ApiError(
-            400, "unsupported_content_type", "send the body as Content-Type: application/json"
-        )
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "invalid_json", "the body is not valid JSON")
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "the body must be a JSON object")
-    return body
-
-
-def query_args(model: type[M]) -> M:
-    """Validate the query string (strings converted to numbers, lax); nothing undocumented.
-
-    An empty value (`?limit=`), a repeated or an unknown parameter is a 400 naming it.
-    """
-    for name, values in request.args.lists():
-        if name not in model.model_fields:
-            raise ApiError(400, "invalid_request", f"{name}: unknown query parameter", name)
-        if len(values) > 1:
-            raise ApiError(400, "invalid_request", f"{name}: given more than once", name)
-        if values[0] == "":
-            raise ApiError(400, "invalid_request", f"{name}: a value is required", name)
-    return validate(model, request.args.to_dict(), strict=False)
 
 
 # -- output ------------------------------------------------------------------------------------
