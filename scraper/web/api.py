@@ -16,6 +16,7 @@ from flask.typing import ResponseReturnValue
 from scraper.assets import list_assets
 from scraper.errors import JobStateError
 from scraper.jobs import JobRecord
+from scraper.jobs.shape import JobOut
 from scraper.sources import source_class, source_descriptions
 from scraper.web.auth import owner_filter
 from scraper.web.context import current_runtime
@@ -32,7 +33,6 @@ from scraper.web.schemas import (
     DashboardOut,
     JobList,
     JobListQuery,
-    JobOut,
     SearchCreated,
     SearchRequest,
     SourceList,

@@ -22,6 +22,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from scraper.errors import InvalidQuery
 from scraper.jobs.reader import JobFilter, JobSort
+from scraper.jobs.shape import JobOut
 from scraper.models import JobStatus
 from scraper.sources import source_class, source_names
 
@@ -269,69 +270,6 @@ class SearchCreated(BaseModel):
     refusal: str | None = Field(
         default=None, description="The database's own words for the write it refused."
     )
-
-
-class SourceResult(BaseModel):
-    """What one source gave a job: found, stored, skipped by reason, and its error."""
-
-    safe_search: str = Field(description='The filter applied ("mature=false"), or why none.')
-    found: int
-    stored: int
-    bytes: int
-    skipped: dict[str, int] = Field(description="Items not stored, counted by reason.")
-    problems: list[str] = Field(description="The first few reasons, with their URLs.")
-    error: str | None = Field(None, description="Why the source failed, if it did.")
-
-
-class JobResult(BaseModel):
-    """Per-source result of a job, written as it runs."""
-
-    planned: int
-    stored: int
-    bytes: int
-    current_source: str | None = None
-    sources: dict[str, SourceResult]
-
-
-class JobOut(BaseModel):
-    """A job as the API shows it, whichever store holds it."""
-
-    job_id: str
-    id: str
-    user_id: int | None = None
-    job_type: str
-    status: JobStatus
-    progress: int = Field(ge=0, le=100)
-    query: str
-    max_content: int
-    safe_search: bool
-    enabled_sources: list[str]
-    downloaded: int
-    bytes_downloaded: int
-    bytes: int = Field(description="Same as bytes_downloaded.")
-    result: JobResult | None = None
-    message: str | None = None
-    error: str | None = None
-    error_summary: str | None = Field(
-        default=None, description="The error in one line a person understands."
-    )
-    attempts: int
-    elapsed_seconds: float | None = Field(None, description="Since it started (to its end).")
-    rate_per_second: float | None = Field(None, description="Items stored per second.")
-    eta_seconds: float | None = Field(None, description="Seconds left at the current rate.")
-    storage: Literal["database", "fallback"]
-    warning: str | None = None
-    quarantined: str | None = Field(
-        default=None,
-        description="Why the database keeps refusing this held job; it is no longer retried.",
-    )
-    locked_by: str | None = None
-    lease_expires_at: str | None = None
-    run_after: str | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
 
 
 class JobList(BaseModel):

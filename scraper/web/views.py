@@ -1,5 +1,5 @@
-"""What the API and the dashboard share: input validation, the job and asset documents,
-lookups that 404, job creation, and the dashboard's state."""
+"""What the API and the dashboard share: list filters and pages, the asset document (a job's
+is `scraper.jobs.shape.job_json`), lookups that 404, job creation, and the dashboard's state."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from flask.typing import ResponseReturnValue
 from scraper.assets import AssetRecord, get_asset
 from scraper.errors import JobNotFound
 from scraper.jobs import JobPage, JobRecord, NewJob
-from scraper.jobs.explain import summarize_error
+from scraper.jobs.shape import job_json
 from scraper.metrics.cache import TTLCache
-from scraper.models import JobStatus, utcnow
+from scraper.models import JobStatus
 from scraper.web.auth import current_account, owner_filter
 from scraper.web.context import current_runtime, runtime_of
 from scraper.web.errors import ApiError, error_response, unavailable_page, wants_json
@@ -32,12 +32,6 @@ from scraper.web.status import (
 SCHEMA_CACHE_KEY = "scraper_schema_cache"
 HEALTH_CACHE_KEY = "scraper_health_cache"
 FILTER_NAMES = tuple(JobFilters.model_fields)
-
-FALLBACK_WARNING = (
-    "the database refused this job; it is held in the fallback store and runs once it is "
-    "reconciled into the database (run `ops doctor`)"
-)
-
 
 # -- input -------------------------------------------------------------------------------------
 
@@ -62,35 +56,6 @@ def page_filters(names: Iterable[str] = FILTER_NAMES) -> tuple[JobFilters, str |
 
 
 # -- output ------------------------------------------------------------------------------------
-
-
-def job_json(record: JobRecord) -> dict[str, Any]:
-    """A job as the contract shows it; fallback jobs always carry a warning."""
-    data = record.to_json()
-    data["bytes"] = record.bytes_downloaded
-    data["error_summary"] = summarize_error(record.error)
-    data.update(pace(record))
-    if record.status == JobStatus.RUNNING and (record.message or "").startswith("claimed by "):
-        data["message"] = f"starting: searching {', '.join(record.enabled_sources)}"
-    if record.storage == "fallback":
-        data["warning"] = data.get("warning") or FALLBACK_WARNING
-    return data
-
-
-def pace(record: JobRecord) -> dict[str, float | None]:
-    """Elapsed seconds, items per second and the seconds left, for a job that has started."""
-    if record.started_at is None:
-        return {"elapsed_seconds": None, "rate_per_second": None, "eta_seconds": None}
-    end = record.finished_at or utcnow()
-    elapsed = max(0.0, (end - record.started_at).total_seconds())
-    rate = record.downloaded / elapsed if elapsed > 0 and record.downloaded else None
-    left = max(0, record.max_content - record.downloaded)
-    eta = left / rate if rate and record.status == JobStatus.RUNNING else None
-    return {
-        "elapsed_seconds": round(elapsed, 1),
-        "rate_per_second": None if rate is None else round(rate, 2),
-        "eta_seconds": None if eta is None else round(eta, 1),
-    }
 
 
 def asset_json(record: AssetRecord) -> dict[str, Any]:
