@@ -79,12 +79,6 @@ class JobExtras(BaseModel):
     rate_per_second: float | None = Field(None, description="Items stored per second.")
     eta_seconds: float | None = Field(None, description="Seconds left at the current rate.")
 
-    def to_json(self) -> dict[str, Any]:
-        """The document: JSON-safe, datetimes as ISO 8601, a held job's notes only when set."""
-        absent = {name for name in NOTES if getattr(self, name, None) is None}
-        data: dict[str, Any] = self.model_dump(mode="json", exclude=absent)
-        return data
-
 
 def _isoformat(value: datetime) -> str:
     return value.isoformat()  # "+00:00", as Python writes it (pydantic would write "Z")
@@ -127,6 +121,12 @@ class JobOut(create_model("JobRecordOut", **_record_fields()), JobExtras):  # ty
         if record.storage == "fallback":
             values["warning"] = record.warning or FALLBACK_WARNING
         return cls.model_validate(values)
+
+    def to_json(self) -> dict[str, Any]:
+        """The document: JSON-safe, datetimes as ISO 8601, a held job's notes only when set."""
+        absent = {name for name in NOTES if getattr(self, name) is None}
+        data: dict[str, Any] = self.model_dump(mode="json", exclude=absent)
+        return data
 
 
 def job_json(record: JobRecord) -> dict[str, Any]:

@@ -94,8 +94,8 @@ def job_detail(job_id: str) -> ResponseReturnValue:
 @documented(query=JobListQuery, response=JobList, errors=(400,), responses={503: Unavailable})
 def jobs(query: JobListQuery) -> ResponseReturnValue:
     """A page of jobs from both stores, fallback jobs first, then by `sort`."""
-    q = query
-    page = current_runtime().jobs.search(q.where(owner_filter()), q.storage, q.limit, q.offset)
+    where = query.where(owner_filter())
+    page = current_runtime().jobs.search(where, query.storage, query.limit, query.offset)
     unavailable_if_unread(page)
     body: dict[str, Any] = {"jobs": [job_json(j) for j in page.jobs], "total": page.total}
     if page.missing_columns:
@@ -130,10 +130,9 @@ def _transition(job_id: str, change: Callable[[str], JobRecord]) -> dict[str, An
 @documented(body=BulkRequest, response=BulkResult, errors=(400, 413))
 def bulk(body: BulkRequest) -> ResponseReturnValue:
     """Retry or cancel many jobs; each under the same rules as the single-job endpoints."""
-    asked = body
     service = current_runtime().jobs
-    change = service.retry if asked.action == "retry" else service.cancel
-    results = [_bulk_one(job_id, change) for job_id in dict.fromkeys(asked.job_ids)]
+    change = service.retry if body.action == "retry" else service.cancel
+    results = [_bulk_one(job_id, change) for job_id in dict.fromkeys(body.job_ids)]
     return BulkResult(results=results).model_dump(exclude_none=True)
 
 
@@ -149,11 +148,10 @@ def _bulk_one(job_id: str, change: Callable[[str], JobRecord]) -> BulkItem:
 @documented(query=AssetListQuery, response=AssetList, errors=(400, 404))
 def assets(query: AssetListQuery) -> ResponseReturnValue:
     """A page of assets, newest first; `job_id` must be a job the user may see."""
-    q = query
-    if q.job_id is not None:
-        find_job(q.job_id)
+    if query.job_id is not None:
+        find_job(query.job_id)
     session = current_runtime().Session
-    rows, total = list_assets(session, q.job_id, owner_filter(), q.limit, q.offset)
+    rows, total = list_assets(session, query.job_id, owner_filter(), query.limit, query.offset)
     return {"assets": [asset_json(a) for a in rows], "total": total}
 
 
