@@ -20,10 +20,10 @@ from scraper.metrics.collector import ScraperCollector
 from scraper.metrics.registry import build_registry
 from scraper.web.context import current_runtime, runtime_of
 from scraper.web.operation import documented
-from scraper.web.schemas import ErrorOut
 
 bp = Blueprint("metrics", __name__)
 REGISTRY_KEY = "scraper.metrics.registry"
+ERROR_REF = "#/components/schemas/ErrorOut"  # always in the document
 COLLECTOR_KEY = "scraper.metrics.collector"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "<unmatched>"
@@ -59,7 +59,10 @@ def _authorized() -> bool:
             "description": "Prometheus exposition format.",
             "content": {"text/plain": {"schema": {"type": "string"}}},
         },
-        401: ErrorOut,
+        401: {
+            "description": "SCRAPER_METRICS_TOKEN is set and was not sent.",
+            "content": {"application/json": {"schema": {"$ref": ERROR_REF}}},
+        },
     },
 )
 def metrics() -> ResponseReturnValue:
