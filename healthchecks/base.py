@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from healthchecks.refusal import Refusal
+from scraper.errors import one_line
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -83,14 +84,6 @@ def worst(results: list[CheckResult]) -> Status:
     return max((r.status for r in results), key=lambda s: s.rank, default=Status.PASS)
 
 
-def describe_error(exc: BaseException) -> str:
-    """`Class: message` on one line, short enough for a health response."""
-    text = " ".join(str(exc).split())
-    if len(text) > 300:
-        text = text[:297] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def guarded(
     name: str, unit: str | None = None, component_type: str | None = None
 ) -> Callable[[Callable[[Runtime], CheckResult]], Callable[[Runtime], CheckResult]]:
@@ -102,7 +95,7 @@ def guarded(
             try:
                 return check(runtime)
             except Exception as exc:  # checks never raise: a broken dependency is the finding
-                error = describe_error(exc)
+                error = one_line(exc, kind=True)
                 return CheckResult(
                     name,
                     Status.FAIL,

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
-from healthchecks.base import CheckResult, Fix, Status, describe_error, guarded
+from healthchecks.base import CheckResult, Fix, Status, guarded
 from healthchecks.refusal import RefusalKind, classify
 from healthchecks.remedy import missing_database
 from ops.schema import safe_url
+from scraper.errors import one_line
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -33,9 +34,9 @@ def _unreachable(runtime: Runtime, exc: Exception) -> CheckResult:
     """Fail with the driver's error, classified; a missing database gets its `createdb`."""
     refusal = classify(exc)
     url = _safe_url(runtime)
-    output = f"The database at {url} is unreachable: {describe_error(exc)}."
+    output = f"The database at {url} is unreachable: {one_line(exc, kind=True)}."
     fix = Fix("start the database server or correct SCRAPER_DATABASE_URL, then run `ops doctor`")
-    evidence: dict[str, object] = {"url": url, "error": describe_error(exc)}
+    evidence: dict[str, object] = {"url": url, "error": one_line(exc, kind=True)}
     if refusal.kind is RefusalKind.MISSING_DATABASE:
         why = missing_database(runtime.engine)
         output, fix = why.summary, why.fix

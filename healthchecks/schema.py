@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from healthchecks.base import CheckResult, Fix, Status, describe_error, guarded
+from healthchecks.base import CheckResult, Fix, Status, guarded
+from scraper.errors import one_line
 from scraper.migrations.manage import check_schema
 from scraper.models import Base
 
@@ -64,9 +65,9 @@ def check(runtime: Runtime) -> CheckResult:
             NAME,
             Status.FAIL,
             unit="differences",
-            output=f"The schema could not be compared: {describe_error(exc)}.",
+            output=f"The schema could not be compared: {one_line(exc, kind=True)}.",
             fix="ops check-schema",
-            evidence={"error": describe_error(exc)},
+            evidence={"error": one_line(exc, kind=True)},
             component_type="datastore",
         )
     differences = list(report.differences)

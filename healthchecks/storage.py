@@ -12,8 +12,9 @@ from __future__ import annotations
 import shutil
 from typing import TYPE_CHECKING, Any
 
-from healthchecks.base import CheckResult, Fix, Status, describe_error, guarded
+from healthchecks.base import CheckResult, Fix, Status, guarded
 from healthchecks.paths import creatable
+from scraper.errors import one_line
 from scraper.storage import FileStore, StorageUnavailable
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def check_writable(runtime: Runtime) -> CheckResult:
 def _local_failure(runtime: Runtime, where: dict[str, Any], exc: OSError) -> CheckResult:
     """The data dir (or the staging dir of an object store) cannot take a file."""
     place = str(runtime.files.data_dir)
-    evidence = {**where, "problem": "data_dir", "error": describe_error(exc)}
+    evidence = {**where, "problem": "data_dir", "error": one_line(exc, kind=True)}
     if isinstance(exc, FileNotFoundError) and creatable(runtime.files.data_dir):
         # made at start-up and on demand: not fatal
         output = f"The data directory {place} does not exist yet; it is created on demand."
@@ -65,7 +66,7 @@ def _local_failure(runtime: Runtime, where: dict[str, Any], exc: OSError) -> Che
         if isinstance(exc, FileNotFoundError)
         else f"make {place} writable by the service user (or set SCRAPER_DATA_DIR)"
     )
-    output = f"Cannot write to the data directory {place}: {describe_error(exc)}."
+    output = f"Cannot write to the data directory {place}: {one_line(exc, kind=True)}."
     return _writable(Status.FAIL, output, evidence, fix)
 
 

@@ -11,7 +11,8 @@ from sqlalchemy.exc import ArgumentError
 
 from ops.errors import CannotConnect
 from ops.schema import safe_url
-from scraper.db import first_line, sqlite_file
+from scraper.db import sqlite_file
+from scraper.errors import one_line
 from scraper.jobs import JobPage, ReconcileResult
 from scraper.runtime import Runtime
 
@@ -37,7 +38,7 @@ def _reach(runtime: Runtime, then: Callable[[Connection], T]) -> T:
         raise
     except Exception as exc:
         url = safe_url(runtime.settings.database_url)  # as given, not the mode=ro form
-        raise CannotConnect(url, first_line(exc)) from exc
+        raise CannotConnect(url, one_line(exc)) from exc
 
 
 def database_problem(runtime: Runtime) -> str | None:

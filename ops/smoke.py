@@ -32,6 +32,7 @@ from ops.trace import TraceCannotRun, TraceReport, trace_url
 from ops.trace import render_text as render_trace
 from ops.trace.cleanup import temporary_admin
 from scraper.config import Settings
+from scraper.errors import one_line
 from scraper.migrations.manage import init_db
 from scraper.models import Base
 from scraper.runtime import Runtime
@@ -215,7 +216,7 @@ def _step(report: SmokeReport, name: str, action: Callable[[], str]) -> str | No
     try:
         result = action()
     except Exception as exc:  # the report shows why the stack could not be built
-        report.steps.append(Step(name, False, _since(started), f"{type(exc).__name__}: {exc}"))
+        report.steps.append(Step(name, False, _since(started), one_line(exc, kind=True)))
         return None
     report.steps.append(Step(name, True, _since(started), result))
     return result

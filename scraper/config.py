@@ -25,7 +25,6 @@ from scraper.errors import ConfigError
 ENV_PREFIX = "SCRAPER_"
 DEFAULT_DATABASE_URL = "sqlite:///data/scraper.db"
 DEFAULT_SECRET_KEY = "dev-insecure-secret-change-me"
-AUTO_HEAL_MODES = ("safe", "off")
 SOURCE_URL_VAR = re.compile(r"SCRAPER_SOURCE_([A-Z0-9_]+)_URL")
 STORAGE_URL = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file:///.*")
 

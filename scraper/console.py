@@ -25,7 +25,7 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 
-from scraper.db import first_line
+from scraper.errors import one_line
 
 OK, PROBLEM, CANNOT_RUN = 0, 1, 2
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
@@ -49,8 +49,8 @@ class CannotRun(click.ClickException):
 Explain = Callable[[Exception], "Failure | None"]
 
 
-def one_line(text: str) -> str:
-    """The first non-blank line of a message (`scraper.db.first_line` does it for an
+def first_text_line(text: str) -> str:
+    """The first non-blank line of a message (`scraper.errors.one_line` does it for an
     exception: a driver's error, without its SQL)."""
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
@@ -64,21 +64,21 @@ def database_failure(exc: Exception) -> Failure | None:
     if isinstance(exc, ArgumentError):  # a URL SQLAlchemy cannot parse
         return Failure(f"cannot use the database URL: {exc}; {URL_FORMS}")
     if isinstance(exc, OperationalError | InterfaceError):
-        return Failure(f"cannot use the database: {first_line(exc)} (run `ops doctor`)")
+        return Failure(f"cannot use the database: {one_line(exc)} (run `ops doctor`)")
     if isinstance(exc, DBAPIError):
-        return Failure(f"the database refused: {first_line(exc)} (run `ops doctor`)")
+        return Failure(f"the database refused: {one_line(exc)} (run `ops doctor`)")
     return None
 
 
 def usage_line(exc: click.UsageError) -> str:
     """A usage error in one line, with where to look for the right usage."""
     where = f" (see '{exc.ctx.command_path} -h')" if exc.ctx is not None else ""
-    return f"{one_line(exc.format_message())}{where}"
+    return f"{first_text_line(exc.format_message())}{where}"
 
 
 def die(message: str, code: int) -> NoReturn:
     """Print `error: message` on stderr in one line and exit with `code`."""
-    click.echo(f"error: {one_line(message)}", err=True)
+    click.echo(f"error: {first_text_line(message)}", err=True)
     sys.exit(code)
 
 

@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from scraper.errors import one_line
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -59,12 +61,6 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def first_line(exc: BaseException) -> str:
-    """The database's own words, first line (a driver error's `orig`), for one-line messages."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def is_transient(exc: BaseException) -> bool:
     """True when the database connection was lost or refused, so the same write may succeed
     once the server is back; False for anything the database itself refused."""
@@ -96,7 +92,7 @@ def retry_transient(work: Callable[[], T], what: str, budget: float = RECONNECT_
         except DBAPIError as exc:
             if not is_transient(exc) or time.monotonic() + delay > deadline:
                 raise
-            reason = first_line(exc)
+            reason = one_line(exc)
             log.warning(
                 "database connection lost during %s (%s); retrying in %.1fs", what, reason, delay
             )

@@ -20,6 +20,25 @@ ScraperError
 
 from __future__ import annotations
 
+ONE_LINE_LIMIT = 300
+
+
+def one_line(exc: BaseException, kind: bool = False, limit: int = ONE_LINE_LIMIT) -> str:
+    """The exception in one line a message can carry: its first line, at most `limit` long.
+
+    A driver error wrapped by SQLAlchemy speaks through its `orig` (the database's own words,
+    not the SQL statement); `kind` puts the class name first (`OperationalError: ...`).
+    The one helper for every such message (`ops.schema`, a library of its own that may not
+    import the service, keeps `ops.errors.first_line`).
+    """
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    text = text.splitlines()[0].strip() if text else ""
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    if not text:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if kind else text
+
 
 class ScraperError(Exception):
     """Base class of every error the service raises on purpose."""

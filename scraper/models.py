@@ -73,7 +73,6 @@ class JobStatus(enum.StrEnum):
 
 
 FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
-ACTIVE_STATUSES = frozenset({JobStatus.PENDING, JobStatus.RUNNING})
 _STATUS_SQL = ", ".join(f"'{s.value}'" for s in JobStatus)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ops.doctor.reasoning import RootCause
+from scraper.errors import one_line
 from scraper.migrations.manage import init_db, migrate
 from scraper.runtime import Runtime
 
@@ -89,7 +90,7 @@ def apply_safe_fixes(runtime: Runtime, causes: list[RootCause]) -> list[HealActi
             try:
                 action = fix(runtime, cause)
             except Exception as exc:  # report the failed fix; the re-check shows the state
-                action = HealAction(fix.__name__.strip("_"), False, f"{type(exc).__name__}: {exc}")
+                action = HealAction(fix.__name__.strip("_"), False, one_line(exc, kind=True))
             if action is not None:
                 actions.append(action)
                 break

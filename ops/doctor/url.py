@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from healthchecks.base import CheckResult, Fix, Status
 from scraper.config import Settings
+from scraper.errors import one_line
 
 NAME = "config:database_url"
 # backend -> (SQLAlchemy driver name, module to look for, pip extra), best first
@@ -67,7 +68,7 @@ def _missing_driver(parsed: URL, exc: Exception) -> CheckResult:
         for driver, module, extra in DRIVERS.get(backend, [])
         if importlib.util.find_spec(module) is not None
     ]
-    evidence = {"url": safe, "error": f"{type(exc).__name__}: {exc}", "installed": installed}
+    evidence = {"url": safe, "error": one_line(exc, kind=True), "installed": installed}
     if installed:
         working = parsed.set(drivername=f"{backend}+{installed[0][0]}")
         shown = working.render_as_string(hide_password=True)

@@ -20,11 +20,7 @@ from sqlalchemy import Connection, Engine, text
 
 from ops.errors import SchemaLockTimeout
 from ops.schema.check import connect
-
-try:  # POSIX only; elsewhere SQLite relies on its exclusive transaction alone.
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
+from ops.schema.flock import flock
 
 log = logging.getLogger("ops.schema")
 
@@ -61,24 +57,15 @@ def _lock_path(engine: Engine) -> Path | None:
 
 @contextlib.contextmanager
 def _file_lock(path: Path | None, timeout: float) -> Iterator[None]:
-    if path is None or fcntl is None:
+    if path is None:
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise SchemaLockTimeout(str(path), timeout) from None
-                time.sleep(0.05)
+    with contextlib.ExitStack() as stack:
         try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            stack.enter_context(flock(path, exclusive=True, timeout=timeout))
+        except TimeoutError:
+            raise SchemaLockTimeout(str(path), timeout) from None
+        yield
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 
 from ops.trace.hops import FINAL, TraceState
 from scraper.accounts import create_token, create_user
-from scraper.db import first_line
+from scraper.errors import one_line
 from scraper.models import ApiToken, Asset, ScrapeJob, User
 from scraper.runtime import Runtime
 from scraper.storage import stored_key
@@ -65,7 +65,7 @@ def temporary_admin(runtime: Runtime) -> Iterator[TemporaryAdmin]:
         create_user(runtime.Session, name, secrets.token_urlsafe(16), admin=True)
         admin = TemporaryAdmin(name, create_token(runtime.Session, name, "ops trace"))
     except Exception as exc:  # the API hop will show the consequence (401)
-        admin = TemporaryAdmin(name, None, f"could not create a temporary admin: {first_line(exc)}")
+        admin = TemporaryAdmin(name, None, f"could not create a temporary admin: {one_line(exc)}")
     try:
         yield admin
     finally:

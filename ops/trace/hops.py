@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from ops.trace.client import ApiClient, HttpClient, TraceCannotRun
 from ops.trace.report import FAIL, PASS, Hop
-from scraper.db import first_line
+from scraper.errors import one_line
 from scraper.jobs.workers import list_workers
 from scraper.models import FINAL_STATUSES, JobStatus
 from scraper.runtime import Runtime
@@ -194,8 +194,8 @@ def asset_rows(state: TraceState) -> tuple[bool, str, dict[str, Any]]:
     try:
         hashes = {row[0] for row in state.sql(statement, id=state.job_id)}
     except Exception as exc:  # the database's own words are the evidence
-        evidence["error"] = first_line(exc)
-        return False, f"cannot read assets: {first_line(exc)}", evidence
+        evidence["error"] = one_line(exc)
+        return False, f"cannot read assets: {one_line(exc)}", evidence
     evidence["count"] = len(hashes)
     if hashes != set(state.expected):
         evidence["unexpected"] = sorted(hashes - set(state.expected))
@@ -259,7 +259,7 @@ def run_hop(name: str, check: Check, state: TraceState) -> Hop:
     except TraceCannotRun:
         raise
     except Exception as exc:  # a broken hop must still be reported with what was seen
-        ok, summary, evidence = False, f"{type(exc).__name__}: {first_line(exc)}", {}
+        ok, summary, evidence = False, one_line(exc, kind=True), {}
     return Hop(name, PASS if ok else FAIL, round(time.monotonic() - started, 3), summary, evidence)
 
 
@@ -278,7 +278,7 @@ def _count(state: TraceState, statement: str) -> tuple[int, str | None]:
     try:
         rows = state.sql(statement, id=state.job_id)
     except Exception as exc:  # report the database's reason as evidence
-        return 0, first_line(exc)
+        return 0, one_line(exc)
     return int(rows[0][0]), None
 
 
@@ -286,7 +286,7 @@ def _workers(state: TraceState) -> list[dict[str, Any]] | str:
     try:
         workers = list_workers(state.runtime.Session)
     except Exception as exc:  # evidence only
-        return first_line(exc)
+        return one_line(exc)
     return [{"id": w.id, "state": w.state, "last_seen_at": str(w.last_seen_at)} for w in workers]
 
 

@@ -17,7 +17,6 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from scraper.errors import ScraperError
 from scraper.models import ApiToken, Role, User, UserSession, utcnow
 
-ROLES = ("admin", "user")
 TOKEN_PREFIX = "scr_"
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 # werkzeug's method string; the tests swap in a one-round PBKDF2 to stay fast.

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from scraper.db import first_line, is_transient
-from scraper.errors import ScraperError
+from scraper.db import is_transient
+from scraper.errors import ScraperError, one_line
 from scraper.migrations.manage import auto_heal
 from scraper.runtime import Runtime
 
@@ -36,7 +36,7 @@ def prepare(runtime: Runtime) -> StartupReport:
     try:
         result = runtime.jobs.reconcile()
     except SQLAlchemyError as exc:
-        report.problems.append(f"reconcile at start-up failed: {first_line(exc)}")
+        report.problems.append(f"reconcile at start-up failed: {one_line(exc)}")
         return report
     report.reconciled = len(result.moved)
     if result.moved:
@@ -64,10 +64,10 @@ def _heal_schema(runtime: Runtime, report: StartupReport) -> None:
         result = auto_heal(runtime.engine)
     except Exception as exc:  # the service must still start and say what is wrong
         if _unreachable(exc):  # an outage, not a bug: one line, no traceback
-            log.warning("start-up schema repair skipped: %s", first_line(exc))
+            log.warning("start-up schema repair skipped: %s", one_line(exc))
         else:
             log.exception("start-up schema repair failed")
-        report.problems.append(f"schema repair failed: {first_line(exc)}")
+        report.problems.append(f"schema repair failed: {one_line(exc)}")
         return
     report.schema_changes = [str(change) for change in getattr(result, "applied", [])]
     for change in report.schema_changes:

@@ -7,7 +7,7 @@ import click
 from scraper.accounts import ensure_admin
 from scraper.cli.base import database_url_option, main, runtime_for, setup_logging
 from scraper.config import DEFAULT_SECRET_KEY
-from scraper.db import first_line
+from scraper.errors import one_line
 from scraper.runtime import Runtime
 
 
@@ -84,7 +84,7 @@ def _announce_admin(runtime: Runtime) -> None:
     try:
         created = ensure_admin(runtime.Session)
     except Exception as exc:
-        click.echo(f"warning: could not check for an admin user: {first_line(exc)}", err=True)
+        click.echo(f"warning: could not check for an admin user: {one_line(exc)}", err=True)
         return
     if created:
         name, password = created

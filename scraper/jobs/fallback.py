@@ -19,52 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ops.schema.flock import flock
 from scraper.jobs import journal
 from scraper.jobs.record import JobRecord
-
-try:  # POSIX: serialise journal writers across processes.
-    import fcntl
-except ImportError:  # pragma: no cover - Windows keeps the in-process lock only
-    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
 QUARANTINE_AFTER = 3
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path, exclusive: bool) -> Iterator[None]:
-    """Lock a sidecar file: the journal itself is replaced on compaction, a lock file is not."""
-    if fcntl is None:
-        yield
-        return
-    if not exclusive:
-        with _shared(path):
-            yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def _shared(path: Path) -> Iterator[None]:
-    """A reader's lock that creates nothing: no lock file means no writer ever wrote."""
-    try:
-        handle = open(path)  # noqa: SIM115 - held across the yield
-    except FileNotFoundError:
-        yield
-        return
-    with handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 class FallbackStore:
@@ -114,7 +75,7 @@ class FallbackStore:
 
     def repair(self) -> journal.Scan:
         """Start-up: cut a torn tail and move unreadable lines to the quarantine file."""
-        with self._lock, _file_lock(self._lockfile, True):
+        with self._lock, flock(self._lockfile, exclusive=True):
             result = journal.repair(self.journal)
             self._seen = None
             self._reload_if_changed()
@@ -122,7 +83,7 @@ class FallbackStore:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
-        with self._lock, _file_lock(self._lockfile, True):
+        with self._lock, flock(self._lockfile, exclusive=True):
             self._reload_if_changed()
             yield
 
@@ -166,7 +127,7 @@ class FallbackStore:
         with self._lock:
             if self._stamp() == self._seen:
                 return
-            with _file_lock(self._lockfile, False):
+            with flock(self._lockfile, exclusive=False):
                 self._reload_if_changed()
 
     def _reload_if_changed(self) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scraper.db import retry_transient
+from scraper.logs import log_context
 from scraper.models import Asset, JobStatus, ScrapeJob, utcnow
 
 log = logging.getLogger(__name__)
@@ -76,14 +77,14 @@ def add_assets(
         refused = any(w.refused for w in singles)
         written = AssetsWritten(refused, frozenset().union(*(w.inserted for w in singles)))
     if written.refused:
-        log.warning(
-            "asset write refused: job %s is no longer held by %s (lease token %s): %d file(s)",
-            job_id,
-            worker_id,
-            token,
-            len(rows),
-            extra={"job_id": job_id, "worker": worker_id},
-        )
+        with log_context(job_id=job_id, worker=worker_id):
+            log.warning(
+                "asset write refused: job %s is no longer held by %s (lease token %s): %d file(s)",
+                job_id,
+                worker_id,
+                token,
+                len(rows),
+            )
     return written
 
 

@@ -12,7 +12,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Column, ColumnElement, String, Table, cast, func, inspect, select
 from sqlalchemy.exc import DBAPIError, NoSuchTableError
@@ -22,8 +23,16 @@ from scraper.db import is_transient
 from scraper.jobs.record import COLUMN_FIELDS, JobRecord
 from scraper.models import ScrapeJob
 
-Sort = Literal["created_at", "-created_at", "status", "progress"]
-SORTS: tuple[str, ...] = ("created_at", "-created_at", "status", "progress")
+
+class JobSort(StrEnum):
+    """The orders a job listing offers (the API's `sort`, the jobs page's select)."""
+
+    OLDEST = "created_at"
+    NEWEST = "-created_at"
+    STATUS = "status"
+    PROGRESS = "progress"
+
+
 TABLE: Table = ScrapeJob.__table__  # type: ignore[assignment]
 REQUIRED = {f.name for f in fields(JobRecord) if MISSING is f.default is f.default_factory}
 
@@ -38,7 +47,7 @@ class JobFilter:
     source: str | None = None
     since: datetime | None = None
     until: datetime | None = None
-    sort: str = "-created_at"
+    sort: JobSort = JobSort.NEWEST
 
     def matches(self, job: JobRecord) -> bool:
         """The same filter in Python, for jobs held in the fallback store."""
@@ -183,14 +192,14 @@ def _conditions(where: JobFilter, present: frozenset[str]) -> list[ColumnElement
     return out
 
 
-def _ordering(sort: str, present: frozenset[str]) -> list[Any]:
+def _ordering(sort: JobSort, present: frozenset[str]) -> list[Any]:
     """ORDER BY for a sort key; the newest first breaks ties, the id makes it total."""
     c = TABLE.c
     newest = [c.created_at.desc()] if "created_at" in present else []
-    keys: dict[str, list[Any]] = {
-        "-created_at": newest,
-        "created_at": [c.created_at.asc()] if "created_at" in present else [],
-        "status": [c.status.asc(), *newest],
-        "progress": [c.progress.asc(), *newest] if "progress" in present else newest,
+    keys: dict[JobSort, list[Any]] = {
+        JobSort.NEWEST: newest,
+        JobSort.OLDEST: [c.created_at.asc()] if "created_at" in present else [],
+        JobSort.STATUS: [c.status.asc(), *newest],
+        JobSort.PROGRESS: [c.progress.asc(), *newest] if "progress" in present else newest,
     }
     return [*keys.get(sort, newest), c.id]

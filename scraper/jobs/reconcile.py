@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import DataError, SQLAlchemyError
 
-from scraper.db import first_line, is_transient
+from scraper.db import is_transient
+from scraper.errors import one_line
 from scraper.jobs.fallback import FallbackStore
 from scraper.jobs.store import JobStore
+from scraper.logs import log_context
 from scraper.periodic import Periodic
 
 log = logging.getLogger(__name__)
@@ -47,9 +49,8 @@ def reconcile(
             continue
         fallback.discard(record.id)
         (result.moved if inserted else result.already_present).append(record.id)
-        log.info(
-            "reconcile: job %s moved into the database", record.id, extra={"job_id": record.id}
-        )
+        with log_context(job_id=record.id):
+            log.info("reconcile: job %s moved into the database", record.id)
     return result
 
 
@@ -64,7 +65,7 @@ def _refused(
 ) -> None:
     """Note the refusal; a job whose values are refused the same way again and again is set
     aside (a schema refusal is not counted: the schema can be repaired)."""
-    reason = first_line(exc)
+    reason = one_line(exc)
     result.failed[job_id] = reason
     extra = {"job_id": job_id}
     if is_transient(exc):  # the database is away, not refusing: nothing to count

@@ -19,6 +19,9 @@ DATETIME_FIELDS = (
     "started_at",
     "finished_at",
 )
+HELD = "Why the job is held in the fallback store (only then)."
+QUARANTINED = "Why the database keeps refusing this held job; it is no longer retried."
+REFUSAL = "The database's own words for the write it refused (a held job only)."
 
 
 @dataclass
@@ -37,7 +40,7 @@ class JobRecord:
     user_id: int | None = None
     job_type: str = "search"
     status: JobStatus = JobStatus.PENDING
-    progress: int = 0
+    progress: int = field(default=0, metadata={"description": "Percent done, 0 to 100."})
     message: str | None = None
     error: str | None = None
     downloaded: int = 0
@@ -52,10 +55,12 @@ class JobRecord:
     updated_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    storage: Storage = "database"
-    warning: str | None = field(default=None, compare=False)
-    quarantined: str | None = field(default=None, compare=False)
-    refusal: str | None = field(default=None, compare=False)  # the database's words, if held
+    storage: Storage = field(default="database", metadata={"description": "Which store holds it."})
+    warning: str | None = field(default=None, compare=False, metadata={"description": HELD})
+    quarantined: str | None = field(
+        default=None, compare=False, metadata={"description": QUARANTINED}
+    )
+    refusal: str | None = field(default=None, compare=False, metadata={"description": REFUSAL})
 
     def __post_init__(self) -> None:
         self.status = JobStatus(self.status)  # a row, the journal or a caller may pass the text

@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import SQLAlchemyError
 
 from scraper.counters import JOB_PERSIST_FAILURES, JOBS_CREATED
-from scraper.db import first_line
-from scraper.errors import JobNotFound, JobStateError
+from scraper.errors import JobNotFound, JobStateError, one_line
 from scraper.jobs.fallback import FallbackStore
 from scraper.jobs.history import record_attempt
 from scraper.jobs.reader import JobFilter, JobReader
 from scraper.jobs.reconcile import ReconcileResult, reconcile
 from scraper.jobs.record import JobRecord
 from scraper.jobs.store import JobStore
+from scraper.logs import log_context
 from scraper.models import FINAL_STATUSES, JobStatus, utcnow
 
 JOB_ID_LENGTH = 36  # scrape_jobs.id holds a UUID string
@@ -46,7 +46,7 @@ class JobPage:
 
 def refusal_reason(exc: BaseException) -> str:
     """The database's own words, first line: what `storage: fallback` warnings show."""
-    return first_line(exc)
+    return one_line(exc)
 
 
 class JobService:
@@ -78,20 +78,21 @@ class JobService:
         except SQLAlchemyError as exc:
             return self._hold(record, exc)
         JOBS_CREATED.labels(storage="database").inc()
-        log.info("job %s created in the database", saved.id, extra={"job_id": saved.id})
+        with log_context(job_id=saved.id):
+            log.info("job %s created in the database", saved.id)
         return saved
 
     def _hold(self, record: JobRecord, exc: SQLAlchemyError) -> JobRecord:
         reason = refusal_reason(exc)
         JOB_PERSIST_FAILURES.labels(reason=type(exc).__name__).inc()
         JOBS_CREATED.labels(storage="fallback").inc()
-        log.error(
-            "database refused job %s, holding it in the fallback store: %s",
-            record.id,
-            reason,
-            exc_info=exc,
-            extra={"job_id": record.id},
-        )
+        with log_context(job_id=record.id):
+            log.error(
+                "database refused job %s, holding it in the fallback store: %s",
+                record.id,
+                reason,
+                exc_info=exc,
+            )
         record.message = "held in fallback: database refused the write"
         held = self.fallback.put(record, reason=reason)
         held.refusal = reason

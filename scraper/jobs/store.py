@@ -16,6 +16,7 @@ from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.fence import AssetsWritten, AssetWrite, add_assets, held_by
 from scraper.jobs.queries import lease_expired
 from scraper.jobs.record import JobRecord
+from scraper.logs import log_context
 from scraper.models import FINAL_STATUSES, Asset, JobStatus, ScrapeJob, claim_values, utcnow
 
 log = logging.getLogger(__name__)
@@ -291,13 +292,13 @@ class JobStore:
         guard = held_by(worker_id, token)
         written = retry_transient(lambda: self._guarded(job_id, guard, **values), f"job {job_id}")
         if not written:
-            log.warning(
-                "write refused: job %s is no longer held by %s (lease token %s)",
-                job_id,
-                worker_id,
-                token,
-                extra={"job_id": job_id, "worker": worker_id},
-            )
+            with log_context(job_id=job_id, worker=worker_id):
+                log.warning(
+                    "write refused: job %s is no longer held by %s (lease token %s)",
+                    job_id,
+                    worker_id,
+                    token,
+                )
         return written
 
     def _guarded(self, job_id: str, guard: list[ColumnElement[bool]], **values: Any) -> bool:

@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from healthchecks import CheckResult
 from healthchecks.monitor import monitor_for
+from scraper.errors import one_line
 from scraper.jobs.queries import DatabaseSnapshot, read_snapshot
 from scraper.metrics.cache import TTLCache
 from scraper.migrations.manage import check_schema
@@ -48,7 +49,7 @@ def _attempt(compute: Callable[[], Any], what: str) -> Callable[[], Outcome]:
             return Outcome(value=compute())
         except Exception as exc:  # a scrape must answer whatever the database does
             log.warning("metrics: cannot read %s: %s", what, exc)
-            return Outcome(error=f"{type(exc).__name__}: {exc}")
+            return Outcome(error=one_line(exc, kind=True))
 
     return run
 

@@ -20,6 +20,7 @@ from scraper.web import (
     errors,
     insight,
     metrics,
+    openapi,
     pages,
 )
 
@@ -64,6 +65,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     dashboard.init_app(app)
     insight.init_app(app)
     pages.init_app(app)
+    openapi.init_app(app)
     metrics.init_app(app)
     health_http.init_app(app, runtime)
     return app

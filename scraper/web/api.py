@@ -14,8 +14,9 @@ from flask import Blueprint, Flask, request
 from flask.typing import ResponseReturnValue
 
 from scraper.errors import JobStateError
-from scraper.jobs import JobFilter, JobRecord
+from scraper.jobs import JobRecord
 from scraper.jobs.assets import list_assets
+from scraper.jobs.shape import JobOut
 from scraper.sources import source_class, source_descriptions
 from scraper.web.auth import owner_filter
 from scraper.web.common import (
@@ -25,36 +26,46 @@ from scraper.web.common import (
     find_asset,
     find_job,
     job_json,
-    json_body,
-    query_args,
     unavailable_if_unread,
-    validate,
 )
 from scraper.web.context import current_runtime
 from scraper.web.errors import ApiError
 from scraper.web.files import send_stored
-from scraper.web.openapi import build_document
+from scraper.web.operation import documented
 from scraper.web.schemas import (
+    AssetList,
     AssetListQuery,
+    AssetOut,
     BulkItem,
     BulkRequest,
     BulkResult,
+    DashboardOut,
+    JobList,
     JobListQuery,
     SearchCreated,
     SearchRequest,
+    SourceList,
+    SourceOut,
+    Unavailable,
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+BINARY = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+FILE_RESPONSES = {
+    200: {"description": "The file.", "content": BINARY},
+    206: {"description": "The requested byte range of the file.", "content": BINARY},
+    304: {"description": "Not modified since the validators the client sent."},
+}
 
 
 # -- endpoints ---------------------------------------------------------------------------------
 
 
 @bp.post("/comprehensive-search")
-def comprehensive_search() -> ResponseReturnValue:
-    """Validate a search and create its job."""
-    search = validate(SearchRequest, json_body(), strict=True)
-    job = create_job(search)
+@documented(body=SearchRequest, response=SearchCreated, status=201, errors=(400, 413))
+def comprehensive_search(body: SearchRequest) -> ResponseReturnValue:
+    """Create a search job."""
+    job = create_job(body)
     created = SearchCreated(
         job_id=job.id,
         status=job.status,
@@ -66,31 +77,25 @@ def comprehensive_search() -> ResponseReturnValue:
 
 
 @bp.get("/job-progress/<job_id>")
+@documented(response=JobOut, errors=(404,))
 def job_progress(job_id: str) -> ResponseReturnValue:
     """One job's progress and state."""
     return job_json(find_job(job_id))
 
 
 @bp.get("/jobs/<job_id>")
+@documented(response=JobOut, errors=(404,))
 def job_detail(job_id: str) -> ResponseReturnValue:
     """One job (the same document as job-progress)."""
     return job_json(find_job(job_id))
 
 
 @bp.get("/jobs")
-def jobs() -> ResponseReturnValue:
+@documented(query=JobListQuery, response=JobList, errors=(400,), responses={503: Unavailable})
+def jobs(query: JobListQuery) -> ResponseReturnValue:
     """A page of jobs from both stores, fallback jobs first, then by `sort`."""
-    q = query_args(JobListQuery)
-    where = JobFilter(
-        status=q.status.value if q.status is not None else None,
-        user_id=owner_filter(),
-        q=q.q,
-        source=q.source,
-        since=q.since,
-        until=q.until,
-        sort=q.sort,
-    )
-    page = current_runtime().jobs.search(where, q.storage, q.limit, q.offset)
+    where = query.where(owner_filter())
+    page = current_runtime().jobs.search(where, query.storage, query.limit, query.offset)
     unavailable_if_unread(page)
     body: dict[str, Any] = {"jobs": [job_json(j) for j in page.jobs], "total": page.total}
     if page.missing_columns:
@@ -99,12 +104,14 @@ def jobs() -> ResponseReturnValue:
 
 
 @bp.post("/jobs/<job_id>/cancel")
+@documented(response=JobOut, errors=(400, 404, 409))
 def cancel_job(job_id: str) -> ResponseReturnValue:
     """Cancel a pending or running job; 409 if it already finished."""
     return _transition(job_id, current_runtime().jobs.cancel)
 
 
 @bp.post("/jobs/<job_id>/retry")
+@documented(response=JobOut, errors=(400, 404, 409))
 def retry_job(job_id: str) -> ResponseReturnValue:
     """Queue a failed or cancelled job again; 409 if it cannot be retried."""
     return _transition(job_id, current_runtime().jobs.retry)
@@ -120,12 +127,12 @@ def _transition(job_id: str, change: Callable[[str], JobRecord]) -> dict[str, An
 
 
 @bp.post("/jobs/bulk")
-def bulk() -> ResponseReturnValue:
+@documented(body=BulkRequest, response=BulkResult, errors=(400, 413))
+def bulk(body: BulkRequest) -> ResponseReturnValue:
     """Retry or cancel many jobs; each under the same rules as the single-job endpoints."""
-    asked = validate(BulkRequest, json_body(), strict=True)
     service = current_runtime().jobs
-    change = service.retry if asked.action == "retry" else service.cancel
-    results = [_bulk_one(job_id, change) for job_id in dict.fromkeys(asked.job_ids)]
+    change = service.retry if body.action == "retry" else service.cancel
+    results = [_bulk_one(job_id, change) for job_id in dict.fromkeys(body.job_ids)]
     return BulkResult(results=results).model_dump(exclude_none=True)
 
 
@@ -138,23 +145,25 @@ def _bulk_one(job_id: str, change: Callable[[str], JobRecord]) -> BulkItem:
 
 
 @bp.get("/assets")
-def assets() -> ResponseReturnValue:
+@documented(query=AssetListQuery, response=AssetList, errors=(400, 404))
+def assets(query: AssetListQuery) -> ResponseReturnValue:
     """A page of assets, newest first; `job_id` must be a job the user may see."""
-    q = query_args(AssetListQuery)
-    if q.job_id is not None:
-        find_job(q.job_id)
+    if query.job_id is not None:
+        find_job(query.job_id)
     session = current_runtime().Session
-    rows, total = list_assets(session, q.job_id, owner_filter(), q.limit, q.offset)
+    rows, total = list_assets(session, query.job_id, owner_filter(), query.limit, query.offset)
     return {"assets": [asset_json(a) for a in rows], "total": total}
 
 
 @bp.get("/assets/<int:asset_id>")
+@documented(response=AssetOut, errors=(404,))
 def asset_detail(asset_id: int) -> ResponseReturnValue:
     """One asset's record."""
     return asset_json(find_asset(asset_id))
 
 
 @bp.get("/assets/<int:asset_id>/file")
+@documented(errors=(404, 416), responses=FILE_RESPONSES)
 def asset_file(asset_id: int) -> ResponseReturnValue:
     """The stored file, wherever it is stored: images inline, anything else as a download."""
     asset = find_asset(asset_id)
@@ -162,25 +171,21 @@ def asset_file(asset_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/sources")
+@documented(response=SourceList)
 def sources() -> ResponseReturnValue:
     """The registered sources a search may name."""
     found = [
-        {"name": n, "description": d, "safe_search": source_class(n).safe_search_filter}
+        SourceOut(name=n, description=d, safe_search=source_class(n).safe_search_filter)
         for n, d in source_descriptions().items()
     ]
-    return {"sources": found}
+    return SourceList(sources=found).model_dump()
 
 
 @bp.get("/dashboard")
+@documented(response=DashboardOut)
 def dashboard() -> ResponseReturnValue:
     """What the dashboard polls: active jobs, recent jobs, banner and health panel."""
     return dashboard_state()
-
-
-@bp.get("/openapi.json")
-def openapi_document() -> ResponseReturnValue:
-    """The OpenAPI 3 document, generated from the same models that validate requests."""
-    return build_document(current_runtime().settings.max_content_limit)
 
 
 def init_app(app: Flask) -> None:

@@ -38,6 +38,7 @@ from scraper.accounts.logins import clear_failures, record_failure, retry_after
 from scraper.accounts.sessions import close_session, open_session, session_is_open
 from scraper.web.context import current_runtime
 from scraper.web.errors import error_response, wants_json
+from scraper.web.operation import POSTED, documented
 
 bp = Blueprint("auth", __name__)
 TOKENS_KEY = "scraper.tokens"
@@ -45,7 +46,7 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 
 # API endpoints anyone may call (the contract's health and metrics live outside /api).
-PUBLIC_API_ENDPOINTS = frozenset({"api.openapi_document", "insight.api_docs"})
+PUBLIC_API_ENDPOINTS = frozenset({"docs.openapi_document", "docs.api_docs"})
 
 
 class WebUser(UserMixin):
@@ -153,6 +154,20 @@ def safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@documented("GET", summary="The sign-in form", page=True, errors=(302,), public=True)
+@documented(
+    "POST",
+    summary="Sign in",
+    page=True,
+    status=302,
+    errors=(400, 401, 413, 429, 503),
+    public=True,
+    form={
+        "username": {"type": "string"},
+        "password": {"type": "string"},
+        "next": {"type": "string"},
+    },
+)
 def login() -> ResponseReturnValue:
     """Show the login form; check the password and start a session."""
     if request.method == "GET":
@@ -185,6 +200,7 @@ def _login_page(message: str, username: str, status: int) -> tuple[str, int]:
 
 
 @bp.post("/logout")
+@documented(summary="Sign out", page=True, status=302, errors=POSTED, form={})
 def logout() -> ResponseReturnValue:
     """End the session here and on the server: a copy of its cookie no longer signs in.
 

@@ -1,25 +1,26 @@
-"""What the API and the dashboard share: input validation, the job and asset documents,
-lookups that 404, job creation, and the dashboard's state."""
+"""What the API and the dashboard share: list filters and pages, the asset document (a job's
+is `scraper.jobs.shape.job_json`), lookups that 404, job creation, and the dashboard's state."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 from flask import Flask, current_app, request, url_for
 from flask.json import dumps as json_dumps
 from flask.typing import ResponseReturnValue
-from pydantic import BaseModel, ValidationError
 
 from scraper.errors import JobNotFound
 from scraper.jobs import JobPage, JobRecord, NewJob
 from scraper.jobs.assets import AssetRecord, get_asset
-from scraper.jobs.explain import summarize_error
+from scraper.jobs.shape import job_json
 from scraper.metrics.cache import TTLCache
-from scraper.models import JobStatus, utcnow
+from scraper.models import JobStatus
 from scraper.web.auth import current_account, owner_filter
 from scraper.web.context import current_runtime, runtime_of
 from scraper.web.errors import ApiError, error_response, unavailable_page, wants_json
-from scraper.web.schemas import MAX_ROW_ID, SearchRequest, describe_errors
+from scraper.web.operation import validate
+from scraper.web.schemas import MAX_ROW_ID, JobFilters, SearchRequest
 from scraper.web.status import (
     HealthItem,
     SchemaStatus,
@@ -28,90 +29,33 @@ from scraper.web.status import (
     system_status,
 )
 
-M = TypeVar("M", bound=BaseModel)
 SCHEMA_CACHE_KEY = "scraper_schema_cache"
 HEALTH_CACHE_KEY = "scraper_health_cache"
-
-FALLBACK_WARNING = (
-    "the database refused this job; it is held in the fallback store and runs once it is "
-    "reconciled into the database (run `ops doctor`)"
-)
-
+FILTER_NAMES = tuple(JobFilters.model_fields)
 
 # -- input -------------------------------------------------------------------------------------
 
 
-def validate(model: type[M], data: Any, strict: bool) -> M:
-    """Validate with the app's limits; ApiError(400) names every bad field."""
-    context = {"max_content_limit": current_runtime().settings.max_content_limit}
-    try:
-        return model.model_validate(data, strict=strict, context=context)
-    except ValidationError as exc:
-        field, message = describe_errors(exc)
-        raise ApiError(400, "invalid_request", message, field) from None
+def page_number() -> int:
+    """The `page` a list page shows (1-based; anything that is not a number shows the first)."""
+    raw = request.args.get("page", "1")
+    return max(1, int(raw)) if raw.isdigit() else 1
 
 
-def json_body() -> Any:
-    """The parsed JSON body; 400 for another content type or malformed JSON."""
-    if not request.is_json:
-        # 400, as the contract says of every invalid input (and a form post, which a
-        # cross-site page can make, is never read as JSON).
-        raise ApiError(
-            400, "unsupported_content_type", "send the body as Content-Type: application/json"
-        )
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "invalid_json", "the body is not valid JSON")
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "the body must be a JSON object")
-    return body
+def page_filters(names: Iterable[str] = FILTER_NAMES) -> tuple[JobFilters, str | None]:
+    """A list page's filters from its query string or bulk form, blanks ignored.
 
-
-def query_args(model: type[M]) -> M:
-    """Validate the query string (strings converted to numbers, lax); nothing undocumented.
-
-    An empty value (`?limit=`), a repeated or an unknown parameter is a 400 naming it.
+    The same model as `GET /api/jobs`; a bad value gives the defaults and the sentence a page
+    shows (the API answers 400 instead).
     """
-    for name, values in request.args.lists():
-        if name not in model.model_fields:
-            raise ApiError(400, "invalid_request", f"{name}: unknown query parameter", name)
-        if len(values) > 1:
-            raise ApiError(400, "invalid_request", f"{name}: given more than once", name)
-        if values[0] == "":
-            raise ApiError(400, "invalid_request", f"{name}: a value is required", name)
-    return validate(model, request.args.to_dict(), strict=False)
+    given = {name: request.values.get(name, "").strip() for name in names}
+    try:
+        return validate(JobFilters, {k: v for k, v in given.items() if v}, strict=False), None
+    except ApiError as exc:
+        return JobFilters(), exc.message
 
 
 # -- output ------------------------------------------------------------------------------------
-
-
-def job_json(record: JobRecord) -> dict[str, Any]:
-    """A job as the contract shows it; fallback jobs always carry a warning."""
-    data = record.to_json()
-    data["bytes"] = record.bytes_downloaded
-    data["error_summary"] = summarize_error(record.error)
-    data.update(pace(record))
-    if record.status == JobStatus.RUNNING and (record.message or "").startswith("claimed by "):
-        data["message"] = f"starting: searching {', '.join(record.enabled_sources)}"
-    if record.storage == "fallback":
-        data["warning"] = data.get("warning") or FALLBACK_WARNING
-    return data
-
-
-def pace(record: JobRecord) -> dict[str, float | None]:
-    """Elapsed seconds, items per second and the seconds left, for a job that has started."""
-    if record.started_at is None:
-        return {"elapsed_seconds": None, "rate_per_second": None, "eta_seconds": None}
-    end = record.finished_at or utcnow()
-    elapsed = max(0.0, (end - record.started_at).total_seconds())
-    rate = record.downloaded / elapsed if elapsed > 0 and record.downloaded else None
-    left = max(0, record.max_content - record.downloaded)
-    eta = left / rate if rate and record.status == JobStatus.RUNNING else None
-    return {
-        "elapsed_seconds": round(elapsed, 1),
-        "rate_per_second": None if rate is None else round(rate, 2),
-        "eta_seconds": None if eta is None else round(eta, 1),
-    }
 
 
 def asset_json(record: AssetRecord) -> dict[str, Any]:

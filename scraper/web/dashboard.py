@@ -32,11 +32,13 @@ from scraper.web.common import (
     create_job,
     dashboard_state,
     job_json,
+    page_filters,
+    page_number,
     unavailable_if_unread,
-    validate,
 )
 from scraper.web.context import current_runtime
 from scraper.web.errors import ApiError
+from scraper.web.operation import PAGE_NUMBER, POSTED, documented, validate
 from scraper.web.schemas import SearchRequest
 
 bp = Blueprint("dashboard", __name__)
@@ -46,20 +48,6 @@ PAGE_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
-
-
-def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() else 1
-
-
-def _status_filter() -> tuple[str | None, str | None]:
-    """(the status to filter by, or a sentence saying the one asked for is unknown)."""
-    status = request.args.get("status") or None
-    known = [s.value for s in JobStatus]
-    if status is None or status in known:
-        return status, None
-    return None, f"Unknown status {status!r}; choose one of: {', '.join(known)}."
 
 
 def default_form() -> dict[str, Any]:
@@ -77,7 +65,8 @@ def render_index(
     form: dict[str, Any], code: int = 200, errors: dict[str, str] | None = None
 ) -> ResponseReturnValue:
     """The dashboard page: banner, search form, health, active downloads, recent jobs."""
-    (status, problem), page = _status_filter(), _page_number()
+    (filters, problem), page = page_filters(("status",)), page_number()
+    status = filters.status.value if filters.status is not None else None
     offset = (page - 1) * JOBS_PER_PAGE
     listing = current_runtime().jobs.list(status, None, owner_filter(), JOBS_PER_PAGE, offset)
     unavailable_if_unread(listing)
@@ -108,6 +97,12 @@ def render_index(
 
 @bp.get("/")
 @login_required
+@documented(
+    summary="The dashboard (400 for an unknown status or a page past the last)",
+    page=True,
+    errors=(302, 400, 503),
+    params={"page": PAGE_NUMBER, "status": {"type": "string"}},
+)
 def index() -> ResponseReturnValue:
     """Show the dashboard."""
     return render_index(default_form())
@@ -115,6 +110,18 @@ def index() -> ResponseReturnValue:
 
 @bp.post("/search")
 @login_required
+@documented(
+    summary="Create a job from the search form",
+    page=True,
+    status=302,
+    errors=POSTED,
+    form={
+        "query": {"type": "string"},
+        "max_content": {"type": "string"},
+        "safe_search": {"type": "string"},
+        "enabled_sources": {"type": "array", "items": {"type": "string"}},
+    },
+)
 def search() -> ResponseReturnValue:
     """Create a job from the search form (the same validation as the JSON API)."""
     form = {
@@ -145,10 +152,11 @@ def _job_or_404(job_id: str) -> Any:
 
 @bp.get("/jobs/<job_id>")
 @login_required
+@documented(summary="A job's page", page=True, errors=(302, 404, 503), params={"page": PAGE_NUMBER})
 def job(job_id: str) -> ResponseReturnValue:
     """One job: its state, error, assets, and cancel / retry buttons."""
     record = _job_or_404(job_id)
-    page = _page_number()
+    page = page_number()
     assets, total = [], 0
     if record.storage == "database":
         offset = (page - 1) * ASSETS_PER_PAGE
@@ -171,6 +179,14 @@ def job(job_id: str) -> ResponseReturnValue:
 
 @bp.post("/jobs/<job_id>/<action>")
 @login_required
+@documented(
+    summary="Cancel or retry from the job page",
+    page=True,
+    status=302,
+    errors=(*POSTED, 404),
+    params={"action": {"enum": ["cancel", "retry"]}},
+    form={},
+)
 def job_action(job_id: str, action: str) -> ResponseReturnValue:
     """Cancel or retry from the job page's buttons."""
     if action not in ("cancel", "retry"):

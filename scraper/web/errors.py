@@ -10,8 +10,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from scraper.db import first_line
-from scraper.errors import JournalUnavailable
+from scraper.errors import JournalUnavailable, one_line
 
 
 class ApiError(Exception):
@@ -61,7 +60,7 @@ def _http_error(exc: HTTPException) -> ResponseReturnValue:
 
 
 def _database_error(exc: SQLAlchemyError) -> ResponseReturnValue:
-    reason = first_line(exc)
+    reason = one_line(exc)
     message = f"the database could not answer ({reason}); run `ops doctor`"
     if wants_json():
         return error_response(503, "database_unavailable", message)

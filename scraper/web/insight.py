@@ -1,28 +1,22 @@
-"""Operators' API: workers (admin only), activity stats, and the API docs for people."""
+"""Operators' API: workers (admin only) and activity stats."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, render_template
+from flask import Blueprint, Flask
 from flask.typing import ResponseReturnValue
 
 from healthchecks.workers import fresh_within
 from scraper.jobs.stats import compute_stats
 from scraper.jobs.workers import WorkerView, worker_views
 from scraper.web.auth import current_account, owner_filter
-from scraper.web.common import query_args
 from scraper.web.context import current_runtime as runtime
 from scraper.web.errors import ApiError
+from scraper.web.operation import documented
 from scraper.web.schemas import StatsOut, StatsQuery, WorkerList
 
 bp = Blueprint("insight", __name__, url_prefix="/api")
-# Redoc renders with inline styles and a blob: web worker; nothing leaves the origin.
-DOCS_CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'none'"
-)
 
 
 def require_admin() -> None:
@@ -46,6 +40,7 @@ def workers_state() -> dict[str, Any]:
 
 
 @bp.get("/workers")
+@documented(response=WorkerList, errors=(403,))
 def workers() -> ResponseReturnValue:
     """Each worker: host, pid, busy / idle / stale, the jobs in hand, the last heartbeat."""
     require_admin()
@@ -53,10 +48,10 @@ def workers() -> ResponseReturnValue:
 
 
 @bp.get("/stats")
-def stats() -> ResponseReturnValue:
+@documented(query=StatsQuery, response=StatsOut, errors=(400,))
+def stats(query: StatsQuery) -> ResponseReturnValue:
     """Jobs created / completed / failed, files and bytes per bucket; per-source totals."""
-    q = query_args(StatsQuery)
-    found = compute_stats(runtime().Session, q.window, owner_filter())
+    found = compute_stats(runtime().Session, query.window, owner_filter())
     body = {
         "window": found.window,
         "bucket_seconds": found.bucket_seconds,
@@ -64,13 +59,6 @@ def stats() -> ResponseReturnValue:
         "sources": {name: vars(s) for name, s in found.sources.items()},
     }
     return StatsOut.model_validate(body).model_dump()
-
-
-@bp.get("/docs")
-def api_docs() -> ResponseReturnValue:
-    """The OpenAPI document rendered for people (Redoc, served from the package)."""
-    page = render_template("docs.html")
-    return page, 200, {"Content-Security-Policy": DOCS_CSP}
 
 
 def init_app(app: Flask) -> None:

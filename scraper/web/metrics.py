@@ -19,9 +19,11 @@ from scraper.logs import bind, request_id_from, unbind
 from scraper.metrics.collector import ScraperCollector
 from scraper.metrics.exporter import build_registry
 from scraper.web.context import current_runtime, runtime_of
+from scraper.web.operation import documented
 
 bp = Blueprint("metrics", __name__)
 REGISTRY_KEY = "scraper.metrics.registry"
+ERROR_REF = "#/components/schemas/ErrorOut"  # always in the document
 COLLECTOR_KEY = "scraper.metrics.collector"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "<unmatched>"
@@ -48,6 +50,21 @@ def _authorized() -> bool:
 
 
 @bp.get("/metrics")
+@documented(
+    summary="Prometheus metrics (text format)",
+    description="Needs `Authorization: Bearer <SCRAPER_METRICS_TOKEN>` when that is set.",
+    public=True,
+    responses={
+        200: {
+            "description": "Prometheus exposition format.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        401: {
+            "description": "SCRAPER_METRICS_TOKEN is set and was not sent.",
+            "content": {"application/json": {"schema": {"$ref": ERROR_REF}}},
+        },
+    },
+)
 def metrics() -> ResponseReturnValue:
     """Prometheus text format; a Bearer token is required when SCRAPER_METRICS_TOKEN is set."""
     if not _authorized():

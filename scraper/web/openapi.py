@@ -1,52 +1,43 @@
-"""The OpenAPI 3.1 document, built from the pydantic models in `schemas.py`."""
+"""The OpenAPI 3.1 document, generated from the app's routes and what each view declares.
+
+Every rule of the app's url_map whose view carries an `@documented` operation becomes an
+operation: its path and path parameters from the rule, its body, query and answers from the
+pydantic models that validate and serialise them (`operation.py`). No route is listed here by
+hand; `/healthz` and `/readyz` belong to `healthchecks`, which may not import the web app, so
+their operations are declared below, on their views. This module also serves the document
+(`/api/openapi.json`) and its rendering for people (`/api/docs`, Redoc from the package).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from flask import Blueprint, Flask, current_app, render_template
+from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from werkzeug.routing import Rule
 
+from healthchecks import http as health_http
 from scraper.sources import source_names
-from scraper.web.schemas import (
-    MAX_ROW_ID,
-    AssetList,
-    AssetListQuery,
-    AssetOut,
-    BulkRequest,
-    BulkResult,
-    DashboardOut,
-    ErrorOut,
-    JobList,
-    JobListQuery,
-    JobOut,
-    SearchCreated,
-    SearchRequest,
-    StatsOut,
-    StatsQuery,
-    Unavailable,
-    WorkerList,
-)
+from scraper.web import api, auth, dashboard, insight, metrics, pages
+from scraper.web.context import current_runtime
+from scraper.web.operation import Operation, documented, operation_of
+from scraper.web.schemas import MAX_ROW_ID, ErrorOut
 
+bp = Blueprint("docs", __name__, url_prefix="/api")
+# Every blueprint create_app registers: the routes a document is generated from without an app.
+BLUEPRINTS = (api.bp, auth.bp, dashboard.bp, insight.bp, pages.bp, metrics.bp, health_http.bp, bp)
 REF = "#/components/schemas/{model}"
-MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-    (SearchRequest, "validation"),
-    (JobListQuery, "validation"),
-    (AssetListQuery, "validation"),
-    (SearchCreated, "serialization"),
-    (JobOut, "serialization"),
-    (JobList, "serialization"),
-    (AssetOut, "serialization"),
-    (AssetList, "serialization"),
-    (DashboardOut, "serialization"),
-    (ErrorOut, "serialization"),
-    (BulkRequest, "validation"),
-    (BulkResult, "serialization"),
-    (WorkerList, "serialization"),
-    (StatsQuery, "validation"),
-    (StatsOut, "serialization"),
-    (Unavailable, "serialization"),
-]
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+PATH_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")  # (converter or "", name)
+# Redoc renders with inline styles and a blob: web worker; nothing leaves the origin.
+DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
 ERRORS = {
     400: (
         "Invalid input (the message names the field), a body that is not JSON,"
@@ -70,308 +61,89 @@ PAGE_ERRORS = {
     429: "Too many failed sign-ins; `Retry-After` says when to try again.",
     503: "The database could not answer.",
 }
-ROW_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}
-JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
-ASSET_ID = {"name": "asset_id", "in": "path", "required": True, "schema": ROW_ID}
-PAGE_NUMBER = {"name": "page", "in": "query", "required": False, "schema": {"type": "integer"}}
+CONVERTERS = {"int": {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}}
 HTML = {"text/html": {"schema": {"type": "string"}}}
-PUBLIC: dict[str, Any] = {"security": []}
-LIST_FILTERS = [
-    {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
-    for name in ("q", "source", "since", "until", "sort")
-]
+HEALTH = {"application/health+json": {"schema": {"type": "object"}}}
+HEALTH_RESPONSES: dict[int, Any] = {
+    200: {"description": "pass or warn", "content": HEALTH},
+    503: {"description": "fail", "content": HEALTH},
+}
+
+documented(summary="Liveness: the process answers", public=True, responses=HEALTH_RESPONSES)(
+    health_http.healthz
+)
+documented(
+    summary="Readiness: database, schema, worker, storage, fallback",
+    public=True,
+    responses=HEALTH_RESPONSES,
+)(health_http.readyz)
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": REF.format(model=name)}
-
-
-def _json(name: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
-
-
-def _op(
-    summary: str,
-    ok: tuple[int, str] | None,
-    errors: tuple[int, ...] = (),
-    **extra: Any,
-) -> dict[str, Any]:
-    """An API operation: its success, its errors, plus 401 and 503 that any signed call has."""
-    responses: dict[str, Any] = {}
-    if ok is not None:
-        responses[str(ok[0])] = _json(ok[1], "Success.")
-    for status in sorted({*errors, 401, 503}):
-        responses[str(status)] = _json("ErrorOut", ERRORS[status])
-    return {"summary": summary, "responses": responses, **extra}
-
-
-def _query_parameters(defs: dict[str, Any], model: str) -> list[dict[str, Any]]:
-    props = defs[model]["properties"]
-    return [
-        {"name": name, "in": "query", "required": False, "schema": s} for name, s in props.items()
-    ]
-
-
-def _file_op() -> dict[str, Any]:
-    binary = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
-    op = _op("The asset's file", None, (404, 416), parameters=[ASSET_ID])
-    op["responses"] |= {
-        "200": {"description": "The file.", "content": binary},
-        "206": {"description": "The requested byte range of the file.", "content": binary},
-        "304": {"description": "Not modified since the validators the client sent."},
-    }
-    return op
-
-
-def _paths(defs: dict[str, Any]) -> dict[str, Any]:
-    body = {"required": True, "content": {"application/json": {"schema": _ref("SearchRequest")}}}
-    jobs_q, assets_q = (
-        _query_parameters(defs, "JobListQuery"),
-        _query_parameters(defs, "AssetListQuery"),
-    )
-    job_op = {"parameters": [JOB_ID]}
-    return {
-        "/api/comprehensive-search": {
-            "post": _op("Create a search job", (201, "SearchCreated"), (400, 413), requestBody=body)
-        },
-        "/api/job-progress/{job_id}": {
-            "get": _op("A job's progress", (200, "JobOut"), (404,), **job_op)
-        },
-        "/api/jobs": {"get": _jobs_op(jobs_q)},
-        "/api/jobs/bulk": {
-            "post": _op(
-                "Retry or cancel many jobs",
-                (200, "BulkResult"),
-                (400, 413),
-                requestBody=_body("BulkRequest"),
-            )
-        },
-        "/api/workers": {"get": _op("Workers (admin only)", (200, "WorkerList"), (403,))},
-        "/api/stats": {
-            "get": _op(
-                "Activity per time bucket and per source",
-                (200, "StatsOut"),
-                (400,),
-                parameters=_query_parameters(defs, "StatsQuery"),
-            )
-        },
-        "/api/docs": {
-            "get": {
-                "summary": "This document rendered for people (Redoc)",
-                **PUBLIC,
-                "responses": {"200": {"description": "HTML page.", "content": HTML}},
-            }
-        },
-        "/api/jobs/{job_id}": {"get": _op("One job", (200, "JobOut"), (404,), **job_op)},
-        "/api/jobs/{job_id}/cancel": {
-            "post": _op("Cancel a job", (200, "JobOut"), (400, 404, 409), **job_op)
-        },
-        "/api/jobs/{job_id}/retry": {
-            "post": _op("Retry a job", (200, "JobOut"), (400, 404, 409), **job_op)
-        },
-        "/api/assets": {
-            "get": _op("List assets", (200, "AssetList"), (400, 404), parameters=assets_q)
-        },
-        "/api/assets/{asset_id}": {
-            "get": _op("One asset", (200, "AssetOut"), (404,), parameters=[ASSET_ID])
-        },
-        "/api/assets/{asset_id}/file": {"get": _file_op()},
-        "/api/sources": {"get": _sources_op()},
-        "/api/dashboard": {"get": _op("Dashboard state", (200, "DashboardOut"))},
-        "/api/openapi.json": {
-            "get": {
-                "summary": "This document",
-                **PUBLIC,
-                "responses": {
-                    "200": {
-                        "description": "OpenAPI 3.1 document.",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
-                },
-            }
-        },
-        "/healthz": {"get": _health_op("Liveness: the process answers")},
-        "/readyz": {"get": _health_op("Readiness: database, schema, worker, storage, fallback")},
-        "/metrics": {"get": _metrics_op()},
-    }
-
-
-def _body(model: str) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": _ref(model)}}}
-
-
-def _jobs_op(parameters: list[dict[str, Any]]) -> dict[str, Any]:
-    """`GET /api/jobs`: its 503 still lists the jobs held in the fallback store."""
-    op = _op("List jobs", (200, "JobList"), (400,), parameters=parameters)
-    op["responses"]["503"] = _json("Unavailable", ERRORS[503] + " Fallback jobs are listed.")
-    return op
-
-
-def _metrics_op() -> dict[str, Any]:
-    text = {"text/plain": {"schema": {"type": "string"}}}
-    return {
-        "summary": "Prometheus metrics (text format)",
-        "description": "Needs `Authorization: Bearer <SCRAPER_METRICS_TOKEN>` when that is set.",
-        **PUBLIC,
-        "responses": {
-            "200": {"description": "Prometheus exposition format.", "content": text},
-            "401": _json("ErrorOut", "SCRAPER_METRICS_TOKEN is set and was not sent."),
-        },
-    }
-
-
-def _form(fields: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A urlencoded form body; every form also carries `csrf_token`."""
-    schema = {
-        "type": "object",
-        "properties": fields | {"csrf_token": {"type": "string"}},
-        "required": list(required),
-    }
-    return {"content": {"application/x-www-form-urlencoded": {"schema": schema}}}
-
-
-def _page(
-    summary: str,
-    ok: int = 200,
-    errors: tuple[int, ...] = (302, 503),
-    public: bool = False,
-    **extra: Any,
-) -> dict[str, Any]:
-    """A dashboard page or form post: HTML, or a redirect; errors are HTML pages too."""
-    responses: dict[str, Any] = {}
-    if ok == 200:
-        responses["200"] = {"description": "HTML page.", "content": HTML}
-    for status in sorted({ok, *errors} - {200}):
-        responses[str(status)] = {"description": PAGE_ERRORS[status]}
-        if status != 302:
-            responses[str(status)]["content"] = HTML
-    op: dict[str, Any] = {"summary": summary, "tags": ["dashboard"], "responses": responses}
-    return op | (PUBLIC if public else {}) | extra
-
-
-def _pages() -> dict[str, Any]:
-    action = {"name": "action", "in": "path", "required": True,
-              "schema": {"enum": ["cancel", "retry"]}}  # fmt: skip
-    status = {"name": "status", "in": "query", "required": False, "schema": {"type": "string"}}
-    login = _form(
-        {"username": {"type": "string"}, "password": {"type": "string"}, "next": {"type": "string"}}
-    )
-    search = _form(
-        {
-            "query": {"type": "string"},
-            "max_content": {"type": "string"},
-            "safe_search": {"type": "string"},
-            "enabled_sources": {"type": "array", "items": {"type": "string"}},
+@bp.get("/openapi.json")
+@documented(
+    summary="This document",
+    public=True,
+    responses={
+        200: {
+            "description": "OpenAPI 3.1 document.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
         }
-    )
-    posted = (302, 400, 413, 503)
-    return {
-        "/": {
-            "get": _page(
-                "The dashboard (400 for an unknown status or a page past the last)",
-                errors=(302, 400, 503),
-                parameters=[PAGE_NUMBER, status],
-            )
-        },
-        "/login": {
-            "get": _page("The sign-in form", errors=(302,), public=True),
-            "post": _page(
-                "Sign in", 302, (400, 401, 413, 429, 503), public=True, requestBody=login
-            ),
-        },
-        "/logout": {"post": _page("Sign out", 302, posted, requestBody=_form({}))},
-        "/search": {
-            "post": _page("Create a job from the search form", 302, posted, requestBody=search)
-        },
-        "/jobs/{job_id}": {
-            "get": _page("A job's page", errors=(302, 404, 503), parameters=[JOB_ID, PAGE_NUMBER])
-        },
-        "/jobs": {
-            "get": _page(
-                "Jobs: search, filters, sort, bulk actions",
-                errors=(302, 400, 404, 503),
-                parameters=[PAGE_NUMBER, status, *LIST_FILTERS],
-            )
-        },
-        "/jobs/bulk": {
-            "post": _page(
-                "Retry or cancel the ticked or all matching jobs",
-                302,
-                posted,
-                requestBody=_form(
-                    {
-                        "action": {"enum": ["retry", "cancel"]},
-                        "scope": {"enum": ["selected", "filtered"]},
-                        "job_ids": {"type": "array", "items": {"type": "string"}},
-                    }
-                ),
-            )  # fmt: skip
-        },
-        "/workers": {"get": _page("Workers (admin only)", errors=(302, 403, 503))},
-        "/jobs/{job_id}/{action}": {
-            "post": _page(
-                "Cancel or retry from the job page",
-                302,
-                (*posted, 404),
-                parameters=[JOB_ID, action],
-                requestBody=_form({}),
-            )
-        },
-    }
+    },
+)
+def openapi_document() -> ResponseReturnValue:
+    """The OpenAPI 3 document, generated from the app's routes and their models."""
+    return build_document(current_runtime().settings.max_content_limit, current_app)
 
 
-def _sources_op() -> dict[str, Any]:
-    schema = {
-        "type": "object",
-        "properties": {
-            "sources": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "description": {"type": "string"},
-                        "safe_search": {
-                            "type": ["string", "null"],
-                            "description": "The filter safe search maps to; null: none.",
-                        },
-                    },
-                },
-            }
-        },
-    }
-    op = _op("Registered sources", None)
-    op["responses"]["200"] = {
-        "description": "Success.",
-        "content": {"application/json": {"schema": schema}},
-    }
-    return op
+@bp.get("/docs")
+@documented(
+    summary="This document rendered for people (Redoc)",
+    public=True,
+    responses={200: {"description": "HTML page.", "content": HTML}},
+)
+def api_docs() -> ResponseReturnValue:
+    """The OpenAPI document rendered for people (Redoc, served from the package)."""
+    page = render_template("docs.html")
+    return page, 200, {"Content-Security-Policy": DOCS_CSP}
 
 
-def _health_op(summary: str) -> dict[str, Any]:
-    content = {"application/health+json": {"schema": {"type": "object"}}}
-    return {
-        "summary": summary,
-        **PUBLIC,
-        "responses": {
-            "200": {"description": "pass or warn", "content": content},
-            "503": {"description": "fail", "content": content},
-        },
-    }
+def routes_app() -> Flask:
+    """An app with every blueprint and nothing else: the routes, without a database."""
+    app = Flask("scraper.web")
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    return app
 
 
-def _components(max_content_limit: int) -> dict[str, Any]:
-    _, top = models_json_schema(MODELS, ref_template=REF)
-    defs: dict[str, Any] = top["$defs"]
-    search = defs["SearchRequest"]["properties"]
-    search["max_content"]["maximum"] = max_content_limit
-    search["enabled_sources"]["items"]["enum"] = source_names()
-    return defs
+def openapi_path(rule: str) -> str:
+    """`/api/jobs/<job_id>` -> `/api/jobs/{job_id}` (converters dropped)."""
+    return PATH_ARGUMENT.sub(r"{\2}", rule)
 
 
-def build_document(max_content_limit: int) -> dict[str, Any]:
-    """The whole document; `max_content`'s maximum and the source names are the live ones."""
-    defs = _components(max_content_limit)
+def documented_operations(app: Flask) -> list[tuple[Rule, str, Operation]]:
+    """(rule, method, operation) for every route of the app that declares its operation."""
+    found = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        view = app.view_functions[rule.endpoint]
+        for method in sorted((rule.methods or set()) - IGNORED_METHODS):
+            operation = operation_of(view, method)
+            if operation is not None:
+                found.append((rule, method, operation))
+    return found
+
+
+def build_document(max_content_limit: int, app: Flask | None = None) -> dict[str, Any]:
+    """The whole document for `app`'s routes (every blueprint's when None).
+
+    `max_content`'s maximum and the source names are the live ones.
+    """
+    app = app if app is not None else routes_app()
+    operations = documented_operations(app)
+    paths: dict[str, Any] = {}
+    for rule, method, operation in operations:
+        view = app.view_functions[rule.endpoint]
+        item = paths.setdefault(openapi_path(rule.rule), {})
+        item[method.lower()] = _operation(rule, view.__doc__, operation)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -381,12 +153,134 @@ def build_document(max_content_limit: int) -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}, {"sessionCookie": []}],
-        "paths": _paths(defs) | _pages(),
+        "paths": paths,
         "components": {
-            "schemas": defs,
+            "schemas": _components([op for _, _, op in operations], max_content_limit),
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer"},
                 "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "session"},
             },
         },
     }
+
+
+# -- one operation -----------------------------------------------------------------------------
+
+
+def _operation(rule: Rule, docstring: str | None, op: Operation) -> dict[str, Any]:
+    summary = op.summary or (docstring or "").strip().splitlines()[0]
+    out: dict[str, Any] = {"summary": summary}
+    if op.description:
+        out["description"] = op.description
+    if op.page:
+        out["tags"] = ["dashboard"]
+    parameters = _parameters(rule, op)
+    if parameters:
+        out["parameters"] = parameters
+    body = _request_body(op)
+    if body is not None:
+        out["requestBody"] = body
+    out["responses"] = _page_responses(op) if op.page else _api_responses(op)
+    if op.public:
+        out["security"] = []
+    return out
+
+
+def _parameters(rule: Rule, op: Operation) -> list[dict[str, Any]]:
+    """Path parameters from the rule, then the query: the model's fields, or `params`."""
+    found = []
+    for converter, name in PATH_ARGUMENT.findall(rule.rule):
+        schema = op.params.get(name) or CONVERTERS.get(converter, {"type": "string"})
+        found.append({"name": name, "in": "path", "required": True, "schema": schema})
+    query = dict(_model_properties(op.query)) if op.query is not None else {}
+    query |= {name: s for name, s in op.params.items() if name not in rule.arguments}
+    found += [{"name": n, "in": "query", "required": False, "schema": s} for n, s in query.items()]
+    return found
+
+
+def _model_properties(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template=REF, mode="validation")
+    properties: dict[str, Any] = schema["properties"]
+    return properties
+
+
+def _request_body(op: Operation) -> dict[str, Any] | None:
+    if op.body is not None:
+        return {"required": True, "content": {"application/json": {"schema": _ref(op.body)}}}
+    if op.form is None:
+        return None
+    schema = {
+        "type": "object",
+        "properties": dict(op.form) | {"csrf_token": {"type": "string"}},
+        "required": [],
+    }  # every form also carries `csrf_token`
+    return {"content": {"application/x-www-form-urlencoded": {"schema": schema}}}
+
+
+def _api_responses(op: Operation) -> dict[str, Any]:
+    """Its success, its errors (plus 401 and 503, which any signed call may answer)."""
+    responses: dict[int, Any] = {}
+    if op.response is not None:
+        responses[op.status] = _json(op.response, "Success.")
+    errors = set(op.errors) if op.public else {*op.errors, 401, 503}
+    for status in sorted(errors):
+        responses[status] = _json(ErrorOut, ERRORS[status])
+    for status, answer in op.responses.items():
+        if isinstance(answer, type):
+            described = ERRORS.get(status, "Success.")
+            responses[status] = _json(answer, described)
+        else:
+            responses[status] = answer
+    return {str(status): responses[status] for status in sorted(responses)}
+
+
+def _page_responses(op: Operation) -> dict[str, Any]:
+    """A page or form post: HTML or a redirect; its errors are HTML pages too."""
+    responses: dict[str, Any] = {}
+    if op.status == 200:
+        responses["200"] = {"description": "HTML page.", "content": HTML}
+    for status in sorted({op.status, *op.errors} - {200}):
+        responses[str(status)] = {"description": PAGE_ERRORS[status]}
+        if status != 302:
+            responses[str(status)]["content"] = HTML
+    return responses
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+# -- the models --------------------------------------------------------------------------------
+
+
+def _models(operations: list[Operation]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
+    """Each model once: inputs as validated, outputs as serialised."""
+    found: dict[type[BaseModel], JsonSchemaMode] = {ErrorOut: "serialization"}
+    for op in operations:
+        for model in (op.body, op.query):
+            if model is not None:
+                found[model] = "validation"
+        answers = [op.response, *op.responses.values()]
+        for answer in answers:
+            if isinstance(answer, type) and issubclass(answer, BaseModel):
+                found[answer] = "serialization"
+    return list(found.items())
+
+
+def _components(operations: list[Operation], max_content_limit: int) -> dict[str, Any]:
+    _, top = models_json_schema(_models(operations), ref_template=REF)
+    defs: dict[str, Any] = top["$defs"]
+    if "SearchRequest" in defs:
+        search = defs["SearchRequest"]["properties"]
+        search["max_content"]["maximum"] = max_content_limit
+        search["enabled_sources"]["items"]["enum"] = source_names()
+    return defs
+
+
+def init_app(app: Flask) -> None:
+    """Register the document and its page."""
+    app.register_blueprint(bp)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,78 +10,49 @@ from flask.typing import ResponseReturnValue
 from flask_login import login_required
 
 from scraper.errors import JobNotFound, JobStateError
-from scraper.jobs import SORTS, JobFilter
+from scraper.jobs import JobSort
 from scraper.models import JobStatus
 from scraper.sources import source_names
 from scraper.web.auth import current_account, owner_filter
-from scraper.web.common import job_json, unavailable_if_unread
+from scraper.web.common import (
+    FILTER_NAMES,
+    job_json,
+    page_filters,
+    page_number,
+    unavailable_if_unread,
+)
 from scraper.web.context import current_runtime
 from scraper.web.insight import workers_state
+from scraper.web.operation import PAGE_NUMBER, POSTED, documented
 
 bp = Blueprint("pages", __name__)
 PER_PAGE = 25
 BULK_LIMIT = 500
-FILTER_KEYS = ("q", "status", "source", "since", "until", "sort")
-
-
-class BadFilter(ValueError):
-    """A filter value the list cannot apply; the page says which and why."""
-
-
-def _date(name: str) -> datetime | None:
-    raw = request.values.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise BadFilter(f"{name}: {raw!r} is not a date (use YYYY-MM-DD)") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _choice(name: str, allowed: list[str] | tuple[str, ...], default: str | None) -> str | None:
-    raw = request.values.get(name, "").strip() or default
-    if raw is not None and raw not in allowed:
-        raise BadFilter(f"Unknown {name} {raw!r}; choose one of: {', '.join(allowed)}.")
-    return raw
-
-
-def filter_from_request() -> JobFilter:
-    """The list's filter from the query string (or a bulk form); BadFilter names a bad value."""
-    statuses = [s.value for s in JobStatus]
-    return JobFilter(
-        status=_choice("status", statuses, None),
-        user_id=owner_filter(),
-        q=request.values.get("q", "").strip() or None,
-        source=_choice("source", source_names(), None),
-        since=_date("since"),
-        until=_date("until"),
-        sort=_choice("sort", SORTS, "-created_at") or "-created_at",
-    )
-
-
-def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() else 1
 
 
 def _filters_echo() -> dict[str, str]:
-    return {k: request.values.get(k, "") for k in FILTER_KEYS}
+    return {k: request.values.get(k, "") for k in FILTER_NAMES}
 
 
 @bp.get("/jobs")
 @login_required
+@documented(
+    summary="Jobs: search, filters, sort, bulk actions",
+    page=True,
+    errors=(302, 400, 404, 503),
+    params={"page": PAGE_NUMBER} | {name: {"type": "string"} for name in FILTER_NAMES},
+)
 def jobs() -> ResponseReturnValue:
     """Every job the user may see, searchable, filterable and sortable, with bulk actions."""
-    page, echo = _page_number(), _filters_echo()
+    page, echo = page_number(), _filters_echo()
     context: dict[str, Any] = dict(
         filters=echo, statuses=[s.value for s in JobStatus], sources=source_names(),
-        sorts=SORTS, page=page, pages=1, jobs=[], total=0, problem=None,
+        sorts=[s.value for s in JobSort], page=page, pages=1, jobs=[], total=0, problem=None,
     )  # fmt: skip
-    try:
-        where = filter_from_request()
-    except BadFilter as exc:
-        return render_template("jobs.html", **context | {"problem": str(exc)}), 400
+    filters, bad = page_filters()
+    if bad is not None:
+        return render_template("jobs.html", **context | {"problem": bad}), 400
+    where = filters.where(owner_filter())
     listing = current_runtime().jobs.search(where, None, PER_PAGE, (page - 1) * PER_PAGE)
     unavailable_if_unread(listing)
     pages = max(1, -(-listing.total // PER_PAGE))
@@ -99,6 +69,17 @@ def jobs() -> ResponseReturnValue:
 
 @bp.post("/jobs/bulk")
 @login_required
+@documented(
+    summary="Retry or cancel the ticked or all matching jobs",
+    page=True,
+    status=302,
+    errors=POSTED,
+    form={
+        "action": {"enum": ["retry", "cancel"]},
+        "scope": {"enum": ["selected", "filtered"]},
+        "job_ids": {"type": "array", "items": {"type": "string"}},
+    },
+)
 def bulk() -> ResponseReturnValue:
     """Retry or cancel the ticked jobs, or every job the filter matches (up to 500)."""
     action = request.form.get("action", "")
@@ -108,12 +89,11 @@ def bulk() -> ResponseReturnValue:
         return redirect(back)
     ids = request.form.getlist("job_ids")
     if request.form.get("scope") == "filtered":
-        try:
-            where = filter_from_request()
-        except BadFilter as exc:
-            flash(str(exc), "error")
+        filters, bad = page_filters()
+        if bad is not None:
+            flash(bad, "error")
             return redirect(back)
-        listing = current_runtime().jobs.search(where, None, BULK_LIMIT, 0)
+        listing = current_runtime().jobs.search(filters.where(owner_filter()), None, BULK_LIMIT, 0)
         unavailable_if_unread(listing)
         ids = [j.id for j in listing.jobs]
     done, refused = _apply(action, ids)
@@ -137,6 +117,7 @@ def _apply(action: str, ids: list[str]) -> tuple[int, list[str]]:
 
 @bp.get("/workers")
 @login_required
+@documented(summary="Workers (admin only)", page=True, errors=(302, 403, 503))
 def workers() -> ResponseReturnValue:
     """Each worker, its host and pid, busy / idle / stale, the jobs in hand (admins only)."""
     if not current_account().is_admin:

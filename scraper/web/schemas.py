@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -19,6 +21,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from scraper.errors import InvalidQuery
+from scraper.jobs.reader import JobFilter, JobSort
+from scraper.jobs.shape import JobOut
 from scraper.models import JobStatus
 from scraper.sources import source_class, source_names
 
@@ -108,31 +112,44 @@ class Page(BaseModel):
     offset: int = Field(default=0, ge=0, le=MAX_ROW_ID, description="How many to skip.")
 
 
-class JobListQuery(Page):
-    """`GET /api/jobs` query parameters."""
+def _known(name: str, choices: Callable[[], list[str]]) -> Callable[[Any], Any]:
+    """A before-validator: a value outside `choices` is refused in words a person can act on."""
 
-    status: JobStatus | None = Field(default=None, description="Only jobs with this status.")
-    storage: Literal["database", "fallback"] | None = Field(
-        default=None, description="Only jobs held in this store."
-    )
-    q: str | None = Field(
+    def check(value: Any) -> Any:
+        known = choices()
+        if isinstance(value, str) and value not in known:
+            raise PydanticCustomError(
+                "unknown_value",
+                "Unknown {name} {value}; choose one of: {known}.",
+                {"name": name, "value": repr(value), "known": ", ".join(known)},
+            )
+        return value
+
+    return check
+
+
+class JobFilters(BaseModel):
+    """Which jobs a list shows and in what order: `GET /api/jobs` and the `/jobs` page alike."""
+
+    status: Annotated[
+        JobStatus | None,
+        BeforeValidator(_known("status", lambda: [s.value for s in JobStatus])),
+    ] = Field(default=None, description="Only jobs with this status.")
+    q: Annotated[str | None, StringConstraints(strip_whitespace=True)] = Field(
         default=None, max_length=QUERY_MAX_LENGTH, description="Text the job's query contains."
     )
-    source: str | None = Field(default=None, description="Only jobs that search this source.")
+    source: Annotated[str | None, BeforeValidator(_known("source", source_names))] = Field(
+        default=None, description="Only jobs that search this source."
+    )
     since: datetime | None = Field(
         default=None, description="Created at or after (ISO 8601; UTC when no offset)."
     )
     until: datetime | None = Field(default=None, description="Created before (ISO 8601).")
-    sort: Literal["created_at", "-created_at", "status", "progress"] = Field(
-        default="-created_at", description="Order of the database's jobs (fallback ones first)."
+    sort: Annotated[
+        JobSort, BeforeValidator(_known("sort", lambda: [s.value for s in JobSort]))
+    ] = Field(
+        default=JobSort.NEWEST, description="Order of the database's jobs (fallback ones first)."
     )
-
-    @field_validator("source")
-    @classmethod
-    def _known_source(cls, value: str | None) -> str | None:
-        if value is not None and value not in source_names():
-            raise PydanticCustomError("unknown_source", "unknown source '{name}'", {"name": value})
-        return value
 
     @field_validator("since", "until")
     @classmethod
@@ -140,6 +157,20 @@ class JobListQuery(Page):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+    def where(self, user_id: int | None) -> JobFilter:
+        """The store's filter for these values, limited to one owner's jobs (None: all)."""
+        status = self.status.value if self.status is not None else None
+        values = self.model_dump(include={"q", "source", "since", "until", "sort"})
+        return JobFilter(status=status, user_id=user_id, **values)
+
+
+class JobListQuery(Page, JobFilters):
+    """`GET /api/jobs` query parameters: the list filters, the store, and paging."""
+
+    storage: Literal["database", "fallback"] | None = Field(
+        default=None, description="Only jobs held in this store."
+    )
 
 
 class BulkRequest(BaseModel):
@@ -241,69 +272,6 @@ class SearchCreated(BaseModel):
     )
 
 
-class SourceResult(BaseModel):
-    """What one source gave a job: found, stored, skipped by reason, and its error."""
-
-    safe_search: str = Field(description='The filter applied ("mature=false"), or why none.')
-    found: int
-    stored: int
-    bytes: int
-    skipped: dict[str, int] = Field(description="Items not stored, counted by reason.")
-    problems: list[str] = Field(description="The first few reasons, with their URLs.")
-    error: str | None = Field(None, description="Why the source failed, if it did.")
-
-
-class JobResult(BaseModel):
-    """Per-source result of a job, written as it runs."""
-
-    planned: int
-    stored: int
-    bytes: int
-    current_source: str | None = None
-    sources: dict[str, SourceResult]
-
-
-class JobOut(BaseModel):
-    """A job as the API shows it, whichever store holds it."""
-
-    job_id: str
-    id: str
-    user_id: int | None = None
-    job_type: str
-    status: JobStatus
-    progress: int = Field(ge=0, le=100)
-    query: str
-    max_content: int
-    safe_search: bool
-    enabled_sources: list[str]
-    downloaded: int
-    bytes_downloaded: int
-    bytes: int = Field(description="Same as bytes_downloaded.")
-    result: JobResult | None = None
-    message: str | None = None
-    error: str | None = None
-    error_summary: str | None = Field(
-        default=None, description="The error in one line a person understands."
-    )
-    attempts: int
-    elapsed_seconds: float | None = Field(None, description="Since it started (to its end).")
-    rate_per_second: float | None = Field(None, description="Items stored per second.")
-    eta_seconds: float | None = Field(None, description="Seconds left at the current rate.")
-    storage: Literal["database", "fallback"]
-    warning: str | None = None
-    quarantined: str | None = Field(
-        default=None,
-        description="Why the database keeps refusing this held job; it is no longer retried.",
-    )
-    locked_by: str | None = None
-    lease_expires_at: str | None = None
-    run_after: str | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
-
-
 class JobList(BaseModel):
     jobs: list[JobOut]
     total: int
@@ -343,6 +311,18 @@ class AssetOut(BaseModel):
 class AssetList(BaseModel):
     assets: list[AssetOut]
     total: int
+
+
+class SourceOut(BaseModel):
+    """A registered source a search may name."""
+
+    name: str
+    description: str
+    safe_search: str | None = Field(description="The filter safe search maps to; null: none.")
+
+
+class SourceList(BaseModel):
+    sources: list[SourceOut]
 
 
 class HealthItem(BaseModel):

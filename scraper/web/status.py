@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from healthchecks.monitor import HealthMonitor, monitor_for
+from scraper.errors import one_line
 from scraper.metrics.cache import TTLCache
 from scraper.migrations.manage import check_schema as compare_schema
 from scraper.runtime import Runtime
@@ -90,7 +91,7 @@ def check_schema(engine: Engine) -> SchemaStatus:
     try:
         report = compare_schema(engine)
     except Exception as exc:  # a checker failure must not take the dashboard down
-        return SchemaStatus(None, 0, f"{type(exc).__name__}: {exc}".splitlines()[0])
+        return SchemaStatus(None, 0, one_line(exc, kind=True))
     return SchemaStatus(bool(report.in_sync), len(report.differences))
 
 

@@ -18,7 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scraper.counters import JOB_DURATION, JOBS_FINISHED
 from scraper.download import Downloader, DownloadPolicy
+from scraper.errors import one_line
 from scraper.jobs.record import JobRecord
+from scraper.logs import log_context
 from scraper.models import JobStatus
 from scraper.worker.backoff import FailureBackoff
 from scraper.worker.heartbeats import beat
@@ -69,12 +71,8 @@ class Worker:
             thread = threading.Thread(target=target, name=f"worker-{n}", daemon=True)
             thread.start()
             self._threads.append(thread)
-        log.info(
-            "worker %s started with %d job threads",
-            self.id,
-            self.concurrency,
-            extra={"worker": self.id},
-        )
+        with log_context(worker=self.id):
+            log.info("worker %s started with %d job threads", self.id, self.concurrency)
 
     def request_stop(self) -> None:
         """Stop claiming and release the jobs in hand, without waiting (safe in a signal
@@ -88,7 +86,8 @@ class Worker:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._safe_beat("stopped")
-        log.info("worker %s stopped", self.id, extra={"worker": self.id})
+        with log_context(worker=self.id):
+            log.info("worker %s stopped", self.id)
 
     def run(self) -> None:
         """Block until stopped (signal handlers call `request_stop`)."""
@@ -107,7 +106,8 @@ class Worker:
         job = self.runtime.store.claim(self.id, self.settings.lease_seconds)
         if job is None:
             return False
-        self._process(job)
+        with log_context(job_id=job.id, worker=self.id):
+            self._process(job)
         return True
 
     def _job_loop(self) -> None:
@@ -116,7 +116,7 @@ class Worker:
                 worked = self.run_once()
             except SQLAlchemyError as exc:
                 # Back off and log once a minute: a drifted schema fails every poll.
-                self._stop.wait(self.claims.failed(first_line(exc)))
+                self._stop.wait(self.claims.failed(one_line(exc)))
                 continue
             self.claims.succeeded()
             if not worked:
@@ -126,8 +126,7 @@ class Worker:
         lost = threading.Event()
         with self._held_lock:
             self._held[job.id] = (job.lease_token, lost)
-        extra = {"job_id": job.id, "worker": self.id}
-        log.info("job %s claimed by %s (attempt %d)", job.id, self.id, job.attempts, extra=extra)
+        log.info("job %s claimed by %s (attempt %d)", job.id, self.id, job.attempts)
         started = time.monotonic()
         try:
             self._finish(job, lost)
@@ -137,17 +136,17 @@ class Worker:
             JOB_DURATION.observe(time.monotonic() - started)
 
     def _finish(self, job: JobRecord, lost: threading.Event) -> None:
-        store, extra = self.runtime.store, {"job_id": job.id, "worker": self.id}
+        store = self.runtime.store
         try:
             message = JobRun(job, self._context(lost)).execute()
         except (ShuttingDown, JobLost) as exc:
             if not lost.is_set() and store.release(job.id, self.id, job.lease_token):
-                log.info("job %s released at shutdown", job.id, extra=extra)
+                log.info("job %s released at shutdown", job.id)
             else:
-                log.warning("job %s no longer ours: %s", job.id, exc, extra=extra)
+                log.warning("job %s no longer ours: %s", job.id, exc)
             return
         except Exception as exc:
-            log.exception("job %s failed", job.id, extra=extra)
+            log.exception("job %s failed", job.id)
             error = f"{type(exc).__name__}: {exc}"[:4000]
             if store.fail(job.id, self.id, error, job.lease_token):
                 JOBS_FINISHED.labels(status=JobStatus.FAILED.value).inc()
@@ -155,7 +154,7 @@ class Worker:
         if store.complete(job.id, self.id, message, job.lease_token):
             JOBS_FINISHED.labels(status=JobStatus.COMPLETED.value).inc()
             self.jobs_done += 1
-            log.info("job %s completed: %s", job.id, message, extra=extra)
+            log.info("job %s completed: %s", job.id, message)
 
     def _context(self, lost: threading.Event) -> ExecutionContext:
         rt = self.runtime
@@ -185,6 +184,10 @@ class Worker:
     # -- housekeeping ------------------------------------------------------------------------
 
     def _housekeeping(self) -> None:
+        with log_context(worker=self.id):
+            self._housekeep()
+
+    def _housekeep(self) -> None:
         interval = max(0.2, min(5.0, self.settings.lease_seconds / 3))
         last_rescue = 0.0
         while True:
@@ -205,33 +208,21 @@ class Worker:
                 if not self.runtime.store.heartbeat(job_id, self.id, lease, token):
                     lost.set()
             except SQLAlchemyError as exc:
-                log.error(
-                    "cannot renew lease of job %s: %s",
-                    job_id,
-                    exc,
-                    extra={"job_id": job_id, "worker": self.id},
-                )
+                with log_context(job_id=job_id):
+                    log.error("cannot renew lease of job %s: %s", job_id, exc)
 
     def _rescue(self) -> None:
         try:
             result = self.runtime.store.rescue_expired(self.settings.max_attempts)
         except SQLAlchemyError as exc:
-            log.error(
-                "rescue of expired leases failed: %s", first_line(exc), extra={"worker": self.id}
-            )
+            log.error("rescue of expired leases failed: %s", one_line(exc))
             return
         for job_id in result.requeued:
-            log.warning(
-                "job %s requeued: its worker's lease expired",
-                job_id,
-                extra={"job_id": job_id, "worker": self.id},
-            )
+            with log_context(job_id=job_id):
+                log.warning("job %s requeued: its worker's lease expired", job_id)
         for job_id in result.failed:
-            log.error(
-                "job %s failed: lease expired too many times",
-                job_id,
-                extra={"job_id": job_id, "worker": self.id},
-            )
+            with log_context(job_id=job_id):
+                log.error("job %s failed: lease expired too many times", job_id)
 
     def _safe_beat(self, state: str) -> None:
         try:
@@ -244,12 +235,7 @@ class Worker:
                 self.claims.summary,
             )
         except SQLAlchemyError as exc:
-            log.error("cannot record heartbeat: %s", first_line(exc), extra={"worker": self.id})
-
-
-def first_line(exc: BaseException) -> str:
-    """The database's own words, first line (not the whole SQL statement)."""
-    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            log.error("cannot record heartbeat: %s", one_line(exc))
 
 
 def _default_downloader(runtime: Runtime) -> Downloader:

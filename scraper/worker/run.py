@@ -16,6 +16,7 @@ from scraper.jobs.assets import asset_row, stored_keys
 from scraper.jobs.fence import AssetWrite
 from scraper.jobs.record import JobRecord
 from scraper.jobs.store import JobStore
+from scraper.logs import log_context
 from scraper.sources.roundrobin import Found, Search, SourceFailed, Sources
 from scraper.storage import Storage
 from scraper.worker.pool import DownloadPool, Fetched, ItemFetcher
@@ -162,7 +163,6 @@ class JobRun:
                 "job %s resumes with %d file(s) stored by earlier attempts",
                 self.job.id,
                 len(self.hashes),
-                extra={"job_id": self.job.id},
             )
 
     def search(self) -> None:
@@ -215,13 +215,8 @@ class JobRun:
     def source_failed(self, failed: SourceFailed) -> None:
         """Keep a broken source's reason on the report; the other sources go on."""
         self.report.sources[failed.source].error = str(failed.error)[:500]
-        log.warning(
-            "job %s: source %s failed: %s",
-            self.job.id,
-            failed.source,
-            failed.error,
-            extra={"job_id": self.job.id, "source": failed.source},
-        )
+        with log_context(source=failed.source):
+            log.warning("job %s: source %s failed: %s", self.job.id, failed.source, failed.error)
 
     def start(self, found: Found) -> None:
         """Start downloading one item unless its URL was already seen in this job; in the order
@@ -287,13 +282,8 @@ class JobRun:
             source=fetched.source, result="refused" if reason != "storage_error" else "error"
         ).inc()
         self.report.sources[fetched.source].skip(reason, f"{fetched.item.url}: {exc}")
-        log.warning(
-            "job %s: %s not stored: %s",
-            self.job.id,
-            fetched.item.url,
-            exc,
-            extra={"job_id": self.job.id, "source": fetched.source},
-        )
+        with log_context(source=fetched.source):
+            log.warning("job %s: %s not stored: %s", self.job.id, fetched.item.url, exc)
 
     def finish(self) -> str:
         """The completion message, written with the final report; NothingStored if every item

@@ -9,6 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from scraper.web.openapi import build_document, openapi_path
+from scraper.web.schemas import DEFAULT_MAX_CONTENT_LIMIT
 from tests.conftest import sqlite_only
 
 pytestmark = sqlite_only
@@ -75,3 +77,22 @@ def test_every_reference_resolves_and_errors_use_the_error_model(
     assert {"error", "message"} <= set(schemas["ErrorOut"]["required"])
     job = schemas["JobOut"]["properties"]
     assert {"job_id", "status", "progress", "downloaded", "bytes", "storage", "warning"} <= set(job)
+
+
+def test_every_api_route_is_documented_and_every_documented_path_is_a_route(
+    app: Flask, document: dict[str, Any]
+) -> None:
+    routes: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        methods = {m.lower() for m in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
+        routes.setdefault(openapi_path(rule.rule), set()).update(methods)
+    api = {path for path in routes if path.startswith("/api/")}
+    assert api and api <= set(document["paths"])
+    for path, item in document["paths"].items():
+        assert path in routes, f"{path} is documented but no route serves it"
+        assert set(item) <= routes[path], path
+
+
+def test_the_document_without_an_app_is_the_served_one(document: dict[str, Any]) -> None:
+    """The fuzz test collects its cases before any app exists: from the blueprints alone."""
+    assert build_document(DEFAULT_MAX_CONTENT_LIMIT)["paths"] == document["paths"]
