@@ -18,6 +18,7 @@ from scraper.accounts import (
     reset_password,
 )
 from scraper.bootstrap import prepare
+from scraper.cli_schedule import schedule as schedule_commands
 from scraper.config import DEFAULT_SECRET_KEY
 from scraper.errors import ScraperError
 from scraper.logs import configure_logging
@@ -73,6 +74,7 @@ def serve(
     from waitress.server import create_server
 
     from scraper.jobs import Reconciler
+    from scraper.schedules import Ticking
     from scraper.selfheal import SelfHealer
     from scraper.web import create_app
     from scraper.worker import Worker
@@ -98,6 +100,7 @@ def serve(
         else Reconciler(runtime.store, runtime.fallback, settings.reconcile_interval)
     )
     reconciler.start()
+    ticking = Ticking(runtime.Session, settings).start()  # fires due schedules
     worker = None if no_worker else Worker(runtime, concurrency=concurrency)
     if worker is not None:
         worker.start()
@@ -110,6 +113,7 @@ def serve(
         pass
     finally:
         reconciler.stop()
+        ticking.stop()
         if worker is not None:
             worker.stop()
 
@@ -322,6 +326,9 @@ def create_token_cmd(name: str, label: str, database_url: str | None) -> None:
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(token)
+
+
+main.add_command(schedule_commands)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,7 @@ from scraper.jobs.execute import ExecutionContext, JobLost, ShuttingDown, execut
 from scraper.jobs.record import JobRecord
 from scraper.metrics import JOB_DURATION, JOBS_FINISHED
 from scraper.models import JobStatus
+from scraper.schedules import tick as fire_schedules
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -185,6 +186,7 @@ class Worker:
         while True:
             self._renew_leases()
             self._safe_beat("running")
+            fire_schedules(self.runtime.Session, self.settings)
             if time.monotonic() - last_rescue > self.settings.lease_seconds / 2:
                 self._rescue()
                 last_rescue = time.monotonic()

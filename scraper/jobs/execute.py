@@ -21,6 +21,7 @@ from scraper.jobs.record import JobRecord
 from scraper.jobs.report import JobReport, skip_reason
 from scraper.jobs.store import JobStore
 from scraper.metrics.process import DOWNLOAD_BYTES, DOWNLOADS
+from scraper.schedules.seen import SeenItems
 from scraper.sources import MediaItem
 from scraper.storage import Storage, StoredFile
 
@@ -128,6 +129,7 @@ class Run:
     pool: DownloadPool
     urls: set[str] = field(default_factory=set)
     hashes: set[str] = field(default_factory=set)
+    seen: SeenItems | None = None  # items earlier jobs of its user or schedule stored
 
     def wanted(self) -> bool:
         """Whether to pull another item: waits (taking results) while no thread is free, or
@@ -173,6 +175,7 @@ def execute(job: JobRecord, ctx: ExecutionContext) -> str:
     progress = Progress(ctx.store, job, ctx.worker_id, ctx.progress_interval)
     with DownloadPool(ctx.concurrency, partial(_fetch, ctx), ctx.hosts) as pool:
         run = Run(job, ctx, report, progress, pool)
+        run.seen = SeenItems.for_job(ctx.session_factory, job)
         _resume(run)
         found = search_all(
             job.enabled_sources,
@@ -240,6 +243,9 @@ def _start(run: Run, source: str, item: MediaItem) -> None:
     items start, so duplicates among in-process items resolve as they would one by one."""
     report = run.report.sources[source]
     report.found += 1
+    if run.seen is not None and run.seen.seen(source, item):  # decided before downloading
+        report.skipped_seen += 1
+        return
     if item.url in run.urls:
         report.skip("duplicate_url")
         return
@@ -288,6 +294,8 @@ def _record(run: Run, kept: list[Fetched]) -> None:
         DOWNLOAD_BYTES.labels(source=source).inc(stored.size_bytes)
         report.stored += 1
         report.bytes += stored.size_bytes
+    if run.seen is not None:
+        run.seen.remember((source, item) for source, item, _stored in entries)
 
 
 def _skip_failed(run: Run, fetched: Fetched) -> None:

@@ -52,6 +52,8 @@ class JobRecord:
     updated_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    schedule_id: int | None = None  # the schedule whose tick created it
+    incremental: bool = False  # skips items an earlier job of its user or schedule stored
     storage: Storage = "database"
     warning: str | None = field(default=None, compare=False)
     quarantined: str | None = field(default=None, compare=False)

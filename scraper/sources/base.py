@@ -25,6 +25,8 @@ class MediaItem:
     content: bytes | None = None
     author: str | None = None
     landing_url: str | None = None  # the human page about the item (license, credits)
+    # The source's own identity of the item (an API id, a feed guid); None: the URL is.
+    item_id: str | None = None
 
 
 class Source(ABC):

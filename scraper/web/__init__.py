@@ -20,6 +20,8 @@ from scraper.web import (
     insight,
     metrics,
     pages,
+    schedules,
+    schedules_page,
     views,
 )
 
@@ -64,6 +66,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     dashboard.init_app(app)
     insight.init_app(app)
     pages.init_app(app)
+    schedules.init_app(app)
+    schedules_page.init_app(app)
     metrics.init_app(app)
     health_http.init_app(app, runtime)
     return app

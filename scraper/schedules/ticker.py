@@ -1,0 +1,69 @@
+"""The firing loop's one entry point: `tick(Session, settings)`, called from the worker's
+housekeeping and from `scraper serve`'s own thread; it fires due schedules at most every
+`SCRAPER_SCHEDULE_INTERVAL` seconds per process, whoever calls it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from scraper.config import Settings
+from scraper.schedules.fire import Fired, fire_due
+
+log = logging.getLogger(__name__)
+_last: dict[int, float] = {}  # per session factory: when this process last looked
+_lock = threading.Lock()
+
+
+def tick(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Fired] | None:
+    """Fire what is due unless this process looked less than an interval ago (then None)."""
+    key = id(session_factory)
+    with _lock:
+        now = clock()
+        if now - _last.get(key, float("-inf")) < settings.schedule_interval:
+            return None
+        _last[key] = now
+    try:
+        return fire_due(
+            session_factory,
+            fired_by=f"{socket.gethostname()}:{os.getpid()}",
+            pause_after=settings.schedule_pause_after,
+        )
+    except SQLAlchemyError as exc:  # the database is down: the next tick catches up
+        log.warning("schedules: cannot read due schedules: %s", str(exc).splitlines()[0])
+        return None
+
+
+class Ticking:
+    """A daemon thread calling `tick` (for `scraper serve --no-worker` and friends)."""
+
+    def __init__(self, session_factory: sessionmaker[Session], settings: Settings) -> None:
+        self._stop = threading.Event()
+        self._args: tuple[Any, ...] = (session_factory, settings)
+        self._thread = threading.Thread(target=self._run, name="schedules", daemon=True)
+
+    def start(self) -> Ticking:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        interval = max(0.5, min(5.0, self._args[1].schedule_interval))
+        while not self._stop.is_set():
+            tick(*self._args)
+            self._stop.wait(interval)
