@@ -1,0 +1,35 @@
+"""A racing firer, run as its own process by test_exactly_once: at each agreed wall-clock
+instant it fires the same schedule's tick and prints what it did as one JSON line.
+
+    python -m tests.scraper.schedules.racer SCHEDULE_ID START ROUNDS
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import timedelta
+
+from scraper.runtime import Runtime
+from scraper.schedules import fire_one
+from tests.scraper.schedules.helpers import at
+
+GAP = 0.5  # seconds between two rounds
+
+
+def main(schedule_id: int, start: float, rounds: int) -> None:
+    runtime = Runtime.from_env()
+    with runtime.engine.connect():  # connect before the race, not during it
+        pass
+    for n in range(rounds):
+        time.sleep(max(0.0, start + n * GAP - time.time()))
+        now = at(11, 0, 5) + timedelta(hours=n)
+        fired = fire_one(runtime.Session, schedule_id, now, fired_by=f"racer:{os.getpid()}")
+        print(json.dumps({"round": n, "result": fired.result, "job": fired.job_id}), flush=True)
+    runtime.close()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]))
