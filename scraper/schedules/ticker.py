@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,8 @@ from scraper.config import Settings
 from scraper.schedules.fire import Fired, fire_due
 
 log = logging.getLogger(__name__)
-_last: dict[int, float] = {}  # per session factory: when this process last looked
+# Per session factory (one per runtime): when this process last looked.
+_last: weakref.WeakKeyDictionary[sessionmaker[Session], float] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -29,12 +31,11 @@ def tick(
     clock: Callable[[], float] = time.monotonic,
 ) -> list[Fired] | None:
     """Fire what is due unless this process looked less than an interval ago (then None)."""
-    key = id(session_factory)
     with _lock:
         now = clock()
-        if now - _last.get(key, float("-inf")) < settings.schedule_interval:
+        if now - _last.get(session_factory, float("-inf")) < settings.schedule_interval:
             return None
-        _last[key] = now
+        _last[session_factory] = now
     try:
         return fire_due(
             session_factory,

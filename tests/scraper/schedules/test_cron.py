@@ -36,7 +36,11 @@ def test_bad_schedules_are_refused_naming_the_field(
 
 @pytest.mark.parametrize(
     ("cron", "expected"),
-    [("@hourly", "2026-06-01 11:00"), ("*/15 * * * *", "2026-06-01 10:15"), ("@daily", "2026-06-02 00:00")],
+    [
+        ("@hourly", "2026-06-01 11:00"),
+        ("*/15 * * * *", "2026-06-01 10:15"),
+        ("@daily", "2026-06-02 00:00"),
+    ],
 )
 def test_valid_expressions_and_aliases_give_the_next_tick(cron: str, expected: str) -> None:
     assert validate(cron, "UTC", at("2026-06-01T10:07:00")) == at(expected)

@@ -32,9 +32,18 @@ def test_four_processes_firing_the_same_ticks_create_one_job_per_tick(
     start = time.time() + 6  # every racer is connected and waiting by then
     racers = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.scraper.schedules.racer", str(sid), str(start),
-             str(ROUNDS)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "tests.scraper.schedules.racer",
+                str(sid),
+                str(start),
+                str(ROUNDS),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )  # fmt: skip
         for _ in range(RACERS)
     ]
