@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from scraper.sources import source_names
+from scraper.web import schedules as schedules_api
 from scraper.web.schemas import (
     MAX_ROW_ID,
     AssetList,
@@ -46,6 +47,7 @@ MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (StatsQuery, "validation"),
     (StatsOut, "serialization"),
     (Unavailable, "serialization"),
+    *schedules_api.DOC_MODELS,
 ]
 ERRORS = {
     400: (
@@ -381,7 +383,7 @@ def build_document(max_content_limit: int) -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}, {"sessionCookie": []}],
-        "paths": _paths(defs) | _pages(),
+        "paths": _paths(defs) | _pages() | schedules_api.openapi_paths(_op, _body, _page, _form),
         "components": {
             "schemas": defs,
             "securitySchemes": {

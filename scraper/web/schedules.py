@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Flask
 from flask.typing import ResponseReturnValue
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from scraper import schedules
 from scraper.schedules import InvalidSchedule, ScheduleNotFound, ScheduleSpec, ScheduleView
@@ -36,6 +36,94 @@ class ScheduleRequest(SearchRequest):
     incremental: bool = Field(
         default=True, description="Skip items an earlier job of this schedule stored."
     )
+
+
+class ScheduleOut(BaseModel):
+    """A schedule: its search, when it runs, and how its last run went."""
+
+    schedule_id: int
+    user_id: int | None
+    owner: str | None
+    query: str
+    cron: str
+    timezone: str
+    max_content: int
+    safe_search: bool
+    enabled_sources: list[str]
+    incremental: bool
+    paused: bool
+    paused_reason: str | None = Field(None, description="Why it is paused (by hand or itself).")
+    next_run_at: str | None = Field(None, description="The next tick (UTC); null while paused.")
+    last_run_at: str | None
+    last_job_id: str | None
+    last_status: str | None
+    created_at: str | None
+    failing: dict[str, Any] | None = Field(
+        None, description='Set when its last jobs failed alike: {"jobs": N, "error": "..."}.'
+    )
+
+
+class ScheduleList(BaseModel):
+    schedules: list[ScheduleOut]
+
+
+class ScheduleDeleted(BaseModel):
+    deleted: int
+
+
+DOC_MODELS: list[tuple[type[BaseModel], Any]] = [
+    (ScheduleRequest, "validation"),
+    (ScheduleOut, "serialization"),
+    (ScheduleList, "serialization"),
+    (ScheduleDeleted, "serialization"),
+]
+
+
+def openapi_paths(op: Any, body: Any, page: Any, form: Any) -> dict[str, Any]:
+    """The API's and the page's operations, built with the document's own helpers."""
+    sid = {"name": "schedule_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    one = {"parameters": [sid]}
+    action = {
+        "name": "action",
+        "in": "path",
+        "required": True,
+        "schema": {"enum": ["pause", "resume", "remove"]},
+    }
+    text = {"type": "string"}
+    fields = {
+        name: text
+        for name in ("query", "cron", "timezone", "max_content", "safe_search", "incremental")
+    }
+    fields["enabled_sources"] = {"type": "array", "items": text}
+    posted = (302, 400, 413, 503)
+    return {
+        "/schedules": {
+            "get": page("Schedules: the list and the form to add one"),
+            "post": page("Create a schedule from the form", 302, posted,
+                         requestBody=form(fields)),
+        },
+        "/schedules/{schedule_id}/{action}": {
+            "post": page("Pause, resume or remove a schedule", 302, (*posted, 404),
+                         parameters=[sid, action], requestBody=form({})),
+        },
+        "/api/schedules": {
+            "post": op("Create a schedule", (201, "ScheduleOut"), (400,), requestBody=body(
+                "ScheduleRequest")),
+            "get": op("List schedules (yours; an admin's: all)", (200, "ScheduleList")),
+        },
+        "/api/schedules/{schedule_id}": {
+            "get": op("One schedule", (200, "ScheduleOut"), (404,), **one),
+            "delete": op("Delete a schedule, its runs and seen items", (200, "ScheduleDeleted"),
+                         (404,), **one),
+        },
+        "/api/schedules/{schedule_id}/pause": {
+            "post": op("Pause a schedule", (200, "ScheduleOut"), (404,), **one)
+        },
+        "/api/schedules/{schedule_id}/resume": {
+            "post": op("Resume a schedule from the next tick after now", (200, "ScheduleOut"),
+                       (404,), **one)
+        },
+    }  # fmt: skip
 
 
 def create_schedule(asked: ScheduleRequest) -> ScheduleView:
