@@ -90,7 +90,7 @@ def openapi_paths(op: Any, body: Any, page: Any, form: Any) -> dict[str, Any]:
         "schema": {"enum": ["pause", "resume", "remove"]},
     }
     text = {"type": "string"}
-    fields = {
+    fields: dict[str, Any] = {
         name: text
         for name in ("query", "cron", "timezone", "max_content", "safe_search", "incremental")
     }
