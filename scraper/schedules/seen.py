@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Insert, insert, select
+from sqlalchemy import Insert, insert, or_, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -89,6 +89,9 @@ class SeenItems:
                         SeenItem.scope == self.lookup,
                         SeenItem.source == source,
                         SeenItem.item_hash == digest,
+                        # What this job stored in an earlier attempt is its own (resumed), not
+                        # an earlier job's: the job's run skips it by URL instead.
+                        or_(SeenItem.job_id.is_(None), SeenItem.job_id != self.job_id),
                     )
                 )
         except SQLAlchemyError as exc:

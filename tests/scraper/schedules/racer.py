@@ -17,6 +17,7 @@ from scraper.schedules import fire_one
 from tests.scraper.schedules.helpers import at
 
 GAP = 0.5  # seconds between two rounds
+HOST = os.environ.get("RACER_HOST", "local")  # the namespace "host" it runs in, if any
 
 
 def main(schedule_id: int, start: float, rounds: int) -> None:
@@ -27,7 +28,8 @@ def main(schedule_id: int, start: float, rounds: int) -> None:
         time.sleep(max(0.0, start + n * GAP - time.time()))
         now = at(11, 0, 5) + timedelta(hours=n)
         fired = fire_one(runtime.Session, schedule_id, now, fired_by=f"racer:{os.getpid()}")
-        print(json.dumps({"round": n, "result": fired.result, "job": fired.job_id}), flush=True)
+        line = {"round": n, "result": fired.result, "job": fired.job_id, "host": HOST}
+        print(json.dumps(line), flush=True)
     runtime.close()
 
 
