@@ -16,7 +16,7 @@ from scraper.schedules.errors import InvalidSchedule
 
 MIN_PERIOD = timedelta(minutes=1)
 ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
-PERIOD_SAMPLES = 32  # consecutive ticks compared when checking the shortest period
+PERIOD_SAMPLES = 3  # consecutive ticks compared when checking the shortest period
 
 
 def zone(name: str) -> ZoneInfo:

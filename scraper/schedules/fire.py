@@ -97,7 +97,7 @@ def fire_one(
         if fire_at is not None:
             _advance(session_factory, schedule_id, fire_at)
         return _count(Fired(schedule_id, "already_fired", fire_at))
-    except SQLAlchemyError as exc:  # e.g. a deadlock among the racing inserts: fire later
+    except Exception as exc:  # e.g. a deadlock among the racing inserts: fire later
         detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         log.warning("schedule %s: could not fire (will retry): %s", schedule_id, detail)
         return _count(Fired(schedule_id, "error", fire_at, detail=detail))

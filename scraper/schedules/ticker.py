@@ -45,6 +45,9 @@ def tick(
     except SQLAlchemyError as exc:  # the database is down: the next tick catches up
         log.warning("schedules: cannot read due schedules: %s", str(exc).splitlines()[0])
         return None
+    except Exception:  # never take the caller (the worker's housekeeping) down with it
+        log.exception("schedules: firing failed")
+        return None
 
 
 class Ticking:
