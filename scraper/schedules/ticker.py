@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # Per session factory (one per runtime): when this process last looked.
 _last: weakref.WeakKeyDictionary[sessionmaker[Session], float] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
+_last_warning: list[str] = [""]  # said once until it changes: a drifted schema fails every tick
 
 
 def tick(
@@ -43,11 +44,17 @@ def tick(
             pause_after=settings.schedule_pause_after,
         )
     except SQLAlchemyError as exc:  # the database is down: the next tick catches up
-        log.warning("schedules: cannot read due schedules: %s", str(exc).splitlines()[0])
+        _warn_once(f"schedules: cannot read due schedules: {str(exc).splitlines()[0]}")
         return None
     except Exception:  # never take the caller (the worker's housekeeping) down with it
         log.exception("schedules: firing failed")
         return None
+
+
+def _warn_once(message: str) -> None:
+    if message != _last_warning[0]:
+        _last_warning[0] = message
+        log.warning(message)
 
 
 class Ticking:
