@@ -168,3 +168,24 @@ def _csrf(html: bytes) -> str:
 def client_ids(browser: FlaskClient, users: WebUsers) -> list[int]:
     body = browser.get(API, headers=users.a.headers).get_json()
     return [s["schedule_id"] for s in body["schedules"]]
+
+
+def test_a_schedule_whose_last_jobs_failed_alike_shows_a_badge(
+    runtime: Runtime, app: Flask, users: WebUsers
+) -> None:
+    import uuid
+
+    from scraper.models import ScrapeJob
+    from tests.plugins.web import signed_in
+
+    browser = signed_in(app, users.a)
+    sid = _create(browser, users.a.headers)["schedule_id"]
+    with runtime.Session() as s, s.begin():
+        for _ in range(3):
+            s.add(ScrapeJob(id=str(uuid.uuid4()), user_id=users.a.id, query="red pandas",
+                            max_content=1, enabled_sources=["openverse"], status="failed",
+                            error="SourceError: openverse: HTTP 503", schedule_id=sid))  # fmt: skip
+    page = browser.get("/schedules").data.decode()
+    assert "schedule-failing" in page and "SourceError: openverse: HTTP 503" in page
+    failing = browser.get(f"{API}/{sid}", headers=users.a.headers).get_json()["failing"]
+    assert failing == {"jobs": 3, "error": "SourceError: openverse: HTTP 503"}
