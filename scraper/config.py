@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     reconcile_interval: float = setting(
         30.0, "seconds between automatic fallback reconciliations", gt=0
     )
+    schedule_interval: float = setting(
+        10.0, "seconds between two looks for due schedules, per serve or worker process", gt=0
+    )
+    schedule_pause_after: int = setting(
+        5, "consecutive failed jobs after which a schedule pauses itself (`0`: never)", ge=0
+    )
     # Politeness toward remote sources: who we are, and how hard we may hit one host.
     contact: Annotated[str | None, BeforeValidator(_blank_is_none)] = setting(
         None, "contact (e-mail or URL) put in the User-Agent; Wikimedia asks for one"

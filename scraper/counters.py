@@ -34,6 +34,12 @@ JOB_DURATION = Histogram(
     "Wall time of a job run, from claim to final status.",
     buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
 )
+SCHEDULE_RUNS = Counter(
+    "scraper_schedule_runs",
+    "Attempts to fire a due schedule tick, by result (fired: this process created the job; "
+    "already_fired: another process had; paused: paused instead; error: retried later).",
+    ["result"],
+)
 HTTP_REQUESTS = Counter(
     "scraper_http_requests",
     "HTTP requests served, by endpoint template (never the raw path), method and status.",
@@ -55,6 +61,8 @@ def _initialize_labels() -> None:
         JOBS_FINISHED.labels(status=status.value)
     for action in ("migrate", "reconcile", "requeue"):
         SELF_HEAL.labels(action=action)
+    for result in ("fired", "already_fired", "paused", "error"):
+        SCHEDULE_RUNS.labels(result=result)
     for reason in ("OperationalError", "ProgrammingError", "IntegrityError", "DataError"):
         JOB_PERSIST_FAILURES.labels(reason=reason)
 

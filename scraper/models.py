@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
     true,
@@ -171,6 +172,10 @@ class ScrapeJob(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The schedule whose tick created the job (None: submitted by hand); see Schedule.
+    schedule_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # Skip items an earlier job of the same user (or schedule) stored: see SeenItem.
+    incremental: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
 
 
 class Asset(Base):
@@ -255,6 +260,65 @@ class LoginAttempt(Base):
     username: Mapped[str] = mapped_column(String(80))
     client: Mapped[str] = mapped_column(String(64))
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Schedule(Base):
+    """A saved search fired on a cron expression in a time zone (scraper.schedules)."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index(None, "paused", "next_run_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    query: Mapped[str] = mapped_column(String(500))
+    max_content: Mapped[int] = mapped_column(Integer)
+    safe_search: Mapped[bool] = mapped_column(Boolean, server_default=true(), default=True)
+    enabled_sources: Mapped[list[str]] = mapped_column(JSON)
+    incremental: Mapped[bool] = mapped_column(Boolean, server_default=true(), default=True)
+    cron: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64), server_default="UTC", default="UTC")
+    paused: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
+    paused_reason: Mapped[str | None] = mapped_column(String(500))
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_job_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ScheduleRun(Base):
+    """One tick of a schedule; its unique (schedule_id, fire_at) makes a tick fire once."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("schedule_id", "fire_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    fire_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    fired_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SeenItem(Base):
+    """A source item an earlier job of a scope stored: `scope` is `s:<schedule id>` or
+    `u:<user id>`; `item_hash` is the sha256 of the source's own item identity."""
+
+    __tablename__ = "seen_items"
+    __table_args__ = (UniqueConstraint("scope", "source", "item_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32))
+    schedule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schedules.id", ondelete="CASCADE"), index=True
+    )
+    source: Mapped[str] = mapped_column(String(32))
+    item_hash: Mapped[str] = mapped_column(String(64))
+    item_key: Mapped[str] = mapped_column(String(2048))
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 def claim_values(worker_id: str, lease_seconds: float, now: datetime) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ from scraper.errors import ScraperError
 from scraper.jobs import Reconciler
 from scraper.metrics.exporter import mark_process_dead, serve_metrics
 from scraper.runtime import Runtime
+from scraper.schedules import Ticking
 from scraper.worker import Worker
 
 
@@ -60,7 +62,7 @@ class Service:
         self,
         runtime: Runtime,
         worker: Worker | None = None,
-        background: Background | None = None,
+        background: Sequence[Background] = (),
         server: Any = None,
         metrics_port: int | None = None,
     ) -> None:
@@ -74,7 +76,8 @@ class Service:
     @classmethod
     def serve(cls, runtime: Runtime, listen: Listen, worker_concurrency: int | None) -> Service:
         """The dashboard and API on `listen`, an in-process worker unless `worker_concurrency`
-        is None, and the reconciler (the self-healer with SCRAPER_AUTO_HEAL=safe).
+        is None, the reconciler (the self-healer with SCRAPER_AUTO_HEAL=safe) and the
+        schedules' ticker.
 
         The address is bound here: a busy port fails (CannotListen) before anything starts.
         """
@@ -92,12 +95,13 @@ class Service:
             raise CannotListen(listen.host, listen.port, exc.strerror or str(exc)) from exc
         worker = None if worker_concurrency is None else Worker(runtime, worker_concurrency)
         settings = runtime.settings
-        background = (
+        healer = (
             SelfHealer(runtime)
             if settings.auto_heal == "safe"
             else Reconciler(runtime.store, runtime.fallback, settings.reconcile_interval)
         )
-        return cls(runtime, worker, background, server)
+        # the worker's housekeeping fires due schedules too; this thread covers --no-worker
+        return cls(runtime, worker, (healer, Ticking(runtime.Session, settings)), server)
 
     @classmethod
     def standalone_worker(
@@ -111,7 +115,7 @@ class Service:
         metrics port if asked for."""
         healer = SelfHealer(runtime) if runtime.settings.auto_heal == "safe" else None
         worker = Worker(runtime, concurrency=concurrency, worker_id=worker_id)
-        return cls(runtime, worker, healer, metrics_port=metrics_port)
+        return cls(runtime, worker, (healer,) if healer else (), metrics_port=metrics_port)
 
     @property
     def port(self) -> int | None:
@@ -126,8 +130,8 @@ class Service:
         """Start the metrics port, the background thread and the worker; handle SIGTERM."""
         if self.metrics_port is not None:
             serve_metrics(self.metrics_port)
-        if self.background is not None:
-            self.background.start()
+        for part in self.background:
+            part.start()
         if self.worker is not None:
             self.worker.start()
         signal.signal(signal.SIGTERM, self._on_sigterm)
@@ -158,8 +162,8 @@ class Service:
 
     def stop(self) -> None:
         """Stop the background thread and the worker (waiting for their threads)."""
-        if self.background is not None:
-            self.background.stop()
+        for part in self.background:
+            part.stop()
         if self.worker is not None:
             self.worker.stop()
         mark_process_dead()

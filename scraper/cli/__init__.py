@@ -4,9 +4,10 @@ service (parse the options, call the library, print what it returns).
 service   serve, worker
 search    search (no job, no database)
 accounts  create-user, reset-password, create-token
+schedule  schedule add|list|pause|resume|remove
 """
 
-from scraper.cli import accounts, search, service
+from scraper.cli import accounts, schedule, search, service
 from scraper.cli.base import main
 
-__all__ = ["accounts", "main", "search", "service"]
+__all__ = ["accounts", "main", "schedule", "search", "service"]

@@ -55,6 +55,13 @@ class JobRecord:
     updated_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    schedule_id: int | None = field(
+        default=None, metadata={"description": "The schedule whose tick created it, if any."}
+    )
+    incremental: bool = field(
+        default=False,
+        metadata={"description": "Skips items an earlier job of its user or schedule stored."},
+    )
     storage: Storage = field(default="database", metadata={"description": "Which store holds it."})
     warning: str | None = field(default=None, compare=False, metadata={"description": HELD})
     quarantined: str | None = field(

@@ -32,6 +32,7 @@ class NewJob:
     safe_search: bool = True
     enabled_sources: tuple[str, ...] = ("selftest",)
     job_type: str = "search"
+    incremental: bool = False  # skip items an earlier job of the same user stored
 
 
 @dataclass
@@ -69,6 +70,7 @@ class JobService:
             max_content=spec.max_content,
             safe_search=spec.safe_search,
             enabled_sources=list(spec.enabled_sources),
+            incremental=spec.incremental,
             message="queued",
             created_at=now,
             updated_at=now,

@@ -25,6 +25,7 @@ from scraper.metrics.cache import TTLCache
 from scraper.migrations.manage import check_schema
 from scraper.models import JobStatus
 from scraper.runtime import Runtime
+from scraper.schedules.store import next_runs
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class ScraperCollector(Collector):
         self.snapshot = TTLCache(_attempt(self._read_snapshot, "jobs"), ttl, clock)
         self.schema = TTLCache(_attempt(self._read_schema, "schema"), schema_ttl, clock)
         self.checks = TTLCache(_attempt(self._read_checks, "health checks"), checks_ttl, clock)
+        self.schedules = TTLCache(_attempt(self._read_schedules, "schedules"), ttl, clock)
 
     def describe(self) -> Iterator[Metric]:
         """Nothing up front: registering must not query the database."""
@@ -80,6 +82,7 @@ class ScraperCollector(Collector):
         yield _gauge("scraper_database_up", "1 if the last database read worked.", snapshot.ok)
         if snapshot.value is not None:
             yield from _database_families(snapshot.value)
+            yield from _schedule_families(self.schedules.get())
         yield self._memory_family()
         yield self._quarantine_family()
         if snapshot.value is not None:
@@ -88,7 +91,7 @@ class ScraperCollector(Collector):
 
     def clear(self) -> None:
         """Drop every cached value (tests; after a known change)."""
-        for cache in (self.snapshot, self.schema, self.checks):
+        for cache in (self.snapshot, self.schema, self.checks, self.schedules):
             cache.clear()
 
     def _read_snapshot(self) -> DatabaseSnapshot:
@@ -96,6 +99,9 @@ class ScraperCollector(Collector):
 
     def _read_schema(self) -> Any:
         return check_schema(self.runtime.engine)
+
+    def _read_schedules(self) -> dict[int, Any]:
+        return next_runs(self.runtime.Session)
 
     def _read_checks(self) -> list[CheckResult]:
         return monitor_for(self.runtime).results()
@@ -158,6 +164,17 @@ def _database_families(snap: DatabaseSnapshot) -> Iterator[Metric]:
         if worker.state != "stopped":
             beats.add_metric([worker.id], worker.last_seen_at.timestamp())
     yield beats
+
+
+def _schedule_families(outcome: Outcome) -> Iterator[Metric]:
+    family = GaugeMetricFamily(
+        "scraper_schedule_next_run_timestamp_seconds",
+        "Unix time of each unpaused schedule's next tick.",
+        labels=["schedule"],
+    )
+    for schedule_id, at in sorted((outcome.value or {}).items()):
+        family.add_metric([str(schedule_id)], at.timestamp())
+    yield family
 
 
 def _schema_families(outcome: Outcome) -> Iterator[Metric]:

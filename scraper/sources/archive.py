@@ -81,6 +81,7 @@ class ArchiveSource(ApiSource):
                 mime=guess_mime(path),
                 author=_creator(doc.get("creator")),
                 landing_url=f"{self.base_url}/details/{identifier}",
+                item_id=f"{identifier}/{path}",
             )
 
 

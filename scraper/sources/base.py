@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
 
@@ -25,6 +25,9 @@ class MediaItem:
     content: bytes | None = None
     author: str | None = None
     landing_url: str | None = None  # the human page about the item (license, credits)
+    # The source's own identity of the item (an API id, a feed guid); None: the URL is.
+    # Not compared: two records of one item are equal whatever id a source gives them.
+    item_id: str | None = field(default=None, compare=False)
 
 
 class Source(ABC):

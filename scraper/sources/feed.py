@@ -93,6 +93,8 @@ def _entry_items(entry: Mapping[str, Any], base: str, channel: str | None) -> It
             mime=kind or guess_mime(url),
             author=_author(entry),
             landing_url=http_url(urljoin(base, landing)) if landing else None,
+            # An entry's guid (else its link), and which of its files: one entry, many files.
+            item_id=f"{entry.get('id') or landing or ''}|{url}",
         )
 
 

@@ -75,4 +75,5 @@ def _item(entry: Mapping[str, Any]) -> MediaItem | None:
         mime=guess_mime(url),
         author=person_name(text_at(entry, "author")),
         landing_url=http_url(text_at(entry, "link")),
+        item_id=text_at(entry, "link"),
     )

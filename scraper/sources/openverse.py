@@ -55,4 +55,5 @@ def _item(result: Mapping[str, Any]) -> MediaItem | None:
         mime=guess_mime(f"x.{filetype}") if filetype else guess_mime(url),
         author=text_at(result, "creator"),
         landing_url=http_url(text_at(result, "foreign_landing_url")),
+        item_id=text_at(result, "id"),
     )

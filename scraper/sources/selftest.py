@@ -44,6 +44,7 @@ class SelftestSource(Source):
                 license="CC0-1.0",
                 mime="image/png",
                 content=make_png(f"{query}/{i}"),
+                item_id=f"{query}/{i}",
             )
             for i in range(1, limit + 1)
         ]

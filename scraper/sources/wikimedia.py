@@ -85,4 +85,5 @@ def _item(page: Mapping[str, Any]) -> MediaItem | None:
         mime=text_at(info, "mime"),
         author=strip_html(text_at(info, "extmetadata", "Artist", "value")),
         landing_url=http_url(text_at(info, "descriptionurl")),
+        item_id=str(page["pageid"]) if isinstance(page.get("pageid"), int) else title,
     )

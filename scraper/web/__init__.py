@@ -22,6 +22,8 @@ from scraper.web import (
     metrics,
     openapi,
     pages,
+    schedules,
+    schedules_page,
 )
 
 # No request this app takes is bigger (a search is a few hundred bytes): larger ones get 413.
@@ -65,6 +67,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     dashboard.init_app(app)
     insight.init_app(app)
     pages.init_app(app)
+    schedules.init_app(app)
+    schedules_page.init_app(app)
     openapi.init_app(app)
     metrics.init_app(app)
     health_http.init_app(app, runtime)

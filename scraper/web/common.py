@@ -89,6 +89,7 @@ def create_job(search: SearchRequest) -> JobRecord:
         max_content=search.max_content,
         safe_search=search.safe_search,
         enabled_sources=tuple(search.enabled_sources),
+        incremental=search.incremental,
     )
     return current_runtime().jobs.create(spec, user_id=current_account().id)
 

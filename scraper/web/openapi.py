@@ -21,14 +21,17 @@ from werkzeug.routing import Rule
 
 from healthchecks import http as health_http
 from scraper.sources import source_names
-from scraper.web import api, auth, dashboard, insight, metrics, pages
+from scraper.web import api, auth, dashboard, insight, metrics, pages, schedules, schedules_page
 from scraper.web.context import current_runtime
 from scraper.web.operation import Operation, documented, operation_of
 from scraper.web.schemas import MAX_ROW_ID, ErrorOut
 
 bp = Blueprint("docs", __name__, url_prefix="/api")
 # Every blueprint create_app registers: the routes a document is generated from without an app.
-BLUEPRINTS = (api.bp, auth.bp, dashboard.bp, insight.bp, pages.bp, metrics.bp, health_http.bp, bp)
+BLUEPRINTS = (
+    *(api.bp, auth.bp, dashboard.bp, insight.bp, pages.bp, metrics.bp, health_http.bp, bp),
+    *(schedules.bp, schedules_page.bp),
+)
 REF = "#/components/schemas/{model}"
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 PATH_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")  # (converter or "", name)

@@ -68,6 +68,11 @@ class SearchRequest(BaseModel):
         min_length=1,
         description="Registered source names to search.",
     )
+    incremental: bool = Field(
+        default=False,
+        description="Skip items an earlier job of the same user already stored (decided "
+        "before downloading; counted per source as `skipped_seen`).",
+    )
 
     @field_validator("max_content")
     @classmethod

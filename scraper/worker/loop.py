@@ -22,6 +22,7 @@ from scraper.errors import one_line
 from scraper.jobs.record import JobRecord
 from scraper.logs import log_context
 from scraper.models import JobStatus
+from scraper.schedules import tick as fire_schedules
 from scraper.worker.backoff import FailureBackoff
 from scraper.worker.heartbeats import beat
 from scraper.worker.run import ExecutionContext, JobLost, JobRun, ShuttingDown
@@ -193,6 +194,7 @@ class Worker:
         while True:
             self._renew_leases()
             self._safe_beat("running")
+            fire_schedules(self.runtime.Session, self.settings)
             if time.monotonic() - last_rescue > self.settings.lease_seconds / 2:
                 self._rescue()
                 last_rescue = time.monotonic()

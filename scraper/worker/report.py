@@ -54,6 +54,7 @@ class SourceReport:
     stored: int = 0
     bytes: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    skipped_seen: int = 0  # stored by an earlier job of the user or schedule: not downloaded
     problems: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -105,6 +106,9 @@ class JobReport:
         skipped = sum(sum(r.skipped.values()) for r in self.sources.values())
         if skipped:
             parts.append(f"{skipped} skipped")
+        seen = sum(r.skipped_seen for r in self.sources.values())
+        if seen:
+            parts.append(f"{seen} already seen")
         failed = [n for n, r in self.sources.items() if r.error]
         if failed:
             parts.append(f"failed sources: {', '.join(failed)}")

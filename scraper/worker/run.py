@@ -17,6 +17,7 @@ from scraper.jobs.fence import AssetWrite
 from scraper.jobs.record import JobRecord
 from scraper.jobs.store import JobStore
 from scraper.logs import log_context
+from scraper.schedules.seen import SeenItems
 from scraper.sources.roundrobin import Found, Search, SourceFailed, Sources
 from scraper.storage import Storage
 from scraper.worker.pool import DownloadPool, Fetched, ItemFetcher
@@ -135,6 +136,8 @@ class JobRun:
         self.urls: set[str] = set()  # seen in this job, for de-duplication
         self.hashes: set[str] = set()
         self.pool = DownloadPool(ctx.concurrency, self.fetch, ctx.hosts)
+        # items earlier jobs of its user or schedule stored (incremental and scheduled jobs)
+        self.seen: SeenItems | None = SeenItems.for_job(ctx.session_factory, job)
 
     def execute(self) -> str:
         """Run the job to the end; return the completion message or raise (the worker decides).
@@ -224,6 +227,9 @@ class JobRun:
         source, item = found.source, found.item
         report = self.report.sources[source]
         report.found += 1
+        if self.seen is not None and self.seen.seen(source, item):  # decided before downloading
+            report.skipped_seen += 1
+            return
         if item.url in self.urls:
             report.skip("duplicate_url")
             return
@@ -271,6 +277,8 @@ class JobRun:
             DOWNLOAD_BYTES.labels(source=source).inc(stored.size_bytes)
             report.stored += 1
             report.bytes += stored.size_bytes
+        if self.seen is not None:
+            self.seen.remember((source, item) for source, item, _stored in entries)
 
     def skip_failed(self, fetched: Fetched) -> None:
         """Count a download that failed; anything but a download or storage error fails the job."""

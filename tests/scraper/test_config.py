@@ -33,6 +33,8 @@ PARSED = [
     ("SCRAPER_DOWNLOAD_DEADLINE", "9", "download_deadline", 9.0),
     ("SCRAPER_POLL_INTERVAL", "0.25", "poll_interval", 0.25),
     ("SCRAPER_RECONCILE_INTERVAL", "4", "reconcile_interval", 4.0),
+    ("SCRAPER_SCHEDULE_INTERVAL", "2.5", "schedule_interval", 2.5),
+    ("SCRAPER_SCHEDULE_PAUSE_AFTER", "0", "schedule_pause_after", 0),
     ("SCRAPER_CONTACT", " ops@example.org ", "contact", "ops@example.org"),
     ("SCRAPER_SOURCE_FEED_URL", "http://127.0.0.1:9/f/", "source_urls", {"feed": "http://127.0.0.1:9/f"}),
     ("SCRAPER_TRUSTED_HOSTS", "A.example, b.example", "trusted_hosts", {"a.example", "b.example"}),

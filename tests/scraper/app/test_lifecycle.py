@@ -58,7 +58,7 @@ def test_a_worker_service_without_auto_heal_runs_no_background_thread(
 ) -> None:
     settings = sqlite_runtime.settings.model_copy(update={"auto_heal": "off"})
     service = Service.standalone_worker(Runtime(settings), concurrency=1)
-    assert service.background is None and service.server is None
+    assert service.background == () and service.server is None
 
 
 def test_periodic_goes_on_after_a_failing_pass() -> None:

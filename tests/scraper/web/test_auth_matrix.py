@@ -88,6 +88,23 @@ MATRIX: dict[Endpoint, Row] = {
                                    "enabled_sources": "selftest"}),
     ("GET", "/jobs/<job_id>"): Row("/jobs/{job}", "job", 200, 404),
     ("POST", "/jobs/<job_id>/<action>"): Row("/jobs/{job}/cancel", "job", 302, 404),
+    ("POST", "/api/schedules"): Row("/api/schedules", "none", 201, 201,
+                                    body={"query": "matrix", "cron": "@hourly"}),
+    ("GET", "/api/schedules"): Row("/api/schedules", "schedule", 200, 200, listed=True),
+    ("GET", "/api/schedules/<int:schedule_id>"): Row("/api/schedules/{schedule}", "schedule",
+                                                     200, 404),
+    ("DELETE", "/api/schedules/<int:schedule_id>"): Row("/api/schedules/{schedule}", "schedule",
+                                                        200, 404),
+    ("POST", "/api/schedules/<int:schedule_id>/pause"): Row("/api/schedules/{schedule}/pause",
+                                                            "schedule", 200, 404),
+    ("POST", "/api/schedules/<int:schedule_id>/resume"): Row("/api/schedules/{schedule}/resume",
+                                                             "schedule", 200, 404),
+    ("GET", "/schedules"): Row("/schedules", "schedule", 200, 200, listed=True),
+    ("POST", "/schedules"): Row("/schedules", "none", 302, 302,
+                                body={"query": "form", "cron": "@daily", "max_content": "1",
+                                      "enabled_sources": "selftest"}),
+    ("POST", "/schedules/<int:schedule_id>/<action>"): Row("/schedules/{schedule}/pause",
+                                                           "schedule", 302, 404),
 }  # fmt: skip
 
 
@@ -145,6 +162,11 @@ def target(
         return {"job": done.job_id, "asset": done.asset_id, "shown": done.job_id}
     if row.target == "none":
         return {}
+    if row.target == "schedule":
+        body = {"query": "matrix schedule", "cron": "@hourly", "enabled_sources": ["selftest"]}
+        made = client.post("/api/schedules", json=body, headers=users.a.headers).get_json()
+        marker = f'"schedule_id":{made["schedule_id"]},' if row.api else "matrix schedule"
+        return {"schedule": made["schedule_id"], "shown": marker}
     job = submit(client, users.a, "matrix target", 1)
     if row.target == "cancelled":
         runtime.jobs.cancel(job)
