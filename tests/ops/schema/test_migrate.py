@@ -306,15 +306,20 @@ def test_sqlite_table_rebuild_runs_with_foreign_keys_off_so_nothing_cascades(
 
 def test_a_baseline_database_is_brought_to_head_by_the_migrations(db_url: str) -> None:
     """0001 -> head adds exactly what 0002 (login_attempts), 0003 (source results), 0004
-    (an index), 0005 (attempts, sessions, a worker's last error) and 0006 (the lease token) add,
-    by Alembic (nothing left for the repair step); downgrading removes it."""
+    (an index), 0005 (attempts, sessions, a worker's last error), 0006 (the lease token) and
+    0007 (the read indexes) add, by Alembic (nothing left for the repair step); downgrading
+    removes it."""
     later = [
         ("assets", "missing_column", "author"),
         ("assets", "missing_column", "landing_url"),
+        ("assets", "missing_index", "created_at,size_bytes"),
         ("job_attempts", "missing_table", None),
         ("login_attempts", "missing_table", None),
         ("scrape_jobs", "missing_column", "lease_token"),
         ("scrape_jobs", "missing_column", "result"),
+        ("scrape_jobs", "missing_index", "created_at,id"),
+        ("scrape_jobs", "missing_index", "finished_at,status"),
+        ("scrape_jobs", "missing_index", "progress,created_at"),
         ("scrape_jobs", "missing_index", "user_id,status,created_at"),
         ("user_sessions", "missing_table", None),
         ("worker_heartbeats", "missing_column", "last_error"),
