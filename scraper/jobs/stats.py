@@ -97,7 +97,7 @@ def _owned(user_id: int | None) -> list[ColumnElement[bool]]:
     return [] if user_id is None else [ScrapeJob.user_id == user_id]
 
 
-def created_stmt(dialect: str, span: Window, user_id: int | None) -> Select[tuple[int, int]]:
+def created_stmt(dialect: str, span: Window, user_id: int | None) -> Select[int, int]:
     """Jobs created per bucket: a range of (created_at, id), or (user_id, created_at)."""
     bucket = span.bucket(dialect, "scrape_jobs.created_at")
     return (
@@ -108,7 +108,7 @@ def created_stmt(dialect: str, span: Window, user_id: int | None) -> Select[tupl
     )
 
 
-def finished_stmt(dialect: str, span: Window, user_id: int | None) -> Select[tuple[int, str, int]]:
+def finished_stmt(dialect: str, span: Window, user_id: int | None) -> Select[int, str, int]:
     """Jobs completed or failed per bucket: a range of (finished_at, status)."""
     bucket = span.bucket(dialect, "scrape_jobs.finished_at")
     ended = [JobStatus.COMPLETED.value, JobStatus.FAILED.value]
@@ -120,7 +120,7 @@ def finished_stmt(dialect: str, span: Window, user_id: int | None) -> Select[tup
     )
 
 
-def assets_stmt(dialect: str, span: Window, user_id: int | None) -> Select[tuple[int, int, int]]:
+def assets_stmt(dialect: str, span: Window, user_id: int | None) -> Select[int, int, int]:
     """Files and bytes stored per bucket: a range of assets' (created_at, size_bytes)."""
     bucket = span.bucket(dialect, "assets.created_at")
     stmt = (

@@ -37,6 +37,7 @@ from scraper.web.views import (
     dashboard_state,
     find_asset,
     find_job,
+    job_cursor,
     job_json,
     json_body,
     query_args,
@@ -90,9 +91,11 @@ def jobs() -> ResponseReturnValue:
         until=q.until,
         sort=q.sort,
     )
-    page = current_runtime().jobs.search(where, q.storage, q.limit, q.offset)
+    after = job_cursor(q.cursor, q.sort)
+    page = current_runtime().jobs.search(where, q.storage, q.limit, q.offset, after)
     unavailable_if_unread(page)
     body: dict[str, Any] = {"jobs": [job_json(j) for j in page.jobs], "total": page.total}
+    body |= {"next_cursor": page.next_cursor, "total_is_estimate": page.total_is_estimate}
     if page.missing_columns:
         body["missing_columns"] = page.missing_columns
     return body

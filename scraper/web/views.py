@@ -14,6 +14,8 @@ from scraper.assets import AssetRecord, get_asset
 from scraper.errors import JobNotFound
 from scraper.jobs import JobPage, JobRecord, NewJob
 from scraper.jobs.explain import summarize_error
+from scraper.jobs.reads.keyset import InvalidCursor, Position
+from scraper.jobs.reads.keyset import decode as decode_cursor
 from scraper.metrics.cache import TTLCache
 from scraper.models import JobStatus, utcnow
 from scraper.web.auth import current_account, owner_filter
@@ -80,6 +82,16 @@ def query_args(model: type[M]) -> M:
         if values[0] == "":
             raise ApiError(400, "invalid_request", f"{name}: a value is required", name)
     return validate(model, request.args.to_dict(), strict=False)
+
+
+def job_cursor(cursor: str | None, sort: str) -> Position | None:
+    """The position a `cursor` parameter names; 400 naming `cursor` if we did not make it."""
+    if cursor is None:
+        return None
+    try:
+        return decode_cursor(cursor, sort)
+    except InvalidCursor as exc:
+        raise ApiError(400, "invalid_request", f"cursor: {exc}", "cursor") from None
 
 
 # -- output ------------------------------------------------------------------------------------
