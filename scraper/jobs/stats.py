@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scraper.jobs.reads.buckets import bucket_of
+from scraper.jobs.reads.buckets import bucket_number, bucket_of
 from scraper.jobs.reads.sources import SourceTotals, source_totals
 from scraper.models import Asset, JobStatus, ScrapeJob, utcnow
 
@@ -56,7 +57,7 @@ class Window:
     end: datetime
     width: timedelta
 
-    def bucket(self, dialect: str, column: str) -> ColumnElement[int]:
+    def bucket(self, dialect: str, column: str) -> ColumnElement[Any]:
         return bucket_of(dialect, column, self.start, self.width)
 
 
@@ -74,30 +75,31 @@ def compute_stats(
     with session_factory() as s:
         dialect = s.get_bind().dialect.name
         for n, created in s.execute(created_stmt(dialect, span, user_id)):
-            _at(buckets, n).created += int(created)
+            _at(buckets, span, n).created += int(created)
         for n, status, count in s.execute(finished_stmt(dialect, span, user_id)):
-            bucket = _at(buckets, n)
+            bucket = _at(buckets, span, n)
             if status == JobStatus.COMPLETED.value:
                 bucket.completed += int(count)
             else:
                 bucket.failed += int(count)
         for n, files, size in s.execute(assets_stmt(dialect, span, user_id)):
-            _at(buckets, n).files += int(files)
-            _at(buckets, n).bytes += int(size or 0)
+            _at(buckets, span, n).files += int(files)
+            _at(buckets, span, n).bytes += int(size or 0)
         sources = source_totals(s, span.start, user_id)
     return Stats(window, int(width.total_seconds()), buckets, sources)
 
 
-def _at(buckets: list[Bucket], number: int | float) -> Bucket:
-    """The bucket of a number the database computed (clamped: the WHERE already bounds it)."""
-    return buckets[min(max(int(number), 0), len(buckets) - 1)]
+def _at(buckets: list[Bucket], span: Window, value: Any) -> Bucket:
+    """The bucket the database computed (clamped: the WHERE already bounds it)."""
+    number = bucket_number(value, span.start, span.width)
+    return buckets[min(max(number, 0), len(buckets) - 1)]
 
 
 def _owned(user_id: int | None) -> list[ColumnElement[bool]]:
     return [] if user_id is None else [ScrapeJob.user_id == user_id]
 
 
-def created_stmt(dialect: str, span: Window, user_id: int | None) -> Select[int, int]:
+def created_stmt(dialect: str, span: Window, user_id: int | None) -> Select[Any, int]:
     """Jobs created per bucket: a range of (created_at, id), or (user_id, created_at)."""
     bucket = span.bucket(dialect, "scrape_jobs.created_at")
     return (
@@ -108,7 +110,7 @@ def created_stmt(dialect: str, span: Window, user_id: int | None) -> Select[int,
     )
 
 
-def finished_stmt(dialect: str, span: Window, user_id: int | None) -> Select[int, str, int]:
+def finished_stmt(dialect: str, span: Window, user_id: int | None) -> Select[Any, str, int]:
     """Jobs completed or failed per bucket: a range of (finished_at, status)."""
     bucket = span.bucket(dialect, "scrape_jobs.finished_at")
     ended = [JobStatus.COMPLETED.value, JobStatus.FAILED.value]
@@ -120,7 +122,7 @@ def finished_stmt(dialect: str, span: Window, user_id: int | None) -> Select[int
     )
 
 
-def assets_stmt(dialect: str, span: Window, user_id: int | None) -> Select[int, int, int]:
+def assets_stmt(dialect: str, span: Window, user_id: int | None) -> Select[Any, int, int]:
     """Files and bytes stored per bucket: a range of assets' (created_at, size_bytes)."""
     bucket = span.bucket(dialect, "assets.created_at")
     stmt = (
