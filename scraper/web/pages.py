@@ -12,6 +12,8 @@ from flask_login import login_required
 
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs import SORTS, JobFilter
+from scraper.jobs.reads.keyset import InvalidCursor, Position
+from scraper.jobs.reads.keyset import decode as decode_cursor
 from scraper.models import JobStatus
 from scraper.sources import source_names
 from scraper.web.auth import current_account, owner_filter
@@ -61,6 +63,15 @@ def filter_from_request() -> JobFilter:
     )
 
 
+def _cursor(sort: str) -> Position | None:
+    """The keyset position of the Next link's `cursor` (BadFilter if we did not make it)."""
+    raw = request.args.get("cursor", "").strip()
+    try:
+        return decode_cursor(raw, sort) if raw else None
+    except InvalidCursor as exc:
+        raise BadFilter(f"cursor: {exc}") from None
+
+
 def _page_number() -> int:
     raw = request.args.get("page", "1")
     return max(1, int(raw)) if raw.isdigit() else 1
@@ -81,9 +92,11 @@ def jobs() -> ResponseReturnValue:
     )  # fmt: skip
     try:
         where = filter_from_request()
+        after = _cursor(where.sort)
     except BadFilter as exc:
         return render_template("jobs.html", **context | {"problem": str(exc)}), 400
-    listing = current_runtime().jobs.search(where, None, PER_PAGE, (page - 1) * PER_PAGE)
+    offset = 0 if after is not None else (page - 1) * PER_PAGE
+    listing = current_runtime().jobs.search(where, None, PER_PAGE, offset, after)
     unavailable_if_unread(listing)
     pages = max(1, -(-listing.total // PER_PAGE))
     problem = None
@@ -92,7 +105,7 @@ def jobs() -> ResponseReturnValue:
     context |= dict(
         jobs=[job_json(j) for j in listing.jobs], total=listing.total, pages=pages,
         problem=problem, missing=listing.missing_columns, query=urlencode(
-            {k: v for k, v in echo.items() if v}),
+            {k: v for k, v in echo.items() if v}), next_cursor=listing.next_cursor,
     )  # fmt: skip
     return render_template("jobs.html", **context), 404 if problem else 200
 

@@ -4,18 +4,21 @@
 from __future__ import annotations
 
 import base64
+import html
+import re
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import insert
 
 from scraper.jobs import JobRecord
 from scraper.models import ScrapeJob, utcnow
 from scraper.runtime import Runtime
-from tests.plugins.web import WebUsers
+from tests.plugins.web import WebUsers, signed_in
 
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 
@@ -160,3 +163,23 @@ def test_limit_is_at_most_200(
 def test_q_longer_than_the_query_column_is_400(client: FlaskClient, users: WebUsers) -> None:
     response = client.get(f"/api/jobs?q={'x' * 501}", headers=users.a.headers)
     assert response.status_code == 400 and response.get_json()["field"] == "q"
+
+
+def test_the_jobs_page_links_its_next_page_by_cursor(
+    app: Flask, users: WebUsers, runtime: Runtime
+) -> None:
+    _fill(runtime, users.a.id, 60)
+    browser = signed_in(app, users.a)
+    seen: list[str] = []
+    path = "/jobs?sort=progress"
+    for _ in range(3):
+        page = browser.get(path)
+        assert page.status_code == 200
+        seen += re.findall(r'href="/jobs/([0-9a-f-]{36})"', page.text)
+        found = re.search(r'rel="next" href="([^"]+)"', page.text)
+        if found is None:
+            break
+        path = "/jobs" + html.unescape(found.group(1))
+    assert "cursor=" in path and len(seen) == len(set(seen)) == 60
+    bad = browser.get("/jobs?cursor=forged")
+    assert bad.status_code == 400 and "cursor" in bad.text
