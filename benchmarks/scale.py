@@ -49,9 +49,7 @@ JOB_COLUMNS = (
     "downloaded, bytes_downloaded, attempts, lease_token, result, created_at, updated_at, "
     "started_at, finished_at"
 )
-ASSET_COLUMNS = (
-    "job_id, source, url, path, filename, sha256, size_bytes, content_type, created_at"
-)
+ASSET_COLUMNS = "job_id, source, url, path, filename, sha256, size_bytes, content_type, created_at"
 SPAN_SECONDS = 6 * 24 * 3600
 
 FILL: dict[str, tuple[str, str]] = {
@@ -182,9 +180,7 @@ def deep_cursor(client: FlaskClient, headers: dict[str, str], query: str, depth:
     return cursor
 
 
-def reads(
-    client: FlaskClient, headers: dict[str, str], size: int
-) -> dict[str, Callable[[], Any]]:
+def reads(client: FlaskClient, headers: dict[str, str], size: int) -> dict[str, Callable[[], Any]]:
     """Each read, as a call that fails loudly on an error status."""
     deep = deep_cursor(client, headers, "sort=progress", min(10_000, size // 2))
 

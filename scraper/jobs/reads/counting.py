@@ -30,11 +30,13 @@ class Total:
     estimated: bool = False
 
 
-def count_jobs(session: Session, conditions: Sequence[ColumnElement[bool]]) -> Total:
-    """Jobs matching `conditions`: exact up to EXACT_LIMIT, estimated beyond (never below)."""
-    capped = select(literal(1)).select_from(TABLE).where(*conditions).limit(EXACT_LIMIT + 1)
+def count_jobs(
+    session: Session, conditions: Sequence[ColumnElement[bool]], exact_limit: int = EXACT_LIMIT
+) -> Total:
+    """Jobs matching `conditions`: exact up to `exact_limit`, estimated beyond (never below)."""
+    capped = select(literal(1)).select_from(TABLE).where(*conditions).limit(exact_limit + 1)
     exact = int(session.scalar(select(func.count()).select_from(capped.subquery())) or 0)
-    if exact <= EXACT_LIMIT:
+    if exact <= exact_limit:
         return Total(exact)
     everything = select(func.count()).select_from(TABLE).where(*conditions)
     dialect = session.get_bind().dialect.name
@@ -42,7 +44,7 @@ def count_jobs(session: Session, conditions: Sequence[ColumnElement[bool]]) -> T
         return Total(int(session.scalar(everything) or 0))
     rows = select(literal(1)).select_from(TABLE).where(*conditions)
     guess = _estimate(session, rows, dialect)
-    return Total(max(guess, EXACT_LIMIT + 1), estimated=True)
+    return Total(max(guess, exact_limit + 1), estimated=True)
 
 
 class Explain(Executable, ClauseElement):
