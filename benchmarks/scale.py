@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from scraper.accounts import create_token, create_user
 from scraper.config import Settings
@@ -51,6 +51,7 @@ JOB_COLUMNS = (
 )
 ASSET_COLUMNS = "job_id, source, url, path, filename, sha256, size_bytes, content_type, created_at"
 SPAN_SECONDS = 6 * 24 * 3600
+EXPLAIN = False
 
 FILL: dict[str, tuple[str, str]] = {
     "postgresql": (
@@ -224,6 +225,30 @@ def measure(run: Callable[[], Any], repeat: int) -> tuple[float, float]:
     return statistics.median(spent), ordered[max(0, round(0.95 * len(ordered)) - 1)]
 
 
+def explain(runtime: Runtime, name: str, run: Callable[[], Any]) -> None:
+    """Print the scan lines of PostgreSQL's EXPLAIN ANALYZE of each statement `run` makes."""
+    captured: list[tuple[str, Any]] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        reads_jobs = "scrape_jobs" in statement or "FROM assets" in statement
+        if statement.lstrip().upper().startswith("SELECT") and reads_jobs:
+            captured.append((statement, parameters))
+
+    event.listen(runtime.engine, "before_cursor_execute", keep)
+    try:
+        run()
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", keep)
+    print(f"  EXPLAIN {name}")
+    with runtime.engine.connect() as conn:
+        for statement, parameters in captured:
+            plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE) {statement}", parameters)
+            lines = [str(r[0]) for r in plan]
+            wanted = [ln.strip() for ln in lines if "Scan" in ln or "Sort" in ln]
+            took = next((ln for ln in lines if ln.startswith("Execution Time")), "")
+            print(f"    {' | '.join(wanted[:3])} | {took}")
+
+
 def one_size(server_url: str | None, size: int, repeat: int, keep: bool) -> dict[str, Any]:
     with database(server_url, size, keep) as url:
         workdir = Path(tempfile.mkdtemp(prefix="scale-data-"))
@@ -236,6 +261,8 @@ def one_size(server_url: str | None, size: int, repeat: int, keep: bool) -> dict
         client = create_app({"SCRAPER_RUNTIME": runtime}).test_client()
         results = {}
         for name, run in reads(client, headers, size).items():
+            if EXPLAIN and runtime.engine.dialect.name == "postgresql":
+                explain(runtime, name, run)
             results[name] = measure(run, repeat)
             median, p95 = results[name]
             print(f"  {name:<44} median {median:8.1f} ms   p95 {p95:8.1f} ms", flush=True)
@@ -249,7 +276,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated job counts")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument("--explain", action="store_true", help="PostgreSQL: print the plans")
     args = parser.parse_args()
+    global EXPLAIN
+    EXPLAIN = args.explain
     sizes = [int(s) for s in args.sizes.split(",")]
     table = {size: one_size(args.server_url, size, args.repeat, args.keep) for size in sizes}
     base = sizes[0]
