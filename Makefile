@@ -1,34 +1,56 @@
 # The two commands of the README: `make run` and `make test`; each bootstraps .venv.
+# `make run` installs what the service needs (with the PostgreSQL and MariaDB drivers);
+# `make test` adds the test tools (Playwright, SeaweedFS, schemathesis, ...).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Two workers on a 2-core machine; tests that need the whole machine share one (loadgroup).
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test test-fast test-random lint typecheck docs clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install -q -e '.[postgres,mysql]'
+	touch $(RUN_STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e '.[postgres,mysql,test]'
-	touch $(STAMP)
+	touch $(RUN_STAMP) $(TEST_STAMP)
 
-run: $(STAMP)
-	$(BIN)/scraper serve --host 127.0.0.1 --port 8000
+run: $(RUN_STAMP)
+	$(BIN)/scraper serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: lint typecheck
+	$(PYTEST) $(PYTEST_ARGS)
+
+# The inner loop: everything not marked slow (a few minutes).
+test-fast: $(TEST_STAMP)
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
+
+# The same suite in a random order (pytest-randomly): tests must not depend on each other.
+test-random: $(TEST_STAMP)
+	$(PYTEST) -p randomly $(PYTEST_ARGS)
+
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check scraper ops healthchecks tests benchmarks
 	$(BIN)/ruff format --check scraper ops healthchecks tests benchmarks
-	$(BIN)/mypy
-	$(BIN)/lint-imports
-	$(BIN)/pytest $(PYTEST_ARGS)
-
-lint: $(STAMP)
-	$(BIN)/ruff check scraper ops healthchecks tests benchmarks
-	$(BIN)/ruff format --check scraper ops healthchecks tests benchmarks
 	$(BIN)/lint-imports
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
+
+# The manual as a site in .site/ (tests/test_docs.py runs the same strict build in `make test`).
+docs: $(TEST_STAMP)
+	$(BIN)/mkdocs build --strict --site-dir .site
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .site .pytest_cache .mypy_cache .ruff_cache

@@ -84,7 +84,8 @@ def serve(
     try:  # bind first: a busy port must fail before anything is printed or created
         server: Any = create_server(app, host=host, port=port, threads=threads, ident="scraper")
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        hint = " (another port: --port N, or `make run PORT=N`)" if port else ""
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from exc
     for warning in startup_warnings(runtime):
         click.echo(f"warning: {warning}", err=True)
     report = prepare(runtime)

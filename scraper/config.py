@@ -1,7 +1,7 @@
 """Settings from the environment: one typed pydantic-settings model, one field per variable.
 
-Each field carries its README wording (`description`); `scraper.config_table` renders the
-README's configuration table from it. A variable is `SCRAPER_<FIELD NAME>` unless the field
+Each field carries its documented wording (`description`); `scraper.config_table` renders
+docs/configuration.md's table from it. A variable is `SCRAPER_<FIELD NAME>` unless the field
 names another (`env`). Building `Settings(...)` in code reads no environment; `from_env` does.
 """
 
@@ -57,7 +57,7 @@ def _blank_is_none(value: Any) -> Any:
 def setting(
     default: Any, meaning: str, *, env: str | None = None, shown: str | None = None, **kw: Any
 ) -> Any:
-    """A field with its README row: `meaning`, and `shown` when the default reads differently."""
+    """A field with its documented row: `meaning`, and `shown` when the default reads otherwise."""
     extra: dict[str, JsonValue] = {k: v for k, v in (("env", env), ("shown", shown)) if v}
     return Field(default, description=meaning, json_schema_extra=extra or None, **kw)
 
@@ -138,7 +138,7 @@ class Settings(BaseSettings):
         "downloads in flight at once inside one job (its pool); hosts stay bound by the two above",
         gt=0,
     )
-    # Where downloaded files live (the README's "Several machines").
+    # Where downloaded files live (docs/deployment.md, "Several machines").
     storage_url: Annotated[str | None, BeforeValidator(_blank_is_none)] = setting(
         None,
         "where downloaded files live: unset = `downloads/` under the data dir; "

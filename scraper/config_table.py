@@ -1,6 +1,6 @@
-"""The README's configuration table, rendered from the settings model's fields.
+"""The configuration table of docs/configuration.md, rendered from the settings model's fields.
 
-`python -m scraper.config_table` prints it; a test fails when the README's copy differs.
+`python -m scraper.config_table` prints it; a test fails when the page's copy differs.
 """
 
 from __future__ import annotations

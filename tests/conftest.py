@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh database per test on SQLite, PostgreSQL and MariaDB; settings; runtime.
+"""Shared fixtures: a clean database per test on SQLite, PostgreSQL and MariaDB; settings; runtime.
 
 A test that needs a service it cannot find skips with the reason, unless
 SCRAPER_REQUIRE_SERVICES=1 (CI), then it fails.
@@ -7,17 +7,14 @@ SCRAPER_REQUIRE_SERVICES=1 (CI), then it fails.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
+from scraper import accounts
 from scraper.config import Settings
-from scraper.models import Base
 from scraper.runtime import Runtime
 
 # Fixture plugins, one module per area (tests/plugins/*.py).
@@ -31,21 +28,20 @@ pytest_plugins = [
     "tests.plugins.seaweedfs",
     "tests.plugins.netns",
 ]
+from tests.plugins import databases  # noqa: E402
 
 REQUIRE_SERVICES = os.environ.get("SCRAPER_REQUIRE_SERVICES") == "1"
-SERVER_URLS = {
-    "postgresql": os.environ.get(
-        "SCRAPER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    ),
-    "mariadb": os.environ.get(
-        "SCRAPER_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
-    ),
-}
+SERVER_URLS = databases.SERVER_URLS
 DIALECTS = [
     "sqlite",
     pytest.param("postgresql", marks=pytest.mark.postgres),
     pytest.param("mariadb", marks=pytest.mark.mariadb),
 ]
+# For a test whose behaviour cannot differ by database (validation, ownership rules, headers).
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+# Fixtures whose presence means a test starts from the models' tables, not an empty database.
+_SCHEMA_FIXTURES = {"runtime"}
+_pool: databases.DatabasePool | None = None
 
 
 def missing_service(reason: str) -> None:
@@ -55,48 +51,50 @@ def missing_service(reason: str) -> None:
     pytest.skip(reason)
 
 
-@functools.cache
 def _probe(kind: str) -> str | None:
-    engine = create_engine(SERVER_URLS[kind])
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        return f"{kind} is not reachable at {engine.url.render_as_string()}: {exc}"
-    finally:
-        engine.dispose()
-    return None
+    return databases.probe(kind)
 
 
 @contextlib.contextmanager
-def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
-    """Yield the URL of a new, empty database of this kind; drop it afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
-        return
-    problem = _probe(kind)
-    if problem:
-        missing_service(problem)
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(SERVER_URLS[kind], isolation_level="AUTOCOMMIT")
-    create = f"CREATE DATABASE {name}"
-    if kind == "mariadb":
-        create += " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-    drop = f"DROP DATABASE IF EXISTS {name}" + (" WITH (FORCE)" if kind == "postgresql" else "")
-    with admin.connect() as conn:
-        conn.execute(text(create))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(drop))
-        admin.dispose()
+def fresh_database(kind: str, tmp_path: Path, flavour: str | None = None) -> Iterator[str]:
+    """Yield the URL of a database of this kind, empty or holding `flavour`'s schema
+    ("models": the ORM's tables; "initialized": `ops init-db`'s result); dropped or emptied after.
+    """
+    if kind != "sqlite":
+        problem = databases.probe(kind)
+        if problem:
+            missing_service(problem)
+    assert _pool is not None, "the database pool is made at session start"
+    with _pool.database(kind, tmp_path, flavour) as url:
+        yield url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[databases.DatabasePool]:
+    """The session's schema templates (one per dialect and flavour, built on first use)."""
+    global _pool
+    _pool = databases.DatabasePool(tmp_path_factory.mktemp("templates"))
+    yield _pool
+    _pool.close()
+    _pool = None
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashes() -> Iterator[None]:
+    """Hash test passwords with one PBKDF2 round: scrypt costs 0.2-0.5 s a user, and the
+    fixtures make thousands. The production method keeps its own test (test_accounts.py)."""
+    saved = accounts.PASSWORD_METHOD
+    accounts.PASSWORD_METHOD = "pbkdf2:sha256:1"
+    yield
+    accounts.PASSWORD_METHOD = saved
 
 
 @pytest.fixture(params=DIALECTS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database, once per dialect."""
-    with fresh_database(request.param, tmp_path) as url:
+    """A database once per dialect: a copy of the models' tables when the test uses `runtime`,
+    else empty."""
+    flavour = "models" if _SCHEMA_FIXTURES & set(request.fixturenames) else None
+    with fresh_database(request.param, tmp_path, flavour) as url:
         yield url
 
 
@@ -112,9 +110,8 @@ def data_dir(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def settings(db_url: str, data_dir: Path) -> Settings:
-    """Settings for a test: its own database and data dir, private networks allowed (127.0.0.1)."""
+def make_settings(db_url: str, data_dir: Path) -> Settings:
+    """Settings for a test: its database and data dir, private networks allowed (127.0.0.1)."""
     return Settings(
         database_url=db_url,
         data_dir=data_dir,
@@ -129,9 +126,36 @@ def settings(db_url: str, data_dir: Path) -> Settings:
 
 
 @pytest.fixture
+def settings(db_url: str, data_dir: Path) -> Settings:
+    """Settings for a test: its own database and data dir."""
+    return make_settings(db_url, data_dir)
+
+
+@pytest.fixture
 def runtime(settings: Settings) -> Iterator[Runtime]:
-    """A runtime whose database has every table of the models."""
+    """A runtime whose database has every table of the models (`db_url` copied them)."""
     rt = Runtime(settings)
-    Base.metadata.create_all(rt.engine)
     yield rt
     rt.close()
+
+
+# Tests that take the whole machine (namespaces, a tmpfs, a private PostgreSQL cluster, server
+# restarts) run one at a time on one xdist worker; the session's SeaweedFS is started once.
+_GROUPS = {
+    "netns_lab": "machine",
+    "small_data_dir": "machine",
+    "private_postgres": "machine",
+    "seaweedfs": "seaweedfs",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        group = next((g for f, g in _GROUPS.items() if f in names), None)
+        if group is None and "tests/faults/" in item.nodeid:
+            group = "machine"
+        if "test_write_faults.py" in item.nodeid:  # SET GLOBAL read_only: the whole server
+            group = "machine"
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))

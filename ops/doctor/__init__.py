@@ -89,7 +89,7 @@ def check_json(check: CheckResult) -> dict[str, Any]:
 
 
 # On local disk it writes a probe file (config:data_dir checks access by permissions instead);
-# an object store can only be checked by a probe object, written and deleted (README).
+# an object store can only be checked by a probe object, written and deleted (docs/storage.md).
 LOCAL_DISK_SKIPS = ("storage:writable",)
 
 

@@ -10,13 +10,14 @@ import pytest
 import requests
 
 from scraper.runtime import Runtime
+from tests.conftest import sqlite_only
 from tests.faults.conftest import TMPFS_BYTES, Serve, api_session
 from tests.plugins.http_server import HTTPTestServer
 from tests.plugins.processes import scraper_env, wait_until
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@sqlite_only
 def test_a_download_larger_than_the_free_space_fails_with_enospc_and_the_service_stays_up(
     runtime: Runtime, small_data_dir: Path, serve: Serve, http_server: HTTPTestServer
 ) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from scraper.jobs import NewJob
 from scraper.runtime import Runtime
+from tests.conftest import sqlite_only
 from tests.plugins.http_server import HTTPTestServer, Reply
 from tests.plugins.processes import Spawn, scraper_env, wait_until
 
@@ -24,7 +25,7 @@ HOSTILE = {
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@sqlite_only
 def test_dripping_and_endless_sources_fail_at_the_deadline_without_starving_the_worker(
     runtime: Runtime, spawn: Spawn, http_server: HTTPTestServer
 ) -> None:

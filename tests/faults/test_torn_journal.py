@@ -17,6 +17,7 @@ from scraper.jobs import journal as jr
 from scraper.models import ScrapeJob, utcnow
 from scraper.runtime import Runtime
 from scraper.schema import init_db
+from tests.conftest import sqlite_only
 from tests.faults.conftest import Serve, Served, api_session
 from tests.plugins.processes import scraper_env, wait_until
 
@@ -117,7 +118,7 @@ def fill(directory: Path) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@sqlite_only
 def test_a_full_journal_disk_answers_503_and_loses_no_accepted_job(
     db_url: str, serve: Serve, small_data_dir: Path
 ) -> None:

@@ -22,6 +22,7 @@ from healthchecks import (
 from scraper.config import Settings
 from scraper.heartbeats import beat
 from scraper.runtime import Runtime
+from tests.conftest import sqlite_only
 from tests.plugins.observability import run_selftest_jobs
 
 UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/none"
@@ -119,6 +120,7 @@ def test_expired_leases_are_found(runtime: Runtime) -> None:
     assert (result.status, result.observed, result.fix) == (Status.WARN, 1, "ops doctor --heal")
 
 
+@sqlite_only
 def test_storage_writable_passes_and_fails_on_a_file_in_the_way(
     runtime: Runtime, tmp_path: Path
 ) -> None:
@@ -133,6 +135,7 @@ def test_storage_writable_passes_and_fails_on_a_file_in_the_way(
 Usage = namedtuple("Usage", "total used free")
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("free", "status"),
     [(50 * 1024**3, Status.PASS), (500 * 1024**2, Status.WARN), (10 * 1024**2, Status.FAIL)],

@@ -11,7 +11,6 @@ from scraper.config import Settings
 from scraper.jobs import JobRecord
 from scraper.models import utcnow
 from scraper.runtime import Runtime
-from scraper.schema import init_db
 from tests.conftest import fresh_database
 
 OPS_DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -22,11 +21,10 @@ def env_runtime(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Runtime]:
     """An initialized database of each dialect; the environment names it and a data dir."""
-    with fresh_database(request.param, tmp_path) as url:
+    with fresh_database(request.param, tmp_path, "initialized") as url:
         monkeypatch.setenv("SCRAPER_DATA_DIR", str(tmp_path / "data"))
         monkeypatch.setenv("SCRAPER_DATABASE_URL", url)
         rt = Runtime(Settings.from_env(poll_interval=0.05))
-        init_db(rt.engine)
         yield rt
         rt.close()
 

@@ -148,6 +148,11 @@ class Finished:
 @pytest.fixture
 def finished(client: FlaskClient, users: WebUsers, runtime: Runtime) -> Finished:
     """A completed selftest job of user A with three assets."""
+    return finish_job(client, users, runtime)
+
+
+def finish_job(client: FlaskClient, users: WebUsers, runtime: Runtime) -> Finished:
+    """Submit a selftest job as user A and run it to the end."""
     job_id = submit(client, users.a)
     run_all(runtime)
     assets = client.get(f"/api/assets?job_id={job_id}", headers=users.a.headers).get_json()

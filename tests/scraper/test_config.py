@@ -1,4 +1,4 @@
-"""Settings: every variable is read, a bad value names its variable, the README shows the model."""
+"""Settings: every variable is read, a bad value names its variable, the docs show the model."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from scraper.config import Settings
 from scraper.config_table import configuration_table
 from scraper.errors import ConfigError
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+CONFIGURATION_PAGE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+TABLE_START = "<!-- configuration-table:"
+TABLE_END = "<!-- /configuration-table -->"
 
 # (variable, raw value, field, parsed value): one row per variable the model reads.
 PARSED = [
@@ -62,15 +64,12 @@ REFUSED = [
 ]
 
 
-def _readme_table() -> str:
-    """The Markdown table that follows the README's `## Configuration` heading."""
-    section = README.read_text(encoding="utf-8").split("\n## Configuration\n", 1)[1]
-    lines = section.strip("\n").splitlines()
-    return "\n".join(line for line in lines[: _first_non_row(lines)])
-
-
-def _first_non_row(lines: list[str]) -> int:
-    return next((i for i, line in enumerate(lines) if not line.startswith("|")), len(lines))
+def _documented_table() -> str:
+    """The Markdown table between the configuration page's two table markers."""
+    text = CONFIGURATION_PAGE.read_text(encoding="utf-8")
+    between = text.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0]
+    lines = between.splitlines()[1:]  # the rest of the start marker's line
+    return "\n".join(line for line in lines if line.strip())
 
 
 @pytest.mark.parametrize(("variable", "raw", "name", "value"), PARSED)
@@ -126,9 +125,9 @@ def test_settings_are_frozen() -> None:
         Settings().lease_seconds = 1  # type: ignore[misc]
 
 
-def test_the_readme_configuration_table_is_rendered_from_the_model() -> None:
+def test_the_documented_configuration_table_is_rendered_from_the_model() -> None:
     expected = configuration_table()
-    assert _readme_table() == expected, (
-        "README.md's configuration table differs from the settings model; "
+    assert _documented_table() == expected, (
+        "docs/configuration.md's table differs from the settings model; "
         f"replace it with (python -m scraper.config_table):\n\n{expected}\n"
     )

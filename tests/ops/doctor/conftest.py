@@ -178,14 +178,14 @@ def env_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any
     monkeypatch.setenv("SCRAPER_SECRET_KEY", "doctor-corpus-secret")
     monkeypatch.delenv("SCRAPER_DATABASE_URL", raising=False)
 
-    def make(dialect: str) -> FaultEnv:
+    def make(dialect: str, flavour: str | None = None) -> FaultEnv:
         root = tmp_path / dialect
         root.mkdir()
         data_dir = root / "data"
         data_dir.mkdir()
         monkeypatch.setenv("SCRAPER_DATA_DIR", str(data_dir))
-        url = stack.enter_context(fresh_database(dialect, root))
-        if dialect == "sqlite":
+        url = stack.enter_context(fresh_database(dialect, root, flavour))
+        if dialect == "sqlite" and flavour is None:
             sqlite3.connect(make_url(url).database or "").close()
         return FaultEnv(dialect, url, root, data_dir)
 
@@ -196,8 +196,7 @@ def env_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any
 @pytest.fixture(params=DIALECTS)
 def env(request: pytest.FixtureRequest, env_factory: Any) -> FaultEnv:
     """An initialized database of each dialect with a live worker."""
-    made: FaultEnv = env_factory(request.param)
-    made.init()
+    made: FaultEnv = env_factory(request.param, "initialized")
     made.live_worker()
     return made
 
@@ -205,8 +204,7 @@ def env(request: pytest.FixtureRequest, env_factory: Any) -> FaultEnv:
 @pytest.fixture(params=SERVERS)
 def server_env(request: pytest.FixtureRequest, env_factory: Any) -> FaultEnv:
     """An initialized PostgreSQL or MariaDB database with a live worker."""
-    made: FaultEnv = env_factory(request.param)
-    made.init()
+    made: FaultEnv = env_factory(request.param, "initialized")
     made.live_worker()
     return made
 

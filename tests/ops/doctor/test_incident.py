@@ -25,7 +25,6 @@ from ops.smoke import free_port, running_server, server_env
 from scraper.accounts import create_token, create_user
 from scraper.config import Settings
 from scraper.runtime import Runtime
-from scraper.schema import init_db
 from tests.conftest import fresh_database
 from tests.plugins.waiting import wait_until
 
@@ -89,9 +88,8 @@ class Stack:
 @pytest.fixture(params=DIALECTS)
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
     """A database whose scrape_jobs lacks updated_at (the seed), with an admin and a token."""
-    with fresh_database(request.param, tmp_path) as url:
+    with fresh_database(request.param, tmp_path, "initialized") as url:
         runtime = Runtime(Settings(database_url=url, data_dir=tmp_path / "data"))
-        init_db(runtime.engine)
         with runtime.engine.begin() as conn:
             conn.execute(text("ALTER TABLE scrape_jobs DROP COLUMN updated_at"))
         create_user(runtime.Session, "admin", PASSWORD, admin=True)

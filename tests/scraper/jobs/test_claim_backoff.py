@@ -13,6 +13,7 @@ from scraper.jobs import NewJob
 from scraper.jobs.backoff import FailureBackoff
 from scraper.runtime import Runtime
 from scraper.worker import Worker
+from tests.conftest import sqlite_only
 
 
 class Clock:
@@ -41,7 +42,7 @@ def test_backoff_doubles_to_its_cap_and_logs_once_a_minute_with_a_count(
     assert backoff.summary is None and backoff.failed("again") == 1.0
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@sqlite_only
 def test_a_worker_that_cannot_claim_says_so_in_the_worker_check(runtime: Runtime) -> None:
     runtime.jobs.create(NewJob(query="waiting", max_content=1))
     with runtime.engine.begin() as conn:

@@ -13,6 +13,7 @@ from scraper.metrics.collector import ScraperCollector
 from scraper.models import JobStatus
 from scraper.runtime import Runtime
 from scraper.web import create_app
+from tests.conftest import sqlite_only
 from tests.plugins.observability import by_label, parse, run_selftest_jobs, scrape
 
 EVERY_STATUS = {status.value for status in JobStatus}
@@ -164,6 +165,7 @@ def test_a_scrape_storm_reads_the_database_once_per_ttl(runtime: Runtime) -> Non
     assert by_label(samples, "scraper_jobs_in_database", "status")["pending"] == 2
 
 
+@sqlite_only
 def test_metrics_need_the_bearer_token_when_one_is_set(runtime: Runtime, tmp_path) -> None:
     guarded = Runtime(runtime.settings.with_overrides(metrics_token="s3cret"))
     app = create_app({"SCRAPER_RUNTIME": guarded})
@@ -175,12 +177,14 @@ def test_metrics_need_the_bearer_token_when_one_is_set(runtime: Runtime, tmp_pat
     guarded.close()
 
 
+@sqlite_only
 def test_metrics_are_open_without_a_token(metrics_client: FlaskClient) -> None:
     response = metrics_client.get("/metrics")
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain")
 
 
+@sqlite_only
 def test_http_metrics_use_endpoint_templates_never_raw_paths(
     metrics_client: FlaskClient, metrics_app: Flask
 ) -> None:

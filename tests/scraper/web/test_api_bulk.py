@@ -7,6 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from scraper.runtime import Runtime
+from tests.conftest import sqlite_only
 from tests.plugins.web import WebUsers, signed_in, submit
 
 BULK = "/api/jobs/bulk"
@@ -31,6 +32,7 @@ def test_bulk_cancel_then_retry_reports_each_job(
     assert statuses == [(False, None, "conflict"), (True, "pending", ""), (True, "pending", "")]
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("body", "field"),
     [

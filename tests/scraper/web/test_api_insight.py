@@ -15,6 +15,7 @@ from scraper.heartbeats import beat
 from scraper.models import ScrapeJob, WorkerHeartbeat, utcnow
 from scraper.runtime import Runtime
 from scraper.sources.base import MediaItem
+from tests.conftest import sqlite_only
 from tests.plugins.web import Finished, WebUsers, run_all, signed_in, submit
 
 
@@ -64,12 +65,14 @@ def test_stats_count_jobs_files_and_sources_per_bucket(
     assert done
 
 
+@sqlite_only
 @pytest.mark.parametrize("window", ["2h", "week", ""])
 def test_stats_window_must_be_known(client: FlaskClient, users: WebUsers, window: str) -> None:
     response = client.get(f"/api/stats?window={window}x", headers=users.a.headers)
     assert response.status_code == 400 and response.get_json()["field"] == "window"
 
 
+@sqlite_only
 def test_api_docs_render_the_document_from_the_package(client: FlaskClient) -> None:
     page = client.get("/api/docs")
     assert page.status_code == 200
@@ -82,6 +85,7 @@ def test_api_docs_render_the_document_from_the_package(client: FlaskClient) -> N
     bundle.close()
 
 
+@sqlite_only
 def test_health_panel_paths_and_fixes_are_for_admins_only(
     client: FlaskClient, users: WebUsers, runtime: Runtime
 ) -> None:
@@ -95,6 +99,7 @@ def test_health_panel_paths_and_fixes_are_for_admins_only(
     assert data_dir in storage(users.admin.headers)
 
 
+@sqlite_only
 def test_file_view_lets_the_browser_show_an_image_or_a_pdf(
     client: FlaskClient, users: WebUsers, runtime: Runtime, finished: Finished
 ) -> None:

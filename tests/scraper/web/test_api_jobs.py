@@ -9,6 +9,7 @@ from sqlalchemy import text
 from scraper.jobs import JobRecord
 from scraper.models import utcnow
 from scraper.runtime import Runtime
+from tests.conftest import sqlite_only
 from tests.plugins.web import SEARCH, Finished, WebUser, WebUsers, submit
 
 JOB_FIELDS = {
@@ -48,6 +49,7 @@ def test_a_finished_job_reports_progress_bytes_and_assets(
     assert body["assets"][0]["license"] == "CC0-1.0"
 
 
+@sqlite_only
 def test_asset_file_is_served_with_type_name_and_nosniff(
     client: FlaskClient, users: WebUsers, finished: Finished
 ) -> None:
@@ -67,6 +69,7 @@ def test_asset_file_is_served_with_type_name_and_nosniff(
     assert download.headers["Content-Disposition"].startswith("attachment;")
 
 
+@sqlite_only
 def test_missing_file_is_404(
     client: FlaskClient, users: WebUsers, finished: Finished, runtime: Runtime
 ) -> None:
@@ -82,6 +85,7 @@ def test_missing_file_is_404(
 MATRIX = {"anonymous": 401, "a": 200, "b": 404, "admin": 200}
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     "path",
     [
@@ -104,6 +108,7 @@ def test_reads_follow_the_ownership_matrix(
         assert set(response.get_json()) >= {"error", "message"}
 
 
+@sqlite_only
 @pytest.mark.parametrize("who", list(MATRIX))
 def test_cancel_follows_the_ownership_matrix(
     client: FlaskClient, users: WebUsers, who: str
@@ -223,6 +228,7 @@ def test_cancel_then_retry_then_conflicts(
     assert done.status_code == 409
 
 
+@sqlite_only
 def test_retry_follows_ownership(client: FlaskClient, users: WebUsers) -> None:
     job_id = submit(client, users.a)
     client.post(f"/api/jobs/{job_id}/cancel", headers=users.a.headers)

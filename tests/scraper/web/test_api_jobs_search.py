@@ -11,6 +11,7 @@ from sqlalchemy import update
 
 from scraper.models import ScrapeJob, utcnow
 from scraper.runtime import Runtime
+from tests.conftest import sqlite_only
 from tests.plugins.web import WebUsers, signed_in, submit
 
 
@@ -47,6 +48,7 @@ def test_search_filters_and_sort(client: FlaskClient, users: WebUsers, runtime: 
     assert listed(client, users, "q=100%25") == []  # a LIKE wildcard is matched literally
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("query", "field"),
     [("sort=size", "sort"), ("source=nowhere", "source"), ("since=yesterday", "since")],

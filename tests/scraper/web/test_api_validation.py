@@ -9,9 +9,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from scraper.runtime import Runtime
+from tests.conftest import sqlite_only
 from tests.plugins.web import WebUsers
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 
 SEARCH = "/api/comprehensive-search"
 GOOD = {"query": "cats", "max_content": 3, "safe_search": True, "enabled_sources": ["selftest"]}

@@ -10,11 +10,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
+from scraper import accounts
 from scraper.models import ApiToken, User
 from scraper.runtime import Runtime
+from tests.conftest import sqlite_only
 from tests.plugins.web import PASSWORD, WebUsers, make_app, signed_in
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 
 SEARCH = "/api/comprehensive-search"
 
@@ -104,13 +106,17 @@ def test_login_follows_only_local_next(
 
 
 def test_passwords_use_scrypt_and_tokens_are_stored_hashed(
-    runtime: Runtime, users: WebUsers
+    runtime: Runtime, users: WebUsers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(accounts, "PASSWORD_METHOD", "scrypt")  # the tests' cheap hasher off
+    accounts.create_user(runtime.Session, "carol", PASSWORD)
     with runtime.Session() as s:
-        stored = s.scalar(select(User.password_hash).where(User.username == "alice"))
+        stored = s.scalar(select(User.password_hash).where(User.username == "carol"))
         assert stored is not None and stored.startswith("scrypt:")
         hashes = set(s.scalars(select(ApiToken.token_hash)))
     assert users.a.token not in hashes and len(hashes) == 3
+    assert accounts.authenticate(runtime.Session, "carol", PASSWORD) is not None
+    assert accounts.authenticate(runtime.Session, "carol", PASSWORD + "!") is None
 
 
 @pytest.mark.parametrize(

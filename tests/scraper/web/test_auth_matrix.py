@@ -18,9 +18,10 @@ from werkzeug.test import TestResponse
 
 from scraper.runtime import Runtime
 from scraper.web import create_app
+from tests.conftest import sqlite_only
 from tests.plugins.web import Finished, WebUser, WebUsers, signed_in, submit
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 
 Endpoint = tuple[str, str]  # (method, rule)
 

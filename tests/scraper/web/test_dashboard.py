@@ -13,12 +13,12 @@ from scraper.jobs import JobRecord
 from scraper.models import utcnow
 from scraper.runtime import Runtime
 from scraper.worker import Worker
+from tests.conftest import sqlite_only
 from tests.plugins.web import WebUsers
 
 Login = Callable[[str], FlaskClient]
 XSS = "<img src=x onerror=alert(1)>"
 ROW = re.compile(r'<tr data-job-id="([^"]+)"')
-sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 def submit(client: FlaskClient, users: WebUsers, query: str = "cats", who: str = "a") -> str:
@@ -165,6 +165,7 @@ def test_recent_jobs_are_paged_and_filtered(login_as: Login, users: WebUsers) ->
     assert ROW.findall(cancelled) == [ids[0]]
 
 
+@sqlite_only
 def test_the_job_page_shows_assets_as_thumbnails_with_links(
     login_as: Login, users: WebUsers, runtime: Runtime
 ) -> None:
@@ -178,6 +179,7 @@ def test_the_job_page_shows_assets_as_thumbnails_with_links(
     assert 'id="retry-button"' not in html and 'id="cancel-button"' not in html
 
 
+@sqlite_only
 def test_the_job_page_shows_per_source_results_and_credits_escaped(
     login_as: Login, users: WebUsers, runtime: Runtime
 ) -> None:
@@ -204,6 +206,7 @@ def test_the_job_page_shows_per_source_results_and_credits_escaped(
     assert "javascript:alert" not in html
 
 
+@sqlite_only
 def test_job_page_of_another_user_is_404_and_admin_sees_it(
     login_as: Login, users: WebUsers
 ) -> None:

@@ -11,9 +11,10 @@ from scraper.db import make_engine, make_sessionmaker
 from scraper.jobs import JobRecord
 from scraper.models import utcnow
 from scraper.runtime import Runtime
+from tests.conftest import sqlite_only
 from tests.plugins.web import WebUsers, signed_in, submit
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/none"
 HELD = "7f000000-0000-4000-8000-0000000000cc"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
@@ -13,9 +12,10 @@ from werkzeug.test import TestResponse
 from scraper.logins import DEFAULT_THROTTLE, record_failure, retry_after
 from scraper.models import LoginAttempt, utcnow
 from scraper.runtime import Runtime
+from tests.conftest import sqlite_only
 from tests.plugins.web import PASSWORD, WebUsers, make_app
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 
 LIMIT = DEFAULT_THROTTLE.max_failures
 WINDOW = DEFAULT_THROTTLE.window.total_seconds()

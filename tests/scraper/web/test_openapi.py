@@ -9,7 +9,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+from tests.conftest import sqlite_only
+
+pytestmark = sqlite_only
 
 
 @pytest.fixture
