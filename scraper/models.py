@@ -145,6 +145,11 @@ class ScrapeJob(Base):
         Index(None, "user_id", "status", "created_at"),
         Index(None, "status", "lease_expires_at"),
         Index(None, "locked_by"),
+        # Issue 23 (migration 0007): the newest-first page and its keyset cursor, the stats'
+        # finished-in-window counts and the doctor's latest finished jobs, the progress sort.
+        Index(None, "created_at", "id"),
+        Index(None, "finished_at", "status"),
+        Index(None, "progress", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -180,7 +185,11 @@ class ScrapeJob(Base):
 
 class Asset(Base):
     __tablename__ = "assets"
-    __table_args__ = (UniqueConstraint("job_id", "sha256"),)
+    __table_args__ = (
+        UniqueConstraint("job_id", "sha256"),
+        # Files and bytes stored per stats bucket, from the index alone (migration 0007).
+        Index(None, "created_at", "size_bytes"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[str] = mapped_column(

@@ -15,11 +15,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, String, Table, cast, func, inspect, select
+from sqlalchemy import Column, ColumnElement, String, Table, cast, inspect, select
 from sqlalchemy.exc import DBAPIError, NoSuchTableError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scraper.db import is_transient
+from scraper.jobs.reads.counting import count_jobs
+from scraper.jobs.reads.keyset import Position, read_page
+from scraper.jobs.reads.keyset import can_page as keyset_ok
 from scraper.jobs.record import COLUMN_FIELDS, JobRecord
 from scraper.models import ScrapeJob
 
@@ -140,26 +143,49 @@ class JobReader:
         self, where: JobFilter, limit: int = 50, offset: int = 0
     ) -> tuple[list[JobRecord], int]:
         """One page of jobs and the total that match."""
+        found = self.page(where, limit, offset)
+        return found.jobs, found.total
 
-        def read(present: frozenset[str]) -> tuple[list[JobRecord], int]:
+    def page(
+        self, where: JobFilter, limit: int = 50, offset: int = 0, after: Position | None = None
+    ) -> DatabasePage:
+        """A page from `offset`, or after `after` (keyset: no OFFSET); the total may be
+        estimated past counting.EXACT_LIMIT; `last` is the row the next page follows."""
+
+        def read(present: frozenset[str]) -> DatabasePage:
             if not present:
-                return [], 0
+                return DatabasePage([], 0)
             conditions = _conditions(where, present)
+            keyset = keyset_ok(where.sort, present) and (offset == 0 or after is not None)
             with self.Session() as s:
-                total = s.scalar(select(func.count()).select_from(TABLE).where(*conditions))
+                total = count_jobs(s, conditions)
                 if limit <= 0:
-                    return [], total or 0
-                rows = s.execute(
-                    select(*self._selected(present))
-                    .where(*conditions)
-                    .order_by(*_ordering(where.sort, present))
-                    .limit(limit)
-                    .offset(offset)
-                )
-                return [record_from(r._mapping) for r in rows], total or 0
+                    return DatabasePage([], total.count, total.estimated)
+                columns = self._selected(present)
+                if keyset:
+                    start = after or Position(where.sort)
+                    rows = read_page(s, columns, conditions, start, limit + 1)
+                else:
+                    stmt = select(*columns).where(*conditions)
+                    stmt = stmt.order_by(*_ordering(where.sort, present))
+                    rows = list(s.execute(stmt.limit(limit + 1).offset(offset)))
+            jobs = [record_from(r._mapping) for r in rows[:limit]]
+            more = len(rows) > limit and keyset_ok(where.sort, present)
+            last = rows[limit - 1]._mapping if more else None
+            return DatabasePage(jobs, total.count, total.estimated, last)
 
-        result: tuple[list[JobRecord], int] = self._retrying(read)
+        result: DatabasePage = self._retrying(read)
         return result
+
+
+@dataclass
+class DatabasePage:
+    """The database's part of a listing; `last` is the last row's mapping when more follow."""
+
+    jobs: list[JobRecord]
+    total: int
+    estimated: bool = False
+    last: Any = None
 
 
 def record_from(values: Any) -> JobRecord:
@@ -193,13 +219,16 @@ def _conditions(where: JobFilter, present: frozenset[str]) -> list[ColumnElement
 
 
 def _ordering(sort: JobSort, present: frozenset[str]) -> list[Any]:
-    """ORDER BY for a sort key; the newest first breaks ties, the id makes it total."""
+    """ORDER BY for a sort key; the newest first breaks ties, the id makes it total (the
+    same order as the keyset pages of scraper.jobs.reads.keyset)."""
     c = TABLE.c
-    newest = [c.created_at.desc()] if "created_at" in present else []
+    newest = [c.created_at.desc(), c.id.desc()] if "created_at" in present else [c.id.desc()]
+    oldest = [c.created_at.asc(), c.id.asc()] if "created_at" in present else [c.id.asc()]
+    progress = [c.progress.asc()] if "progress" in present else []
     keys: dict[JobSort, list[Any]] = {
         JobSort.NEWEST: newest,
-        JobSort.OLDEST: [c.created_at.asc()] if "created_at" in present else [],
+        JobSort.OLDEST: oldest,
         JobSort.STATUS: [c.status.asc(), *newest],
-        JobSort.PROGRESS: [c.progress.asc(), *newest] if "progress" in present else newest,
+        JobSort.PROGRESS: [*progress, *newest],
     }
-    return [*keys.get(sort, newest), c.id]
+    return keys.get(sort, newest)

@@ -13,6 +13,7 @@ from scraper.errors import JobNotFound, JobStateError, one_line
 from scraper.jobs.fallback import FallbackStore
 from scraper.jobs.history import record_attempt
 from scraper.jobs.reader import JobFilter, JobReader
+from scraper.jobs.reads.keyset import Position, after_row, encode
 from scraper.jobs.reconcile import ReconcileResult, reconcile
 from scraper.jobs.record import JobRecord
 from scraper.jobs.store import JobStore
@@ -43,6 +44,10 @@ class JobPage:
     counts: dict[str, int] = field(default_factory=dict)
     # Model columns `scrape_jobs` lacks: its jobs were read without them (a drifted schema).
     missing_columns: list[str] = field(default_factory=list)
+    # The opaque cursor of the following page (None on the last page); see reads.keyset.
+    next_cursor: str | None = None
+    # True when `total` is the database planner's estimate (past reads.counting.EXACT_LIMIT).
+    total_is_estimate: bool = False
 
 
 def refusal_reason(exc: BaseException) -> str:
@@ -130,24 +135,41 @@ class JobService:
         return self.search(JobFilter(status=status, user_id=user_id), storage, limit, offset)
 
     def search(
-        self, where: JobFilter, storage: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        where: JobFilter,
+        storage: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        after: Position | None = None,
     ) -> JobPage:
-        """Jobs matching `where` from both stores: fallback ones first, then the database's."""
+        """Jobs matching `where` from both stores: fallback ones first, then the database's.
+
+        `after` (a decoded cursor) continues where an earlier page stopped, without OFFSET.
+        """
         held = [r for r in self.fallback.jobs() if where.matches(r)]
         held = [] if storage == "database" else held
-        page = JobPage(jobs=held[offset : offset + limit], total=len(held))
+        skip = offset if after is None else (len(held) if after.in_database else after.held)
+        page = JobPage(jobs=held[skip : skip + limit], total=len(held))
+        shown = skip + len(page.jobs)
         if storage == "fallback":
+            if shown < len(held):
+                page.next_cursor = encode(Position(where.sort, held=shown))
             return page
-        db_offset = max(0, offset - len(held))
-        db_limit = limit - len(page.jobs)
+        db_offset = max(0, offset - len(held)) if after is None else 0
+        db_after = after if after is not None and after.in_database else None
         try:
-            rows, total = self.reader.list_page(where, db_limit, db_offset)
+            found = self.reader.page(where, limit - len(page.jobs), db_offset, db_after)
             page.missing_columns = self.reader.missing_columns()
         except SQLAlchemyError as exc:
             page.database_error = refusal_reason(exc)
             return page
-        page.jobs.extend(rows)
-        page.total += total
+        page.jobs.extend(found.jobs)
+        page.total += found.total
+        page.total_is_estimate = found.estimated
+        if found.last is not None:
+            page.next_cursor = encode(after_row(where.sort, len(held), found.last))
+        elif shown < len(held) or (not found.jobs and shown == len(held) and found.total):
+            page.next_cursor = encode(Position(where.sort, held=shown))
         return page
 
     def cancel(self, job_id: str, user_id: int | None = None) -> JobRecord:

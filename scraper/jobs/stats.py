@@ -1,16 +1,25 @@
-"""Activity over a time window, from the database: what `/api/stats` and the charts show."""
+"""Activity over a time window, from the database: what `/api/stats` and the charts show.
+
+Every number is counted by the database over an index range, grouped by bucket number
+(`reads.buckets`): jobs created per bucket over `(created_at, id)`, completed and failed over
+`(finished_at, status)`, files and bytes over assets' `(created_at, size_bytes)`; per-source
+totals are summed from the jobs' JSON in SQL (`reads.sources`). Python only fills the buckets.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from scraper.jobs.reads.buckets import bucket_number, bucket_of
+from scraper.jobs.reads.sources import SourceTotals, source_totals
 from scraper.models import Asset, JobStatus, ScrapeJob, utcnow
+
+__all__ = ["WINDOWS", "Bucket", "SourceTotals", "Stats", "compute_stats"]
 
 # window -> (length, bucket width)
 WINDOWS: dict[str, tuple[timedelta, timedelta]] = {
@@ -33,20 +42,23 @@ class Bucket:
 
 
 @dataclass
-class SourceTotals:
-    """Items one source found, stored, and the jobs in which it failed."""
-
-    found: int = 0
-    stored: int = 0
-    failed: int = 0
-
-
-@dataclass
 class Stats:
     window: str
     bucket_seconds: int
     buckets: list[Bucket]
     sources: dict[str, SourceTotals] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The half-open interval [start, end) cut into buckets of `width`."""
+
+    start: datetime
+    end: datetime
+    width: timedelta
+
+    def bucket(self, dialect: str, column: str) -> ColumnElement[Any]:
+        return bucket_of(dialect, column, self.start, self.width)
 
 
 def compute_stats(
@@ -58,63 +70,66 @@ def compute_stats(
     """Bucket the window's jobs and assets; a user sees their own, an admin (None) all."""
     length, width = WINDOWS[window]
     end = now or utcnow()
-    start = end - length
-    buckets = [Bucket(start + i * width) for i in range(int(length / width))]
-
-    def slot(at: datetime | None) -> Bucket | None:
-        if at is None or at < start or at >= end:
-            return None
-        return buckets[int((at - start) / width)]
-
+    span = Window(end - length, end, width)
+    buckets = [Bucket(span.start + i * width) for i in range(int(length / width))]
     with session_factory() as s:
-        _count_jobs(s, start, user_id, slot)
-        _count_assets(s, start, user_id, slot)
-        sources = _sources(s, start, user_id)
+        dialect = s.get_bind().dialect.name
+        for n, created in s.execute(created_stmt(dialect, span, user_id)):
+            _at(buckets, span, n).created += int(created)
+        for n, status, count in s.execute(finished_stmt(dialect, span, user_id)):
+            bucket = _at(buckets, span, n)
+            if status == JobStatus.COMPLETED.value:
+                bucket.completed += int(count)
+            else:
+                bucket.failed += int(count)
+        for n, files, size in s.execute(assets_stmt(dialect, span, user_id)):
+            _at(buckets, span, n).files += int(files)
+            _at(buckets, span, n).bytes += int(size or 0)
+        sources = source_totals(s, span.start, user_id)
     return Stats(window, int(width.total_seconds()), buckets, sources)
+
+
+def _at(buckets: list[Bucket], span: Window, value: Any) -> Bucket:
+    """The bucket the database computed (clamped: the WHERE already bounds it)."""
+    number = bucket_number(value, span.start, span.width)
+    return buckets[min(max(number, 0), len(buckets) - 1)]
 
 
 def _owned(user_id: int | None) -> list[ColumnElement[bool]]:
     return [] if user_id is None else [ScrapeJob.user_id == user_id]
 
 
-def _count_jobs(s: Session, start: datetime, user_id: int | None, slot: Any) -> None:
-    rows = s.execute(
-        select(ScrapeJob.created_at, ScrapeJob.finished_at, ScrapeJob.status).where(
-            or_(ScrapeJob.created_at >= start, ScrapeJob.finished_at >= start), *_owned(user_id)
-        )
+def created_stmt(dialect: str, span: Window, user_id: int | None) -> Select[Any, int]:
+    """Jobs created per bucket: a range of (created_at, id), or (user_id, created_at)."""
+    bucket = span.bucket(dialect, "scrape_jobs.created_at")
+    return (
+        select(bucket, func.count())
+        .where(ScrapeJob.created_at >= span.start, ScrapeJob.created_at < span.end)
+        .where(*_owned(user_id))
+        .group_by(bucket)
     )
-    for created_at, finished_at, status in rows:
-        if (bucket := slot(created_at)) is not None:
-            bucket.created += 1
-        if (bucket := slot(finished_at)) is not None:
-            if status == JobStatus.COMPLETED.value:
-                bucket.completed += 1
-            elif status == JobStatus.FAILED.value:
-                bucket.failed += 1
 
 
-def _count_assets(s: Session, start: datetime, user_id: int | None, slot: Any) -> None:
-    query = select(Asset.created_at, Asset.size_bytes).where(Asset.created_at >= start)
+def finished_stmt(dialect: str, span: Window, user_id: int | None) -> Select[Any, str, int]:
+    """Jobs completed or failed per bucket: a range of (finished_at, status)."""
+    bucket = span.bucket(dialect, "scrape_jobs.finished_at")
+    ended = [JobStatus.COMPLETED.value, JobStatus.FAILED.value]
+    return (
+        select(bucket, ScrapeJob.status, func.count())
+        .where(ScrapeJob.finished_at >= span.start, ScrapeJob.finished_at < span.end)
+        .where(ScrapeJob.status.in_(ended), *_owned(user_id))
+        .group_by(bucket, ScrapeJob.status)
+    )
+
+
+def assets_stmt(dialect: str, span: Window, user_id: int | None) -> Select[Any, int, int]:
+    """Files and bytes stored per bucket: a range of assets' (created_at, size_bytes)."""
+    bucket = span.bucket(dialect, "assets.created_at")
+    stmt = (
+        select(bucket, func.count(), func.sum(Asset.size_bytes))
+        .where(Asset.created_at >= span.start, Asset.created_at < span.end)
+        .group_by(bucket)
+    )
     if user_id is not None:
-        query = query.join(ScrapeJob, ScrapeJob.id == Asset.job_id).where(*_owned(user_id))
-    for created_at, size in s.execute(query):
-        if (bucket := slot(created_at)) is not None:
-            bucket.files += 1
-            bucket.bytes += size or 0
-
-
-def _sources(s: Session, start: datetime, user_id: int | None) -> dict[str, SourceTotals]:
-    """Per source, from each job's `result` (written as it runs)."""
-    totals: dict[str, SourceTotals] = defaultdict(SourceTotals)
-    rows = s.scalars(
-        select(ScrapeJob.result).where(
-            ScrapeJob.created_at >= start, ScrapeJob.result.is_not(None), *_owned(user_id)
-        )
-    )
-    for result in rows:
-        for name, source in ((result or {}).get("sources") or {}).items():
-            one = totals[name]
-            one.found += int(source.get("found") or 0)
-            one.stored += int(source.get("stored") or 0)
-            one.failed += 1 if source.get("error") else 0
-    return dict(sorted(totals.items()))
+        stmt = stmt.join(ScrapeJob, ScrapeJob.id == Asset.job_id).where(*_owned(user_id))
+    return stmt

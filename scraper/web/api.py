@@ -25,6 +25,7 @@ from scraper.web.common import (
     dashboard_state,
     find_asset,
     find_job,
+    job_cursor,
     job_json,
     unavailable_if_unread,
 )
@@ -95,9 +96,11 @@ def job_detail(job_id: str) -> ResponseReturnValue:
 def jobs(query: JobListQuery) -> ResponseReturnValue:
     """A page of jobs from both stores, fallback jobs first, then by `sort`."""
     where = query.where(owner_filter())
-    page = current_runtime().jobs.search(where, query.storage, query.limit, query.offset)
+    after = job_cursor(query.cursor, query.sort)
+    page = current_runtime().jobs.search(where, query.storage, query.limit, query.offset, after)
     unavailable_if_unread(page)
     body: dict[str, Any] = {"jobs": [job_json(j) for j in page.jobs], "total": page.total}
+    body |= {"next_cursor": page.next_cursor, "total_is_estimate": page.total_is_estimate}
     if page.missing_columns:
         body["missing_columns"] = page.missing_columns
     return body

@@ -13,6 +13,8 @@ from flask.typing import ResponseReturnValue
 from scraper.errors import JobNotFound
 from scraper.jobs import JobPage, JobRecord, NewJob
 from scraper.jobs.assets import AssetRecord, get_asset
+from scraper.jobs.reads.keyset import InvalidCursor, Position
+from scraper.jobs.reads.keyset import decode as decode_cursor
 from scraper.jobs.shape import job_json
 from scraper.metrics.cache import TTLCache
 from scraper.models import JobStatus
@@ -53,6 +55,16 @@ def page_filters(names: Iterable[str] = FILTER_NAMES) -> tuple[JobFilters, str |
         return validate(JobFilters, {k: v for k, v in given.items() if v}, strict=False), None
     except ApiError as exc:
         return JobFilters(), exc.message
+
+
+def job_cursor(cursor: str | None, sort: str) -> Position | None:
+    """The position a `cursor` parameter names; 400 naming `cursor` if we did not make it."""
+    if cursor is None:
+        return None
+    try:
+        return decode_cursor(cursor, sort)
+    except InvalidCursor as exc:
+        raise ApiError(400, "invalid_request", f"cursor: {exc}", "cursor") from None
 
 
 # -- output ------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from flask_login import login_required
 
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs import JobSort
+from scraper.jobs.reads.keyset import InvalidCursor, Position
+from scraper.jobs.reads.keyset import decode as decode_cursor
 from scraper.models import JobStatus
 from scraper.sources import source_names
 from scraper.web.auth import current_account, owner_filter
@@ -28,6 +30,12 @@ from scraper.web.operation import PAGE_NUMBER, POSTED, documented
 bp = Blueprint("pages", __name__)
 PER_PAGE = 25
 BULK_LIMIT = 500
+
+
+def _cursor(sort: str) -> Position | None:
+    """The keyset position of the Next link's `cursor`; InvalidCursor if we did not make it."""
+    raw = request.args.get("cursor", "").strip()
+    return decode_cursor(raw, sort) if raw else None
 
 
 def _filters_echo() -> dict[str, str]:
@@ -50,10 +58,17 @@ def jobs() -> ResponseReturnValue:
         sorts=[s.value for s in JobSort], page=page, pages=1, jobs=[], total=0, problem=None,
     )  # fmt: skip
     filters, bad = page_filters()
+    after = None
+    if bad is None:
+        try:
+            after = _cursor(filters.sort)
+        except InvalidCursor as exc:
+            bad = f"cursor: {exc}"
     if bad is not None:
         return render_template("jobs.html", **context | {"problem": bad}), 400
     where = filters.where(owner_filter())
-    listing = current_runtime().jobs.search(where, None, PER_PAGE, (page - 1) * PER_PAGE)
+    offset = 0 if after is not None else (page - 1) * PER_PAGE
+    listing = current_runtime().jobs.search(where, None, PER_PAGE, offset, after)
     unavailable_if_unread(listing)
     pages = max(1, -(-listing.total // PER_PAGE))
     problem = None
@@ -62,7 +77,7 @@ def jobs() -> ResponseReturnValue:
     context |= dict(
         jobs=[job_json(j) for j in listing.jobs], total=listing.total, pages=pages,
         problem=problem, missing=listing.missing_columns, query=urlencode(
-            {k: v for k, v in echo.items() if v}),
+            {k: v for k, v in echo.items() if v}), next_cursor=listing.next_cursor,
     )  # fmt: skip
     return render_template("jobs.html", **context), 404 if problem else 200
 

@@ -171,8 +171,15 @@ class JobFilters(BaseModel):
 
 
 class JobListQuery(Page, JobFilters):
-    """`GET /api/jobs` query parameters: the list filters, the store, and paging."""
+    """`GET /api/jobs` query parameters: the list filters, the store, and paging (keyset by
+    `cursor`, or `offset`)."""
 
+    limit: int = Field(default=50, ge=1, le=200, description="Page size (1 to 200).")
+    cursor: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The `next_cursor` of the previous page: the next page in the same order.",
+    )
     storage: Literal["database", "fallback"] | None = Field(
         default=None, description="Only jobs held in this store."
     )
@@ -279,7 +286,11 @@ class SearchCreated(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[JobOut]
-    total: int
+    total: int = Field(description="Exact up to 10,000; beyond, maybe the planner's estimate.")
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null on the last page."
+    )
+    total_is_estimate: bool = Field(default=False, description="True when `total` is estimated.")
     missing_columns: list[str] | None = Field(
         default=None, description="Columns scrape_jobs lacks; its jobs were read without them."
     )

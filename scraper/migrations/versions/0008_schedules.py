@@ -2,7 +2,7 @@
 schedule that fired them and whether they skip items already seen.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-03 16:00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from scraper.models import UTCDateTime
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

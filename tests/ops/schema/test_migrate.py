@@ -193,6 +193,8 @@ def test_rename_with_flag_keeps_the_values(engine: Engine) -> None:
 def test_not_null_column_added_to_populated_table_is_backfilled(engine: Engine) -> None:
     populate(engine)
     plant(engine, "worker_heartbeats", lambda b: b.drop_column("state"))
+    # The column's index goes with it (SQLite's batch rebuild would not drop it by itself).
+    plant(engine, "assets", lambda b: b.drop_index("ix_assets_created_at_size_bytes"))
     plant(engine, "assets", lambda b: b.drop_column("created_at"))
     report = migrate(engine)
     assert report.in_sync
@@ -306,12 +308,13 @@ def test_sqlite_table_rebuild_runs_with_foreign_keys_off_so_nothing_cascades(
 
 def test_a_baseline_database_is_brought_to_head_by_the_migrations(db_url: str) -> None:
     """0001 -> head adds exactly what 0002 (login_attempts), 0003 (source results), 0004
-    (an index), 0005 (attempts, sessions, a worker's last error), 0006 (the lease token) and 0008
-    (schedules, their runs, seen items; a job's schedule and incremental flag) add, by Alembic
-    (nothing left for the repair step); downgrading removes it."""
+    (an index), 0005 (attempts, sessions, a worker's last error), 0006 (the lease token), 0007
+    (the read indexes) and 0008 (schedules, their runs, seen items; a job's schedule and
+    incremental flag) add, by Alembic (nothing left for the repair step); downgrading removes it."""
     later = [
         ("assets", "missing_column", "author"),
         ("assets", "missing_column", "landing_url"),
+        ("assets", "missing_index", "created_at,size_bytes"),
         ("job_attempts", "missing_table", None),
         ("login_attempts", "missing_table", None),
         ("schedule_runs", "missing_table", None),
@@ -320,6 +323,9 @@ def test_a_baseline_database_is_brought_to_head_by_the_migrations(db_url: str) -
         ("scrape_jobs", "missing_column", "lease_token"),
         ("scrape_jobs", "missing_column", "result"),
         ("scrape_jobs", "missing_column", "schedule_id"),
+        ("scrape_jobs", "missing_index", "created_at,id"),
+        ("scrape_jobs", "missing_index", "finished_at,status"),
+        ("scrape_jobs", "missing_index", "progress,created_at"),
         ("scrape_jobs", "missing_index", "schedule_id"),
         ("scrape_jobs", "missing_index", "user_id,status,created_at"),
         ("seen_items", "missing_table", None),

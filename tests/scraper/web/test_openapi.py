@@ -60,7 +60,7 @@ def test_request_schema_carries_the_validation_limits(document: dict[str, Any]) 
 def test_list_parameters_come_from_the_query_models(document: dict[str, Any]) -> None:
     params = document["paths"]["/api/jobs"]["get"]["parameters"]
     assert {p["name"] for p in params} == {
-        "status", "storage", "limit", "offset", "q", "source", "since", "until", "sort",
+        "status", "storage", "limit", "offset", "q", "source", "since", "until", "sort", "cursor",
     }  # fmt: skip
     assets = document["paths"]["/api/assets"]["get"]["parameters"]
     assert {p["name"] for p in assets} == {"job_id", "limit", "offset"}

@@ -1,0 +1,295 @@
+"""Every read the dashboard, API and metrics make, at growing numbers of jobs (issue 23).
+
+    .venv/bin/python benchmarks/scale.py --sizes 100000                      # SQLite, temp dir
+    .venv/bin/python benchmarks/scale.py \\
+        --server-url postgresql+psycopg://postgres@127.0.0.1:5432/test --sizes 100000,1000000
+    .venv/bin/python benchmarks/scale.py \\
+        --server-url mysql+pymysql://root@127.0.0.1:3306/test --sizes 100000
+
+For each size: a new database (on the server, dropped afterwards unless --keep), filled
+server-side in one INSERT ... SELECT per table (no ORM): jobs spread over the last six days
+(every job inside the 7d window, the worst case for /api/stats), 85 % completed, 8 % failed,
+4 % cancelled, 2 % pending, 1 % running, a per-source `result` on finished jobs, about 2.5
+assets per job. Then each read runs --repeat times in-process through the Flask test client as
+an admin (sequential; `/healthz`, constant work, is the machine-load control), and the script
+prints median / p95 per endpoint per size, then the growth factor from the smallest size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, event, text
+
+from scraper.accounts import create_token, create_user
+from scraper.config import Settings
+from scraper.models import Base
+from scraper.runtime import Runtime
+from scraper.web import create_app
+from scraper.web.metrics import collector_of
+
+STATUS = (
+    "CASE WHEN {x} % 100 < 85 THEN 'completed' WHEN {x} % 100 < 93 THEN 'failed' "
+    "WHEN {x} % 100 < 97 THEN 'cancelled' WHEN {x} % 100 < 99 THEN 'pending' ELSE 'running' END"
+)
+WORDS = "red fox|cats|dogs and cats|mountain lake|old maps|city at night|birds|forest|sea|trains"
+RESULT_OK = '{"sources": {"selftest": {"found": 3, "stored": 3, "error": null}}}'
+RESULT_FAILED = '{"sources": {"selftest": {"found": 2, "stored": 0, "error": "refused"}}}'
+JOB_COLUMNS = (
+    "id, job_type, status, progress, query, max_content, safe_search, enabled_sources, "
+    "downloaded, bytes_downloaded, attempts, lease_token, result, created_at, updated_at, "
+    "started_at, finished_at"
+)
+ASSET_COLUMNS = "job_id, source, url, path, filename, sha256, size_bytes, content_type, created_at"
+SPAN_SECONDS = 6 * 24 * 3600
+EXPLAIN = False
+
+FILL: dict[str, tuple[str, str]] = {
+    "postgresql": (
+        f"""INSERT INTO scrape_jobs ({JOB_COLUMNS})
+        SELECT md5(x::text)::uuid::text, 'search', s.status,
+               CASE WHEN s.status = 'completed' THEN 100 ELSE x % 100 END,
+               (string_to_array(:words, '|'))[1 + x % 10] || ' ' || x, 10, true,
+               '["selftest"]'::json, 3, 3000, 1, 1,
+               CASE WHEN s.status = 'completed' THEN CAST(:ok AS json)
+                    WHEN s.status = 'failed' THEN CAST(:failed AS json) END,
+               s.at, s.at, s.at,
+               CASE WHEN s.status IN ('completed', 'failed', 'cancelled')
+                    THEN s.at + interval '20 seconds' END
+        FROM generate_series(1, :n) AS x,
+             LATERAL (SELECT {STATUS.format(x="x")} AS status,
+                      (now() at time zone 'utc') - (x * (:span / :n)) * interval '1 second'
+                      AS at) AS s""",
+        f"""INSERT INTO assets ({ASSET_COLUMNS})
+        SELECT j.id, 'selftest', 'https://example.org/' || k, 'ab/' || j.id || k, 'f.png',
+               md5(j.id || k) || md5(k || j.id), 1000 + length(j.id) * k, 'image/png',
+               j.created_at + interval '10 seconds'
+        FROM scrape_jobs j CROSS JOIN generate_series(1, 3) AS k
+        WHERE j.status = 'completed' AND k <= 2 + (hashtext(j.id) & 1)
+           OR j.status <> 'completed' AND k <= 2""",
+    ),
+    "sqlite": (
+        f"""WITH RECURSIVE seq(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM seq WHERE x < :n),
+        s AS (SELECT x, {STATUS.format(x="x")} AS status,
+              strftime('%Y-%m-%d %H:%M:%f000', 'now', '-' || (x * (:span / :n)) || ' seconds')
+              AS at FROM seq)
+        INSERT INTO scrape_jobs ({JOB_COLUMNS})
+        SELECT printf('%08x-0000-4000-8000-%012x', x, x), 'search', status,
+               CASE WHEN status = 'completed' THEN 100 ELSE x % 100 END,
+               CASE x % 10 WHEN 0 THEN 'red fox' WHEN 1 THEN 'cats' WHEN 2 THEN 'dogs and cats'
+                    WHEN 3 THEN 'mountain lake' WHEN 4 THEN 'old maps' ELSE 'birds' END
+               || ' ' || x, 10, 1, '["selftest"]', 3, 3000, 1, 1,
+               CASE WHEN status = 'completed' THEN :ok WHEN status = 'failed' THEN :failed END,
+               at, at, at,
+               CASE WHEN status IN ('completed', 'failed', 'cancelled')
+                    THEN strftime('%Y-%m-%d %H:%M:%f000', at, '+20 seconds') END
+        FROM s""",
+        f"""INSERT INTO assets ({ASSET_COLUMNS})
+        SELECT j.id, 'selftest', 'https://example.org/' || k.k, 'ab/' || j.id || k.k, 'f.png',
+               printf('%s%032d', substr(j.id, 1, 32), k.k), 1000 + k.k, 'image/png',
+               strftime('%Y-%m-%d %H:%M:%f000', j.created_at, '+10 seconds')
+        FROM scrape_jobs j, (SELECT 1 AS k UNION ALL SELECT 2 UNION ALL SELECT 3) k
+        WHERE k.k <= 2 + (j.status = 'completed' AND j.rowid % 2 = 0)""",
+    ),
+    "mysql": (
+        f"""INSERT INTO scrape_jobs ({JOB_COLUMNS})
+        WITH RECURSIVE seq(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM seq WHERE x < :n),
+        s AS (SELECT x, {STATUS.format(x="x")} AS status,
+              UTC_TIMESTAMP(6) - INTERVAL (x * (:span / :n)) SECOND AS at FROM seq)
+        SELECT CONCAT(LPAD(HEX(x), 8, '0'), '-0000-4000-8000-', LPAD(HEX(x), 12, '0')),
+               'search', status, IF(status = 'completed', 100, x % 100),
+               CONCAT(ELT(1 + x % 10, 'red fox', 'cats', 'dogs and cats', 'mountain lake',
+                          'old maps', 'city at night', 'birds', 'forest', 'sea', 'trains'),
+                      ' ', x), 10, 1, '["selftest"]', 3, 3000, 1, 1,
+               CASE WHEN status = 'completed' THEN :ok WHEN status = 'failed' THEN :failed END,
+               at, at, at,
+               IF(status IN ('completed', 'failed', 'cancelled'), at + INTERVAL 20 SECOND, NULL)
+        FROM s""",
+        f"""INSERT INTO assets ({ASSET_COLUMNS})
+        SELECT j.id, 'selftest', CONCAT('https://example.org/', k.k),
+               CONCAT('ab/', j.id, k.k), 'f.png', SHA2(CONCAT(j.id, k.k), 256), 1000 + k.k,
+               'image/png', j.created_at + INTERVAL 10 SECOND
+        FROM scrape_jobs j JOIN (SELECT 1 AS k UNION ALL SELECT 2 UNION ALL SELECT 3) k
+          ON k.k <= 2 + (j.status = 'completed' AND CRC32(j.id) % 2 = 0)""",
+    ),
+}
+ANALYZE = {
+    "sqlite": ["ANALYZE"],
+    "postgresql": ["VACUUM ANALYZE scrape_jobs", "VACUUM ANALYZE assets"],
+    "mysql": ["ANALYZE TABLE scrape_jobs", "ANALYZE TABLE assets"],
+}
+
+
+@contextmanager
+def database(server_url: str | None, size: int, keep: bool) -> Iterator[str]:
+    """A new empty database for one size (SQLite in a temp dir without a server URL)."""
+    if server_url is None:
+        yield f"sqlite:///{Path(tempfile.mkdtemp(prefix='scale-')) / 'bench.db'}"
+        return
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    name = f"scale_{size}_{uuid.uuid4().hex[:6]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        if not keep:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"DROP DATABASE {name}")
+        else:
+            print(f"kept database {name}")
+        admin.dispose()
+
+
+def fill(runtime: Runtime, size: int) -> tuple[float, int, int]:
+    """Fill jobs and assets server-side; (seconds, jobs, assets)."""
+    started = time.perf_counter()
+    dialect = runtime.engine.dialect.name
+    jobs_sql, assets_sql = FILL[dialect]
+    params = {"n": size, "span": float(SPAN_SECONDS), "words": WORDS}
+    params |= {"ok": RESULT_OK, "failed": RESULT_FAILED}
+    with runtime.engine.begin() as conn:
+        if dialect == "mysql":
+            conn.exec_driver_sql(f"SET SESSION max_recursive_iterations = {size + 1}")
+        conn.execute(text(jobs_sql), params)
+        conn.execute(text(assets_sql))
+    with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for statement in ANALYZE[dialect]:
+            conn.exec_driver_sql(statement)
+        jobs = conn.execute(text("SELECT count(*) FROM scrape_jobs")).scalar() or 0
+        assets = conn.execute(text("SELECT count(*) FROM assets")).scalar() or 0
+    return time.perf_counter() - started, int(jobs), int(assets)
+
+
+def deep_cursor(client: FlaskClient, headers: dict[str, str], query: str, depth: int) -> str:
+    """Walk `depth` rows into a listing with cursors; the cursor of the page after that."""
+    body = client.get(f"/api/jobs?{query}&limit=200", headers=headers).get_json()
+    for _ in range(depth // 200 - 1):
+        body = client.get(
+            f"/api/jobs?{query}&limit=200&cursor={body['next_cursor']}", headers=headers
+        ).get_json()
+    cursor: str = body["next_cursor"]
+    return cursor
+
+
+def reads(client: FlaskClient, headers: dict[str, str], size: int) -> dict[str, Callable[[], Any]]:
+    """Each read, as a call that fails loudly on an error status."""
+    deep = deep_cursor(client, headers, "sort=progress", min(10_000, size // 2))
+
+    def get(path: str) -> Callable[[], Any]:
+        def run() -> Any:
+            response = client.get(path, headers=headers)
+            assert response.status_code == 200, (path, response.status_code, response.data)
+            return response
+
+        return run
+
+    def first_metrics() -> Any:
+        collector_of(client.application).clear()
+        return get("/metrics")()
+
+    return {
+        "/healthz (load control)": get("/healthz"),
+        "/api/dashboard": get("/api/dashboard"),
+        "/api/jobs (newest first)": get("/api/jobs"),
+        "/api/jobs?status=failed": get("/api/jobs?status=failed"),
+        "/api/jobs?q=fox": get("/api/jobs?q=fox"),
+        "/api/jobs?sort=progress 10k deep (cursor)": get(
+            f"/api/jobs?sort=progress&limit=50&cursor={deep}"
+        ),
+        "/api/stats?window=1h": get("/api/stats?window=1h"),
+        "/api/stats?window=24h": get("/api/stats?window=24h"),
+        "/api/stats?window=7d": get("/api/stats?window=7d"),
+        "/metrics (first, uncached)": first_metrics,
+    }
+
+
+def measure(run: Callable[[], Any], repeat: int) -> tuple[float, float]:
+    """(median, p95) in milliseconds of `repeat` calls after one warm-up."""
+    run()
+    spent = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        spent.append((time.perf_counter() - started) * 1000)
+    ordered = sorted(spent)
+    return statistics.median(spent), ordered[max(0, round(0.95 * len(ordered)) - 1)]
+
+
+def explain(runtime: Runtime, name: str, run: Callable[[], Any]) -> None:
+    """Print the scan lines of PostgreSQL's EXPLAIN ANALYZE of each statement `run` makes."""
+    captured: list[tuple[str, Any]] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        reads_jobs = "scrape_jobs" in statement or "FROM assets" in statement
+        if statement.lstrip().upper().startswith("SELECT") and reads_jobs:
+            captured.append((statement, parameters))
+
+    event.listen(runtime.engine, "before_cursor_execute", keep)
+    try:
+        run()
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", keep)
+    print(f"  EXPLAIN {name}")
+    with runtime.engine.connect() as conn:
+        for statement, parameters in captured:
+            plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE) {statement}", parameters)
+            lines = [str(r[0]) for r in plan]
+            wanted = [ln.strip() for ln in lines if "Scan" in ln or "Sort" in ln]
+            took = next((ln for ln in lines if ln.startswith("Execution Time")), "")
+            print(f"    {' | '.join(wanted[:3])} | {took}")
+
+
+def one_size(server_url: str | None, size: int, repeat: int, keep: bool) -> dict[str, Any]:
+    with database(server_url, size, keep) as url:
+        workdir = Path(tempfile.mkdtemp(prefix="scale-data-"))
+        runtime = Runtime(Settings(database_url=url, data_dir=workdir, secret_key="bench"))
+        Base.metadata.create_all(runtime.engine)
+        seconds, jobs, assets = fill(runtime, size)
+        print(f"size {size:,}: filled {jobs:,} jobs and {assets:,} assets in {seconds:.0f} s")
+        create_user(runtime.Session, "bench", "bench password", admin=True)
+        headers = {"Authorization": f"Bearer {create_token(runtime.Session, 'bench')}"}
+        client = create_app({"SCRAPER_RUNTIME": runtime}).test_client()
+        results = {}
+        for name, run in reads(client, headers, size).items():
+            if EXPLAIN and runtime.engine.dialect.name == "postgresql":
+                explain(runtime, name, run)
+            results[name] = measure(run, repeat)
+            median, p95 = results[name]
+            print(f"  {name:<44} median {median:8.1f} ms   p95 {p95:8.1f} ms", flush=True)
+        runtime.close()
+        return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server-url", help="PostgreSQL or MariaDB server (default: SQLite)")
+    parser.add_argument("--sizes", default="100000,1000000", help="comma-separated job counts")
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument("--explain", action="store_true", help="PostgreSQL: print the plans")
+    args = parser.parse_args()
+    global EXPLAIN
+    EXPLAIN = args.explain
+    sizes = [int(s) for s in args.sizes.split(",")]
+    table = {size: one_size(args.server_url, size, args.repeat, args.keep) for size in sizes}
+    base = sizes[0]
+    print(f"\n| read | {' | '.join(f'{s:,} median (p95)' for s in sizes)} | growth |")
+    print(f"|---|{'---|' * len(sizes)}---|")
+    for name in table[base]:
+        cells = [f"{table[s][name][0]:.1f} ({table[s][name][1]:.1f}) ms" for s in sizes]
+        growth = table[sizes[-1]][name][0] / max(table[base][name][0], 0.001)
+        print(f"| {name} | {' | '.join(cells)} | {growth:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The reads that used to scan (issue 23) use an index on a table big enough for the planner
+to care: 20,000 jobs generated server-side on PostgreSQL, ANALYZEd, the real plans."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine, event
+
+from healthchecks.failures import _recent
+from scraper.config import Settings
+from scraper.jobs import JobFilter
+from scraper.jobs.reads.counting import EXACT_LIMIT
+from scraper.jobs.reads.keyset import after_row
+from scraper.models import Base
+from scraper.runtime import Runtime
+from tests.conftest import fresh_database
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+ROWS = 20_000
+FILL = f"""
+INSERT INTO scrape_jobs (id, job_type, status, progress, query, max_content, safe_search,
+    enabled_sources, downloaded, bytes_downloaded, attempts, lease_token, created_at,
+    updated_at, finished_at)
+SELECT md5(g::text)::uuid::text, 'search',
+    (ARRAY['completed','completed','completed','completed','failed','cancelled','pending',
+           'running'])[1 + mod(g, 8)],
+    CASE WHEN mod(g, 8) < 6 THEN 100 ELSE mod(g * 37, 100) END, 'query ' || g, 10, true,
+    '["selftest"]', 0, 0, 1, 1,
+    timestamp '2026-12-01' - g * interval '7 seconds', timestamp '2026-12-01',
+    CASE WHEN mod(g, 8) < 6 THEN timestamp '2026-12-01' - g * interval '7 seconds' + interval '9 s'
+    END
+FROM generate_series(1, {ROWS}) g
+"""
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    """A PostgreSQL runtime whose scrape_jobs holds ROWS jobs, vacuumed and analyzed."""
+    tmp = tmp_path_factory.mktemp("plans")
+    with fresh_database("postgresql", Path(tmp)) as url:
+        runtime = Runtime(Settings(database_url=url, data_dir=tmp, secret_key="x"))
+        Base.metadata.create_all(runtime.engine)
+        with runtime.engine.connect() as conn:
+            conn.exec_driver_sql(FILL)
+            conn.commit()
+        with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE scrape_jobs")
+        yield runtime
+        runtime.close()
+
+
+def _plans(engine: Engine, read: Callable[[], Any], keep: str) -> list[dict[str, Any]]:
+    """Run `read`, then EXPLAIN each statement it ran that contains `keep`, as it ran."""
+    captured: list[tuple[str, Any]] = []
+
+    def capture(conn: Connection, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        captured.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        read()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    plans = []
+    with engine.connect() as conn:
+        for statement, parameters in captured:
+            if keep in statement:
+                found = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters)
+                plan = found.scalar()
+                plans.append((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"])
+    assert plans, [s for s, _ in captured]
+    return plans
+
+
+def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [plan] + [n for child in plan.get("Plans", []) for n in _nodes(child)]
+
+
+def _uses_index(plan: dict[str, Any], index: str) -> None:
+    nodes = _nodes(plan)
+    kinds = [n["Node Type"] for n in nodes]
+    assert "Seq Scan" not in kinds and "Sort" not in kinds, kinds
+    assert any(n.get("Index Name") == index for n in nodes), [n.get("Index Name") for n in nodes]
+
+
+def test_the_newest_first_page_and_a_deep_cursor_page_read_an_index(big: Runtime) -> None:
+    reader = big.jobs.reader
+    first = reader.page(JobFilter(), 50)
+    assert first.estimated and ROWS * 0.8 < first.total < ROWS * 1.2 and first.total > EXACT_LIMIT
+    for plan in _plans(big.engine, lambda: reader.page(JobFilter(), 50), "ORDER BY"):
+        _uses_index(plan, "ix_scrape_jobs_created_at_id")
+    deep = after_row("-created_at", 0, {"created_at": first.jobs[-1].created_at, "id": "x"})
+    plans = _plans(big.engine, lambda: reader.page(JobFilter(), 50, after=deep), "ORDER BY")
+    for plan in plans:
+        _uses_index(plan, "ix_scrape_jobs_created_at_id")
+
+
+def test_status_and_progress_pages_walk_their_indexes(big: Runtime) -> None:
+    reader = big.jobs.reader
+    for sort, index in (
+        ("progress", "ix_scrape_jobs_progress_created_at"),
+        ("status", "ix_scrape_jobs_status_created_at"),
+    ):
+        where = JobFilter(sort=sort)
+        for plan in _plans(big.engine, lambda w=where: reader.page(w, 50), "ORDER BY"):
+            nodes = _nodes(plan)
+            assert "Seq Scan" not in [n["Node Type"] for n in nodes], (sort, nodes)
+            assert any(n.get("Index Name") == index for n in nodes), (sort, nodes)
+
+
+def test_the_doctors_latest_finished_jobs_read_an_index_backwards(big: Runtime) -> None:
+    plans = _plans(big.engine, lambda: _recent(big), "ORDER BY")
+    _uses_index(plans[0], "ix_scrape_jobs_finished_at_status")
