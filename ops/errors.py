@@ -84,7 +84,7 @@ class LockUnavailable(OpsError):
 
 
 class NotOnline(OpsError):
-    """The server cannot run a repair statement without blocking writes (and that was not allowed)."""
+    """The server cannot run a repair statement without blocking writes (not allowed here)."""
 
     def __init__(self, statement: str, reason: str) -> None:
         super().__init__(f"the server cannot run this online: {statement}: {reason}")

@@ -77,6 +77,8 @@ def render_migrate(report: MigrateReport) -> str:
             lines.append(_indent(diff.fix, "    "))
     if report.stamped:
         lines.append(f"Recorded migration head {report.stamped}.")
+    if report.dry_run and report.operations:
+        lines += render_operations(report)
     if report.refused:
         lines.append(f"Refused {len(report.refused)} change(s):")
         for r in report.refused:
@@ -90,6 +92,25 @@ def render_migrate(report: MigrateReport) -> str:
     state = "in sync" if report.in_sync else f"{len(report.remaining)} difference(s) remain"
     lines.append(f"Result: schema {state}.")
     return "\n".join(lines)
+
+
+def render_operations(report: MigrateReport) -> list[str]:
+    """Each planned operation with the lock it takes and whether writes go on meanwhile."""
+    lines = ["Operations (lock taken; ONLINE = writes go on):"]
+    for op in report.operations:
+        diff = op.diff
+        where = f"{diff.table}.{diff.column}" if diff.column else diff.table
+        state = "ONLINE" if op.online else ("BLOCKING" if op.blocking else "BRIEF")
+        lines.append(f"  {state:<8} {diff.kind} {where} ({op.rows:,} rows)")
+        for step in op.steps:
+            online = "online" if step.online else f"blocks writes while held ({step.held})"
+            lines.append(f"           {step.lock}: {online}")
+            lines.append(f"             {step.sql}")
+        if op.blocking:
+            lines.append(f"           {op.reason()}; runs only with --allow-blocking")
+        elif not op.online:
+            lines.append("           not online, but the table is small: held well under 1 s")
+    return lines
 
 
 def render_init(report: InitReport) -> str:
