@@ -51,6 +51,33 @@ def retryable(exc: DBAPIError) -> bool:
     return _code(exc) in _PG_RETRY | _MYSQL_RETRY
 
 
+def backoff(attempt: int) -> float:
+    """The pause before attempt `attempt + 1`: doubling from BACKOFF, jittered, capped."""
+    return min(BACKOFF_MAX, BACKOFF * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+def upgrade_with_retries(
+    conn: Connection, upgrade: Callable[[], None], attempts: int = ATTEMPTS
+) -> None:
+    """Run `upgrade` in one transaction; when a lock wait times out, roll back and retry.
+
+    The migration environment sets a short `lock_timeout` for its transaction (PostgreSQL),
+    so a migration never queues behind a long transaction: it gives up and comes back later.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with conn.begin():
+                upgrade()
+            return
+        except DBAPIError as exc:
+            if not retryable(exc):
+                raise
+            if attempt == attempts:
+                raise LockUnavailable("alembic upgrade", attempt, first_line(exc)) from exc
+            log.info("lock busy for the migrations; retry %d", attempt)
+            time.sleep(backoff(attempt))
+
+
 @dataclass
 class Runner:
     """Runs steps on one autocommit connection; `blocking_ok` lets a server-refused step block."""
@@ -86,7 +113,7 @@ class Runner:
                     raise
                 if not again:
                     raise LockUnavailable(step.sql, attempt, first_line(exc)) from exc
-                delay = min(BACKOFF_MAX, BACKOFF * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+                delay = backoff(attempt)
                 log.info("lock busy for %s; retry %d in %.2fs", step.sql[:80], attempt, delay)
                 self.sleep(delay)
 

@@ -17,7 +17,7 @@ from ops.schema.backup import backup_sqlite
 from ops.schema.blocking import Operation, assess
 from ops.schema.check import check_connection, connect
 from ops.schema.difference import Difference, Repair
-from ops.schema.execute import Runner
+from ops.schema.execute import Runner, upgrade_with_retries
 from ops.schema.lock import schema_lock
 from ops.schema.online import server_of
 from ops.schema.scripts import Migrations
@@ -344,8 +344,7 @@ def _run_online(
     with connect(engine) as conn:
         applier = Applier(conn, metadata)
         try:
-            with conn.begin():
-                _upgrade(conn, report, metadata, migrations)
+            upgrade_with_retries(conn, lambda: _upgrade(conn, report, metadata, migrations))
             _repair_online(conn, applier, report, options)
             conn.commit()
             conn.execution_options(isolation_level=engine.dialect.default_isolation_level)
