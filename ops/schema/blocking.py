@@ -47,7 +47,9 @@ class Operation:
     @property
     def seconds(self) -> float:
         """How long the blocking lock is expected to be held (0 when online)."""
-        return 0.0 if self.online else self.rows / ROWS_PER_SECOND
+        if self.online:
+            return 0.0
+        return sum(self.rows / ROWS_PER_SECOND[s.held] for s in self.steps if not s.online)
 
     @property
     def lock(self) -> str:
