@@ -222,11 +222,8 @@ def _pg_set_not_null(server: Server, table: str, column: str, sql: str) -> list[
     tbl, col, check = _q(server, table), _q(server, column), _q(server, name)
     add = f"ALTER TABLE {tbl} ADD CONSTRAINT {check} CHECK ({col} IS NOT NULL)"
     note = "uses the validated check: no scan under ACCESS EXCLUSIVE"
-    return [
-        *_pg_not_valid(server, table, add, name),
-        Step(table, sql, _AE, note=note),
-        Step(table, f"ALTER TABLE {tbl} DROP CONSTRAINT IF EXISTS {check}", _AE),
-    ]
+    drop = Step(table, f"ALTER TABLE {tbl} DROP CONSTRAINT IF EXISTS {check}", _AE)
+    return [drop, *_pg_not_valid(server, table, add, name), Step(table, sql, _AE, note=note), drop]
 
 
 # -- MariaDB / MySQL ---------------------------------------------------------------------------

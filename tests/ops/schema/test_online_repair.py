@@ -203,6 +203,25 @@ def test_an_interrupted_concurrent_build_is_completed_by_the_next_run(pg: Engine
     assert _valid(pg) is True
 
 
+def test_a_foreign_key_left_not_valid_is_reported_and_validated_by_the_next_run(
+    pg: Engine,
+) -> None:
+    """An online repair interrupted between ADD ... NOT VALID and VALIDATE leaves a key that
+    checks new rows only: check-schema says so, and migrate adds it again, validated."""
+    with pg.begin() as conn:
+        conn.exec_driver_sql(f"ALTER TABLE scrape_jobs DROP CONSTRAINT {FOREIGN_KEY}")
+        conn.exec_driver_sql(
+            f"ALTER TABLE scrape_jobs ADD CONSTRAINT {FOREIGN_KEY} FOREIGN KEY (user_id) "
+            "REFERENCES users (id) ON DELETE SET NULL NOT VALID"
+        )
+    [diff] = check_schema(pg).differences
+    assert (diff.kind, diff.column) == ("unvalidated_foreign_key", "user_id")
+    assert migrate(pg).in_sync
+    query = text("SELECT convalidated FROM pg_constraint WHERE conname = :n")
+    with pg.connect() as conn:
+        assert conn.execute(query, {"n": FOREIGN_KEY}).scalar() is True
+
+
 _INSERT_ONE = text(
     "INSERT INTO scrape_jobs (id, query, max_content, enabled_sources, created_at, updated_at)"
     " VALUES ('held', 'q', 5, '[]', now(), now())"
