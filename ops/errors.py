@@ -6,6 +6,8 @@ OpsError
  +-- BadModelsPath       `--models MODULE:ATTR` does not name a MetaData or declarative base
  +-- MigrationFailed     a migration step failed; the database was restored (carries the step)
  +-- SchemaLockTimeout   another process held the schema-repair lock for too long
+ +-- LockUnavailable     a repair statement's short lock_timeout kept expiring (bounded retries)
+ +-- NotOnline           the server would block writes to run a statement, and that was not allowed
 """
 
 from __future__ import annotations
@@ -78,3 +80,25 @@ class SchemaLockTimeout(OpsError):
         super().__init__(f"schema lock {lock} still held by another process after {timeout:.0f}s")
         self.lock = lock
         self.timeout = timeout
+
+
+class LockUnavailable(OpsError):
+    """A repair statement kept timing out waiting for a lock another transaction holds."""
+
+    def __init__(self, statement: str, attempts: int, cause: str) -> None:
+        super().__init__(
+            f"gave up after {attempts} attempts waiting for a lock (other transactions hold it; "
+            f"writes were never queued behind the repair): {statement}: {cause}"
+        )
+        self.statement = statement
+        self.attempts = attempts
+        self.cause = cause
+
+
+class NotOnline(OpsError):
+    """The server cannot run a repair statement without blocking writes (not allowed here)."""
+
+    def __init__(self, statement: str, reason: str) -> None:
+        super().__init__(f"the server cannot run this online: {statement}: {reason}")
+        self.statement = statement
+        self.reason = reason

@@ -46,10 +46,17 @@ def init_db_command(opts: Options) -> Outcome:
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--sql", "sql", is_flag=True, help="Print the DDL instead of running it.")
 @click.option("--allow-destructive", is_flag=True, help="Also drop and narrow (loses data).")
-def migrate_command(opts: Options, dry_run: bool, sql: bool, allow_destructive: bool) -> Outcome:
+@click.option(
+    "--allow-blocking", is_flag=True, help="Also run repairs that block writes on a large table."
+)
+def migrate_command(
+    opts: Options, dry_run: bool, sql: bool, allow_destructive: bool, allow_blocking: bool
+) -> Outcome:
     """Bring the database to the models: Alembic upgrade, then additive repair.
 
     Never drops or narrows without --allow-destructive; backs up a SQLite file first.
+    Repairs run online; one that would block writes on a large table needs --allow-blocking
+    (--dry-run lists each operation with its lock and whether it runs online).
     Exit 0 when the schema ends in sync, 1 when differences remain (or would, with --dry-run);
     --dry-run and --sql refuse a SQLite file that does not exist (exit 2) rather than make it.
     """
@@ -59,7 +66,7 @@ def migrate_command(opts: Options, dry_run: bool, sql: bool, allow_destructive: 
 
     if dry_run or sql:
         require_database(opts.database_url)
-    report = migrate(opts.engine(), dry_run=dry_run, sql=sql, allow_destructive=allow_destructive)
+    report = migrate(opts.engine(), dry_run, sql, allow_destructive, allow_blocking=allow_blocking)
     text = render_migrate(report)
     if sql:
         refused = [f"-- refused: {r.table} {r.kind}: {r.reason}" for r in report.refused]

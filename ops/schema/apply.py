@@ -27,6 +27,7 @@ _ORDER = [
     "missing_unique_constraint",
     "foreign_key_mismatch",
     "missing_foreign_key",
+    "unvalidated_foreign_key",
     "missing_check_constraint",
 ]
 

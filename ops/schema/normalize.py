@@ -38,7 +38,7 @@ class Shape:
 
 
 def unwrap(type_: sqltypes.TypeEngine[Any], dialect: Dialect) -> sqltypes.TypeEngine[Any]:
-    """Resolve TypeDecorators (and variants) to the type the dialect really stores."""
+    """Resolve TypeDecorators, variants and `@compiles` rules to the type the dialect stores."""
     seen = 0
     while isinstance(type_, sqltypes.TypeDecorator) and seen < 10:
         type_ = type_.load_dialect_impl(dialect)
@@ -46,7 +46,35 @@ def unwrap(type_: sqltypes.TypeEngine[Any], dialect: Dialect) -> sqltypes.TypeEn
     variants = getattr(type_, "_variant_mapping", None)
     if variants and dialect.name in variants:
         return unwrap(variants[dialect.name], dialect)
-    return type_
+    return compiled_type(type_, dialect) or type_
+
+
+_TYPE_TEXT = re.compile(r"^\s*([a-z][a-z ]*?)\s*(?:\(([^)]*)\))?\s*(unsigned)?\s*$", re.I)
+
+
+def compiled_type(
+    type_: sqltypes.TypeEngine[Any], dialect: Dialect
+) -> sqltypes.TypeEngine[Any] | None:
+    """The type a `@compiles` rule for this dialect emits, read back as the dialect reflects
+    it (e.g. `DATETIME(6)`, `LONGTEXT`); None when no such rule applies or it cannot be read."""
+    specs = getattr(getattr(type(type_), "_compiler_dispatcher", None), "specs", {})
+    if dialect.name not in specs:
+        return None
+    try:
+        found = _TYPE_TEXT.match(str(type_.compile(dialect=dialect)))
+    except Exception:  # a rule that needs more context than a bare type: keep the model type
+        return None
+    names: dict[str, Any] = getattr(dialect, "ischema_names", {})
+    cls = names.get(found.group(1).lower()) if found else None
+    if found is None or cls is None:
+        return None
+    args = [int(a) for a in (found.group(2) or "").split(",") if a.strip().isdigit()]
+    if dialect.name == "mysql" and found.group(1).lower() in {"datetime", "time", "timestamp"}:
+        return cls(fsp=args[0] if args else None)
+    try:
+        return cls(*args)
+    except TypeError:
+        return None
 
 
 def shape(type_: sqltypes.TypeEngine[Any], dialect: Dialect) -> Shape:

@@ -52,8 +52,25 @@ def reflect_schema(conn: Connection, schema: str | None = None, fast: bool = Tru
                     setattr(tables[table], attr, value)
     if conn.dialect.name == "mysql":
         _mysql_sorting(conn, tables, schema)
+    if conn.dialect.name == "postgresql":
+        _pg_not_valid(conn, tables, schema)
     dialect = conn.dialect
     return LiveSchema(dialect.name, bool(getattr(dialect, "is_mariadb", False)), tables)
+
+
+_PG_NOT_VALID = text(
+    "SELECT t.relname, c.conname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+    "JOIN pg_namespace n ON n.oid = c.connamespace WHERE NOT c.convalidated "
+    "AND c.contype = 'f' AND n.nspname = COALESCE(:schema, current_schema())"
+)
+
+
+def _pg_not_valid(conn: Connection, tables: dict[str, LiveTable], schema: str | None) -> None:
+    """Mark foreign keys left NOT VALID (an online repair interrupted before VALIDATE)."""
+    for table, name in conn.execute(_PG_NOT_VALID, {"schema": schema}):
+        for fk in tables[table].foreign_keys if table in tables else []:
+            if fk.get("name") == name:
+                fk["not_valid"] = True
 
 
 def _mysql_sorting(conn: Connection, tables: dict[str, LiveTable], schema: str | None) -> None:

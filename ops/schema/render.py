@@ -24,7 +24,9 @@ _SQLITE_REBUILD = (
 
 def op_table(op: ops.MigrateOperation) -> str:
     """The table an operation acts on."""
-    return str(getattr(op, "table_name", None) or getattr(op, "source_table", "?"))
+    target = getattr(getattr(op, "sqltext", None), "table", None)  # an UPDATE's table
+    name = getattr(op, "table_name", None) or getattr(op, "source_table", None)
+    return str(name or getattr(target, "name", None) or "?")
 
 
 def needs_rebuild(dialect: Dialect, op: ops.MigrateOperation) -> bool:

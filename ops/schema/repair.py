@@ -3,85 +3,26 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, Engine, MetaData, inspect
 
-from ops.errors import MigrationFailed
+from ops.errors import MigrationFailed, NotOnline
 from ops.schema.apply import Applier, has_rows, order_key
 from ops.schema.backup import backup_sqlite
+from ops.schema.blocking import Operation, assess
 from ops.schema.check import check_connection, connect
 from ops.schema.difference import Difference, Repair
+from ops.schema.execute import Runner, upgrade_with_retries
 from ops.schema.lock import schema_lock
+from ops.schema.online import server_of
+from ops.schema.reports import InitReport, MigrateReport, Refusal
 from ops.schema.scripts import Migrations
 
 log = logging.getLogger("ops.schema")
-
-
-@dataclass
-class Refusal:
-    """A change migrate did not make, why, and what would make it."""
-
-    table: str
-    column: str | None
-    kind: str
-    reason: str
-    remedy: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return dict(vars(self))
-
-
-@dataclass
-class MigrateReport:
-    """What migrate did (or, with dry_run/sql, would do)."""
-
-    dialect: str
-    dry_run: bool = False
-    applied: list[Difference] = field(default_factory=list)
-    refused: list[Refusal] = field(default_factory=list)
-    upgraded: bool = False
-    stamped: str | None = None
-    backup_path: str | None = None
-    sql: str = ""
-    remaining: list[Difference] = field(default_factory=list)
-
-    @property
-    def in_sync(self) -> bool:
-        return not self.remaining
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form: applied and remaining differences, refusals, backup path, SQL."""
-        return {
-            "dialect": self.dialect,
-            "dry_run": self.dry_run,
-            "in_sync": self.in_sync,
-            "upgraded": self.upgraded,
-            "stamped": self.stamped,
-            "backup_path": self.backup_path,
-            "applied": [d.to_dict() for d in self.applied],
-            "refused": [r.to_dict() for r in self.refused],
-            "remaining": [d.to_dict() for d in self.remaining],
-            "sql": self.sql,
-        }
-
-
-@dataclass
-class InitReport:
-    """What init_db created; `created` is empty when the database was already complete."""
-
-    dialect: str
-    created: list[str] = field(default_factory=list)
-    stamped: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {"dialect": self.dialect, "created": self.created, "stamped": self.stamped}
 
 
 def current_revision(conn: Connection) -> str | None:
@@ -102,6 +43,21 @@ def plan(
     todo = [d for d in differences if d.repair in allowed and d.operations]
     refused = [_refusal(d) for d in differences if d not in todo]
     return sorted(todo, key=lambda d: order_key(d, metadata)), refused
+
+
+def plan_online(
+    conn: Connection, metadata: MetaData, destructive: bool, blocking: bool
+) -> tuple[list[Operation], list[Refusal]]:
+    """Plan, then hold back each repair that would block writes on a large table (unless
+    `blocking`): the operations to run in order, and every refusal with its reason."""
+    todo, refused = plan(check_connection(conn, metadata).differences, metadata, destructive)
+    operations = assess(conn, server_of(conn, metadata), todo)
+    for operation in operations:
+        if operation.blocking and not blocking:
+            diff = operation.diff
+            reason = operation.reason()
+            refused.append(Refusal(diff.table, diff.column, diff.kind, reason, "--allow-blocking"))
+    return operations, refused
 
 
 def _without_unfillable(conn: Connection, diff: Difference, refused: list[Refusal]) -> Difference:
@@ -135,38 +91,91 @@ def _upgrade(
     report.upgraded = True
 
 
+@dataclass
+class Options:
+    """What migrate may do beyond additive, online repair."""
+
+    destructive: bool = False
+    blocking: bool = False
+
+
 def _repair(
     conn: Connection,
     applier: Applier,
     migrations: Migrations,
     report: MigrateReport,
-    destructive: bool,
+    options: Options,
 ) -> None:
+    """SQLite: upgrade, repair and stamp in the caller's one exclusive transaction."""
     metadata = applier.metadata
     _upgrade(conn, report, metadata, migrations)
-    todo, report.refused = plan(check_connection(conn, metadata).differences, metadata, destructive)
-    for diff in todo:
-        applier.label = _label(diff)
-        diff = _without_unfillable(conn, diff, report.refused)
+    operations, report.refused = plan_online(conn, metadata, options.destructive, options.blocking)
+    for operation in operations:
+        if operation.blocking and not options.blocking:
+            continue
+        applier.label = _label(operation.diff)
+        diff = _without_unfillable(conn, operation.diff, report.refused)
         log.info("schema repair: %s", applier.label)
         applier.run(diff.operations)
         report.applied.append(diff)
+    _stamp(conn, migrations, report, applier)
+
+
+def _stamp(
+    conn: Connection, migrations: Migrations, report: MigrateReport, applier: Applier
+) -> None:
     if current_revision(conn) != migrations.head():
         applier.label = "stamp head"
         command.stamp(migrations.config(conn), "head")
         report.stamped = migrations.head()
 
 
+def _repair_online(
+    conn: Connection,
+    applier: Applier,
+    report: MigrateReport,
+    options: Options,
+) -> None:
+    """PostgreSQL, MariaDB/MySQL: each online statement on its own, with a short lock wait."""
+    metadata = applier.metadata
+    operations, report.refused = plan_online(conn, metadata, options.destructive, options.blocking)
+    conn.commit()  # the planning's read transaction: no lock may outlive it
+    runner = Runner(conn.execution_options(isolation_level="AUTOCOMMIT"))
+    for operation in operations:
+        if operation.blocking and not options.blocking:
+            continue
+        applier.label = _label(operation.diff)
+        planned = len(operation.diff.operations)
+        diff = _without_unfillable(conn, operation.diff, report.refused)
+        if len(diff.operations) != planned:
+            operation = assess(conn, server_of(conn, metadata), [diff])[0]
+        log.info("schema repair: %s (%s)", applier.label, operation.lock)
+        try:
+            for step in operation.steps:
+                runner.run(step, blocking_ok=options.blocking or not operation.blocking)
+        except NotOnline as exc:
+            report.refused.append(
+                Refusal(diff.table, diff.column, diff.kind, exc.reason, "--allow-blocking")
+            )
+            continue
+        report.applied.append(diff)
+
+
 def _dry_run(
     conn: Connection,
     metadata: MetaData,
     migrations: Migrations,
-    destructive: bool,
+    options: Options,
     report: MigrateReport,
 ) -> None:
-    todo, report.refused = plan(check_connection(conn, metadata).differences, metadata, destructive)
-    report.applied = todo
-    report.sql = "\n".join(d.fix for d in todo if d.fix)
+    operations, report.refused = plan_online(conn, metadata, options.destructive, options.blocking)
+    report.operations = operations
+    todo = [o for o in operations if options.blocking or not o.blocking]
+    report.applied = [o.diff for o in todo]
+    if conn.dialect.name == "sqlite":
+        report.sql = "\n".join(o.diff.fix for o in todo if o.diff.fix)
+    else:
+        report.sql = "\n".join(f"{s.sql};" for o in todo for s in o.steps)
     if current_revision(conn) != migrations.head():
         report.sql += f"\n-- then record revision {migrations.head()} in alembic_version"
 
@@ -179,23 +188,26 @@ def migrate(
     sql: bool = False,
     allow_destructive: bool = False,
     backup_dir: Path | None = None,
+    allow_blocking: bool = False,
 ) -> MigrateReport:
     """Upgrade to the Alembic head, then repair remaining drift; `sql`/`dry_run` change nothing.
 
     Changes are made under the database's schema lock, after checking the drift again: when
     several processes start against one drifted database, one repairs and the others find
-    nothing left to do.
+    nothing left to do. A repair that would block writes on a large table runs only with
+    `allow_blocking`; every other one runs online (see `ops.schema.online`).
     """
     report = MigrateReport(dialect=engine.dialect.name, dry_run=dry_run or sql)
-    if _nothing_to_do(engine, metadata, migrations, allow_destructive, report):
+    options = Options(allow_destructive, allow_blocking)
+    if _nothing_to_do(engine, metadata, migrations, options, report):
         return report
     with schema_lock(engine):
-        if _nothing_to_do(engine, metadata, migrations, allow_destructive, report):
+        if _nothing_to_do(engine, metadata, migrations, options, report):
             return report  # another process repaired it while we waited for the lock
-        report.applied, report.sql = [], ""
+        report.applied, report.sql, report.operations = [], "", []
         backup = backup_sqlite(engine, backup_dir)
         report.backup_path = str(backup) if backup else None
-        _run_guarded(engine, report, metadata, migrations, allow_destructive)
+        _run_guarded(engine, report, metadata, migrations, options)
     with connect(engine) as conn:
         report.remaining = check_connection(conn, metadata).differences
     listed = {(r.table, r.column, r.kind) for r in report.refused}
@@ -209,12 +221,12 @@ def _nothing_to_do(
     engine: Engine,
     metadata: MetaData,
     migrations: Migrations,
-    destructive: bool,
+    options: Options,
     report: MigrateReport,
 ) -> bool:
     """Plan the repair; True (with `remaining` filled) when there is nothing to apply."""
     with connect(engine) as conn:
-        _dry_run(conn, metadata, migrations, destructive, report)
+        _dry_run(conn, metadata, migrations, options, report)
         if report.dry_run or (not report.applied and current_revision(conn) == migrations.head()):
             report.remaining = check_connection(conn, metadata).differences
             return True
@@ -226,34 +238,59 @@ def _run_guarded(
     report: MigrateReport,
     metadata: MetaData,
     migrations: Migrations,
-    destructive: bool,
+    options: Options,
 ) -> None:
-    """Apply in one transaction; on failure roll back (PostgreSQL, SQLite) or keep (MySQL).
+    """Apply; on failure roll back (SQLite) or keep what was added (PostgreSQL, MySQL).
 
     SQLite runs the whole repair in one `BEGIN EXCLUSIVE` transaction, so a failure rolls
-    back atomically and the backup is never copied over the live file. MySQL commits each
-    DDL statement: what was added stays, since other processes may already write to it.
+    back atomically and the backup is never copied over the live file. PostgreSQL and MySQL
+    run each online statement on its own (a concurrent index build cannot run in a
+    transaction, and a transaction would hold every lock it took until the end): what was
+    added stays, since other processes may already write to it.
     """
-    sqlite, failure = engine.dialect.name == "sqlite", None
+    if engine.dialect.name != "sqlite":
+        _run_online(engine, report, metadata, migrations, options)
+        return
+    failure = None
     with connect(engine) as conn:
-        if sqlite:
-            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # no cascades during rebuilds
-            conn.commit()
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # no cascades during rebuilds
+        conn.commit()
         applier = Applier(conn, metadata)
         try:
             with conn.begin():
-                if sqlite:
-                    conn.exec_driver_sql("BEGIN EXCLUSIVE")  # DDL inside, not autocommitted
-                _repair(conn, applier, migrations, report, destructive)
+                conn.exec_driver_sql("BEGIN EXCLUSIVE")  # DDL inside, not autocommitted
+                _repair(conn, applier, migrations, report, options)
         except Exception as exc:
             failure = exc
         finally:
-            if sqlite:
-                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
-                conn.commit()
-    if failure is None:
-        return
-    kept = [] if engine.dialect.name != "mysql" else [_label(d) for d in report.applied]
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
+    if failure is not None:
+        _fail(applier, failure, [])
+
+
+def _run_online(
+    engine: Engine,
+    report: MigrateReport,
+    metadata: MetaData,
+    migrations: Migrations,
+    options: Options,
+) -> None:
+    """The Alembic migrations in one transaction, then each repair statement on its own."""
+    with connect(engine) as conn:
+        applier = Applier(conn, metadata)
+        try:
+            upgrade_with_retries(conn, lambda: _upgrade(conn, report, metadata, migrations))
+            _repair_online(conn, applier, report, options)
+            conn.commit()
+            conn.execution_options(isolation_level=engine.dialect.default_isolation_level)
+            with conn.begin():
+                _stamp(conn, migrations, report, applier)
+        except Exception as exc:
+            _fail(applier, exc, [_label(d) for d in report.applied])
+
+
+def _fail(applier: Applier, failure: Exception, kept: list[str]) -> None:
     cause = str(failure).strip().splitlines()[0] if str(failure).strip() else type(failure).__name__
     if kept:
         log.error("schema repair failed at %s; kept in place: %s", applier.label, kept)
@@ -285,8 +322,12 @@ def init_db(engine: Engine, metadata: MetaData, migrations: Migrations) -> InitR
 
 
 def auto_heal(engine: Engine, metadata: MetaData, migrations: Migrations) -> MigrateReport:
-    """Additive-only repair for start-up (SCRAPER_AUTO_HEAL=safe); logs every change it makes."""
-    report = migrate(engine, metadata, migrations, allow_destructive=False)
+    """Additive, online-only repair (SCRAPER_AUTO_HEAL=safe); logs every change it makes.
+
+    A repair that would block writes on a large table is never run here: it is refused, with
+    the lock and the expected time, for a person to run with `ops migrate --allow-blocking`.
+    """
+    report = migrate(engine, metadata, migrations, allow_destructive=False, allow_blocking=False)
     for diff in report.applied:
         log.warning("auto-heal applied %s on %s.%s", diff.kind, diff.table, diff.column or "")
     for refusal in report.refused:

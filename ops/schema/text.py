@@ -71,12 +71,15 @@ def render_migrate(report: MigrateReport) -> str:
     if report.upgraded:
         lines.append("Ran the Alembic migrations up to head.")
     lines.append(f"{verb} {len(report.applied)} change(s).")
+    listed = report.dry_run and report.operations  # the statements are listed below
     for diff in report.applied:
         lines.append(f"  {diff.kind} {diff.table}{'.' + diff.column if diff.column else ''}")
-        if diff.fix:
+        if diff.fix and not listed:
             lines.append(_indent(diff.fix, "    "))
     if report.stamped:
         lines.append(f"Recorded migration head {report.stamped}.")
+    if report.dry_run and report.operations:
+        lines += render_operations(report)
     if report.refused:
         lines.append(f"Refused {len(report.refused)} change(s):")
         for r in report.refused:
@@ -90,6 +93,32 @@ def render_migrate(report: MigrateReport) -> str:
     state = "in sync" if report.in_sync else f"{len(report.remaining)} difference(s) remain"
     lines.append(f"Result: schema {state}.")
     return "\n".join(lines)
+
+
+def _hold(held: str, online: bool) -> str:
+    if not online:
+        return f"blocks writes for the {held} (grows with the table)"
+    if held == "brief":
+        return "held briefly (a catalog change): online"
+    return f"writes go on during the {held}: online"
+
+
+def render_operations(report: MigrateReport) -> list[str]:
+    """Each planned operation with the lock it takes and whether writes go on meanwhile."""
+    lines = ["Operations (lock taken; ONLINE = writes go on):"]
+    for op in report.operations:
+        diff = op.diff
+        where = f"{diff.table}.{diff.column}" if diff.column else diff.table
+        state = "ONLINE" if op.online else ("BLOCKING" if op.blocking else "BRIEF")
+        lines.append(f"  {state:<8} {diff.kind} {where} ({op.rows:,} rows)")
+        for step in op.steps:
+            lines.append(f"           {step.lock}: {_hold(step.held, step.online)}")
+            lines.append(f"             {step.sql}")
+        if op.blocking:
+            lines.append(f"           {op.reason()}; runs only with --allow-blocking")
+        elif not op.online:
+            lines.append("           not online, but the table is small: held well under 1 s")
+    return lines
 
 
 def render_init(report: InitReport) -> str:

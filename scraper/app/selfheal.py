@@ -59,9 +59,14 @@ class SelfHealer:
             return None
         if remedy.heal != "migrate":
             return None
-        report = auto_heal(self.runtime.engine)
+        report = auto_heal(self.runtime.engine)  # online only: never a blocking repair
         applied = ", ".join(f"{d.kind} {d.table}.{d.column or ''}" for d in report.applied)
-        return self._record("migrate", report.in_sync, applied or "nothing to apply")
+        held = [r for r in report.refused if r.remedy == "--allow-blocking"]
+        detail = applied or "nothing to apply"
+        if held:
+            detail += "; left for `ops migrate --allow-blocking`: "
+            detail += "; ".join(f"{r.kind} {r.table}: {r.reason}" for r in held)
+        return self._record("migrate", report.in_sync, detail)
 
     def _requeue(self, leases: CheckResult | None) -> HealEvent | None:
         if leases is None or leases.status is Status.PASS:

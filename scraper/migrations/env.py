@@ -22,6 +22,16 @@ def _configure(connection: Connection) -> None:
     )
 
 
+# A migration's DDL waits at most this long for a lock (PostgreSQL): queued behind a long
+# transaction it would stop every later query on the table. The caller retries the upgrade.
+LOCK_TIMEOUT = "1s"
+
+
+def _bound_lock_waits(dialect_name: str) -> None:
+    if dialect_name == "postgresql":
+        context.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+
+
 def run_offline() -> None:
     """Emit the migration SQL to stdout without a database."""
     context.configure(
@@ -32,6 +42,7 @@ def run_offline() -> None:
         render_as_batch=True,
     )
     with context.begin_transaction():
+        _bound_lock_waits(context.get_context().dialect.name)
         context.run_migrations()
 
 
@@ -41,12 +52,14 @@ def run_online() -> None:
     if connection is not None:
         _configure(connection)
         with context.begin_transaction():
+            _bound_lock_waits(connection.dialect.name)
             context.run_migrations()
         return
     engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
     with engine.connect() as conn:
         _configure(conn)
         with context.begin_transaction():
+            _bound_lock_waits(conn.dialect.name)
             context.run_migrations()
     engine.dispose()
 

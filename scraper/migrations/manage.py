@@ -35,10 +35,19 @@ def migrate(
     sql: bool = False,
     allow_destructive: bool = False,
     backup_dir: Path | None = None,
+    allow_blocking: bool = False,
 ) -> MigrateReport:
-    """Upgrade to scraper/migrations' head, then repair the remaining drift."""
+    """Upgrade to scraper/migrations' head, then repair the remaining drift (online only,
+    unless `allow_blocking`)."""
     return library.migrate(
-        engine, Base.metadata, MIGRATIONS, dry_run, sql, allow_destructive, backup_dir
+        engine,
+        Base.metadata,
+        MIGRATIONS,
+        dry_run,
+        sql,
+        allow_destructive,
+        backup_dir,
+        allow_blocking,
     )
 
 

@@ -35,6 +35,26 @@ def _describe(key: FkKey, ondelete: str | None) -> str:
     return text + (f" ON DELETE {ondelete}" if ondelete else "")
 
 
+def _unvalidated(
+    ctx: Context, table: str, key: FkKey, want: str, name: str, create: Any
+) -> Difference:
+    """A PostgreSQL key left NOT VALID (an interrupted online repair): rows are not checked."""
+
+    def again() -> list[Any]:
+        return [alembic_ops().DropConstraintOp(name, table, type_="foreignkey"), *create()]
+
+    return ctx.diff(
+        table,
+        ",".join(key[0]),
+        "unvalidated_foreign_key",
+        Severity.WARNING,
+        want,
+        f"{want} NOT VALID",
+        again,
+        why="left NOT VALID by an interrupted repair: existing rows were never checked",
+    )
+
+
 def compare_foreign_keys(ctx: Context, model: Table, live: LiveTable) -> list[Difference]:
     """Foreign keys matched by columns and target; ON DELETE compared too."""
     table, found = model.name, []
@@ -64,6 +84,9 @@ def compare_foreign_keys(ctx: Context, model: Table, live: LiveTable) -> list[Di
             )
             continue
         live_fk = have[key]
+        if live_fk.get("not_valid") and live_fk.get("name"):
+            found.append(_unvalidated(ctx, table, key, want, live_fk["name"], create))
+            continue
         ondelete = _action(live_fk.get("options", {}).get("ondelete"))
         if ondelete != _action(fk.ondelete) and live_fk.get("name"):
             name = live_fk["name"]

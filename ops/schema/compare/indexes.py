@@ -80,7 +80,11 @@ def _live_elements(index: dict[str, Any]) -> tuple[str, ...]:
 
 
 def live_entries(live: LiveTable) -> list[Entry]:
-    """Every reflected index and unique constraint, a constraint's own index left out."""
+    """Every reflected index and unique constraint, a constraint's own index left out.
+
+    An invalid PostgreSQL index (left by an interrupted `CREATE INDEX CONCURRENTLY`) is left
+    out too: it enforces nothing and serves no query, so the model's index counts as missing.
+    """
     entries = []
     names = {c.get("name") for c in live.uniques}
     for constraint in live.uniques:
@@ -91,6 +95,8 @@ def live_entries(live: LiveTable) -> list[Entry]:
     for index in live.indexes:
         if index.get("duplicates_constraint") or (index.get("unique") and index["name"] in names):
             continue
+        if (index.get("dialect_options") or {}).get("postgresql_invalid"):
+            continue  # an interrupted concurrent build: migrate drops it and builds it again
         shown = _live_elements(index)
         key = _key(shown)
         entries.append(Entry(index.get("name"), key, shown, bool(index.get("unique")), index))

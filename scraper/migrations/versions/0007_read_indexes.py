@@ -7,10 +7,7 @@
 - scrape_jobs (progress, created_at): the `sort=progress` pages.
 - assets (created_at, size_bytes): files and bytes stored per stats bucket, index only.
 
-PostgreSQL builds them with `CREATE INDEX CONCURRENTLY` outside a transaction (an invalid
-leftover of an interrupted build is dropped and built again); when the caller runs the
-migrations inside its own transaction that cannot be committed here, a plain `CREATE INDEX`
-is the only possibility. MariaDB builds them online (`ALGORITHM=INPLACE, LOCK=NONE`).
+Built online by scraper.migrations.online (CONCURRENTLY on PostgreSQL, INPLACE on MariaDB).
 
 Revision ID: 0007
 Revises: 0006
@@ -21,9 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alembic import op
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from scraper.migrations.online import create_indexes, drop_indexes
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -38,67 +33,11 @@ INDEXES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
-def _may_leave_transaction(context: MigrationContext) -> bool:
-    """True unless the caller holds a transaction Alembic did not begin (it cannot commit it)."""
-    if context.as_sql or context.connection is None:
-        return True
-    return not context.connection.in_transaction() or context._transaction is not None
-
-
-def _invalid(name: str) -> bool:
-    """An index left invalid by an interrupted concurrent build (it serves no query)."""
-    found = op.get_bind().execute(
-        text(
-            "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "WHERE c.relname = :name AND NOT i.indisvalid"
-        ),
-        {"name": name},
-    )
-    return found.first() is not None
-
-
-def _upgrade_postgresql() -> None:
-    context = op.get_context()
-    if not _may_leave_transaction(context):
-        for name, table, columns in INDEXES:
-            op.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})")
-        return
-    with context.autocommit_block():
-        for name, table, columns in INDEXES:
-            if not context.as_sql and _invalid(name):
-                op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-            op.execute(
-                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} ({', '.join(columns)})"
-            )
-
-
 def upgrade() -> None:
     """Apply this revision."""
-    dialect = op.get_context().dialect.name
-    if dialect == "postgresql":
-        _upgrade_postgresql()
-        return
-    for name, table, columns in INDEXES:
-        if dialect == "mysql":
-            op.execute(
-                f"ALTER TABLE {table} ADD INDEX IF NOT EXISTS {name} ({', '.join(columns)}), "
-                "ALGORITHM=INPLACE, LOCK=NONE"
-            )
-        else:
-            op.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})")
+    create_indexes(INDEXES)
 
 
 def downgrade() -> None:
     """Revert this revision."""
-    context = op.get_context()
-    dialect = context.dialect.name
-    for name, table, _ in reversed(INDEXES):
-        if dialect == "mysql":
-            op.execute(
-                f"ALTER TABLE {table} DROP INDEX IF EXISTS {name}, ALGORITHM=INPLACE, LOCK=NONE"
-            )
-        elif dialect == "postgresql" and _may_leave_transaction(context):
-            with context.autocommit_block():
-                op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-        else:
-            op.execute(f"DROP INDEX IF EXISTS {name}")
+    drop_indexes(INDEXES)

@@ -13,12 +13,16 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from scraper.migrations.online import create_indexes, drop_indexes
 from scraper.models import UTCDateTime
 
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+JOB_INDEXES = (("ix_scrape_jobs_schedule_id", "scrape_jobs", ("schedule_id",)),)
 
 
 def upgrade() -> None:
@@ -94,12 +98,12 @@ def upgrade() -> None:
         "scrape_jobs",
         sa.Column("incremental", sa.Boolean(), server_default=sa.false(), nullable=False),
     )
-    op.create_index(op.f("ix_scrape_jobs_schedule_id"), "scrape_jobs", ["schedule_id"])
+    create_indexes(JOB_INDEXES)  # scrape_jobs is large and live: online
 
 
 def downgrade() -> None:
     """Revert this revision."""
-    op.drop_index(op.f("ix_scrape_jobs_schedule_id"), table_name="scrape_jobs")
+    drop_indexes(JOB_INDEXES)
     with op.batch_alter_table("scrape_jobs") as batch:
         batch.drop_column("incremental")
         batch.drop_column("schedule_id")

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 from alembic import command
-from scraper.migrations.manage import check_schema
 from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import DBAPIError
 
 from scraper.db import make_engine
 from scraper.migrations import alembic_config
+from scraper.migrations.manage import check_schema
 from tests.conftest import fresh_database
 
 NEW = {

@@ -1,0 +1,156 @@
+"""Run online repair steps: a short lock wait, bounded retries with backoff, nothing left half-made.
+
+Every statement runs in autocommit with a short lock timeout (PostgreSQL `lock_timeout`,
+MariaDB/MySQL `lock_wait_timeout`): a DDL statement queued behind a long transaction would
+otherwise block every later query on the table while it waits. When the timeout expires the
+statement gives up, the repair backs off and tries again, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from ops.errors import LockUnavailable, NotOnline, first_line
+from ops.schema.online import Step
+
+log = logging.getLogger("ops.schema")
+
+LOCK_TIMEOUT = 0.5  # seconds a statement may wait for its lock (writes queue behind it meanwhile)
+ATTEMPTS = 8
+BACKOFF = 0.25  # first pause between attempts; doubles, with jitter, up to BACKOFF_MAX
+BACKOFF_MAX = 5.0
+
+_PG_RETRY = {"55P03", "40P01"}  # lock_not_available, deadlock_detected
+_MYSQL_RETRY = {1205, 1213}  # lock wait timeout, deadlock
+_MYSQL_REFUSED = {1845, 1846}  # ALGORITHM / LOCK not supported for this operation
+
+_INVALID = text(
+    "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+    "WHERE c.relname = :name AND NOT i.indisvalid AND pg_table_is_visible(c.oid)"
+)
+
+
+def _code(exc: DBAPIError) -> object:
+    """PostgreSQL's SQLSTATE, or MySQL's error number (PyMySQL sets a SQLSTATE too)."""
+    orig = exc.orig
+    args = getattr(orig, "args", None) or (None,)
+    return args[0] if isinstance(args[0], int) else getattr(orig, "sqlstate", None)
+
+
+def retryable(exc: DBAPIError) -> bool:
+    """A lock wait that timed out, or a deadlock: try again later."""
+    return _code(exc) in _PG_RETRY | _MYSQL_RETRY
+
+
+def backoff(attempt: int) -> float:
+    """The pause before attempt `attempt + 1`: doubling from BACKOFF, jittered, capped."""
+    return min(BACKOFF_MAX, BACKOFF * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+def upgrade_with_retries(
+    conn: Connection, upgrade: Callable[[], None], attempts: int = ATTEMPTS
+) -> None:
+    """Run `upgrade` in one transaction; when a lock wait times out, roll back and retry.
+
+    The migration environment sets a short `lock_timeout` for its transaction (PostgreSQL),
+    so a migration never queues behind a long transaction: it gives up and comes back later.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with conn.begin():
+                upgrade()
+            return
+        except DBAPIError as exc:
+            if not retryable(exc):
+                raise
+            if attempt == attempts:
+                raise LockUnavailable("alembic upgrade", attempt, first_line(exc)) from exc
+            log.info("lock busy for the migrations; retry %d", attempt)
+            time.sleep(backoff(attempt))
+
+
+@dataclass
+class Runner:
+    """Runs steps on one autocommit connection; `blocking_ok` lets a server-refused step block."""
+
+    conn: Connection
+    lock_timeout: float = LOCK_TIMEOUT
+    attempts: int = ATTEMPTS
+    sleep: Callable[[float], None] = time.sleep
+
+    def __post_init__(self) -> None:
+        name = self.conn.dialect.name
+        if name == "postgresql":
+            self.conn.exec_driver_sql(f"SET lock_timeout = '{int(self.lock_timeout * 1000)}ms'")
+            self.conn.exec_driver_sql("SET statement_timeout = 0")
+        elif name == "mysql":
+            seconds = max(1, math.ceil(self.lock_timeout))  # whole seconds only
+            self.conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {seconds}")
+            self.conn.exec_driver_sql(f"SET SESSION innodb_lock_wait_timeout = {seconds}")
+
+    def run(self, step: Step, blocking_ok: bool = False) -> None:
+        """Run one step, retrying lock timeouts with backoff; undo what a failure left behind."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                if step.index:
+                    self._drop_invalid(step.index, step.undo)
+                self._execute(step, blocking_ok)
+                return
+            except DBAPIError as exc:
+                again = retryable(exc) and attempt < self.attempts
+                if step.concurrent or not again:  # a failed concurrent build leaves an index
+                    self._undo(step)
+                if not retryable(exc):
+                    raise
+                if not again:
+                    raise LockUnavailable(step.sql, attempt, first_line(exc)) from exc
+                delay = backoff(attempt)
+                log.info("lock busy for %s; retry %d in %.2fs", step.sql[:80], attempt, delay)
+                self.sleep(delay)
+
+    def _execute(self, step: Step, blocking_ok: bool) -> None:
+        if step.batched:
+            while self.conn.exec_driver_sql(step.sql).rowcount:
+                pass
+            return
+        if step.plain is None:
+            self.conn.exec_driver_sql(step.sql)
+            return
+        for sql in (step.sql, step.instead):
+            if sql is None:
+                continue
+            try:
+                self.conn.exec_driver_sql(sql)
+                return
+            except DBAPIError as exc:
+                if _code(exc) not in _MYSQL_REFUSED:
+                    raise
+                reason = first_line(exc)
+        if not blocking_ok:
+            raise NotOnline(step.plain, reason)
+        log.warning("running with the server's blocking algorithm: %s (%s)", step.plain, reason)
+        self.conn.exec_driver_sql(step.plain)
+
+    def _drop_invalid(self, index: str, drop: str | None) -> None:
+        """Drop an invalid index left by an interrupted concurrent build (PostgreSQL)."""
+        if self.conn.dialect.name != "postgresql" or drop is None:
+            return
+        if self.conn.execute(_INVALID, {"name": index}).first() is None:
+            return
+        log.warning("dropping the invalid index %s left by an interrupted build", index)
+        self.run(Step("", drop, "SHARE UPDATE EXCLUSIVE", concurrent=True))
+
+    def _undo(self, step: Step) -> None:
+        if step.undo is None:
+            return
+        with contextlib.suppress(DBAPIError):  # the next run drops a leftover index anyway
+            self.conn.exec_driver_sql(step.undo)
