@@ -17,6 +17,7 @@ from scraper.web import (
     context,
     dashboard,
     errors,
+    housekeeping,
     insight,
     metrics,
     pages,
@@ -63,6 +64,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     dashboard.init_app(app)
     insight.init_app(app)
+    housekeeping.init_app(app)
     pages.init_app(app)
     metrics.init_app(app)
     health_http.init_app(app, runtime)

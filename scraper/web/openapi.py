@@ -320,6 +320,39 @@ def _pages() -> dict[str, Any]:
     }
 
 
+def _housekeeping() -> dict[str, Any]:
+    """Delete a job and download its archive (`scraper.web.housekeeping`)."""
+    job_op = {"parameters": [JOB_ID]}
+    zipped = {"application/zip": {"schema": {"type": "string", "format": "binary"}}}
+    archive = _op("A job's files and metadata.json as one streamed zip", None, (404,), **job_op)
+    archive["responses"]["200"] = {"description": "The zip.", "content": zipped}
+    deleted = _op("Delete a finished job and its files", None, (404, 409), **job_op)
+    gone = {"deleted": {"type": "string"}, "files_removed": {"type": "integer", "minimum": 0}}
+    schema = {"type": "object", "properties": gone, "required": list(gone)}
+    deleted["responses"]["200"] = {
+        "description": "Deleted.",
+        "content": {"application/json": {"schema": schema}},
+    }
+    return {
+        "/api/jobs/{job_id}": {"delete": deleted},
+        "/api/jobs/{job_id}/archive": {"get": archive},
+        "/jobs/{job_id}/delete": {
+            "post": _page(
+                "Delete a finished job from its page",
+                302,
+                (302, 400, 404, 413, 503),
+                parameters=[JOB_ID],
+                requestBody=_form({}),
+            )
+        },
+    }
+
+
+def _merge(paths: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """Paths plus more operations, a path's operations merged (GET and DELETE on one path)."""
+    return paths | {path: paths.get(path, {}) | ops for path, ops in more.items()}
+
+
 def _sources_op() -> dict[str, Any]:
     schema = {
         "type": "object",
@@ -381,7 +414,7 @@ def build_document(max_content_limit: int) -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}, {"sessionCookie": []}],
-        "paths": _paths(defs) | _pages(),
+        "paths": _merge(_paths(defs) | _pages(), _housekeeping()),
         "components": {
             "schemas": defs,
             "securitySchemes": {

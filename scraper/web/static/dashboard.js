@@ -328,6 +328,12 @@
     });
   }
 
+  // A form that destroys something asks first (data-confirm holds the question).
+  document.addEventListener("submit", function (event) {
+    var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) { event.preventDefault(); }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     var active = document.getElementById("active");
     if (active) { dashboard(active); }
