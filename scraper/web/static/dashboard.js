@@ -330,7 +330,9 @@
 
   // A form that destroys something asks first (data-confirm holds the question).
   document.addEventListener("submit", function (event) {
-    var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    var asker = event.submitter && event.submitter.hasAttribute("data-confirm") ?
+      event.submitter : event.target;
+    var question = asker.getAttribute && asker.getAttribute("data-confirm");
     if (question && !window.confirm(question)) { event.preventDefault(); }
   });
 

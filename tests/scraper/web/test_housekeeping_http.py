@@ -99,3 +99,43 @@ def test_the_job_page_delete_needs_a_csrf_token_and_refuses_an_active_job(
     refused = plain.post(f"/jobs/{job_id}/delete", follow_redirects=True)
     assert "cancel it first" in refused.get_data(as_text=True)
     assert plain.post("/jobs/no-such-job/delete").status_code == 404
+
+
+def test_bulk_delete_removes_finished_jobs_and_names_refusals_by_query(
+    app: Flask, client: FlaskClient, users: WebUsers, runtime: Runtime
+) -> None:
+    done = finished_job(client, users, runtime, "old owls")
+    waiting = submit(client, users.a, "still waiting", 1)
+    browser = signed_in(app, users.a)
+
+    form = {"action": "delete", "scope": "selected", "job_ids": [done, waiting]}
+    page = browser.post("/jobs/bulk", data=form, follow_redirects=True).get_data(as_text=True)
+
+    assert "1 job(s) deleted, 1 refused." in page
+    assert "&#39;still waiting&#39;: it is pending; cancel it first" in page
+    assert waiting not in page.split('id="jobs-table"')[0]  # refusals name queries, not ids
+    assert [j.id for j in runtime.jobs.list().jobs] == [waiting]
+    assert 'id="bulk-delete"' in page and "data-confirm=" in page
+
+
+def test_bulk_with_nothing_ticked_says_so_and_does_nothing(
+    app: Flask, client: FlaskClient, users: WebUsers, runtime: Runtime
+) -> None:
+    waiting = submit(client, users.a, "waiting", 1)
+    browser = signed_in(app, users.a)
+    form = {"action": "cancel", "scope": "selected"}
+    page = browser.post("/jobs/bulk", data=form, follow_redirects=True).get_data(as_text=True)
+    assert "No job is ticked: tick the jobs to cancel, or choose all matching." in page
+    assert "0 job(s)" not in page
+    assert runtime.jobs.get(waiting).status == "pending"
+
+
+def test_a_page_past_the_last_links_to_the_last_page_not_the_one_before(
+    app: Flask, client: FlaskClient, users: WebUsers
+) -> None:
+    submit(client, users.a, "one", 1)
+    page = signed_in(app, users.a).get("/jobs?page=999")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 404 and "Page 999 is past the last page (1)" in html
+    assert "page=998" not in html and "Page 999 of 1" not in html
+    assert 'href="?page=1">← Last page (1)</a>' in html
