@@ -20,6 +20,7 @@ import click
 from sqlalchemy import Engine
 
 from ops.errors import OpsError
+from ops.prune import prune_command
 from scraper.config import DEFAULT_DATABASE_URL
 from scraper.db import make_engine, make_readonly_engine, sqlite_file, sqlite_left_as_found
 from scraper.errors import ConfigError
@@ -125,6 +126,9 @@ def ops_command(
 @click.group()
 def main() -> None:
     """Ops toolkit for the scraper: schema checks and repair, tracing, diagnosis."""
+
+
+main.add_command(prune_command)
 
 
 @ops_command("check-schema")
