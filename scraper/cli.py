@@ -73,6 +73,7 @@ def serve(
     from waitress.server import create_server
 
     from scraper.jobs import Reconciler
+    from scraper.jobs.housekeeping import retention_pruner
     from scraper.selfheal import SelfHealer
     from scraper.web import create_app
     from scraper.worker import Worker
@@ -98,6 +99,9 @@ def serve(
         else Reconciler(runtime.store, runtime.fallback, settings.reconcile_interval)
     )
     reconciler.start()
+    pruner = retention_pruner(runtime.Session, runtime.files, settings.retention_days)
+    if pruner is not None:
+        pruner.start()
     worker = None if no_worker else Worker(runtime, concurrency=concurrency)
     if worker is not None:
         worker.start()
@@ -110,6 +114,8 @@ def serve(
         pass
     finally:
         reconciler.stop()
+        if pruner is not None:
+            pruner.stop()
         if worker is not None:
             worker.stop()
 

@@ -9,6 +9,7 @@ Pruning runs in small batches, one short transaction each, so job writes never w
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -125,23 +126,25 @@ def prune(
     batch: int = BATCH,
     now: datetime | None = None,
     progress: Callable[[Removed], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> Removed:
     """Delete finished jobs older than `older_than`, batch by batch; `dry_run` only counts.
 
     Each batch locks, deletes and commits its jobs' rows in one short transaction, then
-    deletes the files no asset references any more.
+    deletes the files no asset references any more. `stop`, once set, ends it between batches.
     """
     cutoff = (now or utcnow()) - older_than
     if dry_run:
         return count_prunable(session_factory, cutoff)
     total = Removed()
-    while True:
+    while stop is None or not stop.is_set():
         done = _prune_batch(session_factory, files, cutoff, batch)
         if not done.jobs:
             return total
         total += done
         if progress is not None:
             progress(total)
+    return total
 
 
 def _prune_batch(
@@ -176,3 +179,60 @@ def count_prunable(session_factory: sessionmaker[Session], cutoff: datetime) -> 
         assets = s.scalar(select(func.count()).select_from(Asset).where(in_doomed)) or 0
         files = s.scalar(select(func.count(distinct(Asset.path))).where(in_doomed, ~shared)) or 0
     return Removed(int(jobs), int(assets), int(files))
+
+
+class Pruner:
+    """Background thread: prune finished jobs older than `days` every `interval` seconds.
+
+    Several processes may run one each: a batch skips jobs another process has locked.
+    """
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        files: Storage,
+        days: int,
+        interval: float = 3600.0,
+        first: float = 60.0,
+    ) -> None:
+        self.session_factory, self.files = session_factory, files
+        self.days, self.interval, self.first = days, interval, first
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="pruner", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        wait = self.first
+        while not self._stop.wait(wait):
+            wait = self.interval
+            try:
+                self.tick()
+            except Exception:  # the loop must outlive a database or storage outage
+                log.exception("pruning failed")
+
+    def tick(self) -> Removed:
+        """One pass; logs what it removed."""
+        removed = prune(
+            self.session_factory, self.files, timedelta(days=self.days), stop=self._stop
+        )
+        if removed.jobs:
+            log.info(
+                "pruned %d job(s) older than %d days: %d asset row(s), %d file(s)",
+                removed.jobs, self.days, removed.assets, removed.files,
+            )  # fmt: skip
+        return removed
+
+
+def retention_pruner(
+    session_factory: sessionmaker[Session], files: Storage, days: int | None
+) -> Pruner | None:
+    """The pruner SCRAPER_RETENTION_DAYS asks for; None when unset (keep every job)."""
+    return None if days is None else Pruner(session_factory, files, days)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from scraper.accounts import create_user
 from scraper.errors import JobNotFound, JobStateError
-from scraper.jobs.housekeeping import Removed, delete_job, prune
+from scraper.jobs.housekeeping import Removed, delete_job, prune, retention_pruner
 from scraper.models import Asset, JobAttempt, ScrapeJob, utcnow
 from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
@@ -185,3 +185,18 @@ def test_a_prune_in_batches_lets_job_writes_through(runtime: Runtime) -> None:
     assert result == [Removed(jobs=2000, assets=0, files=0)]
     assert latencies and max(latencies) < 1.0, max(latencies)
     assert count(runtime, ScrapeJob) == len(latencies)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_retention_pruner_prunes_in_the_background_and_stops(runtime: Runtime) -> None:
+    assert retention_pruner(runtime.Session, runtime.files, None) is None
+    old = add_job(runtime, ["a"], age_days=8)
+    pruner = retention_pruner(runtime.Session, runtime.files, 7)
+    assert pruner is not None
+    pruner.first = 0.01
+    pruner.start()
+    deadline = time.monotonic() + 10
+    while count(runtime, ScrapeJob) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pruner.stop()
+    assert count(runtime, ScrapeJob) == 0 and not on_disk(runtime, "a"), old
