@@ -3,6 +3,8 @@ lookups that 404, job creation, and the dashboard's state."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, request, url_for
@@ -11,11 +13,14 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 
 from scraper.assets import AssetRecord, get_asset
+from scraper.download.reach import ALLOW_HINT, refused_host
 from scraper.errors import JobNotFound
 from scraper.jobs import JobPage, JobRecord, NewJob
 from scraper.jobs.explain import summarize_error
 from scraper.metrics.cache import TTLCache
 from scraper.models import JobStatus, utcnow
+from scraper.sources import source_class
+from scraper.sources.common import UrlQuerySource
 from scraper.web.auth import current_account, owner_filter
 from scraper.web.context import current_runtime, runtime_of
 from scraper.web.errors import ApiError, error_response, unavailable_page, wants_json
@@ -140,6 +145,7 @@ def find_asset(asset_id: int) -> AssetRecord:
 
 def create_job(search: SearchRequest) -> JobRecord:
     """Create the job for the signed-in user (the database, or the fallback if it refuses)."""
+    refuse_unreachable(search)
     spec = NewJob(
         query=search.query,
         max_content=search.max_content,
@@ -147,6 +153,18 @@ def create_job(search: SearchRequest) -> JobRecord:
         enabled_sources=tuple(search.enabled_sources),
     )
     return current_runtime().jobs.create(spec, user_id=current_account().id)
+
+
+def refuse_unreachable(search: SearchRequest) -> None:
+    """400 naming `query` for a URL query the address guard is sure to refuse (localhost, a
+    private address): the job could only fail."""
+    settings = current_runtime().settings
+    if not any(issubclass(source_class(n), UrlQuerySource) for n in search.enabled_sources):
+        return
+    reason = refused_host(search.query.strip(), settings.allow_private_networks,
+                          settings.trusted_hosts)  # fmt: skip
+    if reason is not None:
+        raise ApiError(400, "invalid_request", f"query: {reason}; {ALLOW_HINT}", "query")
 
 
 # -- the dashboard's state (also rendered server-side by the dashboard page) -------------------
@@ -196,12 +214,20 @@ def health_json(item: HealthItem) -> dict[str, Any]:
     """A health line; paths and ops commands are shown to admins only (they run the fixes)."""
     if current_account().is_admin:
         return vars(item)
-    data_dir = current_runtime().settings.data_dir
-    output = item.output
-    for path in sorted({str(data_dir.resolve()), str(data_dir)}, key=len, reverse=True):
-        output = output.replace(f"data directory {path}", "data directory")
-        output = output.replace(path, "the data directory")
+    output = hide_data_dir(item.output, current_runtime().settings.data_dir)
     return vars(item) | {"output": output, "fix": None}
+
+
+def hide_data_dir(text: str, data_dir: Path) -> str:
+    """The text with the data dir's path (and paths under it) said as "the data directory".
+
+    Only a whole path is replaced: a relative data dir `data` must not eat "database".
+    """
+    for path in sorted({str(data_dir.resolve()), str(data_dir)}, key=len, reverse=True):
+        whole = rf"(?<![\w./~-]){re.escape(path)}(?:/[^\s'\",;:)]*)?(?![\w-]|\s+director)"
+        text = re.sub(rf"data directory {whole}", "data directory", text)
+        text = re.sub(rf"(?:the )?{whole}", "the data directory", text)
+    return text
 
 
 def dashboard_state() -> dict[str, Any]:

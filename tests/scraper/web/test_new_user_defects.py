@@ -1,0 +1,98 @@
+"""Defects a new user hit (issue 27), each proved through the test client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from scraper.config import Settings
+from scraper.jobs.explain import summarize_error
+from scraper.models import Base
+from scraper.runtime import Runtime
+from scraper.web.views import hide_data_dir
+from tests.plugins.web import WebUsers, make_app, make_users, signed_in
+
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+@sqlite_only
+def test_a_relative_data_dir_is_hidden_without_eating_the_word_database(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir(exist_ok=True)
+    runtime = Runtime(settings.with_overrides(data_dir=Path("data")))
+    Base.metadata.create_all(runtime.engine)
+    users = make_users(runtime)
+    state = signed_in(make_app(runtime), users.a).get("/api/dashboard").get_json()
+    outputs = " ".join(h["output"] for h in state["health"])
+    runtime.close()
+
+    assert "The database answered in" in outputs and "outside the database" in outputs
+    assert "directorybase" not in outputs and "the the" not in outputs
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("The database answered in 2.02 ms.", "The database answered in 2.02 ms."),
+        ("No job is held outside the database.", "No job is held outside the database."),
+        ("data directory data is not writable", "data directory is not writable"),
+        ("cannot create data/tmp/x.part", "cannot create the data directory"),
+        ("metadata of data2", "metadata of data2"),
+    ],
+)
+def test_hide_data_dir_replaces_whole_paths_only(text: str, shown: str) -> None:
+    assert hide_data_dir(text, Path("data")) == shown
+
+
+def test_a_private_address_is_summarised_as_such_not_as_robots_txt() -> None:
+    error = (
+        "NothingStored: url: 10.1.2.3 resolves to non-public address 10.1.2.3 "
+        "(http://10.1.2.3/robots.txt)"
+    )
+    summary = summarize_error(error) or ""
+    assert "robots.txt" not in summary
+    assert summary.startswith("10.1.2.3 is a private or local address (10.1.2.3)")
+    assert "SCRAPER_ALLOW_PRIVATE_NETWORKS" in summary and "SCRAPER_TRUSTED_HOSTS" in summary
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000/a.png", "http://localhost/x", "https://[::1]/", "http://10.0.0.7/"]
+)
+def test_a_url_job_for_a_local_address_is_refused_at_submission(
+    settings: Settings, url: str
+) -> None:
+    runtime = Runtime(settings.with_overrides(allow_private_networks=False))
+    Base.metadata.create_all(runtime.engine)
+    users = make_users(runtime)
+    client = make_app(runtime).test_client()
+    body = {"query": url, "max_content": 1, "enabled_sources": ["url"]}
+
+    refused = client.post("/api/comprehensive-search", json=body, headers=users.a.headers)
+
+    assert refused.status_code == 400, refused.get_json()
+    assert refused.get_json()["field"] == "query"
+    assert "SCRAPER_ALLOW_PRIVATE_NETWORKS" in refused.get_json()["message"]
+    assert runtime.jobs.list().total == 0
+    runtime.close()
+
+
+@sqlite_only
+def test_a_trusted_host_or_allowed_private_networks_may_be_submitted(
+    settings: Settings, client: FlaskClient, users: WebUsers
+) -> None:
+    body = {"query": "http://127.0.0.1:9/a.png", "max_content": 1, "enabled_sources": ["url"]}
+    allowed = client.post("/api/comprehensive-search", json=body, headers=users.a.headers)
+    assert allowed.status_code == 201  # the test settings allow private networks
+    runtime = Runtime(
+        settings.with_overrides(allow_private_networks=False, trusted_hosts={"localhost"})
+    )
+    client = make_app(runtime).test_client()  # same database: the users exist
+    body["query"] = "http://localhost:9/a.png"
+    trusted = client.post("/api/comprehensive-search", json=body, headers=users.b.headers)
+    assert trusted.status_code == 201
+    runtime.close()
