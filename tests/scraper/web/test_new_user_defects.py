@@ -61,7 +61,8 @@ def test_a_private_address_is_summarised_as_such_not_as_robots_txt() -> None:
 
 @sqlite_only
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:8000/a.png", "http://localhost/x", "https://[::1]/", "http://10.0.0.7/"]
+    "url",
+    ["http://127.0.0.1:8000/a.png", "http://localhost/x", "https://[::1]/", "http://10.0.0.7/"],
 )
 def test_a_url_job_for_a_local_address_is_refused_at_submission(
     settings: Settings, url: str
