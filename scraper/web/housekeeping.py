@@ -13,6 +13,7 @@ from scraper.jobs.archive import stream_archive
 from scraper.jobs.housekeeping import Removed, delete_job
 from scraper.web.auth import owner_filter
 from scraper.web.context import current_runtime
+from scraper.web.dashboard import no_such_job
 from scraper.web.errors import ApiError
 from scraper.web.views import find_job, job_json
 
@@ -67,7 +68,7 @@ def delete_from_page(job_id: str) -> ResponseReturnValue:
         removed = remove(job_id)
     except ApiError as exc:
         if exc.status == 404:
-            abort(404)
+            abort(404, description=no_such_job(job_id))
         flash(exc.message, "error")
         return redirect(url_for("dashboard.job", job_id=job_id))
     flash(f"Job deleted ({removed.assets} asset(s), {removed.files} file(s) removed).", "info")

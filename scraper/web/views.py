@@ -218,6 +218,14 @@ def health_json(item: HealthItem) -> dict[str, Any]:
     return vars(item) | {"output": output, "fix": None}
 
 
+def health_label(name: str) -> str:
+    """A health line's label, unique per check: "database writes", "worker", "self-heal"."""
+    group, _, aspect = name.partition(":")
+    if group == "database" and aspect and aspect != "connection":
+        return f"database {aspect.replace('_', ' ')}"
+    return group.replace("_", "-")
+
+
 def hide_data_dir(text: str, data_dir: Path) -> str:
     """The text with the data dir's path (and paths under it) said as "the data directory".
 
@@ -257,3 +265,4 @@ def init_app(app: Flask) -> None:
     every = float(app.config.get("HEALTH_CHECK_SECONDS", 2.0))
     app.extensions[HEALTH_CACHE_KEY] = health_cache(runtime_of(app), every)
     app.register_error_handler(DatabaseUnavailable, _unavailable)
+    app.add_template_filter(health_label)

@@ -108,6 +108,34 @@
       document.querySelector("main").prepend(el);
     }
     if (el) { el.hidden = !message; el.textContent = message ? "Database unavailable: " + message : ""; }
+    if (message) { healthOutage(message); }
+  }
+
+  // Under the outage banner the Health panel must not stay green: its database line fails,
+  // the others are marked as last known (they cannot be refreshed without the database).
+  function healthOutage(message) {
+    var ul = document.getElementById("health");
+    if (!ul) { return; }
+    Array.prototype.forEach.call(ul.children, function (li) {
+      var name = li.querySelector("b");
+      var out = li.lastElementChild;
+      if (name && name.title === "database:connection") {
+        li.className = "h-fail";
+        out.textContent = "The database cannot be reached: " + message;
+      } else if (!li.classList.contains("h-stale")) {
+        li.classList.add("h-stale");
+        out.textContent = "Last known: " + out.textContent;
+      }
+    });
+  }
+
+  // "database:writes" -> "database writes", "worker:heartbeat" -> "worker": no two alike.
+  function healthLabel(name) {
+    var parts = name.split(":");
+    if (parts[0] === "database" && parts[1] && parts[1] !== "connection") {
+      return "database " + parts[1].replace(/_/g, " ");
+    }
+    return parts[0].replace(/_/g, "-");
   }
 
   // -- charts (vendored uPlot) ------------------------------------------------------------
@@ -234,7 +262,7 @@
         var dot = document.createElement("span");
         dot.className = "dot";
         var name = document.createElement("b");
-        name.textContent = item.name.split(":")[0];
+        name.textContent = healthLabel(item.name);
         name.title = item.name;
         var out = document.createElement("span");
         out.textContent = item.output;

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,9 @@ from scraper.jobs.explain import summarize_error
 from scraper.models import Base
 from scraper.runtime import Runtime
 from scraper.web.views import hide_data_dir
-from tests.plugins.web import WebUsers, make_app, make_users, signed_in
+from tests.plugins.web import WebUsers, make_app, make_users, signed_in, submit
 
+Login = Callable[[str], FlaskClient]
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
@@ -97,3 +100,40 @@ def test_a_trusted_host_or_allowed_private_networks_may_be_submitted(
     trusted = client.post("/api/comprehensive-search", json=body, headers=users.b.headers)
     assert trusted.status_code == 201
     runtime.close()
+
+
+@sqlite_only
+def test_a_failed_job_without_files_says_so_and_its_message_is_the_summary(
+    runtime: Runtime, client: FlaskClient, users: WebUsers
+) -> None:
+    job_id = submit(client, users.a, "doomed", 1)
+    assert runtime.store.claim("w1", 30) is not None
+    runtime.store.fail(job_id, "w1", "NothingStored: openverse: HTTP status 503 for https://x/")
+    page = signed_in(make_app(runtime), users.a).get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert "No assets yet." not in page
+    assert "The job failed before it stored any file." in page
+    assert '<dd class="job-message">Openverse answered 503 Service Unavailable</dd>' in page
+
+
+@sqlite_only
+def test_an_unknown_job_or_page_gets_our_404_page_in_plain_words(
+    runtime: Runtime, users: WebUsers
+) -> None:
+    browser = signed_in(make_app(runtime), users.a)
+    job = browser.get("/jobs/no-such-job")
+    assert job.status_code == 404
+    html = job.get_data(as_text=True)
+    assert "There is no job &#39;no-such-job&#39; that you can see" in html
+    assert "check your spelling" not in html and 'id="error-message"' in html
+    other = browser.get("/nowhere")
+    assert other.status_code == 404 and "There is no page at /nowhere." in other.get_data(
+        as_text=True
+    )
+
+
+@sqlite_only
+def test_health_labels_are_unique(login_as: Login) -> None:
+    html = login_as("a").get("/").get_data(as_text=True)
+    labels = re.findall(r'<b title="[^"]+">([^<]+)</b>', html)
+    assert "database" in labels and "database writes" in labels
+    assert len(labels) == len(set(labels)), labels
