@@ -87,6 +87,9 @@ MATRIX: dict[Endpoint, Row] = {
                                    "enabled_sources": "selftest"}),
     ("GET", "/jobs/<job_id>"): Row("/jobs/{job}", "job", 200, 404),
     ("POST", "/jobs/<job_id>/<action>"): Row("/jobs/{job}/cancel", "job", 302, 404),
+    ("DELETE", "/api/jobs/<job_id>"): Row("/api/jobs/{job}", "cancelled", 200, 404),
+    ("GET", "/api/jobs/<job_id>/archive"): Row("/api/jobs/{job}/archive", "asset", 200, 404),
+    ("POST", "/jobs/<job_id>/delete"): Row("/jobs/{job}/delete", "cancelled", 302, 404),
 }  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from scraper.runtime import Runtime
 from tests.plugins.web import WebUsers, make_app, run_all, signed_in, submit
+from tests.scraper.web.test_database_unavailable import cut_database
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -139,3 +140,14 @@ def test_a_page_past_the_last_links_to_the_last_page_not_the_one_before(
     assert page.status_code == 404 and "Page 999 is past the last page (1)" in html
     assert "page=998" not in html and "Page 999 of 1" not in html
     assert 'href="?page=1">← Last page (1)</a>' in html
+
+
+def test_delete_and_archive_answer_503_while_the_database_is_unreachable(
+    app: Flask, client: FlaskClient, users: WebUsers, runtime: Runtime
+) -> None:
+    job_id = finished_job(client, users, runtime, "owls")
+    cut_database(runtime)
+    for method, path in [("DELETE", f"/api/jobs/{job_id}"), ("GET", f"/api/jobs/{job_id}/archive")]:
+        response = client.open(path, method=method, headers=users.a.headers)
+        assert response.status_code == 503, response.get_data(as_text=True)
+        assert response.get_json()["error"] == "database_unavailable"
