@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from tests.plugins.web import LiveServer
 from tests.scraper.web.test_browser import (  # noqa: F401
     browser,
@@ -20,7 +21,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_delete_asks_first_then_removes_the_job_and_download_all_is_offered(
-    page: Any, live_server: LiveServer
+    page: Any,  # noqa: F811
+    live_server: LiveServer,
 ) -> None:
     from playwright.sync_api import expect
 
@@ -47,7 +49,8 @@ def test_delete_asks_first_then_removes_the_job_and_download_all_is_offered(
 
 
 def test_an_outage_turns_the_health_panels_database_line_red(
-    page: Any, live_server: LiveServer
+    page: Any,  # noqa: F811
+    live_server: LiveServer,
 ) -> None:
     from playwright.sync_api import expect
 
