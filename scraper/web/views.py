@@ -17,6 +17,7 @@ from scraper.download.reach import ALLOW_HINT, refused_host
 from scraper.errors import JobNotFound
 from scraper.jobs import JobPage, JobRecord, NewJob
 from scraper.jobs.explain import summarize_error
+from scraper.jobs.tally import status_counts
 from scraper.metrics.cache import TTLCache
 from scraper.models import JobStatus, utcnow
 from scraper.sources import source_class
@@ -251,6 +252,7 @@ def dashboard_state() -> dict[str, Any]:
         "active_total": active_total,
         "recent": [job_json(j) for j in recent.jobs],
         "recent_total": recent.total,
+        "counts": status_counts(current_runtime().Session, owner),
         "fallback_jobs": status.fallback_jobs,
         "schema": vars(status.schema),
         "banner": status.banner,

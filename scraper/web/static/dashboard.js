@@ -232,6 +232,11 @@
         if (!active[id] && recent[id]) { fillJob(row, recent[id]); row.classList.add("finished"); }
       });
       document.getElementById("active-empty").hidden = list.children.length > 0;
+      var note = document.getElementById("finished-note");
+      if (note) { note.hidden = !list.querySelector(".finished"); }
+      Object.keys(state.counts || {}).forEach(function (status) {
+        setText(document, '#state-counts [data-status="' + status + '"] .n', String(state.counts[status]));
+      });
       addRecent(state.recent, state.recent_total);
       Array.prototype.forEach.call(document.querySelectorAll("#recent tr[data-job-id]"), function (tr) {
         var job = recent[tr.getAttribute("data-job-id")];

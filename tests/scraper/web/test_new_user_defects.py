@@ -137,3 +137,23 @@ def test_health_labels_are_unique(login_as: Login) -> None:
     labels = re.findall(r'<b title="[^"]+">([^<]+)</b>', html)
     assert "database" in labels and "database writes" in labels
     assert len(labels) == len(set(labels)), labels
+
+
+@sqlite_only
+def test_the_dashboard_counts_the_users_jobs_per_state(
+    runtime: Runtime, client: FlaskClient, users: WebUsers, login_as: Login
+) -> None:
+    for query in ("one", "two", "three"):
+        submit(client, users.a, query, 1)
+    runtime.jobs.cancel(submit(client, users.a, "gone", 1))
+    submit(client, users.b, "not mine", 1)
+
+    state = login_as("a").get("/api/dashboard").get_json()
+    assert state["counts"] == {
+        "pending": 3, "running": 0, "completed": 0, "failed": 0, "cancelled": 1,
+    }  # fmt: skip
+    assert state["active_total"] == 3
+    html = login_as("a").get("/").get_data(as_text=True)
+    link = '<a href="/jobs?status=cancelled" data-status="cancelled"><span class="n">1</span>'
+    assert link in html
+    assert login_as("admin").get("/api/dashboard").get_json()["counts"]["pending"] == 4
