@@ -71,7 +71,7 @@ def _delete_rows(s: Session, job_ids: list[str]) -> tuple[set[tuple[str, str]], 
     keys = set(
         s.execute(select(Asset.sha256, Asset.path).where(Asset.job_id.in_(job_ids)).distinct())
     )
-    assets = s.execute(delete(Asset).where(Asset.job_id.in_(job_ids))).rowcount
+    assets = s.execute(delete(Asset).where(Asset.job_id.in_(job_ids))).rowcount  # type: ignore[attr-defined]
     s.execute(delete(JobAttempt).where(JobAttempt.job_id.in_(job_ids)))
     s.execute(delete(ScrapeJob).where(ScrapeJob.id.in_(job_ids)))
     return {(str(sha), str(key)) for sha, key in keys}, int(assets or 0)
