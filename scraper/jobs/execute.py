@@ -277,6 +277,9 @@ def _record(run: Run, kept: list[Fetched]) -> None:
         return
     rows = [asset_row(run.job.id, source, item, stored) for source, item, stored in entries]
     written = run.ctx.store.add_assets(run.ctx.worker_id, run.job.lease_token, rows)
+    for _source, _item, stored in entries:
+        if stored.claimed:  # the row that references it is committed (or refused): let it go
+            run.ctx.files.release(stored.path)
     if written.refused:
         raise JobLost(f"job {run.job.id} is no longer held by {run.ctx.worker_id}")
     for (source, _item, stored), row in zip(entries, rows, strict=True):

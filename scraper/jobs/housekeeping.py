@@ -93,13 +93,21 @@ def remove_unreferenced(
             shas = {sha for sha, _ in chunk}
             rows = s.execute(select(Asset.sha256, Asset.path).where(Asset.sha256.in_(shas)))
             still = {(str(sha), str(key)) for sha, key in rows}
-        removed += sum(_delete_file(files, key) for sha, key in chunk if (sha, key) not in still)
+        gone = [(sha, key) for sha, key in chunk if (sha, key) not in still]
+        removed += sum(_discard(session_factory, files, sha, key) for sha, key in gone)
     return removed
 
 
-def _delete_file(files: Storage, key: str) -> bool:
+def _discard(session_factory: sessionmaker[Session], files: Storage, sha: str, key: str) -> bool:
+    """Delete the file unless, by the time it is moved aside, an asset references it."""
+
+    def referenced() -> bool:
+        named = select(Asset.id).where(Asset.sha256 == sha, Asset.path == key).limit(1)
+        with session_factory() as s:
+            return s.scalar(named) is not None
+
     try:
-        return files.delete(key)
+        return files.discard(key, referenced)
     except StorageError as exc:  # the rows are gone already: report the file, go on
         log.warning("could not delete stored file %s: %s", key, exc)
         return False

@@ -6,6 +6,7 @@ import hashlib
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -27,7 +28,8 @@ def add_job(
     age_days: float = 0,
     user_id: int | None = None,
 ) -> str:
-    """A job row `age_days` old whose assets are the selftest PNGs of `seeds` (stored)."""
+    """A job row `age_days` old whose assets are the selftest PNGs of `seeds` (stored, and
+    claimed files released once the rows commit, as a worker does)."""
     at = utcnow() - timedelta(days=age_days)
     job_id = str(uuid.uuid4())
     finished = at if status in ("completed", "failed", "cancelled") else None
@@ -46,8 +48,8 @@ def add_job(
             )
         )
         s.flush()
-        for seed in seeds:
-            stored = rt.files.put_bytes(make_png(seed), "image/png", f"{seed}.png")
+        kept = [rt.files.put_bytes(make_png(seed), "image/png", f"{seed}.png") for seed in seeds]
+        for seed, stored in zip(seeds, kept, strict=True):
             s.add(
                 Asset(
                     job_id=job_id,
@@ -65,6 +67,9 @@ def add_job(
                 )
             )
         s.add(JobAttempt(job_id=job_id, attempt=1, status="failed", error="earlier"))
+    for stored in kept:
+        if stored.claimed:
+            rt.files.release(stored.path)
     return job_id
 
 
@@ -200,3 +205,65 @@ def test_the_retention_pruner_prunes_in_the_background_and_stops(runtime: Runtim
         time.sleep(0.05)
     pruner.stop()
     assert count(runtime, ScrapeJob) == 0 and not on_disk(runtime, "a"), old
+
+
+def race_once(runtime: Runtime, n: int, pause: float) -> tuple[bool, bool]:
+    """Delete a job while another stores the same content for a new job, at once.
+
+    Returns (the new job's file is on disk, the store found the file already there).
+    """
+    seed = f"race-{n}"
+    old, new = add_job(runtime, [seed]), add_job(runtime, [])
+    start = threading.Barrier(2)
+    claimed: list[bool] = []
+
+    def store() -> None:
+        start.wait()
+        stored = runtime.files.put_bytes(make_png(seed), "image/png", "x.png")
+        claimed.append(stored.claimed)
+        time.sleep(pause)  # a worker records the row a moment after storing the file
+        with runtime.Session() as s, s.begin():
+            s.add(Asset(job_id=new, source="selftest", url=f"https://example.org/{seed}.png",
+                        path=stored.path, filename=stored.filename, sha256=stored.sha256,
+                        size_bytes=stored.size_bytes, content_type="image/png"))  # fmt: skip
+        if stored.claimed:
+            runtime.files.release(stored.path)
+
+    def remove() -> None:
+        start.wait()
+        delete_job(runtime.Session, runtime.files, old)
+
+    errors: list[BaseException] = []
+
+    def guarded(work: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                work()
+            except BaseException as exc:  # re-raised below: a thread's error is not a loss
+                errors.append(exc)
+
+        return run
+
+    threads = [threading.Thread(target=guarded(store)), threading.Thread(target=guarded(remove))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return on_disk(runtime, seed), claimed[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "db_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_delete_racing_a_store_of_the_same_content_never_loses_the_file(
+    runtime: Runtime,
+) -> None:
+    """200 times: the job being deleted and a new job share content stored at that moment."""
+    outcomes = [race_once(runtime, n, pause=(n % 5) * 0.001) for n in range(200)]
+    lost = [n for n, (kept, _) in enumerate(outcomes) if not kept]
+    claims = sum(claimed for _, claimed in outcomes)
+    assert not lost, f"lost the file in iterations {lost} ({claims} stores found it there)"
+    assert 0 < claims  # the interleaving where the store reuses the file did happen
