@@ -159,6 +159,13 @@ class Settings(BaseSettings):
     s3_region: Annotated[str | None, BeforeValidator(_blank_is_none)] = setting(
         None, "the object store's region", env="AWS_REGION", shown="`us-east-1`"
     )
+    retention_days: Annotated[int | None, BeforeValidator(_blank_is_none)] = setting(
+        None,
+        "finished jobs older than this many days are pruned (hourly, by `scraper serve` and "
+        "`ops prune`) with their asset rows and every file no remaining asset references",
+        shown="unset (keep every job)",
+        gt=0,
+    )
     # Not a variable: room for values an embedding program passes in code.
     extra: Mapping[str, Any] = Field(default_factory=dict)
 

@@ -13,15 +13,18 @@ class Periodic:
     """Call `tick` every `interval` seconds in a daemon thread; a tick that raises is logged
     and the loop goes on (it must outlive a database outage)."""
 
-    def __init__(self, name: str, interval: float, tick: Callable[[], object]) -> None:
+    def __init__(
+        self, name: str, interval: float, tick: Callable[[], object], first: float | None = None
+    ) -> None:
         self.name = name
         self.interval = interval
+        self.first = interval if first is None else first  # seconds before the first tick
         self.tick = tick
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the thread; the first tick comes one interval from now."""
+        """Start the thread; the first tick comes `first` seconds from now (one interval)."""
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
@@ -32,7 +35,9 @@ class Periodic:
             self._thread.join(timeout=timeout)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        wait = self.first
+        while not self._stop.wait(wait):
+            wait = self.interval
             try:
                 self.tick()
             except Exception:

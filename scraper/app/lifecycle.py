@@ -19,6 +19,7 @@ from scraper.app.bootstrap import StartupReport, prepare
 from scraper.app.selfheal import SelfHealer
 from scraper.errors import ScraperError
 from scraper.jobs import Reconciler
+from scraper.jobs.housekeeping import retention_pruner
 from scraper.metrics.exporter import mark_process_dead, serve_metrics
 from scraper.runtime import Runtime
 from scraper.schedules import Ticking
@@ -101,7 +102,11 @@ class Service:
             else Reconciler(runtime.store, runtime.fallback, settings.reconcile_interval)
         )
         # the worker's housekeeping fires due schedules too; this thread covers --no-worker
-        return cls(runtime, worker, (healer, Ticking(runtime.Session, settings)), server)
+        parts: list[Background] = [healer, Ticking(runtime.Session, settings)]
+        pruner = retention_pruner(runtime.Session, runtime.files, settings.retention_days)
+        if pruner is not None:  # SCRAPER_RETENTION_DAYS: prune old finished jobs hourly
+            parts.append(pruner)
+        return cls(runtime, worker, parts, server)
 
     @classmethod
     def standalone_worker(

@@ -7,6 +7,12 @@ from http import HTTPStatus
 
 # Tried in order; the first that matches names the problem. Groups: host / status / source.
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # First: the guard's message quotes the URL it refused, often ".../robots.txt".
+    (
+        re.compile(r"(?P<host>[\w.:\[\]%-]+) resolves to non-public address (?P<ip>[\w.:%-]+)"),
+        "{host} is a private or local address ({ip}): downloads from it are refused; set "
+        "SCRAPER_ALLOW_PRIVATE_NETWORKS=1, or add {host} to SCRAPER_TRUSTED_HOSTS, to allow it",
+    ),
     (re.compile(r"Failed to resolve '(?P<host>[^']+)'"), "Can't resolve {host}"),
     (
         re.compile(r"host='(?P<host>[^']+)'.*(?:NameResolution|getaddrinfo|not known)", re.S),
@@ -56,4 +62,5 @@ def _fill(template: str, groups: dict[str, str | None]) -> str:
         except ValueError:
             http = status
     source = (groups.get("source") or "").capitalize()
-    return template.format(host=groups.get("host") or "", http=http, Source=source)
+    host, ip = groups.get("host") or "", groups.get("ip") or ""
+    return template.format(host=host, ip=ip, http=http, Source=source)

@@ -14,7 +14,7 @@ import hashlib
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -32,6 +32,7 @@ class StoredFile:
     size_bytes: int
     content_type: str
     filename: str
+    claimed: bool = False  # identical content was already stored: `release` it once recorded
 
 
 @dataclass
@@ -104,11 +105,12 @@ class Storage(abc.ABC):
         """Store a finished partial file under its content address, unless already there."""
         size = partial.stat().st_size
         key = stored_key(sha256, content_type)
-        if self.exists(key):
+        claimed = self.claim(key)
+        if claimed:
             partial.unlink()
         else:
             self._save(partial, key, content_type)
-        return StoredFile(key, sha256, size, content_type, filename)
+        return StoredFile(key, sha256, size, content_type, filename, claimed)
 
     def put_bytes(self, data: bytes, content_type: str, name: str | None = None) -> StoredFile:
         """Store in-memory content (the selftest source) through the same path as downloads."""
@@ -133,6 +135,23 @@ class Storage(abc.ABC):
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+    # -- sharing: a file stays while an asset references it ----------------------------------
+
+    def claim(self, key: str) -> bool:
+        """Take an already stored file for a new asset; False if there is none (store it).
+
+        A backend that can marks the file as claimed until `release`, so that a concurrent
+        `discard` (its last job deleted or pruned) leaves it in place.
+        """
+        return self.exists(key)
+
+    def release(self, key: str) -> None:  # noqa: B027 - a no-op where claims are not marked
+        """End a claim, once the asset row that references the file has committed."""
+
+    def discard(self, key: str, referenced: Callable[[], bool]) -> bool:
+        """Delete a file no asset references (unless `referenced()` says one does by now)."""
+        return False if referenced() else self.delete(key)
 
     def location(self, key: str) -> str:
         """Where a key's file is, for a person to read: a path, or an s3:// URL."""

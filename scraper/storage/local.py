@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from scraper.storage.base import Opened, Storage
 from scraper.storage.errors import FileMissing, PathEscape
 from scraper.storage.names import DOWNLOADS, key_sha256
+
+# The longest a claim (a store of content already stored) keeps a file from being discarded
+# if its `release` never comes (the worker died): far longer than a store-to-record takes.
+CLAIM_SECONDS = 300.0
 
 
 class FileStore(Storage):
@@ -51,6 +56,48 @@ class FileStore(Storage):
         if not path.is_file():
             return False
         path.unlink()
+        return True
+
+    def claim(self, key: str) -> bool:
+        """Claim the file for CLAIM_SECONDS at most: its mtime is set that far ahead."""
+        path = self.resolve(key)
+        ahead = time.time() + CLAIM_SECONDS
+        try:
+            for _ in range(3):
+                os.utime(path, (ahead, ahead))
+                # The lookup and the update are two steps: a discard may move the file in
+                # between and, not seeing the mark yet, delete it. Claimed only once the file
+                # at the key carries the mark.
+                if os.stat(path).st_mtime >= ahead - 1:
+                    return True
+        except FileNotFoundError:  # discarded meanwhile: the caller stores its own copy
+            return False
+        return False
+
+    def release(self, key: str) -> None:
+        try:
+            os.utime(self.resolve(key))
+        except FileNotFoundError:  # moved aside by a discard, which will put it back
+            pass
+
+    def discard(self, key: str, referenced: Callable[[], bool]) -> bool:
+        """Move the file aside (atomic), then delete it, or put it back if it is referenced
+        or claimed by now.
+
+        A store that claimed the file before the move is about to reference it; one that
+        claims it after the move finds nothing and stores its own copy.
+        """
+        path = self.resolve(key)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        aside = self.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.discard"
+        try:
+            os.replace(path, aside)
+        except FileNotFoundError:
+            return False
+        if aside.stat().st_mtime > time.time() or referenced():
+            os.replace(aside, path)  # identical content if a store saved a copy meanwhile
+            return False
+        aside.unlink()
         return True
 
     def keys(self) -> Iterator[str]:

@@ -18,6 +18,7 @@ from scraper.web import (
     context,
     dashboard,
     errors,
+    housekeeping,
     insight,
     metrics,
     openapi,
@@ -66,6 +67,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     dashboard.init_app(app)
     insight.init_app(app)
+    housekeeping.init_app(app)
     pages.init_app(app)
     schedules.init_app(app)
     schedules_page.init_app(app)

@@ -3,21 +3,27 @@ is `scraper.jobs.shape.job_json`), lookups that 404, job creation, and the dashb
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, request, url_for
 from flask.json import dumps as json_dumps
 from flask.typing import ResponseReturnValue
 
+from scraper.download.reach import ALLOW_HINT, refused_host
 from scraper.errors import JobNotFound
 from scraper.jobs import JobPage, JobRecord, NewJob
 from scraper.jobs.assets import AssetRecord, get_asset
 from scraper.jobs.reads.keyset import InvalidCursor, Position
 from scraper.jobs.reads.keyset import decode as decode_cursor
 from scraper.jobs.shape import job_json
+from scraper.jobs.tally import status_counts
 from scraper.metrics.cache import TTLCache
 from scraper.models import JobStatus
+from scraper.sources import source_class
+from scraper.sources.common import UrlQuerySource
 from scraper.web.auth import current_account, owner_filter
 from scraper.web.context import current_runtime, runtime_of
 from scraper.web.errors import ApiError, error_response, unavailable_page, wants_json
@@ -96,6 +102,7 @@ def find_asset(asset_id: int) -> AssetRecord:
 
 def create_job(search: SearchRequest) -> JobRecord:
     """Create the job for the signed-in user (the database, or the fallback if it refuses)."""
+    refuse_unreachable(search)
     spec = NewJob(
         query=search.query,
         max_content=search.max_content,
@@ -104,6 +111,18 @@ def create_job(search: SearchRequest) -> JobRecord:
         incremental=search.incremental,
     )
     return current_runtime().jobs.create(spec, user_id=current_account().id)
+
+
+def refuse_unreachable(search: SearchRequest) -> None:
+    """400 naming `query` for a URL query the address guard is sure to refuse (localhost, a
+    private address): the job could only fail."""
+    settings = current_runtime().settings
+    if not any(issubclass(source_class(n), UrlQuerySource) for n in search.enabled_sources):
+        return
+    reason = refused_host(search.query.strip(), settings.allow_private_networks,
+                          settings.trusted_hosts)  # fmt: skip
+    if reason is not None:
+        raise ApiError(400, "invalid_request", f"query: {reason}; {ALLOW_HINT}", "query")
 
 
 # -- the dashboard's state (also rendered server-side by the dashboard page) -------------------
@@ -153,12 +172,28 @@ def health_json(item: HealthItem) -> dict[str, Any]:
     """A health line; paths and ops commands are shown to admins only (they run the fixes)."""
     if current_account().is_admin:
         return vars(item)
-    data_dir = current_runtime().settings.data_dir
-    output = item.output
-    for path in sorted({str(data_dir.resolve()), str(data_dir)}, key=len, reverse=True):
-        output = output.replace(f"data directory {path}", "data directory")
-        output = output.replace(path, "the data directory")
+    output = hide_data_dir(item.output, current_runtime().settings.data_dir)
     return vars(item) | {"output": output, "fix": None}
+
+
+def health_label(name: str) -> str:
+    """A health line's label, unique per check: "database writes", "worker", "self-heal"."""
+    group, _, aspect = name.partition(":")
+    if group == "database" and aspect and aspect != "connection":
+        return f"database {aspect.replace('_', ' ')}"
+    return group.replace("_", "-")
+
+
+def hide_data_dir(text: str, data_dir: Path) -> str:
+    """The text with the data dir's path (and paths under it) said as "the data directory".
+
+    Only a whole path is replaced: a relative data dir `data` must not eat "database".
+    """
+    for path in sorted({str(data_dir.resolve()), str(data_dir)}, key=len, reverse=True):
+        whole = rf"(?<![\w./~-]){re.escape(path)}(?:/[^\s'\",;:)]*)?(?![\w-]|\s+director)"
+        text = re.sub(rf"data directory {whole}", "data directory", text)
+        text = re.sub(rf"(?:the )?{whole}", "the data directory", text)
+    return text
 
 
 def dashboard_state() -> dict[str, Any]:
@@ -174,6 +209,7 @@ def dashboard_state() -> dict[str, Any]:
         "active_total": active_total,
         "recent": [job_json(j) for j in recent.jobs],
         "recent_total": recent.total,
+        "counts": status_counts(current_runtime().Session, owner),
         "fallback_jobs": status.fallback_jobs,
         "schema": vars(status.schema),
         "banner": status.banner,
@@ -188,3 +224,4 @@ def init_app(app: Flask) -> None:
     every = float(app.config.get("HEALTH_CHECK_SECONDS", 2.0))
     app.extensions[HEALTH_CACHE_KEY] = health_cache(runtime_of(app), every)
     app.register_error_handler(DatabaseUnavailable, _unavailable)
+    app.add_template_filter(health_label)

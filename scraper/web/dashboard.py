@@ -143,11 +143,19 @@ def search() -> ResponseReturnValue:
     return redirect(url_for("dashboard.index"))
 
 
+def no_such_job(job_id: str) -> str:
+    """The 404 page's sentence for a job id the user cannot see."""
+    return (
+        f"There is no job {job_id[:64]!r} that you can see: it may have been deleted, "
+        "or belong to another user."
+    )
+
+
 def _job_or_404(job_id: str) -> Any:
     try:
         return current_runtime().jobs.get(job_id, owner_filter())
     except JobNotFound:
-        abort(404)
+        abort(404, description=no_such_job(job_id))
 
 
 @bp.get("/jobs/<job_id>")

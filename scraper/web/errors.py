@@ -8,7 +8,7 @@ from flask import Flask, Response, current_app, g, jsonify, render_template, req
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from scraper.errors import JournalUnavailable, one_line
 
@@ -53,10 +53,17 @@ def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
 def _http_error(exc: HTTPException) -> ResponseReturnValue:
     if not wants_json():
         if exc.code is not None and exc.code >= 400 and exc.code not in (405,):
-            return _page_error(exc.code, exc.name, exc.description or exc.name)
+            return _page_error(exc.code, exc.name, _in_our_words(exc))
         return exc
     code = (exc.name or "error").lower().replace(" ", "_")
     return error_response(exc.code or 500, code, exc.description or code)
+
+
+def _in_our_words(exc: HTTPException) -> str:
+    """The page's sentence: ours for a plain 404, not Werkzeug's "check your spelling"."""
+    if isinstance(exc, NotFound) and exc.description == NotFound.description:
+        return f"There is no page at {request.path[:200]}. The dashboard links to every page."
+    return exc.description or exc.name
 
 
 def _database_error(exc: SQLAlchemyError) -> ResponseReturnValue:

@@ -21,7 +21,17 @@ from werkzeug.routing import Rule
 
 from healthchecks import http as health_http
 from scraper.sources import source_names
-from scraper.web import api, auth, dashboard, insight, metrics, pages, schedules, schedules_page
+from scraper.web import (
+    api,
+    auth,
+    dashboard,
+    housekeeping,
+    insight,
+    metrics,
+    pages,
+    schedules,
+    schedules_page,
+)
 from scraper.web.context import current_runtime
 from scraper.web.operation import Operation, documented, operation_of
 from scraper.web.schemas import MAX_ROW_ID, ErrorOut
@@ -30,7 +40,7 @@ bp = Blueprint("docs", __name__, url_prefix="/api")
 # Every blueprint create_app registers: the routes a document is generated from without an app.
 BLUEPRINTS = (
     *(api.bp, auth.bp, dashboard.bp, insight.bp, pages.bp, metrics.bp, health_http.bp, bp),
-    *(schedules.bp, schedules_page.bp),
+    *(schedules.bp, schedules_page.bp, housekeeping.api, housekeeping.pages),
 )
 REF = "#/components/schemas/{model}"
 IGNORED_METHODS = {"HEAD", "OPTIONS"}

@@ -11,6 +11,7 @@ from flask_login import login_required
 
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs import JobSort
+from scraper.jobs.housekeeping import delete_job
 from scraper.jobs.reads.keyset import InvalidCursor, Position
 from scraper.jobs.reads.keyset import decode as decode_cursor
 from scraper.models import JobStatus
@@ -96,13 +97,16 @@ def jobs() -> ResponseReturnValue:
     },
 )
 def bulk() -> ResponseReturnValue:
-    """Retry or cancel the ticked jobs, or every job the filter matches (up to 500)."""
+    """Retry, cancel or delete the ticked jobs, or every job the filter matches (up to 500)."""
     action = request.form.get("action", "")
     back = url_for("pages.jobs") + "?" + urlencode({k: v for k, v in _filters_echo().items() if v})
-    if action not in ("retry", "cancel"):
-        flash("Choose retry or cancel.", "error")
+    if action not in ("retry", "cancel", "delete"):
+        flash("Choose retry, cancel or delete.", "error")
         return redirect(back)
     ids = request.form.getlist("job_ids")
+    if not ids and request.form.get("scope") != "filtered":
+        flash(f"No job is ticked: tick the jobs to {action}, or choose all matching.", "error")
+        return redirect(back)
     if request.form.get("scope") == "filtered":
         filters, bad = page_filters()
         if bad is not None:
@@ -112,21 +116,28 @@ def bulk() -> ResponseReturnValue:
         unavailable_if_unread(listing)
         ids = [j.id for j in listing.jobs]
     done, refused = _apply(action, ids)
-    flash(f"{action.capitalize()}: {done} job(s) done, {len(refused)} refused.", "info")
+    past = {"retry": "queued again", "cancel": "cancelled", "delete": "deleted"}[action]
+    flash(f"{done} job(s) {past}, {len(refused)} refused.", "info")
     for line in refused[:5]:
         flash(line, "error")
     return redirect(back)
 
 
 def _apply(action: str, ids: list[str]) -> tuple[int, list[str]]:
-    service, owner, done, refused = current_runtime().jobs, owner_filter(), 0, []
+    """Apply the action to each job; the refusals name the job by its query."""
+    runtime, owner, done, refused = current_runtime(), owner_filter(), 0, []
     for job_id in dict.fromkeys(ids):
+        name = job_id
         try:
-            service.get(job_id, owner)
-            service.retry(job_id) if action == "retry" else service.cancel(job_id)
+            name = repr(runtime.jobs.get(job_id, owner).query)
+            if action == "delete":
+                delete_job(runtime.Session, runtime.files, job_id, owner)
+            else:
+                runtime.jobs.retry(job_id) if action == "retry" else runtime.jobs.cancel(job_id)
             done += 1
         except (JobNotFound, JobStateError) as exc:
-            refused.append(f"{job_id}: {exc}")
+            reason = str(exc).replace(f"job {job_id} ", "it ")
+            refused.append(f"{name}: {reason}")
     return done, refused
 
 

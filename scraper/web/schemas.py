@@ -363,6 +363,9 @@ class DashboardOut(BaseModel):
     active_total: int
     recent: list[JobOut]
     recent_total: int
+    counts: dict[str, int] = Field(
+        default_factory=dict, description="The user's jobs in the database, per status."
+    )
     fallback_jobs: int
     schema_state: SchemaState = Field(alias="schema")
     banner: list[str]

@@ -266,6 +266,9 @@ class JobRun:
         job, ctx = self.job, self.ctx
         rows = [asset_row(job.id, source, item, stored) for source, item, stored in entries]
         written = ctx.store.add_assets(ctx.worker_id, job.lease_token, rows)
+        for _source, _item, stored in entries:
+            if stored.claimed:  # the row that references it is committed (or refused): let it go
+                ctx.files.release(stored.path)
         if written.refused:
             raise JobLost(f"job {job.id} is no longer held by {ctx.worker_id}")
         for (source, _item, stored), row in zip(entries, rows, strict=True):

@@ -44,6 +44,7 @@ PARSED = [
     ("SCRAPER_STORAGE_URL", "s3://media/prod", "storage_url", "s3://media/prod"),
     ("SCRAPER_S3_ENDPOINT_URL", " http://10.0.0.5:8333 ", "s3_endpoint_url", "http://10.0.0.5:8333"),
     ("AWS_REGION", "eu-west-1", "s3_region", "eu-west-1"),
+    ("SCRAPER_RETENTION_DAYS", "30", "retention_days", 30),
 ]  # fmt: skip
 
 # (variable, bad raw value, what the message says about it)
@@ -59,6 +60,7 @@ REFUSED = [
     ("SCRAPER_HOST_CONCURRENCY", "0", "must be greater than zero, got '0'"),
     ("SCRAPER_HOST_DELAY", "-1", "must be zero or more, got '-1'"),
     ("SCRAPER_JOB_CONCURRENCY", "0", "must be greater than zero, got '0'"),
+    ("SCRAPER_RETENTION_DAYS", "0", "must be greater than zero, got '0'"),
     ("SCRAPER_AUTO_HEAL", "always", "must be 'safe' or 'off', got 'always'"),
     ("SCRAPER_ALLOW_PRIVATE_NETWORKS", "maybe", "must be 1 or 0"),
     ("SCRAPER_SECURE_COOKIES", "2", "must be 1 or 0"),

@@ -108,6 +108,34 @@
       document.querySelector("main").prepend(el);
     }
     if (el) { el.hidden = !message; el.textContent = message ? "Database unavailable: " + message : ""; }
+    if (message) { healthOutage(message); }
+  }
+
+  // Under the outage banner the Health panel must not stay green: its database line fails,
+  // the others are marked as last known (they cannot be refreshed without the database).
+  function healthOutage(message) {
+    var ul = document.getElementById("health");
+    if (!ul) { return; }
+    Array.prototype.forEach.call(ul.children, function (li) {
+      var name = li.querySelector("b");
+      var out = li.lastElementChild;
+      if (name && name.title === "database:connection") {
+        li.className = "h-fail";
+        out.textContent = "The database cannot be reached: " + message;
+      } else if (!li.classList.contains("h-stale")) {
+        li.classList.add("h-stale");
+        out.textContent = "Last known: " + out.textContent;
+      }
+    });
+  }
+
+  // "database:writes" -> "database writes", "worker:heartbeat" -> "worker": no two alike.
+  function healthLabel(name) {
+    var parts = name.split(":");
+    if (parts[0] === "database" && parts[1] && parts[1] !== "connection") {
+      return "database " + parts[1].replace(/_/g, " ");
+    }
+    return parts[0].replace(/_/g, "-");
   }
 
   // -- charts (vendored uPlot) ------------------------------------------------------------
@@ -204,6 +232,11 @@
         if (!active[id] && recent[id]) { fillJob(row, recent[id]); row.classList.add("finished"); }
       });
       document.getElementById("active-empty").hidden = list.children.length > 0;
+      var note = document.getElementById("finished-note");
+      if (note) { note.hidden = !list.querySelector(".finished"); }
+      Object.keys(state.counts || {}).forEach(function (status) {
+        setText(document, '#state-counts [data-status="' + status + '"] .n', String(state.counts[status]));
+      });
       addRecent(state.recent, state.recent_total);
       Array.prototype.forEach.call(document.querySelectorAll("#recent tr[data-job-id]"), function (tr) {
         var job = recent[tr.getAttribute("data-job-id")];
@@ -234,7 +267,7 @@
         var dot = document.createElement("span");
         dot.className = "dot";
         var name = document.createElement("b");
-        name.textContent = item.name.split(":")[0];
+        name.textContent = healthLabel(item.name);
         name.title = item.name;
         var out = document.createElement("span");
         out.textContent = item.output;
@@ -327,6 +360,14 @@
       });
     });
   }
+
+  // A form that destroys something asks first (data-confirm holds the question).
+  document.addEventListener("submit", function (event) {
+    var asker = event.submitter && event.submitter.hasAttribute("data-confirm") ?
+      event.submitter : event.target;
+    var question = asker.getAttribute && asker.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) { event.preventDefault(); }
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     var active = document.getElementById("active");

@@ -105,6 +105,9 @@ MATRIX: dict[Endpoint, Row] = {
                                       "enabled_sources": "selftest"}),
     ("POST", "/schedules/<int:schedule_id>/<action>"): Row("/schedules/{schedule}/pause",
                                                            "schedule", 302, 404),
+    ("DELETE", "/api/jobs/<job_id>"): Row("/api/jobs/{job}", "cancelled", 200, 404),
+    ("GET", "/api/jobs/<job_id>/archive"): Row("/api/jobs/{job}/archive", "asset", 200, 404),
+    ("POST", "/jobs/<job_id>/delete"): Row("/jobs/{job}/delete", "cancelled", 302, 404),
 }  # fmt: skip
 
 

@@ -96,7 +96,7 @@ def test_search_filter_and_bulk_retry(page: Any, live_server: LiveServer) -> Non
     expect(rows.first.locator(".job-error")).to_have_text("Can't resolve api.openverse.org")
     page.check("#scope-filtered")
     page.click("#bulk-retry")
-    expect(page.locator(".flash-info")).to_contain_text("Retry: 3 job(s) done, 0 refused")
+    expect(page.locator(".flash-info")).to_contain_text("3 job(s) queued again, 0 refused")
     expect(page.locator("#jobs-table tr[data-job-id]")).to_have_count(0)  # none failed now
     statuses = {j: live_server.runtime.jobs.get(j).status for j in [*foxes, other]}
     assert statuses == {**dict.fromkeys(foxes, "pending"), other: "failed"}
