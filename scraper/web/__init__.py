@@ -14,6 +14,7 @@ from scraper.runtime import Runtime
 from scraper.web import (
     api,
     auth,
+    bounds,
     context,
     dashboard,
     errors,
@@ -58,6 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     context.init_app(app, runtime)
 
     errors.init_app(app)
+    bounds.init_app(app)
     auth.init_app(app)
     views.init_app(app)
     api.init_app(app)

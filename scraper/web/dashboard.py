@@ -27,6 +27,7 @@ from scraper.jobs.history import attempts_of
 from scraper.models import FINAL_STATUSES, JobStatus
 from scraper.sources import source_descriptions
 from scraper.web.auth import current_account, owner_filter
+from scraper.web.bounds import page_number
 from scraper.web.context import current_runtime
 from scraper.web.errors import ApiError
 from scraper.web.schemas import SearchRequest
@@ -49,8 +50,7 @@ PAGE_CSP = (
 
 
 def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() else 1
+    return page_number(request.args.get("page"), JOBS_PER_PAGE)
 
 
 def _status_filter() -> tuple[str | None, str | None]:

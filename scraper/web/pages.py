@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,6 +15,7 @@ from scraper.jobs import SORTS, JobFilter
 from scraper.models import JobStatus
 from scraper.sources import source_names
 from scraper.web.auth import current_account, owner_filter
+from scraper.web.bounds import page_number, storable_instant
 from scraper.web.context import current_runtime
 from scraper.web.insight import workers_state
 from scraper.web.views import job_json, unavailable_if_unread
@@ -37,7 +38,7 @@ def _date(name: str) -> datetime | None:
         value = datetime.fromisoformat(raw)
     except ValueError:
         raise BadFilter(f"{name}: {raw!r} is not a date (use YYYY-MM-DD)") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return storable_instant(value)
 
 
 def _choice(name: str, allowed: list[str] | tuple[str, ...], default: str | None) -> str | None:
@@ -62,8 +63,7 @@ def filter_from_request() -> JobFilter:
 
 
 def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() else 1
+    return page_number(request.args.get("page"), PER_PAGE)
 
 
 def _filters_echo() -> dict[str, str]:

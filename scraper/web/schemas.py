@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,6 +21,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from scraper.errors import InvalidQuery
 from scraper.models import JobStatus
 from scraper.sources import source_class, source_names
+from scraper.web.bounds import storable_instant
 
 DEFAULT_MAX_CONTENT_LIMIT = 500
 QUERY_MAX_LENGTH = 500
@@ -137,9 +138,7 @@ class JobListQuery(Page):
     @field_validator("since", "until")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+        return None if value is None else storable_instant(value)
 
 
 class BulkRequest(BaseModel):
