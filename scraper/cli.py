@@ -75,6 +75,7 @@ def serve(
     from scraper.jobs import Reconciler
     from scraper.selfheal import SelfHealer
     from scraper.web import create_app
+    from scraper.web.limits import waitress_options as limits
     from scraper.worker import Worker
 
     runtime = _runtime(database_url)
@@ -82,7 +83,9 @@ def serve(
     runtime.settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app({"SCRAPER_RUNTIME": runtime})
     try:  # bind first: a busy port must fail before anything is printed or created
-        server: Any = create_server(app, host=host, port=port, threads=threads, ident="scraper")
+        server: Any = create_server(
+            app, host=host, port=port, threads=threads, ident="scraper", **limits(runtime.settings)
+        )
     except OSError as exc:
         hint = " (another port: --port N, or `make run PORT=N`)" if port else ""
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from exc

@@ -111,6 +111,22 @@ class Settings(BaseSettings):
     reconcile_interval: float = setting(
         30.0, "seconds between automatic fallback reconciliations", gt=0
     )
+    # The embedded web server against slow and greedy clients (docs/deployment.md, "Layers").
+    web_channel_timeout: int = setting(
+        30,
+        "seconds a connection may stay silent (idle keep-alive, or a request half sent) before "
+        "`scraper serve` closes it",
+        gt=0,
+    )
+    web_connection_limit: int = setting(
+        500, "connections `scraper serve` holds open at once; more wait in the backlog", gt=0
+    )
+    web_max_body_bytes: int = setting(
+        64 * 1024,
+        "largest request body; a larger one is refused with 413 before it is read "
+        "(by `Content-Length`, or as soon as a chunked body passes it)",
+        gt=0,
+    )
     # Politeness toward remote sources: who we are, and how hard we may hit one host.
     contact: Annotated[str | None, BeforeValidator(_blank_is_none)] = setting(
         None, "contact (e-mail or URL) put in the User-Agent; Wikimedia asks for one"

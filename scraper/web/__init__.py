@@ -24,9 +24,6 @@ from scraper.web import (
     views,
 )
 
-# No request this app takes is bigger (a search is a few hundred bytes): larger ones get 413.
-MAX_REQUEST_BYTES = 64 * 1024
-
 
 def settings_from_config(config: Mapping[str, Any]) -> Settings:
     """`SCRAPER_SETTINGS` (a Settings) wins; else `SCRAPER_*` keys over the environment."""
@@ -53,7 +50,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     runtime = config.pop("SCRAPER_RUNTIME", None) or Runtime(settings_from_config(config))
 
-    app.config.update(SECRET_KEY=runtime.settings.secret_key, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
+    # No request this app takes is bigger (a search is a few hundred bytes): larger ones get 413.
+    body_limit = runtime.settings.web_max_body_bytes
+    app.config.update(SECRET_KEY=runtime.settings.secret_key, MAX_CONTENT_LENGTH=body_limit)
     app.config.update(auth.cookie_settings(secure_cookies(config, runtime.settings)))
     app.config.update({k: v for k, v in config.items() if not k.startswith("SCRAPER_")})
     context.init_app(app, runtime)
