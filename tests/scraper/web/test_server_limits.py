@@ -5,10 +5,7 @@ the limit is refused before it is read, whether sized by `Content-Length` or chu
 from __future__ import annotations
 
 import os
-import re
-import select
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,29 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.plugins.processes import Spawn, scraper_env
+from tests.plugins.processes import Spawn
+from tests.plugins.serve import chunked_body, connect, plain_body, send_until_answered, start_server
 
 MiB = 1024 * 1024
-SERVING = re.compile(r"Serving on http://127\.0\.0\.1:(\d+)")
-
-
-def start_server(spawn: Spawn, tmp_path: Path, **extra: str) -> tuple[str, subprocess.Popen[bytes]]:
-    """`scraper serve` on a free port over a new SQLite database; its URL and process."""
-    env = scraper_env(f"sqlite:///{tmp_path / 'serve.db'}", tmp_path / "data", **extra)
-    child = spawn("serve", "--port", "0", "--no-worker", env=env, log_name="serve")
-    log: Path = child.log_path  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and child.poll() is None:
-        found = SERVING.search(log.read_text())
-        if found:
-            return f"http://127.0.0.1:{found.group(1)}", child
-        time.sleep(0.1)
-    raise AssertionError(f"scraper serve did not start:\n{log.read_text()}")
-
-
-def _connect(url: str) -> socket.socket:
-    host, port = url.removeprefix("http://").split(":")
-    return socket.create_connection((host, int(port)), timeout=5)
 
 
 @pytest.fixture
@@ -48,7 +26,7 @@ def half_sent(tmp_path: Path) -> Iterator[Callable[[str, int], list[socket.socke
 
     def open_many(url: str, count: int) -> list[socket.socket]:
         for _ in range(count):
-            sock = _connect(url)
+            sock = connect(url)
             sock.sendall(b"POST /api/comprehensive-search HTTP/1.1\r\nHost: x\r\nContent-Le")
             opened.append(sock)
         return opened
@@ -108,39 +86,6 @@ class TempWatch(threading.Thread):
             self.largest = max(self.largest, _temp_bytes(self.pid, self.tmp_dir))
 
 
-def _send_until_answered(
-    sock: socket.socket, head: bytes, chunks: Iterator[bytes]
-) -> tuple[bytes, int]:
-    """Send `head` then chunks until the server answers or closes; (its answer, bytes sent)."""
-    sock.sendall(head)
-    sent = 0
-    for chunk in chunks:
-        if select.select([sock], [], [], 0)[0]:
-            break
-        try:
-            sock.sendall(chunk)
-        except (BrokenPipeError, ConnectionResetError):
-            break
-        sent += len(chunk)
-    sock.settimeout(5)
-    try:
-        return sock.recv(4096), sent
-    except ConnectionResetError:
-        return b"", sent
-
-
-def _chunked(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
-    piece = f"{size:x}\r\n".encode() + b"x" * size + b"\r\n"
-    for _ in range(total // size):
-        yield piece
-    yield b"0\r\n\r\n"
-
-
-def _plain(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
-    for _ in range(total // size):
-        yield b"x" * size
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("framing", ["chunked", "content-length"])
 def test_a_100_mib_anonymous_post_is_refused_before_it_is_read(
@@ -155,11 +100,11 @@ def test_a_100_mib_anonymous_post_is_refused_before_it_is_read(
         b"POST /api/comprehensive-search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
     )
     if framing == "chunked":
-        head, body = head + b"Transfer-Encoding: chunked\r\n\r\n", _chunked(100 * MiB)
+        head, body = head + b"Transfer-Encoding: chunked\r\n\r\n", chunked_body(100 * MiB)
     else:
-        head, body = head + f"Content-Length: {100 * MiB}\r\n\r\n".encode(), _plain(100 * MiB)
-    with _connect(url) as sock:
-        answer, sent = _send_until_answered(sock, head, body)
+        head, body = head + f"Content-Length: {100 * MiB}\r\n\r\n".encode(), plain_body(100 * MiB)
+    with connect(url) as sock:
+        answer, sent = send_until_answered(sock, head, body)
     watch.done.set()
     watch.join()
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
