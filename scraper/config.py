@@ -127,6 +127,25 @@ class Settings(BaseSettings):
         "(by `Content-Length`, or as soon as a chunked body passes it)",
         gt=0,
     )
+    web_statement_timeout: float = setting(
+        10.0,
+        "seconds one statement of a web request may run (PostgreSQL `statement_timeout`, "
+        "MariaDB `max_statement_time`); past it the request answers 503 with `Retry-After`",
+        gt=0,
+    )
+    # The service's own database sessions (PostgreSQL and MariaDB; SQLite waits 30 s).
+    db_lock_timeout: float = setting(
+        5.0,
+        "seconds a statement of the service waits for a row or table lock (PostgreSQL "
+        "`lock_timeout`, MariaDB `innodb_lock_wait_timeout`); a worker's own writes retry",
+        gt=0,
+    )
+    db_idle_transaction_timeout: float = setting(
+        60.0,
+        "seconds a session of the service may sit idle inside a transaction before PostgreSQL "
+        "ends it (`idle_in_transaction_session_timeout`)",
+        gt=0,
+    )
     # Politeness toward remote sources: who we are, and how hard we may hit one host.
     contact: Annotated[str | None, BeforeValidator(_blank_is_none)] = setting(
         None, "contact (e-mail or URL) put in the User-Agent; Wikimedia asks for one"

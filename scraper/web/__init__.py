@@ -19,6 +19,7 @@ from scraper.web import (
     dashboard,
     errors,
     insight,
+    limits,
     metrics,
     pages,
     views,
@@ -59,6 +60,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     errors.init_app(app)
     bounds.init_app(app)
+    limits.init_app(app)
     auth.init_app(app)
     views.init_app(app)
     api.init_app(app)
