@@ -146,6 +146,18 @@ class Settings(BaseSettings):
         "ends it (`idle_in_transaction_session_timeout`)",
         gt=0,
     )
+    # Dashboard sign-in sessions (API tokens do not expire this way).
+    session_idle_timeout: int = setting(
+        30 * 60,
+        "seconds a dashboard session may go without a request before it must sign in again "
+        "(an open dashboard polls, so it stays signed in)",
+        gt=0,
+    )
+    session_max_age: int = setting(
+        12 * 60 * 60,
+        "seconds after signing in that a dashboard session ends, however active",
+        gt=0,
+    )
     # Politeness toward remote sources: who we are, and how hard we may hit one host.
     contact: Annotated[str | None, BeforeValidator(_blank_is_none)] = setting(
         None, "contact (e-mail or URL) put in the User-Agent; Wikimedia asks for one"

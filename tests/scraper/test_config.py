@@ -45,6 +45,8 @@ PARSED = [
     ("SCRAPER_WEB_STATEMENT_TIMEOUT", "2.5", "web_statement_timeout", 2.5),
     ("SCRAPER_DB_LOCK_TIMEOUT", "1", "db_lock_timeout", 1.0),
     ("SCRAPER_DB_IDLE_TRANSACTION_TIMEOUT", "30", "db_idle_transaction_timeout", 30.0),
+    ("SCRAPER_SESSION_IDLE_TIMEOUT", "600", "session_idle_timeout", 600),
+    ("SCRAPER_SESSION_MAX_AGE", "3600", "session_max_age", 3600),
     ("SCRAPER_STORAGE_URL", "s3://media/prod", "storage_url", "s3://media/prod"),
     ("SCRAPER_S3_ENDPOINT_URL", " http://10.0.0.5:8333 ", "s3_endpoint_url", "http://10.0.0.5:8333"),
     ("AWS_REGION", "eu-west-1", "s3_region", "eu-west-1"),
