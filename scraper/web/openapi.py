@@ -62,7 +62,7 @@ ERRORS = {
 }
 PAGE_ERRORS = {
     302: "Redirect (to the sign-in page when not signed in).",
-    400: "Invalid form input or missing CSRF token.",
+    400: "Invalid form input or parameter (a NUL, a page number out of range), or no CSRF token.",
     401: "Wrong username or password.",
     403: "Only an admin may see this page.",
     404: "No such job, or not yours (or a page past the last).",
@@ -96,11 +96,12 @@ def _op(
     errors: tuple[int, ...] = (),
     **extra: Any,
 ) -> dict[str, Any]:
-    """An API operation: its success, its errors, plus 401 and 503 that any signed call has."""
+    """An API operation: its success, its errors, plus 401 and 503 that any signed call has
+    and 400 that any request has (a NUL in its path or a parameter, `bounds`)."""
     responses: dict[str, Any] = {}
     if ok is not None:
         responses[str(ok[0])] = _json(ok[1], "Success.")
-    for status in sorted({*errors, 401, 503}):
+    for status in sorted({*errors, 400, 401, 503}):
         responses[str(status)] = _json("ErrorOut", ERRORS[status])
     return {"summary": summary, "responses": responses, **extra}
 
@@ -237,11 +238,12 @@ def _page(
     public: bool = False,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A dashboard page or form post: HTML, or a redirect; errors are HTML pages too."""
+    """A dashboard page or form post: HTML, or a redirect; errors are HTML pages too (400 for
+    any request with a NUL in its path or a parameter, `bounds`)."""
     responses: dict[str, Any] = {}
     if ok == 200:
         responses["200"] = {"description": "HTML page.", "content": HTML}
-    for status in sorted({ok, *errors} - {200}):
+    for status in sorted({ok, *errors, 400} - {200}):
         responses[str(status)] = {"description": PAGE_ERRORS[status]}
         if status != 302:
             responses[str(status)]["content"] = HTML
