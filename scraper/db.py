@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,25 +75,40 @@ def make_engine(url: str, limits: SessionLimits | None = None, **kwargs: Any) ->
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     if limits is not None:
-        kwargs["connect_args"] = _limited(parsed.get_backend_name(), limits, kwargs)
+        kwargs["connect_args"] = _limited(parsed, limits, kwargs)
     engine = create_engine(url, **kwargs)
+    if limits is not None and parsed.get_backend_name() in ("mysql", "mariadb"):
+        event.listen(engine, "connect", _mysql_lock_wait(limits.lock_timeout))
     _bound_statements(engine)
     return engine
 
 
-def _limited(backend: str, limits: SessionLimits, kwargs: dict[str, Any]) -> dict[str, Any]:
+def _limited(parsed: URL, limits: SessionLimits, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Driver connect arguments that set the limits for the session's lifetime (no statement
-    at check-out: a SET inside a transaction that rolls back would be undone on PostgreSQL)."""
+    at check-out: a SET inside a transaction that rolls back would be undone on PostgreSQL).
+    Connect arguments replace the URL's, so its own `options` are kept in ours."""
     args = dict(kwargs.get("connect_args") or {})
+    backend = parsed.get_backend_name()
     lock_ms = max(1, round(limits.lock_timeout * 1000))
     idle_ms = max(1, round(limits.idle_in_transaction_timeout * 1000))
     if backend == "postgresql":
         options = f"-c lock_timeout={lock_ms} -c idle_in_transaction_session_timeout={idle_ms}"
-        args["options"] = f"{args['options']} {options}" if args.get("options") else options
-    elif backend in ("mysql", "mariadb"):
-        seconds = max(1, math.ceil(limits.lock_timeout))
-        args.setdefault("init_command", f"SET SESSION innodb_lock_wait_timeout={seconds}")
+        given = args.get("options") or parsed.query.get("options")
+        args["options"] = f"{given} {options}" if isinstance(given, str) else options
     return args
+
+
+def _mysql_lock_wait(seconds: float) -> Callable[[Any, Any], None]:
+    """A connect hook: SET SESSION is not transactional on MySQL, and a hook leaves any
+    `init_command` of the URL in place (connect arguments would replace it)."""
+    statement = f"SET SESSION innodb_lock_wait_timeout={max(1, math.ceil(seconds))}"
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(statement)
+        cursor.close()
+
+    return on_connect
 
 
 def _bound_statements(engine: Engine) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, create_engine, make_url, text
 from sqlalchemy.exc import DBAPIError
 
 from scraper.db import is_lock_timeout, retry_transient
@@ -128,3 +128,18 @@ def _touch(rt: Runtime, job_id: str) -> int:
             text("UPDATE scrape_jobs SET message = 'touched' WHERE id = :id"), {"id": job_id}
         )
         return result.rowcount
+
+
+@postgres_only
+def test_the_limits_keep_the_options_the_url_gives(
+    runtime: Runtime, db_url: str, data_dir: Path
+) -> None:
+    url = make_url(db_url).update_query_dict({"options": "-c application_name=from_the_url"})
+    settings = make_settings(url.render_as_string(hide_password=False), data_dir)
+    rt = Runtime(settings.with_overrides(db_lock_timeout=1.5))
+    try:
+        with rt.engine.connect() as conn:
+            assert conn.execute(text("SHOW application_name")).scalar() == "from_the_url"
+            assert conn.execute(text("SHOW lock_timeout")).scalar() == "1500ms"
+    finally:
+        rt.close()
