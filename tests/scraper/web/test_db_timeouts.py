@@ -106,6 +106,7 @@ def test_the_service_sessions_are_ended_when_idle_inside_a_transaction(limited: 
             conn.execute(text("SELECT 1"))
 
 
+@pytest.mark.slow  # about 3 s: a lock timeout, then the wait for the release
 @pytest.mark.parametrize("db_url", SERVERS, indirect=True)
 def test_a_worker_write_waits_out_a_lock_held_past_the_lock_timeout(
     limited: Runtime, elsewhere: Connection
@@ -116,10 +117,14 @@ def test_a_worker_write_waits_out_a_lock_held_past_the_lock_timeout(
     with pytest.raises(DBAPIError) as refused:
         _touch(limited, job_id)
     assert is_lock_timeout(refused.value)
-    threading.Timer(1.5, elsewhere.rollback).start()
+    release = threading.Timer(1.5, elsewhere.rollback)
+    release.start()
     started = time.monotonic()
-    assert retry_transient(lambda: _touch(limited, job_id), "a test write", budget=10) == 1
-    assert time.monotonic() - started >= 1.0
+    try:
+        assert retry_transient(lambda: _touch(limited, job_id), "a test write", budget=10) == 1
+        assert time.monotonic() - started >= 1.0
+    finally:
+        release.join()  # the connection is not shared between threads at teardown
 
 
 def _touch(rt: Runtime, job_id: str) -> int:
