@@ -116,6 +116,53 @@ class Settings(BaseSettings):
     schedule_pause_after: int = setting(
         5, "consecutive failed jobs after which a schedule pauses itself (`0`: never)", ge=0
     )
+    # The embedded web server against slow and greedy clients (docs/deployment.md, "Layers").
+    web_channel_timeout: int = setting(
+        30,
+        "seconds a connection may stay silent (idle keep-alive, or a request half sent) before "
+        "`scraper serve` closes it",
+        gt=0,
+    )
+    web_connection_limit: int = setting(
+        500, "connections `scraper serve` holds open at once; more wait in the backlog", gt=0
+    )
+    web_max_body_bytes: int = setting(
+        64 * 1024,
+        "largest request body; a larger one is refused with 413 before it is read "
+        "(by `Content-Length`, or as soon as a chunked body passes it)",
+        gt=0,
+    )
+    web_statement_timeout: float = setting(
+        10.0,
+        "seconds one statement of a web request may run (PostgreSQL `statement_timeout`, "
+        "MariaDB `max_statement_time`); past it the request answers 503 with `Retry-After`",
+        gt=0,
+    )
+    # The service's own database sessions (PostgreSQL and MariaDB; SQLite waits 30 s).
+    db_lock_timeout: float = setting(
+        5.0,
+        "seconds a statement of the service waits for a row or table lock (PostgreSQL "
+        "`lock_timeout`, MariaDB `innodb_lock_wait_timeout`); a worker's own writes retry",
+        gt=0,
+    )
+    db_idle_transaction_timeout: float = setting(
+        60.0,
+        "seconds a session of the service may sit idle inside a transaction before PostgreSQL "
+        "ends it (`idle_in_transaction_session_timeout`)",
+        gt=0,
+    )
+    # Dashboard sign-in sessions (API tokens do not expire this way).
+    session_idle_timeout: int = setting(
+        30 * 60,
+        "seconds a dashboard session may go without a request before it must sign in again "
+        "(an open dashboard polls, so it stays signed in)",
+        gt=0,
+    )
+    session_max_age: int = setting(
+        12 * 60 * 60,
+        "seconds after signing in that a dashboard session ends, however active",
+        gt=0,
+    )
     # Politeness toward remote sources: who we are, and how hard we may hit one host.
     contact: Annotated[str | None, BeforeValidator(_blank_is_none)] = setting(
         None, "contact (e-mail or URL) put in the User-Agent; Wikimedia asks for one"

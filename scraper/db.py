@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +29,24 @@ T = TypeVar("T")
 _TRANSIENT_SQLSTATE_PREFIXES = ("08", "57P01", "57P02", "57P03")
 _TRANSIENT_MYSQL_CODES = frozenset({2002, 2003, 2006, 2013})
 RECONNECT_BUDGET = 30.0
+# A lock wait cut short by lock_timeout / innodb_lock_wait_timeout: the same transaction may
+# succeed once the holder lets go.
+_LOCK_TIMEOUT_SQLSTATE = "55P03"
+_LOCK_TIMEOUT_MYSQL_CODE = 1205
+
+# Seconds each statement of the current unit of work may run (the web sets it per request);
+# None: no limit. Read by the engines' statement hooks below.
+statement_timeout: ContextVar[float | None] = ContextVar("scraper_statement_timeout", default=None)
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """What the service's own database sessions may hold: seconds waiting for a lock, seconds
+    idle inside a transaction (PostgreSQL). Ops tools and migrations open engines without."""
+
+    lock_timeout: float
+    idle_in_transaction_timeout: float
+
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -43,8 +65,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine tuned per dialect: SQLite gets WAL, a busy timeout and foreign keys."""
+def make_engine(url: str, limits: SessionLimits | None = None, **kwargs: Any) -> Engine:
+    """Create an engine tuned per dialect: SQLite gets WAL, a busy timeout and foreign keys;
+    servers get `limits` on every session and the per-unit-of-work `statement_timeout`."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -53,7 +76,82 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    if limits is not None:
+        kwargs["connect_args"] = _limited(parsed, limits, kwargs)
+    engine = create_engine(url, **kwargs)
+    if limits is not None and parsed.get_backend_name() in ("mysql", "mariadb"):
+        event.listen(engine, "connect", _mysql_lock_wait(limits.lock_timeout))
+    _bound_statements(engine)
+    return engine
+
+
+def _limited(parsed: URL, limits: SessionLimits, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Driver connect arguments that set the limits for the session's lifetime (no statement
+    at check-out: a SET inside a transaction that rolls back would be undone on PostgreSQL).
+    Connect arguments replace the URL's, so its own `options` are kept in ours."""
+    args = dict(kwargs.get("connect_args") or {})
+    backend = parsed.get_backend_name()
+    lock_ms = max(1, round(limits.lock_timeout * 1000))
+    idle_ms = max(1, round(limits.idle_in_transaction_timeout * 1000))
+    if backend == "postgresql":
+        options = f"-c lock_timeout={lock_ms} -c idle_in_transaction_session_timeout={idle_ms}"
+        given = args.get("options") or parsed.query.get("options")
+        args["options"] = f"{given} {options}" if isinstance(given, str) else options
+    return args
+
+
+def _mysql_lock_wait(seconds: float) -> Callable[[Any, Any], None]:
+    """A connect hook: SET SESSION is not transactional on MySQL, and a hook leaves any
+    `init_command` of the URL in place (connect arguments would replace it)."""
+    statement = f"SET SESSION innodb_lock_wait_timeout={max(1, math.ceil(seconds))}"
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(statement)
+        cursor.close()
+
+    return on_connect
+
+
+def _bound_statements(engine: Engine) -> None:
+    """Hold each statement run while `statement_timeout` is set to that many seconds:
+    PostgreSQL by `SET LOCAL statement_timeout` first in each transaction, MariaDB by
+    `SET STATEMENT max_statement_time=… FOR` before the statement (MySQL: unbounded)."""
+
+    def begun(conn: Any) -> None:
+        conn.info["scraper_new_transaction"] = True
+
+    def before(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> tuple[str, Any]:
+        seconds = statement_timeout.get()
+        fresh = conn.info.pop("scraper_new_transaction", False)
+        if seconds is None:
+            return statement, params
+        if conn.dialect.name == "postgresql":
+            if fresh:
+                # a cursor of its own: the statement's may be a named (server-side) one
+                with cursor.connection.cursor() as setter:
+                    setter.execute(f"SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}")
+            return statement, params
+        if getattr(conn.dialect, "is_mariadb", False) and _BOUNDABLE.match(statement):
+            return f"SET STATEMENT max_statement_time={seconds:g} FOR {statement}", params
+        return statement, params
+
+    event.listen(engine, "begin", begun)
+    event.listen(engine, "before_cursor_execute", before, retval=True)
+
+
+_BOUNDABLE = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """True when a statement gave up waiting for a lock another transaction holds."""
+    if not isinstance(exc, DBAPIError) or exc.orig is None:
+        return False
+    if getattr(exc.orig, "sqlstate", None) == _LOCK_TIMEOUT_SQLSTATE:
+        return True
+    return bool(exc.orig.args) and exc.orig.args[0] == _LOCK_TIMEOUT_MYSQL_CODE
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -81,8 +179,9 @@ def is_transient(exc: BaseException) -> bool:
 def retry_transient(work: Callable[[], T], what: str, budget: float = RECONNECT_BUDGET) -> T:
     """Run `work` (one whole idempotent transaction), again while the connection is down.
 
-    Workers call this for their guarded writes so that a database restart delays a job
-    instead of failing it; after `budget` seconds the error propagates.
+    Workers call this for their guarded writes so that a database restart, or a lock held
+    elsewhere past the lock timeout, delays a job instead of failing it; after `budget` seconds
+    the error propagates.
     """
     deadline = time.monotonic() + budget
     delay = 0.1
@@ -90,7 +189,9 @@ def retry_transient(work: Callable[[], T], what: str, budget: float = RECONNECT_
         try:
             return work()
         except DBAPIError as exc:
-            if not is_transient(exc) or time.monotonic() + delay > deadline:
+            if not (is_transient(exc) or is_lock_timeout(exc)):
+                raise
+            if time.monotonic() + delay > deadline:
                 raise
             reason = one_line(exc)
             log.warning(

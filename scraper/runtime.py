@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from scraper.config import Settings
-from scraper.db import make_engine, make_sessionmaker
+from scraper.db import SessionLimits, make_engine, make_sessionmaker
 from scraper.jobs import FallbackStore, JobService, JobStore
 from scraper.storage import Storage, open_store
 
@@ -27,7 +27,11 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.settings.database_url)
+        limits = SessionLimits(
+            lock_timeout=self.settings.db_lock_timeout,
+            idle_in_transaction_timeout=self.settings.db_idle_transaction_timeout,
+        )
+        return make_engine(self.settings.database_url, limits)
 
     @cached_property
     def Session(self) -> sessionmaker[Session]:  # noqa: N802 - it is a factory, named like one

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scraper.models import UserSession
+from scraper.models import UserSession, utcnow
 
 
 def _key(session_id: str) -> str:
@@ -24,11 +25,23 @@ def open_session(session_factory: sessionmaker[Session], user_id: int) -> str:
     return session_id
 
 
-def session_is_open(session_factory: sessionmaker[Session], user_id: int, session_id: str) -> bool:
-    """True while the session exists (not signed out) and belongs to this user."""
+def session_is_open(
+    session_factory: sessionmaker[Session],
+    user_id: int,
+    session_id: str,
+    max_age: timedelta | None = None,
+) -> bool:
+    """True while the session exists (not signed out), belongs to this user and, given
+    `max_age`, was opened less than that long ago."""
     with session_factory() as s:
-        owner = s.scalar(select(UserSession.user_id).where(UserSession.id == _key(session_id)))
-    return owner == user_id
+        row = s.execute(
+            select(UserSession.user_id, UserSession.created_at).where(
+                UserSession.id == _key(session_id)
+            )
+        ).first()
+    if row is None or row.user_id != user_id:
+        return False
+    return max_age is None or row.created_at > utcnow() - max_age
 
 
 def close_session(session_factory: sessionmaker[Session], session_id: str) -> None:

@@ -107,14 +107,19 @@ def authenticate(
     session_factory: sessionmaker[Session], username: str, password: str
 ) -> Account | None:
     """The account if the password matches an active user, else None."""
+    # One row of plain columns whether the name exists or not (the roles load only after the
+    # password matched), and one hash check either way: the time tells no one which names exist.
     with session_factory() as s:
-        user = s.scalar(select(User).where(User.username == username))
-        if user is None or not user.is_active:
-            check_password_hash(_dummy_hash(PASSWORD_METHOD), password)  # same timing
+        found = s.execute(
+            select(User.id, User.password_hash, User.is_active).where(User.username == username)
+        ).first()
+        if found is None or not found.is_active:
+            check_password_hash(_dummy_hash(PASSWORD_METHOD), password)
             return None
-        if not check_password_hash(user.password_hash, password):
+        if not check_password_hash(found.password_hash, password):
             return None
-        return Account.from_user(user)
+        user = s.get(User, found.id)
+        return None if user is None else Account.from_user(user)
 
 
 def get_account(session_factory: sessionmaker[Session], user_id: int) -> Account | None:

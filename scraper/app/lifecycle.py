@@ -85,12 +85,18 @@ class Service:
         from waitress.server import create_server  # only `serve` pays for waitress and Flask
 
         from scraper.web import create_app
+        from scraper.web.limits import waitress_options
 
         runtime.settings.data_dir.mkdir(parents=True, exist_ok=True)
         app = create_app({"SCRAPER_RUNTIME": runtime})
         try:
             server = create_server(
-                app, host=listen.host, port=listen.port, threads=listen.threads, ident="scraper"
+                app,
+                host=listen.host,
+                port=listen.port,
+                threads=listen.threads,
+                ident="scraper",
+                **waitress_options(runtime.settings),  # slow and greedy clients: docs/deployment
             )
         except OSError as exc:
             raise CannotListen(listen.host, listen.port, exc.strerror or str(exc)) from exc

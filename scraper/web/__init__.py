@@ -14,21 +14,20 @@ from scraper.runtime import Runtime
 from scraper.web import (
     api,
     auth,
+    bounds,
     common,
     context,
     dashboard,
     errors,
     housekeeping,
     insight,
+    limits,
     metrics,
     openapi,
     pages,
     schedules,
     schedules_page,
 )
-
-# No request this app takes is bigger (a search is a few hundred bytes): larger ones get 413.
-MAX_REQUEST_BYTES = 64 * 1024
 
 
 def settings_from_config(config: Mapping[str, Any]) -> Settings:
@@ -56,12 +55,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     runtime = config.pop("SCRAPER_RUNTIME", None) or Runtime(settings_from_config(config))
 
-    app.config.update(SECRET_KEY=runtime.settings.secret_key, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
+    # No request this app takes is bigger (a search is a few hundred bytes): larger ones get 413.
+    body_limit = runtime.settings.web_max_body_bytes
+    app.config.update(SECRET_KEY=runtime.settings.secret_key, MAX_CONTENT_LENGTH=body_limit)
     app.config.update(auth.cookie_settings(secure_cookies(config, runtime.settings)))
     app.config.update({k: v for k, v in config.items() if not k.startswith("SCRAPER_")})
     context.init_app(app, runtime)
 
     errors.init_app(app)
+    bounds.init_app(app)
+    limits.init_app(app)
     auth.init_app(app)
     common.init_app(app)
     api.init_app(app)

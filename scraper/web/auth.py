@@ -7,6 +7,8 @@ Every other unsafe request, form or JSON, needs the CSRF token (field or `X-CSRF
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -79,6 +81,7 @@ def has_bearer() -> bool:
 
 
 SESSION_KEY = "sid"
+SEEN_KEY = "seen"  # when the session last made a request (epoch seconds)
 
 
 @login_manager.user_loader
@@ -89,10 +92,30 @@ def _load_from_session(user_id: str) -> WebUser | None:
         return None
     if g.get("database_down"):  # rendering the 503 page: do not ask the database again
         return None
-    if not session_is_open(current_runtime().Session, int(user_id), sid):
+    settings = current_runtime().settings
+    max_age = timedelta(seconds=settings.session_max_age)
+    if idle_too_long(settings.session_idle_timeout) or not session_is_open(
+        current_runtime().Session, int(user_id), sid, max_age
+    ):
+        close_session(current_runtime().Session, sid)  # expired: its cookie is dead for good
         return None
     account = get_account(current_runtime().Session, int(user_id))
     return WebUser(account) if account is not None else None
+
+
+def idle_too_long(timeout: int) -> bool:
+    """True when the session's last request (signed into its cookie) is over `timeout` ago.
+
+    The time is refreshed at most once a minute, so a polling dashboard does not rewrite its
+    cookie on every poll. A cookie from before this check carries none: it starts counting now.
+    """
+    now = int(time.time())
+    seen = session.get(SEEN_KEY)
+    if isinstance(seen, int) and now - seen > timeout:
+        return True
+    if not isinstance(seen, int) or now - seen >= 60:
+        session[SEEN_KEY] = now
+    return False
 
 
 @login_manager.request_loader
@@ -188,6 +211,7 @@ def login() -> ResponseReturnValue:
     clear_failures(current_runtime().Session, username)
     session.clear()  # a fresh session (and CSRF token) for the signed-in user
     session[SESSION_KEY] = open_session(current_runtime().Session, account.id)
+    session[SEEN_KEY] = int(time.time())
     login_user(WebUser(account))
     return redirect(safe_next(request.form.get("next")))
 

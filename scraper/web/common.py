@@ -25,6 +25,7 @@ from scraper.models import JobStatus
 from scraper.sources import source_class
 from scraper.sources.common import UrlQuerySource
 from scraper.web.auth import current_account, owner_filter
+from scraper.web.bounds import page_number as bounded_page_number
 from scraper.web.context import current_runtime, runtime_of
 from scraper.web.errors import ApiError, error_response, unavailable_page, wants_json
 from scraper.web.operation import validate
@@ -44,10 +45,9 @@ FILTER_NAMES = tuple(JobFilters.model_fields)
 # -- input -------------------------------------------------------------------------------------
 
 
-def page_number() -> int:
-    """The `page` a list page shows (1-based; anything that is not a number shows the first)."""
-    raw = request.args.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() else 1
+def page_number(per_page: int) -> int:
+    """The `page` a list page shows (1-based; absent: 1); 400 for one no page can have."""
+    return bounded_page_number(request.args.get("page"), per_page)
 
 
 def page_filters(names: Iterable[str] = FILTER_NAMES) -> tuple[JobFilters, str | None]:

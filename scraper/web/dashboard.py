@@ -65,7 +65,7 @@ def render_index(
     form: dict[str, Any], code: int = 200, errors: dict[str, str] | None = None
 ) -> ResponseReturnValue:
     """The dashboard page: banner, search form, health, active downloads, recent jobs."""
-    (filters, problem), page = page_filters(("status",)), page_number()
+    (filters, problem), page = page_filters(("status",)), page_number(JOBS_PER_PAGE)
     status = filters.status.value if filters.status is not None else None
     offset = (page - 1) * JOBS_PER_PAGE
     listing = current_runtime().jobs.list(status, None, owner_filter(), JOBS_PER_PAGE, offset)
@@ -164,7 +164,7 @@ def _job_or_404(job_id: str) -> Any:
 def job(job_id: str) -> ResponseReturnValue:
     """One job: its state, error, assets, and cancel / retry buttons."""
     record = _job_or_404(job_id)
-    page = page_number()
+    page = page_number(ASSETS_PER_PAGE)
     assets, total = [], 0
     if record.storage == "database":
         offset = (page - 1) * ASSETS_PER_PAGE

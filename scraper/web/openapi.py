@@ -66,7 +66,7 @@ ERRORS = {
 }
 PAGE_ERRORS = {
     302: "Redirect (to the sign-in page when not signed in).",
-    400: "Invalid form input or missing CSRF token.",
+    400: "Invalid form input or parameter (a NUL, a page number out of range), or no CSRF token.",
     401: "Wrong username or password.",
     403: "Only an admin may see this page.",
     404: "No such job, or not yours (or a page past the last).",
@@ -231,11 +231,12 @@ def _request_body(op: Operation) -> dict[str, Any] | None:
 
 
 def _api_responses(op: Operation) -> dict[str, Any]:
-    """Its success, its errors (plus 401 and 503, which any signed call may answer)."""
+    """Its success, its errors (plus 401 and 503, which any signed call may answer, and 400,
+    which any request may: a NUL in its path or a parameter, `bounds`)."""
     responses: dict[int, Any] = {}
     if op.response is not None:
         responses[op.status] = _json(op.response, "Success.")
-    errors = set(op.errors) if op.public else {*op.errors, 401, 503}
+    errors = {*op.errors, 400} if op.public else {*op.errors, 400, 401, 503}
     for status in sorted(errors):
         responses[status] = _json(ErrorOut, ERRORS[status])
     for status, answer in op.responses.items():
@@ -252,7 +253,7 @@ def _page_responses(op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     if op.status == 200:
         responses["200"] = {"description": "HTML page.", "content": HTML}
-    for status in sorted({op.status, *op.errors} - {200}):
+    for status in sorted({op.status, *op.errors, 400} - {200}):  # 400: `bounds`
         responses[str(status)] = {"description": PAGE_ERRORS[status]}
         if status != 302:
             responses[str(status)]["content"] = HTML

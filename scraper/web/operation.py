@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from flask import request
 from pydantic import BaseModel, ValidationError
 
+from scraper.web.bounds import check_json_depth, check_json_text
 from scraper.web.context import current_runtime
 from scraper.web.errors import ApiError
 from scraper.web.schemas import describe_errors
@@ -97,18 +98,21 @@ def validate(model: type[M], data: Any, strict: bool) -> M:
 
 
 def json_body() -> Any:
-    """The parsed JSON body; 400 for another content type or malformed JSON."""
+    """The parsed JSON body; 400 for another content type, malformed JSON, a body nested
+    deeper than any request needs, or text no database stores (`bounds`)."""
     if not request.is_json:
         # 400, as the contract says of every invalid input (and a form post, which a
         # cross-site page can make, is never read as JSON).
         raise ApiError(
             400, "unsupported_content_type", "send the body as Content-Type: application/json"
         )
+    check_json_depth(request.get_data(cache=True))
     body = request.get_json(silent=True)
     if body is None:
         raise ApiError(400, "invalid_json", "the body is not valid JSON")
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_request", "the body must be a JSON object")
+    check_json_text(body)
     return body
 
 

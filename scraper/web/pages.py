@@ -53,7 +53,7 @@ def _filters_echo() -> dict[str, str]:
 )
 def jobs() -> ResponseReturnValue:
     """Every job the user may see, searchable, filterable and sortable, with bulk actions."""
-    page, echo = page_number(), _filters_echo()
+    page, echo = page_number(PER_PAGE), _filters_echo()
     context: dict[str, Any] = dict(
         filters=echo, statuses=[s.value for s in JobStatus], sources=source_names(),
         sorts=[s.value for s in JobSort], page=page, pages=1, jobs=[], total=0, problem=None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -25,6 +25,7 @@ from scraper.jobs.reader import JobFilter, JobSort
 from scraper.jobs.shape import JobOut
 from scraper.models import JobStatus
 from scraper.sources import source_class, source_names
+from scraper.web.bounds import storable_instant
 
 DEFAULT_MAX_CONTENT_LIMIT = 500
 QUERY_MAX_LENGTH = 500
@@ -159,9 +160,7 @@ class JobFilters(BaseModel):
     @field_validator("since", "until")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+        return None if value is None else storable_instant(value)
 
     def where(self, user_id: int | None) -> JobFilter:
         """The store's filter for these values, limited to one owner's jobs (None: all)."""

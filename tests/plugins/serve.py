@@ -1,0 +1,71 @@
+"""`start_server`: a real `scraper serve` on a free port (with the `spawn` fixture), and raw
+sockets that send a request body until the server answers."""
+
+from __future__ import annotations
+
+import re
+import select
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.plugins.processes import Spawn, scraper_env
+
+SERVING = re.compile(r"Serving on http://127\.0\.0\.1:(\d+)")
+
+
+def start_server(spawn: Spawn, tmp_path: Path, **extra: str) -> tuple[str, subprocess.Popen[bytes]]:
+    """`scraper serve --no-worker` over a new SQLite database; its URL and process."""
+    env = scraper_env(f"sqlite:///{tmp_path / 'serve.db'}", tmp_path / "data", **extra)
+    child = spawn("serve", "--port", "0", "--no-worker", env=env, log_name="serve")
+    log: Path = child.log_path  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and child.poll() is None:
+        found = SERVING.search(log.read_text())
+        if found:
+            return f"http://127.0.0.1:{found.group(1)}", child
+        time.sleep(0.1)
+    raise AssertionError(f"scraper serve did not start:\n{log.read_text()}")
+
+
+def connect(url: str) -> socket.socket:
+    """A TCP connection to `http://HOST:PORT`."""
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=5)
+
+
+def send_until_answered(
+    sock: socket.socket, head: bytes, chunks: Iterator[bytes]
+) -> tuple[bytes, int]:
+    """Send `head` then chunks until the server answers or closes; (its answer, bytes sent)."""
+    sock.sendall(head)
+    sent = 0
+    for chunk in chunks:
+        if select.select([sock], [], [], 0)[0]:
+            break
+        try:
+            sock.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            break
+        sent += len(chunk)
+    sock.settimeout(5)
+    try:
+        return sock.recv(4096), sent
+    except ConnectionResetError:
+        return b"", sent
+
+
+def chunked_body(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    """`total` bytes as HTTP chunks, then the last chunk."""
+    piece = f"{size:x}\r\n".encode() + b"x" * size + b"\r\n"
+    for _ in range(total // size):
+        yield piece
+    yield b"0\r\n\r\n"
+
+
+def plain_body(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    """`total` bytes in pieces of `size`."""
+    for _ in range(total // size):
+        yield b"x" * size
