@@ -9,8 +9,8 @@ one), and the service's inserts and updates refuse a renamed column exactly as a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -91,8 +91,9 @@ def test_the_probe_draws_no_id_but_checks_the_sequence_privilege(tmp_path: Path)
             assert _drawn(engine) == before  # no counter advanced
             with engine.begin() as conn:
                 conn.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
+                tables = "ALL TABLES IN SCHEMA public"
                 conn.exec_driver_sql(
-                    f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"'
+                    f'GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO "{role}"'
                 )
             limited = make_url(url).set(username=role).render_as_string(hide_password=False)
             settings = Settings(database_url=limited, data_dir=tmp_path / "data")
