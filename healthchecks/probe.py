@@ -21,6 +21,7 @@ the file is opened `mode=rw` (never created) in a connection of its own.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -86,6 +87,16 @@ class ProbeReport:
 
     steps: list[ProbeStep] = field(default_factory=list)
     elapsed_ms: float = 0.0
+    # What the accepted writes covered: table -> the columns they set (from the SQL sent).
+    coverage: dict[str, set[str]] = field(default_factory=dict)
+    sequences_checked: set[str] = field(default_factory=set)
+
+    def coverage_json(self) -> dict[str, Any]:
+        return {
+            "tables": {table: sorted(cols) for table, cols in sorted(self.coverage.items())},
+            "columns": sum(len(cols) for cols in self.coverage.values()),
+            "sequence_privileges_checked": sorted(self.sequences_checked),
+        }
 
     @property
     def refusal(self) -> Refusal | None:
@@ -325,13 +336,13 @@ def probe_writes(engine: Engine, url: str | None = None) -> ProbeReport:
     ids = {"job": str(uuid.uuid4()), "worker": f"{PROBE_WORKER}:{uuid.uuid4().hex[:12]}"}
     with _probe_engine(engine, url) as target:
         for group in GROUPS:
-            report.steps.extend(_run_group(target, group, ids))
+            report.steps.extend(_run_group(target, group, ids, report))
     report.elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
     return report
 
 
 def _run_group(
-    engine: Engine, group: list[tuple[str, str, Write]], ids: dict[str, Any]
+    engine: Engine, group: list[tuple[str, str, Write]], ids: dict[str, Any], report: ProbeReport
 ) -> list[ProbeStep]:
     steps: list[ProbeStep] = []
     try:
@@ -339,7 +350,8 @@ def _run_group(
             trans = conn.begin()
             try:
                 _short_lock_wait(conn)
-                run = ProbeRun(conn, ids)
+                run = ProbeRun(conn, ids, sequences_checked=report.sequences_checked)
+                event.listen(conn, "after_cursor_execute", _covered(report.coverage))
                 for name, table, write in group:
                     if steps and not steps[-1].ok:
                         steps.append(ProbeStep(name, table, False, skipped=steps[-1].name))
@@ -353,6 +365,29 @@ def _run_group(
             name, table, _ = group[0]
             steps.append(ProbeStep(name, table, False, classify(exc)))
     return steps
+
+
+_INSERT = re.compile(r'^\s*INSERT INTO "?(\w+)"?\s*\(([^)]*)\)', re.I)
+_UPDATE = re.compile(r'^\s*UPDATE "?(\w+)"?\s+SET\s+(.*?)\s+WHERE\s', re.I | re.S)
+_SET_ITEM = re.compile(r'^"?(\w+)"?\s*=')
+
+
+def _covered(coverage: dict[str, set[str]]) -> Callable[..., None]:
+    """An after_cursor_execute listener noting the table and columns of each accepted write."""
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        found = _INSERT.match(statement)
+        if found:
+            columns = [c.strip().strip('"`') for c in found.group(2).split(",")]
+        else:
+            found = _UPDATE.match(statement)
+            if not found:
+                return
+            parts = (_SET_ITEM.match(p.strip()) for p in found.group(2).split(","))
+            columns = [m.group(1) for m in parts if m]
+        coverage.setdefault(found.group(1).strip("`"), set()).update(c for c in columns if c)
+
+    return note
 
 
 def _attempt(run: ProbeRun, name: str, table: str, write: Write) -> ProbeStep:

@@ -21,7 +21,7 @@ from healthchecks import Status
 from healthchecks.probe import probe_writes
 from healthchecks.writes import check as writes_check
 from scraper.config import Settings
-from scraper.models import Asset, ScrapeJob
+from scraper.models import Asset, Base, ScrapeJob
 from scraper.runtime import Runtime
 from tests.conftest import fresh_database
 
@@ -124,3 +124,20 @@ def _drawn(engine: Engine) -> dict[str, int]:
         ).all()
         drawn = "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END"
         return {name: int(conn.scalar(text(f'{drawn} FROM "{name}"')) or 0) for name in names}
+
+
+def test_the_probe_writes_every_column_of_every_table_it_writes(probed: Runtime) -> None:
+    """Read from the SQL the probe sent: each table it writes, every column of the models'."""
+    result = writes_check(probed)
+    assert result.status is Status.PASS, result.output
+    coverage = result.evidence["coverage"]["tables"]
+    expected = {
+        "scrape_jobs", "assets", "worker_heartbeats", "job_attempts",
+        "users", "user_sessions", "login_attempts",
+    }  # fmt: skip
+    assert set(coverage) == expected
+    for table, columns in coverage.items():
+        assert set(columns) == {c.name for c in Base.metadata.tables[table].columns}, table
+    if probed.engine.dialect.name == "postgresql":
+        checked = result.evidence["coverage"]["sequence_privileges_checked"]
+        assert set(checked) == {"assets", "job_attempts", "users", "login_attempts"}
