@@ -1,34 +1,64 @@
-"""The write probe: the service's own writes, replayed in transactions that are always rolled back.
+"""The write probe: the service's own writes, replayed in one transaction that is rolled back.
 
 A database can pass every read-only check and still refuse the writes the service makes (a
-SELECT-only role, a read-only database, a lock, a trigger, an extra NOT NULL column). The
-probe makes those writes — a job insert as `JobService.create` does, the worker's claim
-update, an asset insert, a heartbeat upsert — with a short lock timeout, rolls each back, and
-returns the database's own refusal, classified. Nothing it writes survives: the rows roll
-back, the asset carries its own id (no sequence or AUTO_INCREMENT counter advances), and on
-SQLite the file is opened `mode=rw` (never created) in a connection of its own.
+SELECT-only role, a read-only database, a lock, a trigger, an extra NOT NULL column, a column
+dropped by hand). The probe does not keep a list of columns beside the models: it calls the
+service's own write paths (`JobStore.insert` with a job whose every column holds a value,
+the claim update from `claim_values`, `JobStore.progress`, the fenced `add_assets`,
+`JobStore.complete`, `record_attempt`, the heartbeat upsert, `open_session`,
+`record_failure`), each bound to one connection whose outer transaction is always rolled
+back (every service transaction becomes a savepoint inside it). A column the models gain is
+written by the probe because the service writes it.
+
+Nothing it writes survives, counters included: a row whose id the database would draw from a
+sequence (PostgreSQL) or an AUTO_INCREMENT counter (MariaDB) gets a negative id of the probe's
+own, because a rolled-back `nextval` is not rolled back. What the real `nextval` needs is
+checked instead: on PostgreSQL `has_sequence_privilege(<the column's sequence>, 'USAGE')` for
+every such table the service's writes insert into; without it the probe draws the value and
+reports the database's own refusal (42501, "permission denied for sequence ..."). On SQLite
+the file is opened `mode=rw` (never created) in a connection of its own.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from healthchecks.refusal import Refusal, classify
-from scraper.models import Asset, ScrapeJob, WorkerHeartbeat, claim_values, utcnow
+from scraper.accounts.logins import record_failure
+from scraper.accounts.sessions import open_session
+from scraper.jobs.history import record_attempt
+from scraper.jobs.record import JobRecord
+from scraper.jobs.store import JobStore
+from scraper.jobs.workers import HB
+from scraper.models import Asset, JobStatus, ScrapeJob, User, claim_values, utcnow
 
 LOCK_TIMEOUT_MS = 1500
-PROBE_ASSET_ID = -1  # never a real id: the service's ids come from the sequence, from 1
 PROBE_WORKER = "ops-doctor-probe"
+LEASE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -57,6 +87,16 @@ class ProbeReport:
 
     steps: list[ProbeStep] = field(default_factory=list)
     elapsed_ms: float = 0.0
+    # What the accepted writes covered: table -> the columns they set (from the SQL sent).
+    coverage: dict[str, set[str]] = field(default_factory=dict)
+    sequences_checked: set[str] = field(default_factory=set)
+
+    def coverage_json(self) -> dict[str, Any]:
+        return {
+            "tables": {table: sorted(cols) for table, cols in sorted(self.coverage.items())},
+            "columns": sum(len(cols) for cols in self.coverage.values()),
+            "sequence_privileges_checked": sorted(self.sequences_checked),
+        }
 
     @property
     def refusal(self) -> Refusal | None:
@@ -67,65 +107,206 @@ class ProbeReport:
         return [s for s in self.steps if s.refusal is not None]
 
 
-Write = Callable[[Connection, dict[str, Any]], None]
+class NotWritten(RuntimeError):
+    """A guarded service write matched no row: the probe's own job was not there to update."""
 
 
-def _insert_job(conn: Connection, ids: dict[str, Any]) -> None:
+@dataclass
+class ProbeRun:
+    """The service's write paths, bound to the probe's connection, and what earlier steps made."""
+
+    conn: Connection
+    ids: dict[str, Any]
+    session: sessionmaker[Session] = field(init=False)
+    store: JobStore = field(init=False)
+    token: int | None = None
+    user_id: int | None = None
+    next_id: int = -1
+    sequences_checked: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        # Each `with Session() as s, s.begin()` of the service becomes a savepoint inside the
+        # probe's transaction: its commit is released into it, never committed.
+        self.session = sessionmaker(bind=self.conn, join_transaction_mode="create_savepoint")
+        event.listen(self.session, "before_flush", self._own_ids)
+        self.store = JobStore(self.session)
+
+    def _own_ids(self, session: Session, _flush: UOWTransaction, _instances: Any) -> None:
+        """Give each new row the database would number a negative id of the probe's own (no
+        counter advances), after checking the privilege the real numbering needs."""
+        for obj in session.new:
+            pk = inspect(obj).mapper.primary_key
+            if len(pk) != 1 or not isinstance(pk[0].type, Integer):
+                continue
+            if getattr(obj, pk[0].key) is None:
+                check_sequence(self.conn, pk[0].table.name, pk[0].name, self.sequences_checked)
+                setattr(obj, pk[0].key, self.next_id)
+                self.next_id -= 1
+
+    @property
+    def job(self) -> str:
+        return str(self.ids["job"])
+
+    @property
+    def worker(self) -> str:
+        return str(self.ids["worker"])
+
+
+Write = Callable[[ProbeRun], None]
+
+
+def probe_job(job_id: str) -> JobRecord:
+    """A job as `JobService.create` makes it, with every column holding a value.
+
+    Texts are as long as the API lets them be, so a narrowed column refuses here; the columns
+    a new job leaves empty get a value too, so the insert names every column of the table.
+    """
     now = utcnow()
-    conn.execute(
-        insert(ScrapeJob).values(
-            id=ids["job"],
-            user_id=None,
-            job_type="search",
-            status="pending",
-            progress=0,
-            query="q" * 500,  # the longest query the API accepts: a narrowed column fails here
-            max_content=1,
-            safe_search=True,
-            enabled_sources=["selftest"],
-            message="queued",
-            attempts=0,
-            created_at=now,
-            updated_at=now,
-        )
+    return JobRecord(
+        id=job_id,
+        query="q" * 500,  # the longest query the API accepts
+        max_content=1,
+        safe_search=True,
+        enabled_sources=["selftest"],
+        user_id=None,  # sent as NULL: no user row needed
+        job_type="search",
+        status=JobStatus.PENDING,
+        progress=0,
+        message="m" * 500,
+        error="probe",
+        downloaded=0,
+        bytes_downloaded=0,
+        result={"selftest": {"found": 0}},
+        attempts=0,
+        lease_token=0,
+        locked_by=None,
+        lease_expires_at=None,
+        run_after=datetime(2000, 1, 1, tzinfo=UTC),
+        created_at=now,
+        updated_at=now,
+        started_at=None,
+        finished_at=None,
     )
 
 
-def _claim_job(conn: Connection, ids: dict[str, Any]) -> None:
-    values = claim_values(f"{PROBE_WORKER}:{ids['job'][:8]}", 60, utcnow())
-    conn.execute(update(ScrapeJob).where(ScrapeJob.id == ids["job"]).values(**values))
+def _insert_job(run: ProbeRun) -> None:
+    run.store.insert(probe_job(run.job))
 
 
-def _insert_asset(conn: Connection, ids: dict[str, Any]) -> None:
-    conn.execute(
-        insert(Asset).values(
-            id=PROBE_ASSET_ID,
-            job_id=ids["job"],
-            source="selftest",
-            url="https://example.org/" + "u" * 2028,
-            path="ab/" + "0" * 64 + ".png",
-            filename="probe.png",
-            sha256="0" * 64,
-            size_bytes=1,
-            content_type="image/png",
-            title="t" * 500,
-            created_at=utcnow(),
-        )
+def _claim_job(run: ProbeRun) -> None:
+    """The worker's claim update (the same `claim_values`), aimed at the probe's own job."""
+    with run.session() as s, s.begin():
+        values = claim_values(run.worker, LEASE_SECONDS, utcnow())
+        s.execute(update(ScrapeJob).where(ScrapeJob.id == run.job).values(**values))
+        run.token = s.scalar(select(ScrapeJob.lease_token).where(ScrapeJob.id == run.job))
+
+
+def check_sequence(conn: Connection, table: str, column: str, checked: set[str]) -> None:
+    """PostgreSQL: may this role draw the ids of `table.column`? Without USAGE the real draw
+    is made, so that the refusal is the database's own (a draw that fails advances nothing).
+    """
+    if conn.dialect.name != "postgresql" or table in checked:
+        return
+    checked.add(table)
+    sequence = conn.scalar(text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": table, "c": column})
+    if sequence is None:
+        return  # no sequence behind the column: the service supplies its ids itself
+    allowed = conn.scalar(text("SELECT has_sequence_privilege(:s, 'USAGE')"), {"s": sequence})
+    if not allowed:
+        conn.scalar(text("SELECT nextval(:s)"), {"s": sequence})
+
+
+def _owned(written: bool, what: str) -> None:
+    if not written:
+        raise NotWritten(f"{what} matched no row of the probe's own job")
+
+
+def _lease(run: ProbeRun) -> None:
+    _owned(run.store.heartbeat(run.job, run.worker, LEASE_SECONDS, run.token), "lease renewal")
+
+
+def _progress(run: ProbeRun) -> None:
+    written = run.store.progress(
+        run.job,
+        run.worker,
+        run.token,
+        message="m" * 500,
+        progress=50,
+        downloaded=1,
+        bytes_downloaded=2**40,  # BigInteger: a narrowed column refuses here
+        result={"selftest": {"found": 1, "stored": 1}},
+    )
+    _owned(written, "progress update")
+
+
+def probe_asset(job_id: str) -> Asset:
+    """An asset row as `asset_row` makes it, every column at its longest."""
+    return Asset(
+        job_id=job_id,
+        source="s" * 32,
+        url="https://example.org/" + "u" * 2028,
+        path="ab/" + "0" * 64 + ".png" + "p" * 441,
+        filename="f" * 255,
+        sha256="0" * 64,
+        size_bytes=2**40,
+        content_type="c" * 128,
+        title="t" * 500,
+        license="l" * 128,
+        author="a" * 255,
+        landing_url="https://example.org/" + "l" * 2028,
+        created_at=utcnow(),
     )
 
 
-def _beat(conn: Connection, ids: dict[str, Any]) -> None:
+def _insert_asset(run: ProbeRun) -> None:
+    written = run.store.add_assets(run.worker, run.token, [probe_asset(run.job)])
+    _owned(not written.refused and bool(written.inserted), "asset insert")
+    with run.session() as s:  # read back by id, as the API reads it
+        _owned(s.scalar(select(Asset.id).where(Asset.job_id == run.job)) is not None, "asset id")
+
+
+def _complete(run: ProbeRun) -> None:
+    _owned(run.store.complete(run.job, run.worker, "m" * 500, run.token), "completion")
+
+
+def _attempt_history(run: ProbeRun) -> None:
+    record = run.store.get(run.job)
+    if record is None:
+        raise NotWritten("the probe's own job is gone before its attempt could be recorded")
+    record.locked_by = run.worker
+    record_attempt(run.session, record)
+
+
+def _beat(run: ProbeRun) -> None:
+    """The heartbeat upsert as `scraper.worker.heartbeats.beat` makes it (insert, then update)."""
     now = utcnow()
-    conn.execute(
-        insert(WorkerHeartbeat).values(
-            id=ids["worker"], hostname="probe", pid=0, started_at=now, last_seen_at=now
+    values = dict(
+        last_seen_at=now, current_jobs=0, jobs_done=0, state="running", last_error="e" * 500
+    )
+    with run.session() as s, s.begin():
+        s.execute(update(HB).where(HB.c.id == run.worker).values(**values))
+        s.execute(
+            insert(HB).values(id=run.worker, hostname="h" * 255, pid=0, started_at=now, **values)
         )
-    )
-    conn.execute(
-        update(WorkerHeartbeat)
-        .where(WorkerHeartbeat.id == ids["worker"])
-        .values(last_seen_at=now, current_jobs=0, jobs_done=0, state="running")
-    )
+        s.execute(update(HB).where(HB.c.id == run.worker).values(**values))
+
+
+def _insert_user(run: ProbeRun) -> None:
+    with run.session() as s, s.begin():
+        user = User(username=f"probe-{uuid.uuid4().hex[:24]}", password_hash="h" * 255)
+        s.add(user)
+        s.flush()
+        run.user_id = user.id
+
+
+def _open_session(run: ProbeRun) -> None:
+    if run.user_id is None:
+        raise NotWritten("no probe user to open a session for")
+    open_session(run.session, run.user_id)
+
+
+def _login_attempt(run: ProbeRun) -> None:
+    record_failure(run.session, "probe-" + "n" * 74, "203.0.113.1")
 
 
 # Each group is one transaction: a later write needs the earlier ones (the asset, its job).
@@ -133,9 +314,18 @@ GROUPS: list[list[tuple[str, str, Write]]] = [
     [
         ("insert job", "scrape_jobs", _insert_job),
         ("claim job", "scrape_jobs", _claim_job),
+        ("renew lease", "scrape_jobs", _lease),
+        ("progress", "scrape_jobs", _progress),
         ("insert asset", "assets", _insert_asset),
+        ("complete job", "scrape_jobs", _complete),
+        ("attempt history", "job_attempts", _attempt_history),
     ],
     [("heartbeat upsert", "worker_heartbeats", _beat)],
+    [
+        ("insert user", "users", _insert_user),
+        ("open session", "user_sessions", _open_session),
+    ],
+    [("login attempt", "login_attempts", _login_attempt)],
 ]
 
 
@@ -146,13 +336,13 @@ def probe_writes(engine: Engine, url: str | None = None) -> ProbeReport:
     ids = {"job": str(uuid.uuid4()), "worker": f"{PROBE_WORKER}:{uuid.uuid4().hex[:12]}"}
     with _probe_engine(engine, url) as target:
         for group in GROUPS:
-            report.steps.extend(_run_group(target, group, ids))
+            report.steps.extend(_run_group(target, group, ids, report))
     report.elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
     return report
 
 
 def _run_group(
-    engine: Engine, group: list[tuple[str, str, Write]], ids: dict[str, Any]
+    engine: Engine, group: list[tuple[str, str, Write]], ids: dict[str, Any], report: ProbeReport
 ) -> list[ProbeStep]:
     steps: list[ProbeStep] = []
     try:
@@ -160,11 +350,13 @@ def _run_group(
             trans = conn.begin()
             try:
                 _short_lock_wait(conn)
+                run = ProbeRun(conn, ids, sequences_checked=report.sequences_checked)
+                event.listen(conn, "after_cursor_execute", _covered(report.coverage))
                 for name, table, write in group:
                     if steps and not steps[-1].ok:
                         steps.append(ProbeStep(name, table, False, skipped=steps[-1].name))
                         continue
-                    steps.append(_attempt(conn, name, table, write, ids))
+                    steps.append(_attempt(run, name, table, write))
             finally:
                 trans.rollback()
                 _restore_lock_wait(conn)
@@ -175,11 +367,32 @@ def _run_group(
     return steps
 
 
-def _attempt(
-    conn: Connection, name: str, table: str, write: Write, ids: dict[str, Any]
-) -> ProbeStep:
+_INSERT = re.compile(r'^\s*INSERT INTO "?(\w+)"?\s*\(([^)]*)\)', re.I)
+_UPDATE = re.compile(r'^\s*UPDATE "?(\w+)"?\s+SET\s+(.*?)\s+WHERE\s', re.I | re.S)
+_SET_ITEM = re.compile(r'^"?(\w+)"?\s*=')
+
+
+def _covered(coverage: dict[str, set[str]]) -> Callable[..., None]:
+    """An after_cursor_execute listener noting the table and columns of each accepted write."""
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        found = _INSERT.match(statement)
+        if found:
+            columns = [c.strip().strip('"`') for c in found.group(2).split(",")]
+        else:
+            found = _UPDATE.match(statement)
+            if not found:
+                return
+            parts = (_SET_ITEM.match(p.strip()) for p in found.group(2).split(","))
+            columns = [m.group(1) for m in parts if m]
+        coverage.setdefault(found.group(1).strip("`"), set()).update(c for c in columns if c)
+
+    return note
+
+
+def _attempt(run: ProbeRun, name: str, table: str, write: Write) -> ProbeStep:
     try:
-        write(conn, ids)
+        write(run)
     except Exception as exc:  # the refusal is the measurement
         return ProbeStep(name, table, False, classify(exc))
     return ProbeStep(name, table, True)
@@ -191,6 +404,12 @@ def _short_lock_wait(conn: Connection) -> None:
     if dialect == "postgresql":
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
         conn.exec_driver_sql(f"SET LOCAL statement_timeout = '{LOCK_TIMEOUT_MS * 4}ms'")
+    elif dialect == "sqlite":
+        # pysqlite begins a transaction only before a DML statement; the savepoints the
+        # service's sessions become would otherwise start (and on release commit) their own.
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is not None and not dbapi.in_transaction:
+            conn.exec_driver_sql("BEGIN")
     elif dialect == "mysql":
         seconds = max(1, LOCK_TIMEOUT_MS // 1000)
         conn.exec_driver_sql(

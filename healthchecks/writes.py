@@ -27,7 +27,7 @@ def check(runtime: Runtime) -> CheckResult:
             observed=report.elapsed_ms,
             unit="ms",
             output=f"The database accepted the service's {len(steps)} writes (rolled back).",
-            evidence={"writes": steps},
+            evidence={"writes": steps, "coverage": report.coverage_json()},
             component_type="datastore",
         )
     why = explain(refusal, runtime.engine, runtime.settings.database_url)

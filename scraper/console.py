@@ -17,15 +17,6 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import click
-from sqlalchemy.exc import (
-    ArgumentError,
-    DBAPIError,
-    InterfaceError,
-    NoSuchModuleError,
-    OperationalError,
-)
-
-from scraper.errors import one_line
 
 OK, PROBLEM, CANNOT_RUN = 0, 1, 2
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
@@ -58,6 +49,17 @@ def first_text_line(text: str) -> str:
 def database_failure(exc: Exception) -> Failure | None:
     """A database URL that names no database we know, one we cannot reach or that refuses:
     the same line from both CLIs (exit 2, could not run); None for anything else."""
+    # Imported here: `--help` and `--version` should not pay for SQLAlchemy.
+    from sqlalchemy.exc import (
+        ArgumentError,
+        DBAPIError,
+        InterfaceError,
+        NoSuchModuleError,
+        OperationalError,
+    )
+
+    from scraper.errors import one_line
+
     if isinstance(exc, NoSuchModuleError):  # bogus://x
         kind = str(exc).rsplit(":", 1)[-1].split(".")[0]
         return Failure(f"cannot use the database URL: no database of kind {kind!r}; {URL_FORMS}")

@@ -31,7 +31,10 @@ BOGUS = "bogus://x"
 
 def walk(group: click.Group, path: tuple[str, ...]) -> Iterator[tuple[str, click.Command]]:
     """Every command and subcommand under `group`, with its full name."""
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # `ops` imports a command's module on first use
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         yield " ".join((*path, name)), command
         if isinstance(command, click.Group):
             yield from walk(command, (*path, name))

@@ -42,6 +42,17 @@ def privilege(refusal: Refusal, engine: Engine, url: str) -> Explanation:
     )
 
 
+def _pg_primary(engine: Engine) -> str | None:
+    """HOST:PORT of the server this standby streams from (None if it does not say)."""
+    found = rows_or_none(
+        engine,
+        "SELECT sender_host, sender_port FROM pg_stat_wal_receiver WHERE sender_host IS NOT NULL",
+    )
+    if not found:
+        return None
+    return f"{found[0]['sender_host']}:{found[0]['sender_port']}"
+
+
 def _verb(refusal: Refusal) -> str:
     words = (refusal.statement or "").split()
     return words[0].upper() if words else "the write"
@@ -64,10 +75,14 @@ def _pg_read_only(refusal: Refusal, engine: Engine, url: str) -> Explanation:
     )
     evidence = {"pg_is_in_recovery": in_recovery, "default_transaction_read_only_from": source}
     if in_recovery:
+        primary = _pg_primary(engine)
+        evidence["primary"] = primary
+        of = f" of {primary}" if primary else ""
+        where = f"the primary at {primary}" if primary else "the primary server"
         return Explanation(
-            "You are connected to a replica (a hot standby in recovery): it refuses every "
-            "write. Point the service at the primary.",
-            Fix("set SCRAPER_DATABASE_URL to the primary server (pg_is_in_recovery() is false)"),
+            f"You are connected to a hot standby / read-only replica{of} (in recovery): it "
+            "refuses every write. Point the service at the primary.",
+            Fix(f"set SCRAPER_DATABASE_URL to {where} (pg_is_in_recovery() is false there)"),
             evidence,
         )
     if source == "user":

@@ -7,9 +7,11 @@ prune     prune
 doctor    doctor
 trace     trace, smoke
 storage   storage migrate, storage create-bucket
+
+Each module is imported when one of its commands runs (`ops.cli.base.COMMANDS`), so that
+`ops --help` and every command pay only for what they use.
 """
 
-from ops.cli import doctor, jobs, prune, schema, storage, trace
 from ops.cli.base import main
 
-__all__ = ["doctor", "jobs", "main", "prune", "schema", "storage", "trace"]
+__all__ = ["main"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import json
 import os
 import sys
@@ -18,10 +19,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from sqlalchemy import Engine
 
 from ops.errors import DatabaseMissing, OpsError
-from scraper.config import DEFAULT_DATABASE_URL
 from scraper.console import (
     CANNOT_RUN,
     OK,
@@ -32,10 +31,11 @@ from scraper.console import (
     file_failure,
     version_option,
 )
-from scraper.db import make_engine, make_readonly_engine, sqlite_file, sqlite_left_as_found
 from scraper.errors import ConfigError, ScraperError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from scraper.runtime import Runtime
 
 __all__ = ["CANNOT_RUN", "OK", "PROBLEM", "Options", "Outcome", "main", "ops_command"]
@@ -63,6 +63,8 @@ class Options:
     def engine(self) -> Engine:
         """An engine for `--database-url` (connect timeout 10 s on servers)."""
         if self._engine is None:
+            from scraper.db import make_engine, make_readonly_engine, sqlite_left_as_found
+
             extra: dict[str, Any] = {}
             if not self.database_url.startswith("sqlite"):
                 extra["connect_args"] = {"connect_timeout": 10}
@@ -121,6 +123,8 @@ def ops_command(
     def decorate(func: Callable[..., Outcome]) -> click.Command:
         @functools.wraps(func)
         def run(database_url: str | None, as_json: bool, **kwargs: Any) -> None:
+            from scraper.config import DEFAULT_DATABASE_URL
+
             # Only the URL is read here: a malformed other setting is `ops doctor`'s finding.
             url = database_url or os.environ.get("SCRAPER_DATABASE_URL") or DEFAULT_DATABASE_URL
             opts = Options(url, as_json)
@@ -144,7 +148,86 @@ def ops_command(
     return decorate
 
 
-@click.group(cls=Group, explain=explain)
+# Each command's module is imported only when the command runs (or its own help is asked
+# for): `ops --help` lists them from here without importing SQLAlchemy or the service.
+# tests/ops/test_cli_speed.py holds this table to the commands' own help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check-schema": (
+        "ops.cli.schema",
+        "Compare the ORM models with the live schema; exit 1 on drift, 2 if it cannot run\n"
+        "    (a database it cannot reach, a SQLite file that does not exist).",
+    ),
+    "doctor": (
+        "ops.cli.doctor",
+        "Run every check, name the root cause with evidence and the fix; exit 1 on any problem.",
+    ),
+    "init-db": (
+        "ops.cli.schema",
+        "Create every missing table and record the migration head (idempotent).",
+    ),
+    "jobs": (
+        "ops.cli.jobs",
+        "List jobs from the database and the fallback store together, each with its storage.",
+    ),
+    "migrate": (
+        "ops.cli.schema",
+        "Bring the database to the models: Alembic upgrade, then additive repair.",
+    ),
+    "prune": (
+        "ops.cli.prune",
+        "Delete finished jobs older than DAYS, their asset rows and files no asset references.",
+    ),
+    "reconcile": (
+        "ops.cli.jobs",
+        "Move fallback jobs into the database and say how many (a second run moves none).",
+    ),
+    "smoke": (
+        "ops.cli.trace",
+        "Start the stack from nothing (database, server on a free port, worker), trace a job\n"
+        "    through it, tear it down.",
+    ),
+    "storage": (
+        "ops.cli.storage",
+        "Where downloaded files live: copy them to another backend, create the bucket.",
+    ),
+    "trace": (
+        "ops.cli.trace",
+        "Submit a selftest job and follow it hop by hop; name the first broken hop (exit 1).",
+    ),
+}
+
+
+class OpsGroup(Group):
+    """`ops`: commands registered by their modules, each module imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(COMMANDS[cmd_name][0])
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            command = self.commands.get(name)
+            if command is not None:
+                if command.hidden:
+                    continue
+                rows.append((name, command.get_short_help_str(limit)))
+            else:
+                stand_in = click.Command(name, help=COMMANDS[name][1])  # shortened as click does
+                rows.append((name, stand_in.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=OpsGroup, explain=explain)
 @version_option("scraper")
 def main() -> None:
     """Ops toolkit for the scraper: schema checks and repair, tracing, diagnosis.
@@ -178,11 +261,15 @@ def runtime_for(opts: Options, existing: bool = True) -> Runtime:
 
 def require_database(url: str) -> None:
     """DatabaseMissing when `url` names a SQLite file that does not exist."""
+    from scraper.db import sqlite_file
+
     if sqlite_missing(url):
         raise DatabaseMissing(str(sqlite_file(url)))
 
 
 def sqlite_missing(url: str) -> bool:
     """A SQLite URL whose file does not exist: even --heal must not create it (a 2nd database)."""
+    from scraper.db import sqlite_file
+
     path = sqlite_file(url)
     return path is not None and not path.exists()

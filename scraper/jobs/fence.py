@@ -68,14 +68,23 @@ def add_assets(
     if not rows:
         return AssetsWritten()
     job_id = rows[0].job_id
-    try:
-        written = retry_transient(
+
+    def insert() -> AssetsWritten:
+        return retry_transient(
             lambda: _insert(session_factory, worker_id, token, rows), f"assets of job {job_id}"
         )
-    except IntegrityError:  # a concurrent insert of one of them: sort it out one by one
-        singles = [add_assets(session_factory, worker_id, token, [row]) for row in rows]
-        refused = any(w.refused for w in singles)
-        written = AssetsWritten(refused, frozenset().union(*(w.inserted for w in singles)))
+
+    try:
+        written = insert()
+    except IntegrityError:
+        if len(rows) == 1:
+            # A concurrent insert of this file: once more, it is found there. Refused again
+            # (a foreign key, a trigger), the error propagates instead of recursing forever.
+            written = insert()
+        else:  # a concurrent insert of one of them: sort it out one by one
+            singles = [add_assets(session_factory, worker_id, token, [row]) for row in rows]
+            refused = any(w.refused for w in singles)
+            written = AssetsWritten(refused, frozenset().union(*(w.inserted for w in singles)))
     if written.refused:
         with log_context(job_id=job_id, worker=worker_id):
             log.warning(

@@ -50,9 +50,9 @@ def _sql(url: str, statement: str, **params: Any) -> Any:
         engine.dispose()
 
 
-def _column_back(url: str) -> bool:
+def _column_back(url: str, column: str = "updated_at") -> bool:
     try:
-        _sql(url, "SELECT count(updated_at) FROM scrape_jobs")
+        _sql(url, f"SELECT count({column}) FROM scrape_jobs")
     except Exception:
         return False
     return True
@@ -69,8 +69,17 @@ def _prepare(url: str, data_dir: Path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize(
+    "column",
+    [
+        "updated_at",
+        # Written by the worker's progress and completion, not by the API's insert: the
+        # probe used to leave it out, so nothing healed (issue 29).
+        "result",
+    ],
+)
 def test_column_dropped_under_a_running_server_is_back_and_held_job_runs_once(
-    dialect: str, tmp_path: Path
+    dialect: str, column: str, tmp_path: Path
 ) -> None:
     with fresh_database(dialect, tmp_path) as url:
         data_dir = tmp_path / "data"
@@ -81,13 +90,15 @@ def test_column_dropped_under_a_running_server_is_back_and_held_job_runs_once(
         with running_server(env, free_port(), tmp_path / "server.log") as base:
             api = requests.Session()
             api.headers["Authorization"] = f"Bearer {token}"
-            _sql(url, "ALTER TABLE scrape_jobs DROP COLUMN updated_at")
+            _sql(url, f"ALTER TABLE scrape_jobs DROP COLUMN {column}")
             dropped = time.monotonic()
             body = {"query": "self-heal", "max_content": ITEMS, "enabled_sources": ["selftest"]}
             created = api.post(f"{base}/api/comprehensive-search", json=body, timeout=10).json()
             assert created["storage"] == "fallback", created
-            assert "updated_at" in created["refusal"]
-            _poll(lambda: _column_back(url), INTERVAL + 10, "the dropped column to come back")
+            assert column in created["refusal"]
+            _poll(
+                lambda: _column_back(url, column), INTERVAL + 10, "the dropped column to come back"
+            )
             healed_after = time.monotonic() - dropped
             job = created["job_id"]
             _poll(

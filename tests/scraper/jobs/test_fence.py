@@ -6,6 +6,7 @@ import logging
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from scraper.jobs import NewJob
 from scraper.jobs.assets import asset_row
@@ -93,3 +94,18 @@ def test_a_rescued_job_resumes_from_what_is_stored(runtime: Runtime) -> None:
     report = done.result or {}
     skipped = report["sources"]["selftest"]["skipped"]
     assert skipped.get("duplicate_url") == 1, report
+
+
+def test_an_asset_the_database_refuses_raises_its_error_once(runtime: Runtime) -> None:
+    """A refusal that is no concurrent duplicate (here NOT NULL) propagates; it used to recurse
+    until RecursionError, retrying the one row as if another worker had inserted it."""
+    job = runtime.jobs.create(NewJob(query="t", max_content=1))
+    held = runtime.store.claim("w1", 30)
+    assert held is not None
+    item = MediaItem(url="selftest://refused.png", title="refused", mime="image/png")
+    stored = runtime.files.put_bytes(make_png("fence/refused"), "image/png", item.title)
+    row = asset_row(job.id, "selftest", item, stored)
+    row.source = None  # type: ignore[assignment]
+    with pytest.raises(IntegrityError):
+        runtime.store.add_asset("w1", held.lease_token, row)
+    assert asset_count(runtime, job.id) == 0
