@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scraper.db import retry_transient
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.fence import AssetsWritten, AssetWrite, add_assets, held_by
+from scraper.jobs.notify import notify_queued
 from scraper.jobs.queries import lease_expired
 from scraper.jobs.record import JobRecord
 from scraper.models import FINAL_STATUSES, Asset, JobStatus, ScrapeJob, claim_values, utcnow
@@ -47,6 +48,7 @@ class JobStore:
             row = ScrapeJob(**record.column_values())
             s.add(row)
             s.flush()
+            notify_queued(s)
             return JobRecord.from_row(row)
 
     def insert_if_absent(self, record: JobRecord) -> bool:

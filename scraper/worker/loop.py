@@ -23,6 +23,7 @@ from scraper.models import JobStatus
 from scraper.worker.backoff import FailureBackoff
 from scraper.worker.heartbeats import beat
 from scraper.worker.run import ExecutionContext, JobLost, JobRun, ShuttingDown
+from scraper.worker.wakeup import Wakeup
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -56,6 +57,7 @@ class Worker:
         self._held_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self.claims = FailureBackoff("claims", log, base=self.settings.poll_interval)
+        self.wakeup = Wakeup(runtime.engine)  # idle loops wake on a queued job (PostgreSQL)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -64,6 +66,7 @@ class Worker:
         swept = self.runtime.files.sweep_partials()
         if swept:
             log.info("removed %d partial files left by dead workers", swept)
+        self.wakeup.start()
         targets = [self._housekeeping] + [self._job_loop] * self.concurrency
         for n, target in enumerate(targets):
             thread = threading.Thread(target=target, name=f"worker-{n}", daemon=True)
@@ -80,6 +83,7 @@ class Worker:
         """Stop claiming and release the jobs in hand, without waiting (safe in a signal
         handler); `stop` waits for the threads."""
         self._stop.set()
+        self.wakeup.ring()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming; jobs in hand are released at once, their downloads cancelled (SIGTERM)."""
@@ -87,6 +91,7 @@ class Worker:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        self.wakeup.close()
         self._safe_beat("stopped")
         log.info("worker %s stopped", self.id, extra={"worker": self.id})
 
@@ -112,6 +117,7 @@ class Worker:
 
     def _job_loop(self) -> None:
         while not self._stop.is_set():
+            rung = self.wakeup.generation  # a job queued while claiming is not missed
             try:
                 worked = self.run_once()
             except SQLAlchemyError as exc:
@@ -119,8 +125,8 @@ class Worker:
                 self._stop.wait(self.claims.failed(first_line(exc)))
                 continue
             self.claims.succeeded()
-            if not worked:
-                self._stop.wait(self.settings.poll_interval)
+            if not worked:  # until a job is queued (LISTEN/NOTIFY), or the next poll
+                self.wakeup.wait(rung, self.settings.poll_interval)
 
     def _process(self, job: JobRecord) -> None:
         lost = threading.Event()
