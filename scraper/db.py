@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,38 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        ping_after_idle(engine)
+    return engine
+
+
+# A pooled connection idle longer than this is pinged before use (a server restart, a
+# failover, an idle timeout may have closed it); a busy one is not: a ping on every checkout
+# was one statement in three of a worker's. A connection lost while busy fails its statement,
+# the pool then drops every connection older than the failure, and a worker's writes and
+# claims are retried (`retry_transient`, the claim loop's backoff).
+PING_AFTER_IDLE = 2.0
+
+
+def ping_after_idle(engine: Engine, idle: float = PING_AFTER_IDLE) -> None:
+    """Ping a connection on checkout only if it sat in the pool for `idle` seconds or more."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("checked_in")
+        if since is None or time.monotonic() - since < idle:
+            return  # new (just connected), or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool discards this connection and checks out (or opens) another.
+            raise DisconnectionError(first_line(exc)) from exc
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -122,8 +152,10 @@ def make_readonly_engine(url: str, **kwargs: Any) -> Engine:
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(url, **kwargs)
+        engine = create_engine(url, **kwargs)
+        if not kwargs.get("pool_pre_ping"):
+            ping_after_idle(engine)
+        return engine
     engine = create_engine(readonly_sqlite_url(url), **kwargs)
     event.listen(engine, "connect", _sqlite_readonly_pragmas)
     return engine

@@ -144,8 +144,9 @@ class Worker:
 
     def _finish(self, job: JobRecord, lost: threading.Event) -> None:
         store, extra = self.runtime.store, {"job_id": job.id, "worker": self.id}
+        run = JobRun(job, self._context(lost))
         try:
-            message = JobRun(job, self._context(lost)).execute()
+            message = run.execute()
         except (ShuttingDown, JobLost) as exc:
             if not lost.is_set() and store.release(job.id, self.id, job.lease_token):
                 log.info("job %s released at shutdown", job.id, extra=extra)
@@ -158,7 +159,7 @@ class Worker:
             if store.fail(job.id, self.id, error, job.lease_token):
                 JOBS_FINISHED.labels(status=JobStatus.FAILED.value).inc()
             return
-        if store.complete(job.id, self.id, message, job.lease_token):
+        if store.complete(job.id, self.id, message, job.lease_token, **run.final):
             JOBS_FINISHED.labels(status=JobStatus.COMPLETED.value).inc()
             self.jobs_done += 1
             log.info("job %s completed: %s", job.id, message, extra=extra)
