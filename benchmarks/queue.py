@@ -7,9 +7,11 @@ Per database (a fresh `bench_…` database, dropped afterwards) and per number o
 processes: N `selftest` jobs with `max_content=1` are created first, then the workers start
 together and the clock runs until the last one is completed. Printed: jobs/s, the SQL
 statements and transactions the workers sent per job (counted in each worker process by a
-`before_cursor_execute` / `commit` / `rollback` listener on its engine), what one idle worker
-sends per second besides its heartbeat, and the creation-to-claim latency of a job created
-while one worker waits (median of `--latency` jobs, `started_at - created_at`).
+`before_cursor_execute` / `commit` / `rollback` listener on its engine), the pool's connection
+pings, the round trips these make (statements + pings + a BEGIN and a COMMIT per transaction),
+what one idle worker sends per second besides its heartbeat (pings included), and the
+creation-to-claim latency of a job created while one worker waits (median of `--latency`
+jobs, `started_at - created_at`).
 
 `--peer` runs the same no-op load through procrastinate (PostgreSQL only), from a separate
 virtual environment that has it (never a dependency of this project):
@@ -17,7 +19,7 @@ virtual environment that has it (never a dependency of this project):
     python -m venv /tmp/procvenv && /tmp/procvenv/bin/pip install procrastinate 'psycopg[binary]'
     .venv/bin/python -m benchmarks.queue --peer /tmp/procvenv/bin/python
 
-A constant-work request (a fixed CPU loop, `--calibrate`) is timed first, so that numbers taken
+A constant-work request (a fixed CPU loop) is timed first, so that numbers taken
 on a loaded machine can be compared with numbers taken on another day.
 """
 
@@ -80,9 +82,11 @@ class Counts:
         self.statements: Synchronized[int] = CTX.Value("q", 0)  # type: ignore[assignment]
         self.heartbeats: Synchronized[int] = CTX.Value("q", 0)  # type: ignore[assignment]
         self.transactions: Synchronized[int] = CTX.Value("q", 0)  # type: ignore[assignment]
+        self.pings: Synchronized[int] = CTX.Value("q", 0)  # type: ignore[assignment]
 
-    def snapshot(self) -> tuple[int, int, int]:
-        return self.statements.value, self.heartbeats.value, self.transactions.value
+    def snapshot(self) -> tuple[int, int, int, int]:
+        values = self.statements, self.heartbeats, self.transactions, self.pings
+        return tuple(v.value for v in values)  # type: ignore[return-value]
 
 
 def _count_on(engine: Any, counts: Counts) -> None:
@@ -97,6 +101,14 @@ def _count_on(engine: Any, counts: Counts) -> None:
         with counts.transactions.get_lock():
             counts.transactions.value += 1
 
+    ping = engine.dialect.do_ping
+
+    def counted_ping(dbapi_connection: Any) -> Any:  # a pool's ping is no cursor event
+        with counts.pings.get_lock():
+            counts.pings.value += 1
+        return ping(dbapi_connection)
+
+    engine.dialect.do_ping = counted_ping
     event.listen(engine, "before_cursor_execute", statement)
     event.listen(engine, "commit", transaction)
     event.listen(engine, "rollback", transaction)
@@ -180,13 +192,16 @@ def throughput(url: str, workdir: Path, jobs: int, n_workers: int) -> dict[str, 
         while completed(runtime) < jobs:
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
-        statements, heartbeats, transactions = counts.snapshot()
+        statements, heartbeats, transactions, pings = counts.snapshot()
     runtime.close()
     return {
         "jobs/s": jobs / elapsed,
         "statements/job": statements / jobs,
-        "heartbeat statements": heartbeats,
         "transactions/job": transactions / jobs,
+        "pings/job": pings / jobs,
+        # What the server is sent: each transaction adds its BEGIN and COMMIT (or ROLLBACK).
+        "round trips/job": (statements + pings + 2 * transactions) / jobs,
+        "heartbeat statements": heartbeats,
     }
 
 
@@ -198,9 +213,9 @@ def idle_and_latency(url: str, workdir: Path, samples: int, idle: float) -> dict
     with workers(settings_for(url, workdir), 1, counts) as go:
         go.set()
         time.sleep(1.0)  # its first beat and rescue
-        s0, h0, _ = counts.snapshot()
+        s0, h0, _, p0 = counts.snapshot()
         time.sleep(idle)
-        s1, h1, _ = counts.snapshot()
+        s1, h1, _, p1 = counts.snapshot()
         latencies = []
         for i in range(samples):
             time.sleep(0.2 + (i % 5) * 0.07)  # not in step with the poll
@@ -212,7 +227,7 @@ def idle_and_latency(url: str, workdir: Path, samples: int, idle: float) -> dict
             latencies.append((record.started_at - record.created_at).total_seconds() * 1000)
     runtime.close()
     return {
-        "idle statements/s": ((s1 - s0) - (h1 - h0)) / idle,
+        "idle statements/s": ((s1 - s0) - (h1 - h0) + (p1 - p0)) / idle,
         "idle heartbeat statements/s": (h1 - h0) / idle,
         "claim latency median ms": statistics.median(latencies),
     }
