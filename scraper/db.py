@@ -51,7 +51,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # Most recently used first: a few busy connections stay warm (never pinged), the rest idle.
-    kwargs.setdefault("pool_use_lifo", True)
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_use_lifo", True)
     engine = create_engine(url, **kwargs)
     if not kwargs.get("pool_pre_ping"):
         ping_after_idle(engine)
