@@ -51,19 +51,22 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # Most recently used first: a few busy connections stay warm (never pinged), the rest idle.
+    kwargs.setdefault("pool_pre_ping", True)
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_use_lifo", True)
     engine = create_engine(url, **kwargs)
-    if not kwargs.get("pool_pre_ping"):
+    if not kwargs["pool_pre_ping"]:
         ping_after_idle(engine)
     return engine
 
 
-# A pooled connection idle longer than this is pinged before use (a server restart, a
-# failover, an idle timeout may have closed it); a busy one is not: a ping on every checkout
-# was one statement in three of a worker's. A connection lost while busy fails its statement,
-# the pool then drops every connection older than the failure, and a worker's writes and
-# claims are retried (`retry_transient`, the claim loop's backoff).
+# With `pool_pre_ping=False` (a worker: `Runtime.pre_ping`), a pooled connection idle longer
+# than this is pinged before use (a server restart, a failover, an idle timeout may have closed
+# it); a busy one is not: a ping on every checkout was one statement in three of a worker's. A
+# connection lost while busy fails its statement, the pool then drops every connection older
+# than the failure, and a worker's writes and claims are retried (`retry_transient`, the claim
+# loop's backoff). Everything else (web, ops) keeps a ping on every checkout: its reads are not
+# retried, and a restart must not cost a reader an error.
 PING_AFTER_IDLE = 2.0
 
 
@@ -155,10 +158,8 @@ def make_readonly_engine(url: str, **kwargs: Any) -> Engine:
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(url, **kwargs)
-        if not kwargs.get("pool_pre_ping"):
-            ping_after_idle(engine)
-        return engine
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)
     engine = create_engine(readonly_sqlite_url(url), **kwargs)
     event.listen(engine, "connect", _sqlite_readonly_pragmas)
     return engine
