@@ -99,6 +99,8 @@ class JobStore:
             run_after=None,
             finished_at=None,
         )
+        with self.Session() as s, s.begin():
+            notify_queued(s)  # runnable again: wake an idle worker (PostgreSQL)
         return self._require(job_id)
 
     # -- reads -------------------------------------------------------------------------------

@@ -74,3 +74,17 @@ def test_a_killed_listener_costs_at_most_one_poll_and_comes_back(
     wait_until(worker.wakeup.listening.is_set, 10, "the listener to reconnect")
     time.sleep(0.3)
     assert claimed_within(runtime, 1.0) < 1.0
+
+
+@postgres_only
+def test_a_retried_job_wakes_an_idle_worker(
+    runtime: Runtime, request: pytest.FixtureRequest
+) -> None:
+    job = runtime.jobs.create(NewJob(query="again", max_content=1))
+    held = runtime.store.claim("elsewhere", 30)
+    assert held is not None and runtime.store.fail(job.id, "elsewhere", "boom", held.lease_token)
+    slow, _worker = request.getfixturevalue("idle_worker")
+    started = time.monotonic()
+    runtime.jobs.retry(job.id)
+    wait_until(lambda: slow.store.get(job.id).status != "pending", 1.0, "the retried job's claim")
+    assert time.monotonic() - started < 1.0
