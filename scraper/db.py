@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scraper.errors import one_line
@@ -78,10 +78,15 @@ def make_engine(url: str, limits: SessionLimits | None = None, **kwargs: Any) ->
     kwargs.setdefault("pool_pre_ping", True)
     if limits is not None:
         kwargs["connect_args"] = _limited(parsed, limits, kwargs)
+    if "poolclass" not in kwargs:
+        # Most recently used first: a few busy connections stay warm (never pinged), the rest idle.
+        kwargs.setdefault("pool_use_lifo", True)
     engine = create_engine(url, **kwargs)
     if limits is not None and parsed.get_backend_name() in ("mysql", "mariadb"):
         event.listen(engine, "connect", _mysql_lock_wait(limits.lock_timeout))
     _bound_statements(engine)
+    if not kwargs["pool_pre_ping"]:
+        ping_after_idle(engine)
     return engine
 
 
@@ -152,6 +157,36 @@ def is_lock_timeout(exc: BaseException) -> bool:
     if getattr(exc.orig, "sqlstate", None) == _LOCK_TIMEOUT_SQLSTATE:
         return True
     return bool(exc.orig.args) and exc.orig.args[0] == _LOCK_TIMEOUT_MYSQL_CODE
+
+
+# With `pool_pre_ping=False` (a worker: `Runtime.pre_ping`), a pooled connection idle longer
+# than this is pinged before use (a server restart, a failover, an idle timeout may have closed
+# it); a busy one is not: a ping on every checkout was one statement in three of a worker's. A
+# connection lost while busy fails its statement, the pool then drops every connection older
+# than the failure, and a worker's writes and claims are retried (`retry_transient`, the claim
+# loop's backoff). Everything else (web, ops) keeps a ping on every checkout: its reads are not
+# retried, and a restart must not cost a reader an error.
+PING_AFTER_IDLE = 2.0
+
+
+def ping_after_idle(engine: Engine, idle: float = PING_AFTER_IDLE) -> None:
+    """Ping a connection on checkout only if it sat in the pool for `idle` seconds or more."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("checked_in")
+        if since is None or time.monotonic() - since < idle:
+            return  # new (just connected), or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool discards this connection and checks out (or opens) another.
+            raise DisconnectionError(one_line(exc)) from exc
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -20,6 +20,9 @@ class Runtime:
     """One per process (web, worker, ops command); cheap to build, nothing connects until used."""
 
     settings: Settings
+    # A connection ping on every pool checkout; a worker turns it off before first use (its
+    # writes and claims retry a lost connection), keeping one after 2 s idle (`scraper.db`).
+    pre_ping: bool = True
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Runtime:
@@ -31,7 +34,7 @@ class Runtime:
             lock_timeout=self.settings.db_lock_timeout,
             idle_in_transaction_timeout=self.settings.db_idle_transaction_timeout,
         )
-        return make_engine(self.settings.database_url, limits)
+        return make_engine(self.settings.database_url, limits, pool_pre_ping=self.pre_ping)
 
     @cached_property
     def Session(self) -> sessionmaker[Session]:  # noqa: N802 - it is a factory, named like one

@@ -124,6 +124,7 @@ class Service:
     ) -> Service:
         """A worker alone, with the self-healer when SCRAPER_AUTO_HEAL=safe and its own
         metrics port if asked for."""
+        runtime.pre_ping = False  # the engine is not made yet: a worker pings only after idling
         healer = SelfHealer(runtime) if runtime.settings.auto_heal == "safe" else None
         worker = Worker(runtime, concurrency=concurrency, worker_id=worker_id)
         return cls(runtime, worker, (healer,) if healer else (), metrics_port=metrics_port)

@@ -58,33 +58,30 @@ def add_assets(
     worker_id: str,
     token: int | None,
     rows: Sequence[Asset],
+    check: bool = False,
 ) -> AssetsWritten:
     """Insert one job's new asset rows in one transaction with a guarded touch of its row.
 
     The touch takes the job's row lock, so a rescue or a new claim waits for this insert to
     commit (or finds it refused). A job's download pool records what finished together at once:
-    one commit for many files. A lost connection is retried; the checks make it idempotent.
+    one commit for many files. A lost connection is retried; the unique (job, content) key
+    makes it idempotent: a row already there (a retried commit that had landed, a concurrent
+    insert) fails the batch, which is then sorted out one row at a time, each `check`ed first.
     """
     if not rows:
         return AssetsWritten()
     job_id = rows[0].job_id
-
-    def insert() -> AssetsWritten:
-        return retry_transient(
-            lambda: _insert(session_factory, worker_id, token, rows), f"assets of job {job_id}"
-        )
-
     try:
-        written = insert()
-    except IntegrityError:
-        if len(rows) == 1:
-            # A concurrent insert of this file: once more, it is found there. Refused again
-            # (a foreign key, a trigger), the error propagates instead of recursing forever.
-            written = insert()
-        else:  # a concurrent insert of one of them: sort it out one by one
-            singles = [add_assets(session_factory, worker_id, token, [row]) for row in rows]
-            refused = any(w.refused for w in singles)
-            written = AssetsWritten(refused, frozenset().union(*(w.inserted for w in singles)))
+        written = retry_transient(
+            lambda: _insert(session_factory, worker_id, token, rows, check),
+            f"assets of job {job_id}",
+        )
+    except IntegrityError:  # one of them is there already: sort it out one by one
+        if check and len(rows) == 1:
+            raise  # checked and still refused: not a duplicate of ours
+        singles = [add_assets(session_factory, worker_id, token, [row], check=True) for row in rows]
+        refused = any(w.refused for w in singles)
+        written = AssetsWritten(refused, frozenset().union(*(w.inserted for w in singles)))
     if written.refused:
         with log_context(job_id=job_id, worker=worker_id):
             log.warning(
@@ -102,6 +99,7 @@ def _insert(
     worker_id: str,
     token: int | None,
     rows: Sequence[Asset],
+    check: bool,
 ) -> AssetsWritten:
     job_id = rows[0].job_id
     with session_factory() as s, s.begin():
@@ -112,10 +110,11 @@ def _insert(
         )
         if touched.rowcount != 1:  # type: ignore[attr-defined]
             return AssetsWritten(refused=True)
-        shas = {row.sha256 for row in rows}
-        have = set(
-            s.scalars(select(Asset.sha256).where(Asset.job_id == job_id, Asset.sha256.in_(shas)))
-        )
+        have: set[str] = set()
+        if check:
+            shas = {row.sha256 for row in rows}
+            query = select(Asset.sha256).where(Asset.job_id == job_id, Asset.sha256.in_(shas))
+            have = set(s.scalars(query))
         inserted: set[str] = set()
         for row in rows:
             if row.sha256 not in have | inserted:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scraper.db import retry_transient
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.fence import AssetsWritten, AssetWrite, add_assets, held_by
+from scraper.jobs.notify import notify_queued
 from scraper.jobs.queries import lease_expired
 from scraper.jobs.record import JobRecord
 from scraper.logs import log_context
@@ -48,6 +49,7 @@ class JobStore:
             row = ScrapeJob(**record.column_values())
             s.add(row)
             s.flush()
+            notify_queued(s)
             return JobRecord.from_row(row)
 
     def insert_if_absent(self, record: JobRecord) -> bool:
@@ -98,6 +100,8 @@ class JobStore:
             run_after=None,
             finished_at=None,
         )
+        with self.Session() as s, s.begin():
+            notify_queued(s)  # runnable again: wake an idle worker (PostgreSQL)
         return self._require(job_id)
 
     # -- reads -------------------------------------------------------------------------------
@@ -146,7 +150,12 @@ class JobStore:
     # -- the worker's side -------------------------------------------------------------------
 
     def claim(self, worker_id: str, lease_seconds: float) -> JobRecord | None:
-        """Take the oldest runnable pending job under a lease, or None if there is none."""
+        """Take the oldest runnable pending job under a lease, or None if there is none.
+
+        One statement on PostgreSQL and SQLite (`UPDATE … WHERE id = (SELECT … FOR UPDATE
+        SKIP LOCKED) RETURNING` the whole row, lease token included); MariaDB has no
+        `UPDATE … RETURNING`, so it reads the row it just locked in the same transaction.
+        """
         now = utcnow()
         with self.Session() as s, s.begin():
             candidate = (
@@ -159,8 +168,10 @@ class JobStore:
                 .limit(1)
             )
             values = claim_values(worker_id, lease_seconds, now)
-            if s.get_bind().dialect.name == "sqlite":
-                # One statement, one short write transaction: SQLite has no SKIP LOCKED.
+            dialect = s.get_bind().dialect.name
+            if dialect in ("postgresql", "sqlite"):  # SQLite has no SKIP LOCKED: one writer
+                if dialect == "postgresql":
+                    candidate = candidate.with_for_update(skip_locked=True)
                 stmt = (
                     update(ScrapeJob)
                     .where(
@@ -168,7 +179,7 @@ class JobStore:
                         ScrapeJob.status == JobStatus.PENDING.value,
                     )
                     .values(**values)
-                    .returning(ScrapeJob.id, ScrapeJob.lease_token)
+                    .returning(*ScrapeJob.__table__.columns)
                 )
                 row = s.execute(stmt).first()
             else:
@@ -176,14 +187,11 @@ class JobStore:
                 row = None
                 if job_id is not None:
                     s.execute(update(ScrapeJob).where(ScrapeJob.id == job_id).values(**values))
+                    # Locked by this transaction: the row and its lease token are ours.
                     row = s.execute(
-                        select(ScrapeJob.id, ScrapeJob.lease_token).where(ScrapeJob.id == job_id)
+                        select(*ScrapeJob.__table__.columns).where(ScrapeJob.id == job_id)
                     ).first()
-            if row is None:
-                return None
-        record = self._require(row.id)
-        record.lease_token = row.lease_token  # ours, even if the job changed hands since
-        return record
+            return JobRecord.from_row(row) if row is not None else None
 
     def heartbeat(
         self, job_id: str, worker_id: str, lease_seconds: float, token: int | None = None
@@ -201,10 +209,16 @@ class JobStore:
         return self._owned(job_id, worker_id, token, **values)
 
     def complete(
-        self, job_id: str, worker_id: str, message: str = "completed", token: int | None = None
+        self,
+        job_id: str,
+        worker_id: str,
+        message: str = "completed",
+        token: int | None = None,
+        **values: Any,
     ) -> bool:
+        """Mark the job completed; `values` (the final counts and result) in the same write."""
         return self._finish(
-            job_id, worker_id, token, JobStatus.COMPLETED, message=message, progress=100
+            job_id, worker_id, token, JobStatus.COMPLETED, message=message, progress=100, **values
         )
 
     def fail(self, job_id: str, worker_id: str, error: str, token: int | None = None) -> bool:

@@ -26,6 +26,7 @@ from scraper.schedules import tick as fire_schedules
 from scraper.worker.backoff import FailureBackoff
 from scraper.worker.heartbeats import beat
 from scraper.worker.run import ExecutionContext, JobLost, JobRun, ShuttingDown
+from scraper.worker.wakeup import Wakeup
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -59,6 +60,7 @@ class Worker:
         self._held_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self.claims = FailureBackoff("claims", log, base=self.settings.poll_interval)
+        self.wakeup = Wakeup(runtime.engine)  # idle loops wake on a queued job (PostgreSQL)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -67,6 +69,7 @@ class Worker:
         swept = self.runtime.files.sweep_partials()
         if swept:
             log.info("removed %d partial files left by dead workers", swept)
+        self.wakeup.start()
         targets = [self._housekeeping] + [self._job_loop] * self.concurrency
         for n, target in enumerate(targets):
             thread = threading.Thread(target=target, name=f"worker-{n}", daemon=True)
@@ -79,6 +82,7 @@ class Worker:
         """Stop claiming and release the jobs in hand, without waiting (safe in a signal
         handler); `stop` waits for the threads."""
         self._stop.set()
+        self.wakeup.ring()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming; jobs in hand are released at once, their downloads cancelled (SIGTERM)."""
@@ -86,6 +90,7 @@ class Worker:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        self.wakeup.close()
         self._safe_beat("stopped")
         with log_context(worker=self.id):
             log.info("worker %s stopped", self.id)
@@ -113,6 +118,7 @@ class Worker:
 
     def _job_loop(self) -> None:
         while not self._stop.is_set():
+            rung = self.wakeup.generation  # a job queued while claiming is not missed
             try:
                 worked = self.run_once()
             except SQLAlchemyError as exc:
@@ -120,8 +126,8 @@ class Worker:
                 self._stop.wait(self.claims.failed(one_line(exc)))
                 continue
             self.claims.succeeded()
-            if not worked:
-                self._stop.wait(self.settings.poll_interval)
+            if not worked:  # until a job is queued (LISTEN/NOTIFY), or the next poll
+                self.wakeup.wait(rung, self.settings.poll_interval)
 
     def _process(self, job: JobRecord) -> None:
         lost = threading.Event()
@@ -138,8 +144,9 @@ class Worker:
 
     def _finish(self, job: JobRecord, lost: threading.Event) -> None:
         store = self.runtime.store
+        run = JobRun(job, self._context(lost))
         try:
-            message = JobRun(job, self._context(lost)).execute()
+            message = run.execute()
         except (ShuttingDown, JobLost) as exc:
             if not lost.is_set() and store.release(job.id, self.id, job.lease_token):
                 log.info("job %s released at shutdown", job.id)
@@ -152,7 +159,7 @@ class Worker:
             if store.fail(job.id, self.id, error, job.lease_token):
                 JOBS_FINISHED.labels(status=JobStatus.FAILED.value).inc()
             return
-        if store.complete(job.id, self.id, message, job.lease_token):
+        if store.complete(job.id, self.id, message, job.lease_token, **run.final):
             JOBS_FINISHED.labels(status=JobStatus.COMPLETED.value).inc()
             self.jobs_done += 1
             log.info("job %s completed: %s", job.id, message)

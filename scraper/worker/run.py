@@ -56,7 +56,7 @@ class Progress:
     ) -> None:
         self.store, self.job, self.worker_id = store, job, worker_id
         self.interval, self.clock = interval, clock
-        self._last = float("-inf")
+        self._last = clock()  # the claim itself just proved the job ours
         self.writes = 0
 
     def update(
@@ -100,6 +100,11 @@ class Progress:
         )
 
 
+def final_values(report: JobReport) -> dict[str, Any]:
+    """The final counts and result, recorded by the completing write."""
+    return dict(downloaded=report.stored, bytes_downloaded=report.bytes, result=report.to_json())
+
+
 @dataclass
 class ExecutionContext:
     """What a job run needs from its worker."""
@@ -138,6 +143,7 @@ class JobRun:
         self.pool = DownloadPool(ctx.concurrency, self.fetch, ctx.hosts)
         # items earlier jobs of its user or schedule stored (incremental and scheduled jobs)
         self.seen: SeenItems | None = SeenItems.for_job(ctx.session_factory, job)
+        self.final: dict[str, Any] = {}  # what the completing write records, once finished
 
     def execute(self) -> str:
         """Run the job to the end; return the completion message or raise (the worker decides).
@@ -153,7 +159,13 @@ class JobRun:
         return self.finish()
 
     def resume(self) -> None:
-        """Count what earlier attempts of this job stored; their URLs and contents are skipped."""
+        """Count what earlier attempts of this job stored; their URLs and contents are skipped.
+
+        A job's first claim (lease token 1) has no earlier attempt, so nothing is read; not
+        `attempts`, which a release at shutdown gives back though files may have been stored.
+        """
+        if self.job.lease_token == 1:
+            return
         for key in stored_keys(self.ctx.session_factory, self.job.id):
             self.urls.add(key.url)
             self.hashes.add(key.sha256)
@@ -297,13 +309,13 @@ class JobRun:
             log.warning("job %s: %s not stored: %s", self.job.id, fetched.item.url, exc)
 
     def finish(self) -> str:
-        """The completion message, written with the final report; NothingStored if every item
-        and source failed (the per-source reasons stay on the failed job)."""
+        """The completion message; the final report is in `final`, for the completing write
+        to record (one write, not a progress write and then another). NothingStored if every
+        item and source failed (the per-source reasons stay on the failed job)."""
         report = self.report
         report.current = None
         if report.stored == 0 and report.errors:
             self.progress.report(report, force=True)
             raise NothingStored("; ".join(report.errors[:3]))
-        message = report.summary()
-        self.progress.report(report, message, force=True)
-        return message
+        self.final = final_values(report)
+        return report.summary()

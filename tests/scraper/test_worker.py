@@ -83,7 +83,7 @@ def test_progress_writes_are_throttled(runtime: Runtime) -> None:
     for i in range(100):  # 100 items within one simulated second
         now[0] = i / 100
         progress.update(i, i * 10, "working")
-    assert progress.writes == 2
+    assert progress.writes == 1  # at 0.5 s; none at 0 s: the claim had just been written
     assert runtime.store.get(job.id).downloaded == 50
 
 

@@ -1,0 +1,344 @@
+"""The queue's own cost: no-op jobs through 1, 2 and 4 worker processes (not a test).
+
+    .venv/bin/python -m benchmarks.queue [--jobs N] [--workers 1,2,4] [--dialects postgresql]
+        [--peer /path/to/venv/bin/python]
+
+Per database (a fresh `bench_…` database, dropped afterwards) and per number of worker
+processes: N `selftest` jobs with `max_content=1` are created first, then the workers start
+together and the clock runs until the last one is completed. Printed: jobs/s, the SQL
+statements and transactions the workers sent per job (counted in each worker process by a
+`before_cursor_execute` / `commit` / `rollback` listener on its engine), the pool's connection
+pings, the round trips these make (statements + pings + a BEGIN and a COMMIT per transaction),
+what one idle worker sends per second besides its housekeeping (heartbeat, lease renewal,
+rescue: the thread that does it is counted apart) and the pings, and the
+creation-to-claim latency of a job created while one worker waits (median of `--latency`
+jobs, `started_at - created_at`).
+
+`--peer` runs the same no-op load through procrastinate (PostgreSQL only), from a separate
+virtual environment that has it (never a dependency of this project):
+
+    python -m venv /tmp/procvenv && /tmp/procvenv/bin/pip install procrastinate 'psycopg[binary]'
+    .venv/bin/python -m benchmarks.queue --peer /tmp/procvenv/bin/python
+
+A constant-work request (a fixed CPU loop) is timed first, so that numbers taken
+on a loaded machine can be compared with numbers taken on another day.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing as mp
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy.engine import make_url
+
+from scraper.config import Settings
+from scraper.jobs import NewJob
+from scraper.models import Base, ScrapeJob
+from scraper.runtime import Runtime
+
+HOUSEKEEPER = "worker-0"  # the worker's thread that beats, renews leases and rescues
+CTX = mp.get_context("spawn")  # a fresh interpreter per worker, as `scraper worker` would be
+ADMIN_URLS = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    "mariadb": "mysql+pymysql://root:@127.0.0.1:3306/test",
+}
+
+
+@contextlib.contextmanager
+def bench_database(dialect: str, workdir: Path) -> Iterator[str]:
+    """A fresh empty database of this dialect, dropped afterwards."""
+    if dialect == "sqlite":
+        yield f"sqlite:///{workdir / 'queue.db'}"
+        return
+    admin_url = ADMIN_URLS[dialect]
+    name = f"bench_{secrets.token_hex(6)}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        force = " WITH (FORCE)" if dialect == "postgresql" else ""
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
+        admin.dispose()
+
+
+class Counts:
+    """Counters shared by the worker processes (statements, the housekeeper's, transactions,
+    pings)."""
+
+    def __init__(self) -> None:
+        self.statements: Synchronized[int] = CTX.Value("q", 0)  # type: ignore[assignment]
+        self.heartbeats: Synchronized[int] = CTX.Value("q", 0)  # type: ignore[assignment]
+        self.transactions: Synchronized[int] = CTX.Value("q", 0)  # type: ignore[assignment]
+        self.pings: Synchronized[int] = CTX.Value("q", 0)  # type: ignore[assignment]
+
+    def snapshot(self) -> tuple[int, int, int, int]:
+        values = self.statements, self.heartbeats, self.transactions, self.pings
+        return tuple(v.value for v in values)  # type: ignore[return-value]
+
+
+def _count_on(engine: Any, counts: Counts) -> None:
+    def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        with counts.statements.get_lock():
+            counts.statements.value += 1
+        if threading.current_thread().name == HOUSEKEEPER:
+            with counts.heartbeats.get_lock():
+                counts.heartbeats.value += 1
+
+    def transaction(_conn: Any) -> None:
+        with counts.transactions.get_lock():
+            counts.transactions.value += 1
+
+    ping = engine.dialect.do_ping
+
+    def counted_ping(dbapi_connection: Any) -> Any:  # a pool's ping is no cursor event
+        with counts.pings.get_lock():
+            counts.pings.value += 1
+        return ping(dbapi_connection)
+
+    engine.dialect.do_ping = counted_ping
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", transaction)
+    event.listen(engine, "rollback", transaction)
+
+
+def _worker_process(settings: Settings, counts: Counts, ready: Any, go: Any, done: Any) -> None:
+    import logging
+
+    from scraper.worker import Worker
+
+    logging.disable(logging.WARNING)
+    runtime = Runtime(settings, pre_ping=False)  # as `scraper worker` makes it
+    with runtime.engine.connect():  # connect before the clock starts
+        pass
+    worker = Worker(runtime, concurrency=1)
+    runtime.files.sweep_partials()
+    ready.release()
+    go.wait()
+    _count_on(runtime.engine, counts)
+    worker.start()
+    done.wait()
+    worker.stop()
+    runtime.close()
+
+
+def settings_for(url: str, workdir: Path, poll_interval: float = 1.0) -> Settings:
+    return Settings(database_url=url, data_dir=workdir / "data", poll_interval=poll_interval)
+
+
+def create_jobs(runtime: Runtime, n: int) -> None:
+    for i in range(n):
+        runtime.jobs.create(NewJob(query=f"noop {i}", max_content=1))  # selftest: one file
+
+
+def completed(runtime: Runtime) -> int:
+    with runtime.Session() as s:
+        return (
+            s.scalar(
+                select(func.count()).select_from(ScrapeJob).where(ScrapeJob.status == "completed")
+            )
+            or 0
+        )
+
+
+def reset(runtime: Runtime) -> None:
+    with runtime.engine.begin() as conn:
+        conn.execute(text("DELETE FROM assets"))
+        conn.execute(text("DELETE FROM scrape_jobs"))
+        conn.execute(text("DELETE FROM worker_heartbeats"))
+
+
+@contextlib.contextmanager
+def workers(settings: Settings, n: int, counts: Counts) -> Iterator[Any]:
+    """`n` worker processes, connected and waiting; yields the event that starts them."""
+    ready, go, done = CTX.Semaphore(0), CTX.Event(), CTX.Event()
+    procs = [
+        CTX.Process(target=_worker_process, args=(settings, counts, ready, go, done))
+        for _ in range(n)
+    ]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.acquire()
+    try:
+        yield go
+    finally:
+        go.set()
+        done.set()
+        for p in procs:
+            p.join(60)
+
+
+def throughput(url: str, workdir: Path, jobs: int, n_workers: int) -> dict[str, float]:
+    runtime = Runtime(settings_for(url, workdir))
+    reset(runtime)
+    create_jobs(runtime, jobs)
+    counts = Counts()
+    with workers(settings_for(url, workdir), n_workers, counts) as go:
+        started = time.perf_counter()
+        go.set()
+        while completed(runtime) < jobs:
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        statements, heartbeats, transactions, pings = counts.snapshot()
+    runtime.close()
+    return {
+        "jobs/s": jobs / elapsed,
+        "statements/job": statements / jobs,
+        "transactions/job": transactions / jobs,
+        "pings/job": pings / jobs,
+        # What the server is sent: each transaction adds its BEGIN and COMMIT (or ROLLBACK).
+        "round trips/job": (statements + pings + 2 * transactions) / jobs,
+        "housekeeping statements": heartbeats,
+    }
+
+
+def idle_and_latency(url: str, workdir: Path, samples: int, idle: float) -> dict[str, float]:
+    """One idle worker: statements per second besides heartbeats, then creation-to-claim."""
+    runtime = Runtime(settings_for(url, workdir))
+    reset(runtime)
+    counts = Counts()
+    with workers(settings_for(url, workdir), 1, counts) as go:
+        go.set()
+        time.sleep(1.0)  # its first beat and rescue
+        s0, h0, _, p0 = counts.snapshot()
+        time.sleep(idle)
+        s1, h1, _, p1 = counts.snapshot()
+        latencies = []
+        for i in range(samples):
+            time.sleep(0.2 + (i % 5) * 0.07)  # not in step with the poll
+            job = runtime.jobs.create(NewJob(query=f"lat {i}", max_content=1))
+            while (record := runtime.store.get(job.id)) is not None and record.started_at is None:
+                time.sleep(0.005)
+            assert record is not None and record.created_at is not None
+            assert record.started_at is not None
+            latencies.append((record.started_at - record.created_at).total_seconds() * 1000)
+    runtime.close()
+    return {
+        "idle statements/s (job loop)": ((s1 - s0) - (h1 - h0)) / idle,
+        "idle pings/s": (p1 - p0) / idle,
+        "idle housekeeping statements/s": (h1 - h0) / idle,
+        "claim latency median ms": statistics.median(latencies),
+    }
+
+
+PEER = textwrap.dedent(
+    """
+    import asyncio, multiprocessing as mp, sys, time
+    import procrastinate, psycopg
+
+    DSN, JOBS, WORKERS = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    app = procrastinate.App(connector=procrastinate.SyncPsycopgConnector(conninfo=DSN))
+
+    @app.task(name="noop")
+    def noop():
+        pass
+
+    def work(go):
+        a = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=DSN))
+        a.tasks = app.tasks
+        go.wait()
+        with a.open():
+            a.run_worker(wait=False, concurrency=1, install_signal_handlers=False,
+                         delete_jobs="never", listen_notify=True)
+
+    if __name__ == "__main__":
+        with app.open():
+            app.schema_manager.apply_schema()
+            for i in range(JOBS):
+                noop.defer()
+        go = mp.Event()
+        procs = [mp.Process(target=work, args=(go,)) for _ in range(WORKERS)]
+        for p in procs:
+            p.start()
+        time.sleep(2)
+        start = time.perf_counter()
+        go.set()
+        conn = psycopg.connect(DSN, autocommit=True)
+        while conn.execute(
+            "SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'"
+        ).fetchone()[0] < JOBS:
+            time.sleep(0.02)
+        print(JOBS / (time.perf_counter() - start))
+        for p in procs:
+            p.terminate()
+    """
+)
+
+
+def peer(python: str, workdir: Path, jobs: int, n_workers: int) -> float | None:
+    """procrastinate's no-op jobs/s on a fresh PostgreSQL database, or None if it failed."""
+    with bench_database("postgresql", workdir) as url:
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        script = workdir / "peer.py"
+        script.write_text(PEER)
+        run = subprocess.run(
+            [python, str(script), dsn, str(jobs), str(n_workers)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    if run.returncode != 0:
+        print(f"    peer failed: {run.stderr.strip().splitlines()[-1:]}")
+        return None
+    return float(run.stdout.strip().splitlines()[-1])
+
+
+def calibrate() -> float:
+    """Milliseconds for a fixed amount of CPU work (the machine's load at the time)."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i * i % 7
+    return (time.perf_counter() - started) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--dialects", default="postgresql,mariadb,sqlite")
+    parser.add_argument("--latency", type=int, default=20, help="jobs timed from creation")
+    parser.add_argument("--idle", type=float, default=5.0, help="seconds an idle worker is watched")
+    parser.add_argument("--peer", help="python of a venv with procrastinate (PostgreSQL only)")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",")]
+    print(f"constant-work request: {calibrate():.0f} ms")
+    for dialect in args.dialects.split(","):
+        print(f"{dialect}:")
+        with tempfile.TemporaryDirectory() as tmp, bench_database(dialect, Path(tmp)) as url:
+            workdir = Path(tmp)
+            runtime = Runtime(settings_for(url, workdir))
+            Base.metadata.create_all(runtime.engine)
+            runtime.close()
+            for n in counts:
+                found = throughput(url, workdir, args.jobs, n)
+                line = ", ".join(f"{k} {v:.1f}" for k, v in found.items())
+                if args.peer and dialect == "postgresql":
+                    rate = peer(args.peer, workdir, args.jobs, n)
+                    if rate is not None:
+                        line += f"; procrastinate jobs/s {rate:.1f}"
+                print(f"  {n} worker process(es): {line}")
+            found = idle_and_latency(url, workdir, args.latency, args.idle)
+            print("  idle: " + ", ".join(f"{k} {v:.1f}" for k, v in found.items()))
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

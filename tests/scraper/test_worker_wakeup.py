@@ -1,0 +1,90 @@
+"""PostgreSQL wakes an idle worker when a job is queued (LISTEN/NOTIFY); polling stays the
+fallback when the notification is lost."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text
+
+from scraper.jobs import NewJob
+from scraper.jobs.notify import CHANNEL
+from scraper.runtime import Runtime
+from scraper.worker import Worker
+from tests.plugins.waiting import wait_until
+
+postgres_only = pytest.mark.parametrize(
+    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+POLL = 5.0
+
+
+@pytest.fixture
+def idle_worker(runtime: Runtime) -> Iterator[tuple[Runtime, Worker]]:
+    """A started worker polling every 5 s, listening, and idle."""
+    runtime = Runtime(runtime.settings.model_copy(update={"poll_interval": POLL}))
+    worker = Worker(runtime, downloader=None)
+    worker.start()
+    try:
+        wait_until(worker.wakeup.listening.is_set, 5, "the worker to listen")
+        time.sleep(0.3)  # its first (empty) claim is done: the loop waits
+        yield runtime, worker
+    finally:
+        worker.stop()
+        runtime.close()
+
+
+def claimed_within(runtime: Runtime, seconds: float) -> float:
+    """Queue a job; the seconds until a worker claimed it (AssertionError after `seconds`)."""
+    started = time.monotonic()
+    job = runtime.jobs.create(NewJob(query="wake", max_content=1))
+    wait_until(
+        lambda: runtime.store.get(job.id).status != "pending", seconds, "the job to be claimed"
+    )
+    return time.monotonic() - started
+
+
+@postgres_only
+def test_an_idle_worker_claims_a_queued_job_without_waiting_for_its_poll(
+    idle_worker: tuple[Runtime, Worker],
+) -> None:
+    runtime, _worker = idle_worker
+    for _ in range(3):
+        assert claimed_within(runtime, 1.0) < 1.0
+
+
+@pytest.mark.slow
+@postgres_only
+def test_a_killed_listener_costs_at_most_one_poll_and_comes_back(
+    idle_worker: tuple[Runtime, Worker],
+) -> None:
+    runtime, worker = idle_worker
+    with runtime.engine.begin() as conn:
+        killed = conn.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query = :listen"
+            ),
+            {"listen": f"LISTEN {CHANNEL}"},
+        )
+    assert killed == 1
+    assert claimed_within(runtime, POLL + 1.0) < POLL + 1.0
+    wait_until(worker.wakeup.listening.is_set, 10, "the listener to reconnect")
+    time.sleep(0.3)
+    assert claimed_within(runtime, 1.0) < 1.0
+
+
+@postgres_only
+def test_a_retried_job_wakes_an_idle_worker(
+    runtime: Runtime, request: pytest.FixtureRequest
+) -> None:
+    job = runtime.jobs.create(NewJob(query="again", max_content=1))
+    held = runtime.store.claim("elsewhere", 30)
+    assert held is not None and runtime.store.fail(job.id, "elsewhere", "boom", held.lease_token)
+    slow, _worker = request.getfixturevalue("idle_worker")
+    started = time.monotonic()
+    runtime.jobs.retry(job.id)
+    wait_until(lambda: slow.store.get(job.id).status != "pending", 1.0, "the retried job's claim")
+    assert time.monotonic() - started < 1.0
