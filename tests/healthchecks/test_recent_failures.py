@@ -15,10 +15,11 @@ from healthchecks.base import Status
 from scraper.models import Base, ScrapeJob, utcnow
 from scraper.runtime import Runtime
 from scraper.worker.heartbeats import beat
+from tests.conftest import sqlite_only
 
 ERROR = "OSError: [Errno 28] No space left on device: 'data/downloads/ab'"
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 
 
 def finish(runtime: Runtime, status: str, at: datetime, error: str | None = None) -> None:

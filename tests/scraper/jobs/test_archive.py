@@ -17,6 +17,7 @@ from scraper.jobs.housekeeping import Removed, delete_job
 from scraper.models import Base
 from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
+from tests.conftest import sqlite_only
 from tests.plugins.seaweedfs import SeaweedFS
 from tests.scraper.jobs.test_housekeeping import add_job
 
@@ -58,12 +59,12 @@ def check_archive(rt: Runtime) -> None:
     assert len(pieces) > 6 and max(len(p) for p in pieces[:-1]) <= 256 + 128
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@sqlite_only
 def test_the_archive_holds_every_file_and_its_attribution(runtime: Runtime) -> None:
     check_archive(runtime)
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@sqlite_only
 def test_a_file_missing_from_storage_is_left_out_and_listed(runtime: Runtime) -> None:
     job_id = add_job(runtime, ["a", "b"])
     gone = runtime.files.put_bytes(make_png("a"), "image/png").path
@@ -99,7 +100,7 @@ def s3_runtime(settings: Settings, seaweedfs: SeaweedFS, s3_bucket: str) -> Iter
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@sqlite_only
 def test_archive_and_delete_work_on_s3_storage(s3_runtime: Runtime) -> None:
     check_archive(s3_runtime)
     other = add_job(s3_runtime, ["d"])

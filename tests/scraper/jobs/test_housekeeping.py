@@ -19,6 +19,7 @@ from scraper.models import Asset, JobAttempt, ScrapeJob, utcnow
 from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
 from scraper.storage import stored_key
+from tests.conftest import sqlite_only
 
 
 def add_job(
@@ -192,7 +193,7 @@ def test_a_prune_in_batches_lets_job_writes_through(runtime: Runtime) -> None:
     assert count(runtime, ScrapeJob) == len(latencies)
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@sqlite_only
 def test_the_retention_pruner_prunes_in_the_background_and_stops(runtime: Runtime) -> None:
     assert retention_pruner(runtime.Session, runtime.files, None) is None
     old = add_job(runtime, ["a"], age_days=8)

@@ -10,9 +10,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from scraper.runtime import Runtime
+from tests.conftest import sqlite_only
 from tests.plugins.web import WebUsers
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 
 API = "/api/schedules"
 GOOD = {

@@ -10,8 +10,9 @@ from click.testing import CliRunner
 from scraper.accounts import create_user
 from scraper.cli import main
 from scraper.runtime import Runtime
+from tests.conftest import sqlite_only
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 
 
 def _run(runtime: Runtime, *args: str) -> tuple[int, str, str]:

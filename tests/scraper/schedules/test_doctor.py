@@ -15,9 +15,10 @@ from scraper.migrations.manage import init_db
 from scraper.models import ScrapeJob
 from scraper.runtime import Runtime
 from scraper.worker.heartbeats import beat
+from tests.conftest import sqlite_only
 from tests.scraper.schedules.helpers import at, hourly, owner
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 
 
 def test_doctor_warns_naming_the_failing_schedule(

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import update
 
 from scraper.models import Schedule, utcnow
 from scraper.runtime import Runtime
 from scraper.schedules import Ticking, tick
 from scraper.worker import Worker
+from tests.conftest import sqlite_only
 from tests.plugins.waiting import wait_until
 from tests.scraper.schedules.helpers import hourly, jobs_of, owner
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 
 
 def _due_now(runtime: Runtime, schedule_id: int) -> None:

@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from scraper import schedules
 from scraper.runtime import Runtime
 from scraper.schedules import fire_due
+from tests.conftest import sqlite_only
 from tests.plugins.observability import by_label, scrape
 from tests.scraper.schedules.helpers import at, hourly, owner
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 
 
 def test_runs_are_counted_by_result_and_next_runs_are_gauged(

@@ -7,15 +7,15 @@ import io
 import json
 import zipfile
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from scraper.runtime import Runtime
+from tests.conftest import sqlite_only
 from tests.plugins.web import WebUsers, make_app, run_all, signed_in, submit
 from tests.scraper.web.test_database_unavailable import cut_database
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 
 
 def finished_job(client: FlaskClient, users: WebUsers, runtime: Runtime, query: str) -> str:

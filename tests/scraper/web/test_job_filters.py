@@ -6,9 +6,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.conftest import sqlite_only
 from tests.plugins.web import WebUsers, signed_in
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 
 
 @pytest.mark.parametrize(

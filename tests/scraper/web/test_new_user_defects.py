@@ -14,10 +14,10 @@ from scraper.jobs.explain import summarize_error
 from scraper.models import Base
 from scraper.runtime import Runtime
 from scraper.web.common import hide_data_dir
+from tests.conftest import sqlite_only
 from tests.plugins.web import WebUsers, make_app, make_users, signed_in, submit
 
 Login = Callable[[str], FlaskClient]
-sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 @sqlite_only
