@@ -109,18 +109,9 @@ def add(
         asked = ScheduleRequest.model_validate(body, context=context)
     except ValidationError as exc:
         raise click.UsageError(_option_words(describe_errors(exc)[1])) from None
-    spec = schedules.ScheduleSpec(
-        query=asked.query,
-        cron=asked.cron,
-        timezone=asked.timezone,
-        max_content=asked.max_content,
-        safe_search=asked.safe_search,
-        enabled_sources=tuple(asked.enabled_sources),
-        incremental=asked.incremental,
-    )
     owner = _owner(runtime, user)
     try:
-        view = schedules.create(runtime.Session, spec, owner)
+        view = schedules.create(runtime.Session, asked.spec(), owner)
     except schedules.InvalidSchedule as exc:
         raise click.UsageError(_option_words(str(exc))) from None
     _show(view.to_json(), as_json)

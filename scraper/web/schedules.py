@@ -37,6 +37,18 @@ class ScheduleRequest(SearchRequest):
         default=True, description="Skip items an earlier job of this schedule stored."
     )
 
+    def spec(self) -> ScheduleSpec:
+        """The schedule to store, from the request that passed validation."""
+        return ScheduleSpec(
+            query=self.query,
+            cron=self.cron,
+            timezone=self.timezone,
+            max_content=self.max_content,
+            safe_search=self.safe_search,
+            enabled_sources=tuple(self.enabled_sources),
+            incremental=self.incremental,
+        )
+
 
 class ScheduleOut(BaseModel):
     """A schedule: its search, when it runs, and how its last run went."""
@@ -73,17 +85,8 @@ class ScheduleDeleted(BaseModel):
 
 def create_schedule(asked: ScheduleRequest) -> ScheduleView:
     """Store the schedule for the signed-in user; 400 naming the field it refuses."""
-    spec = ScheduleSpec(
-        query=asked.query,
-        cron=asked.cron,
-        timezone=asked.timezone,
-        max_content=asked.max_content,
-        safe_search=asked.safe_search,
-        enabled_sources=tuple(asked.enabled_sources),
-        incremental=asked.incremental,
-    )
     try:
-        return schedules.create(current_runtime().Session, spec, current_account().id)
+        return schedules.create(current_runtime().Session, asked.spec(), current_account().id)
     except InvalidSchedule as exc:
         raise ApiError(400, "invalid_request", str(exc), exc.field) from None
 
