@@ -33,7 +33,8 @@ def test_a_nul_query_is_400_and_readiness_is_unaffected(
         assert (reply.status_code, reply.json()["field"]) == (400, "query"), reply.text
     nul_filter = api.get(web.url + "/api/assets?job_id=%00", timeout=30)
     assert (nul_filter.status_code, nul_filter.json()["field"]) == (400, "job_id")
-    assert api.get(web.url + "/api/job-progress/a%00b", timeout=30).status_code == 404
+    nul_id = api.get(web.url + "/api/job-progress/a%00b", timeout=30)  # a client mistake: 400
+    assert (nul_id.status_code, nul_id.json()["error"]) == (400, "invalid_request"), nul_id.text
 
     assert runtime.fallback.jobs() == []
     ready = requests.get(web.url + "/readyz", timeout=30)

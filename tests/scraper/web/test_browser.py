@@ -95,6 +95,7 @@ def test_a_search_is_one_active_download_whose_bar_reaches_100_and_whose_assets_
     expect(row).to_have_count(1)
     expect(row.locator(".job-query")).to_have_text("sunset")
     expect(row.locator(".job-status")).to_have_text("running")
+    live_server.files.delay = 0.6  # 8 items over ~5 s: polls see the bar on its way
     live_server.files.gate.set()
     page.wait_for_function("() => document.querySelector('#active-list .job-bar').value >= 25")
     assert bar_value(page) < 100
