@@ -149,12 +149,11 @@ _GROUPS = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         group = next((g for f, g in _GROUPS.items() if f in names), None)
-        if group is None and "tests/faults/" in item.nodeid:
-            group = "machine"
         if "test_write_faults.py" in item.nodeid:  # SET GLOBAL read_only: the whole server
             group = "machine"
         if group:
