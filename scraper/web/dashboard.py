@@ -249,6 +249,8 @@ def _security_headers(response: Response) -> Response:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if response.mimetype == "application/json":  # live state: never answered from a cache
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 
