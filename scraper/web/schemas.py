@@ -65,9 +65,7 @@ class SearchRequest(BaseModel):
     )
     safe_search: bool = Field(default=True, description="Ask sources to filter adult content.")
     enabled_sources: list[str] = Field(
-        default_factory=lambda: ["selftest"],
-        min_length=1,
-        description="Registered source names to search.",
+        min_length=1, description="Registered source names to search (required)."
     )
     incremental: bool = Field(
         default=False,

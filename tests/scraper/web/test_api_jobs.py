@@ -23,7 +23,9 @@ def test_search_creates_a_database_job_with_the_contract_fields(
     client: FlaskClient, users: WebUsers
 ) -> None:
     response = client.post(
-        SEARCH, json={"query": "owls", "max_content": 2}, headers=users.a.headers
+        SEARCH,
+        json={"enabled_sources": ["selftest"], "query": "owls", "max_content": 2},
+        headers=users.a.headers,
     )
     assert response.status_code == 201
     created = response.get_json()
@@ -203,7 +205,9 @@ def test_a_refused_write_answers_201_with_fallback_storage_and_warning(
 ) -> None:
     with runtime.engine.begin() as conn:
         conn.execute(text("ALTER TABLE scrape_jobs DROP COLUMN run_after"))
-    response = client.post(SEARCH, json={"query": "drift"}, headers=users.a.headers)
+    response = client.post(
+        SEARCH, json={"enabled_sources": ["selftest"], "query": "drift"}, headers=users.a.headers
+    )
     assert response.status_code == 201
     body = response.get_json()
     assert body["storage"] == "fallback" and body["warning"]

@@ -87,10 +87,12 @@ def test_unknown_source_message_lists_the_known_ones(client: FlaskClient, users:
     assert "myspace" in message and "openverse" in message and "selftest" in message
 
 
-def test_defaults_apply_when_optional_fields_are_missing(
+def test_enabled_sources_is_required_and_defaults_apply_to_the_optional_fields(
     client: FlaskClient, users: WebUsers
 ) -> None:
-    response = client.post(SEARCH, json={"query": "dogs"}, headers=users.a.headers)
+    response = client.post(
+        SEARCH, json={"enabled_sources": ["selftest"], "query": "dogs"}, headers=users.a.headers
+    )
     assert response.status_code == 201
     job = client.get(f"/api/job-progress/{response.get_json()['job_id']}", headers=users.a.headers)
     assert job.get_json()["safe_search"] is True

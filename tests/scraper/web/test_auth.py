@@ -153,7 +153,9 @@ def test_health_metrics_and_openapi_need_no_login(csrf_app: Flask, path: str) ->
 
 def test_bearer_token_wins_over_another_users_session(csrf_app: Flask, users: WebUsers) -> None:
     client = signed_in(csrf_app, users.a)
-    created = client.post(SEARCH, json={"query": "as bob"}, headers=users.b.headers).get_json()
+    created = client.post(
+        SEARCH, json={"enabled_sources": ["selftest"], "query": "as bob"}, headers=users.b.headers
+    ).get_json()
     job = client.get(f"/api/jobs/{created['job_id']}", headers=users.b.headers).get_json()
     assert job["user_id"] == users.b.id
     assert client.get(f"/api/jobs/{created['job_id']}").status_code == 404  # alice's session
@@ -164,15 +166,21 @@ def test_bearer_token_wins_over_another_users_session(csrf_app: Flask, users: We
 
 def test_session_json_posts_need_the_csrf_header(csrf_app: Flask, users: WebUsers) -> None:
     client = signed_in(csrf_app, users.a)
-    refused = client.post(SEARCH, json={"query": "no token"})
+    refused = client.post(SEARCH, json={"enabled_sources": ["selftest"], "query": "no token"})
     assert refused.status_code == 400 and refused.get_json()["error"] == "csrf_failed"
     token = csrf_token(client, "/")
-    accepted = client.post(SEARCH, json={"query": "token"}, headers={"X-CSRFToken": token})
+    accepted = client.post(
+        SEARCH,
+        json={"enabled_sources": ["selftest"], "query": "token"},
+        headers={"X-CSRFToken": token},
+    )
     assert accepted.status_code == 201
 
 
 def test_bearer_json_posts_are_exempt_from_csrf(csrf_app: Flask, users: WebUsers) -> None:
-    response = csrf_app.test_client().post(SEARCH, json={"query": "x"}, headers=users.a.headers)
+    response = csrf_app.test_client().post(
+        SEARCH, json={"enabled_sources": ["selftest"], "query": "x"}, headers=users.a.headers
+    )
     assert response.status_code == 201
 
 
@@ -190,7 +198,9 @@ def test_every_form_post_is_refused_without_the_csrf_token(
     csrf_app: Flask, users: WebUsers, path: str, data: dict[str, str]
 ) -> None:
     client = signed_in(csrf_app, users.a)
-    job = client.post(SEARCH, json={"query": "j"}, headers=users.a.headers).get_json()["job_id"]
+    job = client.post(
+        SEARCH, json={"enabled_sources": ["selftest"], "query": "j"}, headers=users.a.headers
+    ).get_json()["job_id"]
     url = path.format(job=job)
     response = client.post(url, data=data)
     assert response.status_code == 400

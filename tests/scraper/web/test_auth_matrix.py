@@ -62,7 +62,8 @@ class Row:
 
 MATRIX: dict[Endpoint, Row] = {
     ("POST", "/api/comprehensive-search"): Row("/api/comprehensive-search", "none",
-                                               201, 201, body={"query": "matrix"}),
+                                               201, 201, body={"enabled_sources": ["selftest"],
+                                                               "query": "matrix"}),
     ("GET", "/api/jobs"): Row("/api/jobs", "job", 200, 200, listed=True),
     ("GET", "/api/job-progress/<job_id>"): Row("/api/job-progress/{job}", "job", 200, 404),
     ("GET", "/api/jobs/<job_id>"): Row("/api/jobs/{job}", "job", 200, 404),
@@ -89,7 +90,8 @@ MATRIX: dict[Endpoint, Row] = {
     ("GET", "/jobs/<job_id>"): Row("/jobs/{job}", "job", 200, 404),
     ("POST", "/jobs/<job_id>/<action>"): Row("/jobs/{job}/cancel", "job", 302, 404),
     ("POST", "/api/schedules"): Row("/api/schedules", "none", 201, 201,
-                                    body={"query": "matrix", "cron": "@hourly"}),
+                                    body={"query": "matrix", "cron": "@hourly",
+                                          "enabled_sources": ["selftest"]}),
     ("GET", "/api/schedules"): Row("/api/schedules", "schedule", 200, 200, listed=True),
     ("GET", "/api/schedules/<int:schedule_id>"): Row("/api/schedules/{schedule}", "schedule",
                                                      200, 404),

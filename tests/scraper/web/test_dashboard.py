@@ -22,7 +22,7 @@ ROW = re.compile(r'<tr data-job-id="([^"]+)"')
 
 
 def submit(client: FlaskClient, users: WebUsers, query: str = "cats", who: str = "a") -> str:
-    body = {"query": query, "max_content": 2}
+    body = {"query": query, "max_content": 2, "enabled_sources": ["selftest"]}
     response = client.post("/api/comprehensive-search", json=body, headers=users[who].headers)
     assert response.status_code == 201
     job_id: str = response.get_json()["job_id"]

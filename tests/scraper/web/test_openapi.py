@@ -47,7 +47,7 @@ def test_every_route_is_documented(app: Flask, document: dict[str, Any]) -> None
 def test_request_schema_carries_the_validation_limits(document: dict[str, Any]) -> None:
     search = document["components"]["schemas"]["SearchRequest"]
     props = search["properties"]
-    assert search["required"] == ["query"]
+    assert search["required"] == ["query", "enabled_sources"]
     assert props["query"]["maxLength"] == 500 and props["query"]["minLength"] == 1
     assert props["max_content"]["minimum"] == 1 and props["max_content"]["maximum"] == 500
     assert props["safe_search"]["default"] is True
