@@ -80,6 +80,7 @@ def api_schema(fuzzed: tuple[Flask, WebUsers]) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_wsgi("/api/openapi.json", fuzzed[0])
 
 
+@pytest.mark.slow
 def test_the_fuzzed_operations_are_the_ones_the_app_documents(
     api_schema: schemathesis.BaseSchema,
 ) -> None:
@@ -89,6 +90,7 @@ def test_the_fuzzed_operations_are_the_ones_the_app_documents(
 
 
 @pytest.mark.parametrize(("method", "path", "mode"), CASES, ids=str)
+@pytest.mark.slow
 def test_every_operation_answers_as_documented(
     api_schema: schemathesis.BaseSchema,
     users: WebUsers,
