@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -52,13 +51,6 @@ PAGE_CSP = (
 
 def default_form() -> dict[str, Any]:
     return {"query": "", "max_content": 10, "safe_search": True, "enabled_sources": ["selftest"]}
-
-
-def field_errors(exc: ApiError) -> dict[str, str]:
-    """The API's 400 keyed by the form field it names (`enabled_sources[0]` is the sources)."""
-    if not exc.field:
-        return {}
-    return {re.split(r"[.\[]", exc.field, maxsplit=1)[0]: exc.message}
 
 
 def render_index(
@@ -133,7 +125,7 @@ def search() -> ResponseReturnValue:
     try:
         job = create_job(validate(SearchRequest, form, strict=False))
     except ApiError as exc:
-        errors = field_errors(exc)
+        errors = exc.fields
         if not errors:
             flash(exc.message, "error")
         return render_index(form, 400, errors)

@@ -381,6 +381,40 @@ def describe_errors(exc: ValidationError) -> tuple[str, str]:
     return first, "; ".join(parts)
 
 
+# Pydantic's wording for a person at a form: one sentence per problem, the field beside it.
+PLAIN_WORDS: dict[str, str] = {
+    "missing": "This is required.",
+    "string_too_short": "This cannot be empty.",
+    "string_too_long": "At most {max_length} characters.",
+    "less_than_equal": "At most {le}.",
+    "greater_than_equal": "At least {ge}.",
+    "int_parsing": "Enter a whole number.",
+    "int_type": "Enter a whole number.",
+    "too_short": "Choose at least one.",
+}
+
+
+def field_problems(exc: ValidationError) -> dict[str, str]:
+    """Each top-level field named by the errors and its first problem, in plain words.
+
+    A form shows each beside its own field (never two fields' messages under one).
+    """
+    problems: dict[str, str] = {}
+    for error in exc.errors(include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else ""
+        if field and field not in problems:
+            problems[field] = plain_words(error["type"], error["msg"], error.get("ctx") or {})
+    return problems
+
+
+def plain_words(kind: str, raw: str, ctx: dict[str, Any]) -> str:
+    """The sentence for one validation error: ours for the common kinds, else pydantic's."""
+    try:
+        return PLAIN_WORDS[kind].format(**ctx)
+    except KeyError:  # not a kind we word, or its context lacks the number
+        return raw[:1].upper() + raw[1:] + ("" if raw.endswith(".") else ".")
+
+
 def _field_name(loc: tuple[Any, ...]) -> str:
     name = ""
     for part in loc:

@@ -286,15 +286,20 @@
     searchForm(refresh);
   }
 
-  // A 400 names its field ("enabled_sources[0]"): show the message beside that field.
-  function showFieldError(form, payload) {
-    var name = String(payload.field || "").split(/[.\[]/)[0];
-    var slot = name && form.querySelector('[data-error-for="' + name + '"]');
-    if (!slot) { return false; }
-    slot.textContent = payload.message;
-    var input = form.querySelector('[name="' + name + '"]');
-    if (input) { input.setAttribute("aria-invalid", "true"); }
-    return true;
+  // A 400 maps each field at fault to its sentence (`fields`): each shows beside its own field.
+  // False when no field of this form is named (the message then shows above the button).
+  function showFieldErrors(form, payload) {
+    var fields = payload.fields || {};
+    var shown = false;
+    Object.keys(fields).forEach(function (name) {
+      var slot = form.querySelector('[data-error-for="' + CSS.escape(name) + '"]');
+      if (!slot) { return; }
+      slot.textContent = fields[name];
+      var input = form.querySelector('[name="' + CSS.escape(name) + '"]');
+      if (input) { input.setAttribute("aria-invalid", "true"); }
+      shown = true;
+    });
+    return shown;
   }
 
   function clearFieldErrors(form) {
@@ -334,7 +339,7 @@
             (res.payload.warning ? ": " + res.payload.warning : ".");
           form.querySelector('input[name="query"]').value = "";
           refresh();
-        } else if (!showFieldError(form, res.payload)) {
+        } else if (!showFieldErrors(form, res.payload)) {
           result.className = "flash flash-error";
           result.textContent = res.payload.message || "The search was refused.";
         } else {

@@ -98,9 +98,9 @@ FIELD_ERROR = (
     ("form", "field", "text"),
     [
         ({"query": "x", "max_content": "three", "enabled_sources": "selftest"}, "max_content",
-         "max_content: Input should be a valid integer"),
+         "Enter a whole number."),
         ({"query": "x", "max_content": "3", "enabled_sources": "evil"}, "enabled_sources",
-         "enabled_sources: unknown source &#39;evil&#39;"),
+         "Unknown source &#39;evil&#39;"),
     ],
 )  # fmt: skip
 def test_a_form_error_shows_in_red_beside_its_field(
@@ -114,6 +114,20 @@ def test_a_form_error_shows_in_red_beside_its_field(
     assert 'class="flash flash-error"' not in html  # said beside the field, not in a flash
     css = login_as("a").get("/static/style.css").get_data(as_text=True)
     assert re.search(r"\.field-error \{[^}]*color: var\(--bad\)", css)
+
+
+@sqlite_only
+def test_two_bad_fields_get_one_plain_message_each_beside_its_own_field(
+    login_as: Login, users: WebUsers
+) -> None:
+    form = {"query": "   ", "max_content": "99999", "enabled_sources": "selftest"}
+    html = login_as("a").post("/search", data=form).get_data(as_text=True)
+    assert FIELD_ERROR.format("query", "This cannot be empty.") in html
+    assert FIELD_ERROR.format("max_content", "At most 500.") in html
+    assert html.count("This cannot be empty.") == 1 and "should" not in html
+    body = {"query": "   ", "max_content": 99999, "enabled_sources": ["selftest"]}
+    fields = login_as("a").post("/api/comprehensive-search", json=body).get_json()["fields"]
+    assert fields == {"query": "This cannot be empty.", "max_content": "At most 500."}
 
 
 @sqlite_only
@@ -131,8 +145,8 @@ def test_a_url_source_with_no_url_keeps_the_values_and_names_the_query_field(
     assert 'value="&lt;img src=x onerror=alert(1)&gt;"' in query_input.group(0)
     assert 'aria-describedby="query-error" aria-invalid="true"' in query_input.group(0)
     error = FIELD_ERROR.format(
-        "query", "query: the url source needs an http(s) URL as its query: "
-        "scheme &#39;(none)&#39; is not allowed"
+        "query", "The url source needs an http(s) URL as its query: "
+        "scheme &#39;(none)&#39; is not allowed."
     )  # fmt: skip
     assert error in html[query_input.end() :].split("</label>")[0]  # beside the input
     assert XSS not in html
