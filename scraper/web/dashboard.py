@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.assets import list_assets
 from scraper.jobs.explain import summarize_error
 from scraper.jobs.history import attempts_of
-from scraper.models import FINAL_STATUSES, JobStatus
+from scraper.models import FINAL_STATUSES, JobStatus, utcnow
 from scraper.sources import source_descriptions
 from scraper.web.auth import current_account, owner_filter
 from scraper.web.common import (
@@ -220,6 +221,29 @@ def when(value: str | datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def ago(value: str | datetime | None, now: datetime | None = None) -> str:
+    """How long ago, as a person says it: 'just now', '5 min ago', '3 h ago', '2 d ago'.
+
+    `dashboard.js` says the same of the same instant (`ago` there), so a live list agrees.
+    """
+    if not value:
+        return "—"
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    seconds = ((now or utcnow()) - at).total_seconds()
+    if seconds < 45:
+        return "just now"
+    if seconds < 90 * 60:
+        return f"{max(1, _half_up(seconds / 60))} min ago"
+    if seconds < 36 * 3600:
+        return f"{_half_up(seconds / 3600)} h ago"
+    return f"{_half_up(seconds / 86400)} d ago"
+
+
+def _half_up(value: float) -> int:
+    """Rounded as JavaScript's Math.round does (2.5 -> 3), not to even as Python's round."""
+    return math.floor(value + 0.5)
+
+
 def duration(seconds: float | None) -> str:
     """93 -> '1 min 33 s'."""
     if seconds is None:
@@ -250,6 +274,7 @@ def init_app(app: Flask) -> None:
     """Register the pages, their template helpers, and the security headers."""
     app.add_template_filter(filesize)
     app.add_template_filter(when)
+    app.add_template_filter(ago)
     app.add_template_filter(duration)
     app.add_template_filter(summarize_error, "error_summary")
     app.add_template_global(active_label)

@@ -293,6 +293,13 @@ class JobList(BaseModel):
     )
 
 
+class JobCounts(BaseModel):
+    """The signed-in user's jobs in the database per status (an admin's: everyone's)."""
+
+    counts: dict[str, int] = Field(description="Every status, with 0 for none.")
+    active: int = Field(description="Pending and running jobs together.")
+
+
 class Unavailable(BaseModel):
     """503: the database could not be read; the jobs held in the fallback store still are."""
 

@@ -52,6 +52,16 @@
     setText(root, ".job-pace", pace(job));
   }
 
+  // The same words as the `ago` template filter: "just now", "5 min ago", "3 h ago", "2 d ago".
+  function ago(iso, now) {
+    if (!iso) { return "\u2014"; }
+    var seconds = ((now || Date.now()) - Date.parse(iso)) / 1000;
+    if (seconds < 45) { return "just now"; }
+    if (seconds < 90 * 60) { return Math.max(1, Math.round(seconds / 60)) + " min ago"; }
+    if (seconds < 36 * 3600) { return Math.round(seconds / 3600) + " h ago"; }
+    return Math.round(seconds / 86400) + " d ago";
+  }
+
   function duration(s) {
     if (s === null || s === undefined) { return ""; }
     s = Math.floor(s);
@@ -353,6 +363,65 @@
     });
   }
 
+  // -- jobs list: the rows of this very page and the per-state tabs, live ----------------------
+
+  function jobsPage(section) {
+    var endpoint = section.getAttribute("data-endpoint");
+    if (!endpoint) { return; }
+    var body = document.querySelector("#jobs-table tbody");
+    var jobUrl = section.getAttribute("data-job-url");
+
+    function listRow(job) {
+      var tr = body.querySelector('tr[data-job-id="' + CSS.escape(job.job_id) + '"]');
+      if (!tr) {
+        tr = document.getElementById("list-row-template").content.firstElementChild.cloneNode(true);
+        tr.setAttribute("data-job-id", job.job_id);
+        tr.querySelector(".job-query").setAttribute("href", jobUrl.replace("JOB_ID", encodeURIComponent(job.job_id)));
+        var box = tr.querySelector('input[name="job_ids"]');
+        box.value = job.job_id;
+        box.setAttribute("aria-label", "select " + job.query);
+      }
+      fillJob(tr, job);
+      var time = tr.querySelector(".job-ago");
+      time.setAttribute("datetime", job.created_at || "");
+      time.title = when(job.created_at);
+      setText(tr, ".job-sources", (job.enabled_sources || []).join(", "));
+      tr.querySelector(".job-error-summary").title = job.error || "";
+      return tr;
+    }
+
+    // The API's answer for this page is the page: rows are kept (ticks stay), added, reordered
+    // or dropped to match it.
+    function renderRows(listing) {
+      var keep = listing.jobs.map(listRow);
+      Array.prototype.forEach.call(body.querySelectorAll("tr"), function (tr) {
+        if (keep.indexOf(tr) < 0 && !tr.classList.contains("no-jobs")) { tr.remove(); }
+      });
+      var empty = body.querySelector(".no-jobs");
+      keep.forEach(function (tr) { body.insertBefore(tr, empty); });
+      empty.hidden = keep.length > 0;
+      setText(document, "#jobs-total", String(listing.total));
+      Array.prototype.forEach.call(body.querySelectorAll(".job-ago"), function (time) {
+        time.textContent = ago(time.getAttribute("datetime"));
+      });
+    }
+
+    function renderCounts(state) {
+      var all = 0;
+      Object.keys(state.counts).forEach(function (status) {
+        all += state.counts[status];
+        setText(document, '#state-tabs [data-status="' + status + '"] .n', String(state.counts[status]));
+      });
+      setText(document, '#state-tabs [data-status=""] .n', String(all));
+      setText(document, "#jobs-active", "(" + state.active + " active)");
+    }
+
+    poller(function () {
+      return Promise.all([getJSON(endpoint), getJSON(section.getAttribute("data-counts"))])
+        .then(function (answers) { renderRows(answers[0]); renderCounts(answers[1]); });
+    });
+  }
+
   // -- job page ---------------------------------------------------------------------------
 
   function jobPage(section) {
@@ -381,5 +450,7 @@
     if (activity) { charts(activity); }
     var job = document.getElementById("job");
     if (job) { jobPage(job); }
+    var list = document.getElementById("jobs-page");
+    if (list) { jobsPage(list); }
   });
 })();

@@ -1,0 +1,85 @@
+"""Issue 27 in a real browser: the live jobs list and its tabs, one message per bad field, and
+nothing overflowing its card at 390 px (Debian chromium via playwright)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.plugins.web import LiveServer
+from tests.scraper.web.test_browser import (  # noqa: F401
+    browser,
+    log_in,
+    page,
+    shot,
+)
+from tests.scraper.web.test_browser_ops import create, phone  # noqa: F401
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_the_jobs_list_updates_rows_and_tab_counts_without_a_reload(
+    page: Any,  # noqa: F811
+    live_server: LiveServer,
+) -> None:
+    from playwright.sync_api import expect
+
+    live_server.files.gate.clear()  # the first job is claimed and waits before its first item
+    first = create(live_server, live_server.users.a, "first", 2)
+    log_in(page, live_server.users.a)
+    page.goto("/jobs")
+    page.evaluate("window.notReloaded = true")
+    row = page.locator(f'#jobs-table tr[data-job-id="{first}"]')
+    expect(row.locator(".job-status")).to_have_text("running")
+    expect(page.locator("#jobs-active")).to_have_text("(1 active)")
+
+    second = create(live_server, live_server.users.a, "second <b>bold</b>", 1)
+    added = page.locator(f'#jobs-table tr[data-job-id="{second}"]')
+    expect(added.locator(".job-query")).to_have_text("second <b>bold</b>")  # text, not HTML
+    expect(page.locator('#state-tabs [data-status="pending"] .n')).to_have_text("1")
+    live_server.files.gate.set()
+    expect(row.locator(".job-status")).to_have_text("completed")
+    expect(row.locator(".job-percent")).to_have_text("100 %")
+    expect(page.locator('#state-tabs [data-status="completed"] .n')).to_have_text("2")
+    expect(page.locator("#jobs-active")).to_have_text("(0 active)")
+    expect(row.locator(".job-ago")).to_have_text("just now")
+    assert row.locator(".job-ago").get_attribute("title").endswith(" UTC")
+    assert page.evaluate("window.notReloaded") is True
+    assert page.locator("#jobs-table tr[data-job-id]").count() == 2
+
+
+def test_a_tab_shows_only_its_state_and_a_job_leaving_it_leaves_the_list(
+    page: Any,  # noqa: F811
+    live_server: LiveServer,
+) -> None:
+    from playwright.sync_api import expect
+
+    live_server.files.gate.clear()
+    job_id = create(live_server, live_server.users.a, "soon done", 1)
+    log_in(page, live_server.users.a)
+    page.goto("/jobs")
+    page.click('#state-tabs [data-status="running"]')
+    expect(page.locator('#state-tabs [aria-current="page"]')).to_contain_text("Running")
+    expect(page.locator(f'#jobs-table tr[data-job-id="{job_id}"]')).to_have_count(1)
+    live_server.files.gate.set()
+    expect(page.locator("#jobs-table tr[data-job-id]")).to_have_count(0)
+    expect(page.locator("#jobs-table .no-jobs")).to_be_visible()
+
+
+def test_two_bad_fields_show_one_plain_message_each_beside_their_field(
+    page: Any,  # noqa: F811
+    live_server: LiveServer,
+) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, live_server.users.a)
+    page.eval_on_selector("#search-form", "form => { form.noValidate = true; }")  # the server's say
+    page.fill('#search-form input[name="query"]', "   ")
+    page.fill('#search-form input[name="max_content"]', "99999")
+    page.click('#search-form button[type="submit"]')
+    expect(page.locator("#query-error")).to_have_text("This cannot be empty.")
+    expect(page.locator("#max_content-error")).to_have_text("At most 500.")
+    expect(page.locator("#search-form .field-error:not(:empty)")).to_have_count(2)
+    expect(page.locator("#search-result")).to_be_hidden()
+    expect(page.locator('input[name="max_content"]')).to_have_attribute("aria-invalid", "true")
