@@ -67,6 +67,11 @@ def _dummy_hash(method: str) -> str:
     return generate_password_hash(secrets.token_urlsafe(12), method)
 
 
+def random_password() -> str:
+    """A password for someone who did not choose one (shown to them once)."""
+    return secrets.token_urlsafe(12)
+
+
 def create_user(
     session_factory: sessionmaker[Session], username: str, password: str, admin: bool = False
 ) -> Account:
@@ -91,7 +96,7 @@ def reset_password(
     session_factory: sessionmaker[Session], username: str, password: str | None = None
 ) -> str:
     """Set a new password (a random one when None) and end the user's browser sessions."""
-    password = password if password is not None else secrets.token_urlsafe(12)
+    password = password if password is not None else random_password()
     if len(password) < 8:
         raise AccountError("a password has at least 8 characters")
     with session_factory() as s, s.begin():
@@ -175,6 +180,12 @@ class RecentTokens:
             else:
                 self._seen[key] = (account, time.monotonic())
 
+    def forget_account(self, account_id: int) -> None:
+        """Forget every token of this account (revoked or disabled: the next call asks again)."""
+        with self._lock:
+            for key in [k for k, (a, _) in self._seen.items() if a.id == account_id]:
+                del self._seen[key]
+
     def recall(self, token: str, max_age: float | None = None) -> Account | None:
         """The account the database confirmed for `token` within `max_age` (default `ttl`) s."""
         with self._lock:
@@ -192,6 +203,6 @@ def ensure_admin(session_factory: sessionmaker[Session]) -> tuple[str, str] | No
     """Create `admin` with a random password when there are no users; return (name, password)."""
     if count_users(session_factory):
         return None
-    password = secrets.token_urlsafe(12)
+    password = random_password()
     create_user(session_factory, "admin", password, admin=True)
     return "admin", password

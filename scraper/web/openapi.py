@@ -22,6 +22,7 @@ from werkzeug.routing import Rule
 from healthchecks import http as health_http
 from scraper.sources import source_names
 from scraper.web import (
+    accounts_page,
     api,
     auth,
     dashboard,
@@ -40,7 +41,7 @@ bp = Blueprint("docs", __name__, url_prefix="/api")
 # Every blueprint create_app registers: the routes a document is generated from without an app.
 BLUEPRINTS = (
     *(api.bp, auth.bp, dashboard.bp, insight.bp, pages.bp, metrics.bp, health_http.bp, bp),
-    *(schedules.bp, schedules_page.bp, housekeeping.api, housekeeping.pages),
+    *(schedules.bp, schedules_page.bp, housekeeping.api, housekeeping.pages, accounts_page.bp),
 )
 REF = "#/components/schemas/{model}"
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
