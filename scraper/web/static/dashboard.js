@@ -173,8 +173,10 @@
       body.textContent = "";
       Object.keys(stats.sources).forEach(function (name) {
         var src = stats.sources[name], tr = document.createElement("tr");
-        [name, src.found, src.stored, src.failed].forEach(function (v) {
-          var td = document.createElement("td"); td.textContent = String(v); tr.appendChild(td);
+        var labels = section.querySelectorAll("#source-stats thead th");
+        [name, src.found, src.stored, src.failed].forEach(function (v, i) {
+          var td = document.createElement("td"); td.textContent = String(v);
+          td.setAttribute("data-label", labels[i].textContent); tr.appendChild(td);
         });
         body.appendChild(tr);
       });

@@ -3,10 +3,12 @@ nothing overflowing its card at 390 px (Debian chromium via playwright)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from scraper.models import utcnow
 from tests.plugins.web import LiveServer
 from tests.scraper.web.test_browser import (  # noqa: F401
     browser,
@@ -14,7 +16,7 @@ from tests.scraper.web.test_browser import (  # noqa: F401
     page,
     shot,
 )
-from tests.scraper.web.test_browser_ops import create, phone  # noqa: F401
+from tests.scraper.web.test_browser_ops import DNS_ERROR, create, phone, set_job  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -83,3 +85,36 @@ def test_two_bad_fields_show_one_plain_message_each_beside_their_field(
     expect(page.locator("#search-form .field-error:not(:empty)")).to_have_count(2)
     expect(page.locator("#search-result")).to_be_hidden()
     expect(page.locator('input[name="max_content"]')).to_have_attribute("aria-invalid", "true")
+
+
+# Read by playwright's evaluate: a list of every layout problem on the page, [] when none.
+LAYOUT_PROBLEMS = (Path(__file__).parent / "layout_problems.js").read_text()
+
+
+@pytest.mark.parametrize("who", ["a", "admin"])
+def test_at_390_px_nothing_spills_out_of_its_card_and_no_word_is_broken(
+    phone: Any,  # noqa: F811
+    live_server: LiveServer,
+    who: str,
+) -> None:
+    from playwright.sync_api import expect
+
+    user = live_server.users[who]
+    done = create(live_server, user, "a rather long query about sunsets over the harbour", 2)
+    failed = create(live_server, user, "unreachable")
+    expect_done = (
+        f"() => fetch('/api/jobs/{failed}').then(r => r.json()).then(j => j.status === 'completed')"
+    )
+    log_in(phone, user)
+    phone.wait_for_function(expect_done)
+    set_job(live_server, failed, status="failed", error=DNS_ERROR, finished_at=utcnow())
+    pages = {"/": "dashboard", "/jobs": "jobs", f"/jobs/{done}": "job", f"/jobs/{failed}": "failed",
+             "/tokens": "tokens", "/schedules": "schedules"}  # fmt: skip
+    pages |= {"/users": "users", "/workers": "workers"} if who == "admin" else {}
+    problems = {}
+    for path, name in pages.items():
+        phone.goto(path)
+        expect(phone.locator("main")).to_be_visible()
+        problems[path] = phone.evaluate(LAYOUT_PROBLEMS)
+        shot(phone, f"phone-{who}-{name}")
+    assert problems == dict.fromkeys(pages, [])
