@@ -43,6 +43,7 @@ from scraper.accounts.directory import (
 from scraper.web.auth import TOKENS_KEY, current_account, owner_filter
 from scraper.web.context import current_runtime
 from scraper.web.operation import POSTED, documented
+from scraper.web.schemas import MAX_ROW_ID
 
 bp = Blueprint("accounts", __name__)
 USER_ACTIONS = ("enable", "disable", "make-admin", "remove-admin", "reset-password")
@@ -52,6 +53,13 @@ NOT_ADMIN = "Only an admin may manage users."
 def _require_admin() -> None:
     if not current_account().is_admin:
         abort(403, description=NOT_ADMIN)
+
+
+def _row_id(value: int, what: str) -> int:
+    """The id if a row can have it; 404 for one past any (a database would refuse to compare)."""
+    if not 1 <= value <= MAX_ROW_ID:
+        abort(404, description=f"There is no {what} with id {value}.")
+    return value
 
 
 def _secret_page(template: str, status: int, **context: Any) -> ResponseReturnValue:
@@ -120,6 +128,7 @@ def user_action(user_id: int, action: str) -> ResponseReturnValue:
     _require_admin()
     if action not in USER_ACTIONS:
         abort(404)
+    _row_id(user_id, "user")
     sessions, me = current_runtime().Session, current_account()
     try:
         name = username_of(sessions, user_id)
@@ -194,7 +203,7 @@ def create_token_view() -> ResponseReturnValue:
 def revoke(token_id: int) -> ResponseReturnValue:
     """Revoke one of your tokens (an admin: anyone's); scripts using it get 401 from now on."""
     try:
-        token = revoke_token(current_runtime().Session, token_id, owner_filter())
+        token = revoke_token(current_runtime().Session, _row_id(token_id, "token"), owner_filter())
     except NoSuchAccount:
         abort(404, description=f"There is no token with id {token_id} that you can see.")
     except AccountError as exc:

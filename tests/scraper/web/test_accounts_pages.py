@@ -179,3 +179,9 @@ def test_a_disabled_user_cannot_sign_in(app: Flask, users: WebUsers, runtime: Ru
     create_user(runtime.Session, "frank", "frank's password")
     signed_in(app, users.admin).post(f"/users/{user_id(runtime, 'frank')}/disable")
     assert authenticate(runtime.Session, "frank", "frank's password") is None
+
+
+@pytest.mark.parametrize("path", ["/tokens/{big}/revoke", "/users/{big}/enable", "/users/0/enable"])
+def test_an_id_no_row_can_have_is_a_404(app: Flask, users: WebUsers, path: str) -> None:
+    answer = signed_in(app, users.admin).post(path.format(big=2**70))
+    assert answer.status_code == 404 and "There is no" in answer.text
