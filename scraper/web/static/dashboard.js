@@ -424,6 +424,56 @@
     });
   }
 
+  // -- workers page: every worker's state, jobs and heartbeat, live ------------------------------
+
+  function workersPage(section) {
+    var body = document.querySelector("#workers-table tbody");
+    var jobUrl = section.getAttribute("data-job-url");
+
+    function setTime(el, iso) {
+      el.setAttribute("datetime", iso || "");
+      el.title = when(iso);
+      el.textContent = ago(iso);
+    }
+
+    function workerRow(w) {
+      var tr = document.getElementById("worker-row-template").content.firstElementChild.cloneNode(true);
+      tr.setAttribute("data-worker", w.worker);
+      tr.className = "worker-" + w.state;
+      setText(tr, ".w-name", w.worker);
+      var error = tr.querySelector(".w-error");
+      error.textContent = w.last_error || "";
+      error.hidden = !w.last_error;
+      var state = tr.querySelector(".w-state");
+      state.textContent = w.state;
+      state.className = "badge w-state state-" + w.state;
+      [["w-host", w.host], ["w-pid", w.pid], ["w-done", w.jobs_done]].forEach(function (pair) {
+        setText(tr, "." + pair[0], String(pair[1]));
+      });
+      var jobs = tr.querySelector(".w-jobs");
+      jobs.textContent = w.jobs.length ? "" : "\u2014";
+      w.jobs.forEach(function (id) {
+        var a = document.createElement("a"), code = document.createElement("code");
+        a.href = jobUrl.replace("JOB_ID", encodeURIComponent(id));
+        code.textContent = id.slice(0, 8);
+        a.appendChild(code);
+        jobs.append(a, " ");
+      });
+      setTime(tr.querySelector(".w-beat"), w.last_heartbeat_at);
+      setTime(tr.querySelector(".w-started"), w.started_at);
+      return tr;
+    }
+
+    poller(function () {
+      return getJSON(section.getAttribute("data-endpoint")).then(function (answer) {
+        body.replaceChildren.apply(body, answer.workers.map(workerRow));
+        setText(document, "#workers-total", String(answer.workers.length));
+        document.getElementById("workers-wrap").hidden = answer.workers.length === 0;
+        document.getElementById("no-workers").hidden = answer.workers.length > 0;
+      });
+    });
+  }
+
   // -- job page ---------------------------------------------------------------------------
 
   function jobPage(section) {
@@ -454,5 +504,7 @@
     if (job) { jobPage(job); }
     var list = document.getElementById("jobs-page");
     if (list) { jobsPage(list); }
+    var workers = document.getElementById("workers");
+    if (workers) { workersPage(workers); }
   });
 })();

@@ -69,6 +69,27 @@ def test_a_tab_shows_only_its_state_and_a_job_leaving_it_leaves_the_list(
     expect(page.locator("#jobs-table .no-jobs")).to_be_visible()
 
 
+def test_the_workers_page_shows_a_worker_taking_a_job_without_a_reload(
+    page: Any,  # noqa: F811
+    live_server: LiveServer,
+) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, live_server.users.admin)
+    page.goto("/workers")
+    page.evaluate("window.notReloaded = true")
+    row = page.locator(f'#workers-table tr[data-worker="{live_server.worker.id}"]')
+    expect(row.locator(".w-state")).to_have_text("idle")
+    live_server.files.gate.clear()  # the job is claimed and waits before its first item
+    job_id = create(live_server, live_server.users.a, "held by the worker", 1)
+    expect(row.locator(".w-state")).to_have_text("busy")
+    expect(row.locator(f'.w-jobs a[href="/jobs/{job_id}"]')).to_have_text(job_id[:8])
+    expect(row.locator(".w-beat")).to_have_text("just now")
+    live_server.files.gate.set()
+    expect(row.locator(".w-state")).to_have_text("idle")
+    assert page.evaluate("window.notReloaded") is True
+
+
 def test_two_bad_fields_show_one_plain_message_each_beside_their_field(
     page: Any,  # noqa: F811
     live_server: LiveServer,
