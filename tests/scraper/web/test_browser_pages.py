@@ -69,6 +69,31 @@ def test_a_tab_shows_only_its_state_and_a_job_leaving_it_leaves_the_list(
     expect(page.locator("#jobs-table .no-jobs")).to_be_visible()
 
 
+def test_without_javascript_the_tabs_are_links_to_server_rendered_lists(
+    browser: Any,  # noqa: F811
+    live_server: LiveServer,
+) -> None:
+    from playwright.sync_api import expect
+
+    job_id = create(live_server, live_server.users.a, "plain html", 1)
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto("/login")
+        page.fill('input[name="username"]', live_server.users.a.name)
+        page.fill('input[name="password"]', live_server.users.a.password)
+        page.click('button[type="submit"]')
+        page.goto("/jobs?q=plain")
+        page.click('#state-tabs [data-status="cancelled"]')
+        assert "q=plain" in page.url and "status=cancelled" in page.url
+        expect(page.locator('#state-tabs [aria-current="page"]')).to_have_text("Cancelled 0")
+        expect(page.locator("#jobs-table .no-jobs")).to_be_visible()
+        page.click('#state-tabs [data-status=""]')
+        expect(page.locator(f'#jobs-table tr[data-job-id="{job_id}"]')).to_have_count(1)
+    finally:
+        context.close()
+
+
 def test_the_workers_page_shows_a_worker_taking_a_job_without_a_reload(
     page: Any,  # noqa: F811
     live_server: LiveServer,

@@ -131,6 +131,14 @@ def test_two_bad_fields_get_one_plain_message_each_beside_its_own_field(
 
 
 @sqlite_only
+def test_the_schedule_form_shows_each_bad_field_beside_itself(login_as: Login) -> None:
+    form = {"query": " ", "cron": "@daily", "max_content": "0", "enabled_sources": "selftest"}
+    html = login_as("a").post("/schedules", data=form).get_data(as_text=True)
+    assert FIELD_ERROR.format("query", "This cannot be empty.") in html
+    assert FIELD_ERROR.format("max_content", "At least 1.") in html
+
+
+@sqlite_only
 def test_a_url_source_with_no_url_keeps_the_values_and_names_the_query_field(
     login_as: Login, users: WebUsers
 ) -> None:
