@@ -47,7 +47,12 @@
     if (storage) { storage.hidden = job.storage !== "fallback"; }
     var db = root.querySelector(".job-storage-db");
     if (db) { db.hidden = job.storage === "fallback"; }
-    setText(root, ".job-created", when(job.created_at));
+    var time = root.querySelector(".job-ago");
+    if (time) {
+      time.setAttribute("datetime", job.created_at || "");
+      time.title = when(job.created_at);
+      time.textContent = ago(job.created_at);
+    }
     setText(root, ".job-error-summary", job.error_summary || "");
     setText(root, ".job-pace", pace(job));
   }
@@ -384,9 +389,6 @@
         box.setAttribute("aria-label", "select " + job.query);
       }
       fillJob(tr, job);
-      var time = tr.querySelector(".job-ago");
-      time.setAttribute("datetime", job.created_at || "");
-      time.title = when(job.created_at);
       setText(tr, ".job-sources", (job.enabled_sources || []).join(", "));
       tr.querySelector(".job-error-summary").title = job.error || "";
       return tr;
@@ -403,9 +405,6 @@
       keep.forEach(function (tr) { body.insertBefore(tr, empty); });
       empty.hidden = keep.length > 0;
       setText(document, "#jobs-total", String(listing.total));
-      Array.prototype.forEach.call(body.querySelectorAll(".job-ago"), function (time) {
-        time.textContent = ago(time.getAttribute("datetime"));
-      });
     }
 
     function renderCounts(state) {
