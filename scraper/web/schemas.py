@@ -391,13 +391,13 @@ def describe_errors(exc: ValidationError) -> tuple[str, str]:
 # Pydantic's wording for a person at a form: one sentence per problem, the field beside it.
 PLAIN_WORDS: dict[str, str] = {
     "missing": "This is required.",
-    "string_too_short": "This cannot be empty.",
+    "string_too_short": "At least {min_length} characters.",
     "string_too_long": "At most {max_length} characters.",
     "less_than_equal": "At most {le}.",
     "greater_than_equal": "At least {ge}.",
     "int_parsing": "Enter a whole number.",
     "int_type": "Enter a whole number.",
-    "too_short": "Choose at least one.",
+    "too_short": "Choose at least {min_length}.",
 }
 
 
@@ -416,6 +416,8 @@ def field_problems(exc: ValidationError) -> dict[str, str]:
 
 def plain_words(kind: str, raw: str, ctx: dict[str, Any]) -> str:
     """The sentence for one validation error: ours for the common kinds, else pydantic's."""
+    if kind in ("string_too_short", "too_short") and ctx.get("min_length") == 1:
+        return "This cannot be empty." if kind == "string_too_short" else "Choose at least one."
     try:
         return PLAIN_WORDS[kind].format(**ctx)
     except KeyError:  # not a kind we word, or its context lacks the number

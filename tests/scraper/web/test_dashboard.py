@@ -12,6 +12,7 @@ from sqlalchemy import text
 from scraper.jobs import JobRecord
 from scraper.models import utcnow
 from scraper.runtime import Runtime
+from scraper.web.schemas import plain_words
 from scraper.worker import Worker
 from tests.conftest import sqlite_only
 from tests.plugins.web import WebUsers
@@ -337,3 +338,17 @@ def test_a_job_refused_by_a_drifted_database_is_never_invisible(
     state = client.get("/api/dashboard").get_json()
     assert state["active_total"] == 1 and state["active"][0]["storage"] == "fallback"
     assert len(state["banner"]) == 2  # the held job and the drift
+
+
+@pytest.mark.parametrize(
+    ("kind", "ctx", "words"),
+    [("string_too_short", {"min_length": 1}, "This cannot be empty."),
+     ("string_too_short", {"min_length": 3}, "At least 3 characters."),
+     ("too_short", {"min_length": 1}, "Choose at least one."),
+     ("less_than_equal", {"le": 500}, "At most 500."),
+     ("less_than_equal", {}, "Raw words."),
+     ("unknown_source", {}, "Unknown source 'x'.")],
+)  # fmt: skip
+def test_a_validation_error_in_plain_words(kind: str, ctx: dict[str, int], words: str) -> None:
+    raw = {"less_than_equal": "raw words", "unknown_source": "unknown source 'x'"}.get(kind, "")
+    assert plain_words(kind, raw, ctx) == words
