@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scraper.accounts.users import Account, AccountError, _role
+from scraper.accounts.users import Account, AccountError, ensure_role
 from scraper.models import ApiToken, Role, User, UserRole, UserSession, utcnow
 
 
@@ -102,7 +102,7 @@ def set_admin(
     with session_factory() as s, s.begin():
         user = _user(s, user_id)
         if admin and not user.is_admin:
-            user.roles = [*user.roles, _role(s, "admin")]
+            user.roles = [*user.roles, ensure_role(s, "admin")]
         elif not admin:
             admin_id = select(Role.id).where(Role.name == "admin").scalar_subquery()
             s.execute(

@@ -48,7 +48,8 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _role(s: Session, name: str) -> Role:
+def ensure_role(s: Session, name: str) -> Role:
+    """The role called `name`, created (in this transaction) when it does not exist yet."""
     role = s.scalar(select(Role).where(Role.name == name))
     if role is None:
         role = Role(name=name)
@@ -86,7 +87,7 @@ def create_user(
         user = User(
             username=username, password_hash=generate_password_hash(password, PASSWORD_METHOD)
         )
-        user.roles = [_role(s, "user")] + ([_role(s, "admin")] if admin else [])
+        user.roles = [ensure_role(s, "user")] + ([ensure_role(s, "admin")] if admin else [])
         s.add(user)
         s.flush()
         return Account.from_user(user)
