@@ -4,11 +4,12 @@ Building the schema (create_all, or init_db with its Alembic stamp) costs 0.4-2.
 server; copying it costs far less, so the copy is what each test pays:
 
 - SQLite: the template file is copied into the test's tmp_path.
-- PostgreSQL: `CREATE DATABASE … TEMPLATE` (WAL_LOG strategy: no checkpoint), dropped after.
-- MariaDB has no templates: one database per flavour per session is reused, emptied after
-  each test by TRUNCATE (identities restart). A test that changed its schema (drift tests drop
-  columns and indexes) or left a lock behind is noticed by a fingerprint of the catalogue, and
-  that database is dropped and a new one built for the next test.
+- PostgreSQL and MariaDB: one database per flavour per session (per xdist worker) is reused,
+  emptied after each test of the tables it wrote (PostgreSQL: TRUNCATE … RESTART IDENTITY;
+  MariaDB: DELETE). A test that changed its schema (drift tests drop columns and indexes,
+  revoke privileges, add triggers) or left a lock behind is noticed by a fingerprint of the
+  catalogue, and that database is dropped; the next is a `CREATE DATABASE … TEMPLATE` copy
+  on PostgreSQL (WAL_LOG strategy: no checkpoint), a fresh build on MariaDB.
 
 Every name carries a per-session token, so xdist workers and parallel runs never share one.
 """
@@ -24,6 +25,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, text
 
@@ -94,8 +96,8 @@ class DatabasePool:
         self.root = root
         self.token = uuid.uuid4().hex[:8]
         self.created: dict[str, list[str]] = {"postgresql": [], "mariadb": []}
-        self.spare: dict[str, str] = {}  # MariaDB flavour -> a clean database ready to reuse
-        self.fingerprints: dict[str, str] = {}
+        self.spare: dict[tuple[str, str], str] = {}  # (kind, flavour) -> a clean database
+        self.fingerprints: dict[tuple[str, str], str] = {}
 
     # --- names -----------------------------------------------------------------------
     def _new_name(self, prefix: str) -> str:
@@ -141,13 +143,6 @@ class DatabasePool:
             if flavour:
                 shutil.copyfile(self.sqlite_template(flavour), path)
             yield f"sqlite:///{path}"
-        elif kind == "postgresql":
-            name = self._new_name("t")
-            self._create(kind, name, self.postgres_template(flavour) if flavour else None)
-            try:
-                yield _url(kind, name)
-            finally:
-                self._drop(kind, name)
         elif flavour is None:
             name = self._new_name("t")
             self._create(kind, name)
@@ -156,63 +151,59 @@ class DatabasePool:
             finally:
                 self._drop(kind, name)
         else:
-            yield from self._mariadb_reused(flavour)
+            yield from self._reused(kind, flavour)
 
-    def _mariadb_reused(self, flavour: str) -> Iterator[str]:
-        name = self.spare.pop(flavour, None) or self._mariadb_build(flavour)
+    def _reused(self, kind: str, flavour: str) -> Iterator[str]:
+        """A server database kept between tests: emptied after each, dropped only when the
+        test changed its schema. PostgreSQL's DROP DATABASE forces a checkpoint (0.4-1 s
+        under load) and CREATE … TEMPLATE another 0.1-0.5 s; emptying takes a few ms."""
+        name = self.spare.pop((kind, flavour), None) or self._build_reusable(kind, flavour)
         try:
-            yield _url("mariadb", name)
+            yield _url(kind, name)
         finally:
-            if self._mariadb_clean(name, flavour):
-                self.spare[flavour] = name
+            if self._clean(kind, name, flavour):
+                self.spare[(kind, flavour)] = name
             else:
-                self._drop("mariadb", name)
+                self._drop(kind, name)
 
-    def _mariadb_build(self, flavour: str) -> str:
+    def _build_reusable(self, kind: str, flavour: str) -> str:
         name = self._new_name(f"r_{flavour[:4]}")
-        self._create("mariadb", name)
-        _build(_url("mariadb", name), flavour)
-        self.fingerprints.setdefault(flavour, self._fingerprint(name))
+        if kind == "postgresql":
+            self._create(kind, name, self.postgres_template(flavour))
+        else:
+            self._create(kind, name)
+            _build(_url(kind, name), flavour)
+        self.fingerprints.setdefault((kind, flavour), self._fingerprint(kind, name))
         return name
 
-    def _fingerprint(self, name: str) -> str:
-        """Every table's definition and the Alembic stamp (SHOW CREATE TABLE: a few ms, where
-        information_schema took 0.3 s). Auto-increment counters are not part of the schema."""
-        engine = create_engine(_url("mariadb", name))
+    def _fingerprint(self, kind: str, name: str) -> str:
+        """The schema as the catalogue tells it, with the Alembic stamp (which is data)."""
+        engine = create_engine(_url(kind, name))
         try:
             with engine.connect() as conn:
-                tables = sorted(conn.execute(text("SHOW TABLES")).scalars())
-                parts = [
-                    _AUTO_INCREMENT.sub("", conn.execute(text(f"SHOW CREATE TABLE {t}")).one()[1])
-                    for t in tables
-                ]
-                if "alembic_version" in tables:  # the stamp is data
-                    parts += conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+                parts = _catalogue(conn) if kind == "postgresql" else _create_statements(conn)
+                schema = "public" if kind == "postgresql" else name
+                if conn.execute(_HAS_STAMP, {"schema": schema}).scalar():
+                    parts += conn.execute(text("SELECT version_num FROM alembic_version")).all()
         finally:
             engine.dispose()
         return hashlib.sha256(repr(parts).encode()).hexdigest()
 
-    def _mariadb_clean(self, name: str, flavour: str) -> bool:
+    def _clean(self, kind: str, name: str, flavour: str) -> bool:
         """Empty a reused database; False when it is no longer the template's schema.
 
-        Only the tables the test wrote to are emptied, by DELETE (TRUNCATE recreates each
-        table: 30 ms apiece). Auto-increment counters go on, as they would in production."""
+        Only the tables the test wrote to are emptied: PostgreSQL by one TRUNCATE … RESTART
+        IDENTITY (ids start at 1 again, as in a copy of the template), MariaDB by DELETE
+        (TRUNCATE recreates each table: 30 ms apiece; its counters go on, as in production).
+        """
         try:
-            if self._fingerprint(name) != self.fingerprints[flavour]:
+            if self._fingerprint(kind, name) != self.fingerprints[(kind, flavour)]:
                 return False
-            engine = create_engine(_url("mariadb", name), isolation_level="AUTOCOMMIT")
+            tables = _truncated(flavour)
+            engine = create_engine(_url(kind, name), isolation_level="AUTOCOMMIT")
             try:
                 with engine.connect() as conn:
-                    conn.execute(text("SET SESSION lock_wait_timeout = 5"))
-                    conn.execute(text("SET SESSION foreign_key_checks = 0"))
-                    tables = _truncated(flavour)
-                    probe = " UNION ALL ".join(
-                        f"SELECT '{t}' FROM DUAL WHERE EXISTS (SELECT 1 FROM {t})" for t in tables
-                    )
-                    dirty = set(conn.execute(text(probe)).scalars())
-                    for table in tables:
-                        if table in dirty:
-                            conn.execute(text(f"DELETE FROM {table}"))
+                    _empty(conn, kind, name, tables)
             finally:
                 engine.dispose()
         except Exception:
@@ -225,6 +216,89 @@ class DatabasePool:
             for name in list(names):
                 with contextlib.suppress(Exception):
                     self._drop(kind, name)
+
+
+def _empty(conn: Connection, kind: str, name: str, tables: list[str]) -> None:
+    """Empty the tables that hold rows, with nobody else connected (a test's leftover
+    session would hold locks)."""
+    probe = " UNION ALL ".join(f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM {t})" for t in tables)
+    if kind == "postgresql":
+        conn.execute(text("SET lock_timeout = '5s'"))
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        )
+        dirty = [t for t in tables if t in set(conn.execute(text(probe)).scalars())]
+        if dirty:
+            conn.execute(text(f"TRUNCATE {', '.join(dirty)} RESTART IDENTITY CASCADE"))
+        return
+    conn.execute(text("SET SESSION lock_wait_timeout = 5"))
+    conn.execute(text("SET SESSION foreign_key_checks = 0"))
+    dirty_set = set(conn.execute(text(probe.replace(" WHERE", " FROM DUAL WHERE"))).scalars())
+    for table in tables:
+        if table in dirty_set:
+            conn.execute(text(f"DELETE FROM {table}"))
+
+
+def _create_statements(conn: Connection) -> list[Any]:
+    """MariaDB: every table's CREATE statement (a few ms; information_schema took 0.3 s),
+    auto-increment counters left out."""
+    tables = sorted(conn.execute(text("SHOW TABLES")).scalars())
+    return [
+        _AUTO_INCREMENT.sub("", conn.execute(text(f"SHOW CREATE TABLE {t}")).one()[1])
+        for t in tables
+    ]
+
+
+def _catalogue(conn: Connection) -> list[Any]:
+    """PostgreSQL: relations with their columns, defaults, indexes (and validity),
+    constraints, triggers, privileges and options; functions, extensions, settings."""
+    return list(conn.execute(_PG_CATALOGUE).all())
+
+
+_PG_CATALOGUE = text(
+    """
+    SELECT c.relname, c.relkind::text, c.relacl::text, c.reloptions::text,
+           pg_get_userbyid(c.relowner)::text,
+           (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                              || ' ' || a.attnotnull || ' '
+                              || coalesce(pg_get_expr(d.adbin, d.adrelid), ''),
+                              ', ' ORDER BY a.attnum)
+              FROM pg_attribute a
+              LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+           (SELECT string_agg(pg_get_indexdef(i.indexrelid) || ' ' || i.indisvalid, ', '
+                              ORDER BY pg_get_indexdef(i.indexrelid))
+              FROM pg_index i WHERE i.indrelid = c.oid),
+           (SELECT string_agg(o.conname || ' ' || pg_get_constraintdef(o.oid) || ' '
+                              || o.convalidated, ', ' ORDER BY o.conname)
+              FROM pg_constraint o WHERE o.conrelid = c.oid),
+           (SELECT string_agg(t.tgname || ' ' || t.tgenabled::text, ', ' ORDER BY t.tgname)
+              FROM pg_trigger t WHERE t.tgrelid = c.oid)
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+    UNION ALL
+    SELECT 'function ' || p.oid::regprocedure::text, '', '', '', '', '', '', '', ''
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+    UNION ALL
+    SELECT 'extension ' || extname, extversion, '', '', '', '', '', '', '' FROM pg_extension
+    UNION ALL
+    SELECT 'schema ' || nspname, '', '', '', '', '', '', '', '' FROM pg_namespace
+    UNION ALL
+    SELECT 'setting', array_to_string(setconfig, ','), '', '', '', '', '', '', ''
+      FROM pg_db_role_setting
+     WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+    ORDER BY 1, 2
+    """
+)
+_HAS_STAMP = text(
+    "SELECT count(*) FROM information_schema.tables "
+    "WHERE table_name = 'alembic_version' AND table_schema = :schema"
+)
 
 
 def _truncated(flavour: str) -> list[str]:
