@@ -146,7 +146,10 @@ def measure(dialect: str, url: str, workdir: Path, args: argparse.Namespace) -> 
     port = free_port()
     command = scraper_command() + ["serve", "--no-worker", "--port", str(port)]
     command += ["--threads", str(args.threads)]
-    env = server_env(url, workdir / "data", SCRAPER_AUTO_HEAL="off")
+    # One token polls from every connection: lift the per-user and global read limits, this
+    # measures throughput (the limits are tested in tests/scraper/web/test_fair_reads.py).
+    unlimited = {"SCRAPER_WEB_USER_READS": "1000", "SCRAPER_WEB_READS": "1000"}
+    env = server_env(url, workdir / "data", SCRAPER_AUTO_HEAL="off", **unlimited)
     log = workdir / f"serve-{dialect}.log"
     with open(log, "ab") as out:
         server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -138,6 +138,19 @@ class Settings(BaseSettings):
         "MariaDB `max_statement_time`); past it the request answers 503 with `Retry-After`",
         gt=0,
     )
+    web_user_reads: int = setting(
+        2,
+        "expensive reads (job lists and searches, stats, asset lists, archives, the jobs page) "
+        "one user may have running at once; more answer 429 with `Retry-After`",
+        gt=0,
+    )
+    web_reads: int = setting(
+        3,
+        "expensive reads running at once for all users together; more answer 503 with "
+        "`Retry-After` (below the server's 4 threads, so `/healthz` and cheap requests always "
+        "find one)",
+        gt=0,
+    )
     # The service's own database sessions (PostgreSQL and MariaDB; SQLite waits 30 s).
     db_lock_timeout: float = setting(
         5.0,

@@ -24,11 +24,14 @@ class ApiError(Exception):
         self.field = field
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
-    """The JSON body every API error has."""
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, **extra: str
+) -> Response:
+    """The JSON body every API error has (`extra`: what one kind of error adds)."""
     body: dict[str, str] = {"error": code, "message": message}
     if field:
         body["field"] = field
+    body |= extra
     response = jsonify(body)
     response.status_code = status
     return response
