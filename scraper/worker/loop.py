@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# While files can be written, the store is probed at most this often before a claim.
+STORAGE_CHECK_SECONDS = 5.0
+
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -61,6 +64,7 @@ class Worker:
         self._threads: list[threading.Thread] = []
         self.claims = FailureBackoff("claims", log, base=self.settings.poll_interval)
         self.wakeup = Wakeup(runtime.engine)  # idle loops wake on a queued job (PostgreSQL)
+        self._storage_ok_until = float("-inf")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -119,6 +123,10 @@ class Worker:
     def _job_loop(self) -> None:
         while not self._stop.is_set():
             rung = self.wakeup.generation  # a job queued while claiming is not missed
+            problem = self._storage_problem()
+            if problem is not None:  # no claim while nothing could be stored: back off
+                self._stop.wait(self.claims.failed(problem))
+                continue
             try:
                 worked = self.run_once()
             except SQLAlchemyError as exc:
@@ -128,6 +136,21 @@ class Worker:
             self.claims.succeeded()
             if not worked:  # until a job is queued (LISTEN/NOTIFY), or the next poll
                 self.wakeup.wait(rung, self.settings.poll_interval)
+
+    def _storage_problem(self) -> str | None:
+        """Why files cannot be stored now (a full disk, the object store down), or None.
+
+        A success is trusted for STORAGE_CHECK_SECONDS; a failure is checked again after the
+        claims' backoff, so the loop resumes by itself once the store is back.
+        """
+        if time.monotonic() < self._storage_ok_until:
+            return None
+        try:
+            self.runtime.files.check_writable()
+        except OSError as exc:
+            return f"storage not writable: {one_line(exc)}"
+        self._storage_ok_until = time.monotonic() + STORAGE_CHECK_SECONDS
+        return None
 
     def _process(self, job: JobRecord) -> None:
         lost = threading.Event()
