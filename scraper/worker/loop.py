@@ -6,17 +6,21 @@ records this worker in `worker_heartbeats` and requeues expired leases (a SIGKIL
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from scraper.counters import JOB_DURATION, JOBS_FINISHED
+from scraper.db import is_outage
 from scraper.download import Downloader, DownloadPolicy
 from scraper.errors import one_line
 from scraper.jobs.record import JobRecord
@@ -70,6 +74,8 @@ class Worker:
 
     def start(self) -> None:
         """Start the job loops and the housekeeper in background threads."""
+        with contextlib.suppress(OSError):  # else the storage check says why, before each claim
+            self.runtime.files.data_dir.mkdir(parents=True, exist_ok=True)
         swept = self.runtime.files.sweep_partials()
         if swept:
             log.info("removed %d partial files left by dead workers", swept)
@@ -176,16 +182,49 @@ class Worker:
             else:
                 log.warning("job %s no longer ours: %s", job.id, exc)
             return
-        except Exception as exc:
-            log.exception("job %s failed", job.id)
-            error = f"{type(exc).__name__}: {exc}"[:4000]
-            if store.fail(job.id, self.id, error, job.lease_token):
-                JOBS_FINISHED.labels(status=JobStatus.FAILED.value).inc()
+        except SQLAlchemyError as exc:
+            if not is_outage(exc):
+                self._failed(job, exc)
+                return
+            # The database went away for longer than a write waits: not the job's fault.
+            outage = f"requeued: the database was unreachable during the run ({one_line(exc)})"
+            log.warning("job %s: %s; handing it back once the database answers", job.id, outage)
+            if self._when_written(partial(store.release, job.id, self.id, job.lease_token, outage)):
+                log.info("job %s requeued with its stored files after a database outage", job.id)
             return
-        if store.complete(job.id, self.id, message, job.lease_token, **run.final):
+        except Exception as exc:
+            self._failed(job, exc)
+            return
+        complete = partial(store.complete, job.id, self.id, message, job.lease_token, **run.final)
+        if self._when_written(complete):
             JOBS_FINISHED.labels(status=JobStatus.COMPLETED.value).inc()
             self.jobs_done += 1
             log.info("job %s completed: %s", job.id, message)
+
+    def _failed(self, job: JobRecord, exc: Exception) -> None:
+        log.exception("job %s failed", job.id)
+        error = f"{type(exc).__name__}: {exc}"[:4000]
+        if self._when_written(
+            partial(self.runtime.store.fail, job.id, self.id, error, job.lease_token)
+        ):
+            JOBS_FINISHED.labels(status=JobStatus.FAILED.value).inc()
+
+    def _when_written(self, write: Callable[[], bool]) -> bool:
+        """Run a job's final write, again and again while the database is unreachable (each
+        try already waits RECONNECT_BUDGET): the result is kept until the database returns.
+
+        False if the write was refused (the job is no longer ours) or the worker stops first;
+        then the job's lease runs out and a live worker requeues it with its stored files.
+        """
+        backoff = FailureBackoff("a job's final write", log, base=1.0)
+        while True:
+            try:
+                return write()
+            except SQLAlchemyError as exc:
+                if not is_outage(exc):
+                    raise
+                if self._stop.wait(backoff.failed(one_line(exc))):
+                    return False
 
     def _context(self, lost: threading.Event) -> ExecutionContext:
         rt = self.runtime
