@@ -102,12 +102,15 @@ def paced_script(rate: float, connections: int) -> str:
 
 
 @contextlib.contextmanager
-def bench_database(dialect: str, admin_url: str, workdir: Path) -> Iterator[str]:
-    """An empty database of this dialect; a PostgreSQL one is dropped afterwards."""
+def bench_database(
+    dialect: str, admin_url: str, workdir: Path, prefix: str = "bench"
+) -> Iterator[str]:
+    """An empty database of this dialect; a PostgreSQL one (`<prefix>_<random>`) is dropped
+    afterwards."""
     if dialect == "sqlite":
         yield f"sqlite:///{workdir / 'bench.db'}"
         return
-    name = f"bench_{secrets.token_hex(6)}"
+    name = f"{prefix}_{secrets.token_hex(6)}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name}"))
