@@ -242,6 +242,21 @@ class JobStore:
             message=message or f"released by {worker_id} at shutdown",
         )
 
+    def defer(
+        self, job_id: str, worker_id: str, token: int | None, message: str, delay: float
+    ) -> bool:
+        """Requeue a claimed job to run again after `delay` seconds (the attempt counts)."""
+        return self._owned(
+            job_id,
+            worker_id,
+            token,
+            status=JobStatus.PENDING.value,
+            locked_by=None,
+            lease_expires_at=None,
+            run_after=utcnow() + timedelta(seconds=delay),
+            message=message[:500],
+        )
+
     def add_asset(self, worker_id: str, token: int | None, row: Asset) -> AssetWrite:
         """Record a stored file of a job this worker holds (fenced like every worker write)."""
         return add_assets(self.Session, worker_id, token, [row]).of(row)

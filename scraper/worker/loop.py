@@ -24,12 +24,13 @@ from scraper.db import is_outage
 from scraper.download import Downloader, DownloadPolicy
 from scraper.errors import one_line
 from scraper.jobs.record import JobRecord
+from scraper.jobs.store import backoff_seconds
 from scraper.logs import log_context
 from scraper.models import JobStatus
 from scraper.schedules import tick as fire_schedules
 from scraper.worker.backoff import FailureBackoff
 from scraper.worker.heartbeats import beat
-from scraper.worker.run import ExecutionContext, JobLost, JobRun, ShuttingDown
+from scraper.worker.run import ExecutionContext, JobLost, JobRun, ShuttingDown, StorageRefused
 from scraper.worker.wakeup import Wakeup
 
 if TYPE_CHECKING:
@@ -191,6 +192,17 @@ class Worker:
             log.warning("job %s: %s; handing it back once the database answers", job.id, outage)
             if self._when_written(partial(store.release, job.id, self.id, job.lease_token, outage)):
                 log.info("job %s requeued with its stored files after a database outage", job.id)
+            return
+        except StorageRefused as exc:
+            if job.attempts >= self.settings.max_attempts:
+                self._failed(job, exc)
+                return
+            delay = backoff_seconds(job.attempts)
+            waiting = f"waiting {delay:.0f} s for the storage (attempt {job.attempts}): {exc}"
+            log.warning("job %s requeued: %s", job.id, waiting)
+            self._when_written(
+                partial(store.defer, job.id, self.id, job.lease_token, waiting, delay)
+            )
             return
         except Exception as exc:
             self._failed(job, exc)

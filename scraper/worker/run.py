@@ -45,8 +45,9 @@ class NothingStored(ScraperError):
 
 class StorageRefused(ScraperError):
     """The store refused files the job downloaded (full disk, object store down, no
-    permission): the job is not complete. It fails saying so; the files it did store are
-    kept, and a retry fetches only the missing ones (`JobRun.resume`)."""
+    permission): the job is not complete. The worker requeues it after a backoff, and fails it
+    saying so after `max_attempts`; the files it did store are kept, and the next run fetches
+    only the missing ones (`JobRun.resume`)."""
 
 
 class Progress:
@@ -329,8 +330,7 @@ class JobRun:
             self.progress.report(report, force=True)
             raise StorageRefused(
                 f"{refused} downloaded file(s) could not be stored ({self.storage_problem}); "
-                f"the {report.stored} stored are kept: retry the job once the storage is back "
-                "and only the missing files are fetched"
+                f"the {report.stored} stored are kept and a retry fetches only the missing ones"
             )
         if report.stored == 0 and report.errors:
             self.progress.report(report, force=True)

@@ -37,7 +37,7 @@ def asset_count(rt: Runtime, job_id: str) -> int:
 
 @pytest.mark.slow
 @sqlite_only
-def test_a_job_the_full_disk_cut_short_fails_and_its_retry_fetches_only_what_is_missing(
+def test_a_job_the_full_disk_cut_short_waits_and_completes_fetching_only_what_is_missing(
     runtime: Runtime, small_data_dir: Path
 ) -> None:
     (small_data_dir / "tmp").mkdir(exist_ok=True)
@@ -49,28 +49,46 @@ def test_a_job_the_full_disk_cut_short_fails_and_its_retry_fetches_only_what_is_
     Worker(runtime).run_once()
     job = runtime.store.get(job_id)
     stored = asset_count(runtime, job_id)
-    assert job.status == "failed", (job.status, job.message)
+    assert job.status == "pending" and job.run_after is not None, (job.status, job.message)
     assert 0 < stored < 8, stored
-    assert job.error.startswith("StorageRefused:"), job.error
-    assert f"the {stored} stored are kept" in job.error and "retry the job" in job.error
-    assert "No space left" in job.error or "ENOSPC" in job.error, job.error
+    assert job.message.startswith("waiting 5 s for the storage (attempt 1): "), job.message
+    assert f"the {stored} stored are kept" in job.message
+    assert "No space left" in job.message or "ENOSPC" in job.message, job.message
     assert job.result["sources"]["selftest"]["skipped"]["storage_error"] == 8 - stored
 
     worker = Worker(runtime)
     worker.start()
     try:
-        assert client.post(f"/api/jobs/{job_id}/retry", headers=users.a.headers).status_code == 200
         refused = "claims are failing: storage not writable"
         wait_until(lambda: (worker.claims.summary or "").startswith(refused), 30, "the refusal")
-        time.sleep(0.5)  # more polls: the disk is still full, so nothing is claimed
+        time.sleep(6)  # past the job's backoff: the disk is still full, so nothing is claimed
         assert runtime.store.get(job_id).status == "pending"
         filler.unlink()
         wait_until(lambda: runtime.store.get(job_id).status == "completed", 30, "the job to end")
     finally:
         worker.stop()
     done = runtime.store.get(job_id)
-    assert asset_count(runtime, job_id) == 8, done.message
+    assert asset_count(runtime, job_id) == 8 and done.attempts == 2, done.message
     assert done.result["sources"]["selftest"]["skipped"] == {"duplicate_url": stored}, (
-        "the retry downloaded again what the first attempt stored"
+        "the second run downloaded again what the first stored"
     )
     assert worker.claims.summary is None, "claims resumed by themselves"
+
+
+@pytest.mark.slow
+@sqlite_only
+def test_a_job_the_storage_refuses_every_time_fails_after_its_attempts_saying_why(
+    runtime: Runtime, small_data_dir: Path
+) -> None:
+    client, users = make_app(runtime).test_client(), make_users(runtime)
+    fill(small_data_dir, leave_pages=0)
+    job_id = submit(client, users.a, "gulls", 2)
+    rt = Runtime(runtime.settings.with_overrides(max_attempts=1))
+    try:
+        Worker(rt).run_once()
+    finally:
+        rt.close()
+    job = runtime.store.get(job_id)
+    assert job.status == "failed", (job.status, job.message)
+    assert job.error.startswith("StorageRefused: 2 downloaded file(s) could not be stored ("), job
+    assert "the 0 stored are kept and a retry fetches only the missing ones" in job.error

@@ -30,7 +30,7 @@ DNS = (
         (
             "StorageRefused: 2 downloaded file(s) could not be stored (The object store at "
             "http://s3.lan:8333 cannot be reached: Connect timeout on endpoint URL); the 3 "
-            "stored are kept: retry the job once the storage is back",
+            "stored are kept and a retry fetches only the missing ones",
             "The storage refused files the job downloaded: retry it once the storage is back "
             "(the files it stored are kept)",
         ),
