@@ -14,6 +14,7 @@ from scraper.accounts.users import (
     ensure_admin,
     get_account,
     hash_token,
+    random_password,
     reset_password,
 )
 
@@ -30,5 +31,6 @@ __all__ = [
     "ensure_admin",
     "get_account",
     "hash_token",
+    "random_password",
     "reset_password",
 ]

@@ -48,7 +48,8 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _role(s: Session, name: str) -> Role:
+def ensure_role(s: Session, name: str) -> Role:
+    """The role called `name`, created (in this transaction) when it does not exist yet."""
     role = s.scalar(select(Role).where(Role.name == name))
     if role is None:
         role = Role(name=name)
@@ -67,6 +68,11 @@ def _dummy_hash(method: str) -> str:
     return generate_password_hash(secrets.token_urlsafe(12), method)
 
 
+def random_password() -> str:
+    """A password for someone who did not choose one (shown to them once)."""
+    return secrets.token_urlsafe(12)
+
+
 def create_user(
     session_factory: sessionmaker[Session], username: str, password: str, admin: bool = False
 ) -> Account:
@@ -81,7 +87,7 @@ def create_user(
         user = User(
             username=username, password_hash=generate_password_hash(password, PASSWORD_METHOD)
         )
-        user.roles = [_role(s, "user")] + ([_role(s, "admin")] if admin else [])
+        user.roles = [ensure_role(s, "user")] + ([ensure_role(s, "admin")] if admin else [])
         s.add(user)
         s.flush()
         return Account.from_user(user)
@@ -91,7 +97,7 @@ def reset_password(
     session_factory: sessionmaker[Session], username: str, password: str | None = None
 ) -> str:
     """Set a new password (a random one when None) and end the user's browser sessions."""
-    password = password if password is not None else secrets.token_urlsafe(12)
+    password = password if password is not None else random_password()
     if len(password) < 8:
         raise AccountError("a password has at least 8 characters")
     with session_factory() as s, s.begin():
@@ -175,6 +181,12 @@ class RecentTokens:
             else:
                 self._seen[key] = (account, time.monotonic())
 
+    def forget_account(self, account_id: int) -> None:
+        """Forget every token of this account (revoked or disabled: the next call asks again)."""
+        with self._lock:
+            for key in [k for k, (a, _) in self._seen.items() if a.id == account_id]:
+                del self._seen[key]
+
     def recall(self, token: str, max_age: float | None = None) -> Account | None:
         """The account the database confirmed for `token` within `max_age` (default `ttl`) s."""
         with self._lock:
@@ -192,6 +204,6 @@ def ensure_admin(session_factory: sessionmaker[Session]) -> tuple[str, str] | No
     """Create `admin` with a random password when there are no users; return (name, password)."""
     if count_users(session_factory):
         return None
-    password = secrets.token_urlsafe(12)
+    password = random_password()
     create_user(session_factory, "admin", password, admin=True)
     return "admin", password

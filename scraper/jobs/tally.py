@@ -21,3 +21,8 @@ def status_counts(
             if status in counts:
                 counts[status] = int(n)
     return counts
+
+
+def active_count(counts: dict[str, int]) -> int:
+    """The jobs not yet finished: pending and running."""
+    return counts.get(JobStatus.PENDING.value, 0) + counts.get(JobStatus.RUNNING.value, 0)

@@ -4,10 +4,11 @@ remove. Reads and changes take `owner`: a user id limits them to that user's sch
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BaseModel, Field, PlainSerializer
 from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,9 +33,15 @@ class ScheduleSpec:
     incremental: bool = True
 
 
-@dataclass
-class ScheduleView:
-    """A schedule as the API, the CLI and the page show it."""
+def _isoformat(value: datetime) -> str:
+    return value.isoformat()  # "+00:00", as jobs write it (pydantic would write "Z")
+
+
+Instant = Annotated[datetime, PlainSerializer(_isoformat, return_type=str, when_used="json")]
+
+
+class ScheduleView(BaseModel):
+    """A schedule as the API, the CLI and the page show it (the API documents this model)."""
 
     schedule_id: int
     user_id: int | None
@@ -47,20 +54,18 @@ class ScheduleView:
     enabled_sources: list[str]
     incremental: bool
     paused: bool
-    paused_reason: str | None
-    next_run_at: datetime | None
-    last_run_at: datetime | None
+    paused_reason: str | None = Field(None, description="Why it is paused (by hand or itself).")
+    next_run_at: Instant | None = Field(None, description="The next tick (UTC); null while paused.")
+    last_run_at: Instant | None
     last_job_id: str | None
     last_status: str | None
-    created_at: datetime | None
-    # Set when the last FAILING_AFTER jobs all failed with the same error (the badge).
-    failing: dict[str, Any] | None = field(default=None)
+    created_at: Instant | None
+    failing: dict[str, Any] | None = Field(
+        None, description='Set when its last jobs failed alike: {"jobs": N, "error": "..."}.'
+    )
 
     def to_json(self) -> dict[str, Any]:
-        data = dict(vars(self))
-        for key, value in data.items():
-            if isinstance(value, datetime):
-                data[key] = value.isoformat()
+        data: dict[str, Any] = self.model_dump(mode="json")
         return data
 
 

@@ -12,6 +12,7 @@ from healthchecks import http as health_http
 from scraper.config import Settings
 from scraper.runtime import Runtime
 from scraper.web import (
+    accounts_page,
     api,
     auth,
     bounds,
@@ -76,6 +77,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     pages.init_app(app)
     schedules.init_app(app)
     schedules_page.init_app(app)
+    accounts_page.init_app(app)
     openapi.init_app(app)
     metrics.init_app(app)
     health_http.init_app(app, runtime)

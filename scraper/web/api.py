@@ -17,6 +17,7 @@ from scraper.errors import JobStateError
 from scraper.jobs import JobRecord
 from scraper.jobs.assets import list_assets
 from scraper.jobs.shape import JobOut
+from scraper.jobs.tally import active_count, status_counts
 from scraper.sources import source_class, source_descriptions
 from scraper.web.auth import owner_filter
 from scraper.web.common import (
@@ -41,6 +42,7 @@ from scraper.web.schemas import (
     BulkRequest,
     BulkResult,
     DashboardOut,
+    JobCounts,
     JobList,
     JobListQuery,
     SearchCreated,
@@ -110,6 +112,14 @@ def jobs(query: JobListQuery) -> ResponseReturnValue:
     if page.missing_columns:
         body["missing_columns"] = page.missing_columns
     return body
+
+
+@bp.get("/job-counts")
+@documented(response=JobCounts)
+def job_counts() -> ResponseReturnValue:
+    """How many jobs are in each state (what the jobs page's tabs show while it is open)."""
+    counts = status_counts(current_runtime().Session, owner_filter())
+    return JobCounts(counts=counts, active=active_count(counts)).model_dump()
 
 
 @bp.post("/jobs/<job_id>/cancel")

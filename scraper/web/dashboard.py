@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import math
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.assets import list_assets
 from scraper.jobs.explain import summarize_error
 from scraper.jobs.history import attempts_of
-from scraper.models import FINAL_STATUSES, JobStatus
+from scraper.models import FINAL_STATUSES, JobStatus, utcnow
 from scraper.sources import source_descriptions
 from scraper.web.auth import current_account, owner_filter
 from scraper.web.common import (
@@ -52,13 +52,6 @@ PAGE_CSP = (
 
 def default_form() -> dict[str, Any]:
     return {"query": "", "max_content": 10, "safe_search": True, "enabled_sources": ["selftest"]}
-
-
-def field_errors(exc: ApiError) -> dict[str, str]:
-    """The API's 400 keyed by the form field it names (`enabled_sources[0]` is the sources)."""
-    if not exc.field:
-        return {}
-    return {re.split(r"[.\[]", exc.field, maxsplit=1)[0]: exc.message}
 
 
 def render_index(
@@ -133,7 +126,7 @@ def search() -> ResponseReturnValue:
     try:
         job = create_job(validate(SearchRequest, form, strict=False))
     except ApiError as exc:
-        errors = field_errors(exc)
+        errors = exc.fields
         if not errors:
             flash(exc.message, "error")
         return render_index(form, 400, errors)
@@ -228,6 +221,29 @@ def when(value: str | datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def ago(value: str | datetime | None, now: datetime | None = None) -> str:
+    """How long ago, as a person says it: 'just now', '5 min ago', '3 h ago', '2 d ago'.
+
+    `dashboard.js` says the same of the same instant (`ago` there), so a live list agrees.
+    """
+    if not value:
+        return "—"
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    seconds = ((now or utcnow()) - at).total_seconds()
+    if seconds < 45:
+        return "just now"
+    if seconds < 90 * 60:
+        return f"{max(1, _half_up(seconds / 60))} min ago"
+    if seconds < 36 * 3600:
+        return f"{_half_up(seconds / 3600)} h ago"
+    return f"{_half_up(seconds / 86400)} d ago"
+
+
+def _half_up(value: float) -> int:
+    """Rounded as JavaScript's Math.round does (2.5 -> 3), not to even as Python's round."""
+    return math.floor(value + 0.5)
+
+
 def duration(seconds: float | None) -> str:
     """93 -> '1 min 33 s'."""
     if seconds is None:
@@ -258,6 +274,7 @@ def init_app(app: Flask) -> None:
     """Register the pages, their template helpers, and the security headers."""
     app.add_template_filter(filesize)
     app.add_template_filter(when)
+    app.add_template_filter(ago)
     app.add_template_filter(duration)
     app.add_template_filter(summarize_error, "error_summary")
     app.add_template_global(active_label)

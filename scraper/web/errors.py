@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, render_template, request
@@ -14,23 +16,51 @@ from scraper.errors import JournalUnavailable, one_line
 
 
 class ApiError(Exception):
-    """An API failure with its HTTP status, a stable code and a human message."""
+    """An API failure with its HTTP status, a stable code and a human message.
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    `field` is the first field at fault; `fields` maps every top-level field at fault to its
+    own sentence (a form shows each beside its field). Given `field` alone, `fields` is that
+    field with the message (its "field: " prefix dropped).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        fields: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.fields = dict(fields) if fields is not None else _one_field(field, message)
+
+
+def _one_field(field: str | None, message: str) -> dict[str, str]:
+    if not field:
+        return {}
+    top = re.split(r"[.\[]", field, maxsplit=1)[0]
+    return {top: message.removeprefix(f"{field}: ")}
 
 
 def error_response(
-    status: int, code: str, message: str, field: str | None = None, **extra: str
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    fields: Mapping[str, str] | None = None,
+    **extra: str,
 ) -> Response:
-    """The JSON body every API error has (`extra`: what one kind of error adds)."""
-    body: dict[str, str] = {"error": code, "message": message}
+    """The JSON body every API error has (`field` and `fields` when a field is at fault;
+    `extra`: what one kind of error adds)."""
+    body: dict[str, Any] = {"error": code, "message": message}
     if field:
         body["field"] = field
+    if fields:
+        body["fields"] = dict(fields)
     body |= extra
     response = jsonify(body)
     response.status_code = status
@@ -43,7 +73,7 @@ def wants_json() -> bool:
 
 
 def _api_error(exc: ApiError) -> ResponseReturnValue:
-    return error_response(exc.status, exc.code, exc.message, exc.field)
+    return error_response(exc.status, exc.code, exc.message, exc.field, exc.fields)
 
 
 def _csrf_error(exc: CSRFError) -> ResponseReturnValue:

@@ -21,27 +21,11 @@ from werkzeug.routing import Rule
 
 from healthchecks import http as health_http
 from scraper.sources import source_names
-from scraper.web import (
-    api,
-    auth,
-    dashboard,
-    housekeeping,
-    insight,
-    metrics,
-    pages,
-    schedules,
-    schedules_page,
-)
 from scraper.web.context import current_runtime
 from scraper.web.operation import Operation, documented, operation_of
 from scraper.web.schemas import MAX_ROW_ID, BusyOut, ErrorOut
 
 bp = Blueprint("docs", __name__, url_prefix="/api")
-# Every blueprint create_app registers: the routes a document is generated from without an app.
-BLUEPRINTS = (
-    *(api.bp, auth.bp, dashboard.bp, insight.bp, pages.bp, metrics.bp, health_http.bp, bp),
-    *(schedules.bp, schedules_page.bp, housekeeping.api, housekeeping.pages),
-)
 REF = "#/components/schemas/{model}"
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 PATH_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")  # (converter or "", name)
@@ -132,14 +116,6 @@ def api_docs() -> ResponseReturnValue:
     return page, 200, {"Content-Security-Policy": DOCS_CSP}
 
 
-def routes_app() -> Flask:
-    """An app with every blueprint and nothing else: the routes, without a database."""
-    app = Flask("scraper.web")
-    for blueprint in BLUEPRINTS:
-        app.register_blueprint(blueprint)
-    return app
-
-
 def openapi_path(rule: str) -> str:
     """`/api/jobs/<job_id>` -> `/api/jobs/{job_id}` (converters dropped)."""
     return PATH_ARGUMENT.sub(r"{\2}", rule)
@@ -157,12 +133,11 @@ def documented_operations(app: Flask) -> list[tuple[Rule, str, Operation]]:
     return found
 
 
-def build_document(max_content_limit: int, app: Flask | None = None) -> dict[str, Any]:
-    """The whole document for `app`'s routes (every blueprint's when None).
+def build_document(max_content_limit: int, app: Flask) -> dict[str, Any]:
+    """The whole document for `app`'s routes.
 
     `max_content`'s maximum and the source names are the live ones.
     """
-    app = app if app is not None else routes_app()
     operations = documented_operations(app)
     paths: dict[str, Any] = {}
     for rule, method, operation in operations:

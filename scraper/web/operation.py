@@ -20,7 +20,7 @@ from scraper.web.bounds import check_json_depth, check_json_text
 from scraper.web.context import current_runtime
 from scraper.web.errors import ApiError
 from scraper.web.fairness import limited
-from scraper.web.schemas import describe_errors
+from scraper.web.schemas import describe_errors, field_problems
 
 M = TypeVar("M", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -98,7 +98,8 @@ def validate(model: type[M], data: Any, strict: bool) -> M:
         return model.model_validate(data, strict=strict, context=context)
     except ValidationError as exc:
         field_name, message = describe_errors(exc)
-        raise ApiError(400, "invalid_request", message, field_name) from None
+        problems = field_problems(exc)
+        raise ApiError(400, "invalid_request", message, field_name, problems) from None
 
 
 def json_body() -> Any:

@@ -14,6 +14,7 @@ from scraper.jobs import JobSort
 from scraper.jobs.housekeeping import delete_job
 from scraper.jobs.reads.keyset import InvalidCursor, Position
 from scraper.jobs.reads.keyset import decode as decode_cursor
+from scraper.jobs.tally import active_count, status_counts
 from scraper.models import JobStatus
 from scraper.sources import source_names
 from scraper.web.auth import current_account, owner_filter
@@ -58,6 +59,7 @@ def jobs() -> ResponseReturnValue:
     context: dict[str, Any] = dict(
         filters=echo, statuses=[s.value for s in JobStatus], sources=source_names(),
         sorts=[s.value for s in JobSort], page=page, pages=1, jobs=[], total=0, problem=None,
+        tabs=[], active=None, live_url=None,
     )  # fmt: skip
     filters, bad = page_filters()
     after = None
@@ -76,12 +78,34 @@ def jobs() -> ResponseReturnValue:
     problem = None
     if page > pages:
         problem = f"Page {page} is past the last page ({pages}); {listing.total} job(s) match."
+    counts = status_counts(current_runtime().Session, owner_filter())
     context |= dict(
         jobs=[job_json(j) for j in listing.jobs], total=listing.total, pages=pages,
         problem=problem, missing=listing.missing_columns, query=urlencode(
             {k: v for k, v in echo.items() if v}), next_cursor=listing.next_cursor,
+        tabs=_tabs(echo, counts), active=active_count(counts),
+        live_url=None if problem else _live_url(echo, offset, request.args.get("cursor", "")),
     )  # fmt: skip
     return render_template("jobs.html", **context), 404 if problem else 200
+
+
+def _tabs(echo: dict[str, str], counts: dict[str, int]) -> list[dict[str, Any]]:
+    """One tab per state (and All), each keeping the other filters; `current` is the shown one."""
+    kept: dict[str, Any] = {k: v for k, v in echo.items() if v and k != "status"}
+    tabs: list[dict[str, Any]] = [{"status": "", "label": "All", "count": sum(counts.values())}]
+    tabs += [{"status": s, "label": s.capitalize(), "count": n} for s, n in counts.items()]
+    for tab in tabs:
+        status = {"status": tab["status"]} if tab["status"] else {}
+        tab["href"] = url_for("pages.jobs", **kept | status)
+        tab["current"] = tab["status"] == echo["status"]
+    return tabs
+
+
+def _live_url(echo: dict[str, str], offset: int, cursor: str) -> str:
+    """The API request that answers this very page now (`dashboard.js` polls it)."""
+    args: dict[str, Any] = {k: v.strip() for k, v in echo.items() if v.strip()}
+    args |= {"cursor": cursor.strip()} if cursor.strip() else {"offset": offset}
+    return url_for("api.jobs", limit=PER_PAGE, **args)
 
 
 @bp.post("/jobs/bulk")

@@ -50,33 +50,8 @@ class ScheduleRequest(SearchRequest):
         )
 
 
-class ScheduleOut(BaseModel):
-    """A schedule: its search, when it runs, and how its last run went."""
-
-    schedule_id: int
-    user_id: int | None
-    owner: str | None
-    query: str
-    cron: str
-    timezone: str
-    max_content: int
-    safe_search: bool
-    enabled_sources: list[str]
-    incremental: bool
-    paused: bool
-    paused_reason: str | None = Field(None, description="Why it is paused (by hand or itself).")
-    next_run_at: str | None = Field(None, description="The next tick (UTC); null while paused.")
-    last_run_at: str | None
-    last_job_id: str | None
-    last_status: str | None
-    created_at: str | None
-    failing: dict[str, Any] | None = Field(
-        None, description='Set when its last jobs failed alike: {"jobs": N, "error": "..."}.'
-    )
-
-
 class ScheduleList(BaseModel):
-    schedules: list[ScheduleOut]
+    schedules: list[ScheduleView]
 
 
 class ScheduleDeleted(BaseModel):
@@ -100,7 +75,7 @@ def not_found(exc: ScheduleNotFound) -> ApiError:
 
 
 @bp.post("")
-@documented(body=ScheduleRequest, response=ScheduleOut, status=201, errors=(400, 413))
+@documented(body=ScheduleRequest, response=ScheduleView, status=201, errors=(400, 413))
 def create(body: ScheduleRequest) -> ResponseReturnValue:
     """Create a schedule; 201 with its id and next run."""
     return schedule_json(create_schedule(body)), 201
@@ -115,7 +90,7 @@ def list_all() -> ResponseReturnValue:
 
 
 @bp.get("/<int:schedule_id>")
-@documented(response=ScheduleOut, errors=(404,))
+@documented(response=ScheduleView, errors=(404,))
 def detail(schedule_id: int) -> ResponseReturnValue:
     """One schedule."""
     return _apply(schedules.get, schedule_id)
@@ -133,14 +108,14 @@ def remove(schedule_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/<int:schedule_id>/pause")
-@documented(response=ScheduleOut, errors=(404,))
+@documented(response=ScheduleView, errors=(404,))
 def pause(schedule_id: int) -> ResponseReturnValue:
     """Stop firing until resumed."""
     return _apply(schedules.pause, schedule_id)
 
 
 @bp.post("/<int:schedule_id>/resume")
-@documented(response=ScheduleOut, errors=(404,))
+@documented(response=ScheduleView, errors=(404,))
 def resume(schedule_id: int) -> ResponseReturnValue:
     """Fire again, from the next tick after now."""
     return _apply(schedules.resume, schedule_id)

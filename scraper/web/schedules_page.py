@@ -83,7 +83,7 @@ def add() -> ResponseReturnValue:
     try:
         view = create_schedule(validate(ScheduleRequest, form, strict=False))
     except ApiError as exc:
-        return _render(form, 400, {exc.field or "": exc.message})
+        return _render(form, 400, exc.fields or {"": exc.message})
     flash(f"Schedule {view.schedule_id} created; next run {view.next_run_at}.", "info")
     return redirect(url_for("schedules.index"))
 

@@ -303,6 +303,13 @@ class JobList(BaseModel):
     )
 
 
+class JobCounts(BaseModel):
+    """The signed-in user's jobs in the database per status (an admin's: everyone's)."""
+
+    counts: dict[str, int] = Field(description="Every status, with 0 for none.")
+    active: int = Field(description="Pending and running jobs together.")
+
+
 class Unavailable(BaseModel):
     """503: the database could not be read (the jobs held in the fallback store still are),
     or the server was busy with other expensive reads (`server_busy`, `limit` names the
@@ -392,6 +399,42 @@ def describe_errors(exc: ValidationError) -> tuple[str, str]:
         first = first or field
         parts.append(f"{field}: {error['msg']}" if field else error["msg"])
     return first, "; ".join(parts)
+
+
+# Pydantic's wording for a person at a form: one sentence per problem, the field beside it.
+PLAIN_WORDS: dict[str, str] = {
+    "missing": "This is required.",
+    "string_too_short": "At least {min_length} characters.",
+    "string_too_long": "At most {max_length} characters.",
+    "less_than_equal": "At most {le}.",
+    "greater_than_equal": "At least {ge}.",
+    "int_parsing": "Enter a whole number.",
+    "int_type": "Enter a whole number.",
+    "too_short": "Choose at least {min_length}.",
+}
+
+
+def field_problems(exc: ValidationError) -> dict[str, str]:
+    """Each top-level field named by the errors and its first problem, in plain words.
+
+    A form shows each beside its own field (never two fields' messages under one).
+    """
+    problems: dict[str, str] = {}
+    for error in exc.errors(include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else ""
+        if field and field not in problems:
+            problems[field] = plain_words(error["type"], error["msg"], error.get("ctx") or {})
+    return problems
+
+
+def plain_words(kind: str, raw: str, ctx: dict[str, Any]) -> str:
+    """The sentence for one validation error: ours for the common kinds, else pydantic's."""
+    if kind in ("string_too_short", "too_short") and ctx.get("min_length") == 1:
+        return "This cannot be empty." if kind == "string_too_short" else "Choose at least one."
+    try:
+        return PLAIN_WORDS[kind].format(**ctx)
+    except KeyError:  # not a kind we word, or its context lacks the number
+        return raw[:1].upper() + raw[1:] + ("" if raw.endswith(".") else ".")
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

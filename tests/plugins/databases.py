@@ -19,6 +19,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -44,15 +45,7 @@ FLAVOURS: dict[str, Callable[[Engine], object]] = {
     "initialized": init_db,
 }
 
-_FINGERPRINT_SQL = text(
-    "SELECT table_name, column_name, column_type, is_nullable, column_default "
-    "FROM information_schema.columns WHERE table_schema = :s "
-    "UNION ALL SELECT table_name, index_name, column_name, non_unique, seq_in_index "
-    "FROM information_schema.statistics WHERE table_schema = :s "
-    "UNION ALL SELECT table_name, constraint_name, constraint_type, '', '' "
-    "FROM information_schema.table_constraints WHERE table_schema = :s "
-    "ORDER BY 1, 2, 3, 4, 5"
-)
+_AUTO_INCREMENT = re.compile(r" AUTO_INCREMENT=\d+")
 
 
 @functools.cache
@@ -183,14 +176,27 @@ class DatabasePool:
         return name
 
     def _fingerprint(self, name: str) -> str:
-        with _admin("mariadb") as conn:
-            rows = list(conn.execute(_FINGERPRINT_SQL, {"s": name}).all())
-            if any(row[0] == "alembic_version" for row in rows):  # the stamp is data
-                rows += conn.execute(text(f"SELECT version_num FROM {name}.alembic_version"))
-        return hashlib.sha256(repr(rows).encode()).hexdigest()
+        """Every table's definition and the Alembic stamp (SHOW CREATE TABLE: a few ms, where
+        information_schema took 0.3 s). Auto-increment counters are not part of the schema."""
+        engine = create_engine(_url("mariadb", name))
+        try:
+            with engine.connect() as conn:
+                tables = sorted(conn.execute(text("SHOW TABLES")).scalars())
+                parts = [
+                    _AUTO_INCREMENT.sub("", conn.execute(text(f"SHOW CREATE TABLE {t}")).one()[1])
+                    for t in tables
+                ]
+                if "alembic_version" in tables:  # the stamp is data
+                    parts += conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        finally:
+            engine.dispose()
+        return hashlib.sha256(repr(parts).encode()).hexdigest()
 
     def _mariadb_clean(self, name: str, flavour: str) -> bool:
-        """Empty a reused database; False when it is no longer the template's schema."""
+        """Empty a reused database; False when it is no longer the template's schema.
+
+        Only the tables the test wrote to are emptied, by DELETE (TRUNCATE recreates each
+        table: 30 ms apiece). Auto-increment counters go on, as they would in production."""
         try:
             if self._fingerprint(name) != self.fingerprints[flavour]:
                 return False
@@ -199,8 +205,14 @@ class DatabasePool:
                 with engine.connect() as conn:
                     conn.execute(text("SET SESSION lock_wait_timeout = 5"))
                     conn.execute(text("SET SESSION foreign_key_checks = 0"))
-                    for table in _truncated(flavour):
-                        conn.execute(text(f"TRUNCATE TABLE {table}"))
+                    tables = _truncated(flavour)
+                    probe = " UNION ALL ".join(
+                        f"SELECT '{t}' FROM DUAL WHERE EXISTS (SELECT 1 FROM {t})" for t in tables
+                    )
+                    dirty = set(conn.execute(text(probe)).scalars())
+                    for table in tables:
+                        if table in dirty:
+                            conn.execute(text(f"DELETE FROM {table}"))
             finally:
                 engine.dispose()
         except Exception:

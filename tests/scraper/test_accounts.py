@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from scraper.accounts import (
     Account,
+    AccountError,
     RecentTokens,
     account_for_token,
     create_token,
     create_user,
     hash_token,
+)
+from scraper.accounts.directory import (
+    NoSuchAccount,
+    list_tokens,
+    list_users,
+    revoke_token,
+    set_active,
+    set_admin,
 )
 from scraper.models import ApiToken
 from scraper.runtime import Runtime
@@ -56,3 +66,28 @@ def test_recent_tokens_recall_only_confirmed_unexpired_tokens() -> None:
     assert recent.recall("scr_revoked") is None and recent.recall("scr_unknown") is None
     assert expired.recall("scr_good") is None
     assert recent.recall("scr_good", max_age=0) is None, "older than `fresh`: look it up again"
+
+
+def test_the_directory_lists_changes_roles_and_revokes_on_every_dialect(runtime: Runtime) -> None:
+    root = create_user(runtime.Session, "root", "password-r", admin=True)
+    dora = create_user(runtime.Session, "dora", "password-d")
+    token = create_token(runtime.Session, "dora", "script")
+    create_token(runtime.Session, "dora", "other")
+
+    set_admin(runtime.Session, dora.id, True, root)
+    set_active(runtime.Session, dora.id, False, root)
+    listed = {u.username: (u.roles, u.is_active, u.live_tokens)
+              for u in list_users(runtime.Session)}  # fmt: skip
+    assert listed == {"dora": (("admin", "user"), False, 2), "root": (("admin", "user"), True, 0)}
+    set_admin(runtime.Session, dora.id, False, root)
+    set_active(runtime.Session, dora.id, True, root)
+    first = list_tokens(runtime.Session, dora.id)[-1]
+    assert (first.name, first.prefix) == ("script", token[:8])
+    revoke_token(runtime.Session, first.id, dora.id)
+    with pytest.raises(AccountError, match="already revoked"):
+        revoke_token(runtime.Session, first.id, None)
+    with pytest.raises(NoSuchAccount):
+        revoke_token(runtime.Session, first.id, root.id)  # not root's token
+    assert account_for_token(runtime.Session, token) is None
+    assert [u.roles for u in list_users(runtime.Session) if u.username == "dora"] == [("user",)]
+    assert list_tokens(runtime.Session, None)[0].username == "dora"

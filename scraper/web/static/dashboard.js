@@ -47,9 +47,24 @@
     if (storage) { storage.hidden = job.storage !== "fallback"; }
     var db = root.querySelector(".job-storage-db");
     if (db) { db.hidden = job.storage === "fallback"; }
-    setText(root, ".job-created", when(job.created_at));
+    var time = root.querySelector(".job-ago");
+    if (time) {
+      time.setAttribute("datetime", job.created_at || "");
+      time.title = when(job.created_at);
+      time.textContent = ago(job.created_at);
+    }
     setText(root, ".job-error-summary", job.error_summary || "");
     setText(root, ".job-pace", pace(job));
+  }
+
+  // The same words as the `ago` template filter: "just now", "5 min ago", "3 h ago", "2 d ago".
+  function ago(iso, now) {
+    if (!iso) { return "\u2014"; }
+    var seconds = ((now || Date.now()) - Date.parse(iso)) / 1000;
+    if (seconds < 45) { return "just now"; }
+    if (seconds < 90 * 60) { return Math.max(1, Math.round(seconds / 60)) + " min ago"; }
+    if (seconds < 36 * 3600) { return Math.round(seconds / 3600) + " h ago"; }
+    return Math.round(seconds / 86400) + " d ago";
   }
 
   function duration(s) {
@@ -168,8 +183,10 @@
       body.textContent = "";
       Object.keys(stats.sources).forEach(function (name) {
         var src = stats.sources[name], tr = document.createElement("tr");
-        [name, src.found, src.stored, src.failed].forEach(function (v) {
-          var td = document.createElement("td"); td.textContent = String(v); tr.appendChild(td);
+        var labels = section.querySelectorAll("#source-stats thead th");
+        [name, src.found, src.stored, src.failed].forEach(function (v, i) {
+          var td = document.createElement("td"); td.textContent = String(v);
+          td.setAttribute("data-label", labels[i].textContent); tr.appendChild(td);
         });
         body.appendChild(tr);
       });
@@ -291,15 +308,20 @@
     searchForm(refresh);
   }
 
-  // A 400 names its field ("enabled_sources[0]"): show the message beside that field.
-  function showFieldError(form, payload) {
-    var name = String(payload.field || "").split(/[.\[]/)[0];
-    var slot = name && form.querySelector('[data-error-for="' + name + '"]');
-    if (!slot) { return false; }
-    slot.textContent = payload.message;
-    var input = form.querySelector('[name="' + name + '"]');
-    if (input) { input.setAttribute("aria-invalid", "true"); }
-    return true;
+  // A 400 maps each field at fault to its sentence (`fields`): each shows beside its own field.
+  // False when no field of this form is named (the message then shows above the button).
+  function showFieldErrors(form, payload) {
+    var fields = payload.fields || {};
+    var shown = false;
+    Object.keys(fields).forEach(function (name) {
+      var slot = form.querySelector('[data-error-for="' + CSS.escape(name) + '"]');
+      if (!slot) { return; }
+      slot.textContent = fields[name];
+      var input = form.querySelector('[name="' + CSS.escape(name) + '"]');
+      if (input) { input.setAttribute("aria-invalid", "true"); }
+      shown = true;
+    });
+    return shown;
   }
 
   function clearFieldErrors(form) {
@@ -339,7 +361,7 @@
             (res.payload.warning ? ": " + res.payload.warning : ".");
           form.querySelector('input[name="query"]').value = "";
           refresh();
-        } else if (!showFieldError(form, res.payload)) {
+        } else if (!showFieldErrors(form, res.payload)) {
           result.className = "flash flash-error";
           result.textContent = res.payload.message || "The search was refused.";
         } else {
@@ -349,6 +371,109 @@
         result.hidden = false;
         result.className = "flash flash-error";
         result.textContent = "The server did not answer; try again.";
+      });
+    });
+  }
+
+  // -- jobs list: the rows of this very page and the per-state tabs, live ----------------------
+
+  function jobsPage(section) {
+    var endpoint = section.getAttribute("data-endpoint");
+    if (!endpoint) { return; }
+    var body = document.querySelector("#jobs-table tbody");
+    var jobUrl = section.getAttribute("data-job-url");
+
+    function listRow(job) {
+      var tr = body.querySelector('tr[data-job-id="' + CSS.escape(job.job_id) + '"]');
+      if (!tr) {
+        tr = document.getElementById("list-row-template").content.firstElementChild.cloneNode(true);
+        tr.setAttribute("data-job-id", job.job_id);
+        tr.querySelector(".job-query").setAttribute("href", jobUrl.replace("JOB_ID", encodeURIComponent(job.job_id)));
+        var box = tr.querySelector('input[name="job_ids"]');
+        box.value = job.job_id;
+        box.setAttribute("aria-label", "select " + job.query);
+      }
+      fillJob(tr, job);
+      setText(tr, ".job-sources", (job.enabled_sources || []).join(", "));
+      tr.querySelector(".job-error-summary").title = job.error || "";
+      return tr;
+    }
+
+    // The API's answer for this page is the page: rows are kept (ticks stay), added, reordered
+    // or dropped to match it.
+    function renderRows(listing) {
+      var keep = listing.jobs.map(listRow);
+      Array.prototype.forEach.call(body.querySelectorAll("tr"), function (tr) {
+        if (keep.indexOf(tr) < 0 && !tr.classList.contains("no-jobs")) { tr.remove(); }
+      });
+      var empty = body.querySelector(".no-jobs");
+      keep.forEach(function (tr) { body.insertBefore(tr, empty); });
+      empty.hidden = keep.length > 0;
+      setText(document, "#jobs-total", String(listing.total));
+    }
+
+    function renderCounts(state) {
+      var all = 0;
+      Object.keys(state.counts).forEach(function (status) {
+        all += state.counts[status];
+        setText(document, '#state-tabs [data-status="' + status + '"] .n', String(state.counts[status]));
+      });
+      setText(document, '#state-tabs [data-status=""] .n', String(all));
+      setText(document, "#jobs-active", "(" + state.active + " active)");
+    }
+
+    poller(function () {
+      return Promise.all([getJSON(endpoint), getJSON(section.getAttribute("data-counts"))])
+        .then(function (answers) { renderRows(answers[0]); renderCounts(answers[1]); });
+    });
+  }
+
+  // -- workers page: every worker's state, jobs and heartbeat, live ------------------------------
+
+  function workersPage(section) {
+    var body = document.querySelector("#workers-table tbody");
+    var jobUrl = section.getAttribute("data-job-url");
+
+    function setTime(el, iso) {
+      el.setAttribute("datetime", iso || "");
+      el.title = when(iso);
+      el.textContent = ago(iso);
+    }
+
+    function workerRow(w) {
+      var tr = document.getElementById("worker-row-template").content.firstElementChild.cloneNode(true);
+      tr.setAttribute("data-worker", w.worker);
+      tr.className = "worker-" + w.state;
+      setText(tr, ".w-name", w.worker);
+      var error = tr.querySelector(".w-error");
+      error.textContent = w.last_error || "";
+      error.hidden = !w.last_error;
+      var state = tr.querySelector(".w-state");
+      state.textContent = w.state;
+      state.className = "badge w-state state-" + w.state;
+      [["w-host", w.host], ["w-pid", w.pid], ["w-done", w.jobs_done]].forEach(function (pair) {
+        setText(tr, "." + pair[0], String(pair[1]));
+      });
+      var jobs = tr.querySelector(".w-jobs");
+      jobs.textContent = w.jobs.length ? "" : "\u2014";
+      w.jobs.forEach(function (id) {
+        var a = document.createElement("a"), code = document.createElement("code");
+        a.href = jobUrl.replace("JOB_ID", encodeURIComponent(id));
+        code.textContent = id.slice(0, 8);
+        a.appendChild(code);
+        jobs.append(a, " ");
+      });
+      setTime(tr.querySelector(".w-beat"), w.last_heartbeat_at);
+      setTime(tr.querySelector(".w-started"), w.started_at);
+      return tr;
+    }
+
+    poller(function () {
+      return getJSON(section.getAttribute("data-endpoint")).then(function (answer) {
+        body.replaceChildren.apply(body, answer.workers.map(workerRow));
+        setText(document, "#workers-total", String(answer.workers.length));
+        document.getElementById("workers-wrap").hidden = answer.workers.length === 0;
+        document.getElementById("no-workers").hidden = answer.workers.length > 0;
       });
     });
   }
@@ -381,5 +506,9 @@
     if (activity) { charts(activity); }
     var job = document.getElementById("job");
     if (job) { jobPage(job); }
+    var list = document.getElementById("jobs-page");
+    if (list) { jobsPage(list); }
+    var workers = document.getElementById("workers");
+    if (workers) { workersPage(workers); }
   });
 })();

@@ -101,6 +101,7 @@ def test_empty_database_is_diagnosed_as_never_initialized(doctor: Doctor) -> Non
     doctor.assert_clean()
 
 
+@pytest.mark.slow
 def test_missing_column_with_jobs_in_fallback_needs_ops_migrate(doctor: Doctor) -> None:
     init_db(doctor.runtime.engine)
     doctor.sql("ALTER TABLE scrape_jobs DROP COLUMN updated_at")

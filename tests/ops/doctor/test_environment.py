@@ -41,6 +41,7 @@ VENV_BIN = Path(sys.executable).parent
         pytest.param("mariadb", "mysql+mysqldb", marks=pytest.mark.mariadb),
     ],
 )
+@pytest.mark.slow
 def test_missing_driver_prints_the_url_form_that_works(
     env_factory: Any, dialect: str, broken_driver: str
 ) -> None:
@@ -64,6 +65,7 @@ def test_missing_driver_prints_the_url_form_that_works(
         pytest.param("mariadb", marks=pytest.mark.mariadb),
     ],
 )
+@pytest.mark.slow
 def test_nonexistent_database_prints_the_command_that_creates_it(
     env_factory: Any, dialect: str
 ) -> None:
@@ -162,6 +164,7 @@ def test_missing_sqlite_file_is_a_diagnosis_even_with_heal(env_factory: Any) -> 
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.slow
 def test_heartbeat_from_the_future_is_clock_skew_not_a_live_worker(
     env_factory: Any, dialect: str
 ) -> None:
@@ -212,6 +215,7 @@ def iso_second(moment: datetime) -> str:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.slow
 def test_last_jobs_failing_with_one_error_are_a_pattern(env_factory: Any, dialect: str) -> None:
     env: FaultEnv = env_factory(dialect)
     env.init()
@@ -260,6 +264,7 @@ def test_last_jobs_failing_with_one_error_are_a_pattern(env_factory: Any, dialec
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.slow
 def test_pending_migrations_are_named_by_revision(env_factory: Any, dialect: str) -> None:
     env: FaultEnv = env_factory(dialect)
     engine = env.admin()

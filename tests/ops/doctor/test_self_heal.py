@@ -145,6 +145,7 @@ def test_auto_heal_off_keeps_the_column_missing(tmp_path: Path) -> None:
         assert "self-heal" not in (tmp_path / "server.log").read_text()
 
 
+@pytest.mark.slow
 def test_fresh_install_with_a_new_data_dir_is_ready(tmp_path: Path) -> None:
     data_dir = tmp_path / "srv" / "data"
     url = f"sqlite:///{data_dir / 'scraper.db'}"

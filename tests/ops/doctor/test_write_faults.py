@@ -140,6 +140,7 @@ def test_sqlite_url_opened_read_only_gets_the_writable_url(env_factory) -> None:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.slow
 def test_lock_held_by_another_session_names_the_holder(env_factory, dialect: str) -> None:  # type: ignore[no-untyped-def]
     env: FaultEnv = env_factory(dialect)
     env.init()
@@ -276,6 +277,7 @@ def test_check_constraint_refusing_pending_is_dropped(server_env: FaultEnv) -> N
     env.passes()
 
 
+@pytest.mark.slow
 def test_narrowed_varchar_is_widened_by_migrate(server_env: FaultEnv) -> None:
     env = server_env
     if env.dialect == "postgresql":
@@ -293,6 +295,7 @@ def test_narrowed_varchar_is_widened_by_migrate(server_env: FaultEnv) -> None:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.slow
 def test_unexpected_unique_index_is_named_and_dropped(env_factory, dialect: str) -> None:  # type: ignore[no-untyped-def]
     env: FaultEnv = env_factory(dialect)
     env.init()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from tests.fixtures.flask_app.models import db
@@ -26,6 +27,7 @@ def ops(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_models_accepts_a_flask_sqlalchemy_db(db_url: str) -> None:
     engine = sa.create_engine(db_url)
     db.metadata.create_all(engine)
@@ -57,6 +59,7 @@ except SystemExit as exit:
 """
 
 
+@pytest.mark.slow
 def test_an_in_sync_check_schema_process_never_imports_alembic(sqlite_url: str) -> None:
     """Alembic's operations and DDL modules load only when a fix is rendered."""
     from scraper.migrations.manage import init_db

@@ -96,6 +96,7 @@ def test_models_option_checks_another_apps_metadata(sqlite_url: str) -> None:
     assert code == 1 and ("users", "unexpected_column") in kinds
 
 
+@pytest.mark.slow
 def test_migrate_dry_run_sql_then_apply(db_url: str) -> None:
     ops("init-db", "--database-url", db_url)
     eng = make_engine(db_url)
@@ -128,6 +129,7 @@ def test_database_url_defaults_to_environment(
     assert ops("check-schema")[0] == 0
 
 
+@pytest.mark.slow
 def test_real_subprocess_check_schema_json(sqlite_url: str, tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "ops"
     env = dict(os.environ, SCRAPER_DATABASE_URL=sqlite_url)

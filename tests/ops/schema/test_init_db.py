@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import inspect, text
 
 from scraper.db import make_engine
@@ -18,6 +19,7 @@ def test_init_db_on_empty_database_creates_everything_and_stamps_head(db_url: st
     eng.dispose()
 
 
+@pytest.mark.slow
 def test_init_db_twice_changes_nothing_the_second_time(db_url: str) -> None:
     eng = make_engine(db_url)
     init_db(eng)

@@ -112,6 +112,7 @@ def scenario(name: str) -> tuple[str, Callable[..., None]]:
 
 
 @pytest.mark.parametrize("name", sorted(ADDITIVE))
+@pytest.mark.slow
 def test_migrate_repairs_additive_drift_and_keeps_every_row(engine: Engine, name: str) -> None:
     populate(engine)
     table, change = scenario(name)
@@ -124,6 +125,7 @@ def test_migrate_repairs_additive_drift_and_keeps_every_row(engine: Engine, name
     assert snapshot(engine, skip={"updated_at", "status", "message", "locked_by"}) == before
 
 
+@pytest.mark.slow
 def test_seed_incident_missing_updated_at_is_repaired_and_data_survives(engine: Engine) -> None:
     populate(engine)
     plant(engine, "scrape_jobs", lambda b: b.drop_column("updated_at"))
@@ -141,6 +143,7 @@ def test_seed_incident_missing_updated_at_is_repaired_and_data_survives(engine: 
         s.add(ScrapeJob(id="new", query="q", max_content=1, enabled_sources=[]))
 
 
+@pytest.mark.slow
 def test_missing_table_is_created(engine: Engine) -> None:
     populate(engine)
     drop_table(engine, "worker_heartbeats")
@@ -149,6 +152,7 @@ def test_missing_table_is_created(engine: Engine) -> None:
     assert [d.table for d in report.applied] == ["worker_heartbeats"]
 
 
+@pytest.mark.slow
 def test_unexpected_not_null_column_is_relaxed_not_dropped(engine: Engine) -> None:
     table, change = scenario("unexpected_not_null_without_default")
     plant(engine, table, change)
@@ -163,6 +167,7 @@ def test_unexpected_not_null_column_is_relaxed_not_dropped(engine: Engine) -> No
 @pytest.mark.parametrize(
     "name", ["unexpected_nullable_column", "incompatible_type", "renamed_column"]
 )
+@pytest.mark.slow
 def test_destructive_changes_are_refused_then_applied_with_the_flag(
     engine: Engine, name: str
 ) -> None:
@@ -178,6 +183,7 @@ def test_destructive_changes_are_refused_then_applied_with_the_flag(
         assert migrate(engine, allow_destructive=True).in_sync
 
 
+@pytest.mark.slow
 def test_rename_with_flag_keeps_the_values(engine: Engine) -> None:
     populate(engine)
     plant(
@@ -190,6 +196,7 @@ def test_rename_with_flag_keeps_the_values(engine: Engine) -> None:
         assert conn.execute(text("SELECT message FROM scrape_jobs")).scalars().all() == ["m"] * 3
 
 
+@pytest.mark.slow
 def test_not_null_column_added_to_populated_table_is_backfilled(engine: Engine) -> None:
     populate(engine)
     plant(engine, "worker_heartbeats", lambda b: b.drop_column("state"))
@@ -214,6 +221,7 @@ def test_not_null_column_without_model_default_stays_nullable_and_is_listed(engi
     assert remaining.kind == "nullability_mismatch"
 
 
+@pytest.mark.slow
 def test_dry_run_and_sql_change_nothing(engine: Engine) -> None:
     plant(engine, "scrape_jobs", lambda b: b.drop_column("updated_at"))
     for dry_run, sql in ((True, False), (False, True)):
@@ -223,6 +231,7 @@ def test_dry_run_and_sql_change_nothing(engine: Engine) -> None:
     assert [d.column for d in check_schema(engine).differences] == ["updated_at"]
 
 
+@pytest.mark.slow
 def test_failed_migration_leaves_database_unchanged(engine: Engine) -> None:
     populate(engine)
     plant(engine, "scrape_jobs", lambda b: b.drop_column("updated_at"))
@@ -261,6 +270,7 @@ def test_sqlite_file_is_backed_up_before_a_change(sqlite_url: str, tmp_path: Pat
     eng.dispose()
 
 
+@pytest.mark.slow
 def test_migrate_on_empty_database_creates_everything_and_stamps(db_url: str) -> None:
     eng = make_engine(db_url)
     report = migrate(eng)
@@ -273,6 +283,7 @@ def test_migrate_on_empty_database_creates_everything_and_stamps(db_url: str) ->
     eng.dispose()
 
 
+@pytest.mark.slow
 def test_auto_heal_creates_tables_stamps_head_and_logs(
     db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -308,6 +319,7 @@ def test_sqlite_table_rebuild_runs_with_foreign_keys_off_so_nothing_cascades(
     eng.dispose()
 
 
+@pytest.mark.slow
 def test_a_baseline_database_is_brought_to_head_by_the_migrations(db_url: str) -> None:
     """0001 -> head adds exactly what 0002 (login_attempts), 0003 (source results), 0004
     (an index), 0005 (attempts, sessions, a worker's last error), 0006 (the lease token), 0007

@@ -56,6 +56,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         eng.dispose()
 
 
+@pytest.mark.slow
 def test_dry_run_lists_each_operation_with_its_lock_and_whether_it_is_online(
     engine: Engine,
 ) -> None:
@@ -185,6 +186,7 @@ def test_a_repair_behind_a_long_transaction_retries_instead_of_queueing(
     assert "lock busy" in caplog.text  # by retrying, not by queueing
 
 
+@pytest.mark.slow
 def test_an_interrupted_concurrent_build_is_completed_by_the_next_run(pg: Engine) -> None:
     """A killed `CREATE INDEX CONCURRENTLY` leaves an INVALID index: check-schema reports it
     missing, and migrate drops the leftover and builds it again."""
@@ -214,6 +216,7 @@ def test_an_interrupted_concurrent_build_is_completed_by_the_next_run(pg: Engine
     assert _valid(pg) is True
 
 
+@pytest.mark.slow
 def test_a_foreign_key_left_not_valid_is_reported_and_validated_by_the_next_run(
     pg: Engine,
 ) -> None:

@@ -7,6 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from ops.schema.pytest_plugin import SchemaChecker
 
 
@@ -34,6 +36,7 @@ def test_database_matches_models(ops_schema, tmp_path):
 """
 
 
+@pytest.mark.slow
 def test_another_projects_suite_fails_with_the_grouped_report(tmp_path: Path) -> None:
     """A project that only installs us and sets two ini options gets the CLI's report."""
     (tmp_path / "app_models.py").write_text(textwrap.dedent(APP))

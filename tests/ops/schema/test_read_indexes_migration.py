@@ -45,6 +45,7 @@ def _statements(conn: Connection) -> list[str]:
     return seen
 
 
+@pytest.mark.slow
 def test_indexes_are_built_online_when_alembic_owns_the_transaction(db_url: str) -> None:
     """Alembic may commit between revisions: PostgreSQL builds concurrently, MariaDB in place."""
     engine = make_engine(db_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import Engine, text
 
 from ops.errors import SchemaLockTimeout
@@ -14,6 +15,7 @@ from tests.ops.schema.test_check_schema import engine
 __all__ = ["engine"]  # the fixture, re-exported for this module
 
 
+@pytest.mark.slow
 def test_a_second_holder_waits_for_the_lock(engine: Engine) -> None:
     with schema_lock(engine):
         failure: list[BaseException] = []
@@ -33,6 +35,7 @@ def test_a_second_holder_waits_for_the_lock(engine: Engine) -> None:
         pass
 
 
+@pytest.mark.slow
 def test_concurrent_repairs_apply_each_change_once(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE scrape_jobs DROP COLUMN updated_at"))

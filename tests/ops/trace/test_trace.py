@@ -47,6 +47,7 @@ def count(runtime: Runtime, model: type[Any]) -> int:
         return s.scalar(select(func.count()).select_from(model)) or 0
 
 
+@pytest.mark.slow
 def test_every_hop_passes_in_process_and_the_job_is_cleaned_up(runtime: Runtime) -> None:
     code, report = trace()
     assert code == 0, report
@@ -78,6 +79,7 @@ def test_drifted_schema_breaks_at_the_database_row_with_the_databases_reason(
     assert len(runtime.fallback) == 0  # the test job was discarded
 
 
+@pytest.mark.slow
 def test_without_a_worker_the_claim_hop_fails_and_lists_workers(runtime: Runtime) -> None:
     app = create_app({"SCRAPER_RUNTIME": runtime, "TESTING": True})
     with temporary_admin(runtime) as admin:
@@ -93,6 +95,7 @@ def test_unreachable_url_could_not_run(runtime: Runtime) -> None:
     assert result.exit_code == 2
 
 
+@pytest.mark.slow
 def test_text_output_numbers_each_hop_with_timing(runtime: Runtime) -> None:
     result = CliRunner().invoke(main, ["trace", "--timeout", "30"])
     assert result.exit_code == 0, result.output
@@ -101,6 +104,7 @@ def test_text_output_numbers_each_hop_with_timing(runtime: Runtime) -> None:
     assert "All hops passed." in result.stdout
 
 
+@pytest.mark.slow
 def test_url_without_a_token_could_not_run_and_says_how_to_get_one(
     runtime: Runtime, tmp_path: Path
 ) -> None:

@@ -131,6 +131,7 @@ def test_a_job_of_60_items_over_3_hosts_stores_exactly_max_content_each_once(
     assert http_hosts[0].shared is not None and http_hosts[0].shared.peak > 2
 
 
+@pytest.mark.slow
 def test_a_host_answering_429_retry_after_slows_only_that_host(
     runtime: Runtime, http_hosts: list[HTTPTestServer]
 ) -> None:

@@ -83,6 +83,7 @@ def test_unknown_job_is_not_found(runtime: Runtime) -> None:
         runtime.jobs.get("00000000-0000-0000-0000-000000000000")
 
 
+@pytest.mark.slow
 def test_users_see_only_their_jobs(runtime: Runtime) -> None:
     from scraper.accounts import create_user
 

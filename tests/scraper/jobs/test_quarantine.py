@@ -46,6 +46,7 @@ def fallback_check(runtime: Runtime) -> str:
     return result.status.value
 
 
+@pytest.mark.slow
 def test_a_job_refused_again_and_again_is_quarantined_and_no_longer_fails_readiness(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:

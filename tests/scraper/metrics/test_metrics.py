@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry, generate_latest
@@ -147,6 +148,7 @@ def test_unreachable_database_still_answers_the_scrape(tmp_path) -> None:
     assert by_label(samples, "scraper_health_check_status", "check")["database:connection"] == 0
 
 
+@pytest.mark.slow
 def test_a_scrape_storm_reads_the_database_once_per_ttl(runtime: Runtime) -> None:
     now = [0.0]
     collector = ScraperCollector(runtime, ttl=5.0, clock=lambda: now[0])

@@ -61,6 +61,7 @@ def _counts(job: Any) -> dict[str, tuple[int, int, int, dict[str, int]]]:
     }
 
 
+@pytest.mark.slow
 def test_second_tick_skips_what_the_first_stored_per_source(
     sources_runtime: Runtime, http_server: HTTPTestServer
 ) -> None:

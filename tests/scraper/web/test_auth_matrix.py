@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
+from scraper.accounts import create_token
+from scraper.models import ApiToken
 from scraper.runtime import Runtime
 from scraper.web import create_app
 from tests.conftest import sqlite_only
@@ -43,7 +46,8 @@ class Row:
     """One endpoint: the URL (with {job} / {asset}), what it targets, who gets which status.
 
     `target` is whose resource the URL names: "job" (a pending job of A), "cancelled" (a
-    cancelled job of A), "asset" (an asset of A's finished job) or "none". `listed` means the
+    cancelled job of A), "asset" (an asset of A's finished job), "token" (an API token of A,
+    and A's user id) or "none". `listed` means the
     answer must show A's resource to A and the admin, and never to B.
     """
 
@@ -110,6 +114,15 @@ MATRIX: dict[Endpoint, Row] = {
     ("DELETE", "/api/jobs/<job_id>"): Row("/api/jobs/{job}", "cancelled", 200, 404),
     ("GET", "/api/jobs/<job_id>/archive"): Row("/api/jobs/{job}/archive", "asset", 200, 404),
     ("POST", "/jobs/<job_id>/delete"): Row("/jobs/{job}/delete", "cancelled", 302, 404),
+    ("GET", "/api/job-counts"): Row("/api/job-counts", "none", 200, 200),
+    ("GET", "/users"): Row("/users", "none", 403, 403, admin=200),
+    ("POST", "/users"): Row("/users", "none", 403, 403, admin=200,
+                            body={"username": "matrix", "password": "long enough"}),
+    ("POST", "/users/<int:user_id>/<action>"): Row("/users/{user}/enable", "token", 403, 403,
+                                                   admin=302),
+    ("GET", "/tokens"): Row("/tokens", "token", 200, 200, listed=True),
+    ("POST", "/tokens"): Row("/tokens", "none", 200, 200, body={"name": "matrix"}),
+    ("POST", "/tokens/<int:token_id>/revoke"): Row("/tokens/{token}/revoke", "token", 302, 404),
 }  # fmt: skip
 
 
@@ -172,6 +185,11 @@ def target(
         made = client.post("/api/schedules", json=body, headers=users.a.headers).get_json()
         marker = f'"schedule_id":{made["schedule_id"]},' if row.api else "matrix schedule"
         return {"schedule": made["schedule_id"], "shown": marker}
+    if row.target == "token":
+        create_token(runtime.Session, users.a.name, "matrix token")
+        with runtime.Session() as s:
+            token = s.scalars(select(ApiToken.id).order_by(ApiToken.id.desc())).first()
+        return {"token": token, "user": users.a.id, "shown": f'data-token-id="{token}"'}
     job = submit(client, users.a, "matrix target", 1)
     if row.target == "cancelled":
         runtime.jobs.cancel(job)

@@ -36,8 +36,9 @@ def browser() -> Iterator[Any]:
     """One headless chromium for the module; skips (or fails in CI) when it is missing."""
     if not CHROMIUM.exists():
         missing_service(f"Debian chromium is not installed at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=TIMEOUT_MS)  # assertions wait as long as actions (a loaded CI)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser

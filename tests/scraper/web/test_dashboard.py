@@ -12,6 +12,7 @@ from sqlalchemy import text
 from scraper.jobs import JobRecord
 from scraper.models import utcnow
 from scraper.runtime import Runtime
+from scraper.web.schemas import plain_words
 from scraper.worker import Worker
 from tests.conftest import sqlite_only
 from tests.plugins.web import WebUsers
@@ -98,9 +99,9 @@ FIELD_ERROR = (
     ("form", "field", "text"),
     [
         ({"query": "x", "max_content": "three", "enabled_sources": "selftest"}, "max_content",
-         "max_content: Input should be a valid integer"),
+         "Enter a whole number."),
         ({"query": "x", "max_content": "3", "enabled_sources": "evil"}, "enabled_sources",
-         "enabled_sources: unknown source &#39;evil&#39;"),
+         "Unknown source &#39;evil&#39;"),
     ],
 )  # fmt: skip
 def test_a_form_error_shows_in_red_beside_its_field(
@@ -114,6 +115,28 @@ def test_a_form_error_shows_in_red_beside_its_field(
     assert 'class="flash flash-error"' not in html  # said beside the field, not in a flash
     css = login_as("a").get("/static/style.css").get_data(as_text=True)
     assert re.search(r"\.field-error \{[^}]*color: var\(--bad\)", css)
+
+
+@sqlite_only
+def test_two_bad_fields_get_one_plain_message_each_beside_its_own_field(
+    login_as: Login, users: WebUsers
+) -> None:
+    form = {"query": "   ", "max_content": "99999", "enabled_sources": "selftest"}
+    html = login_as("a").post("/search", data=form).get_data(as_text=True)
+    assert FIELD_ERROR.format("query", "This cannot be empty.") in html
+    assert FIELD_ERROR.format("max_content", "At most 500.") in html
+    assert html.count("This cannot be empty.") == 1 and "should" not in html
+    body = {"query": "   ", "max_content": 99999, "enabled_sources": ["selftest"]}
+    fields = login_as("a").post("/api/comprehensive-search", json=body).get_json()["fields"]
+    assert fields == {"query": "This cannot be empty.", "max_content": "At most 500."}
+
+
+@sqlite_only
+def test_the_schedule_form_shows_each_bad_field_beside_itself(login_as: Login) -> None:
+    form = {"query": " ", "cron": "@daily", "max_content": "0", "enabled_sources": "selftest"}
+    html = login_as("a").post("/schedules", data=form).get_data(as_text=True)
+    assert FIELD_ERROR.format("query", "This cannot be empty.") in html
+    assert FIELD_ERROR.format("max_content", "At least 1.") in html
 
 
 @sqlite_only
@@ -131,8 +154,8 @@ def test_a_url_source_with_no_url_keeps_the_values_and_names_the_query_field(
     assert 'value="&lt;img src=x onerror=alert(1)&gt;"' in query_input.group(0)
     assert 'aria-describedby="query-error" aria-invalid="true"' in query_input.group(0)
     error = FIELD_ERROR.format(
-        "query", "query: the url source needs an http(s) URL as its query: "
-        "scheme &#39;(none)&#39; is not allowed"
+        "query", "The url source needs an http(s) URL as its query: "
+        "scheme &#39;(none)&#39; is not allowed."
     )  # fmt: skip
     assert error in html[query_input.end() :].split("</label>")[0]  # beside the input
     assert XSS not in html
@@ -315,3 +338,17 @@ def test_a_job_refused_by_a_drifted_database_is_never_invisible(
     state = client.get("/api/dashboard").get_json()
     assert state["active_total"] == 1 and state["active"][0]["storage"] == "fallback"
     assert len(state["banner"]) == 2  # the held job and the drift
+
+
+@pytest.mark.parametrize(
+    ("kind", "ctx", "words"),
+    [("string_too_short", {"min_length": 1}, "This cannot be empty."),
+     ("string_too_short", {"min_length": 3}, "At least 3 characters."),
+     ("too_short", {"min_length": 1}, "Choose at least one."),
+     ("less_than_equal", {"le": 500}, "At most 500."),
+     ("less_than_equal", {}, "Raw words."),
+     ("unknown_source", {}, "Unknown source 'x'.")],
+)  # fmt: skip
+def test_a_validation_error_in_plain_words(kind: str, ctx: dict[str, int], words: str) -> None:
+    raw = {"less_than_equal": "raw words", "unknown_source": "unknown source 'x'"}.get(kind, "")
+    assert plain_words(kind, raw, ctx) == words

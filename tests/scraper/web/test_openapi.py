@@ -9,8 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from scraper.web.openapi import build_document, openapi_path
-from scraper.web.schemas import DEFAULT_MAX_CONTENT_LIMIT
+from scraper.web.openapi import openapi_path
 from tests.conftest import sqlite_only
 
 pytestmark = sqlite_only
@@ -91,8 +90,3 @@ def test_every_api_route_is_documented_and_every_documented_path_is_a_route(
     for path, item in document["paths"].items():
         assert path in routes, f"{path} is documented but no route serves it"
         assert set(item) <= routes[path], path
-
-
-def test_the_document_without_an_app_is_the_served_one(document: dict[str, Any]) -> None:
-    """The fuzz test collects its cases before any app exists: from the blueprints alone."""
-    assert build_document(DEFAULT_MAX_CONTENT_LIMIT)["paths"] == document["paths"]
