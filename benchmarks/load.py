@@ -102,12 +102,15 @@ def paced_script(rate: float, connections: int) -> str:
 
 
 @contextlib.contextmanager
-def bench_database(dialect: str, admin_url: str, workdir: Path) -> Iterator[str]:
-    """An empty database of this dialect; a PostgreSQL one is dropped afterwards."""
+def bench_database(
+    dialect: str, admin_url: str, workdir: Path, prefix: str = "bench"
+) -> Iterator[str]:
+    """An empty database of this dialect; a PostgreSQL one (`<prefix>_<random>`) is dropped
+    afterwards."""
     if dialect == "sqlite":
         yield f"sqlite:///{workdir / 'bench.db'}"
         return
-    name = f"bench_{secrets.token_hex(6)}"
+    name = f"{prefix}_{secrets.token_hex(6)}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name}"))
@@ -146,7 +149,10 @@ def measure(dialect: str, url: str, workdir: Path, args: argparse.Namespace) -> 
     port = free_port()
     command = scraper_command() + ["serve", "--no-worker", "--port", str(port)]
     command += ["--threads", str(args.threads)]
-    env = server_env(url, workdir / "data", SCRAPER_AUTO_HEAL="off")
+    # One token polls from every connection: lift the per-user and global read limits, this
+    # measures throughput (the limits are tested in tests/scraper/web/test_fair_reads.py).
+    unlimited = {"SCRAPER_WEB_USER_READS": "1000", "SCRAPER_WEB_READS": "1000"}
+    env = server_env(url, workdir / "data", SCRAPER_AUTO_HEAL="off", **unlimited)
     log = workdir / f"serve-{dialect}.log"
     with open(log, "ab") as out:
         server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -93,7 +93,12 @@ class Settings(BaseSettings):
         500, "largest `max_content` a search may ask for", env="SCRAPER_MAX_CONTENT", gt=0
     )
     lease_seconds: int = setting(60, "worker lease; a job whose lease expires is requeued", gt=0)
-    max_attempts: int = setting(3, "lease expiries before a job fails", gt=0)
+    max_attempts: int = setting(
+        3,
+        "attempts before a job fails: lease expiries, or runs whose files the storage refused "
+        "(each requeued after a backoff of 5 s, 10 s, ...)",
+        gt=0,
+    )
     download_max_bytes: int = setting(50 * 1024 * 1024, "size cap per file", gt=0)
     download_timeout: float = setting(
         30.0, "seconds a connection may stay silent (connect is capped at 10)", gt=0
@@ -136,6 +141,19 @@ class Settings(BaseSettings):
         10.0,
         "seconds one statement of a web request may run (PostgreSQL `statement_timeout`, "
         "MariaDB `max_statement_time`); past it the request answers 503 with `Retry-After`",
+        gt=0,
+    )
+    web_user_reads: int = setting(
+        2,
+        "expensive reads (job lists and searches, stats, asset lists, archives, the jobs page) "
+        "one user may have running at once; more answer 429 with `Retry-After`",
+        gt=0,
+    )
+    web_reads: int = setting(
+        3,
+        "expensive reads running at once for all users together; more answer 503 with "
+        "`Retry-After` (below the server's 4 threads, so `/healthz` and cheap requests always "
+        "find one)",
         gt=0,
     )
     # The service's own database sessions (PostgreSQL and MariaDB; SQLite waits 30 s).

@@ -211,20 +211,26 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and code in _TRANSIENT_MYSQL_CODES
 
 
-def retry_transient(work: Callable[[], T], what: str, budget: float = RECONNECT_BUDGET) -> T:
+def is_outage(exc: BaseException) -> bool:
+    """True for an error a later try of the same transaction may not meet: the connection
+    lost or refused, or a lock held elsewhere past the lock timeout."""
+    return isinstance(exc, DBAPIError) and (is_transient(exc) or is_lock_timeout(exc))
+
+
+def retry_transient(work: Callable[[], T], what: str, budget: float | None = None) -> T:
     """Run `work` (one whole idempotent transaction), again while the connection is down.
 
     Workers call this for their guarded writes so that a database restart, or a lock held
     elsewhere past the lock timeout, delays a job instead of failing it; after `budget` seconds
-    the error propagates.
+    (RECONNECT_BUDGET) the error propagates.
     """
-    deadline = time.monotonic() + budget
+    deadline = time.monotonic() + (RECONNECT_BUDGET if budget is None else budget)
     delay = 0.1
     while True:
         try:
             return work()
         except DBAPIError as exc:
-            if not (is_transient(exc) or is_lock_timeout(exc)):
+            if not is_outage(exc):
                 raise
             if time.monotonic() + delay > deadline:
                 raise

@@ -7,6 +7,12 @@ from http import HTTPStatus
 
 # Tried in order; the first that matches names the problem. Groups: host / status / source.
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Before the rest: the store's own reason (a timeout, a refused connection) is quoted.
+    (
+        re.compile(r"^\d+ downloaded file\(s\) could not be stored"),
+        "The storage refused files the job downloaded: retry it once the storage is back "
+        "(the files it stored are kept)",
+    ),
     # First: the guard's message quotes the URL it refused, often ".../robots.txt".
     (
         re.compile(r"(?P<host>[\w.:\[\]%-]+) resolves to non-public address (?P<ip>[\w.:%-]+)"),

@@ -226,8 +226,11 @@ class JobStore:
             job_id, worker_id, token, JobStatus.FAILED, error=error, message="failed"
         )
 
-    def release(self, job_id: str, worker_id: str, token: int | None = None) -> bool:
-        """Give a claimed job back (worker shutting down) without spending an attempt."""
+    def release(
+        self, job_id: str, worker_id: str, token: int | None = None, message: str | None = None
+    ) -> bool:
+        """Give a claimed job back (worker shutting down, database outage) without spending an
+        attempt; its stored files stay, and its next run resumes after them."""
         return self._owned(
             job_id,
             worker_id,
@@ -236,7 +239,22 @@ class JobStore:
             locked_by=None,
             lease_expires_at=None,
             attempts=ScrapeJob.attempts - 1,
-            message=f"released by {worker_id} at shutdown",
+            message=message or f"released by {worker_id} at shutdown",
+        )
+
+    def defer(
+        self, job_id: str, worker_id: str, token: int | None, message: str, delay: float
+    ) -> bool:
+        """Requeue a claimed job to run again after `delay` seconds (the attempt counts)."""
+        return self._owned(
+            job_id,
+            worker_id,
+            token,
+            status=JobStatus.PENDING.value,
+            locked_by=None,
+            lease_expires_at=None,
+            run_after=utcnow() + timedelta(seconds=delay),
+            message=message[:500],
         )
 
     def add_asset(self, worker_id: str, token: int | None, row: Asset) -> AssetWrite:

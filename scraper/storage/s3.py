@@ -2,6 +2,13 @@
 
 Downloads are staged locally like on disk, then uploaded (multipart above 8 MiB) under
 `PREFIX/downloads/ab/<sha256>.<ext>`; a key already present is not uploaded again.
+
+Content is shared between jobs, and an object store has no atomic rename, so a store that reuses
+a file (`claim`) writes a claim object `PREFIX/claims/<key>/<id>` before it looks the file up,
+and removes it (`release`) once its asset row committed. `discard` copies the file aside,
+deletes it, and only then looks for claims and references: a claim made before the delete is
+seen and the file is copied back; a store that looks after the delete finds nothing and uploads
+its own copy. A claim older than CLAIM_SECONDS (its worker died) no longer counts.
 """
 
 from __future__ import annotations
@@ -10,7 +17,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -43,12 +51,15 @@ from scraper.storage.errors import (
     StorageProblem,
     StorageUnavailable,
 )
+from scraper.storage.local import CLAIM_SECONDS
 from scraper.storage.names import DOWNLOADS, key_sha256
 
 log = logging.getLogger(__name__)
 
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 PROBE_TTL = 5.0
+CLAIMS = "claims"  # claim objects, beside (not under) DOWNLOADS: never listed as files
+ASIDE = "discarding"  # files being discarded, copied back if a claim or reference shows up
 TRANSFER = TransferConfig(
     multipart_threshold=MULTIPART_THRESHOLD,
     multipart_chunksize=MULTIPART_THRESHOLD,
@@ -86,6 +97,7 @@ class S3Store(Storage):
         self.read_through = read_through
         self._lock = threading.Lock()
         self._probed_at = float("-inf")
+        self._claims: dict[str, list[str]] = {}  # key -> this process's claim objects on it
 
     @cached_property
     def client(self) -> Any:
@@ -168,6 +180,94 @@ class S3Store(Storage):
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
         except (BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(self.classify(exc)) from exc
+        return True
+
+    # -- sharing: claims are objects, a discard moves the file aside first ----------------------
+
+    def claim(self, key: str) -> bool:
+        """Reuse a stored file: a claim object is written, then the file looked up again.
+
+        Written before the second lookup, the claim is seen by any discard whose delete came
+        after that lookup found the file (the discard looks for claims after its delete).
+        """
+        if not self.exists(key):
+            return False
+        marker = self.object_key(f"{CLAIMS}/{key}/{uuid.uuid4().hex}")
+        self._put(marker, b"")
+        if not self.exists(key):  # discarded meanwhile: the caller uploads its own copy
+            self._remove(marker)
+            return False
+        with self._lock:
+            self._claims.setdefault(key, []).append(marker)
+        return True
+
+    def release(self, key: str) -> None:
+        """Remove one claim this process made on `key` (a failure leaves it to expire)."""
+        with self._lock:
+            markers = self._claims.get(key)
+            marker = markers.pop() if markers else None
+            if not markers:
+                self._claims.pop(key, None)
+        if marker is not None:
+            try:
+                self._remove(marker)
+            except StorageUnavailable as exc:
+                log.warning("claim %s not removed (it expires by itself): %s", marker, exc)
+
+    def discard(self, key: str, referenced: Callable[[], bool]) -> bool:
+        """Copy the file aside, delete it, then delete the copy, or copy it back if a claim
+        or an asset reference showed up by then; False if nothing was deleted."""
+        source = self.object_key(key)
+        aside = self.object_key(f"{ASIDE}/{uuid.uuid4().hex}")
+        if not self._copy(source, aside):
+            return False
+        try:
+            self._remove(source)
+            keep = self._claimed(key) or referenced()
+        except BaseException:
+            keep = True  # undecided: the file goes back (if that fails too, the copy stays)
+            raise
+        finally:
+            if keep:
+                self._copy(aside, source)  # identical content if a store uploaded meanwhile
+            self._remove(aside)
+        return not keep
+
+    def _claimed(self, key: str) -> bool:
+        """Whether a live claim on `key` exists (claims past CLAIM_SECONDS are ignored)."""
+        oldest = datetime.now(UTC) - timedelta(seconds=CLAIM_SECONDS)
+        try:
+            reply = self.client.list_objects_v2(
+                Bucket=self.bucket, Prefix=self.object_key(f"{CLAIMS}/{key}") + "/"
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(self.classify(exc)) from exc
+        return any(entry["LastModified"] > oldest for entry in reply.get("Contents", []))
+
+    def _put(self, name: str, body: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=name, Body=body)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(self.classify(exc)) from exc
+
+    def _remove(self, name: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=name)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(self.classify(exc)) from exc
+
+    def _copy(self, source: str, target: str) -> bool:
+        """Server-side copy (multipart for large objects); False if `source` is absent."""
+        try:
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": source}, self.bucket, target, Config=TRANSFER
+            )
+        except ClientError as exc:
+            if _code(exc) in _MISSING_KEY:
+                return False
+            raise StorageUnavailable(self.classify(exc)) from exc
+        except BotoCoreError as exc:
             raise StorageUnavailable(self.classify(exc)) from exc
         return True
 

@@ -20,6 +20,7 @@ from scraper.web import (
     context,
     dashboard,
     errors,
+    fairness,
     housekeeping,
     insight,
     limits,
@@ -66,6 +67,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     bounds.init_app(app)
     limits.init_app(app)
+    fairness.init_app(app, runtime.settings)
     auth.init_app(app)
     common.init_app(app)
     api.init_app(app)

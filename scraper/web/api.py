@@ -94,7 +94,13 @@ def job_detail(job_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/jobs")
-@documented(query=JobListQuery, response=JobList, errors=(400,), responses={503: Unavailable})
+@documented(
+    query=JobListQuery,
+    response=JobList,
+    errors=(400,),
+    responses={503: Unavailable},
+    expensive=True,
+)
 def jobs(query: JobListQuery) -> ResponseReturnValue:
     """A page of jobs from both stores, fallback jobs first, then by `sort`."""
     where = query.where(owner_filter())
@@ -158,7 +164,7 @@ def _bulk_one(job_id: str, change: Callable[[str], JobRecord]) -> BulkItem:
 
 
 @bp.get("/assets")
-@documented(query=AssetListQuery, response=AssetList, errors=(400, 404))
+@documented(query=AssetListQuery, response=AssetList, errors=(400, 404), expensive=True)
 def assets(query: AssetListQuery) -> ResponseReturnValue:
     """A page of assets, newest first; `job_id` must be a job the user may see."""
     if query.job_id is not None:

@@ -52,13 +52,16 @@ def error_response(
     message: str,
     field: str | None = None,
     fields: Mapping[str, str] | None = None,
+    **extra: str,
 ) -> Response:
-    """The JSON body every API error has (`field` and `fields` when a field is at fault)."""
+    """The JSON body every API error has (`field` and `fields` when a field is at fault;
+    `extra`: what one kind of error adds)."""
     body: dict[str, Any] = {"error": code, "message": message}
     if field:
         body["field"] = field
     if fields:
         body["fields"] = dict(fields)
+    body |= extra
     response = jsonify(body)
     response.status_code = status
     return response

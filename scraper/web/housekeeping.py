@@ -57,7 +57,11 @@ def delete(job_id: str) -> ResponseReturnValue:
 
 
 @api.get("/jobs/<job_id>/archive")
-@documented(errors=(404,), responses={200: {"description": "The zip.", "content": ZIP}})
+@documented(
+    errors=(404,),
+    responses={200: {"description": "The zip.", "content": ZIP}},
+    expensive=True,
+)
 def archive(job_id: str) -> ResponseReturnValue:
     """The job's files and `metadata.json` as one zip, streamed as it is written."""
     record = find_job(job_id)

@@ -48,7 +48,7 @@ def workers() -> ResponseReturnValue:
 
 
 @bp.get("/stats")
-@documented(query=StatsQuery, response=StatsOut, errors=(400,))
+@documented(query=StatsQuery, response=StatsOut, errors=(400,), expensive=True)
 def stats(query: StatsQuery) -> ResponseReturnValue:
     """Jobs created / completed / failed, files and bytes per bucket; per-source totals."""
     found = compute_stats(runtime().Session, query.window, owner_filter())

@@ -23,7 +23,7 @@ from healthchecks import http as health_http
 from scraper.sources import source_names
 from scraper.web.context import current_runtime
 from scraper.web.operation import Operation, documented, operation_of
-from scraper.web.schemas import MAX_ROW_ID, ErrorOut
+from scraper.web.schemas import MAX_ROW_ID, BusyOut, ErrorOut
 
 bp = Blueprint("docs", __name__, url_prefix="/api")
 REF = "#/components/schemas/{model}"
@@ -46,8 +46,17 @@ ERRORS = {
     409: "The job cannot make that transition.",
     413: "The request body is larger than the app accepts.",
     416: "The requested byte range is outside the file.",
+    429: (
+        "You already have `SCRAPER_WEB_USER_READS` expensive reads running; `Retry-After` says"
+        " when to try again, `limit` names the setting."
+    ),
     503: "The database could not answer.",
 }
+BUSY = (
+    "The database could not answer, or the server is running `SCRAPER_WEB_READS` expensive"
+    " reads for all users (`error: server_busy`, `limit` names the setting); `Retry-After`"
+    " says when to try again."
+)
 PAGE_ERRORS = {
     302: "Redirect (to the sign-in page when not signed in).",
     400: "Invalid form input or parameter (a NUL, a page number out of range), or no CSRF token.",
@@ -55,7 +64,10 @@ PAGE_ERRORS = {
     403: "Only an admin may see this page.",
     404: "No such job, or not yours (or a page past the last).",
     413: "The form is larger than the app accepts.",
-    429: "Too many failed sign-ins; `Retry-After` says when to try again.",
+    429: (
+        "Too many failed sign-ins, or (a list) too many expensive reads of yours at once;"
+        " `Retry-After` says when to try again."
+    ),
     503: "The database could not answer.",
 }
 CONVERTERS = {"int": {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}}
@@ -212,11 +224,16 @@ def _api_responses(op: Operation) -> dict[str, Any]:
     if op.response is not None:
         responses[op.status] = _json(op.response, "Success.")
     errors = {*op.errors, 400} if op.public else {*op.errors, 400, 401, 503}
+    if op.expensive:
+        errors.add(429)
     for status in sorted(errors):
         responses[status] = _json(ErrorOut, ERRORS[status])
+    if op.expensive:
+        responses[429] = _json(BusyOut, ERRORS[429])
+        responses[503] = _json(BusyOut, BUSY)
     for status, answer in op.responses.items():
         if isinstance(answer, type):
-            described = ERRORS.get(status, "Success.")
+            described = BUSY if op.expensive and status == 503 else ERRORS.get(status, "Success.")
             responses[status] = _json(answer, described)
         else:
             responses[status] = answer
@@ -249,6 +266,8 @@ def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
 def _models(operations: list[Operation]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
     """Each model once: inputs as validated, outputs as serialised."""
     found: dict[type[BaseModel], JsonSchemaMode] = {ErrorOut: "serialization"}
+    if any(op.expensive for op in operations):
+        found[BusyOut] = "serialization"
     for op in operations:
         for model in (op.body, op.query):
             if model is not None:

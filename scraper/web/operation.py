@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from scraper.web.bounds import check_json_depth, check_json_text
 from scraper.web.context import current_runtime
 from scraper.web.errors import ApiError
+from scraper.web.fairness import limited
 from scraper.web.schemas import describe_errors, field_problems
 
 M = TypeVar("M", bound=BaseModel)
@@ -48,6 +49,7 @@ class Operation:
     form: Mapping[str, Any] | None = None  # a page's urlencoded fields (JSON Schema each)
     params: Mapping[str, Any] = field(default_factory=dict)  # path/query parameter schemas
     public: bool = False  # no sign-in needed
+    expensive: bool = False  # takes a read slot (`fairness`): 429 / 503 when none is free
     description: str | None = None
 
 
@@ -57,6 +59,8 @@ def documented(method: str = ALL_METHODS, **contract: Any) -> Callable[[F], F]:
 
     def decorate(view: F) -> F:
         wrapped = view if operation.page else _validating(view, operation)
+        if operation.expensive:
+            wrapped = limited(wrapped)
         operations: dict[str, Operation] = dict(getattr(view, ATTRIBUTE, {}))
         operations[method.upper()] = operation
         setattr(wrapped, ATTRIBUTE, operations)

@@ -49,8 +49,9 @@ def _filters_echo() -> dict[str, str]:
 @documented(
     summary="Jobs: search, filters, sort, bulk actions",
     page=True,
-    errors=(302, 400, 404, 503),
+    errors=(302, 400, 404, 429, 503),
     params={"page": PAGE_NUMBER} | {name: {"type": "string"} for name in FILTER_NAMES},
+    expensive=True,
 )
 def jobs() -> ResponseReturnValue:
     """Every job the user may see, searchable, filterable and sortable, with bulk actions."""

@@ -268,6 +268,16 @@ class ErrorOut(BaseModel):
     field: str | None = None
 
 
+class BusyOut(ErrorOut):
+    """429 / 503 for an expensive read that found no slot: `limit` names the setting."""
+
+    error: str = Field(description="`too_many_requests` (429), `server_busy` (503), or 503's "
+                       "`database_unavailable`.")  # fmt: skip
+    limit: str | None = Field(
+        default=None, description="`SCRAPER_WEB_USER_READS` or `SCRAPER_WEB_READS`."
+    )
+
+
 class SearchCreated(BaseModel):
     """The job a search created, and where it is held."""
 
@@ -301,10 +311,13 @@ class JobCounts(BaseModel):
 
 
 class Unavailable(BaseModel):
-    """503: the database could not be read; the jobs held in the fallback store still are."""
+    """503: the database could not be read (the jobs held in the fallback store still are),
+    or the server was busy with other expensive reads (`server_busy`, `limit` names the
+    setting)."""
 
-    error: Literal["database_unavailable"]
+    error: Literal["database_unavailable", "server_busy"]
     message: str
+    limit: str | None = None
     jobs: list[JobOut] = Field(default_factory=list)
     total: int = 0
 

@@ -6,32 +6,40 @@ records this worker in `worker_heartbeats` and requeues expired leases (a SIGKIL
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from scraper.counters import JOB_DURATION, JOBS_FINISHED
+from scraper.db import is_outage
 from scraper.download import Downloader, DownloadPolicy
 from scraper.errors import one_line
 from scraper.jobs.record import JobRecord
+from scraper.jobs.store import backoff_seconds
 from scraper.logs import log_context
 from scraper.models import JobStatus
 from scraper.schedules import tick as fire_schedules
 from scraper.worker.backoff import FailureBackoff
 from scraper.worker.heartbeats import beat
-from scraper.worker.run import ExecutionContext, JobLost, JobRun, ShuttingDown
+from scraper.worker.run import ExecutionContext, JobLost, JobRun, ShuttingDown, StorageRefused
 from scraper.worker.wakeup import Wakeup
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+# While files can be written, the store is probed at most this often before a claim.
+STORAGE_CHECK_SECONDS = 5.0
 
 
 def default_worker_id() -> str:
@@ -61,11 +69,14 @@ class Worker:
         self._threads: list[threading.Thread] = []
         self.claims = FailureBackoff("claims", log, base=self.settings.poll_interval)
         self.wakeup = Wakeup(runtime.engine)  # idle loops wake on a queued job (PostgreSQL)
+        self._storage_ok_until = float("-inf")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the job loops and the housekeeper in background threads."""
+        with contextlib.suppress(OSError):  # else the storage check says why, before each claim
+            self.runtime.files.data_dir.mkdir(parents=True, exist_ok=True)
         swept = self.runtime.files.sweep_partials()
         if swept:
             log.info("removed %d partial files left by dead workers", swept)
@@ -119,6 +130,10 @@ class Worker:
     def _job_loop(self) -> None:
         while not self._stop.is_set():
             rung = self.wakeup.generation  # a job queued while claiming is not missed
+            problem = self._storage_problem()
+            if problem is not None:  # no claim while nothing could be stored: back off
+                self._stop.wait(self.claims.failed(problem))
+                continue
             try:
                 worked = self.run_once()
             except SQLAlchemyError as exc:
@@ -128,6 +143,21 @@ class Worker:
             self.claims.succeeded()
             if not worked:  # until a job is queued (LISTEN/NOTIFY), or the next poll
                 self.wakeup.wait(rung, self.settings.poll_interval)
+
+    def _storage_problem(self) -> str | None:
+        """Why files cannot be stored now (a full disk, the object store down), or None.
+
+        A success is trusted for STORAGE_CHECK_SECONDS; a failure is checked again after the
+        claims' backoff, so the loop resumes by itself once the store is back.
+        """
+        if time.monotonic() < self._storage_ok_until:
+            return None
+        try:
+            self.runtime.files.check_writable()
+        except OSError as exc:
+            return f"storage not writable: {one_line(exc)}"
+        self._storage_ok_until = time.monotonic() + STORAGE_CHECK_SECONDS
+        return None
 
     def _process(self, job: JobRecord) -> None:
         lost = threading.Event()
@@ -153,16 +183,60 @@ class Worker:
             else:
                 log.warning("job %s no longer ours: %s", job.id, exc)
             return
-        except Exception as exc:
-            log.exception("job %s failed", job.id)
-            error = f"{type(exc).__name__}: {exc}"[:4000]
-            if store.fail(job.id, self.id, error, job.lease_token):
-                JOBS_FINISHED.labels(status=JobStatus.FAILED.value).inc()
+        except SQLAlchemyError as exc:
+            if not is_outage(exc):
+                self._failed(job, exc)
+                return
+            # The database went away for longer than a write waits: not the job's fault.
+            outage = f"requeued: the database was unreachable during the run ({one_line(exc)})"
+            log.warning("job %s: %s; handing it back once the database answers", job.id, outage)
+            if self._when_written(partial(store.release, job.id, self.id, job.lease_token, outage)):
+                log.info("job %s requeued with its stored files after a database outage", job.id)
             return
-        if store.complete(job.id, self.id, message, job.lease_token, **run.final):
+        except StorageRefused as exc:
+            if job.attempts >= self.settings.max_attempts:
+                self._failed(job, exc)
+                return
+            delay = backoff_seconds(job.attempts)
+            waiting = f"waiting {delay:.0f} s for the storage (attempt {job.attempts}): {exc}"
+            log.warning("job %s requeued: %s", job.id, waiting)
+            self._when_written(
+                partial(store.defer, job.id, self.id, job.lease_token, waiting, delay)
+            )
+            return
+        except Exception as exc:
+            self._failed(job, exc)
+            return
+        complete = partial(store.complete, job.id, self.id, message, job.lease_token, **run.final)
+        if self._when_written(complete):
             JOBS_FINISHED.labels(status=JobStatus.COMPLETED.value).inc()
             self.jobs_done += 1
             log.info("job %s completed: %s", job.id, message)
+
+    def _failed(self, job: JobRecord, exc: Exception) -> None:
+        log.exception("job %s failed", job.id)
+        error = f"{type(exc).__name__}: {exc}"[:4000]
+        if self._when_written(
+            partial(self.runtime.store.fail, job.id, self.id, error, job.lease_token)
+        ):
+            JOBS_FINISHED.labels(status=JobStatus.FAILED.value).inc()
+
+    def _when_written(self, write: Callable[[], bool]) -> bool:
+        """Run a job's final write, again and again while the database is unreachable (each
+        try already waits RECONNECT_BUDGET): the result is kept until the database returns.
+
+        False if the write was refused (the job is no longer ours) or the worker stops first;
+        then the job's lease runs out and a live worker requeues it with its stored files.
+        """
+        backoff = FailureBackoff("a job's final write", log, base=1.0)
+        while True:
+            try:
+                return write()
+            except SQLAlchemyError as exc:
+                if not is_outage(exc):
+                    raise
+                if self._stop.wait(backoff.failed(one_line(exc))):
+                    return False
 
     def _context(self, lost: threading.Event) -> ExecutionContext:
         rt = self.runtime

@@ -85,6 +85,10 @@ class JobReport:
     def bytes(self) -> int:
         return sum(r.bytes for r in self.sources.values())
 
+    def skipped(self, reason: str) -> int:
+        """Items not stored for `reason`, over every source."""
+        return sum(r.skipped.get(reason, 0) for r in self.sources.values())
+
     @property
     def errors(self) -> list[str]:
         """Every reason something went wrong: failed sources, then failed items."""

@@ -43,6 +43,13 @@ class NothingStored(ScraperError):
     """Every item failed: the job fails with the first reasons."""
 
 
+class StorageRefused(ScraperError):
+    """The store refused files the job downloaded (full disk, object store down, no
+    permission): the job is not complete. The worker requeues it after a backoff, and fails it
+    saying so after `max_attempts`; the files it did store are kept, and the next run fetches
+    only the missing ones (`JobRun.resume`)."""
+
+
 class Progress:
     """Throttled progress writes: at most one per `interval` seconds, never one per chunk."""
 
@@ -144,6 +151,7 @@ class JobRun:
         # items earlier jobs of its user or schedule stored (incremental and scheduled jobs)
         self.seen: SeenItems | None = SeenItems.for_job(ctx.session_factory, job)
         self.final: dict[str, Any] = {}  # what the completing write records, once finished
+        self.storage_problem: str | None = None  # the store's first refusal, if any
 
     def execute(self) -> str:
         """Run the job to the end; return the completion message or raise (the worker decides).
@@ -301,6 +309,8 @@ class JobRun:
         if not isinstance(exc, (DownloadError, OSError)):
             raise exc if exc is not None else AssertionError("a result with neither file nor error")
         reason = skip_reason(exc)
+        if reason == "storage_error" and self.storage_problem is None:
+            self.storage_problem = str(exc)
         DOWNLOADS.labels(
             source=fetched.source, result="refused" if reason != "storage_error" else "error"
         ).inc()
@@ -310,10 +320,18 @@ class JobRun:
 
     def finish(self) -> str:
         """The completion message; the final report is in `final`, for the completing write
-        to record (one write, not a progress write and then another). NothingStored if every
-        item and source failed (the per-source reasons stay on the failed job)."""
+        to record (one write, not a progress write and then another). StorageRefused if the
+        store refused any downloaded file; NothingStored if every item and source failed (the
+        per-source reasons stay on the failed job)."""
         report = self.report
         report.current = None
+        refused = report.skipped("storage_error")
+        if refused:
+            self.progress.report(report, force=True)
+            raise StorageRefused(
+                f"{refused} downloaded file(s) could not be stored ({self.storage_problem}); "
+                f"the {report.stored} stored are kept and a retry fetches only the missing ones"
+            )
         if report.stored == 0 and report.errors:
             self.progress.report(report, force=True)
             raise NothingStored("; ".join(report.errors[:3]))

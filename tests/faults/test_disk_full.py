@@ -26,7 +26,8 @@ def test_a_download_larger_than_the_free_space_fails_with_enospc_and_the_service
     http_server.route("/big.png", big, "image/png")
     http_server.route("/page.html", b'<html><img src="/big.png"></html>', "text/html")
     api = api_session(runtime)
-    env = scraper_env(runtime.settings.database_url, small_data_dir)
+    # One attempt: a job the storage refused is otherwise requeued to wait for space.
+    env = scraper_env(runtime.settings.database_url, small_data_dir, SCRAPER_MAX_ATTEMPTS="1")
     web = serve(env, "--concurrency", "1")
     body = {"query": http_server.url("/page.html"), "max_content": 1, "enabled_sources": ["url"]}
     job_id = api.post(web.url + "/api/comprehensive-search", json=body, timeout=30).json()["job_id"]

@@ -24,6 +24,9 @@ import pytest
 from botocore.config import Config
 
 from ops.smoke import free_port
+from scraper.config import Settings
+from scraper.models import Base
+from scraper.runtime import Runtime
 from tests.conftest import missing_service
 
 ACCESS_KEY = "scraper-test-key"
@@ -185,3 +188,13 @@ def s3_bucket(seaweedfs: SeaweedFS, monkeypatch: pytest.MonkeyPatch) -> str:
     for name, value in seaweedfs.env().items():
         monkeypatch.setenv(name, value)
     return seaweedfs.bucket()
+
+
+@pytest.fixture
+def s3_runtime(settings: Settings, seaweedfs: SeaweedFS, s3_bucket: str) -> Iterator[Runtime]:
+    """A runtime whose files live in a fresh bucket under the prefix `media`."""
+    url = f"s3://{s3_bucket}/media"
+    rt = Runtime(settings.with_overrides(storage_url=url, s3_endpoint_url=seaweedfs.endpoint))
+    Base.metadata.create_all(rt.engine)
+    yield rt
+    rt.close()

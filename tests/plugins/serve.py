@@ -16,9 +16,13 @@ from tests.plugins.processes import Spawn, scraper_env
 SERVING = re.compile(r"Serving on http://127\.0\.0\.1:(\d+)")
 
 
-def start_server(spawn: Spawn, tmp_path: Path, **extra: str) -> tuple[str, subprocess.Popen[bytes]]:
-    """`scraper serve --no-worker` over a new SQLite database; its URL and process."""
-    env = scraper_env(f"sqlite:///{tmp_path / 'serve.db'}", tmp_path / "data", **extra)
+def start_server(
+    spawn: Spawn, tmp_path: Path, database_url: str | None = None, **extra: str
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """`scraper serve --no-worker` over `database_url` (else a new SQLite database); its URL
+    and process."""
+    url = database_url or f"sqlite:///{tmp_path / 'serve.db'}"
+    env = scraper_env(url, tmp_path / "data", **extra)
     child = spawn("serve", "--port", "0", "--no-worker", env=env, log_name="serve")
     log: Path = child.log_path  # type: ignore[attr-defined]
     deadline = time.monotonic() + 60

@@ -179,13 +179,14 @@ class SlowFileStore(FileStore):
 
 @dataclass
 class LiveServer:
-    """A running app: its base URL, runtime, users, and the worker's slow file store."""
+    """A running app: its base URL, runtime, users, the worker's slow file store, the app."""
 
     url: str
     runtime: Runtime
     users: WebUsers
     files: SlowFileStore
     worker: Worker
+    app: Flask
 
 
 def _serve(app: Flask) -> tuple[Any, threading.Thread]:
@@ -229,7 +230,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     worker.start()
     try:
         url = f"http://127.0.0.1:{server.effective_port}"
-        yield LiveServer(url, runtime, users, files, worker)
+        yield LiveServer(url, runtime, users, files, worker, app)
     finally:
         files.gate.set()
         worker.stop(timeout=10)

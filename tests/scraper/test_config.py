@@ -45,6 +45,8 @@ PARSED = [
     ("SCRAPER_WEB_CONNECTION_LIMIT", "900", "web_connection_limit", 900),
     ("SCRAPER_WEB_MAX_BODY_BYTES", "4096", "web_max_body_bytes", 4096),
     ("SCRAPER_WEB_STATEMENT_TIMEOUT", "2.5", "web_statement_timeout", 2.5),
+    ("SCRAPER_WEB_USER_READS", "4", "web_user_reads", 4),
+    ("SCRAPER_WEB_READS", "8", "web_reads", 8),
     ("SCRAPER_DB_LOCK_TIMEOUT", "1", "db_lock_timeout", 1.0),
     ("SCRAPER_DB_IDLE_TRANSACTION_TIMEOUT", "30", "db_idle_transaction_timeout", 30.0),
     ("SCRAPER_SESSION_IDLE_TIMEOUT", "600", "session_idle_timeout", 600),

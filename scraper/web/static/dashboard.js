@@ -101,11 +101,16 @@
   }
 
   // A 503 carries {"error": "database_unavailable", "message"}: say so instead of going quiet.
+  // A 503 "server_busy" (or a 429: too many reads of this user) is no outage: the next poll
+  // tries again.
   function getJSON(url) {
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) {
         if (r.status === 503) {
-          return r.json().then(function (body) { showOutage(body.message); throw new Error("503"); });
+          return r.json().then(function (body) {
+            if (body.error !== "server_busy") { showOutage(body.message); }
+            throw new Error("503");
+          });
         }
         if (!r.ok) { throw new Error(r.status); }
         showOutage(null);

@@ -6,19 +6,15 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 
 import pytest
 
-from scraper.config import Settings
 from scraper.jobs.archive import METADATA, entry_names, stream_archive
 from scraper.jobs.assets import list_assets
 from scraper.jobs.housekeeping import Removed, delete_job
-from scraper.models import Base
 from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
 from tests.conftest import sqlite_only
-from tests.plugins.seaweedfs import SeaweedFS
 from tests.scraper.jobs.test_housekeeping import add_job
 
 FIELDS = {
@@ -88,15 +84,6 @@ def test_entry_names_are_unique_and_safe() -> None:
 
     names = entry_names([A(1, "x.png"), A(2, "X.png"), A(3, "../../etc/passwd"), A(4, "x.png")])
     assert names == ["src/x.png", "src/X-2.png", "src/passwd.png", "src/x-3.png"]
-
-
-@pytest.fixture
-def s3_runtime(settings: Settings, seaweedfs: SeaweedFS, s3_bucket: str) -> Iterator[Runtime]:
-    url = f"s3://{s3_bucket}/media"
-    rt = Runtime(settings.with_overrides(storage_url=url, s3_endpoint_url=seaweedfs.endpoint))
-    Base.metadata.create_all(rt.engine)
-    yield rt
-    rt.close()
 
 
 @pytest.mark.slow

@@ -27,6 +27,13 @@ DNS = (
             "Its worker stopped responding (the lease expired)",
         ),
         ("SourceError: openverse: malformed JSON", "openverse: malformed JSON"),
+        (
+            "StorageRefused: 2 downloaded file(s) could not be stored (The object store at "
+            "http://s3.lan:8333 cannot be reached: Connect timeout on endpoint URL); the 3 "
+            "stored are kept and a retry fetches only the missing ones",
+            "The storage refused files the job downloaded: retry it once the storage is back "
+            "(the files it stored are kept)",
+        ),
         ("RuntimeError: boom\nTraceback ...", "boom"),
         (None, None),
     ],

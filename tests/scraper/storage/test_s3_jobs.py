@@ -4,6 +4,8 @@ PostgreSQL: files land in the bucket, are served from it, and a failed upload re
 from __future__ import annotations
 
 import hashlib
+import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +17,8 @@ from scraper.config import Settings
 from scraper.models import Asset, Base
 from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
+from scraper.worker import Worker
+from tests.plugins.processes import wait_until
 from tests.plugins.seaweedfs import SeaweedFS
 from tests.plugins.web import WebUsers, make_app, make_users, run_all, signed_in, submit
 
@@ -93,7 +97,8 @@ def test_the_dashboard_thumbnails_load_from_the_bucket(s3_rt: Runtime) -> None:
 def test_a_failed_upload_leaves_no_asset_row(
     settings: Settings, seaweedfs: SeaweedFS, s3_bucket: str
 ) -> None:
-    for rt in s3_runtime(settings, "s3://bucket-that-is-not-there/media", seaweedfs.endpoint):
+    once = settings.with_overrides(max_attempts=1)  # else requeued to wait for the bucket
+    for rt in s3_runtime(once, "s3://bucket-that-is-not-there/media", seaweedfs.endpoint):
         users = make_users(rt)
         job_id = submit(make_app(rt).test_client(), users.a, "gulls", 2)
         run_all(rt)
@@ -119,3 +124,30 @@ def test_an_unreachable_store_answers_503_not_404(
         assert reply.status_code == 503
         assert reply.get_json()["error"] == "storage_unavailable"
         assert down in reply.get_json()["message"]
+
+
+def test_workers_claim_nothing_while_the_bucket_refuses_and_resume_once_it_is_back(
+    settings: Settings, seaweedfs: SeaweedFS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in seaweedfs.env().items():
+        monkeypatch.setenv(name, value)
+    bucket = f"later-{uuid.uuid4().hex[:12]}"
+    for rt in s3_runtime(settings, f"s3://{bucket}/media", seaweedfs.endpoint):
+        check_claims_wait_for_the_bucket(rt, seaweedfs, bucket)
+
+
+def check_claims_wait_for_the_bucket(rt: Runtime, seaweedfs: SeaweedFS, bucket: str) -> None:
+    """A job queued while the bucket is missing waits; made, the bucket gets its files."""
+    job_id = submit(make_app(rt).test_client(), make_users(rt).a, "cranes", 2)
+    worker = Worker(rt)
+    worker.start()
+    try:
+        refusal = f"The bucket {bucket} does not exist"
+        wait_until(lambda: refusal in (worker.claims.summary or ""), 30, "the refusal")
+        time.sleep(0.5)  # more polls (0.05 s), each one refused by the missing bucket
+        assert rt.store.get(job_id).status == "pending", "claimed while nothing can be stored"
+        seaweedfs.client().create_bucket(Bucket=bucket)
+        wait_until(lambda: rt.store.get(job_id).status == "completed", 30, "the job to end")
+    finally:
+        worker.stop()
+    assert asset_count(rt) == 2 and worker.claims.summary is None

@@ -59,6 +59,10 @@ def test_content_already_present_is_not_uploaded_again(
     assert a.path == b.path
     uploads = [r for r in caplog.records if r.getMessage().startswith("uploaded")]
     assert len(uploads) == 1, [r.getMessage() for r in uploads]
+    assert b.claimed, "the second store reuses the file under a claim"
+    claims = [k for k in seaweedfs.object_keys(s3_bucket) if k.startswith("media/claims/")]
+    assert [k.rsplit("/", 1)[0] for k in claims] == [f"media/claims/{a.path}"]
+    other_host.release(b.path)
     assert seaweedfs.object_keys(s3_bucket) == [f"media/{a.path}"]
 
 

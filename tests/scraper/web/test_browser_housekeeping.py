@@ -1,12 +1,15 @@
 """Issue 27 in a real browser: Delete asks first and removes the job; an outage never leaves
-the Health panel green under the red banner (Debian chromium via playwright)."""
+the Health panel green under the red banner, and a busy server (issue 28) is no outage
+(Debian chromium via playwright)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
+from scraper.web.fairness import slots
 from tests.plugins.web import LiveServer
 from tests.scraper.web.test_browser import (  # noqa: F401
     browser,
@@ -69,3 +72,34 @@ def test_an_outage_turns_the_health_panels_database_line_red(
     finally:
         live_server.runtime.__dict__.update(saved)
     expect(page.locator("#outage")).to_be_hidden()
+
+
+def test_a_busy_server_is_not_shown_as_a_database_outage(
+    page: Any,  # noqa: F811
+    live_server: LiveServer,
+) -> None:
+    """Every read slot taken: the activity chart's read is 503 `server_busy`; the dashboard
+    says nothing of the database, and the next load draws the chart."""
+    from playwright.sync_api import expect
+
+    drawn = re.compile(r"^[1-9]\d*$")
+    log_in(page, live_server.users.a)
+    expect(page.locator("#activity")).to_have_attribute("data-drawn", drawn)  # its read is done
+    with live_server.app.app_context():
+        reads = slots()
+    others = range(-reads.total, 0)  # reads of other users, in flight
+    for user_id in others:
+        reads.acquire(user_id)
+    try:
+        with page.expect_response(lambda r: "/api/stats" in r.url) as answer:
+            page.goto("/")
+        assert answer.value.status == 503  # `server_busy`: no slot was free
+        page.wait_for_timeout(300)  # the answer is handled
+        expect(page.locator("#outage")).to_have_count(0)
+        database = page.locator("#health li", has=page.locator('b[title="database:connection"]'))
+        expect(database).to_have_class("h-pass")
+    finally:
+        for user_id in others:
+            reads.release(user_id)
+    page.goto("/")
+    expect(page.locator("#activity")).to_have_attribute("data-drawn", drawn)
