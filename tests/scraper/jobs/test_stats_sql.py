@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from scraper.accounts import create_user
 from scraper import rollup
+from scraper.accounts import create_user
 from scraper.jobs.stats import compute_stats, stats_from_rows
 from scraper.models import Asset, ScrapeJob
 from scraper.runtime import Runtime
