@@ -16,8 +16,10 @@ database, grouped per slot and user; one job's contribution is computed from its
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Update, bindparam, select, text
@@ -149,26 +151,30 @@ def add_assets(s: Session, user_id: int | None, rows: Iterable[Asset]) -> None:
 # -- many jobs, counted by the database -------------------------------------------------------
 
 
-def counted(conn: Session | Connection, where: str, params: Mapping[str, Any]) -> Deltas:
-    """What the jobs matching `where` (SQL on `scrape_jobs j`) contribute, with their assets,
-    grouped by the database per slot and user: a few rows however many jobs."""
+def counted(
+    conn: Session | Connection, where: Callable[[str], str], params: Mapping[str, Any]
+) -> Deltas:
+    """What the jobs whose id matches `where(id column)` contribute, with their assets, grouped
+    by the database per slot and user: a few rows however many jobs. The assets are chosen by
+    their own `job_id` (its index), not through the join, which SQLite would scan."""
     dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
 
     def slot(column: str) -> str:
         return bucket_sql(dialect, column, SLOT_START, SLOT)
 
     user = "coalesce(j.user_id, 0)"
+    jobs, assets = where("j.id"), where("a.job_id")
     finished = ", ".join(f"'{status}'" for status in _FINISHED)
     queries = {
         "created": f"SELECT {slot('j.created_at')}, {user}, 'created', count(*) "
-        f"FROM scrape_jobs j WHERE {where} GROUP BY {slot('j.created_at')}, {user}",
+        f"FROM scrape_jobs j WHERE {jobs} GROUP BY {slot('j.created_at')}, {user}",
         "finished": f"SELECT {slot('j.finished_at')}, {user}, j.status, count(*) "
-        f"FROM scrape_jobs j WHERE ({where}) AND j.status IN ({finished}) "
+        f"FROM scrape_jobs j WHERE ({jobs}) AND j.status IN ({finished}) "
         f"AND j.finished_at IS NOT NULL GROUP BY {slot('j.finished_at')}, {user}, j.status",
         "assets": f"SELECT {slot('a.created_at')}, {user}, count(*), sum(a.size_bytes) "
-        f"FROM assets a JOIN scrape_jobs j ON j.id = a.job_id WHERE {where} "
+        f"FROM assets a JOIN scrape_jobs j ON j.id = a.job_id WHERE {assets} "
         f"GROUP BY {slot('a.created_at')}, {user}",
-        "sources": source_sql(dialect, where, (slot("j.created_at"), user), jobs=True),
+        "sources": source_sql(dialect, jobs, (slot("j.created_at"), user), jobs=True),
     }
     deltas = Deltas()
     run = {name: conn.execute(_text(sql, params), params) for name, sql in queries.items()}
@@ -198,7 +204,8 @@ def _slot(value: int | float | datetime) -> int:
 def subtract_jobs(s: Session, job_ids: Sequence[str]) -> None:
     """Before deleting these jobs (and their assets) in this transaction: take them out."""
     if job_ids:
-        apply(s, Deltas().merge(counted(s, "j.id IN :ids", {"ids": list(job_ids)}), -1))
+        chosen = counted(s, lambda column: f"{column} IN :ids", {"ids": list(job_ids)})
+        apply(s, Deltas().merge(chosen, -1))
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -229,12 +236,35 @@ def _upsert(dialect: str) -> Any:
 
 # -- the backfill (migration 0009) ------------------------------------------------------------
 
+
+def _between(after: bool, column: str) -> str:
+    """Ids in (:after, :last], or up to :last for the first batch."""
+    return f"{column} <= :last" + (f" AND {column} > :after" if after else "")
+
+
 BACKFILL_BATCH = 5000
+
+
+@contextmanager
+def _transaction(conn: Connection) -> Iterator[None]:
+    """One transaction per batch on an autocommit connection (a migration's autocommit block:
+    SQLite would otherwise commit, and sync, every row); the caller's transaction otherwise."""
+    if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        yield
+        return
+    conn.exec_driver_sql("BEGIN")
+    try:
+        yield
+    except BaseException:
+        conn.exec_driver_sql("ROLLBACK")
+        raise
+    conn.exec_driver_sql("COMMIT")
 
 
 def backfill(conn: Connection, batch: int = BACKFILL_BATCH) -> int:
     """Count every job and asset into an empty rollup, `batch` jobs at a time in id order, each
-    batch a short read by primary-key range (no lock on the jobs); how many jobs it counted."""
+    batch a short transaction reading a primary-key range (no lock on the jobs); how many jobs
+    it counted."""
     after: str | None = None
     done = 0
     while True:
@@ -243,6 +273,7 @@ def backfill(conn: Connection, batch: int = BACKFILL_BATCH) -> int:
         ids = list(conn.execute(page, {"after": after}).scalars())
         if not ids:
             return done
-        bounds = "j.id <= :last" + ("" if after is None else " AND j.id > :after")
-        apply(conn, counted(conn, bounds, {"after": after, "last": ids[-1]}))
+        params = {"after": after, "last": ids[-1]}
+        with _transaction(conn):
+            apply(conn, counted(conn, partial(_between, after is not None), params))
         after, done = ids[-1], done + len(ids)
