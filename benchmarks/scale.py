@@ -16,8 +16,9 @@ each read runs --repeat times in-process through the Flask test client as an adm
 median / p95 per endpoint per size, then the growth factor from the smallest size.
 
 Last, per size, a burst: a real `scraper serve --no-worker` (waitress, 4 threads) on the same
-database gets --burst-clients clients looping the slowest read of the run for --burst-seconds,
-while one more client asks for `/healthz` every 20 ms: its p50 / p99 (target p99 < 50 ms).
+database gets --burst-clients clients looping the slowest read of the run (then
+`/api/stats?window=7d`) for --burst-seconds, while one more client asks for `/healthz` every
+20 ms: its p50 / p99 (target p99 < 50 ms).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ JOB_COLUMNS = (
 ASSET_COLUMNS = "job_id, source, url, path, filename, sha256, size_bytes, content_type, created_at"
 SPAN_SECONDS = 6 * 24 * 3600
 EXPLAIN = False
+PREFIX = "scale"
 
 FILL: dict[str, tuple[str, str]] = {
     "postgresql": (
@@ -152,7 +154,7 @@ def database(server_url: str | None, size: int, keep: bool) -> Iterator[str]:
         yield f"sqlite:///{Path(tempfile.mkdtemp(prefix='scale-')) / 'bench.db'}"
         return
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"scale_{size}_{uuid.uuid4().hex[:6]}"
+    name = f"{PREFIX}_{size}_{uuid.uuid4().hex[:6]}"
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     try:
@@ -300,7 +302,9 @@ def one_size(server_url: str | None, size: int, args: argparse.Namespace) -> dic
         print(f"  load average {os.getloadavg()[0]:.2f}", flush=True)
         if args.burst_seconds > 0:
             slowest = max((n for n in results if n.startswith("/api/")), key=lambda n: results[n])
-            results["/healthz p99 in a burst"] = burst(url, workdir, token, slowest, args)
+            for target in dict.fromkeys([slowest, "/api/stats?window=7d"]):
+                name = f"/healthz during a burst of {target.split(' ')[0]}"
+                results[name] = burst(url, workdir, token, target, args)
         return results
 
 
@@ -359,6 +363,10 @@ def burst(
     return statistics.median(spent), p99
 
 
+def _burst_cell(found: tuple[float, float] | None) -> str:
+    return "–" if found is None else f"p50 {found[0]:.1f}, p99 {found[1]:.1f} ms"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server-url", help="PostgreSQL or MariaDB server (default: SQLite)")
@@ -366,19 +374,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     parser.add_argument("--explain", action="store_true", help="PostgreSQL: print the plans")
+    parser.add_argument("--db-prefix", default="scale", help="name prefix of the databases")
     parser.add_argument("--burst-clients", type=int, default=8)
     parser.add_argument("--burst-seconds", type=float, default=10.0, help="0: no burst")
     args = parser.parse_args()
-    global EXPLAIN
-    EXPLAIN = args.explain
+    global EXPLAIN, PREFIX
+    EXPLAIN, PREFIX = args.explain, args.db_prefix
     sizes = [int(s) for s in args.sizes.split(",")]
     table = {size: one_size(args.server_url, size, args) for size in sizes}
     base = sizes[0]
     print(f"\n| read | {' | '.join(f'{s:,} median (p95)' for s in sizes)} | growth |")
     print(f"|---|{'---|' * len(sizes)}---|")
-    for name in table[base]:
-        if name.startswith("/healthz p99"):
-            cells = [f"p50 {table[s][name][0]:.1f}, p99 {table[s][name][1]:.1f} ms" for s in sizes]
+    names = dict.fromkeys(name for size in sizes for name in table[size])
+    for name in names:
+        if name.startswith("/healthz during"):
+            cells = [_burst_cell(table[s].get(name)) for s in sizes]
             print(f"| {name} | {' | '.join(cells)} | |")
             continue
         cells = [f"{table[s][name][0]:.1f} ({table[s][name][1]:.1f}) ms" for s in sizes]

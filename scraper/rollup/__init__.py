@@ -16,10 +16,9 @@ database, grouped per slot and user; one job's contribution is computed from its
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Update, bindparam, select, text
@@ -151,19 +150,17 @@ def add_assets(s: Session, user_id: int | None, rows: Iterable[Asset]) -> None:
 # -- many jobs, counted by the database -------------------------------------------------------
 
 
-def counted(
-    conn: Session | Connection, where: Callable[[str], str], params: Mapping[str, Any]
-) -> Deltas:
-    """What the jobs whose id matches `where(id column)` contribute, with their assets, grouped
-    by the database per slot and user: a few rows however many jobs. The assets are chosen by
-    their own `job_id` (its index), not through the join, which SQLite would scan."""
+def counted(conn: Session | Connection, where: str, params: Mapping[str, Any]) -> Deltas:
+    """What the jobs matching `where` (SQL on `scrape_jobs j`) contribute, with their assets,
+    grouped by the database per slot and user: a few rows however many jobs. The jobs are read
+    first and their assets looked up by `job_id` (CROSS JOIN fixes that order on SQLite)."""
     dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
 
     def slot(column: str) -> str:
         return bucket_sql(dialect, column, SLOT_START, SLOT)
 
     user = "coalesce(j.user_id, 0)"
-    jobs, assets = where("j.id"), where("a.job_id")
+    jobs = where
     finished = ", ".join(f"'{status}'" for status in _FINISHED)
     queries = {
         "created": f"SELECT {slot('j.created_at')}, {user}, 'created', count(*) "
@@ -172,7 +169,7 @@ def counted(
         f"FROM scrape_jobs j WHERE ({jobs}) AND j.status IN ({finished}) "
         f"AND j.finished_at IS NOT NULL GROUP BY {slot('j.finished_at')}, {user}, j.status",
         "assets": f"SELECT {slot('a.created_at')}, {user}, count(*), sum(a.size_bytes) "
-        f"FROM assets a JOIN scrape_jobs j ON j.id = a.job_id WHERE {assets} "
+        f"FROM scrape_jobs j CROSS JOIN assets a WHERE a.job_id = j.id AND ({jobs}) "
         f"GROUP BY {slot('a.created_at')}, {user}",
         "sources": source_sql(dialect, jobs, (slot("j.created_at"), user), jobs=True),
     }
@@ -204,8 +201,7 @@ def _slot(value: int | float | datetime) -> int:
 def subtract_jobs(s: Session, job_ids: Sequence[str]) -> None:
     """Before deleting these jobs (and their assets) in this transaction: take them out."""
     if job_ids:
-        chosen = counted(s, lambda column: f"{column} IN :ids", {"ids": list(job_ids)})
-        apply(s, Deltas().merge(chosen, -1))
+        apply(s, Deltas().merge(counted(s, "j.id IN :ids", {"ids": list(job_ids)}), -1))
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -236,13 +232,9 @@ def _upsert(dialect: str) -> Any:
 
 # -- the backfill (migration 0009) ------------------------------------------------------------
 
-
-def _between(after: bool, column: str) -> str:
-    """Ids in (:after, :last], or up to :last for the first batch."""
-    return f"{column} <= :last" + (f" AND {column} > :after" if after else "")
-
-
 BACKFILL_BATCH = 5000
+_AFTER = "(j.created_at > :after_at OR (j.created_at = :after_at AND j.id > :after_id))"
+_UNTIL = "(j.created_at < :last_at OR (j.created_at = :last_at AND j.id <= :last_id))"
 
 
 @contextmanager
@@ -262,18 +254,23 @@ def _transaction(conn: Connection) -> Iterator[None]:
 
 
 def backfill(conn: Connection, batch: int = BACKFILL_BATCH) -> int:
-    """Count every job and asset into an empty rollup, `batch` jobs at a time in id order, each
-    batch a short transaction reading a primary-key range (no lock on the jobs); how many jobs
-    it counted."""
-    after: str | None = None
+    """Count every job and asset into an empty rollup, `batch` jobs at a time in creation
+    order (the `(created_at, id)` index), each batch a short transaction (no lock on the jobs);
+    how many jobs it counted. Creation order keeps a batch's counters in a few slots, so each
+    batch writes a few rollup rows (in id order, every batch touched every slot)."""
+    after: dict[str, Any] = {}
     done = 0
     while True:
-        where = "" if after is None else "WHERE id > :after "
-        page = text(f"SELECT id FROM scrape_jobs {where}ORDER BY id LIMIT {int(batch)}")
-        ids = list(conn.execute(page, {"after": after}).scalars())
-        if not ids:
+        since = f"WHERE {_AFTER} " if after else ""
+        page = text(
+            f"SELECT j.created_at, j.id FROM scrape_jobs j {since}"
+            f"ORDER BY j.created_at, j.id LIMIT {int(batch)}"
+        )
+        rows = conn.execute(page, after).all()  # the stored values, passed back unconverted
+        if not rows:
             return done
-        params = {"after": after, "last": ids[-1]}
+        last = {"last_at": rows[-1][0], "last_id": rows[-1][1]}
+        where = f"{_AFTER} AND {_UNTIL}" if after else _UNTIL
         with _transaction(conn):
-            apply(conn, counted(conn, partial(_between, after is not None), params))
-        after, done = ids[-1], done + len(ids)
+            apply(conn, counted(conn, where, after | last))
+        after, done = {"after_at": last["last_at"], "after_id": last["last_id"]}, done + len(rows)
