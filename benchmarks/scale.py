@@ -255,7 +255,8 @@ def measure(run: Callable[[], Any], repeat: int) -> tuple[float, float]:
 
 
 def explain(runtime: Runtime, name: str, run: Callable[[], Any]) -> None:
-    """Print the scan lines of PostgreSQL's EXPLAIN ANALYZE of each statement `run` makes."""
+    """Print the plan of each statement `run` makes: PostgreSQL's EXPLAIN ANALYZE scan lines,
+    MariaDB's EXPLAIN rows, SQLite's EXPLAIN QUERY PLAN."""
     captured: list[tuple[str, Any]] = []
 
     def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
@@ -269,13 +270,24 @@ def explain(runtime: Runtime, name: str, run: Callable[[], Any]) -> None:
     finally:
         event.remove(runtime.engine, "before_cursor_execute", keep)
     print(f"  EXPLAIN {name}")
+    dialect = runtime.engine.dialect.name
     with runtime.engine.connect() as conn:
         for statement, parameters in captured:
-            plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE) {statement}", parameters)
-            lines = [str(r[0]) for r in plan]
-            wanted = [ln.strip() for ln in lines if "Scan" in ln or "Sort" in ln]
-            took = next((ln for ln in lines if ln.startswith("Execution Time")), "")
-            print(f"    {' | '.join(wanted[:3])} | {took}")
+            if dialect == "postgresql":
+                plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE) {statement}", parameters)
+                lines = [str(r[0]) for r in plan]
+                wanted = [ln.strip() for ln in lines if "Scan" in ln or "Sort" in ln]
+                took = next((ln for ln in lines if ln.startswith("Execution Time")), "")
+                print(f"    {' | '.join(wanted[:3])} | {took}")
+            elif dialect == "mysql":  # table, access type, key, rows, extra
+                plan = conn.exec_driver_sql(f"EXPLAIN {statement}", parameters).mappings()
+                print("    " + " | ".join(
+                    f"{r['table']} {r['type']} key={r['key']} rows={r['rows']} {r['Extra'] or ''}"
+                    for r in plan
+                ))  # fmt: skip
+            else:
+                plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+                print("    " + " | ".join(str(r[3]) for r in plan))
 
 
 def one_size(server_url: str | None, size: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -293,7 +305,7 @@ def one_size(server_url: str | None, size: int, args: argparse.Namespace) -> dic
         client = create_app({"SCRAPER_RUNTIME": runtime}).test_client()
         results = {}
         for name, run in reads(client, headers, size).items():
-            if EXPLAIN and runtime.engine.dialect.name == "postgresql":
+            if EXPLAIN:
                 explain(runtime, name, run)
             results[name] = measure(run, args.repeat)
             median, p95 = results[name]
@@ -373,7 +385,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated job counts")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the databases")
-    parser.add_argument("--explain", action="store_true", help="PostgreSQL: print the plans")
+    parser.add_argument("--explain", action="store_true", help="print each statement's plan")
     parser.add_argument("--db-prefix", default="scale", help="name prefix of the databases")
     parser.add_argument("--burst-clients", type=int, default=8)
     parser.add_argument("--burst-seconds", type=float, default=10.0, help="0: no burst")
