@@ -233,8 +233,8 @@ def _upsert(dialect: str) -> Any:
 # -- the backfill (migration 0009) ------------------------------------------------------------
 
 BACKFILL_BATCH = 5000
-_AFTER = "(j.created_at > :after_at OR (j.created_at = :after_at AND j.id > :after_id))"
-_UNTIL = "(j.created_at < :last_at OR (j.created_at = :last_at AND j.id <= :last_id))"
+_FROM = "j.created_at >= :since"
+_UNTIL = "j.created_at < :until"
 
 
 @contextmanager
@@ -254,23 +254,35 @@ def _transaction(conn: Connection) -> Iterator[None]:
 
 
 def backfill(conn: Connection, batch: int = BACKFILL_BATCH) -> int:
-    """Count every job and asset into an empty rollup, `batch` jobs at a time in creation
-    order (the `(created_at, id)` index), each batch a short transaction (no lock on the jobs);
-    how many jobs it counted. Creation order keeps a batch's counters in a few slots, so each
-    batch writes a few rollup rows (in id order, every batch touched every slot)."""
-    after: dict[str, Any] = {}
+    """Count every job and asset into an empty rollup, about `batch` jobs at a time in creation
+    order, each batch a short transaction over a plain range of the `(created_at, id)` index (no
+    lock on the jobs); how many jobs it counted. Creation order keeps a batch's counters in a
+    few slots (in id order every batch wrote every slot's); a batch is a half-open time range,
+    so jobs created at the same instant are never split."""
+    since: Any = None
     done = 0
     while True:
-        since = f"WHERE {_AFTER} " if after else ""
-        page = text(
-            f"SELECT j.created_at, j.id FROM scrape_jobs j {since}"
-            f"ORDER BY j.created_at, j.id LIMIT {int(batch)}"
+        until = _boundary(conn, since, batch)
+        where = " AND ".join(
+            ([_FROM] if since is not None else []) + ([_UNTIL] if until is not None else [])
         )
-        rows = conn.execute(page, after).all()  # the stored values, passed back unconverted
-        if not rows:
-            return done
-        last = {"last_at": rows[-1][0], "last_id": rows[-1][1]}
-        where = f"{_AFTER} AND {_UNTIL}" if after else _UNTIL
+        params = {"since": since, "until": until}
         with _transaction(conn):
-            apply(conn, counted(conn, where, after | last))
-        after, done = {"after_at": last["last_at"], "after_id": last["last_id"]}, done + len(rows)
+            deltas = counted(conn, where or "j.id IS NOT NULL", params)
+            apply(conn, deltas)
+        done += sum(c["created"] for (_, _, source), c in deltas.rows.items() if source == JOBS)
+        if until is None:
+            return done
+        since = until
+
+
+def _boundary(conn: Connection, since: Any, batch: int) -> Any:
+    """The creation time `batch` jobs after `since` (None: fewer are left), past `since` even
+    when more than `batch` jobs share that instant. The stored value, passed back as is."""
+    after = "WHERE j.created_at >= :since " if since is not None else ""
+    page = f"SELECT j.created_at FROM scrape_jobs j {after}ORDER BY j.created_at"
+    found = conn.execute(text(f"{page} LIMIT 1 OFFSET {int(batch)}"), {"since": since}).scalar()
+    if found is None or since is None or found != since:
+        return found
+    later = "SELECT min(j.created_at) FROM scrape_jobs j WHERE j.created_at > :since"
+    return conn.execute(text(later), {"since": since}).scalar()
