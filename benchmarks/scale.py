@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import tempfile
@@ -260,6 +261,7 @@ def explain(runtime: Runtime, name: str, run: Callable[[], Any]) -> None:
     captured: list[tuple[str, Any]] = []
 
     def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statement = re.sub(r"^SET STATEMENT \S+ FOR ", "", statement)  # MariaDB's time bound
         reads_jobs = any(t in statement for t in ("scrape_jobs", "FROM assets", "stats_rollup"))
         if statement.lstrip().upper().startswith("SELECT") and reads_jobs:
             captured.append((statement, parameters))
