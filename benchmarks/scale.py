@@ -1,25 +1,35 @@
 """Every read the dashboard, API and metrics make, at growing numbers of jobs (issue 23).
 
-    .venv/bin/python benchmarks/scale.py --sizes 100000                      # SQLite, temp dir
-    .venv/bin/python benchmarks/scale.py \\
+    .venv/bin/python -m benchmarks.scale --sizes 100000                      # SQLite, temp dir
+    .venv/bin/python -m benchmarks.scale \\
         --server-url postgresql+psycopg://postgres@127.0.0.1:5432/test --sizes 100000,1000000
-    .venv/bin/python benchmarks/scale.py \\
+    .venv/bin/python -m benchmarks.scale \\
         --server-url mysql+pymysql://root@127.0.0.1:3306/test --sizes 100000
 
 For each size: a new database (on the server, dropped afterwards unless --keep), filled
 server-side in one INSERT ... SELECT per table (no ORM): jobs spread over the last six days
 (every job inside the 7d window, the worst case for /api/stats), 85 % completed, 8 % failed,
 4 % cancelled, 2 % pending, 1 % running, a per-source `result` on finished jobs, about 2.5
-assets per job. Then each read runs --repeat times in-process through the Flask test client as
-an admin (sequential; `/healthz`, constant work, is the machine-load control), and the script
-prints median / p95 per endpoint per size, then the growth factor from the smallest size.
+assets per job; then the stats rollup is filled by migration 0009's own backfill (timed). Then
+each read runs --repeat times in-process through the Flask test client as an admin
+(sequential; `/healthz`, constant work, is the machine-load control), and the script prints
+median / p95 per endpoint per size, then the growth factor from the smallest size.
+
+Last, per size, a burst: a real `scraper serve --no-worker` (waitress, 4 threads) on the same
+database gets --burst-clients clients looping the slowest read of the run (then
+`/api/stats?window=7d`) for --burst-seconds, while one more client asks for `/healthz` every
+20 ms: its p50 / p99 (target p99 < 50 ms).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import statistics
+import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,9 +37,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import requests
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
 
+from ops.smoke import free_port, scraper_command, server_env, stop_process, wait_ready
+from scraper import rollup
 from scraper.accounts import create_token, create_user
 from scraper.config import Settings
 from scraper.models import Base
@@ -52,6 +65,7 @@ JOB_COLUMNS = (
 ASSET_COLUMNS = "job_id, source, url, path, filename, sha256, size_bytes, content_type, created_at"
 SPAN_SECONDS = 6 * 24 * 3600
 EXPLAIN = False
+PREFIX = "scale"
 
 FILL: dict[str, tuple[str, str]] = {
     "postgresql": (
@@ -122,6 +136,11 @@ FILL: dict[str, tuple[str, str]] = {
           ON k.k <= 2 + (j.status = 'completed' AND CRC32(j.id) % 2 = 0)""",
     ),
 }
+ANALYZE_ROLLUP = {
+    "sqlite": ["ANALYZE stats_rollup"],
+    "postgresql": ["VACUUM ANALYZE stats_rollup"],
+    "mysql": ["ANALYZE TABLE stats_rollup"],
+}
 ANALYZE = {
     "sqlite": ["ANALYZE"],
     "postgresql": ["VACUUM ANALYZE scrape_jobs", "VACUUM ANALYZE assets"],
@@ -136,7 +155,7 @@ def database(server_url: str | None, size: int, keep: bool) -> Iterator[str]:
         yield f"sqlite:///{Path(tempfile.mkdtemp(prefix='scale-')) / 'bench.db'}"
         return
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"scale_{size}_{uuid.uuid4().hex[:6]}"
+    name = f"{PREFIX}_{size}_{uuid.uuid4().hex[:6]}"
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     try:
@@ -168,6 +187,17 @@ def fill(runtime: Runtime, size: int) -> tuple[float, int, int]:
         jobs = conn.execute(text("SELECT count(*) FROM scrape_jobs")).scalar() or 0
         assets = conn.execute(text("SELECT count(*) FROM assets")).scalar() or 0
     return time.perf_counter() - started, int(jobs), int(assets)
+
+
+def fill_rollup(runtime: Runtime) -> tuple[float, int]:
+    """Migration 0009's backfill, as `ops migrate` runs it (autocommit batches); (s, rows)."""
+    started = time.perf_counter()
+    with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        rollup.backfill(conn)
+        rows = conn.execute(text("SELECT count(*) FROM stats_rollup")).scalar() or 0
+        for statement in ANALYZE_ROLLUP[runtime.engine.dialect.name]:
+            conn.exec_driver_sql(statement)
+    return time.perf_counter() - started, int(rows)
 
 
 def deep_cursor(client: FlaskClient, headers: dict[str, str], query: str, depth: int) -> str:
@@ -226,11 +256,13 @@ def measure(run: Callable[[], Any], repeat: int) -> tuple[float, float]:
 
 
 def explain(runtime: Runtime, name: str, run: Callable[[], Any]) -> None:
-    """Print the scan lines of PostgreSQL's EXPLAIN ANALYZE of each statement `run` makes."""
+    """Print the plan of each statement `run` makes: PostgreSQL's EXPLAIN ANALYZE scan lines,
+    MariaDB's EXPLAIN rows, SQLite's EXPLAIN QUERY PLAN."""
     captured: list[tuple[str, Any]] = []
 
     def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        reads_jobs = "scrape_jobs" in statement or "FROM assets" in statement
+        statement = re.sub(r"^SET STATEMENT \S+ FOR ", "", statement)  # MariaDB's time bound
+        reads_jobs = any(t in statement for t in ("scrape_jobs", "FROM assets", "stats_rollup"))
         if statement.lstrip().upper().startswith("SELECT") and reads_jobs:
             captured.append((statement, parameters))
 
@@ -240,34 +272,113 @@ def explain(runtime: Runtime, name: str, run: Callable[[], Any]) -> None:
     finally:
         event.remove(runtime.engine, "before_cursor_execute", keep)
     print(f"  EXPLAIN {name}")
+    dialect = runtime.engine.dialect.name
     with runtime.engine.connect() as conn:
         for statement, parameters in captured:
-            plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE) {statement}", parameters)
-            lines = [str(r[0]) for r in plan]
-            wanted = [ln.strip() for ln in lines if "Scan" in ln or "Sort" in ln]
-            took = next((ln for ln in lines if ln.startswith("Execution Time")), "")
-            print(f"    {' | '.join(wanted[:3])} | {took}")
+            if dialect == "postgresql":
+                plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE) {statement}", parameters)
+                lines = [str(r[0]) for r in plan]
+                wanted = [ln.strip() for ln in lines if "Scan" in ln or "Sort" in ln]
+                took = next((ln for ln in lines if ln.startswith("Execution Time")), "")
+                print(f"    {' | '.join(wanted[:3])} | {took}")
+            elif dialect == "mysql":  # table, access type, key, rows, extra
+                plan = conn.exec_driver_sql(f"EXPLAIN {statement}", parameters).mappings()
+                print("    " + " | ".join(
+                    f"{r['table']} {r['type']} key={r['key']} rows={r['rows']} {r['Extra'] or ''}"
+                    for r in plan
+                ))  # fmt: skip
+            else:
+                plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+                print("    " + " | ".join(str(r[3]) for r in plan))
 
 
-def one_size(server_url: str | None, size: int, repeat: int, keep: bool) -> dict[str, Any]:
-    with database(server_url, size, keep) as url:
+def one_size(server_url: str | None, size: int, args: argparse.Namespace) -> dict[str, Any]:
+    with database(server_url, size, args.keep) as url:
         workdir = Path(tempfile.mkdtemp(prefix="scale-data-"))
         runtime = Runtime(Settings(database_url=url, data_dir=workdir, secret_key="bench"))
         Base.metadata.create_all(runtime.engine)
         seconds, jobs, assets = fill(runtime, size)
         print(f"size {size:,}: filled {jobs:,} jobs and {assets:,} assets in {seconds:.0f} s")
+        seconds, rows = fill_rollup(runtime)
+        print(f"  rollup backfill (migration 0009): {rows:,} rows in {seconds:.1f} s")
         create_user(runtime.Session, "bench", "bench password", admin=True)
-        headers = {"Authorization": f"Bearer {create_token(runtime.Session, 'bench')}"}
+        token = create_token(runtime.Session, "bench")
+        headers = {"Authorization": f"Bearer {token}"}
         client = create_app({"SCRAPER_RUNTIME": runtime}).test_client()
         results = {}
         for name, run in reads(client, headers, size).items():
-            if EXPLAIN and runtime.engine.dialect.name == "postgresql":
+            if EXPLAIN:
                 explain(runtime, name, run)
-            results[name] = measure(run, repeat)
+            results[name] = measure(run, args.repeat)
             median, p95 = results[name]
             print(f"  {name:<44} median {median:8.1f} ms   p95 {p95:8.1f} ms", flush=True)
         runtime.close()
+        print(f"  load average {os.getloadavg()[0]:.2f}", flush=True)
+        if args.burst_seconds > 0:
+            slowest = max((n for n in results if n.startswith("/api/")), key=lambda n: results[n])
+            for target in dict.fromkeys([slowest, "/api/stats?window=7d"]):
+                name = f"/healthz during a burst of {target.split(' ')[0]}"
+                results[name] = burst(url, workdir, token, target, args)
         return results
+
+
+def burst(
+    url: str, workdir: Path, token: str, slowest: str, args: argparse.Namespace
+) -> tuple[float, float]:
+    """/healthz (p50, p99) in ms while clients loop the slowest read on a real server."""
+    path = slowest.split(" ")[0]
+    if "cursor" in slowest:
+        path = "/api/jobs?sort=progress&limit=50"  # a fresh walk's first page: its own cursor
+    port = free_port()
+    command = scraper_command() + ["serve", "--no-worker", "--port", str(port)]
+    env = server_env(url, workdir / "data", SCRAPER_AUTO_HEAL="off", SCRAPER_SECRET_KEY="bench")
+    log = workdir / "serve.log"
+    with open(log, "ab") as out:
+        server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {token}"}
+    stop = threading.Event()
+    done: list[int] = []
+
+    def hammer() -> None:
+        with requests.Session() as http:
+            while not stop.is_set():
+                response = http.get(base + path, headers=headers, timeout=60)
+                assert response.status_code == 200, (path, response.status_code)
+                done.append(1)
+
+    try:
+        wait_ready(base, server, 60, log)
+        clients = [threading.Thread(target=hammer) for _ in range(args.burst_clients)]
+        for client in clients:
+            client.start()
+        spent = []
+        deadline = time.monotonic() + args.burst_seconds
+        with requests.Session() as http:
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                http.get(base + "/healthz", timeout=30).raise_for_status()
+                spent.append((time.perf_counter() - started) * 1000)
+                time.sleep(0.02)
+        stop.set()
+        for client in clients:
+            client.join()
+    finally:
+        stop.set()
+        stop_process(server)
+    ordered = sorted(spent)
+    p99 = ordered[max(0, round(0.99 * len(ordered)) - 1)]
+    rate = len(done) / args.burst_seconds
+    print(
+        f"  burst: {args.burst_clients} clients on {path} ({rate:.0f} req/s); /healthz "
+        f"p50 {statistics.median(spent):.1f} ms, p99 {p99:.1f} ms over {len(spent)} requests",
+        flush=True,
+    )
+    return statistics.median(spent), p99
+
+
+def _burst_cell(found: tuple[float, float] | None) -> str:
+    return "–" if found is None else f"p50 {found[0]:.1f}, p99 {found[1]:.1f} ms"
 
 
 def main() -> None:
@@ -276,16 +387,24 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated job counts")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the databases")
-    parser.add_argument("--explain", action="store_true", help="PostgreSQL: print the plans")
+    parser.add_argument("--explain", action="store_true", help="print each statement's plan")
+    parser.add_argument("--db-prefix", default="scale", help="name prefix of the databases")
+    parser.add_argument("--burst-clients", type=int, default=8)
+    parser.add_argument("--burst-seconds", type=float, default=10.0, help="0: no burst")
     args = parser.parse_args()
-    global EXPLAIN
-    EXPLAIN = args.explain
+    global EXPLAIN, PREFIX
+    EXPLAIN, PREFIX = args.explain, args.db_prefix
     sizes = [int(s) for s in args.sizes.split(",")]
-    table = {size: one_size(args.server_url, size, args.repeat, args.keep) for size in sizes}
+    table = {size: one_size(args.server_url, size, args) for size in sizes}
     base = sizes[0]
     print(f"\n| read | {' | '.join(f'{s:,} median (p95)' for s in sizes)} | growth |")
     print(f"|---|{'---|' * len(sizes)}---|")
-    for name in table[base]:
+    names = dict.fromkeys(name for size in sizes for name in table[size])
+    for name in names:
+        if name.startswith("/healthz during"):
+            cells = [_burst_cell(table[s].get(name)) for s in sizes]
+            print(f"| {name} | {' | '.join(cells)} | |")
+            continue
         cells = [f"{table[s][name][0]:.1f} ({table[s][name][1]:.1f}) ms" for s in sizes]
         growth = table[sizes[-1]][name][0] / max(table[base][name][0], 0.001)
         print(f"| {name} | {' | '.join(cells)} | {growth:.2f}x |")

@@ -342,3 +342,30 @@ def claim_values(worker_id: str, lease_seconds: float, now: datetime) -> dict[st
         message=f"claimed by {worker_id}",
         updated_at=now,
     )
+
+
+class StatsRollup(Base):
+    """Counters per five-minute slot, user and source, kept in the same transaction as the
+    job and asset writes they count (scraper.rollup), so `/api/stats` reads a few rows
+    per slot instead of every job in the window.
+
+    `slot` is the slot number since 1970 (UTC, five minutes each). `user_id` is the job's
+    owner, 0 for none (no foreign key: a deleted user's history still adds to everyone's).
+    The row with `source` "" holds the job counters: jobs created in the slot, completed and
+    failed in it, files and bytes stored in it; a row per source holds, for the jobs created
+    in the slot, the items it found, stored, and the jobs in which it failed (`failed`).
+    """
+
+    __tablename__ = "stats_rollup"
+    __table_args__ = (Index(None, "user_id", "slot"),)
+
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
+    completed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
+    failed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
+    files: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
+    found: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
+    stored: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)

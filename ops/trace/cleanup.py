@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 
 from ops.trace.hops import FINAL, TraceState
+from scraper import rollup
 from scraper.accounts import create_token, create_user
 from scraper.errors import one_line
 from scraper.models import ApiToken, Asset, ScrapeJob, User
@@ -37,6 +38,7 @@ def remove_job(state: TraceState) -> list[str]:
 
 def _remove_rows(state: TraceState) -> list[str]:
     with state.runtime.Session() as s, s.begin():
+        rollup.subtract_jobs(s, [state.job_id])
         assets = s.execute(delete(Asset).where(Asset.job_id == state.job_id)).rowcount  # type: ignore[attr-defined]
         jobs = s.execute(delete(ScrapeJob).where(ScrapeJob.id == state.job_id)).rowcount  # type: ignore[attr-defined]
         still_used = set(s.scalars(select(Asset.sha256).where(Asset.sha256.in_(state.expected))))

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from scraper import rollup
 from scraper.db import retry_transient
 from scraper.logs import log_context
 from scraper.models import Asset, JobStatus, ScrapeJob, utcnow
@@ -116,14 +117,20 @@ def _insert(
             query = select(Asset.sha256).where(Asset.job_id == job_id, Asset.sha256.in_(shas))
             have = set(s.scalars(query))
         inserted: set[str] = set()
+        added = []
         for row in rows:
             if row.sha256 not in have | inserted:
                 inserted.add(row.sha256)
-                s.add(_copy(row))
+                added.append(_copy(row))
+        s.add_all(added)
+        owner = s.scalar(select(ScrapeJob.user_id).where(ScrapeJob.id == job_id))
+        rollup.add_assets(s, owner, added)
     return AssetsWritten(inserted=frozenset(inserted))
 
 
 def _copy(row: Asset) -> Asset:
-    """A fresh instance per attempt: a retried transaction must not reuse a flushed one."""
+    """A fresh instance per attempt: a retried transaction must not reuse a flushed one; its
+    time is set here, so the rollup counts it in the slot the row says."""
     values = {c.key: getattr(row, c.key) for c in Asset.__table__.columns}
+    values["created_at"] = values["created_at"] or utcnow()
     return Asset(**{name: value for name, value in values.items() if value is not None})

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, delete, distinct, exists, func, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from scraper import rollup
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.service import JOB_ID_LENGTH
 from scraper.models import FINAL_STATUSES, Asset, JobAttempt, ScrapeJob, utcnow
@@ -72,6 +73,7 @@ def _delete_rows(s: Session, job_ids: list[str]) -> tuple[set[tuple[str, str]], 
     keys = set(
         s.execute(select(Asset.sha256, Asset.path).where(Asset.job_id.in_(job_ids)).distinct())
     )
+    rollup.subtract_jobs(s, job_ids)
     assets = s.execute(delete(Asset).where(Asset.job_id.in_(job_ids))).rowcount  # type: ignore[attr-defined]
     s.execute(delete(JobAttempt).where(JobAttempt.job_id.in_(job_ids)))
     s.execute(delete(ScrapeJob).where(ScrapeJob.id.in_(job_ids)))

@@ -1,9 +1,10 @@
-"""Activity over a time window, from the database: what `/api/stats` and the charts show.
+"""Activity over a time window: what `/api/stats` and the dashboard's charts show.
 
-Every number is counted by the database over an index range, grouped by bucket number
-(`reads.buckets`): jobs created per bucket over `(created_at, id)`, completed and failed over
-`(finished_at, status)`, files and bytes over assets' `(created_at, size_bytes)`; per-source
-totals are summed from the jobs' JSON in SQL (`reads.sources`). Python only fills the buckets.
+Read from the stats rollup (`scraper.rollup`): a few rows per five-minute slot however many
+jobs the window holds, through the rollup's primary key (slot first) or its (user_id, slot)
+index. Buckets are whole multiples of the slot on the clock (5 min, an hour, 6 h, from 1970
+UTC); the last one holds now. `stats_from_rows` counts the same from the jobs and assets
+themselves (index ranges over every row in the window): the reference the rollup is held to.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scraper.jobs.reads.buckets import bucket_number, bucket_of
-from scraper.jobs.reads.sources import SourceTotals, source_totals
-from scraper.models import Asset, JobStatus, ScrapeJob, utcnow
+from scraper.models import Asset, JobStatus, ScrapeJob, StatsRollup, utcnow
+from scraper.rollup import JOBS, SLOT, SLOT_START, slot_of
+from scraper.rollup.buckets import bucket_number, bucket_of
+from scraper.rollup.sources import SourceTotals, source_totals
 
-__all__ = ["WINDOWS", "Bucket", "SourceTotals", "Stats", "compute_stats"]
+__all__ = ["WINDOWS", "Bucket", "SourceTotals", "Stats", "compute_stats", "stats_from_rows"]
 
-# window -> (length, bucket width)
+# window -> (length, bucket width); each width a whole number of rollup slots
 WINDOWS: dict[str, tuple[timedelta, timedelta]] = {
     "1h": (timedelta(hours=1), timedelta(minutes=5)),
     "24h": (timedelta(hours=24), timedelta(hours=1)),
@@ -57,8 +59,26 @@ class Window:
     end: datetime
     width: timedelta
 
+    @classmethod
+    def ending_after(cls, now: datetime, length: timedelta, width: timedelta) -> Window:
+        """The window whose last bucket holds `now`, its buckets aligned on the clock."""
+        end = SLOT_START + ((now - SLOT_START) // width + 1) * width
+        return cls(end - length, end, width)
+
     def bucket(self, dialect: str, column: str) -> ColumnElement[Any]:
         return bucket_of(dialect, column, self.start, self.width)
+
+    def empty(self) -> list[Bucket]:
+        return [Bucket(self.start + i * self.width) for i in range(self.count)]
+
+    @property
+    def count(self) -> int:
+        return (self.end - self.start) // self.width
+
+
+def _span(window: str, now: datetime | None) -> Window:
+    length, width = WINDOWS[window]
+    return Window.ending_after(now or utcnow(), length, width)
 
 
 def compute_stats(
@@ -67,11 +87,52 @@ def compute_stats(
     user_id: int | None = None,
     now: datetime | None = None,
 ) -> Stats:
-    """Bucket the window's jobs and assets; a user sees their own, an admin (None) all."""
-    length, width = WINDOWS[window]
-    end = now or utcnow()
-    span = Window(end - length, end, width)
-    buckets = [Bucket(span.start + i * width) for i in range(int(length / width))]
+    """The window's buckets and per-source totals from the rollup; a user sees their own,
+    an admin (None) everyone's."""
+    span = _span(window, now)
+    buckets = span.empty()
+    first, last, per = slot_of(span.start), slot_of(span.end), span.width // SLOT
+    owned = [] if user_id is None else [StatsRollup.user_id == user_id]
+    r = StatsRollup
+    number = (r.slot - first) // per
+    sums = (func.sum(r.created), func.sum(r.completed), func.sum(r.failed))
+    per_bucket = (
+        select(number, *sums, func.sum(r.files), func.sum(r.bytes))
+        .where(r.slot >= first, r.slot < last, r.source == JOBS, *owned)
+        .group_by(number)
+    )
+    per_source = (
+        select(r.source, *sums, func.sum(r.found), func.sum(r.stored))
+        .where(r.slot >= first, r.source != JOBS, *owned)
+        .group_by(r.source)
+    )
+    with session_factory() as s:
+        for n, created, completed, failed, files, size in s.execute(per_bucket):
+            bucket = buckets[int(n)]
+            bucket.created, bucket.completed, bucket.failed = (
+                int(created),
+                int(completed),
+                int(failed),
+            )
+            bucket.files, bucket.bytes = int(files), int(size)
+        sources = {
+            str(name): SourceTotals(int(found), int(stored), int(failed))
+            for name, jobs, _, failed, found, stored in s.execute(per_source)
+            if jobs  # a source no remaining job reports (all deleted) is not listed
+        }
+    sources = dict(sorted(sources.items()))
+    return Stats(window, int(span.width.total_seconds()), buckets, sources)
+
+
+def stats_from_rows(
+    session_factory: sessionmaker[Session],
+    window: str,
+    user_id: int | None = None,
+    now: datetime | None = None,
+) -> Stats:
+    """The same numbers counted from the jobs and assets themselves (grows with the rows)."""
+    span = _span(window, now)
+    buckets = span.empty()
     with session_factory() as s:
         dialect = s.get_bind().dialect.name
         for n, created in s.execute(created_stmt(dialect, span, user_id)):
@@ -86,7 +147,7 @@ def compute_stats(
             _at(buckets, span, n).files += int(files)
             _at(buckets, span, n).bytes += int(size or 0)
         sources = source_totals(s, span.start, user_id)
-    return Stats(window, int(width.total_seconds()), buckets, sources)
+    return Stats(window, int(span.width.total_seconds()), buckets, sources)
 
 
 def _at(buckets: list[Bucket], span: Window, value: Any) -> Bucket:

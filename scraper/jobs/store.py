@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from scraper import rollup
 from scraper.db import retry_transient
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.fence import AssetsWritten, AssetWrite, add_assets, held_by
@@ -49,6 +50,7 @@ class JobStore:
             row = ScrapeJob(**record.column_values())
             s.add(row)
             s.flush()
+            rollup.add_job(s, row.id)
             notify_queued(s)
             return JobRecord.from_row(row)
 
@@ -337,7 +339,5 @@ class JobStore:
         """Compare-and-set: update the row only while `guard` holds; True if it did."""
         values.setdefault("updated_at", utcnow())
         with self.Session() as s, s.begin():
-            result = s.execute(
-                update(ScrapeJob).where(ScrapeJob.id == job_id, *guard).values(**values)
-            )
-            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            stmt = update(ScrapeJob).where(ScrapeJob.id == job_id, *guard).values(**values)
+            return rollup.tracked_update(s, job_id, stmt, values) == 1

@@ -17,7 +17,7 @@ from sqlalchemy import text
 Index = tuple[str, str, tuple[str, ...]]  # (name, table, columns)
 
 
-def _may_leave_transaction(context: MigrationContext) -> bool:
+def may_leave_transaction(context: MigrationContext) -> bool:
     """True unless the caller holds a transaction Alembic did not begin (it cannot commit it)."""
     if context.as_sql or context.connection is None:
         return True
@@ -38,7 +38,7 @@ def _invalid(name: str) -> bool:
 
 def _create_postgresql(indexes: Sequence[Index]) -> None:
     context = op.get_context()
-    if not _may_leave_transaction(context):
+    if not may_leave_transaction(context):
         for name, table, columns in indexes:
             op.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})")
         return
@@ -76,7 +76,7 @@ def drop_indexes(indexes: Sequence[Index]) -> None:
             op.execute(
                 f"ALTER TABLE {table} DROP INDEX IF EXISTS {name}, ALGORITHM=INPLACE, LOCK=NONE"
             )
-        elif dialect == "postgresql" and _may_leave_transaction(context):
+        elif dialect == "postgresql" and may_leave_transaction(context):
             with context.autocommit_block():
                 op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
         else:

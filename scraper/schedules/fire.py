@@ -21,6 +21,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from scraper import rollup
 from scraper.counters import JOBS_CREATED, SCHEDULE_RUNS
 from scraper.models import Schedule, ScheduleRun, ScrapeJob, User, utcnow
 from scraper.schedules import cron
@@ -93,6 +94,8 @@ def fire_one(
             s.add(run)
             s.flush()  # the unique key decides here: a second firing of this tick stops
             s.add(_job(row, job_id, fire_at, now))
+            s.flush()
+            rollup.add_job(s, job_id)
     except IntegrityError:
         if fire_at is not None:
             _advance(session_factory, schedule_id, fire_at)

@@ -1,6 +1,5 @@
 """Reads that stay flat at millions of jobs: each one an index range, a seek or a bounded count.
 
-- `buckets`: a time column's bucket number computed by the database (for GROUP BY).
-- `sources`: per-source totals summed from the jobs' JSON `result` in SQL.
+- Activity over a time window is read from the stats rollup (`scraper.rollup`).
 - `keyset`: keyset pages with an opaque, validated cursor; `counting`: exact-then-estimated totals.
 """

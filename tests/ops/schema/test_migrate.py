@@ -343,6 +343,7 @@ def test_a_baseline_database_is_brought_to_head_by_the_migrations(db_url: str) -
         ("scrape_jobs", "missing_index", "schedule_id"),
         ("scrape_jobs", "missing_index", "user_id,status,created_at"),
         ("seen_items", "missing_table", None),
+        ("stats_rollup", "missing_table", None),
         ("user_sessions", "missing_table", None),
         ("worker_heartbeats", "missing_column", "last_error"),
     ]

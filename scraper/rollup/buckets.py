@@ -2,7 +2,8 @@
 
 Exact to the microsecond on every dialect (no floating point): PostgreSQL's `extract(epoch)`
 is numeric, MariaDB's TIMESTAMPDIFF counts microseconds, SQLite's stored text is split into
-whole seconds and the six fraction digits SQLAlchemy always writes.
+whole seconds and the six fraction digits SQLAlchemy always writes (the seconds from the text
+without its fraction: SQLite's own parse rounds to milliseconds, so :59.9999995 became :00).
 """
 
 from __future__ import annotations
@@ -29,21 +30,24 @@ def bucket_of(dialect: str, column: str, start: datetime, width: timedelta) -> C
     """`floor((column - start) / width)` for `column` ("table.column") on this dialect;
     PostgreSQL answers the bucket's start instead (`date_bin`: native timestamp arithmetic,
     several times cheaper than numeric epochs); `bucket_number` turns either into the number."""
+    sql = bucket_sql(dialect, column, start, width)
+    return literal_column(sql, DateTime if dialect == "postgresql" else Integer)
+
+
+def bucket_sql(dialect: str, column: str, start: datetime, width: timedelta) -> str:
+    """The SQL text of `bucket_of`, for statements written as text."""
     start_us, width_us = epoch_microseconds(start), width // MICROSECOND
     if dialect == "postgresql":
         origin = (EPOCH + start_us * MICROSECOND).isoformat(sep=" ")
-        sql = f"date_bin(interval '{width_us} microseconds', {column}, timestamp '{origin}')"
-        return literal_column(sql, DateTime)
+        return f"date_bin(interval '{width_us} microseconds', {column}, timestamp '{origin}')"
     if dialect == "mysql":
         micros = f"TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {column})"
-        sql = f"(({micros}) - {start_us}) DIV {width_us}"
-    else:
-        micros = (
-            f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000 "
-            f"+ CAST(substr({column}, 21, 6) AS INTEGER))"
-        )
-        sql = f"(({micros}) - {start_us}) / {width_us}"
-    return literal_column(sql, Integer)
+        return f"(({micros}) - {start_us}) DIV {width_us}"
+    micros = (
+        f"(CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) * 1000000 "
+        f"+ CAST(substr({column}, 21, 6) AS INTEGER))"
+    )
+    return f"(({micros}) - {start_us}) / {width_us}"
 
 
 def bucket_number(value: int | float | datetime, start: datetime, width: timedelta) -> int:

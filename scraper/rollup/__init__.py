@@ -1,0 +1,288 @@
+"""The stats rollup: counters per five-minute slot, user and source (`StatsRollup`), changed
+in the same transaction as every write that changes what `/api/stats` counts.
+
+A job contributes, at its creation slot, one `created` and, per source it reports, one job
+(`created` of the source's row), the items found and stored, and whether the source failed;
+at its finish slot one `completed` or `failed`; each asset one file and its bytes at its own
+slot. A write that changes a job adds the difference between the job's contribution
+after and before it (`tracked_update`); a new job or asset adds its own; a deletion subtracts
+what the deleted rows contributed (`subtract_jobs`): stats show what the database holds, as
+they did when they were counted from the rows (so a deleted job leaves the charts).
+
+Counting many jobs at once (a deletion batch, the backfill of migration 0009) is done by the
+database, grouped per slot and user; one job's contribution is computed from its row.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Update, bindparam, select, text
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from scraper.models import Asset, JobStatus, ScrapeJob, StatsRollup
+from scraper.rollup.buckets import bucket_number, bucket_sql, epoch_microseconds
+from scraper.rollup.sources import source_sql
+
+SLOT = timedelta(minutes=5)
+SLOT_START = datetime(1970, 1, 1, tzinfo=UTC)
+COUNTERS = ("created", "completed", "failed", "files", "bytes", "found", "stored")
+JOBS = ""  # the `source` of the job counters' row
+# The columns a job's contribution depends on: an update naming none of them changes nothing.
+COUNTED = frozenset({"status", "finished_at", "created_at", "user_id", "result"})
+
+Key = tuple[int, int, str]  # (slot, user_id or 0, source or JOBS)
+_STATE = (
+    ScrapeJob.user_id,
+    ScrapeJob.status,
+    ScrapeJob.created_at,
+    ScrapeJob.finished_at,
+    ScrapeJob.result,
+)
+_FINISHED = {JobStatus.COMPLETED.value: "completed", JobStatus.FAILED.value: "failed"}
+
+
+def _zeros() -> dict[str, int]:
+    return dict.fromkeys(COUNTERS, 0)
+
+
+class Deltas:
+    """Counter changes per rollup row; zero rows are dropped when applied."""
+
+    def __init__(self) -> None:
+        self.rows: defaultdict[Key, dict[str, int]] = defaultdict(
+            lambda: dict.fromkeys(COUNTERS, 0)
+        )
+
+    def add(self, key: Key, sign: int = 1, **counts: int) -> None:
+        row = self.rows[key]
+        for name, value in counts.items():
+            row[name] += sign * int(value or 0)
+
+    def merge(self, other: Deltas, sign: int = 1) -> Deltas:
+        for key, counts in other.rows.items():
+            self.add(key, sign, **counts)
+        return self
+
+    def nonzero(self) -> list[tuple[Key, dict[str, int]]]:
+        """The changed rows in key order (every writer locks rollup rows in the same order)."""
+        return sorted((k, c) for k, c in self.rows.items() if any(c.values()))
+
+
+def slot_of(at: datetime) -> int:
+    """The five-minute slot number of a time (aware, or naive UTC as stored)."""
+    return epoch_microseconds(at) // (SLOT // timedelta(microseconds=1))
+
+
+def _user(user_id: int | None) -> int:
+    return int(user_id or 0)
+
+
+# -- one job, from its row --------------------------------------------------------------------
+
+
+def job_counts(state: Any | None) -> Deltas:
+    """What one job (a row of `_STATE` columns, or None for no job) contributes."""
+    deltas = Deltas()
+    if state is None:
+        return deltas
+    user = _user(state.user_id)
+    born = slot_of(state.created_at)
+    deltas.add((born, user, JOBS), created=1)
+    finished = _FINISHED.get(state.status)
+    if finished is not None and state.finished_at is not None:
+        deltas.add((slot_of(state.finished_at), user, JOBS), **{finished: 1})
+    sources = state.result.get("sources") if isinstance(state.result, dict) else None
+    if isinstance(sources, dict):
+        for name, totals in sources.items():
+            deltas.add((born, user, str(name)), created=1, **_source_counts(totals))
+    return deltas
+
+
+def _source_counts(totals: Any) -> dict[str, int]:
+    """As the SQL sums them: missing numbers are 0, a non-empty error fails the source."""
+    if not isinstance(totals, dict):
+        return {}
+    error = totals.get("error")
+    return {
+        "found": int(totals.get("found") or 0),
+        "stored": int(totals.get("stored") or 0),
+        "failed": int(error is not None and error != ""),
+    }
+
+
+def job_state(s: Session, job_id: str, lock: bool = True) -> Any | None:
+    """The columns a job's contribution depends on; locked until the transaction ends."""
+    stmt = select(*_STATE).where(ScrapeJob.id == job_id)
+    return s.execute(stmt.with_for_update() if lock else stmt).first()
+
+
+def tracked_update(s: Session, job_id: str, stmt: Update, values: Mapping[str, Any]) -> int:
+    """Run `stmt` (an UPDATE of this one job) and keep the rollup right; the rows it changed."""
+    if not COUNTED & values.keys():
+        return int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    before = job_state(s, job_id)
+    changed = int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    if changed:
+        deltas = job_counts(job_state(s, job_id, lock=False)).merge(job_counts(before), -1)
+        apply(s, deltas)
+    return changed
+
+
+def add_job(s: Session, job_id: str) -> None:
+    """Count a job just inserted in this transaction."""
+    apply(s, job_counts(job_state(s, job_id, lock=False)))
+
+
+def add_assets(s: Session, user_id: int | None, rows: Iterable[Asset]) -> None:
+    """Count asset rows inserted in this transaction (each with its `created_at` set)."""
+    deltas = Deltas()
+    for row in rows:
+        deltas.add((slot_of(row.created_at), _user(user_id), JOBS), files=1, bytes=row.size_bytes)
+    apply(s, deltas)
+
+
+# -- many jobs, counted by the database -------------------------------------------------------
+
+
+def counted(conn: Session | Connection, where: str, params: Mapping[str, Any]) -> Deltas:
+    """What the jobs matching `where` (SQL on `scrape_jobs j`) contribute, with their assets,
+    grouped by the database per slot and user: a few rows however many jobs. The jobs are read
+    first and their assets looked up by `job_id` (CROSS JOIN fixes that order on SQLite)."""
+    dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
+
+    def slot(column: str) -> str:
+        return bucket_sql(dialect, column, SLOT_START, SLOT)
+
+    user = "coalesce(j.user_id, 0)"
+    jobs = where
+    finished = ", ".join(f"'{status}'" for status in _FINISHED)
+    queries = {
+        "created": f"SELECT {slot('j.created_at')}, {user}, 'created', count(*) "
+        f"FROM scrape_jobs j WHERE {jobs} GROUP BY {slot('j.created_at')}, {user}",
+        "finished": f"SELECT {slot('j.finished_at')}, {user}, j.status, count(*) "
+        f"FROM scrape_jobs j WHERE ({jobs}) AND j.status IN ({finished}) "
+        f"AND j.finished_at IS NOT NULL GROUP BY {slot('j.finished_at')}, {user}, j.status",
+        "assets": f"SELECT {slot('a.created_at')}, {user}, count(*), sum(a.size_bytes) "
+        f"FROM scrape_jobs j CROSS JOIN assets a WHERE a.job_id = j.id AND ({jobs}) "
+        f"GROUP BY {slot('a.created_at')}, {user}",
+        "sources": source_sql(dialect, jobs, (slot("j.created_at"), user), jobs=True),
+    }
+    deltas = Deltas()
+    run = {name: conn.execute(_text(sql, params), params) for name, sql in queries.items()}
+    for at, owner, _, count in run["created"]:
+        deltas.add((_slot(at), int(owner), JOBS), created=count)
+    for at, owner, status, count in run["finished"]:
+        deltas.add((_slot(at), int(owner), JOBS), **{_FINISHED[status]: count})
+    for at, owner, files, size in run["assets"]:
+        deltas.add((_slot(at), int(owner), JOBS), files=files, bytes=size or 0)
+    for at, owner, name, jobs, found, stored, failed in run["sources"]:
+        key = (_slot(at), int(owner), str(name))
+        deltas.add(key, created=jobs, found=found or 0, stored=stored or 0, failed=failed or 0)
+    return deltas
+
+
+def _text(sql: str, params: Mapping[str, Any]) -> Any:
+    """Expanding parameters for the lists (`IN :ids`)."""
+    stmt = text(sql)
+    lists = [name for name, value in params.items() if isinstance(value, list | tuple)]
+    return stmt.bindparams(*(bindparam(name, expanding=True) for name in lists))
+
+
+def _slot(value: int | float | datetime) -> int:
+    return bucket_number(value, SLOT_START, SLOT)
+
+
+def subtract_jobs(s: Session, job_ids: Sequence[str]) -> None:
+    """Before deleting these jobs (and their assets) in this transaction: take them out."""
+    if job_ids:
+        apply(s, Deltas().merge(counted(s, "j.id IN :ids", {"ids": list(job_ids)}), -1))
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def apply(conn: Session | Connection, deltas: Deltas) -> None:
+    """Add the changes to the rollup rows, creating missing ones (one upsert per row)."""
+    rows = deltas.nonzero()
+    if not rows:
+        return
+    dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
+    values = [{"slot": k[0], "user_id": k[1], "source": k[2], **counts} for k, counts in rows]
+    conn.execute(_upsert(dialect), values)
+
+
+def _upsert(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (ON DUPLICATE KEY) UPDATE counter = counter + the new value."""
+    table = StatsRollup.__table__
+    if dialect == "mysql":
+        mine = mysql.insert(StatsRollup)
+        return mine.on_duplicate_key_update({c: table.c[c] + mine.inserted[c] for c in COUNTERS})
+    stmt = postgresql.insert(StatsRollup) if dialect == "postgresql" else sqlite.insert(StatsRollup)
+    return stmt.on_conflict_do_update(
+        index_elements=["slot", "user_id", "source"],
+        set_={c: table.c[c] + stmt.excluded[c] for c in COUNTERS},
+    )
+
+
+# -- the backfill (migration 0009) ------------------------------------------------------------
+
+BACKFILL_BATCH = 5000
+_FROM = "j.created_at >= :since"
+_UNTIL = "j.created_at < :until"
+
+
+@contextmanager
+def _transaction(conn: Connection) -> Iterator[None]:
+    """One transaction per batch on an autocommit connection (a migration's autocommit block:
+    SQLite would otherwise commit, and sync, every row); the caller's transaction otherwise."""
+    if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        yield
+        return
+    conn.exec_driver_sql("BEGIN")
+    try:
+        yield
+    except BaseException:
+        conn.exec_driver_sql("ROLLBACK")
+        raise
+    conn.exec_driver_sql("COMMIT")
+
+
+def backfill(conn: Connection, batch: int = BACKFILL_BATCH) -> int:
+    """Count every job and asset into an empty rollup, about `batch` jobs at a time in creation
+    order, each batch a short transaction over a plain range of the `(created_at, id)` index (no
+    lock on the jobs); how many jobs it counted. Creation order keeps a batch's counters in a
+    few slots (in id order every batch wrote every slot's); a batch is a half-open time range,
+    so jobs created at the same instant are never split."""
+    since: Any = None
+    done = 0
+    while True:
+        until = _boundary(conn, since, batch)
+        where = " AND ".join(
+            ([_FROM] if since is not None else []) + ([_UNTIL] if until is not None else [])
+        )
+        params = {"since": since, "until": until}
+        with _transaction(conn):
+            deltas = counted(conn, where or "j.id IS NOT NULL", params)
+            apply(conn, deltas)
+        done += sum(c["created"] for (_, _, source), c in deltas.rows.items() if source == JOBS)
+        if until is None:
+            return done
+        since = until
+
+
+def _boundary(conn: Connection, since: Any, batch: int) -> Any:
+    """The creation time `batch` jobs after `since` (None: fewer are left), past `since` even
+    when more than `batch` jobs share that instant. The stored value, passed back as is."""
+    after = "WHERE j.created_at >= :since " if since is not None else ""
+    page = f"SELECT j.created_at FROM scrape_jobs j {after}ORDER BY j.created_at"
+    found = conn.execute(text(f"{page} LIMIT 1 OFFSET {int(batch)}"), {"since": since}).scalar()
+    if found is None or since is None or found != since:
+        return found
+    later = "SELECT min(j.created_at) FROM scrape_jobs j WHERE j.created_at > :since"
+    return conn.execute(text(later), {"since": since}).scalar()
