@@ -68,10 +68,11 @@ def sqlite_database() -> Iterator[str]:
 
 
 @contextmanager
-def server_database(admin_url: str) -> Iterator[str]:
-    """A temporary database on the PostgreSQL or MariaDB server at `admin_url`."""
+def server_database(admin_url: str, prefix: str = "bench") -> Iterator[str]:
+    """A temporary database `<prefix>_<random>` on the PostgreSQL or MariaDB server at
+    `admin_url`."""
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"bench_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     force = " WITH (FORCE)" if admin.dialect.name == "postgresql" else ""
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))

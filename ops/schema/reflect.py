@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, inspect, text
 
 from ops.schema.live import VERSION_TABLE, Key, LiveSchema, LiveTable
+from ops.schema.reflect_collation import reflect_collations
 from ops.schema.reflect_sqlite import reflect_sqlite
 
 # SQLAlchemy's MySQL reflection drops the sort order of DESC index columns (MariaDB >= 10.8).
@@ -54,6 +55,7 @@ def reflect_schema(conn: Connection, schema: str | None = None, fast: bool = Tru
         _mysql_sorting(conn, tables, schema)
     if conn.dialect.name == "postgresql":
         _pg_not_valid(conn, tables, schema)
+    reflect_collations(conn, tables, schema)
     dialect = conn.dialect
     return LiveSchema(dialect.name, bool(getattr(dialect, "is_mariadb", False)), tables)
 
