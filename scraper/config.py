@@ -145,6 +145,13 @@ class Settings(BaseSettings):
         "`lock_timeout`, MariaDB `innodb_lock_wait_timeout`); a worker's own writes retry",
         gt=0,
     )
+    db_startup_wait: float = setting(
+        60.0,
+        "seconds `scraper serve` / `scraper worker` wait at start for the database to answer, "
+        "trying again with backoff (0.5 s doubling to 5 s), before exiting with status 2 "
+        "(`0`: one try)",
+        ge=0,
+    )
     db_idle_transaction_timeout: float = setting(
         60.0,
         "seconds a session of the service may sit idle inside a transaction before PostgreSQL "
