@@ -186,6 +186,7 @@ def main() -> None:
         "--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
     parser.add_argument("--mariadb", default="mysql+pymysql://root@127.0.0.1:3306/test")
+    parser.add_argument("--prefix", default="bench", help="name prefix of the databases made")
     args = parser.parse_args()
     os.environ["BENCH_TABLES"] = str(args.tables)
     metadata = build_metadata(args.tables)
@@ -193,7 +194,7 @@ def main() -> None:
         run("sqlite", url, metadata, args.repeat)
     for label, admin in (("postgresql", args.postgres), ("mariadb", args.mariadb)):
         try:
-            with server_database(admin) as url:
+            with server_database(admin, args.prefix) as url:
                 run(label, url, metadata, args.repeat)
         except sa.exc.OperationalError as exc:
             print(f"{label:<11} skipped: {str(exc.orig).strip().splitlines()[0]}")

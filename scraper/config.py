@@ -20,10 +20,10 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from scraper.defaults import DEFAULT_DATABASE_URL as DEFAULT_DATABASE_URL
 from scraper.errors import ConfigError
 
 ENV_PREFIX = "SCRAPER_"
-DEFAULT_DATABASE_URL = "sqlite:///data/scraper.db"
 DEFAULT_SECRET_KEY = "dev-insecure-secret-change-me"
 SOURCE_URL_VAR = re.compile(r"SCRAPER_SOURCE_([A-Z0-9_]+)_URL")
 STORAGE_URL = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file:///.*")

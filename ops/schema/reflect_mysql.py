@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, text
-from sqlalchemy.dialects.mysql.reflection import ReflectedState
 from sqlalchemy.exc import DBAPIError
 
 from ops.schema.live import VERSION_TABLE, LiveTable
@@ -77,6 +76,8 @@ def column_line(row: Any, table_collation: str | None) -> str:
 
 
 def _columns(conn: Connection, tables: dict[str, LiveTable]) -> None:
+    from sqlalchemy.dialects.mysql.reflection import ReflectedState  # MariaDB's only
+
     parser: Any = conn.dialect._tabledef_parser  # type: ignore[attr-defined]
     for row in conn.execute(_COLUMNS):
         live = tables.get(row[0])

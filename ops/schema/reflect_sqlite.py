@@ -128,7 +128,9 @@ def index_elements(sql: str) -> dict[str, Any]:
 
 def sqlite_collations(sql: str) -> dict[str, str]:
     """Column name -> COLLATE name, from a CREATE TABLE statement."""
-    start = (sql or "").find("(")
+    if "COLLATE" not in (sql or "").upper():
+        return {}  # most tables: skip splitting the statement
+    start = sql.find("(")
     found = {}
     for part in _split_top(_balanced(sql, start)) if start >= 0 else []:
         words = part.split(None, 1)

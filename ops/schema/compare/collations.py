@@ -12,7 +12,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, PrimaryKeyConstraint, String, Table, UniqueConstraint
+from sqlalchemy import Column, PrimaryKeyConstraint, String, Table, TypeDecorator, UniqueConstraint
 
 from ops.schema.compare.attributes import alter_column
 from ops.schema.compare.context import Context, Operations, alembic_ops
@@ -67,7 +67,10 @@ def table_defaults(ctx: Context, table: Table) -> Expected:
 
 def expected(ctx: Context, column: Column[Any], defaults: Expected) -> Expected:
     """The column's own collation / charset, else the table's defaults (text columns only)."""
-    type_ = unwrap(column.type, ctx.dialect)
+    declared = column.type
+    if not isinstance(declared, String | TypeDecorator) and not declared._variant_mapping:
+        return Expected()  # no text type, however it compiles: skip unwrapping
+    type_ = unwrap(declared, ctx.dialect)
     if not isinstance(type_, String):
         return Expected()
     collation, charset = getattr(type_, "collation", None), getattr(type_, "charset", None)
