@@ -13,7 +13,7 @@ Each figure is the best of `--repeat` runs, as wall time and as CPU time (user +
 process: steadier on a shared machine, but blind to the database server's share).
 
     .venv/bin/python -m benchmarks.schema_check [--tables 300] [--repeat 5]
-        [--postgres URL] [--mariadb URL]
+        [--postgres URL] [--mariadb URL] [--dialects sqlite,postgresql,mariadb] [--prefix P]
 """
 
 from __future__ import annotations
@@ -187,12 +187,17 @@ def main() -> None:
     )
     parser.add_argument("--mariadb", default="mysql+pymysql://root@127.0.0.1:3306/test")
     parser.add_argument("--prefix", default="bench", help="name prefix of the databases made")
+    parser.add_argument("--dialects", default="sqlite,postgresql,mariadb")
     args = parser.parse_args()
+    dialects = args.dialects.split(",")
     os.environ["BENCH_TABLES"] = str(args.tables)
     metadata = build_metadata(args.tables)
-    with sqlite_database() as url:
-        run("sqlite", url, metadata, args.repeat)
+    if "sqlite" in dialects:
+        with sqlite_database() as url:
+            run("sqlite", url, metadata, args.repeat)
     for label, admin in (("postgresql", args.postgres), ("mariadb", args.mariadb)):
+        if label not in dialects:
+            continue
         try:
             with server_database(admin, args.prefix) as url:
                 run(label, url, metadata, args.repeat)

@@ -19,10 +19,10 @@ from ops.schema.live import VERSION_TABLE, LiveTable
 
 _WHERE = "TABLE_SCHEMA = DATABASE()"
 _TABLES = text(
-    "SELECT t.TABLE_NAME, t.TABLE_COLLATION, c.CHARACTER_SET_NAME "
-    "FROM information_schema.TABLES t LEFT JOIN information_schema.COLLATIONS c "
-    f"ON c.COLLATION_NAME = t.TABLE_COLLATION WHERE t.{_WHERE} AND t.TABLE_TYPE = 'BASE TABLE'"
+    "SELECT TABLE_NAME, TABLE_COLLATION FROM information_schema.TABLES "
+    f"WHERE {_WHERE} AND TABLE_TYPE = 'BASE TABLE'"
 )
+_COLLATIONS = text("SELECT COLLATION_NAME, CHARACTER_SET_NAME FROM information_schema.COLLATIONS")
 _COLUMNS = text(
     "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, "
     "COLUMN_COMMENT, CHARACTER_SET_NAME, COLLATION_NAME, GENERATION_EXPRESSION "
@@ -33,13 +33,16 @@ _INDEXES = text(
     f"FROM information_schema.STATISTICS WHERE {_WHERE} "
     "ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"
 )
+# Two queries joined here: MariaDB runs the information_schema join ten times slower.
 _FOREIGN_KEYS = text(
-    "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, "
-    "k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE "
-    "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
-    "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
-    "AND r.TABLE_NAME = k.TABLE_NAME "
-    f"WHERE k.{_WHERE} ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
+    "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_SCHEMA, "
+    "REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE "
+    f"WHERE {_WHERE} AND REFERENCED_TABLE_NAME IS NOT NULL "
+    "ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION"
+)
+_RULES = text(
+    "SELECT TABLE_NAME, CONSTRAINT_NAME, UPDATE_RULE, DELETE_RULE "
+    "FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()"
 )
 _CHECKS = text(
     "SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
@@ -120,12 +123,13 @@ def _indexes(conn: Connection, tables: dict[str, LiveTable]) -> None:
 
 def _foreign_keys(conn: Connection, tables: dict[str, LiveTable]) -> None:
     schema = conn.execute(text("SELECT DATABASE()")).scalar()
+    rules = {(t, n): (u, d) for t, n, u, d in conn.execute(_RULES)}
     grouped: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in conn.execute(_FOREIGN_KEYS):
-        table, name, column, ref_schema, ref_table, ref_column, on_update, on_delete = row
+    for table, name, column, ref_schema, ref_table, ref_column in conn.execute(_FOREIGN_KEYS):
         if table not in tables:
             continue
-        options = {k: v for k, v in (("onupdate", on_update), ("ondelete", on_delete))}
+        on_update, on_delete = rules.get((table, name), ("RESTRICT", "RESTRICT"))
+        options = {"onupdate": on_update, "ondelete": on_delete}
         entry = grouped.setdefault(
             (table, name),
             {
@@ -155,8 +159,10 @@ def reflect_mariadb(conn: Connection) -> dict[str, LiveTable] | None:
     if not getattr(conn.dialect, "is_mariadb", False):
         return None
     tables: dict[str, LiveTable] = {}
-    for name, collation, charset in conn.execute(_TABLES):
+    sets: dict[str, str] = {name: charset for name, charset in conn.execute(_COLLATIONS)}
+    for name, collation in conn.execute(_TABLES):
         if name != VERSION_TABLE:
+            charset = sets.get(collation)
             tables[name] = LiveTable(name, table_collation=collation, table_charset=charset)
     try:
         _columns(conn, tables)
