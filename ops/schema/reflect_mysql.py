@@ -58,13 +58,13 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def column_line(row: Any, table_collation: str | None) -> str:
-    """The column as SHOW CREATE TABLE prints it (for SQLAlchemy's column parser): its set and
-    collation only where they differ from the table's."""
-    _t, name, type_, nullable, default, extra, comment, charset, collation, generated = row
+def column_definition(row: Any, table_collation: str | None) -> str:
+    """The column's definition as SHOW CREATE TABLE prints it after the name (for SQLAlchemy's
+    column parser): its set and collation only where they differ from the table's."""
+    _table, _name, type_, nullable, default, extra, comment, charset, collation, generated = row
     if generated:
         raise Declined("generated column")
-    line = f"  `{name}` {type_}"
+    line = str(type_)
     if collation is not None and collation != table_collation:
         line += f" CHARACTER SET {charset} COLLATE {collation}"
     line += " NOT NULL" if nullable == "NO" else ""
@@ -82,15 +82,19 @@ def _columns(conn: Connection, tables: dict[str, LiveTable]) -> None:
     from sqlalchemy.dialects.mysql.reflection import ReflectedState  # MariaDB's only
 
     parser: Any = conn.dialect._tabledef_parser  # type: ignore[attr-defined]
+    parsed: dict[str, dict[str, Any]] = {}  # one parse per distinct definition (name aside)
     for row in conn.execute(_COLUMNS):
         live = tables.get(row[0])
         if live is None:
             continue
-        state = ReflectedState()
-        parser._parse_column(column_line(row, live.table_collation), state)
-        if len(state.columns) != 1:
-            raise Declined(f"column {row[1]!r} of {row[0]!r}")
-        live.columns.append(dict(state.columns[0]))
+        definition = column_definition(row, live.table_collation)
+        if definition not in parsed:
+            state = ReflectedState()
+            parser._parse_column(f"  `c` {definition}", state)
+            if len(state.columns) != 1:
+                raise Declined(f"column {row[1]!r} of {row[0]!r}")
+            parsed[definition] = dict(state.columns[0])
+        live.columns.append(dict(parsed[definition], name=row[1]))
         if row[8] is not None:
             live.collations[row[1]], live.charsets[row[1]] = row[8], row[7]
 
