@@ -13,8 +13,8 @@ prints the max and p99 insert latency during the repair:
     python -m benchmarks.online_ddl --dialect postgresql --rows 2000000
     python -m benchmarks.online_ddl --dialect mariadb --rows 300000 --repairs index
 
-Needs the PostgreSQL / MariaDB servers the tests use (SCRAPER_TEST_*_URL); SQLite runs in a
-temporary directory. Keep N modest on a shared machine.
+Runs on a database of its own, `<--prefix>_<random>` on the PostgreSQL / MariaDB server the
+tests use (SCRAPER_TEST_*_URL), dropped afterwards; SQLite runs in a temporary directory.
 """
 
 from __future__ import annotations
@@ -22,17 +22,19 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from benchmarks.schema_check import server_database
 from ops.schema.apply import Applier
 from scraper.db import make_engine
 from scraper.migrations.manage import check_schema, init_db, migrate
 from scraper.models import Base
-from tests.conftest import fresh_database
 from tests.ops.schema.online_load import Writer, fill_jobs, p99
+from tests.plugins.databases import SERVER_URLS
 
 HEADER = f"{'repair':<11}{'path':<8}{'took s':>8}{'inserts':>9}{'max ms':>9}{'p99 ms':>9}  outcome"
 
@@ -91,9 +93,20 @@ def measure(engine: Engine, url: str, repair: Callable[[], str]) -> tuple[str, f
     return outcome, ended - started, writer.during(started, ended)
 
 
-def run(kind: str, rows: int, repairs: list[str]) -> None:
+@contextmanager
+def database(kind: str, prefix: str) -> Iterator[str]:
+    """An empty database of this kind, dropped (or deleted) afterwards."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+        return
+    with server_database(SERVER_URLS[kind], prefix) as url:
+        yield url
+
+
+def run(kind: str, rows: int, repairs: list[str], prefix: str = "bench") -> None:
     """Fill, then break and repair each way, before and after; one line per run."""
-    with tempfile.TemporaryDirectory() as tmp, fresh_database(kind, Path(tmp)) as url:
+    with database(kind, prefix) as url:
         engine = make_engine(url)
         init_db(engine)
         started = time.monotonic()
@@ -134,8 +147,9 @@ def main() -> None:
     parser.add_argument("--dialect", choices=["postgresql", "mariadb", "sqlite"], required=True)
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--repairs", default="index,column,constraint")
+    parser.add_argument("--prefix", default="bench", help="name prefix of the database made")
     args = parser.parse_args()
-    run(args.dialect, args.rows, [r for r in args.repairs.split(",") if r])
+    run(args.dialect, args.rows, [r for r in args.repairs.split(",") if r], args.prefix)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ Each figure is the best of `--repeat` runs, as wall time and as CPU time (user +
 process: steadier on a shared machine, but blind to the database server's share).
 
     .venv/bin/python -m benchmarks.schema_check [--tables 300] [--repeat 5]
-        [--postgres URL] [--mariadb URL]
+        [--postgres URL] [--mariadb URL] [--dialects sqlite,postgresql,mariadb] [--prefix P]
 """
 
 from __future__ import annotations
@@ -68,10 +68,11 @@ def sqlite_database() -> Iterator[str]:
 
 
 @contextmanager
-def server_database(admin_url: str) -> Iterator[str]:
-    """A temporary database on the PostgreSQL or MariaDB server at `admin_url`."""
+def server_database(admin_url: str, prefix: str = "bench") -> Iterator[str]:
+    """A temporary database `<prefix>_<random>` on the PostgreSQL or MariaDB server at
+    `admin_url`."""
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"bench_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     force = " WITH (FORCE)" if admin.dialect.name == "postgresql" else ""
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
@@ -185,14 +186,20 @@ def main() -> None:
         "--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
     parser.add_argument("--mariadb", default="mysql+pymysql://root@127.0.0.1:3306/test")
+    parser.add_argument("--prefix", default="bench", help="name prefix of the databases made")
+    parser.add_argument("--dialects", default="sqlite,postgresql,mariadb")
     args = parser.parse_args()
+    dialects = args.dialects.split(",")
     os.environ["BENCH_TABLES"] = str(args.tables)
     metadata = build_metadata(args.tables)
-    with sqlite_database() as url:
-        run("sqlite", url, metadata, args.repeat)
+    if "sqlite" in dialects:
+        with sqlite_database() as url:
+            run("sqlite", url, metadata, args.repeat)
     for label, admin in (("postgresql", args.postgres), ("mariadb", args.mariadb)):
+        if label not in dialects:
+            continue
         try:
-            with server_database(admin) as url:
+            with server_database(admin, args.prefix) as url:
                 run(label, url, metadata, args.repeat)
         except sa.exc.OperationalError as exc:
             print(f"{label:<11} skipped: {str(exc.orig).strip().splitlines()[0]}")

@@ -20,10 +20,10 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from scraper.defaults import DEFAULT_DATABASE_URL as DEFAULT_DATABASE_URL
 from scraper.errors import ConfigError
 
 ENV_PREFIX = "SCRAPER_"
-DEFAULT_DATABASE_URL = "sqlite:///data/scraper.db"
 DEFAULT_SECRET_KEY = "dev-insecure-secret-change-me"
 SOURCE_URL_VAR = re.compile(r"SCRAPER_SOURCE_([A-Z0-9_]+)_URL")
 STORAGE_URL = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file:///.*")
@@ -162,6 +162,13 @@ class Settings(BaseSettings):
         "seconds a statement of the service waits for a row or table lock (PostgreSQL "
         "`lock_timeout`, MariaDB `innodb_lock_wait_timeout`); a worker's own writes retry",
         gt=0,
+    )
+    db_startup_wait: float = setting(
+        60.0,
+        "seconds `scraper serve` / `scraper worker` wait at start for the database to answer, "
+        "trying again with backoff (0.5 s doubling to 5 s), before exiting with status 2 "
+        "(`0`: one try)",
+        ge=0,
     )
     db_idle_transaction_timeout: float = setting(
         60.0,

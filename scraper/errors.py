@@ -134,3 +134,13 @@ class JournalUnavailable(ScraperError):
         super().__init__(f"the fallback journal {path} cannot be written ({reason})")
         self.path = path
         self.reason = reason
+
+
+class DatabaseUnavailable(ScraperError):
+    """The database did not answer within SCRAPER_DB_STARTUP_WAIT at start-up."""
+
+    def __init__(self, url: str, attempts: int, budget: float, reason: str) -> None:
+        super().__init__(
+            f"the database at {url} did not answer within SCRAPER_DB_STARTUP_WAIT={budget:g} s "
+            f"({attempts} attempt{'s' if attempts != 1 else ''}): {reason}"
+        )

@@ -123,7 +123,7 @@ def ops_command(
     def decorate(func: Callable[..., Outcome]) -> click.Command:
         @functools.wraps(func)
         def run(database_url: str | None, as_json: bool, **kwargs: Any) -> None:
-            from scraper.config import DEFAULT_DATABASE_URL
+            from scraper.defaults import DEFAULT_DATABASE_URL  # not the settings model
 
             # Only the URL is read here: a malformed other setting is `ops doctor`'s finding.
             url = database_url or os.environ.get("SCRAPER_DATABASE_URL") or DEFAULT_DATABASE_URL

@@ -17,6 +17,9 @@ log = logging.getLogger("ops.schema")
 
 _ORDER = [
     "missing_table",
+    # before columns are added (they take the table's default) and keys built on them
+    "charset_mismatch",
+    "collation_mismatch",
     "missing_column",
     "probable_rename",
     "unexpected_column",

@@ -21,6 +21,13 @@ class LiveTable:
     foreign_keys: list[dict[str, Any]] = field(default_factory=list)
     primary_key: dict[str, Any] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)
+    # Collation and character set (ops.schema.reflect_collation): per column, the collation
+    # it was declared with (None: the database's default; MariaDB names every text column's);
+    # MariaDB also the column's character set and the table's defaults.
+    collations: dict[str, str | None] = field(default_factory=dict)
+    charsets: dict[str, str] = field(default_factory=dict)
+    table_collation: str | None = None
+    table_charset: str | None = None
 
     def column(self, name: str) -> dict[str, Any] | None:
         """The reflected column called `name`, or None."""

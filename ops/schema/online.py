@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alembic.operations import ops
-from sqlalchemy import Dialect, MetaData, String, Text
+from sqlalchemy import Dialect, MetaData, PrimaryKeyConstraint, String, Text, UniqueConstraint
 
 from ops.schema.render import _render_one, needs_rebuild, op_table
 
@@ -210,9 +210,29 @@ def _pg_alter(server: Server, op: ops.AlterColumnOp) -> list[Step]:
         elif " TYPE " in sql and not _coercible(op.existing_type, op.modify_type):
             note = "rewrites the table: add a new column, backfill it in batches, then swap"
             steps.append(Step(table, sql, _AE, REWRITE, False, note))
+        elif " TYPE " in sql and _recollated(op) and _indexed(server, table, column):
+            note = "no rewrite, but the column's indexes are rebuilt under the lock"
+            steps.append(Step(table, sql, _AE, BUILD, False, note))
         else:
             steps.append(Step(table, sql, _AE, note="catalog change only"))
     return steps
+
+
+def _recollated(op: ops.AlterColumnOp) -> bool:
+    """The type change sets another collation."""
+    old, new = (getattr(t, "collation", None) for t in (op.existing_type, op.modify_type))
+    return op.modify_type is not None and old != new
+
+
+def _indexed(server: Server, table: str, column: str) -> bool:
+    """The models index `column` (an index, a unique key or the primary key); unknown: True."""
+    model = server.metadata.tables.get(table) if server.metadata is not None else None
+    if model is None:
+        return True
+    keys = [i.columns.keys() for i in model.indexes]
+    unique = (UniqueConstraint, PrimaryKeyConstraint)
+    keys += [c.columns.keys() for c in model.constraints if isinstance(c, unique)]
+    return any(column in key for key in keys)
 
 
 def _pg_set_not_null(server: Server, table: str, column: str, sql: str) -> list[Step]:
@@ -246,6 +266,8 @@ def _mysql(server: Server, op: ops.MigrateOperation) -> list[Step]:
     table = op_table(op)
     if isinstance(op, ops.CreateTableOp):
         return [Step(table, s, _NEW) for s in _render(server, op)]
+    if isinstance(op, ops.ExecuteSQLOp) and str(op.sqltext).startswith("ALTER TABLE"):
+        return [_instant(server, table, str(op.sqltext), "metadata only (the table's defaults)")]
     if isinstance(op, ops.ExecuteSQLOp):
         note = f"batches of {BATCH_ROWS} rows, each its own transaction"
         return [

@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import Connection, inspect, text
 
 from ops.schema.live import VERSION_TABLE, Key, LiveSchema, LiveTable
+from ops.schema.reflect_collation import reflect_collations
+from ops.schema.reflect_mysql import reflect_mariadb
 from ops.schema.reflect_sqlite import reflect_sqlite
 
 # SQLAlchemy's MySQL reflection drops the sort order of DESC index columns (MariaDB >= 10.8).
@@ -27,13 +29,17 @@ def _multi(getter: Any, names: list[str]) -> dict[Key, Any]:
 def reflect_schema(conn: Connection, schema: str | None = None, fast: bool = True) -> LiveSchema:
     """Reflect every table of `schema` with one multi-table call per aspect.
 
-    On SQLite, whose `get_multi_*` loop table by table, a one-query-per-aspect reader is used
-    unless `fast` is False or it declines.
+    On SQLite and MariaDB, whose `get_multi_*` loop table by table (PRAGMAs, SHOW CREATE
+    TABLE), a one-query-per-aspect reader is used unless `fast` is False or it declines.
     """
     if fast and schema is None and conn.dialect.name == "sqlite":
         tables = reflect_sqlite(conn)
         if tables is not None:
             return LiveSchema("sqlite", False, tables)
+    if fast and schema is None and conn.dialect.name == "mysql":
+        found = reflect_mariadb(conn)
+        if found is not None:
+            return LiveSchema("mysql", True, found)
     insp = inspect(conn)
     names = [n for n in insp.get_table_names(schema=schema) if n != VERSION_TABLE]
     tables = {n: LiveTable(n) for n in names}
@@ -54,6 +60,7 @@ def reflect_schema(conn: Connection, schema: str | None = None, fast: bool = Tru
         _mysql_sorting(conn, tables, schema)
     if conn.dialect.name == "postgresql":
         _pg_not_valid(conn, tables, schema)
+    reflect_collations(conn, tables, schema)
     dialect = conn.dialect
     return LiveSchema(dialect.name, bool(getattr(dialect, "is_mariadb", False)), tables)
 

@@ -24,6 +24,8 @@ _NAMED = re.compile(
 _CHECK = re.compile(r"\bCHECK\s*\(", re.IGNORECASE)
 _ORDER = re.compile(r"\s+(ASC|DESC)$", re.IGNORECASE)
 _IDENT = re.compile(rf"^(?:{_NAME})$")
+_COLLATE = re.compile(rf"\bCOLLATE\s+({_NAME})", re.IGNORECASE)
+_CLAUSES = {"CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"}
 _TABLES = "SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
 _INDEX_SQL = "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL"
 _COLUMNS = (
@@ -124,6 +126,20 @@ def index_elements(sql: str) -> dict[str, Any]:
     return result
 
 
+def sqlite_collations(sql: str) -> dict[str, str]:
+    """Column name -> COLLATE name, from a CREATE TABLE statement."""
+    if "COLLATE" not in (sql or "").upper():
+        return {}  # most tables: skip splitting the statement
+    start = sql.find("(")
+    found = {}
+    for part in _split_top(_balanced(sql, start)) if start >= 0 else []:
+        words = part.split(None, 1)
+        match = _COLLATE.search(part)
+        if words and match and words[0].upper() not in _CLAUSES:
+            found[_unquote(words[0])] = _unquote(match.group(1))
+    return found
+
+
 def _cols(body: str) -> tuple[str, ...]:
     return tuple(_unquote(part.strip().split()[0]) for part in body.split(",") if part.strip())
 
@@ -213,4 +229,5 @@ def reflect_sqlite(conn: Connection) -> dict[str, LiveTable] | None:
     _foreign_keys(conn, tables, sql)
     for name, live in tables.items():
         live.checks = check_constraints(sql[name])
+        live.collations = dict(sqlite_collations(sql[name]))
     return tables

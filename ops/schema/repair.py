@@ -18,7 +18,7 @@ from ops.schema.check import check_connection, connect
 from ops.schema.difference import Difference, Repair
 from ops.schema.execute import Runner, upgrade_with_retries
 from ops.schema.lock import schema_lock
-from ops.schema.online import server_of
+from ops.schema.online import LARGE_TABLE_ROWS, server_of
 from ops.schema.reports import InitReport, MigrateReport, Refusal
 from ops.schema.scripts import Migrations
 
@@ -152,7 +152,9 @@ def _repair_online(
         log.info("schema repair: %s (%s)", applier.label, operation.lock)
         try:
             for step in operation.steps:
-                runner.run(step, blocking_ok=options.blocking or not operation.blocking)
+                # a server that refuses the online algorithm may copy a small table only
+                small = operation.rows <= LARGE_TABLE_ROWS
+                runner.run(step, blocking_ok=options.blocking or small)
         except NotOnline as exc:
             report.refused.append(
                 Refusal(diff.table, diff.column, diff.kind, exc.reason, "--allow-blocking")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from scraper.db import is_transient
-from scraper.errors import ScraperError, one_line
+from scraper.errors import DatabaseUnavailable, ScraperError, one_line
 from scraper.migrations.manage import auto_heal
 from scraper.runtime import Runtime
 
@@ -20,6 +23,56 @@ class StartupReport:
     schema_changes: list[str] = field(default_factory=list)
     reconciled: int = 0
     problems: list[str] = field(default_factory=list)
+
+
+FIRST_DELAY, MAX_DELAY = 0.5, 5.0  # seconds between two start-up tries: doubling, capped
+
+
+def wait_for_database(
+    runtime: Runtime,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Connect until the database answers, trying again with bounded backoff; the tries made.
+
+    A server still starting (refused, reset, "starting up") is waited for up to
+    `db_startup_wait` seconds, one log line per failed try; anything else (a wrong password,
+    no such database) is raised at once. Raises DatabaseUnavailable when the time is up: the
+    CLI exits with status 2, so a supervisor restarts the service rather than it serving
+    without its database. SQLite, a file, has no server to wait for (0 tries).
+    """
+    if runtime.engine.dialect.name == "sqlite":
+        return 0
+    budget = runtime.settings.db_startup_wait
+    url = runtime.engine.url.render_as_string(hide_password=True)
+    started, delay, attempt = clock(), FIRST_DELAY, 0
+    while True:
+        attempt += 1
+        try:
+            with runtime.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            waited = clock() - started
+            if not _unreachable(exc):
+                raise  # the server answered and refused: waiting will not change it
+            if waited + delay > budget:
+                raise DatabaseUnavailable(url, attempt, budget, one_line(exc)) from exc
+            log.warning(
+                "start-up: database %s not reachable (attempt %d, %.1f s of %.0f s): %s; "
+                "trying again in %.1f s",
+                url,
+                attempt,
+                waited,
+                budget,
+                one_line(exc),
+                delay,
+            )
+            sleep(delay)
+            delay = min(delay * 2, MAX_DELAY)
+            continue
+        if attempt > 1:
+            log.info("start-up: database %s answered after %d attempts", url, attempt)
+        return attempt
 
 
 def prepare(runtime: Runtime) -> StartupReport:

@@ -139,14 +139,15 @@ class Service:
         return prepare(self.runtime)
 
     def start(self) -> None:
-        """Start the metrics port, the background thread and the worker; handle SIGTERM."""
+        """Handle SIGTERM, then start the metrics port, the background thread and the worker
+        (handler first: a SIGTERM right after "worker started" still stops it cleanly)."""
+        signal.signal(signal.SIGTERM, self._on_sigterm)
         if self.metrics_port is not None:
             serve_metrics(self.metrics_port)
         for part in self.background:
             part.start()
         if self.worker is not None:
             self.worker.start()
-        signal.signal(signal.SIGTERM, self._on_sigterm)
 
     def wait(self) -> None:
         """Serve (or idle) until Ctrl+C or SIGTERM, then stop every part."""

@@ -22,7 +22,13 @@ from scraper.console import (
     version_option,
 )
 from scraper.db import sqlite_file
-from scraper.errors import ConfigError, InvalidQuery, ScraperError, UnknownSource
+from scraper.errors import (
+    ConfigError,
+    DatabaseUnavailable,
+    InvalidQuery,
+    ScraperError,
+    UnknownSource,
+)
 from scraper.logs import configure_logging
 from scraper.runtime import Runtime
 
@@ -38,7 +44,7 @@ def explain(exc: Exception) -> Failure | None:
     """The expected failures of `scraper` commands, each as one line and its exit code."""
     if isinstance(exc, AccountError):
         return Failure(str(exc), PROBLEM)
-    if isinstance(exc, ConfigError | UnknownSource | InvalidQuery):
+    if isinstance(exc, ConfigError | UnknownSource | InvalidQuery | DatabaseUnavailable):
         return Failure(str(exc), CANNOT_RUN)
     if isinstance(exc, ScraperError):
         return Failure(str(exc), PROBLEM)

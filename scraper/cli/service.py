@@ -43,6 +43,7 @@ def serve(
     host: str, port: int, threads: int, no_worker: bool, concurrency: int, database_url: str | None
 ) -> None:
     """Serve the dashboard and API (waitress), with an in-process worker unless --no-worker."""
+    from scraper.app.bootstrap import wait_for_database
     from scraper.app.lifecycle import CannotListen, Listen, Service  # loads waitress and Flask
 
     runtime = runtime_for(database_url)
@@ -54,6 +55,7 @@ def serve(
     except CannotListen as exc:
         hint = " (another port: --port N, or `make run PORT=N`)" if port else ""
         raise click.ClickException(f"{exc}{hint}") from exc
+    wait_for_database(runtime)  # a database still starting is waited for; one never up: exit 2
     for warning in startup_warnings(runtime):
         click.echo(f"warning: {warning}", err=True)
     for problem in service.prepare().problems:
@@ -112,10 +114,12 @@ def worker(
     concurrency: int, name: str | None, metrics_port: int | None, database_url: str | None
 ) -> None:
     """Run a standalone worker; SIGTERM stops claiming and releases what it holds."""
+    from scraper.app.bootstrap import wait_for_database
     from scraper.app.lifecycle import Service  # loads the worker and the metrics exporter
 
     runtime = runtime_for(database_url)
     setup_logging(runtime)
     service = Service.standalone_worker(runtime, concurrency, name, metrics_port)
+    wait_for_database(runtime)
     service.prepare()
     service.run()

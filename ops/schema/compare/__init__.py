@@ -2,7 +2,7 @@
 
 Modelled on Alembic's `autogenerate/compare/`: tables, columns (with rename detection),
 column attributes (type, nullability, default), indexes and unique constraints, and
-constraints (foreign keys, primary key, CHECK).
+constraints (foreign keys, primary key, CHECK), and collations / character sets.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Dialect, MetaData
 
 from ops.schema.compare.checks import compare_checks
+from ops.schema.compare.collations import compare_collations
 from ops.schema.compare.columns import compare_columns
 from ops.schema.compare.constraints import compare_foreign_keys, compare_primary_key
 from ops.schema.compare.context import Context
@@ -24,6 +25,7 @@ TABLE_COMPARERS = (
     compare_foreign_keys,
     compare_primary_key,
     compare_checks,
+    compare_collations,
 )
 
 

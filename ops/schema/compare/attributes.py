@@ -70,7 +70,10 @@ def type_verdict(ctx: Context, want: Shape, have: Shape) -> tuple[Severity, bool
     return Severity.WARNING, True
 
 
-def _alter(table: str, column: Column[Any], live: dict[str, Any], **changes: Any) -> Operations:
+def alter_column(
+    table: str, column: Column[Any], live: dict[str, Any], **changes: Any
+) -> Operations:
+    """ALTER COLUMN with `changes`, naming what the column has now (MySQL restates it)."""
     existing = {
         "existing_type": changes.pop("existing_type", column.type),
         "existing_nullable": changes.pop("existing_nullable", live["nullable"]),
@@ -88,7 +91,7 @@ def compare_type(
     if verdict is None:
         return []
     severity, narrower = verdict
-    op = _alter(table, column, live, modify_type=column.type, existing_type=live["type"])
+    op = alter_column(table, column, live, modify_type=column.type, existing_type=live["type"])
     same = want.family == have.family or {want.family, have.family} == {"string", "text"}
     repair = Repair.SAFE if narrower and same else Repair.DESTRUCTIVE
     why = (
@@ -122,7 +125,7 @@ def compare_nullable(
         return []
     want = "NULL" if column.nullable else "NOT NULL"
     have = "NULL" if live["nullable"] else "NOT NULL"
-    op = _alter(table, column, live, modify_nullable=column.nullable)
+    op = alter_column(table, column, live, modify_nullable=column.nullable)
     if column.nullable:
         no_default = live.get("default") is None
         severity = Severity.CRITICAL if no_default else Severity.WARNING
@@ -157,7 +160,7 @@ def compare_default(
     if want == have:
         return []
     server_default = text(raw_want) if raw_want is not None else None
-    op = _alter(
+    op = alter_column(
         table,
         column,
         live,
