@@ -165,9 +165,9 @@ class Settings(BaseSettings):
     )
     db_startup_wait: float = setting(
         60.0,
-        "seconds `scraper serve` / `scraper worker` wait at start for the database to answer, "
-        "trying again with backoff (0.5 s doubling to 5 s), before exiting with status 2 "
-        "(`0`: one try)",
+        "seconds `scraper worker` waits at start for the database to answer, trying again "
+        "with backoff (0.5 s doubling to 5 s), before exiting with status 2 (`0`: one try); "
+        "`scraper serve` does not wait: it serves through the outage",
         ge=0,
     )
     db_idle_transaction_timeout: float = setting(

@@ -136,8 +136,8 @@ class JournalUnavailable(ScraperError):
         self.reason = reason
 
 
-class DatabaseUnavailable(ScraperError):
-    """The database did not answer within SCRAPER_DB_STARTUP_WAIT at start-up."""
+class DatabaseNeverAnswered(ScraperError):
+    """A worker's database did not answer within SCRAPER_DB_STARTUP_WAIT at start-up."""
 
     def __init__(self, url: str, attempts: int, budget: float, reason: str) -> None:
         super().__init__(

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from scraper.db import is_transient
-from scraper.errors import DatabaseUnavailable, ScraperError, one_line
+from scraper.errors import DatabaseNeverAnswered, ScraperError, one_line
 from scraper.migrations.manage import auto_heal
 from scraper.runtime import Runtime
 
@@ -37,7 +37,7 @@ def wait_for_database(
 
     A server still starting (refused, reset, "starting up") is waited for up to
     `db_startup_wait` seconds, one log line per failed try; anything else (a wrong password,
-    no such database) is raised at once. Raises DatabaseUnavailable when the time is up: the
+    no such database) is raised at once. Raises DatabaseNeverAnswered when the time is up: the
     CLI exits with status 2, so a supervisor restarts the service rather than it serving
     without its database. SQLite, a file, has no server to wait for (0 tries).
     """
@@ -56,7 +56,7 @@ def wait_for_database(
             if not _unreachable(exc):
                 raise  # the server answered and refused: waiting will not change it
             if waited + delay > budget:
-                raise DatabaseUnavailable(url, attempt, budget, one_line(exc)) from exc
+                raise DatabaseNeverAnswered(url, attempt, budget, one_line(exc)) from exc
             log.warning(
                 "start-up: database %s not reachable (attempt %d, %.1f s of %.0f s): %s; "
                 "trying again in %.1f s",

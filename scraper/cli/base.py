@@ -24,7 +24,7 @@ from scraper.console import (
 from scraper.db import sqlite_file
 from scraper.errors import (
     ConfigError,
-    DatabaseUnavailable,
+    DatabaseNeverAnswered,
     InvalidQuery,
     ScraperError,
     UnknownSource,
@@ -44,7 +44,7 @@ def explain(exc: Exception) -> Failure | None:
     """The expected failures of `scraper` commands, each as one line and its exit code."""
     if isinstance(exc, AccountError):
         return Failure(str(exc), PROBLEM)
-    if isinstance(exc, ConfigError | UnknownSource | InvalidQuery | DatabaseUnavailable):
+    if isinstance(exc, ConfigError | UnknownSource | InvalidQuery | DatabaseNeverAnswered):
         return Failure(str(exc), CANNOT_RUN)
     if isinstance(exc, ScraperError):
         return Failure(str(exc), PROBLEM)

@@ -43,7 +43,6 @@ def serve(
     host: str, port: int, threads: int, no_worker: bool, concurrency: int, database_url: str | None
 ) -> None:
     """Serve the dashboard and API (waitress), with an in-process worker unless --no-worker."""
-    from scraper.app.bootstrap import wait_for_database
     from scraper.app.lifecycle import CannotListen, Listen, Service  # loads waitress and Flask
 
     runtime = runtime_for(database_url)
@@ -55,7 +54,6 @@ def serve(
     except CannotListen as exc:
         hint = " (another port: --port N, or `make run PORT=N`)" if port else ""
         raise click.ClickException(f"{exc}{hint}") from exc
-    wait_for_database(runtime)  # a database still starting is waited for; one never up: exit 2
     for warning in startup_warnings(runtime):
         click.echo(f"warning: {warning}", err=True)
     for problem in service.prepare().problems:

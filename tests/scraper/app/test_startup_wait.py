@@ -1,4 +1,4 @@
-"""At start-up a worker (or server) waits for a database that is not up yet, with bounded
+"""At start-up a worker waits for a database that is not up yet, with bounded
 backoff and one log line per try, and exits with status 2 when it never answers."""
 
 from __future__ import annotations
