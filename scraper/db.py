@@ -33,6 +33,9 @@ RECONNECT_BUDGET = 30.0
 # succeed once the holder lets go.
 _LOCK_TIMEOUT_SQLSTATE = "55P03"
 _LOCK_TIMEOUT_MYSQL_CODE = 1205
+# A deadlock's victim: its transaction was rolled back whole, so it may simply run again.
+_DEADLOCK_SQLSTATE = "40P01"
+_DEADLOCK_MYSQL_CODE = 1213
 
 # Seconds each statement of the current unit of work may run (the web sets it per request);
 # None: no limit. Read by the engines' statement hooks below.
@@ -150,6 +153,16 @@ def _bound_statements(engine: Engine) -> None:
 _BOUNDABLE = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)
 
 
+def is_deadlock(exc: BaseException) -> bool:
+    """True when the database chose this transaction as a deadlock's victim and rolled it
+    back: the same transaction may be run again."""
+    if not isinstance(exc, DBAPIError) or exc.orig is None:
+        return False
+    if getattr(exc.orig, "sqlstate", None) == _DEADLOCK_SQLSTATE:
+        return True
+    return bool(exc.orig.args) and exc.orig.args[0] == _DEADLOCK_MYSQL_CODE
+
+
 def is_lock_timeout(exc: BaseException) -> bool:
     """True when a statement gave up waiting for a lock another transaction holds."""
     if not isinstance(exc, DBAPIError) or exc.orig is None:
@@ -220,9 +233,9 @@ def is_outage(exc: BaseException) -> bool:
 def retry_transient(work: Callable[[], T], what: str, budget: float | None = None) -> T:
     """Run `work` (one whole idempotent transaction), again while the connection is down.
 
-    Workers call this for their guarded writes so that a database restart, or a lock held
-    elsewhere past the lock timeout, delays a job instead of failing it; after `budget` seconds
-    (RECONNECT_BUDGET) the error propagates.
+    Workers call this for their guarded writes so that a database restart, a lock held
+    elsewhere past the lock timeout, or a deadlock this transaction lost, delays a job instead of
+    failing it; after `budget` seconds (RECONNECT_BUDGET) the error propagates.
     """
     deadline = time.monotonic() + (RECONNECT_BUDGET if budget is None else budget)
     delay = 0.1
@@ -230,14 +243,13 @@ def retry_transient(work: Callable[[], T], what: str, budget: float | None = Non
         try:
             return work()
         except DBAPIError as exc:
-            if not is_outage(exc):
+            if not (is_outage(exc) or is_deadlock(exc)):
                 raise
             if time.monotonic() + delay > deadline:
                 raise
             reason = one_line(exc)
-            log.warning(
-                "database connection lost during %s (%s); retrying in %.1fs", what, reason, delay
-            )
+            cause = "deadlock" if is_deadlock(exc) else "database connection lost"
+            log.warning("%s during %s (%s); retrying in %.1fs", cause, what, reason, delay)
             time.sleep(delay)
             delay = min(2.0, delay * 2)
 

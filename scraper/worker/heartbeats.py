@@ -9,11 +9,30 @@ import os
 import socket
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import Insert
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from scraper.db import retry_transient
 from scraper.jobs.workers import HB, with_or_without_last_error
 from scraper.models import utcnow
+
+BEAT_BUDGET = 5.0  # seconds a beat retries a lost connection or a deadlock; the next one follows
+
+
+def upsert(dialect: str, row: dict[str, Any], refreshed: dict[str, Any]) -> Insert:
+    """Insert `row`, or set `refreshed` on the row with its id: one statement, so two workers
+    beating at once never interleave an UPDATE and an INSERT (on MariaDB, whose gap locks made
+    that pair deadlock under four processes)."""
+    if dialect in ("mysql", "mariadb"):
+        return mysql.insert(HB).values(**row).on_duplicate_key_update(**refreshed)
+    if dialect == "postgresql":
+        pg = postgresql.insert(HB).values(**row)
+        return pg.on_conflict_do_update(index_elements=[HB.c.id], set_=refreshed)
+    if dialect == "sqlite":
+        lite = sqlite.insert(HB).values(**row)
+        return lite.on_conflict_do_update(index_elements=[HB.c.id], set_=refreshed)
+    raise NotImplementedError(f"no heartbeat upsert for {dialect}")  # pragma: no cover
 
 
 def beat(
@@ -24,7 +43,8 @@ def beat(
     state: str = "running",
     last_error: str | None = None,
 ) -> None:
-    """Insert or refresh this worker's row."""
+    """Insert or refresh this worker's row (one upsert; a deadlock or a lost connection is
+    retried for a few seconds)."""
 
     def write(with_error: bool) -> None:
         values: dict[str, Any] = dict(
@@ -32,17 +52,14 @@ def beat(
         )
         if with_error:
             values["last_error"] = last_error
+        row = dict(
+            id=worker_id, hostname=socket.gethostname(), pid=os.getpid(), started_at=utcnow()
+        )
         with session_factory() as s, s.begin():
-            found = s.execute(update(HB).where(HB.c.id == worker_id).values(**values))
-            if found.rowcount == 0:  # type: ignore[attr-defined]
-                s.execute(
-                    insert(HB).values(
-                        id=worker_id,
-                        hostname=socket.gethostname(),
-                        pid=os.getpid(),
-                        started_at=utcnow(),
-                        **values,
-                    )
-                )
+            s.execute(upsert(s.get_bind().dialect.name, row | values, values))
 
-    with_or_without_last_error(write)
+    with_or_without_last_error(
+        lambda with_error: retry_transient(
+            lambda: write(with_error), f"heartbeat of {worker_id}", BEAT_BUDGET
+        )
+    )
