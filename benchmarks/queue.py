@@ -124,7 +124,7 @@ def _worker_process(settings: Settings, counts: Counts, ready: Any, go: Any, don
     from scraper.worker import Worker
 
     logging.disable(logging.WARNING)
-    runtime = Runtime(settings, pre_ping=False)  # as `scraper worker` makes it
+    runtime = Runtime(settings, pre_ping=False, kept_connections=1)  # as `scraper worker` does
     with runtime.engine.connect():  # connect before the clock starts
         pass
     worker = Worker(runtime, concurrency=1)

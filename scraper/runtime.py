@@ -14,6 +14,8 @@ from scraper.db import SessionLimits, make_engine, make_sessionmaker
 from scraper.jobs import FallbackStore, JobService, JobStore
 from scraper.storage import Storage, open_store
 
+OVERFLOW = 64  # connections a worker may open beyond the kept ones while threads overlap
+
 
 @dataclass
 class Runtime:
@@ -23,6 +25,10 @@ class Runtime:
     # A connection ping on every pool checkout; a worker turns it off before first use (its
     # writes and claims retry a lost connection), keeping one after 2 s idle (`scraper.db`).
     pre_ping: bool = True
+    # Connections the pool keeps open between uses (None: SQLAlchemy's 5). A worker keeps one:
+    # an idle worker then holds one connection, which also listens for queued jobs
+    # (`scraper.worker.wakeup`); more open while threads overlap and close when they are done.
+    kept_connections: int | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Runtime:
@@ -34,7 +40,12 @@ class Runtime:
             lock_timeout=self.settings.db_lock_timeout,
             idle_in_transaction_timeout=self.settings.db_idle_transaction_timeout,
         )
-        return make_engine(self.settings.database_url, limits, pool_pre_ping=self.pre_ping)
+        pool: dict[str, Any] = {}
+        if self.kept_connections is not None and not self.settings.database_url.startswith(
+            "sqlite"
+        ):
+            pool = dict(pool_size=self.kept_connections, max_overflow=OVERFLOW)
+        return make_engine(self.settings.database_url, limits, pool_pre_ping=self.pre_ping, **pool)
 
     @cached_property
     def Session(self) -> sessionmaker[Session]:  # noqa: N802 - it is a factory, named like one

@@ -125,6 +125,7 @@ class Service:
         """A worker alone, with the self-healer when SCRAPER_AUTO_HEAL=safe and its own
         metrics port if asked for."""
         runtime.pre_ping = False  # the engine is not made yet: a worker pings only after idling
+        runtime.kept_connections = 1  # idle, it holds one connection (which also listens)
         healer = SelfHealer(runtime) if runtime.settings.auto_heal == "safe" else None
         worker = Worker(runtime, concurrency=concurrency, worker_id=worker_id)
         return cls(runtime, worker, (healer,) if healer else (), metrics_port=metrics_port)

@@ -70,6 +70,9 @@ class Worker:
         self.claims = FailureBackoff("claims", log, base=self.settings.poll_interval)
         self.wakeup = Wakeup(runtime.engine)  # idle loops wake on a queued job (PostgreSQL)
         self._storage_ok_until = float("-inf")
+        # Claims and housekeeping take turns: an idle worker's statements never overlap, so
+        # it needs one connection (`Runtime.kept_connections`); a job's own writes do not wait.
+        self._turn = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -120,7 +123,8 @@ class Worker:
 
     def run_once(self) -> bool:
         """Claim and run one job; False if there was none to claim."""
-        job = self.runtime.store.claim(self.id, self.settings.lease_seconds)
+        with self._turn:
+            job = self.runtime.store.claim(self.id, self.settings.lease_seconds)
         if job is None:
             return False
         with log_context(job_id=job.id, worker=self.id):
@@ -273,12 +277,13 @@ class Worker:
         interval = max(0.2, min(5.0, self.settings.lease_seconds / 3))
         last_rescue = 0.0
         while True:
-            self._renew_leases()
-            self._safe_beat("running")
-            fire_schedules(self.runtime.Session, self.settings)
-            if time.monotonic() - last_rescue > self.settings.lease_seconds / 2:
-                self._rescue()
-                last_rescue = time.monotonic()
+            with self._turn:
+                self._renew_leases()
+                self._safe_beat("running")
+                fire_schedules(self.runtime.Session, self.settings)
+                if time.monotonic() - last_rescue > self.settings.lease_seconds / 2:
+                    self._rescue()
+                    last_rescue = time.monotonic()
             if self._stop.wait(interval) and not self._held:
                 return
 

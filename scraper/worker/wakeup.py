@@ -1,53 +1,79 @@
 """Wake idle job loops as soon as a job is queued, instead of at their next poll.
 
-On PostgreSQL one thread per worker process holds a dedicated connection that LISTENs on
-`scraper.jobs.notify.CHANNEL`; each notification rings the bell and every idle job loop
-claims at once. The connection is outside the engine's pool (so it costs one connection per
-worker process, whatever its concurrency) and is reopened when it dies; while it is down, and
-on MariaDB and SQLite, the loops simply poll every `poll_interval` seconds, as they always do.
+On PostgreSQL every connection of the worker's pool `LISTEN`s on
+`scraper.jobs.notify.CHANNEL` (from its first checkout), and rings the bell on each
+notification psycopg reads while the connection runs a statement. While a connection sits in
+the pool, one thread of the worker waits (`select`) on its socket and reads what arrives. So
+the listener costs no connection of its own: an idle worker holds one connection, its pool's
+(see `Runtime.kept_connections`), which claims, beats and listens.
+
+A connection that dies is marked and replaced at its next checkout; the new one listens and
+rings at once (jobs queued meanwhile are claimed then). While no connection listens, and on
+MariaDB and SQLite, the loops poll every `poll_interval` seconds, as they always do.
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import threading
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 
 from scraper.errors import one_line
 from scraper.jobs.notify import CHANNEL
 
 log = logging.getLogger(__name__)
 
-TICK = 0.25  # seconds the listener waits for a notification before it looks at `closed`
+TICK = 0.25  # seconds the listener waits on the sockets before it looks again
+LISTENING = "scraper_listening"  # a pooled connection's record.info key: LISTEN is in place
+DEAD = "scraper_dead"  # the listener found the connection closed: replace it at checkout
 
 
 class Wakeup:
     """A bell the job loops wait on: rung by a notification, by `ring`, or never (polling)."""
 
-    def __init__(self, engine: Engine, reconnect_cap: float = 5.0) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.reconnect_cap = reconnect_cap
         self.generation = 0  # how many times it rang; a loop waits for it to change
-        self.listening = threading.Event()  # set while the LISTEN connection is open
+        self.listening = threading.Event()  # set while a pooled connection LISTENs
         self._cond = threading.Condition()  # an RLock: `ring` is safe in a signal handler
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
+        self._idle: dict[int, tuple[Any, Any]] = {}  # id(record): (psycopg conn, record)
+        self._idle_lock = threading.Lock()
 
     def start(self) -> None:
-        """Start listening (PostgreSQL); elsewhere the bell only rings on `ring`."""
+        """Start listening (PostgreSQL with psycopg); elsewhere the bell only rings on `ring`."""
         dialect = self.engine.dialect
         if (dialect.name, dialect.driver) != ("postgresql", "psycopg") or self._thread is not None:
             return
+        event.listen(self.engine, "checkout", self._checkout)
+        event.listen(self.engine, "checkin", self._checkin)
+        event.listen(self.engine, "close", self._forget)
+        event.listen(self.engine, "invalidate", self._forget_invalid)
         self._thread = threading.Thread(target=self._listen, name="worker-listen", daemon=True)
         self._thread.start()
+        try:
+            with self.engine.connect():  # a first connection, listening from now on
+                pass
+        except SQLAlchemyError as exc:  # the database is down: the loops' polls connect later
+            log.warning("cannot listen for queued jobs yet: %s", one_line(exc))
 
     def close(self, timeout: float = 2.0) -> None:
         self._closed.set()
         self.ring()
         if self._thread is not None:
             self._thread.join(timeout)
+            for name, hook in (
+                ("checkout", self._checkout),
+                ("checkin", self._checkin),
+                ("close", self._forget),
+                ("invalidate", self._forget_invalid),
+            ):
+                event.remove(self.engine, name, hook)
 
     def ring(self) -> None:
         with self._cond:
@@ -60,39 +86,70 @@ class Wakeup:
         with self._cond:
             return self._cond.wait_for(lambda: self.generation != seen, timeout)
 
-    def _listen(self) -> None:
-        delay = 0.1
-        failing = False
-        while not self._closed.is_set():
-            try:
-                self._listen_once()
-                delay = 0.1
-                failing = False
-            except Exception as exc:  # noqa: BLE001 - whatever it was, polling goes on
-                self.listening.clear()
-                if not failing:
-                    log.warning("job notifications lost, polling until back: %s", one_line(exc))
-                failing = True
-            self._closed.wait(delay)
-            delay = min(self.reconnect_cap, delay * 2)
+    # -- the pool's connections ----------------------------------------------------------
 
-    def _listen_once(self) -> None:
-        raw = self.engine.raw_connection()
-        conn: Any = raw.driver_connection
-        raw.detach()  # ours alone: never handed back to the pool
+    def _checkout(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.pop(DEAD, False):
+            raise DisconnectionError("closed while in the pool")  # the pool opens another
+        with self._idle_lock:
+            self._idle.pop(id(record), None)
+        if record.info.get(LISTENING):
+            return
+        conn = dbapi_connection  # psycopg's own Connection
+        conn.autocommit = True  # LISTEN takes effect at commit: its own transaction
         try:
-            conn.rollback()
-            conn.autocommit = True
             conn.execute(f"LISTEN {CHANNEL}")
-            self.listening.set()
-            log.debug("listening for queued jobs on %s", CHANNEL)
-            self.ring()  # jobs queued while nobody listened: claim once now
-            while not self._closed.is_set():
-                for _ in conn.notifies(timeout=TICK, stop_after=1):
-                    self.ring()
         finally:
-            self.listening.clear()
+            conn.autocommit = False
+        conn.add_notify_handler(lambda _notify: self.ring())
+        record.info[LISTENING] = True
+        self.listening.set()
+        log.debug("listening for queued jobs on %s", CHANNEL)
+        self.ring()  # jobs queued while nobody listened: claim once now
+
+    def _checkin(self, dbapi_connection: Any, record: Any) -> None:
+        if record is not None and record.info.get(LISTENING) and dbapi_connection is not None:
+            with self._idle_lock:
+                self._idle[id(record)] = (dbapi_connection, record)
+
+    def _forget(self, _dbapi_connection: Any, record: Any) -> None:
+        with self._idle_lock:
+            self._idle.pop(id(record), None)
+
+    def _forget_invalid(self, _dbapi_connection: Any, record: Any, _exc: Any) -> None:
+        self._forget(_dbapi_connection, record)
+
+    # -- the listener thread ---------------------------------------------------------------
+
+    def _listen(self) -> None:
+        while not self._closed.is_set():
+            with self._idle_lock:
+                idle = list(self._idle.values())
+            if not idle:  # every connection is busy (they ring as they read) or none exists
+                self._closed.wait(TICK)
+                continue
             try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - a dead connection may fail to close; it is gone
-                log.debug("closing the listener's connection failed", exc_info=True)
+                readable, _, _ = select.select([c.fileno() for c, _r in idle], [], [], TICK)
+            except (OSError, ValueError):  # closed meanwhile: look again
+                continue
+            for conn, record in idle:
+                if conn.fileno() in readable:
+                    self._read(conn, record)
+
+    def _read(self, conn: Any, record: Any) -> None:
+        """Read what arrived on an idle connection: notifications ring (psycopg calls the
+        handler); a closed connection is marked for replacement."""
+        try:
+            with conn.lock:  # a job loop checking it out meanwhile waits a moment
+                pgconn = conn.pgconn
+                pgconn.consume_input()
+                while (notify := pgconn.notifies()) is not None:
+                    pgconn.notify_handler(notify)
+        except Exception as exc:  # noqa: BLE001 - whatever it was, polling goes on
+            with self._idle_lock:
+                self._idle.pop(id(record), None)
+                listening = any(r.info.get(LISTENING) for _c, r in self._idle.values())
+            record.info[DEAD] = True
+            if not listening:
+                self.listening.clear()
+            log.warning("job notifications lost, polling until reconnected: %s", one_line(exc))

@@ -7,10 +7,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from scraper.jobs import NewJob
-from scraper.jobs.notify import CHANNEL
 from scraper.runtime import Runtime
 from scraper.worker import Worker
 from tests.plugins.waiting import wait_until
@@ -61,15 +61,16 @@ def test_a_killed_listener_costs_at_most_one_poll_and_comes_back(
     idle_worker: tuple[Runtime, Worker],
 ) -> None:
     runtime, worker = idle_worker
-    with runtime.engine.begin() as conn:
+    other = create_engine(runtime.settings.database_url, poolclass=NullPool)
+    with other.begin() as conn:  # the worker's pooled connection: it was listening
         killed = conn.scalar(
             text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND query = :listen"
-            ),
-            {"listen": f"LISTEN {CHANNEL}"},
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
         )
-    assert killed == 1
+    other.dispose()
+    assert killed >= 1
     assert claimed_within(runtime, POLL + 1.0) < POLL + 1.0
     wait_until(worker.wakeup.listening.is_set, 10, "the listener to reconnect")
     time.sleep(0.3)
@@ -88,3 +89,49 @@ def test_a_retried_job_wakes_an_idle_worker(
     runtime.jobs.retry(job.id)
     wait_until(lambda: slow.store.get(job.id).status != "pending", 1.0, "the retried job's claim")
     assert time.monotonic() - started < 1.0
+
+
+def connections_to(runtime: Runtime) -> int:
+    """Sessions on the test's database, besides the one asking."""
+    with runtime.engine.connect() as conn:
+        return int(
+            conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            or 0
+        )
+
+
+@postgres_only
+def test_an_idle_worker_holds_one_connection_which_also_listens(runtime: Runtime) -> None:
+    """Three idle workers polling every 50 ms and keeping house every 0.33 s, each with its
+    own pool as `scraper worker` makes it: one connection each (no listener of its own), and a
+    queued job's notification still reaches each of them."""
+    baseline = connections_to(runtime)  # the test's own pool: one, idle
+    settings = runtime.settings.model_copy(update={"poll_interval": 0.05, "lease_seconds": 1.0})
+    runtimes = [Runtime(settings, pre_ping=False, kept_connections=1) for _ in range(3)]
+    workers = [Worker(rt, downloader=None) for rt in runtimes]
+    for worker in workers:
+        worker.start()
+    try:
+        counts = []
+        for _ in range(15):
+            time.sleep(0.1)
+            counts.append(connections_to(runtime) - baseline)
+        assert max(counts) <= len(workers), counts
+        assert all(w.wakeup.listening.is_set() for w in workers)
+        rung = [w.wakeup.generation for w in workers]
+        runtime.jobs.create(NewJob(query="wake all", max_content=1))
+        wait_until(  # its NOTIFY reached every worker through that one connection
+            lambda: all(w.wakeup.generation > g for w, g in zip(workers, rung, strict=True)),
+            1.0,
+            "every worker's bell",
+        )
+    finally:
+        for worker in workers:
+            worker.stop()
+        for rt in runtimes:
+            rt.close()
