@@ -20,6 +20,11 @@ virtual environment that has it (never a dependency of this project):
     python -m venv /tmp/procvenv && /tmp/procvenv/bin/pip install procrastinate 'psycopg[binary]'
     .venv/bin/python -m benchmarks.queue --peer /tmp/procvenv/bin/python
 
+`--idle-workers N` starts N real `scraper worker` processes (PostgreSQL, poll and heartbeat
+at their defaults), waits until each has beaten, and counts the database's sessions in
+`pg_stat_activity` for a few seconds: connections per idle worker process. On a server other
+people use, keep N below its free connection slots.
+
 A constant-work request (a fixed CPU loop) is timed first, so that numbers taken
 on a loaded machine can be compared with numbers taken on another day.
 """
@@ -44,6 +49,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from scraper.config import Settings
 from scraper.jobs import NewJob
@@ -300,6 +306,55 @@ def peer(python: str, workdir: Path, jobs: int, n_workers: int) -> float | None:
     return float(run.stdout.strip().splitlines()[-1])
 
 
+def idle_connections(workdir: Path, n: int, seconds: float = 5.0) -> dict[str, float]:
+    """`n` idle `scraper worker` processes on a fresh PostgreSQL database: its sessions."""
+    import os
+
+    with bench_database("postgresql", workdir) as url:
+        runtime = Runtime(settings_for(url, workdir))
+        Base.metadata.create_all(runtime.engine)
+        env = dict(os.environ, SCRAPER_DATABASE_URL=url, SCRAPER_DATA_DIR=str(workdir / "data"))
+        env.update(SCRAPER_AUTO_HEAL="off", PYTHONUNBUFFERED="1")
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "scraper.cli", "worker"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(n)
+        ]
+        count = text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                with runtime.Session() as s:
+                    beating = s.scalar(text("SELECT count(*) FROM worker_heartbeats")) or 0
+                if beating >= n:
+                    break
+                time.sleep(0.5)
+            runtime.close()  # from here on the bench's own pool holds nothing
+            samples = []
+            with create_engine(url, poolclass=NullPool).connect() as conn:
+                for _ in range(int(seconds / 0.25)):
+                    samples.append(int(conn.scalar(count) or 0))
+                    time.sleep(0.25)
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(60)
+    return {
+        "workers beating": float(beating),
+        "connections max": float(max(samples)),
+        "connections median": float(statistics.median(samples)),
+        "per worker (max)": max(samples) / n,
+    }
+
+
 def calibrate() -> float:
     """Milliseconds for a fixed amount of CPU work (the machine's load at the time)."""
     started = time.perf_counter()
@@ -317,9 +372,15 @@ def main() -> None:
     parser.add_argument("--latency", type=int, default=20, help="jobs timed from creation")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds an idle worker is watched")
     parser.add_argument("--peer", help="python of a venv with procrastinate (PostgreSQL only)")
+    parser.add_argument("--idle-workers", type=int, default=0, help="idle worker processes")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     print(f"constant-work request: {calibrate():.0f} ms")
+    if args.idle_workers:
+        with tempfile.TemporaryDirectory() as tmp:
+            found = idle_connections(Path(tmp), args.idle_workers)
+        print(f"{args.idle_workers} idle `scraper worker` processes (postgresql): ", end="")
+        print(", ".join(f"{k} {v:.2f}" for k, v in found.items()))
     for dialect in args.dialects.split(","):
         print(f"{dialect}:")
         with tempfile.TemporaryDirectory() as tmp, bench_database(dialect, Path(tmp)) as url:

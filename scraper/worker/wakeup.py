@@ -123,18 +123,30 @@ class Wakeup:
 
     def _listen(self) -> None:
         while not self._closed.is_set():
-            with self._idle_lock:
-                idle = list(self._idle.values())
-            if not idle:  # every connection is busy (they ring as they read) or none exists
-                self._closed.wait(TICK)
-                continue
             try:
-                readable, _, _ = select.select([c.fileno() for c, _r in idle], [], [], TICK)
-            except (OSError, ValueError):  # closed meanwhile: look again
-                continue
-            for conn, record in idle:
-                if conn.fileno() in readable:
-                    self._read(conn, record)
+                self._listen_once()
+            except Exception:  # noqa: BLE001 - never let the listener die: polling goes on
+                log.debug("the listener's round failed", exc_info=True)
+                self._closed.wait(TICK)
+
+    def _listen_once(self) -> None:
+        with self._idle_lock:
+            idle = list(self._idle.values())
+        sockets: dict[int, tuple[Any, Any]] = {}
+        for conn, record in idle:
+            try:
+                sockets[conn.fileno()] = (conn, record)
+            except Exception as exc:  # noqa: BLE001 - psycopg: "the connection is lost"
+                self._lost(record, exc)
+        if not sockets:  # every connection is busy (they ring as they read) or none exists
+            self._closed.wait(TICK)
+            return
+        try:
+            readable, _, _ = select.select(list(sockets), [], [], TICK)
+        except (OSError, ValueError):  # closed meanwhile: look again
+            return
+        for fd in readable:
+            self._read(*sockets[fd])
 
     def _read(self, conn: Any, record: Any) -> None:
         """Read what arrived on an idle connection: notifications ring (psycopg calls the
@@ -146,10 +158,14 @@ class Wakeup:
                 while (notify := pgconn.notifies()) is not None:
                     pgconn.notify_handler(notify)
         except Exception as exc:  # noqa: BLE001 - whatever it was, polling goes on
-            with self._idle_lock:
-                self._idle.pop(id(record), None)
-                listening = any(r.info.get(LISTENING) for _c, r in self._idle.values())
-            record.info[DEAD] = True
-            if not listening:
-                self.listening.clear()
-            log.warning("job notifications lost, polling until reconnected: %s", one_line(exc))
+            self._lost(record, exc)
+
+    def _lost(self, record: Any, exc: Exception) -> None:
+        """A pooled connection died in the pool: replaced at its next checkout (which rings)."""
+        with self._idle_lock:
+            self._idle.pop(id(record), None)
+            listening = bool(self._idle)
+        record.info[DEAD] = True
+        if not listening:
+            self.listening.clear()
+        log.warning("job notifications lost, polling until reconnected: %s", one_line(exc))

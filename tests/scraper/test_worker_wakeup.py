@@ -7,8 +7,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from scraper.jobs import NewJob
 from scraper.runtime import Runtime
@@ -21,11 +21,24 @@ postgres_only = pytest.mark.parametrize(
 POLL = 5.0
 
 
+WORKER_APP = "scraper-idle-worker"  # the worker's sessions, told apart from the test's
+
+
 @pytest.fixture
 def idle_worker(runtime: Runtime) -> Iterator[tuple[Runtime, Worker]]:
-    """A started worker polling every 5 s, listening, and idle."""
-    runtime = Runtime(runtime.settings.model_copy(update={"poll_interval": POLL}))
-    worker = Worker(runtime, downloader=None)
+    """A started worker polling every 5 s, listening, and idle, on its own pool (as `scraper
+    worker`); the test's runtime queues and reads jobs through another."""
+    url = make_url(runtime.settings.database_url).update_query_dict(
+        {"application_name": WORKER_APP}
+    )
+    own = Runtime(
+        runtime.settings.model_copy(
+            update={"poll_interval": POLL, "database_url": url.render_as_string(False)}
+        ),
+        pre_ping=False,
+        kept_connections=1,
+    )
+    worker = Worker(own, downloader=None)
     worker.start()
     try:
         wait_until(worker.wakeup.listening.is_set, 5, "the worker to listen")
@@ -33,7 +46,7 @@ def idle_worker(runtime: Runtime) -> Iterator[tuple[Runtime, Worker]]:
         yield runtime, worker
     finally:
         worker.stop()
-        runtime.close()
+        own.close()
 
 
 def claimed_within(runtime: Runtime, seconds: float) -> float:
@@ -61,16 +74,15 @@ def test_a_killed_listener_costs_at_most_one_poll_and_comes_back(
     idle_worker: tuple[Runtime, Worker],
 ) -> None:
     runtime, worker = idle_worker
-    other = create_engine(runtime.settings.database_url, poolclass=NullPool)
-    with other.begin() as conn:  # the worker's pooled connection: it was listening
+    with runtime.engine.begin() as conn:  # the worker's one connection: it was listening
         killed = conn.scalar(
             text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+                " WHERE datname = current_database() AND application_name = :app"
+            ),
+            {"app": WORKER_APP},
         )
-    other.dispose()
-    assert killed >= 1
+    assert killed == 1
     assert claimed_within(runtime, POLL + 1.0) < POLL + 1.0
     wait_until(worker.wakeup.listening.is_set, 10, "the listener to reconnect")
     time.sleep(0.3)
