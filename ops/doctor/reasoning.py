@@ -118,12 +118,20 @@ def _writes(checks: Checks, runtime: Runtime | None) -> RootCause | None:
     return cause_of(result, evidence=evidence)
 
 
+def _newer_release(checks: Checks) -> bool:
+    """The database records a revision this code does not ship: a newer release migrated it."""
+    result = checks.get("schema:migrations")
+    return bool(result is not None and result.evidence.get("newer_than_code"))
+
+
 def _schema(checks: Checks, runtime: Runtime | None) -> RootCause | None:
     result = checks.get("schema:in_sync")
     if not failing(result):
         return None
     assert result is not None
     differences = result.evidence.get("differences", [])
+    if _newer_release(checks) and not _critical(differences):
+        return None  # the newer release's own additions: `_migrations` names that release
     evidence: dict[str, Any] = {"differences": [_brief(d) for d in differences]}
     held = _held(checks)
     if held:
@@ -142,9 +150,25 @@ def _schema(checks: Checks, runtime: Runtime | None) -> RootCause | None:
     return cause_of(result, summary, evidence=evidence, **_drift_fix(differences))
 
 
+def _critical(differences: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in differences if d.get("severity") == "critical"]
+
+
+HARMLESS = (
+    "none needed: no write the service makes fails because of it (`ops migrate "
+    "--allow-destructive` would drop or narrow what is there, and the data with it)"
+)
+
+
 def _drift_fix(differences: list[dict[str, Any]]) -> dict[str, Any]:
-    """`ops migrate` when it repairs what matters; otherwise what it would refuse, said so."""
-    critical = [d for d in differences if d.get("severity") == "critical"] or differences
+    """`ops migrate` when it repairs what matters; otherwise what it would refuse, said so.
+
+    A harmless difference never gets a fix that drops data: only an additive one, or none.
+    """
+    critical = _critical(differences)
+    if not critical and all(d.get("repair") != "safe" for d in differences):
+        return {"fix": HARMLESS, "heal": None}
+    critical = critical or differences
     manual = [d for d in critical if d.get("repair") == "manual"]
     if manual:
         steps = "; ".join(str(d.get("fix") or d.get("why")) for d in manual[:3])
@@ -160,7 +184,9 @@ def _drift_fix(differences: list[dict[str, Any]]) -> dict[str, Any]:
 def _migrations(checks: Checks, runtime: Runtime | None) -> RootCause | None:
     """Pending revisions with the schema otherwise in sync: still run them (a warning)."""
     result = checks.get("schema:migrations")
-    if not failing(result) or failing(checks.get("schema:in_sync")):
+    if not failing(result):
+        return None
+    if failing(checks.get("schema:in_sync")) and not _newer_release(checks):
         return None
     assert result is not None
     return cause_of(result)
