@@ -102,12 +102,27 @@ def _unreachable(checks: Checks, runtime: Runtime | None) -> RootCause | None:
 SCHEMA_KINDS = {RefusalKind.UNKNOWN_COLUMN, RefusalKind.MISSING_TABLE}
 
 
+def _locks(checks: Checks, runtime: Runtime | None) -> RootCause | None:
+    """A session blocking others is a failing problem (jobs stall behind it); a long holder
+    nobody waits on yet is a warning."""
+    result = checks.get("database:locks")
+    if not failing(result):
+        return None
+    assert result is not None
+    blocked = bool(result.evidence.get("waiting"))
+    return cause_of(result, severity=Status.FAIL if blocked else Status.WARN)
+
+
 def _writes(checks: Checks, runtime: Runtime | None) -> RootCause | None:
     """The database refused the service's own writes: its words are the diagnosis."""
     result = checks.get("database:writes")
     if not failing(result):
         return None
     assert result is not None
+    if result.error is not None and result.error.kind is RefusalKind.LOCKED:
+        blocking = _locks(checks, runtime)
+        if blocking is not None and blocking.severity is Status.FAIL:
+            return None  # the lock rule names the blocking session and what it holds
     if result.error is not None and result.error.kind in SCHEMA_KINDS:
         if failing(checks.get("schema:in_sync")):
             return None  # the schema rule names the same cause with the drift in full
@@ -324,6 +339,7 @@ def _anything_else(checks: Checks, runtime: Runtime | None) -> list[RootCause]:
 RULES: list[Callable[[Checks, Runtime | None], RootCause | None]] = [
     _config,
     _unreachable,
+    _locks,
     _writes,
     _schema,
     _migrations,
@@ -342,6 +358,8 @@ def find_causes(checks: Checks, runtime: Runtime | None) -> list[RootCause]:
     named = {cause.check for cause in causes}
     covered = named | {"config:data_dir", "storage:writable", "storage:free_space"}
     if "schema:in_sync" in named:  # the probe's missing column is the drift already named
+        covered.add("database:writes")
+    if "database:locks" in named and "database:writes" not in named:  # it waited on that lock
         covered.add("database:writes")
     others = [c for c in _anything_else(checks, runtime) if c.check not in covered]
     if causes:  # a check that crashed because of a named cause adds nothing
