@@ -246,16 +246,17 @@ def readonly_sqlite_url(url: str) -> str:
     return f"sqlite:///file:{Path(parsed.database or '').absolute()}?mode=ro&uri=true"
 
 
-def make_readonly_engine(url: str, **kwargs: Any) -> Engine:
+def make_readonly_engine(url: str, limits: SessionLimits | None = None, **kwargs: Any) -> Engine:
     """An engine that cannot change anything it is pointed at: SQLite opened `mode=ro`.
 
     No folder is made, no journal mode set; servers get an ordinary engine (the callers only
-    read, or write in transactions they roll back).
+    read, or write in transactions they roll back), with `limits` when given (a diagnosis
+    must not queue without end behind a lock, such as an ALTER TABLE waiting for its own).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(url, **kwargs)
+        return make_engine(url, limits, **kwargs) if limits else create_engine(url, **kwargs)
     engine = create_engine(readonly_sqlite_url(url), **kwargs)
     event.listen(engine, "connect", _sqlite_readonly_pragmas)
     return engine

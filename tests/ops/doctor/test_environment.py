@@ -31,6 +31,7 @@ from scraper.models import utcnow
 from scraper.worker.heartbeats import beat
 from tests.conftest import DIALECTS, SERVER_URLS
 from tests.ops.doctor.conftest import FaultEnv, chdir, database_state, file_state
+from tests.plugins.tmpfs import mounted_tmpfs
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -322,3 +323,23 @@ def test_revision_files_read_without_alembic_agree_with_alembic() -> None:
         (s.revision, s.doc) for s in ordered
     ]
     assert [r.revision for r in MIGRATIONS.pending("0005")] == [s.revision for s in ordered[5:]]
+
+
+def test_a_read_only_or_full_data_disk_is_named_with_its_fix(env_factory: Any) -> None:
+    """Real filesystems: a tmpfs mounted read-only, then one filled to the last byte."""
+    env: FaultEnv = env_factory("sqlite", "initialized")
+    env.live_worker()
+    with mounted_tmpfs(env.data_dir, 1024 * 1024, "ro"):
+        cause = env.cause()
+        assert cause["check"] == "config:data_dir", cause
+        assert f"mounted read-only ({env.data_dir})" in cause["summary"]
+        assert cause["fix"].startswith(f"mount -o remount,rw {env.data_dir}")
+    with mounted_tmpfs(env.data_dir, 1024 * 1024):
+        with pytest.raises(OSError, match="No space left"), (env.data_dir / "fill").open("wb") as f:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        cause = env.cause()
+        assert cause["check"] == "storage:free_space", cause
+        assert cause["summary"].startswith(f"Only 0 MiB free under {env.data_dir}")
+    env.passes()

@@ -6,14 +6,20 @@ with the statement that ends it; run as an admin, the waiting write completes.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 import uuid
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import NullPool
 
+from ops.cli import main
 from scraper.jobs import JobRecord
 from scraper.jobs.store import JobStore
 from scraper.models import utcnow
@@ -136,3 +142,53 @@ def test_an_open_transaction_on_a_job_row_is_named_with_the_statement_that_ends_
                 proc.wait(timeout=10)
     report = env.passes()
     assert {c["name"]: c for c in report["checks"]}["database:locks"]["status"] == "pass"
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_an_alter_table_queued_behind_an_open_transaction_names_the_transaction(
+    env_factory: Any,
+) -> None:
+    """The ALTER waits for its exclusive lock and every job write queues behind it: the doctor
+    (its reads bounded by a lock timeout, so it does not queue forever itself) names the
+    idle transaction at the head of the chain, not the ALTER."""
+    env: FaultEnv = env_factory("postgresql", "initialized")
+    env.live_worker()
+    engine = create_engine(env.url, poolclass=NullPool)
+    idle = engine.connect()
+    idle.execute(text("SELECT count(*) FROM scrape_jobs"))  # AccessShareLock, left open
+    idle_pid = idle.execute(text("SELECT pg_backend_pid()")).scalar()
+    alter = subprocess.Popen(
+        [sys.executable, "-c", ALTER, env.url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert alter.stdout is not None
+        alter_pid = int(alter.stdout.readline())
+        _waiting(env, alter_pid)
+        # (no snapshot around this run: reading the tables would queue behind the ALTER too)
+        found = CliRunner().invoke(main, ["doctor", "--json", "--database-url", env.url])
+        assert found.exit_code == 1, found.output
+        cause = json.loads(found.stdout)["root_cause"]
+        assert cause["check"] == "database:locks", cause
+        assert [b["pid"] for b in cause["evidence"]["blocking"]] == [idle_pid]
+        assert "ALTER TABLE scrape_jobs" in cause["summary"]
+        assert "AccessShareLock on scrape_jobs" in cause["evidence"]["blocking"][0]["holds"]
+        assert fix_sql(cause) == f"SELECT pg_terminate_backend({idle_pid})"
+        idle.rollback()  # the application ends its transaction: the ALTER goes through
+        assert alter.wait(timeout=30) == 0
+    finally:
+        idle.close()
+        engine.dispose()
+        if alter.poll() is None:
+            alter.kill()
+            alter.wait(timeout=10)
+
+
+ALTER = """
+import sys
+from sqlalchemy import create_engine, text
+with create_engine(sys.argv[1]).connect() as conn:
+    print(conn.execute(text("SELECT pg_backend_pid()")).scalar(), flush=True)
+    conn.execute(text("ALTER TABLE scrape_jobs ADD COLUMN added_by_hand integer"))
+    conn.commit()
+"""
