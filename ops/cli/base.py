@@ -79,7 +79,7 @@ class Options:
             if self.readonly:
                 self._tidy.enter_context(sqlite_left_as_found(self.database_url))
                 # a read never queues without end behind a lock (an ALTER TABLE waiting, say)
-                limits = SessionLimits(READ_LOCK_TIMEOUT, READ_LOCK_TIMEOUT)
+                limits = SessionLimits(READ_LOCK_TIMEOUT, idle_in_transaction_timeout=60.0)
                 self._engine = make_readonly_engine(self.database_url, limits, **extra)
             else:
                 self._engine = make_engine(self.database_url, **extra)
