@@ -1,7 +1,8 @@
 """Health checks: one module per check, served by /healthz and /readyz and used by `ops doctor`.
 
 `run_checks(runtime, names=None)` returns `CheckResult`s; `CHECKS` maps each name
-(`database:connection`, `schema:in_sync`, `worker:heartbeat`, `queue:oldest_pending_age`,
+(`database:connection`, `database:writes`, `database:locks`, `schema:in_sync`,
+`worker:heartbeat`, `queue:oldest_pending_age`,
 `jobs:expired_leases`, `storage:writable`, `storage:free_space`, `fallback:jobs`) to its check.
 """
 

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from healthchecks.base import CheckResult, Fix, Status, guarded
 from healthchecks.refusal import RefusalKind, classify
 from healthchecks.remedy import missing_database
+from healthchecks.remedy.connect import connection_fault
 from ops.schema import safe_url
 from scraper.errors import one_line
 
@@ -37,8 +38,12 @@ def _unreachable(runtime: Runtime, exc: Exception) -> CheckResult:
     output = f"The database at {url} is unreachable: {one_line(exc, kind=True)}."
     fix = Fix("start the database server or correct SCRAPER_DATABASE_URL, then run `ops doctor`")
     evidence: dict[str, object] = {"url": url, "error": one_line(exc, kind=True)}
-    if refusal.kind is RefusalKind.MISSING_DATABASE:
-        why = missing_database(runtime.engine)
+    why = (
+        missing_database(runtime.engine)
+        if refusal.kind is RefusalKind.MISSING_DATABASE
+        else connection_fault(refusal, runtime.engine)
+    )
+    if why is not None:
         output, fix = why.summary, why.fix
         evidence.update(why.evidence)
     return CheckResult(

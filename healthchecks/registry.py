@@ -11,6 +11,7 @@ from healthchecks import (
     database,
     failures,
     fallback,
+    locks,
     migrations,
     queue,
     schedules,
@@ -42,6 +43,7 @@ CHECKS: dict[str, Check] = {
     for check in (
         Check(database.NAME, database.check, needs_database=False, unit="ms"),
         Check(writes.NAME, writes.check, unit="ms"),
+        Check(locks.NAME, locks.check, unit="sessions"),
         Check(schema.NAME, schema.check, unit="differences"),
         Check(migrations.NAME, migrations.check, unit="revisions"),
         Check(workers.NAME, workers.check, unit="s"),

@@ -121,6 +121,19 @@ def _mysql_lock_wait(seconds: float) -> Callable[[Any, Any], None]:
     return on_connect
 
 
+def _mysql_metadata_wait(seconds: float) -> Callable[[Any, Any], None]:
+    """A connect hook bounding waits for a table's metadata lock (`lock_wait_timeout`, a year
+    by default), which `innodb_lock_wait_timeout` does not cover."""
+    statement = f"SET SESSION lock_wait_timeout={max(1, math.ceil(seconds))}"
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(statement)
+        cursor.close()
+
+    return on_connect
+
+
 def _bound_statements(engine: Engine) -> None:
     """Hold each statement run while `statement_timeout` is set to that many seconds:
     PostgreSQL by `SET LOCAL statement_timeout` first in each transaction, MariaDB by
@@ -264,16 +277,22 @@ def readonly_sqlite_url(url: str) -> str:
     return f"sqlite:///file:{Path(parsed.database or '').absolute()}?mode=ro&uri=true"
 
 
-def make_readonly_engine(url: str, **kwargs: Any) -> Engine:
+def make_readonly_engine(url: str, limits: SessionLimits | None = None, **kwargs: Any) -> Engine:
     """An engine that cannot change anything it is pointed at: SQLite opened `mode=ro`.
 
     No folder is made, no journal mode set; servers get an ordinary engine (the callers only
-    read, or write in transactions they roll back).
+    read, or write in transactions they roll back), with `limits` when given (a diagnosis
+    must not queue without end behind a lock, such as an ALTER TABLE waiting for its own).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(url, **kwargs)
+        if limits is None:
+            return create_engine(url, **kwargs)
+        engine = make_engine(url, limits, **kwargs)
+        if parsed.get_backend_name() in ("mysql", "mariadb"):  # a queued ALTER's metadata lock
+            event.listen(engine, "connect", _mysql_metadata_wait(limits.lock_timeout))
+        return engine
     engine = create_engine(readonly_sqlite_url(url), **kwargs)
     event.listen(engine, "connect", _sqlite_readonly_pragmas)
     return engine

@@ -14,6 +14,7 @@ from healthchecks.base import Fix
 from healthchecks.refusal import Refusal, RefusalKind
 from healthchecks.remedy import access, constraints, locks
 from healthchecks.remedy.common import Explanation, sqlite_path, table_of
+from healthchecks.remedy.connect import connection_fault
 
 __all__ = ["Explanation", "explain", "missing_database", "sqlite_path"]
 
@@ -53,6 +54,9 @@ def missing_database(engine: Engine) -> Explanation:
 
 
 def _connection(refusal: Refusal, engine: Engine, url: str) -> Explanation:
+    named = connection_fault(refusal, engine)
+    if named is not None:
+        return named
     return Explanation(
         f"The database cannot be reached: {refusal.message}",
         Fix("start the database server or correct SCRAPER_DATABASE_URL, then run `ops doctor`"),

@@ -50,6 +50,9 @@ class Outcome:
     code: int = OK
 
 
+READ_LOCK_TIMEOUT = 1.0  # seconds a read-only command's statement waits for a lock (DDL queued)
+
+
 @dataclass
 class Options:
     """The options every command shares; `engine()` connects lazily."""
@@ -63,17 +66,39 @@ class Options:
     def engine(self) -> Engine:
         """An engine for `--database-url` (connect timeout 10 s on servers)."""
         if self._engine is None:
-            from scraper.db import make_engine, make_readonly_engine, sqlite_left_as_found
+            from scraper.db import (
+                SessionLimits,
+                make_engine,
+                make_readonly_engine,
+                sqlite_left_as_found,
+            )
 
             extra: dict[str, Any] = {}
             if not self.database_url.startswith("sqlite"):
-                extra["connect_args"] = {"connect_timeout": 10}
+                extra["connect_args"] = self._timeouts()
             if self.readonly:
                 self._tidy.enter_context(sqlite_left_as_found(self.database_url))
-                self._engine = make_readonly_engine(self.database_url, **extra)
+                # a read never queues without end behind a lock (an ALTER TABLE waiting, say)
+                limits = SessionLimits(READ_LOCK_TIMEOUT, idle_in_transaction_timeout=60.0)
+                self._engine = make_readonly_engine(self.database_url, limits, **extra)
             else:
                 self._engine = make_engine(self.database_url, **extra)
         return self._engine
+
+    def _timeouts(self) -> dict[str, int]:
+        """Bounded waits: a server that accepts and never answers must not hang a command.
+
+        PyMySQL waits for the server's greeting without limit unless `read_timeout` is set;
+        only read-only commands get one (a migration's ALTER may run long). A timeout the URL
+        names itself wins.
+        """
+        from sqlalchemy.engine import make_url
+
+        wanted = {"connect_timeout": 10}
+        if self.readonly and self.database_url.startswith(("mysql", "mariadb")):
+            wanted["read_timeout"] = 60
+        named = make_url(self.database_url).query
+        return {key: value for key, value in wanted.items() if key not in named}
 
     def close(self) -> None:
         """Dispose the engine if one was made; a read-only one leaves the files as found."""

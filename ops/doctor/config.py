@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from healthchecks.base import CheckResult, Fix, Status
-from healthchecks.paths import creatable
+from healthchecks.paths import creatable, ownership, read_only_mount
 from scraper.config import DEFAULT_SECRET_KEY, Settings
 
 SETTINGS = "config:settings"
@@ -52,14 +53,7 @@ def check_data_dir(settings: Settings) -> CheckResult:
                 output=f"The data directory {path} exists and is writable.",
                 evidence=evidence,
             )
-        return CheckResult(
-            DATA_DIR,
-            Status.FAIL,
-            observed=False,
-            output=f"The data directory {path} is not writable: downloads cannot be stored.",
-            fix=f"make {path} writable by the service user (or set SCRAPER_DATA_DIR)",
-            evidence=evidence,
-        )
+        return _not_writable(path, evidence)
     if path.exists():
         return CheckResult(
             DATA_DIR,
@@ -87,6 +81,29 @@ def check_data_dir(settings: Settings) -> CheckResult:
         "downloads and the fallback journal cannot be written.",
         fix=f"create {path} as a user who may, and give it to the service user",
         evidence=evidence,
+    )
+
+
+def _not_writable(path: Path, evidence: dict[str, str]) -> CheckResult:
+    """Say why: a filesystem mounted read-only, or permissions (owner and mode named)."""
+    mount = read_only_mount(path)
+    if mount is not None:
+        evidence["read_only_mount"] = str(mount)
+        output = (
+            f"The data directory {path} is on a filesystem mounted read-only ({mount}): "
+            "downloads and the fallback journal cannot be written."
+        )
+        fix = f"mount -o remount,rw {mount}  (or set SCRAPER_DATA_DIR to a writable filesystem)"
+    else:
+        user = getpass.getuser()
+        evidence["permissions"] = ownership(path)
+        output = (
+            f"The data directory {path} is not writable by {user} ({ownership(path)}): "
+            "downloads cannot be stored."
+        )
+        fix = f"chown -R {user} {path}  (or set SCRAPER_DATA_DIR)"
+    return CheckResult(
+        DATA_DIR, Status.FAIL, observed=False, output=output, fix=fix, evidence=evidence
     )
 
 

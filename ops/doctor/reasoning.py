@@ -102,12 +102,27 @@ def _unreachable(checks: Checks, runtime: Runtime | None) -> RootCause | None:
 SCHEMA_KINDS = {RefusalKind.UNKNOWN_COLUMN, RefusalKind.MISSING_TABLE}
 
 
+def _locks(checks: Checks, runtime: Runtime | None) -> RootCause | None:
+    """A session blocking others is a failing problem (jobs stall behind it); a long holder
+    nobody waits on yet is a warning."""
+    result = checks.get("database:locks")
+    if not failing(result):
+        return None
+    assert result is not None
+    blocked = bool(result.evidence.get("waiting"))
+    return cause_of(result, severity=Status.FAIL if blocked else Status.WARN)
+
+
 def _writes(checks: Checks, runtime: Runtime | None) -> RootCause | None:
     """The database refused the service's own writes: its words are the diagnosis."""
     result = checks.get("database:writes")
     if not failing(result):
         return None
     assert result is not None
+    if result.error is not None and result.error.kind is RefusalKind.LOCKED:
+        blocking = _locks(checks, runtime)
+        if blocking is not None and blocking.severity is Status.FAIL:
+            return None  # the lock rule names the blocking session and what it holds
     if result.error is not None and result.error.kind in SCHEMA_KINDS:
         if failing(checks.get("schema:in_sync")):
             return None  # the schema rule names the same cause with the drift in full
@@ -118,12 +133,20 @@ def _writes(checks: Checks, runtime: Runtime | None) -> RootCause | None:
     return cause_of(result, evidence=evidence)
 
 
+def _newer_release(checks: Checks) -> bool:
+    """The database records a revision this code does not ship: a newer release migrated it."""
+    result = checks.get("schema:migrations")
+    return bool(result is not None and result.evidence.get("newer_than_code"))
+
+
 def _schema(checks: Checks, runtime: Runtime | None) -> RootCause | None:
     result = checks.get("schema:in_sync")
     if not failing(result):
         return None
     assert result is not None
     differences = result.evidence.get("differences", [])
+    if _newer_release(checks) and not _critical(differences):
+        return None  # the newer release's own additions: `_migrations` names that release
     evidence: dict[str, Any] = {"differences": [_brief(d) for d in differences]}
     held = _held(checks)
     if held:
@@ -142,9 +165,25 @@ def _schema(checks: Checks, runtime: Runtime | None) -> RootCause | None:
     return cause_of(result, summary, evidence=evidence, **_drift_fix(differences))
 
 
+def _critical(differences: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in differences if d.get("severity") == "critical"]
+
+
+HARMLESS = (
+    "none needed: no write the service makes fails because of it (`ops migrate "
+    "--allow-destructive` would drop or narrow what is there, and the data with it)"
+)
+
+
 def _drift_fix(differences: list[dict[str, Any]]) -> dict[str, Any]:
-    """`ops migrate` when it repairs what matters; otherwise what it would refuse, said so."""
-    critical = [d for d in differences if d.get("severity") == "critical"] or differences
+    """`ops migrate` when it repairs what matters; otherwise what it would refuse, said so.
+
+    A harmless difference never gets a fix that drops data: only an additive one, or none.
+    """
+    critical = _critical(differences)
+    if not critical and all(d.get("repair") != "safe" for d in differences):
+        return {"fix": HARMLESS, "heal": None}
+    critical = critical or differences
     manual = [d for d in critical if d.get("repair") == "manual"]
     if manual:
         steps = "; ".join(str(d.get("fix") or d.get("why")) for d in manual[:3])
@@ -160,7 +199,9 @@ def _drift_fix(differences: list[dict[str, Any]]) -> dict[str, Any]:
 def _migrations(checks: Checks, runtime: Runtime | None) -> RootCause | None:
     """Pending revisions with the schema otherwise in sync: still run them (a warning)."""
     result = checks.get("schema:migrations")
-    if not failing(result) or failing(checks.get("schema:in_sync")):
+    if not failing(result):
+        return None
+    if failing(checks.get("schema:in_sync")) and not _newer_release(checks):
         return None
     assert result is not None
     return cause_of(result)
@@ -298,6 +339,7 @@ def _anything_else(checks: Checks, runtime: Runtime | None) -> list[RootCause]:
 RULES: list[Callable[[Checks, Runtime | None], RootCause | None]] = [
     _config,
     _unreachable,
+    _locks,
     _writes,
     _schema,
     _migrations,
@@ -316,6 +358,8 @@ def find_causes(checks: Checks, runtime: Runtime | None) -> list[RootCause]:
     named = {cause.check for cause in causes}
     covered = named | {"config:data_dir", "storage:writable", "storage:free_space"}
     if "schema:in_sync" in named:  # the probe's missing column is the drift already named
+        covered.add("database:writes")
+    if "database:locks" in named and "database:writes" not in named:  # it waited on that lock
         covered.add("database:writes")
     others = [c for c in _anything_else(checks, runtime) if c.check not in covered]
     if causes:  # a check that crashed because of a named cause adds nothing

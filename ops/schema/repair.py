@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
-from alembic.migration import MigrationContext
 from sqlalchemy import Connection, Engine, MetaData, inspect
 
 from ops.errors import MigrationFailed, NotOnline
@@ -20,14 +19,14 @@ from ops.schema.execute import Runner, upgrade_with_retries
 from ops.schema.lock import schema_lock
 from ops.schema.online import LARGE_TABLE_ROWS, server_of
 from ops.schema.reports import InitReport, MigrateReport, Refusal
-from ops.schema.scripts import Migrations
+from ops.schema.scripts import Migrations, recorded_revision
 
 log = logging.getLogger("ops.schema")
 
 
 def current_revision(conn: Connection) -> str | None:
     """The revision recorded in alembic_version, or None."""
-    return MigrationContext.configure(conn).get_current_revision()
+    return recorded_revision(conn)
 
 
 def _refusal(diff: Difference) -> Refusal:

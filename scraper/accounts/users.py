@@ -12,7 +12,6 @@ from datetime import timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from scraper.errors import ScraperError
 from scraper.models import ApiToken, Role, User, UserSession, utcnow
@@ -58,14 +57,23 @@ def ensure_role(s: Session, name: str) -> Role:
     return role
 
 
-def _hash(password: str) -> str:
-    return generate_password_hash(password, PASSWORD_METHOD)
+def _hash(password: str, method: str | None = None) -> str:
+    # werkzeug (and the web stack it brings) loads on first use: `ops doctor` never hashes
+    from werkzeug.security import generate_password_hash
+
+    return generate_password_hash(password, method or PASSWORD_METHOD)
+
+
+def _matches(password_hash: str, password: str) -> bool:
+    from werkzeug.security import check_password_hash
+
+    return check_password_hash(password_hash, password)
 
 
 @functools.cache
 def _dummy_hash(method: str) -> str:
     """A hash to check against when the user does not exist, so both paths cost one check."""
-    return generate_password_hash(secrets.token_urlsafe(12), method)
+    return _hash(secrets.token_urlsafe(12), method)
 
 
 def random_password() -> str:
@@ -84,9 +92,7 @@ def create_user(
     with session_factory() as s, s.begin():
         if s.scalar(select(User.id).where(User.username == username)) is not None:
             raise AccountError(f"user {username!r} already exists")
-        user = User(
-            username=username, password_hash=generate_password_hash(password, PASSWORD_METHOD)
-        )
+        user = User(username=username, password_hash=_hash(password))
         user.roles = [ensure_role(s, "user")] + ([ensure_role(s, "admin")] if admin else [])
         s.add(user)
         s.flush()
@@ -120,9 +126,9 @@ def authenticate(
             select(User.id, User.password_hash, User.is_active).where(User.username == username)
         ).first()
         if found is None or not found.is_active:
-            check_password_hash(_dummy_hash(PASSWORD_METHOD), password)
+            _matches(_dummy_hash(PASSWORD_METHOD), password)
             return None
-        if not check_password_hash(found.password_hash, password):
+        if not _matches(found.password_hash, password):
             return None
         user = s.get(User, found.id)
         return None if user is None else Account.from_user(user)

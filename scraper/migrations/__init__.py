@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic.config import Config
-from sqlalchemy import Connection
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy import Connection
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 
 
 def alembic_config(url: str | None = None, connection: Connection | None = None) -> Config:
     """An Alembic Config pointing at scraper/migrations; pass an open connection to reuse it."""
+    from alembic.config import Config  # only a migration run needs Alembic (ops doctor: never)
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")

@@ -8,13 +8,18 @@ scraper's MetaData and Alembic scripts themselves.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from ops import schema as library
-from ops.schema import InitReport, MigrateReport, Migrations, SchemaReport
+from ops.schema import SchemaReport
+from ops.schema.scripts import Migrations
 from scraper.migrations import MIGRATIONS_DIR
 from scraper.models import Base
+
+if TYPE_CHECKING:  # the repair half loads Alembic: only init_db, migrate and auto_heal need it
+    from ops.schema import InitReport, MigrateReport
 
 MIGRATIONS = Migrations(MIGRATIONS_DIR)
 

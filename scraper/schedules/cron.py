@@ -8,11 +8,13 @@ and stored times are UTC.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
-
 from scraper.schedules.errors import InvalidSchedule
+
+if TYPE_CHECKING:
+    from croniter import croniter as Croniter
 
 MIN_PERIOD = timedelta(minutes=1)
 ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
@@ -41,6 +43,8 @@ def validate(cron: str, timezone: str = "UTC", now: datetime | None = None) -> d
         raise InvalidSchedule("cron", "must have 5 fields (minute hour day month weekday)")
     if expression.startswith("@") and expression.lower() not in ALIASES:
         raise InvalidSchedule("cron", f"unknown alias {expression!r}; one of {', '.join(ALIASES)}")
+    from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
+
     try:
         if not croniter.is_valid(expression):
             raise InvalidSchedule("cron", f"not a valid cron expression: {cron!r}")
@@ -64,9 +68,16 @@ def latest_tick(cron: str, timezone: str, at_or_before: datetime) -> datetime:
     """The last tick at or before `at_or_before` (the one a catch-up fires), as aware UTC."""
     tz = zone(timezone)
     start = at_or_before.astimezone(tz) + timedelta(microseconds=1)
-    return croniter(" ".join(cron.split()), start).get_prev(datetime).astimezone(UTC)
+    return _croniter(" ".join(cron.split()), start).get_prev(datetime).astimezone(UTC)
 
 
 def _ticks(expression: str, tz: ZoneInfo, after: datetime, count: int) -> list[datetime]:
-    it = croniter(expression, after.astimezone(tz))
+    it = _croniter(expression, after.astimezone(tz))
     return [it.get_next(datetime).astimezone(UTC) for _ in range(count)]
+
+
+def _croniter(expression: str, start: datetime) -> Croniter:
+    """croniter loads on first use: reading schedules (`ops doctor`) computes no tick."""
+    from croniter import croniter
+
+    return croniter(expression, start)

@@ -15,8 +15,8 @@ import requests
 from ops.smoke import free_port, wait_ready
 from scraper.accounts import create_token, create_user
 from scraper.runtime import Runtime
-from tests.conftest import missing_service
 from tests.plugins.processes import Spawn
+from tests.plugins.tmpfs import mounted_tmpfs
 
 TMPFS_BYTES = 2 * 1024 * 1024
 
@@ -24,14 +24,8 @@ TMPFS_BYTES = 2 * 1024 * 1024
 @pytest.fixture
 def small_data_dir(data_dir: Path) -> Iterator[Path]:
     """`data_dir` on a 2 MiB tmpfs; always unmounted afterwards."""
-    mount = ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(data_dir)]
-    done = subprocess.run(mount, capture_output=True, text=True, timeout=30)
-    if done.returncode != 0:
-        missing_service(f"cannot mount a tmpfs (needs root): {done.stderr.strip()}")
-    try:
-        yield data_dir
-    finally:
-        subprocess.run(["umount", "-l", str(data_dir)], capture_output=True, timeout=30)
+    with mounted_tmpfs(data_dir, TMPFS_BYTES) as mounted:
+        yield mounted
 
 
 @dataclass

@@ -26,10 +26,12 @@ from ops.cli import main
 from scraper.jobs import JobRecord
 from scraper.jobs.store import JobStore
 from scraper.migrations import alembic_config
+from scraper.migrations.manage import MIGRATIONS
 from scraper.models import utcnow
 from scraper.worker.heartbeats import beat
 from tests.conftest import DIALECTS, SERVER_URLS
 from tests.ops.doctor.conftest import FaultEnv, chdir, database_state, file_state
+from tests.plugins.tmpfs import mounted_tmpfs
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -293,3 +295,56 @@ def test_doctor_reads_the_journal_without_making_a_lock_file(env_factory: Any) -
     env.passes()
     assert sorted(p.name for p in env.data_dir.iterdir()) == []
     assert database_state(env.url)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_revision_newer_than_the_code_names_the_release_and_advises_no_drop(
+    env_factory: Any, dialect: str
+) -> None:
+    """A rolling deploy: a newer release added a column and recorded its revision first."""
+    env: FaultEnv = env_factory(dialect, "initialized")
+    env.live_worker()
+    env.sql(
+        "ALTER TABLE scrape_jobs ADD COLUMN newer_release_note VARCHAR(40)",
+        "UPDATE alembic_version SET version_num = '0042'",
+    )
+    code, report = env.doctor()
+    assert code == 0, report["root_cause"]  # this release's writes still work (the probe)
+    found = {c["name"]: c for c in report["checks"]}["schema:migrations"]
+    assert found["status"] == "warn"
+    assert "0042" in found["output"] and "newer release" in found["output"]
+    assert found["evidence"]["code_head"] == MIGRATIONS.head()
+    assert report["root_cause"]["check"] == "schema:migrations", report["root_cause"]
+    fixes = [report["root_cause"]["fix"]] + [c["fix"] or "" for c in report["checks"]]
+    assert not [f for f in fixes if "--allow-destructive" in f]  # that column is its data
+
+
+def test_revision_files_read_without_alembic_agree_with_alembic() -> None:
+    """The doctor's parser of scraper/migrations (head, order, messages) against Alembic's."""
+    script = ScriptDirectory.from_config(alembic_config())
+    ordered = list(reversed(list(script.walk_revisions())))
+    assert MIGRATIONS.head() == script.get_current_head()
+    assert [(r.revision, r.doc) for r in MIGRATIONS.pending(None)] == [
+        (s.revision, s.doc) for s in ordered
+    ]
+    assert [r.revision for r in MIGRATIONS.pending("0005")] == [s.revision for s in ordered[5:]]
+
+
+def test_a_read_only_or_full_data_disk_is_named_with_its_fix(env_factory: Any) -> None:
+    """Real filesystems: a tmpfs mounted read-only, then one filled to the last byte."""
+    env: FaultEnv = env_factory("sqlite", "initialized")
+    env.live_worker()
+    with mounted_tmpfs(env.data_dir, 1024 * 1024, "ro"):
+        cause = env.cause()
+        assert cause["check"] == "config:data_dir", cause
+        assert f"mounted read-only ({env.data_dir})" in cause["summary"]
+        assert cause["fix"].startswith(f"mount -o remount,rw {env.data_dir}")
+    with mounted_tmpfs(env.data_dir, 1024 * 1024):
+        with pytest.raises(OSError, match="No space left"), (env.data_dir / "fill").open("wb") as f:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        cause = env.cause()
+        assert cause["check"] == "storage:free_space", cause
+        assert cause["summary"].startswith(f"Only 0 MiB free under {env.data_dir}")
+    env.passes()

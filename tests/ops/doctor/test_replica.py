@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,17 +20,22 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from ops.cli import main
 from ops.smoke import free_port, running_server, server_env
 from scraper.accounts import create_token, create_user
 from scraper.config import Settings
 from scraper.db import make_engine
+from scraper.jobs import NewJob
 from scraper.migrations.manage import init_db
+from scraper.models import Asset, ScrapeJob
 from scraper.runtime import Runtime
+from scraper.sources.selftest import make_png
 from tests.ops.doctor.test_self_heal import _poll
+from tests.plugins.http_server import HTTPTestServer
 from tests.plugins.pgcluster import PG_BIN, PG_USER, PrivatePostgres
+from tests.plugins.processes import Spawn, claims, scraper_env, wait_until
 
 
 @contextlib.contextmanager
@@ -156,3 +162,77 @@ def test_the_service_survives_a_promotion_of_its_replica(
             f"failover: {len(answered)} jobs answered 201, {kept} kept; first job stored by the "
             f"promoted standby after {recovery:.1f} s, /readyz passing after {ready_after:.1f} s"
         )
+
+
+IN_FLIGHT_JOBS = 16
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_jobs_in_flight_during_a_failover_finish_or_are_rescued_each_exactly_once(
+    private_postgres: PrivatePostgres, spawn: Spawn, http_server: HTTPTestServer, tmp_path: Path
+) -> None:
+    """Workers on the multi-host URL are mid-download when the primary stops; the standby is
+    promoted. Every job ends completed with exactly one stored file; a job claimed again after
+    the failover is one that was running when the primary stopped."""
+    primary, data_dir = private_postgres, tmp_path / "data"
+    runtime = Runtime.from_env(database_url=primary.url, data_dir=data_dir)
+    init_db(runtime.engine)
+    for i in range(IN_FLIGHT_JOBS):  # one image dripped over ~1.5 s: the failover lands mid-run
+        body = make_png(f"failover/{i}")
+        http_server.route(f"/img{i}.png", body, "image/png", drip=1.5 / len(body))
+        page = f'<html><body><img src="/img{i}.png"></body></html>'.encode()
+        http_server.route(f"/page{i}.html", page, "text/html")
+    ids = {
+        runtime.jobs.create(
+            NewJob(query=http_server.url(f"/page{i}.html"), max_content=1, enabled_sources=("url",))
+        ).id
+        for i in range(IN_FLIGHT_JOBS)
+    }
+    runtime.close()
+    with standby_of(primary) as standby:
+        hosts = f"host=127.0.0.1:{primary.port}&host=127.0.0.1:{standby.port}"
+        url = f"postgresql+psycopg://postgres@/test?{hosts}&target_session_attrs=read-write"
+        env = scraper_env(url, data_dir, SCRAPER_AUTO_HEAL="off")
+        workers = [spawn("worker", "--concurrency", "2", env=env, log_name="worker") for _ in "ab"]
+        watch = Runtime.from_env(database_url=url, data_dir=data_dir)
+        wait_until(lambda: watch.store.count_by_status().get("completed", 0) >= 3, 90, "3 jobs")
+        running_before = _running(watch)
+        primary.stop()
+        stopped_at = time.monotonic()
+        assert running_before, "no job was in flight when the primary stopped"
+        _promote(standby)
+        wait_until(
+            lambda: watch.store.count_by_status() == {"completed": IN_FLIGHT_JOBS},
+            180,
+            f"{IN_FLIGHT_JOBS} jobs completed on the promoted standby",
+        )
+        recovered = time.monotonic() - stopped_at
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            assert worker.wait(timeout=30) == 0
+        logs = [w.log_path for w in workers]  # type: ignore[attr-defined]
+        claimed = claims(logs)
+        with watch.Session() as s:
+            per_job = dict(
+                s.execute(select(Asset.job_id, func.count()).group_by(Asset.job_id)).all()
+            )
+            attempts = dict(s.execute(select(ScrapeJob.id, ScrapeJob.attempts)).all())
+        watch.close()
+    assert set(claimed) == ids
+    again = {job for job, n in claimed.items() if n > 1}
+    assert again <= running_before, (again, running_before)  # only in-flight jobs re-run
+    assert per_job == dict.fromkeys(ids, 1)  # each job stored its one file, once
+    assert sum(attempts.values()) == IN_FLIGHT_JOBS + len(again)  # counted exactly
+    assert len(runtime.fallback) == 0
+    print(
+        f"failover with jobs in flight: {IN_FLIGHT_JOBS} jobs, {len(running_before)} running "
+        f"when the primary stopped, {len(again)} claimed again after it, 0 lost, "
+        f"{sum(attempts.values())} attempts in all; all completed {recovered:.1f} s after the stop"
+    )
+
+
+def _running(runtime: Runtime) -> set[str]:
+    with runtime.Session() as s:
+        return set(s.scalars(select(ScrapeJob.id).where(ScrapeJob.status == "running")))
