@@ -52,8 +52,10 @@ def assets(runtime: Runtime, job_id: str) -> list[tuple[str, str]]:
 OPEN_TRANSACTIONS = {
     "postgresql": "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
     "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL",
-    "mysql": "SELECT count(*) FROM information_schema.innodb_trx "
-    "WHERE trx_mysql_thread_id <> CONNECTION_ID()",
+    # this database's sessions only: other tests' transactions on the server do not count
+    "mysql": "SELECT count(*) FROM information_schema.innodb_trx t "
+    "JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id "
+    "WHERE p.db = DATABASE() AND t.trx_mysql_thread_id <> CONNECTION_ID()",
 }
 
 
