@@ -351,9 +351,10 @@ class StatsRollup(Base):
 
     `slot` is the slot number since 1970 (UTC, five minutes each). `user_id` is the job's
     owner, 0 for none (no foreign key: a deleted user's history still adds to everyone's).
-    The row with `source` "" holds the job counters: jobs created in the slot, completed and
-    failed in it, files and bytes stored in it; a row per source holds, for the jobs created
-    in the slot, the items it found, stored, and the jobs in which it failed (`failed`).
+    Readers sum over `shard`. The row with `source` "" holds the job counters: jobs created in
+    the slot, completed and failed in it, files and bytes stored in it; a row per source
+    holds, for the jobs created in the slot, the items it found, stored, and the jobs in which
+    it failed (`failed`).
     """
 
     __tablename__ = "stats_rollup"
@@ -362,6 +363,9 @@ class StatsRollup(Base):
     slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Concurrent writers add to different rows of one (slot, user, source): a worker's thread
+    # keeps to its own shard, so a fleet finishing jobs never queues on one hot row.
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     created: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
     completed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
     failed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)

@@ -15,6 +15,8 @@ database, grouped per slot and user; one job's contribution is computed from its
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -207,13 +209,27 @@ def subtract_jobs(s: Session, job_ids: Sequence[str]) -> None:
 # -- writing ----------------------------------------------------------------------------------
 
 
-def apply(conn: Session | Connection, deltas: Deltas) -> None:
-    """Add the changes to the rollup rows, creating missing ones (one upsert per row)."""
+SHARDS = 16
+
+
+def writer_shard() -> int:
+    """This thread's shard: two threads (or processes) adding to the same slot at once
+    mostly write different rows, so neither waits for the other's commit."""
+    return hash((os.getpid(), threading.get_ident())) % SHARDS
+
+
+def apply(conn: Session | Connection, deltas: Deltas, shard: int | None = None) -> None:
+    """Add the changes to the rollup rows of `shard` (this thread's when None), creating
+    missing ones (one upsert per row)."""
     rows = deltas.nonzero()
     if not rows:
         return
     dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
-    values = [{"slot": k[0], "user_id": k[1], "source": k[2], **counts} for k, counts in rows]
+    part = writer_shard() if shard is None else shard
+    values = [
+        {"slot": k[0], "user_id": k[1], "source": k[2], "shard": part, **counts}
+        for k, counts in rows
+    ]
     conn.execute(_upsert(dialect), values)
 
 
@@ -225,7 +241,7 @@ def _upsert(dialect: str) -> Any:
         return mine.on_duplicate_key_update({c: table.c[c] + mine.inserted[c] for c in COUNTERS})
     stmt = postgresql.insert(StatsRollup) if dialect == "postgresql" else sqlite.insert(StatsRollup)
     return stmt.on_conflict_do_update(
-        index_elements=["slot", "user_id", "source"],
+        index_elements=["slot", "user_id", "source", "shard"],
         set_={c: table.c[c] + stmt.excluded[c] for c in COUNTERS},
     )
 

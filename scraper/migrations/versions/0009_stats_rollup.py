@@ -38,11 +38,14 @@ def upgrade() -> None:
             sa.Column("slot", sa.Integer(), autoincrement=False, nullable=False),
             sa.Column("user_id", sa.Integer(), autoincrement=False, nullable=False),
             sa.Column("source", sa.String(64), nullable=False),
+            sa.Column("shard", sa.Integer(), autoincrement=False, nullable=False),
             *(
                 sa.Column(name, sa.BigInteger(), server_default=sa.text("0"), nullable=False)
                 for name in COUNTERS
             ),
-            sa.PrimaryKeyConstraint("slot", "user_id", "source", name=op.f("pk_stats_rollup")),
+            sa.PrimaryKeyConstraint(
+                "slot", "user_id", "source", "shard", name=op.f("pk_stats_rollup")
+            ),
         )
         op.create_index(op.f("ix_stats_rollup_user_id_slot"), "stats_rollup", ["user_id", "slot"])
     context = op.get_context()

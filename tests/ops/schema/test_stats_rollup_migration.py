@@ -13,6 +13,7 @@ from scraper.db import make_engine
 from scraper.migrations import alembic_config
 from scraper.migrations.manage import check_schema
 from scraper.models import Asset, ScrapeJob, StatsRollup
+from tests.scraper.jobs.test_stats_rollup import summed
 from tests.scraper.jobs.test_stats_sql import NOW, _asset, _job, _sources
 
 
@@ -30,9 +31,7 @@ def test_the_backfill_counts_what_the_rows_hold(db_url: str) -> None:
     with engine.connect() as conn:  # Alembic owns the transaction: the fill may leave it
         command.upgrade(alembic_config(connection=conn), "head")
     with engine.connect() as conn:
-        rows = conn.execute(select(StatsRollup)).all()
-        table = {(r.slot, r.user_id, r.source): {c: getattr(r, c) for c in rollup.COUNTERS}
-                 for r in rows}  # fmt: skip
+        table = summed(conn.execute(select(StatsRollup)).all())  # type: ignore[arg-type]
         counted = dict(rollup.counted(conn, "j.id IS NOT NULL", {}).nonzero())
     assert table == counted
     assert sum(c["created"] for (_, _, source), c in table.items() if source == "") == 20

@@ -6,6 +6,7 @@ commit together or not at all."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -64,11 +65,17 @@ def _asset(job_id: str, at: datetime, size: int) -> Asset:
 
 
 def _rollup(rt: Runtime) -> dict[rollup.Key, dict[str, int]]:
-    """The rollup's rows that count something."""
+    """The rollup's counters per (slot, user, source), summed over shards, where not zero."""
     with rt.Session() as s:
-        rows = s.scalars(select(StatsRollup)).all()
-        table = {(r.slot, r.user_id, r.source): {c: getattr(r, c) for c in rollup.COUNTERS}
-                 for r in rows}  # fmt: skip
+        return summed(s.scalars(select(StatsRollup)).all())
+
+
+def summed(rows: Sequence[StatsRollup]) -> dict[rollup.Key, dict[str, int]]:
+    table: dict[rollup.Key, dict[str, int]] = {}
+    for r in rows:
+        counts = table.setdefault((r.slot, r.user_id, r.source), dict.fromkeys(rollup.COUNTERS, 0))
+        for c in rollup.COUNTERS:
+            counts[c] += getattr(r, c)
     return {key: counts for key, counts in table.items() if any(counts.values())}
 
 
