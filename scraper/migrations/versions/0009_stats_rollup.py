@@ -32,7 +32,8 @@ COUNTERS = ("created", "completed", "failed", "files", "bytes", "found", "stored
 
 def upgrade() -> None:
     """Apply this revision."""
-    if not sa.inspect(op.get_bind()).has_table("stats_rollup"):
+    context = op.get_context()
+    if context.as_sql or not sa.inspect(op.get_bind()).has_table("stats_rollup"):
         op.create_table(
             "stats_rollup",
             sa.Column("slot", sa.Integer(), autoincrement=False, nullable=False),
@@ -48,7 +49,6 @@ def upgrade() -> None:
             ),
         )
         op.create_index(op.f("ix_stats_rollup_user_id_slot"), "stats_rollup", ["user_id", "slot"])
-    context = op.get_context()
     if context.as_sql:
         return  # offline SQL: no rows to count
     op.execute("DELETE FROM stats_rollup")  # a fill interrupted before: count again
