@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 
 TRIGRAM = 3
+BACKFILL_BATCH = 5000  # jobs per backfill transaction (migration 0009)
 PG_EXTENSION = "pg_trgm"
 PG_INDEX = "ix_scrape_jobs_query_trgm"
 FTS_TABLE = "scrape_jobs_fts"

@@ -50,10 +50,21 @@ def _key(shown: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(k[:-3] if k.endswith("asc") and not k.endswith("desc") else k for k in key)
 
 
+def applies(index: Index, dialect: Dialect) -> bool:
+    """False for an index the model creates on other dialects only (`Index.ddl_if(dialect=)`)."""
+    condition = getattr(index, "_ddl_if", None)
+    wanted = getattr(condition, "dialect", None)
+    if wanted is None:
+        return True
+    return dialect.name == wanted if isinstance(wanted, str) else dialect.name in wanted
+
+
 def model_entries(model: Table, dialect: Dialect) -> list[Entry]:
-    """Every index and unique constraint the models declare on this table."""
+    """Every index and unique constraint the models declare on this table (for this dialect)."""
     entries = []
     for index in model.indexes:
+        if not applies(index, dialect):
+            continue
         shown = _model_elements(index, dialect)
         entries.append(Entry(real_name(index.name), _key(shown), shown, bool(index.unique), index))
     for constraint in model.constraints:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Table
 
 from ops.schema.compare.context import Context, alembic_ops
+from ops.schema.compare.extras import declared_tables
 from ops.schema.ddl import create_table_sql
 from ops.schema.difference import Difference, Repair, Severity
 from ops.schema.live import LiveSchema
@@ -39,7 +40,7 @@ def compare_tables(ctx: Context, live: LiveSchema) -> list[Difference]:
                     ddl=partial(create_table_sql, ctx.dialect, table),
                 )
             )
-    for name in sorted(set(live.tables) - set(ctx.metadata.tables)):
+    for name in sorted(set(live.tables) - set(ctx.metadata.tables) - declared_tables(ctx)):
         found.append(
             ctx.diff(
                 name,
