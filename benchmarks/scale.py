@@ -52,6 +52,8 @@ JOB_COLUMNS = (
 ASSET_COLUMNS = "job_id, source, url, path, filename, sha256, size_bytes, content_type, created_at"
 SPAN_SECONDS = 6 * 24 * 3600
 EXPLAIN = False
+ONLY = ""
+PREFIX = "scale"
 
 FILL: dict[str, tuple[str, str]] = {
     "postgresql": (
@@ -136,7 +138,7 @@ def database(server_url: str | None, size: int, keep: bool) -> Iterator[str]:
         yield f"sqlite:///{Path(tempfile.mkdtemp(prefix='scale-')) / 'bench.db'}"
         return
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"scale_{size}_{uuid.uuid4().hex[:6]}"
+    name = f"{PREFIX}_{size}_{uuid.uuid4().hex[:6]}"
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     try:
@@ -202,7 +204,13 @@ def reads(client: FlaskClient, headers: dict[str, str], size: int) -> dict[str, 
         "/api/dashboard": get("/api/dashboard"),
         "/api/jobs (newest first)": get("/api/jobs"),
         "/api/jobs?status=failed": get("/api/jobs?status=failed"),
+        # `q` (scraper.textsearch): common word, two words, a 2-character prefix (the scan
+        # fallback), a rare substring (a handful of jobs) and one that matches nothing.
         "/api/jobs?q=fox": get("/api/jobs?q=fox"),
+        "/api/jobs?q=red fox": get("/api/jobs?q=red%20fox"),
+        "/api/jobs?q=fo (short: scan)": get("/api/jobs?q=fo"),
+        "/api/jobs?q=ox 4242 (rare)": get("/api/jobs?q=ox%204242"),
+        "/api/jobs?q=zebra (none)": get("/api/jobs?q=zebra"),
         "/api/jobs?sort=progress 10k deep (cursor)": get(
             f"/api/jobs?sort=progress&limit=50&cursor={deep}"
         ),
@@ -261,6 +269,8 @@ def one_size(server_url: str | None, size: int, repeat: int, keep: bool) -> dict
         client = create_app({"SCRAPER_RUNTIME": runtime}).test_client()
         results = {}
         for name, run in reads(client, headers, size).items():
+            if ONLY and ONLY not in name and "load control" not in name:
+                continue
             if EXPLAIN and runtime.engine.dialect.name == "postgresql":
                 explain(runtime, name, run)
             results[name] = measure(run, repeat)
@@ -277,9 +287,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     parser.add_argument("--explain", action="store_true", help="PostgreSQL: print the plans")
+    parser.add_argument("--only", default="", help="run only the reads whose name contains this")
+    parser.add_argument("--prefix", default="scale", help="server databases' name prefix")
     args = parser.parse_args()
-    global EXPLAIN
-    EXPLAIN = args.explain
+    global EXPLAIN, ONLY, PREFIX
+    EXPLAIN, ONLY, PREFIX = args.explain, args.only, args.prefix
     sizes = [int(s) for s in args.sizes.split(",")]
     table = {size: one_size(args.server_url, size, args.repeat, args.keep) for size in sizes}
     base = sizes[0]
