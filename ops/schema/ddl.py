@@ -31,6 +31,15 @@ def create_index_sql(dialect: Dialect, index: Index) -> str:
 
 def create_table_sql(dialect: Dialect, table: Table) -> str:
     """`CREATE TABLE` plus its indexes, one statement per line."""
-    indexes = sorted(table.indexes, key=lambda i: str(i.name))
+    indexes = sorted((i for i in table.indexes if applies(i, dialect)), key=lambda i: str(i.name))
     lines = [_statement(CreateTable(table), dialect)]
     return "\n".join(lines + [create_index_sql(dialect, index) for index in indexes])
+
+
+def applies(index: Index, dialect: Dialect) -> bool:
+    """False for an index the model creates on other dialects only (`Index.ddl_if(dialect=)`)."""
+    condition = getattr(index, "_ddl_if", None)
+    wanted = getattr(condition, "dialect", None)
+    if wanted is None:
+        return True
+    return dialect.name == wanted if isinstance(wanted, str) else dialect.name in wanted

@@ -14,7 +14,7 @@ from ops.schema.live import LiveSchema
 
 INFO_KEY = "ops.schema.extras"
 KINDS = {
-    "tables": "table",
+    "tables": "side table",
     "virtual_tables": "virtual table",
     "triggers": "trigger",
     "extensions": "extension",

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Column, Dialect, Index, Table, UniqueConstraint
 
 from ops.schema.compare.context import Context, alembic_ops, real_name
-from ops.schema.ddl import create_index_sql
+from ops.schema.ddl import applies, create_index_sql
 from ops.schema.difference import Difference, Repair, Severity
 from ops.schema.live import LiveTable
 from ops.schema.normalize import compile_expression, normalize_expression
@@ -48,15 +48,6 @@ def _model_elements(index: Index, dialect: Dialect) -> tuple[str, ...]:
 def _key(shown: tuple[str, ...]) -> tuple[str, ...]:
     key = (normalize_expression(e) for e in shown)
     return tuple(k[:-3] if k.endswith("asc") and not k.endswith("desc") else k for k in key)
-
-
-def applies(index: Index, dialect: Dialect) -> bool:
-    """False for an index the model creates on other dialects only (`Index.ddl_if(dialect=)`)."""
-    condition = getattr(index, "_ddl_if", None)
-    wanted = getattr(condition, "dialect", None)
-    if wanted is None:
-        return True
-    return dialect.name == wanted if isinstance(wanted, str) else dialect.name in wanted
 
 
 def model_entries(model: Table, dialect: Dialect) -> list[Entry]:

@@ -5,20 +5,21 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Dialect, Table
 
 from ops.schema.compare.context import Context, alembic_ops
 from ops.schema.compare.extras import declared_tables
-from ops.schema.ddl import create_table_sql
+from ops.schema.ddl import applies, create_table_sql
 from ops.schema.difference import Difference, Repair, Severity
 from ops.schema.live import LiveSchema
 
 
-def create_table_operations(table: Table) -> list[Any]:
-    """CREATE TABLE plus its indexes, as Alembic operations."""
+def create_table_operations(table: Table, dialect: Dialect) -> list[Any]:
+    """CREATE TABLE plus its indexes (those for this dialect), as Alembic operations."""
     ops = alembic_ops()
     result: list[Any] = [ops.CreateTableOp.from_table(table)]
-    for index in sorted(table.indexes, key=lambda i: str(i.name)):
+    indexes = [i for i in table.indexes if applies(i, dialect)]
+    for index in sorted(indexes, key=lambda i: str(i.name)):
         result.append(ops.CreateIndexOp.from_index(index))
     return result
 
@@ -36,7 +37,7 @@ def compare_tables(ctx: Context, live: LiveSchema) -> list[Difference]:
                     Severity.CRITICAL,
                     "table",
                     None,
-                    partial(create_table_operations, table),
+                    partial(create_table_operations, table, ctx.dialect),
                     ddl=partial(create_table_sql, ctx.dialect, table),
                 )
             )
