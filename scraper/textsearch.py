@@ -14,8 +14,10 @@ quotes and backslashes are plain characters.
 A `q` shorter than three characters has no trigram: it is a scan, newest first, that stops
 when the page is full (and a count that stops at 10,001 matches).
 
-These objects are created by migration 0009 on a live database and by `create_all` (events
-below) on a new one; `SEARCH_OBJECTS` tells check-schema they belong to the models.
+`SEARCH_OBJECTS` declares these objects with their DDL (`metadata.info`, the shape
+`ops.schema.extras` documents): migration 0009 builds them on a live database, `create_all`
+(events below) on a new one, and check-schema, init-db and migrate report and repair them,
+re-creating the SQLite triggers and FTS content after a rebuild of scrape_jobs.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ MYSQL_TRIGGERS = {
     ),
 }
 
+PG_CREATE = f"CREATE EXTENSION IF NOT EXISTS {PG_EXTENSION}"
 SQLITE_TABLE = (
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(query, tokenize='trigram')"
 )
@@ -92,12 +95,67 @@ MYSQL_TABLE = (
     "PRIMARY KEY (gram, job_id), "
     f"KEY ix_{GRAMS_TABLE}_job_id (job_id)) ENGINE=InnoDB"
 )
+# Every job's trigrams (MariaDB), or every job's query under its rowid (SQLite): the content
+# the triggers keep, rebuilt after a SQLite rebuild of scrape_jobs (which renumbers rowids).
+_MYSQL_FILL = (
+    f"INSERT IGNORE INTO {GRAMS_TABLE} (gram, job_id) "
+    "SELECT DISTINCT SUBSTRING(LOWER(j.query), s.seq, 3), j.id "
+    "FROM scrape_jobs j JOIN seq_1_to_500 s ON s.seq <= CHAR_LENGTH(j.query) - 2"
+)
+_SQLITE_FILL = f"INSERT INTO {FTS_TABLE}(rowid, query) SELECT j.rowid, j.query FROM scrape_jobs j"
 
-# What check-schema expects besides the models' tables (ops.schema reads metadata.info).
-SEARCH_OBJECTS: dict[str, dict[str, list[str]]] = {
-    "postgresql": {"extensions": [PG_EXTENSION]},
-    "mysql": {"tables": [GRAMS_TABLE], "triggers": sorted(MYSQL_TRIGGERS)},
-    "sqlite": {"virtual_tables": [FTS_TABLE], "triggers": sorted(SQLITE_TRIGGERS)},
+
+def _extra(kind: str, name: str, create: str, drop: str = "", fill: Any = ()) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "name": name,
+        "table": "scrape_jobs",
+        "create": create,
+        "drop": drop,
+        "fill": list(fill),
+    }
+
+
+def _drop(kind: str, name: str) -> str:
+    return f"DROP {kind} IF EXISTS {name}"
+
+
+def _triggers(bodies: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        _extra(
+            "trigger",
+            name,
+            f"CREATE TRIGGER IF NOT EXISTS {name} {body}",
+            f"DROP TRIGGER IF EXISTS {name}",
+        )
+        for name, body in bodies.items()
+    ]
+
+
+# The objects besides the models' tables, with their DDL (the declaration `ops.schema.extras`
+# documents): `create_all` (events below), migration 0009, check-schema, init-db and migrate's
+# repairs all build them from here. PostgreSQL's GIN index is a model index; its extension
+# stays on drop (other objects may use it).
+SEARCH_OBJECTS: dict[str, list[dict[str, Any]]] = {
+    "postgresql": [
+        _extra("extension", PG_EXTENSION, f"CREATE EXTENSION IF NOT EXISTS {PG_EXTENSION}")
+    ],
+    "mysql": [
+        _extra(
+            "table", GRAMS_TABLE, MYSQL_TABLE, f"DROP TABLE IF EXISTS {GRAMS_TABLE}", [_MYSQL_FILL]
+        ),
+        *_triggers(MYSQL_TRIGGERS),
+    ],
+    "sqlite": [
+        _extra(
+            "virtual_table",
+            FTS_TABLE,
+            SQLITE_TABLE,
+            _drop("TABLE", FTS_TABLE),
+            [f"DELETE FROM {FTS_TABLE}", _SQLITE_FILL],
+        ),
+        *_triggers(SQLITE_TRIGGERS),
+    ],
 }
 
 
@@ -106,50 +164,30 @@ class SearchUnavailable(RuntimeError):
 
 
 def create_statements(dialect: str) -> list[str]:
-    """The side objects' DDL for this database (empty for PostgreSQL: its index is a model's)."""
-    if dialect == "sqlite":
-        return [SQLITE_TABLE] + [
-            f"CREATE TRIGGER IF NOT EXISTS {name} {body}" for name, body in SQLITE_TRIGGERS.items()
-        ]
-    if dialect == "mysql":
-        return [MYSQL_TABLE] + [
-            f"CREATE TRIGGER IF NOT EXISTS {name} {body}" for name, body in MYSQL_TRIGGERS.items()
-        ]
-    return []
+    """The objects' DDL for this database (tables, then triggers), without their content."""
+    return [extra["create"] for extra in SEARCH_OBJECTS.get(dialect, [])]
 
 
 def drop_statements(dialect: str) -> list[str]:
     """The side objects' DROP statements (triggers first)."""
-    if dialect == "sqlite":
-        drops = [f"DROP TRIGGER IF EXISTS {name}" for name in SQLITE_TRIGGERS]
-        return [*drops, f"DROP TABLE IF EXISTS {FTS_TABLE}"]
-    if dialect == "mysql":
-        drops = [f"DROP TRIGGER IF EXISTS {name}" for name in MYSQL_TRIGGERS]
-        return [*drops, f"DROP TABLE IF EXISTS {GRAMS_TABLE}"]
-    return []
+    return [extra["drop"] for extra in reversed(SEARCH_OBJECTS.get(dialect, [])) if extra["drop"]]
 
 
 def backfill_batch(dialect: str) -> str:
-    """One batch of the backfill: the jobs in (:low, :high] by id (MariaDB) or rowid (SQLite);
-    a job a trigger already indexed is left as it is."""
+    """One batch of the fill: the jobs in (:low, :high] by id (MariaDB) or rowid (SQLite); a
+    job a trigger already indexed is left as it is."""
     if dialect == "sqlite":
         return (
-            f"INSERT INTO {FTS_TABLE}(rowid, query) SELECT j.rowid, j.query FROM scrape_jobs j "
-            "WHERE j.rowid > :low AND j.rowid <= :high "
+            f"{_SQLITE_FILL} WHERE j.rowid > :low AND j.rowid <= :high "
             f"AND NOT EXISTS (SELECT 1 FROM {FTS_TABLE} f WHERE f.rowid = j.rowid)"
         )
-    return (
-        f"INSERT IGNORE INTO {GRAMS_TABLE} (gram, job_id) "
-        "SELECT DISTINCT SUBSTRING(LOWER(j.query), s.seq, 3), j.id "
-        "FROM scrape_jobs j JOIN seq_1_to_500 s ON s.seq <= CHAR_LENGTH(j.query) - 2 "
-        "WHERE j.id > :low AND j.id <= :high"
-    )
+    return f"{_MYSQL_FILL} WHERE j.id > :low AND j.id <= :high"
 
 
 def ensure_pg_trgm(execute: Any, database: str) -> None:
     """CREATE EXTENSION IF NOT EXISTS pg_trgm; SearchUnavailable says why and what to do."""
     try:
-        execute(f"CREATE EXTENSION IF NOT EXISTS {PG_EXTENSION}")
+        execute(PG_CREATE)
     except Exception as exc:
         raise SearchUnavailable(
             f"cannot create the PostgreSQL extension {PG_EXTENSION} in database {database!r} "
@@ -160,15 +198,21 @@ def ensure_pg_trgm(execute: Any, database: str) -> None:
 
 
 def install(job_table: Table) -> None:
-    """Have `create_all` create the extension (before the table and its GIN index) and the
-    side objects (after), and `drop_all` drop them."""
-    for dialect, statement in (("postgresql", f"CREATE EXTENSION IF NOT EXISTS {PG_EXTENSION}"),):
-        event.listen(job_table, "before_create", DDL(statement).execute_if(dialect=dialect))
-    for dialect in ("sqlite", "mysql"):
-        for statement in create_statements(dialect):
-            event.listen(job_table, "after_create", DDL(statement).execute_if(dialect=dialect))
-        for statement in drop_statements(dialect):
-            event.listen(job_table, "before_drop", DDL(statement).execute_if(dialect=dialect))
+    """Have `create_all` create the objects of SEARCH_OBJECTS (an extension before the table
+    and its GIN index, the rest after), and `drop_all` drop them."""
+    for dialect, extras in SEARCH_OBJECTS.items():
+        for extra in extras:
+            when = "before_create" if extra["kind"] == "extension" else "after_create"
+            for statement in [extra["create"], *extra["fill"]]:
+                _listen(job_table, when, statement, dialect)
+            if extra["drop"]:
+                _listen(job_table, "before_drop", extra["drop"], dialect)
+
+
+def _listen(job_table: Table, when: str, statement: str, dialect: str) -> None:
+    # DDL formats its text with %: a literal % must be doubled.
+    ddl = DDL(statement.replace("%", "%%")).execute_if(dialect=dialect)
+    event.listen(job_table, when, ddl)
 
 
 # -- the condition ----------------------------------------------------------------------------

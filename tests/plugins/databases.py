@@ -26,6 +26,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, text
 
+from ops.schema.extras import declared_tables
 from scraper.migrations.manage import init_db
 from scraper.models import Base
 
@@ -51,6 +52,8 @@ _FINGERPRINT_SQL = text(
     "FROM information_schema.statistics WHERE table_schema = :s "
     "UNION ALL SELECT table_name, constraint_name, constraint_type, '', '' "
     "FROM information_schema.table_constraints WHERE table_schema = :s "
+    "UNION ALL SELECT event_object_table, trigger_name, action_timing, event_manipulation, '' "
+    "FROM information_schema.triggers WHERE trigger_schema = :s "
     "ORDER BY 1, 2, 3, 4, 5"
 )
 
@@ -216,5 +219,7 @@ class DatabasePool:
 
 
 def _truncated(flavour: str) -> list[str]:
-    """The tables a reused database is emptied of; the Alembic stamp stays."""
-    return [t.name for t in reversed(Base.metadata.sorted_tables)]
+    """The tables a reused database is emptied of (the side tables too: TRUNCATE fires no
+    trigger); the Alembic stamp stays."""
+    side = sorted(declared_tables(Base.metadata, "mysql"))
+    return side + [t.name for t in reversed(Base.metadata.sorted_tables)]

@@ -1,57 +1,62 @@
-"""Comparer: the objects a dialect needs besides the models' tables (triggers, extensions,
-side and virtual tables), declared in `metadata.info["ops.schema.extras"]`.
+"""Comparer: the objects a dialect needs besides the models' tables (extensions, side and
+virtual tables, triggers), declared with their DDL in `metadata.info` (see `ops.schema.extras`).
 
-The declaration maps a dialect name to kinds and names, e.g.
-`{"sqlite": {"virtual_tables": ["jobs_fts"], "triggers": ["jobs_fts_insert"]}}`. A declared
-object is never unexpected; a missing one is a warning the service's migration repairs.
+A missing object is a warning (a feature runs without its index, or writes go unrecorded),
+reported on the models' table it belongs to and repaired by creating it; the last missing
+object of a table also rebuilds the content of that table's objects. An object of a missing
+table is not reported: the table's own repair creates it (see `compare.tables`).
 """
 
 from __future__ import annotations
 
+from itertools import groupby
+from typing import TYPE_CHECKING
+
 from ops.schema.compare.context import Context
-from ops.schema.difference import Difference, Repair, Severity
+from ops.schema.difference import Difference, Severity
+from ops.schema.extras import KINDS, Extra, declared
 from ops.schema.live import LiveSchema
 
-INFO_KEY = "ops.schema.extras"
-KINDS = {
-    "tables": "side table",
-    "virtual_tables": "virtual table",
-    "triggers": "trigger",
-    "extensions": "extension",
-}
+if TYPE_CHECKING:
+    from alembic.operations.ops import MigrateOperation
 
 
-def declared(ctx: Context) -> dict[str, list[str]]:
-    """The extra objects the models declare for this dialect, by kind."""
-    extras = ctx.metadata.info.get(INFO_KEY, {})
-    found: dict[str, list[str]] = extras.get(ctx.dialect.name, {})
-    return found
-
-
-def declared_tables(ctx: Context) -> set[str]:
-    """Tables (side or virtual) the models declare for this dialect besides their own."""
-    extras = declared(ctx)
-    return {*extras.get("tables", []), *extras.get("virtual_tables", [])}
+def _have(extra: Extra, live: LiveSchema) -> bool:
+    if extra.kind == "table":
+        return extra.name in live.tables
+    return extra.name in live.objects.get(f"{extra.kind}s", set())
 
 
 def compare_extras(ctx: Context, live: LiveSchema) -> list[Difference]:
-    """A declared object the database lacks: a warning (a feature runs without its index or
-    its triggers), repaired by running the migrations again (`ops migrate`)."""
-    found = []
-    for kind, names in sorted(declared(ctx).items()):
-        have = set(live.tables) if kind == "tables" else live.objects.get(kind, set())
-        for name in sorted(set(names) - have):
-            found.append(
-                ctx.diff(
-                    name,
-                    None,
-                    f"missing_{KINDS.get(kind, kind).replace(' ', '_')}",
-                    Severity.WARNING,
-                    f"{KINDS.get(kind, kind)} {name}",
-                    None,
-                    repair=Repair.MANUAL,
-                    why="created by the service's migrations: run them again (ops migrate); "
-                    "see the migration that adds it for what it needs",
-                )
-            )
+    """One difference per declared object the database lacks."""
+    found: list[Difference] = []
+    everything = declared(ctx.metadata, ctx.dialect.name)
+    by_table = groupby(sorted(everything, key=lambda e: e.table), key=lambda e: e.table)
+    for table, group in by_table:
+        extras = list(group)
+        if table not in live.tables:
+            continue
+        missing = [e for e in extras if not _have(e, live)]
+        for n, extra in enumerate(missing):
+            found.append(_missing(ctx, extra, extras if n == len(missing) - 1 else []))
     return found
+
+
+def _missing(ctx: Context, extra: Extra, fill: list[Extra]) -> Difference:
+    def plan() -> list[MigrateOperation]:
+        from ops.schema.extra_ops import create_operations  # imports Alembic
+
+        return list(create_operations([extra], fill))
+
+    rebuilt = " and rebuilds the content of the table's declared objects" if fill else ""
+    return ctx.diff(
+        extra.table,
+        None,
+        KINDS[extra.kind],
+        Severity.WARNING,
+        extra.label,
+        None,
+        plan,
+        why=f"created by its declared DDL{rebuilt}",
+        ddl=lambda: "\n".join(f"{s};" for s in [extra.create, *(x for e in fill for x in e.fill)]),
+    )

@@ -16,7 +16,7 @@ from scraper.db import make_engine, make_sessionmaker
 from scraper.jobs import JobFilter
 from scraper.jobs.reader import JobReader
 from scraper.migrations import alembic_config
-from scraper.migrations.manage import check_schema
+from scraper.migrations.manage import check_schema, migrate
 from scraper.models import ScrapeJob
 from scraper.runtime import Runtime
 
@@ -143,23 +143,36 @@ def _reader(engine: Engine) -> Any:
 
 
 def _break_and_see(engine: Engine) -> None:
+    """Drop what keeps `q` served and in step, write a job meanwhile: check-schema names the
+    object on scrape_jobs, and migrate re-creates it and indexes the job written without it."""
     dialect = engine.dialect.name
-    with engine.begin() as conn:
-        if dialect == "postgresql":
-            conn.execute(text("DROP INDEX ix_scrape_jobs_query_trgm"))
-            conn.execute(text("DROP EXTENSION pg_trgm"))
-        else:
-            conn.execute(
-                text(
-                    "DROP TRIGGER scrape_jobs_fts_insert"
-                    if dialect == "sqlite"
-                    else "DROP TRIGGER scrape_jobs_trigrams_insert"
-                )
-            )
-    kinds = {(d.kind, d.table) for d in check_schema(engine).differences}
-    expected = {
-        "postgresql": {("missing_extension", "pg_trgm"), ("missing_index", "scrape_jobs")},
-        "sqlite": {("missing_trigger", "scrape_jobs_fts_insert")},
-        "mysql": {("missing_trigger", "scrape_jobs_trigrams_insert")},
+    dropped = {
+        "postgresql": ["DROP INDEX ix_scrape_jobs_query_trgm", "DROP EXTENSION pg_trgm"],
+        "sqlite": ["DROP TRIGGER scrape_jobs_fts_insert"],
+        "mysql": ["DROP TRIGGER scrape_jobs_trigrams_insert"],
     }[dialect]
-    assert kinds == expected
+    with engine.begin() as conn:
+        for statement in dropped:
+            conn.execute(text(statement))
+        conn.execute(
+            insert(ScrapeJob),
+            {
+                "id": str(uuid.uuid4()),
+                "query": "written unseen",
+                "max_content": 1,
+                "enabled_sources": [],
+            },
+        )
+    found = {(d.kind, d.table, d.expected) for d in check_schema(engine).differences}
+    expected = {
+        "postgresql": {
+            ("missing_extension", "scrape_jobs", "extension pg_trgm"),
+            ("missing_index", "scrape_jobs", "ix_scrape_jobs_query_trgm (query)"),
+        },
+        "sqlite": {("missing_trigger", "scrape_jobs", "trigger scrape_jobs_fts_insert")},
+        "mysql": {("missing_trigger", "scrape_jobs", "trigger scrape_jobs_trigrams_insert")},
+    }[dialect]
+    assert found == expected
+    report = migrate(engine)
+    assert report.remaining == [] and report.refused == [], report.refused
+    assert _reader(engine)("unseen") == {"written unseen"}
