@@ -123,10 +123,7 @@ def _drop(kind: str, name: str) -> str:
 def _triggers(bodies: dict[str, str]) -> list[dict[str, Any]]:
     return [
         _extra(
-            "trigger",
-            name,
-            f"CREATE TRIGGER IF NOT EXISTS {name} {body}",
-            f"DROP TRIGGER IF EXISTS {name}",
+            "trigger", name, f"CREATE TRIGGER IF NOT EXISTS {name} {body}", _drop("TRIGGER", name)
         )
         for name, body in bodies.items()
     ]
@@ -137,13 +134,9 @@ def _triggers(bodies: dict[str, str]) -> list[dict[str, Any]]:
 # repairs all build them from here. PostgreSQL's GIN index is a model index; its extension
 # stays on drop (other objects may use it).
 SEARCH_OBJECTS: dict[str, list[dict[str, Any]]] = {
-    "postgresql": [
-        _extra("extension", PG_EXTENSION, f"CREATE EXTENSION IF NOT EXISTS {PG_EXTENSION}")
-    ],
+    "postgresql": [_extra("extension", PG_EXTENSION, PG_CREATE)],
     "mysql": [
-        _extra(
-            "table", GRAMS_TABLE, MYSQL_TABLE, f"DROP TABLE IF EXISTS {GRAMS_TABLE}", [_MYSQL_FILL]
-        ),
+        _extra("table", GRAMS_TABLE, MYSQL_TABLE, _drop("TABLE", GRAMS_TABLE), [_MYSQL_FILL]),
         *_triggers(MYSQL_TRIGGERS),
     ],
     "sqlite": [
@@ -169,7 +162,7 @@ def create_statements(dialect: str) -> list[str]:
 
 
 def drop_statements(dialect: str) -> list[str]:
-    """The side objects' DROP statements (triggers first)."""
+    """The objects' DROP statements (triggers first; none for PostgreSQL's extension)."""
     return [extra["drop"] for extra in reversed(SEARCH_OBJECTS.get(dialect, [])) if extra["drop"]]
 
 
