@@ -151,7 +151,7 @@ class ScrapeJob(Base):
         Index(None, "created_at", "id"),
         Index(None, "finished_at", "status"),
         Index(None, "progress", "created_at"),
-        # Issue 23 (migration 0009): `q`, a substring search (scraper.textsearch); MariaDB and
+        # Issue 23 (migration 0010): `q`, a substring search (scraper.textsearch); MariaDB and
         # SQLite keep their own side tables, so this index exists on PostgreSQL only.
         Index(
             PG_INDEX,

@@ -15,7 +15,7 @@ A `q` shorter than three characters has no trigram: it is a scan, newest first, 
 when the page is full (and a count that stops at 10,001 matches).
 
 `SEARCH_OBJECTS` declares these objects with their DDL (`metadata.info`, the shape
-`ops.schema.extras` documents): migration 0009 builds them on a live database, `create_all`
+`ops.schema.extras` documents): migration 0010 builds them on a live database, `create_all`
 (events below) on a new one, and check-schema, init-db and migrate report and repair them,
 re-creating the SQLite triggers and FTS content after a rebuild of scrape_jobs.
 """
@@ -39,7 +39,7 @@ from sqlalchemy import (
 )
 
 TRIGRAM = 3
-BACKFILL_BATCH = 5000  # jobs per backfill transaction (migration 0009)
+BACKFILL_BATCH = 5000  # jobs per backfill transaction (migration 0010)
 PG_EXTENSION = "pg_trgm"
 PG_INDEX = "ix_scrape_jobs_query_trgm"
 FTS_TABLE = "scrape_jobs_fts"
@@ -130,7 +130,7 @@ def _triggers(bodies: dict[str, str]) -> list[dict[str, Any]]:
 
 
 # The objects besides the models' tables, with their DDL (the declaration `ops.schema.extras`
-# documents): `create_all` (events below), migration 0009, check-schema, init-db and migrate's
+# documents): `create_all` (events below), migration 0010, check-schema, init-db and migrate's
 # repairs all build them from here. PostgreSQL's GIN index is a model index; its extension
 # stays on drop (other objects may use it).
 SEARCH_OBJECTS: dict[str, list[dict[str, Any]]] = {

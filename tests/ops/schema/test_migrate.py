@@ -312,7 +312,7 @@ def test_a_baseline_database_is_brought_to_head_by_the_migrations(db_url: str) -
     """0001 -> head adds exactly what 0002 (login_attempts), 0003 (source results), 0004
     (an index), 0005 (attempts, sessions, a worker's last error), 0006 (the lease token), 0007
     (the read indexes), 0008 (schedules, their runs, seen items; a job's schedule and
-    incremental flag) and 0009 (`q`'s index: an extension and a GIN index, or a side or FTS
+    incremental flag) and 0010 (`q`'s index: an extension and a GIN index, or a side or FTS
     table and its triggers) add, by Alembic (nothing left for the repair step); downgrading
     removes it (pg_trgm aside: other objects may use it)."""
     later = [
@@ -355,6 +355,6 @@ def test_a_baseline_database_is_brought_to_head_by_the_migrations(db_url: str) -
     with eng.begin() as conn:
         command.downgrade(alembic_config(connection=conn), "0001")
     missing = sorted((d.table, d.kind, d.column) for d in check_schema(eng).differences)
-    kept = ("scrape_jobs", "missing_extension", None)  # 0009's downgrade keeps pg_trgm
+    kept = ("scrape_jobs", "missing_extension", None)  # 0010's downgrade keeps pg_trgm
     assert missing == sorted(d for d in later + search if d != kept)
     eng.dispose()

@@ -110,15 +110,15 @@ def _statements(conn: Connection) -> list[str]:
     return seen
 
 
-def test_migration_0009_indexes_existing_jobs_online_and_check_schema_knows_it(
+def test_migration_0010_indexes_existing_jobs_online_and_check_schema_knows_it(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Jobs written before 0009 are found after it (backfilled in batches, here of 7); the
+    """Jobs written before 0010 are found after it (backfilled in batches, here of 7); the
     index is built CONCURRENTLY on PostgreSQL; check-schema is in sync, and names a trigger or
     extension that goes missing."""
     engine = make_engine(db_url)
     with engine.begin() as conn:
-        command.upgrade(alembic_config(connection=conn), "0008")
+        command.upgrade(alembic_config(connection=conn), "0009")
     _fill(engine)
     monkeypatch.setattr(textsearch, "BACKFILL_BATCH", 7)
     with engine.connect() as conn:

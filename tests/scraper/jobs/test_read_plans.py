@@ -119,7 +119,7 @@ def test_the_doctors_latest_finished_jobs_read_an_index_backwards(big: Runtime) 
 
 
 def test_q_reads_the_trigram_index(big: Runtime) -> None:
-    """`q` (migration 0009): the page and the count are a bitmap scan of the pg_trgm GIN
+    """`q` (migration 0010): the page and the count are a bitmap scan of the pg_trgm GIN
     index, not a scan of the table."""
     reader = big.jobs.reader
     found = reader.page(JobFilter(q="QUERY 1999"), 50)

@@ -11,8 +11,8 @@
 The triggers exist before the backfill starts, so a job written meanwhile is indexed by its
 own transaction; the backfill skips what is already there. See scraper.textsearch.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-04 10:00:00
 """
 
@@ -34,8 +34,8 @@ from scraper.textsearch import (
     ensure_pg_trgm,
 )
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
