@@ -65,6 +65,7 @@ JOB_COLUMNS = (
 ASSET_COLUMNS = "job_id, source, url, path, filename, sha256, size_bytes, content_type, created_at"
 SPAN_SECONDS = 6 * 24 * 3600
 EXPLAIN = False
+ONLY = ""
 PREFIX = "scale"
 
 FILL: dict[str, tuple[str, str]] = {
@@ -232,7 +233,13 @@ def reads(client: FlaskClient, headers: dict[str, str], size: int) -> dict[str, 
         "/api/dashboard": get("/api/dashboard"),
         "/api/jobs (newest first)": get("/api/jobs"),
         "/api/jobs?status=failed": get("/api/jobs?status=failed"),
+        # `q` (scraper.textsearch): common word, two words, a 2-character prefix (the scan
+        # fallback), a rare substring (a handful of jobs) and one that matches nothing.
         "/api/jobs?q=fox": get("/api/jobs?q=fox"),
+        "/api/jobs?q=red fox": get("/api/jobs?q=red%20fox"),
+        "/api/jobs?q=fo (short: scan)": get("/api/jobs?q=fo"),
+        "/api/jobs?q=ox 4242 (rare)": get("/api/jobs?q=ox%204242"),
+        "/api/jobs?q=zebra (none)": get("/api/jobs?q=zebra"),
         "/api/jobs?sort=progress 10k deep (cursor)": get(
             f"/api/jobs?sort=progress&limit=50&cursor={deep}"
         ),
@@ -307,6 +314,8 @@ def one_size(server_url: str | None, size: int, args: argparse.Namespace) -> dic
         client = create_app({"SCRAPER_RUNTIME": runtime}).test_client()
         results = {}
         for name, run in reads(client, headers, size).items():
+            if ONLY and ONLY not in name and "load control" not in name:
+                continue
             if EXPLAIN:
                 explain(runtime, name, run)
             results[name] = measure(run, args.repeat)
@@ -388,12 +397,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     parser.add_argument("--explain", action="store_true", help="print each statement's plan")
+    parser.add_argument("--only", default="", help="run only the reads whose name contains this")
     parser.add_argument("--db-prefix", default="scale", help="name prefix of the databases")
     parser.add_argument("--burst-clients", type=int, default=8)
     parser.add_argument("--burst-seconds", type=float, default=10.0, help="0: no burst")
     args = parser.parse_args()
-    global EXPLAIN, PREFIX
-    EXPLAIN, PREFIX = args.explain, args.db_prefix
+    global EXPLAIN, ONLY, PREFIX
+    EXPLAIN, ONLY, PREFIX = args.explain, args.only, args.db_prefix
     sizes = [int(s) for s in args.sizes.split(",")]
     table = {size: one_size(args.server_url, size, args) for size in sizes}
     base = sizes[0]

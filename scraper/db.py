@@ -60,7 +60,17 @@ NAMING_CONVENTION = {
 }
 
 
+def _sqlite_functions(dbapi_connection: Any) -> None:
+    """SQLite's lower() folds ASCII only; `q` shorter than a trigram needs Unicode's."""
+    dbapi_connection.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    _sqlite_functions(dbapi_connection)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
@@ -299,6 +309,7 @@ def make_readonly_engine(url: str, limits: SessionLimits | None = None, **kwargs
 
 
 def _sqlite_readonly_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    _sqlite_functions(dbapi_connection)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()

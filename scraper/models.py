@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from scraper.db import NAMING_CONVENTION
+from scraper.textsearch import PG_INDEX, SEARCH_OBJECTS, install
 
 
 def utcnow() -> datetime:
@@ -150,6 +151,14 @@ class ScrapeJob(Base):
         Index(None, "created_at", "id"),
         Index(None, "finished_at", "status"),
         Index(None, "progress", "created_at"),
+        # Issue 23 (migration 0010): `q`, a substring search (scraper.textsearch); MariaDB and
+        # SQLite keep their own side tables, so this index exists on PostgreSQL only.
+        Index(
+            PG_INDEX,
+            "query",
+            postgresql_using="gin",
+            postgresql_ops={"query": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -373,3 +382,7 @@ class StatsRollup(Base):
     bytes: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
     found: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
     stored: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
+
+
+install(ScrapeJob.__table__)  # type: ignore[arg-type]
+Base.metadata.info["ops.schema.extras"] = SEARCH_OBJECTS

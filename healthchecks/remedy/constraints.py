@@ -7,6 +7,8 @@ from sqlalchemy import Engine
 from healthchecks.base import Fix
 from healthchecks.refusal import Refusal
 from healthchecks.remedy.common import Explanation, one, quote, rows, sql_fix, table_of
+from ops.schema.extras import declared
+from scraper.models import Base
 
 
 def not_null(refusal: Refusal, engine: Engine, url: str) -> Explanation:
@@ -30,6 +32,9 @@ def value(refusal: Refusal, engine: Engine, url: str) -> Explanation:
 
 
 def _triggers(engine: Engine, table: str) -> list[str]:
+    """The table's triggers, but the models' own (`q`'s index, scraper.textsearch): those
+    never refuse a row, and dropping them would leave the search index behind."""
+    ours = {e.name for e in declared(Base.metadata, engine.dialect.name) if e.kind == "trigger"}
     sql = {
         "postgresql": "SELECT tgname AS name FROM pg_trigger "
         "WHERE tgrelid = to_regclass(:table) AND NOT tgisinternal",
@@ -39,7 +44,7 @@ def _triggers(engine: Engine, table: str) -> list[str]:
         engine.dialect.name,
         "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :table",
     )
-    return [row["name"] for row in rows(engine, sql, table=table)]
+    return [row["name"] for row in rows(engine, sql, table=table) if row["name"] not in ours]
 
 
 def trigger(refusal: Refusal, engine: Engine, url: str) -> Explanation:

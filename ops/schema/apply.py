@@ -11,11 +11,13 @@ from alembic.operations import Operations, ops
 from sqlalchemy import Connection, MetaData
 
 from ops.schema.difference import Difference
+from ops.schema.extras import restore
 from ops.schema.render import needs_rebuild, op_table
 
 log = logging.getLogger("ops.schema")
 
 _ORDER = [
+    "missing_extension",  # before the tables and indexes that need it
     "missing_table",
     # before columns are added (they take the table's default) and keys built on them
     "charset_mismatch",
@@ -32,6 +34,9 @@ _ORDER = [
     "missing_foreign_key",
     "unvalidated_foreign_key",
     "missing_check_constraint",
+    "missing_side_table",
+    "missing_virtual_table",
+    "missing_trigger",  # after the tables they write to
 ]
 
 
@@ -87,4 +92,5 @@ class Applier:
         with self.operations.batch_alter_table(table, recreate="always") as batch:
             for op in operations:
                 batch.invoke(op)
+        restore(self.conn, self.metadata, table)  # the old table's triggers went with it
         self.done.extend(operations)

@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import Column, Dialect, Index, Table
 from sqlalchemy.schema import CreateIndex, CreateTable, ExecutableDDLElement
 
+from ops.schema.extras import declared, fills
+
 
 def _statement(element: ExecutableDDLElement, dialect: Dialect) -> str:
     return " ".join(str(element.compile(dialect=dialect)).split()) + ";"
@@ -30,7 +32,20 @@ def create_index_sql(dialect: Dialect, index: Index) -> str:
 
 
 def create_table_sql(dialect: Dialect, table: Table) -> str:
-    """`CREATE TABLE` plus its indexes, one statement per line."""
-    indexes = sorted(table.indexes, key=lambda i: str(i.name))
-    lines = [_statement(CreateTable(table), dialect)]
-    return "\n".join(lines + [create_index_sql(dialect, index) for index in indexes])
+    """`CREATE TABLE` plus its indexes and declared extra objects, one statement per line."""
+    indexes = sorted((i for i in table.indexes if applies(i, dialect)), key=lambda i: str(i.name))
+    extras = declared(table.metadata, dialect.name, table.name)
+    lines = [f"{e.create};" for e in extras if e.before_table]
+    lines += [_statement(CreateTable(table), dialect)]
+    lines += [create_index_sql(dialect, index) for index in indexes]
+    after = [e.create for e in extras if not e.before_table] + fills(extras)
+    return "\n".join(lines + [f"{statement};" for statement in after])
+
+
+def applies(index: Index, dialect: Dialect) -> bool:
+    """False for an index the model creates on other dialects only (`Index.ddl_if(dialect=)`)."""
+    condition = getattr(index, "_ddl_if", None)
+    wanted = getattr(condition, "dialect", None)
+    if wanted is None:
+        return True
+    return dialect.name == wanted if isinstance(wanted, str) else dialect.name in wanted

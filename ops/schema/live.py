@@ -41,3 +41,6 @@ class LiveSchema:
     dialect: str
     is_mariadb: bool
     tables: dict[str, LiveTable]
+    # Objects besides tables, by kind: "triggers", "extensions", "virtual_tables" (SQLite's
+    # virtual tables; they and their shadow tables are not in `tables`).
+    objects: dict[str, set[str]] = field(default_factory=dict)

@@ -21,6 +21,7 @@ from typing import Any
 from alembic.operations import ops
 from sqlalchemy import Dialect, MetaData, PrimaryKeyConstraint, String, Text, UniqueConstraint
 
+from ops.schema.extra_ops import ExtraSQLOp
 from ops.schema.render import _render_one, needs_rebuild, op_table
 
 # Writes may be blocked for up to about 1 s: a table this large would hold a blocking lock longer.
@@ -87,7 +88,29 @@ def server_of(conn: Any, metadata: MetaData | None = None) -> Server:
 def plan_steps(server: Server, operations: list[ops.MigrateOperation]) -> list[Step]:
     """The online steps that apply `operations` on this server, in order."""
     planner = {"postgresql": _postgresql, "mysql": _mysql}.get(server.dialect.name, _sqlite)
-    return [step for op in operations for step in planner(server, op)]
+    return [
+        step
+        for op in operations
+        for step in (_extra(server, op) if isinstance(op, ExtraSQLOp) else planner(server, op))
+    ]
+
+
+_FILL_LOCK = {
+    "postgresql": "ROW EXCLUSIVE on the object filled; reads every row of the table",
+    "mysql": "shared row locks on every row read (writes to those rows wait)",
+}
+
+
+def _extra(server: Server, op: ExtraSQLOp) -> list[Step]:
+    """A declared extra object (`ops.schema.extras`): its creation is a catalog change; the
+    rebuild of its content reads the whole table in one statement, which blocks writes."""
+    dialect = server.dialect.name
+    if not op.fill:
+        lock = _SQLITE_LOCK if dialect == "sqlite" else "brief metadata lock on the table"
+        return [Step(op.table_name, str(op.sqltext), lock, note="creates a declared object")]
+    note = "rebuilds a declared object's content from every row of the table, in one statement"
+    lock = _FILL_LOCK.get(dialect, _SQLITE_LOCK)
+    return [Step(op.table_name, str(op.sqltext), lock, BUILD, False, note)]
 
 
 def _render(server: Server, op: ops.MigrateOperation) -> list[str]:

@@ -35,13 +35,15 @@ def reflect_schema(conn: Connection, schema: str | None = None, fast: bool = Tru
     if fast and schema is None and conn.dialect.name == "sqlite":
         tables = reflect_sqlite(conn)
         if tables is not None:
-            return LiveSchema("sqlite", False, tables)
+            return _with_objects(conn, LiveSchema("sqlite", False, tables), schema)
     if fast and schema is None and conn.dialect.name == "mysql":
         found = reflect_mariadb(conn)
         if found is not None:
-            return LiveSchema("mysql", True, found)
+            return _with_objects(conn, LiveSchema("mysql", True, found), schema)
     insp = inspect(conn)
     names = [n for n in insp.get_table_names(schema=schema) if n != VERSION_TABLE]
+    if conn.dialect.name == "sqlite":
+        names = [n for n in names if n not in _sqlite_virtual(conn, schema)[1]]
     tables = {n: LiveTable(n) for n in names}
     if names:
         aspects = {
@@ -62,7 +64,41 @@ def reflect_schema(conn: Connection, schema: str | None = None, fast: bool = Tru
         _pg_not_valid(conn, tables, schema)
     reflect_collations(conn, tables, schema)
     dialect = conn.dialect
-    return LiveSchema(dialect.name, bool(getattr(dialect, "is_mariadb", False)), tables)
+    live = LiveSchema(dialect.name, bool(getattr(dialect, "is_mariadb", False)), tables)
+    return _with_objects(conn, live, schema)
+
+
+_OBJECTS = {
+    "postgresql": {"extensions": "SELECT extname FROM pg_extension"},
+    "mysql": {
+        "triggers": "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
+        "WHERE TRIGGER_SCHEMA = COALESCE(:schema, DATABASE())"
+    },
+    "sqlite": {"triggers": "SELECT name FROM sqlite_schema WHERE type = 'trigger'"},
+}
+
+
+def _sqlite_virtual(conn: Connection, schema: str | None) -> tuple[set[str], set[str]]:
+    """SQLite's virtual tables, and those plus their shadow tables (FTS5's `_data`, …)."""
+    if schema is not None:
+        return set(), set()
+    rows = conn.execute(
+        text("SELECT name, type FROM pragma_table_list WHERE schema = 'main'")
+    ).all()
+    virtual = {name for name, kind in rows if kind == "virtual"}
+    return virtual, virtual | {name for name, kind in rows if kind == "shadow"}
+
+
+def _with_objects(conn: Connection, live: LiveSchema, schema: str | None) -> LiveSchema:
+    """Add triggers, extensions and virtual tables; leave virtual and shadow tables out of
+    `tables` (their columns and indexes are the module's, not the models')."""
+    for kind, sql in _OBJECTS.get(live.dialect, {}).items():
+        live.objects[kind] = {str(row[0]) for row in conn.execute(text(sql), {"schema": schema})}
+    if live.dialect == "sqlite":
+        virtual, hidden = _sqlite_virtual(conn, schema)
+        live.objects["virtual_tables"] = virtual
+        live.tables = {n: t for n, t in live.tables.items() if n not in hidden}
+    return live
 
 
 _PG_NOT_VALID = text(

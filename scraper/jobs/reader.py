@@ -25,6 +25,7 @@ from scraper.jobs.reads.keyset import Position, read_page
 from scraper.jobs.reads.keyset import can_page as keyset_ok
 from scraper.jobs.record import COLUMN_FIELDS, JobRecord
 from scraper.models import ScrapeJob
+from scraper.textsearch import contains, like_pattern
 
 
 class JobSort(StrEnum):
@@ -63,11 +64,6 @@ class JobFilter:
             and (self.since is None or (created is not None and created >= self.since))
             and (self.until is None or (created is not None and created < self.until))
         )
-
-
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 class JobReader:
@@ -155,9 +151,9 @@ class JobReader:
         def read(present: frozenset[str]) -> DatabasePage:
             if not present:
                 return DatabasePage([], 0)
-            conditions = _conditions(where, present)
             keyset = keyset_ok(where.sort, present) and (offset == 0 or after is not None)
             with self.Session() as s:
+                conditions = _conditions(where, present, s.get_bind().dialect.name)
                 total = count_jobs(s, conditions)
                 if limit <= 0:
                     return DatabasePage([], total.count, total.estimated)
@@ -197,17 +193,19 @@ def record_from(values: Any) -> JobRecord:
     return JobRecord(**data, storage="database")
 
 
-def _conditions(where: JobFilter, present: frozenset[str]) -> list[ColumnElement[bool]]:
+def _conditions(
+    where: JobFilter, present: frozenset[str], dialect: str
+) -> list[ColumnElement[bool]]:
     """SQL conditions for the filter; one on a column the database lacks cannot be applied."""
     c, out = TABLE.c, []
     wanted: Sequence[tuple[str, Any, Any]] = (
         ("status", where.status, lambda v: c.status == v),
         ("user_id", where.user_id, lambda v: c.user_id == v),
-        ("query", where.q, lambda v: c.query.ilike(_like_pattern(v), escape="\\")),
+        ("query", where.q, lambda v: contains(c.query, v, dialect)),
         (
             "enabled_sources",
             where.source,
-            lambda v: cast(c.enabled_sources, String).like(_like_pattern(f'"{v}"'), escape="\\"),
+            lambda v: cast(c.enabled_sources, String).like(like_pattern(f'"{v}"'), escape="\\"),
         ),
         ("created_at", where.since, lambda v: c.created_at >= v),
         ("created_at", where.until, lambda v: c.created_at < v),

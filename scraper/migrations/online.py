@@ -36,26 +36,31 @@ def _invalid(name: str) -> bool:
     return found.first() is not None
 
 
-def _create_postgresql(indexes: Sequence[Index]) -> None:
+def _create_postgresql(indexes: Sequence[Index], method: str) -> None:
     context = op.get_context()
+    using = f" USING {method}" if method != "btree" else ""
     if not may_leave_transaction(context):
         for name, table, columns in indexes:
-            op.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})")
+            op.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} ON {table}{using} ({', '.join(columns)})"
+            )
         return
     with context.autocommit_block():
         for name, table, columns in indexes:
             if not context.as_sql and _invalid(name):
                 op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
             op.execute(
-                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} ({', '.join(columns)})"
+                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} "
+                f"ON {table}{using} ({', '.join(columns)})"
             )
 
 
-def create_indexes(indexes: Sequence[Index]) -> None:
-    """Create each index online, as this database allows."""
+def create_indexes(indexes: Sequence[Index], method: str = "btree") -> None:
+    """Create each index online, as this database allows; `method` (PostgreSQL's access
+    method, e.g. gin with an operator class after the column) applies to all of them."""
     dialect = op.get_context().dialect.name
     if dialect == "postgresql":
-        _create_postgresql(indexes)
+        _create_postgresql(indexes, method)
         return
     for name, table, columns in indexes:
         if dialect == "mysql":

@@ -14,6 +14,7 @@ from ops.schema.compare.collations import compare_collations
 from ops.schema.compare.columns import compare_columns
 from ops.schema.compare.constraints import compare_foreign_keys, compare_primary_key
 from ops.schema.compare.context import Context
+from ops.schema.compare.extras import compare_extras
 from ops.schema.compare.indexes import compare_indexes
 from ops.schema.compare.tables import compare_tables
 from ops.schema.difference import Difference
@@ -32,7 +33,7 @@ TABLE_COMPARERS = (
 def compare_schema(metadata: MetaData, live: LiveSchema, dialect: Dialect) -> list[Difference]:
     """Every difference between `metadata` and `live`, critical first, then by table."""
     ctx = Context(dialect=dialect, is_mariadb=live.is_mariadb, metadata=metadata)
-    found = compare_tables(ctx, live)
+    found = compare_tables(ctx, live) + compare_extras(ctx, live)
     for name, table in metadata.tables.items():
         reflected = live.tables.get(name)
         if reflected is None:

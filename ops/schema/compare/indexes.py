@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Column, Dialect, Index, Table, UniqueConstraint
 
 from ops.schema.compare.context import Context, alembic_ops, real_name
-from ops.schema.ddl import create_index_sql
+from ops.schema.ddl import applies, create_index_sql
 from ops.schema.difference import Difference, Repair, Severity
 from ops.schema.live import LiveTable
 from ops.schema.normalize import compile_expression, normalize_expression
@@ -51,9 +51,11 @@ def _key(shown: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def model_entries(model: Table, dialect: Dialect) -> list[Entry]:
-    """Every index and unique constraint the models declare on this table."""
+    """Every index and unique constraint the models declare on this table (for this dialect)."""
     entries = []
     for index in model.indexes:
+        if not applies(index, dialect):
+            continue
         shown = _model_elements(index, dialect)
         entries.append(Entry(real_name(index.name), _key(shown), shown, bool(index.unique), index))
     for constraint in model.constraints:

@@ -5,21 +5,28 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Dialect, Table
 
 from ops.schema.compare.context import Context, alembic_ops
-from ops.schema.ddl import create_table_sql
+from ops.schema.ddl import applies, create_table_sql
 from ops.schema.difference import Difference, Repair, Severity
+from ops.schema.extras import declared, declared_tables
 from ops.schema.live import LiveSchema
 
 
-def create_table_operations(table: Table) -> list[Any]:
-    """CREATE TABLE plus its indexes, as Alembic operations."""
+def create_table_operations(table: Table, dialect: Dialect) -> list[Any]:
+    """CREATE TABLE plus its indexes (those for this dialect) and its declared extra objects
+    (an extension first; triggers and side tables after), as Alembic operations."""
+    from ops.schema.extra_ops import create_operations  # imports Alembic
+
     ops = alembic_ops()
-    result: list[Any] = [ops.CreateTableOp.from_table(table)]
-    for index in sorted(table.indexes, key=lambda i: str(i.name)):
+    extras = declared(table.metadata, dialect.name, table.name)
+    result: list[Any] = create_operations([e for e in extras if e.before_table], [])
+    result.append(ops.CreateTableOp.from_table(table))
+    indexes = [i for i in table.indexes if applies(i, dialect)]
+    for index in sorted(indexes, key=lambda i: str(i.name)):
         result.append(ops.CreateIndexOp.from_index(index))
-    return result
+    return result + create_operations([e for e in extras if not e.before_table], extras)
 
 
 def compare_tables(ctx: Context, live: LiveSchema) -> list[Difference]:
@@ -35,11 +42,15 @@ def compare_tables(ctx: Context, live: LiveSchema) -> list[Difference]:
                     Severity.CRITICAL,
                     "table",
                     None,
-                    partial(create_table_operations, table),
+                    partial(create_table_operations, table, ctx.dialect),
                     ddl=partial(create_table_sql, ctx.dialect, table),
                 )
             )
-    for name in sorted(set(live.tables) - set(ctx.metadata.tables)):
+    for name in sorted(
+        set(live.tables)
+        - set(ctx.metadata.tables)
+        - declared_tables(ctx.metadata, ctx.dialect.name)
+    ):
         found.append(
             ctx.diff(
                 name,

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from ops import schema as library
 from ops.errors import BadModelsPath
 from ops.schema import Difference, Severity, load_metadata
+from ops.schema.extras import restore
 from scraper.db import make_engine
 from scraper.migrations.manage import check_schema, init_db
 from scraper.models import Base
@@ -33,7 +34,9 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 def plant(engine: Engine, table: str, change: Callable[..., None]) -> None:
-    """Apply `change(batch_op)` to `table` with Alembic (a rebuild on SQLite, FKs off)."""
+    """Apply `change(batch_op)` to `table` with Alembic (a rebuild on SQLite, FKs off), and
+    nothing else: the rebuilt table's triggers (which SQLite drops with the old table) are
+    re-created as migrate's own rebuilds do; test_extras.py covers a rebuild that loses them."""
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
         if sqlite:
@@ -44,6 +47,7 @@ def plant(engine: Engine, table: str, change: Callable[..., None]) -> None:
             recreate: Literal["always", "auto"] = "always" if sqlite else "auto"
             with operations.batch_alter_table(table, recreate=recreate) as batch:
                 change(batch)
+            restore(conn, Base.metadata, table)
         if sqlite:
             conn.exec_driver_sql("PRAGMA foreign_keys=ON")
             conn.commit()

@@ -121,3 +121,15 @@ def test_status_and_progress_pages_walk_their_indexes(big: Runtime) -> None:
 def test_the_doctors_latest_finished_jobs_read_an_index_backwards(big: Runtime) -> None:
     plans = _plans(big.engine, lambda: _recent(big), "ORDER BY")
     _uses_index(plans[0], "ix_scrape_jobs_finished_at_status")
+
+
+def test_q_reads_the_trigram_index(big: Runtime) -> None:
+    """`q` (migration 0010): the page and the count are a bitmap scan of the pg_trgm GIN
+    index, not a scan of the table."""
+    reader = big.jobs.reader
+    found = reader.page(JobFilter(q="QUERY 1999"), 50)
+    assert {j.query for j in found.jobs} == {f"query 1999{d}" for d in ["", *"0123456789"]}
+    for plan in _plans(big.engine, lambda: reader.page(JobFilter(q="query 1999"), 50), "ILIKE"):
+        nodes = _nodes(plan)
+        assert "Seq Scan" not in [n["Node Type"] for n in nodes], nodes
+        assert any(n.get("Index Name") == "ix_scrape_jobs_query_trgm" for n in nodes), nodes

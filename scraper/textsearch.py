@@ -1,0 +1,260 @@
+"""`q` on a job's query: a substring search served by an index that fits each database.
+
+A job matches `q` when q, lowercased, is a substring of the job's lowercased query (the API's
+`q`, the jobs page's search box and the fallback store's `JobFilter.matches` alike); `%`, `_`,
+quotes and backslashes are plain characters.
+
+- PostgreSQL: `query ILIKE '%q%'`, served by the pg_trgm GIN index `ix_scrape_jobs_query_trgm`.
+- MariaDB: the side table `scrape_job_trigrams` (each job's distinct trigrams of LOWER(query)),
+  written by triggers in the job's own transaction; up to three of q's trigrams pick the
+  candidates, a byte-wise substring test of the lowercased texts decides.
+- SQLite: the FTS5 table `scrape_jobs_fts` (trigram tokenizer, rowid = the job's rowid),
+  written by triggers; a phrase query is an exact case-insensitive substring match.
+
+A `q` shorter than three characters has no trigram: it is a scan, newest first, that stops
+when the page is full (and a count that stops at 10,001 matches).
+
+`SEARCH_OBJECTS` declares these objects with their DDL (`metadata.info`, the shape
+`ops.schema.extras` documents): migration 0010 builds them on a live database, `create_all`
+(events below) on a new one, and check-schema, init-db and migrate report and repair them,
+re-creating the SQLite triggers and FTS content after a rebuild of scrape_jobs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    DDL,
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    column,
+    event,
+    func,
+    literal_column,
+    select,
+    table,
+)
+
+TRIGRAM = 3
+BACKFILL_BATCH = 5000  # jobs per backfill transaction (migration 0010)
+PG_EXTENSION = "pg_trgm"
+PG_INDEX = "ix_scrape_jobs_query_trgm"
+FTS_TABLE = "scrape_jobs_fts"
+GRAMS_TABLE = "scrape_job_trigrams"
+
+SQLITE_TRIGGERS = {
+    "scrape_jobs_fts_insert": (
+        "AFTER INSERT ON scrape_jobs BEGIN "
+        f"INSERT OR REPLACE INTO {FTS_TABLE}(rowid, query) VALUES (new.rowid, new.query); END"
+    ),
+    "scrape_jobs_fts_update": (
+        "AFTER UPDATE OF query ON scrape_jobs BEGIN "
+        f"DELETE FROM {FTS_TABLE} WHERE rowid = old.rowid; "
+        f"INSERT OR REPLACE INTO {FTS_TABLE}(rowid, query) VALUES (new.rowid, new.query); END"
+    ),
+    "scrape_jobs_fts_delete": (
+        f"AFTER DELETE ON scrape_jobs BEGIN DELETE FROM {FTS_TABLE} WHERE rowid = old.rowid; END"
+    ),
+}
+
+# A job's distinct trigrams of LOWER(query), from MariaDB's sequence engine (seq_1_to_N).
+_GRAMS_OF = (
+    "SELECT DISTINCT SUBSTRING(LOWER({q}), seq, 3), {id} FROM seq_1_to_500 "
+    "WHERE seq <= CHAR_LENGTH({q}) - 2"
+)
+MYSQL_TRIGGERS = {
+    "scrape_jobs_trigrams_insert": (
+        "AFTER INSERT ON scrape_jobs FOR EACH ROW "
+        f"INSERT IGNORE INTO {GRAMS_TABLE} (gram, job_id) "
+        + _GRAMS_OF.format(q="NEW.query", id="NEW.id")
+    ),
+    "scrape_jobs_trigrams_update": (
+        "AFTER UPDATE ON scrape_jobs FOR EACH ROW BEGIN "
+        "IF NOT (BINARY NEW.query <=> BINARY OLD.query) OR NOT (NEW.id <=> OLD.id) THEN "
+        f"DELETE FROM {GRAMS_TABLE} WHERE job_id = OLD.id; "
+        f"INSERT IGNORE INTO {GRAMS_TABLE} (gram, job_id) "
+        + _GRAMS_OF.format(q="NEW.query", id="NEW.id")
+        + "; END IF; END"
+    ),
+    "scrape_jobs_trigrams_delete": (
+        f"AFTER DELETE ON scrape_jobs FOR EACH ROW DELETE FROM {GRAMS_TABLE} WHERE job_id = OLD.id"
+    ),
+}
+
+PG_CREATE = f"CREATE EXTENSION IF NOT EXISTS {PG_EXTENSION}"
+SQLITE_TABLE = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(query, tokenize='trigram')"
+)
+MYSQL_TABLE = (
+    f"CREATE TABLE IF NOT EXISTS {GRAMS_TABLE} ("
+    "gram VARCHAR(3) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL, "
+    "job_id VARCHAR(36) NOT NULL, "
+    "PRIMARY KEY (gram, job_id), "
+    f"KEY ix_{GRAMS_TABLE}_job_id (job_id)) ENGINE=InnoDB"
+)
+# Every job's trigrams (MariaDB), or every job's query under its rowid (SQLite): the content
+# the triggers keep, rebuilt after a SQLite rebuild of scrape_jobs (which renumbers rowids).
+_MYSQL_FILL = (
+    f"INSERT IGNORE INTO {GRAMS_TABLE} (gram, job_id) "
+    "SELECT DISTINCT SUBSTRING(LOWER(j.query), s.seq, 3), j.id "
+    "FROM scrape_jobs j JOIN seq_1_to_500 s ON s.seq <= CHAR_LENGTH(j.query) - 2"
+)
+_SQLITE_FILL = f"INSERT INTO {FTS_TABLE}(rowid, query) SELECT j.rowid, j.query FROM scrape_jobs j"
+
+
+def _extra(kind: str, name: str, create: str, drop: str = "", fill: Any = ()) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "name": name,
+        "table": "scrape_jobs",
+        "create": create,
+        "drop": drop,
+        "fill": list(fill),
+    }
+
+
+def _drop(kind: str, name: str) -> str:
+    return f"DROP {kind} IF EXISTS {name}"
+
+
+def _triggers(bodies: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        _extra(
+            "trigger", name, f"CREATE TRIGGER IF NOT EXISTS {name} {body}", _drop("TRIGGER", name)
+        )
+        for name, body in bodies.items()
+    ]
+
+
+# The objects besides the models' tables, with their DDL (the declaration `ops.schema.extras`
+# documents): `create_all` (events below), migration 0010, check-schema, init-db and migrate's
+# repairs all build them from here. PostgreSQL's GIN index is a model index; its extension
+# stays on drop (other objects may use it).
+SEARCH_OBJECTS: dict[str, list[dict[str, Any]]] = {
+    "postgresql": [_extra("extension", PG_EXTENSION, PG_CREATE)],
+    "mysql": [
+        _extra("table", GRAMS_TABLE, MYSQL_TABLE, _drop("TABLE", GRAMS_TABLE), [_MYSQL_FILL]),
+        *_triggers(MYSQL_TRIGGERS),
+    ],
+    "sqlite": [
+        _extra(
+            "virtual_table",
+            FTS_TABLE,
+            SQLITE_TABLE,
+            _drop("TABLE", FTS_TABLE),
+            [f"DELETE FROM {FTS_TABLE}", _SQLITE_FILL],
+        ),
+        *_triggers(SQLITE_TRIGGERS),
+    ],
+}
+
+
+class SearchUnavailable(RuntimeError):
+    """The database cannot hold the search index (pg_trgm cannot be created here)."""
+
+
+def create_statements(dialect: str) -> list[str]:
+    """The objects' DDL for this database (tables, then triggers), without their content."""
+    return [extra["create"] for extra in SEARCH_OBJECTS.get(dialect, [])]
+
+
+def drop_statements(dialect: str) -> list[str]:
+    """The objects' DROP statements (triggers first; none for PostgreSQL's extension)."""
+    return [extra["drop"] for extra in reversed(SEARCH_OBJECTS.get(dialect, [])) if extra["drop"]]
+
+
+def backfill_batch(dialect: str) -> str:
+    """One batch of the fill: the jobs in (:low, :high] by id (MariaDB) or rowid (SQLite); a
+    job a trigger already indexed is left as it is."""
+    if dialect == "sqlite":
+        return (
+            f"{_SQLITE_FILL} WHERE j.rowid > :low AND j.rowid <= :high "
+            f"AND NOT EXISTS (SELECT 1 FROM {FTS_TABLE} f WHERE f.rowid = j.rowid)"
+        )
+    return f"{_MYSQL_FILL} WHERE j.id > :low AND j.id <= :high"
+
+
+def ensure_pg_trgm(execute: Any, database: str) -> None:
+    """CREATE EXTENSION IF NOT EXISTS pg_trgm; SearchUnavailable says why and what to do."""
+    try:
+        execute(PG_CREATE)
+    except Exception as exc:
+        raise SearchUnavailable(
+            f"cannot create the PostgreSQL extension {PG_EXTENSION} in database {database!r} "
+            f"({str(exc).splitlines()[0]}); install the server's contrib package and have a "
+            f"superuser (or the database owner) run CREATE EXTENSION {PG_EXTENSION}, then "
+            "migrate again"
+        ) from exc
+
+
+def install(job_table: Table) -> None:
+    """Have `create_all` create the objects of SEARCH_OBJECTS (an extension before the table
+    and its GIN index, the rest after), and `drop_all` drop them."""
+    for dialect, extras in SEARCH_OBJECTS.items():
+        for extra in extras:
+            when = "before_create" if extra["kind"] == "extension" else "after_create"
+            for statement in [extra["create"], *extra["fill"]]:
+                _listen(job_table, when, statement, dialect)
+            if extra["drop"]:
+                _listen(job_table, "before_drop", extra["drop"], dialect)
+
+
+def _listen(job_table: Table, when: str, statement: str, dialect: str) -> None:
+    # DDL formats its text with %: a literal % must be doubled.
+    ddl = DDL(statement.replace("%", "%%")).execute_if(dialect=dialect)
+    event.listen(job_table, when, ddl)
+
+
+# -- the condition ----------------------------------------------------------------------------
+
+
+def like_pattern(text: str) -> str:
+    """`%text%` for LIKE ... ESCAPE '\\': the text's own `%`, `_` and `\\` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _positions(length: int) -> list[int]:
+    """1-based starts of up to three of q's trigrams: the first, a middle one, the last."""
+    last = length - TRIGRAM + 1
+    return sorted({1, (1 + last) // 2, last})
+
+
+def contains(query: ColumnElement[str], q: str, dialect: str) -> ColumnElement[bool]:
+    """`q` (lowercased) is a substring of `query` (lowercased), through this database's index."""
+    if dialect == "postgresql":
+        return query.ilike(like_pattern(q), escape="\\")
+    if dialect == "mysql":
+        return _mysql_contains(query, q)
+    return _sqlite_contains(query, q)
+
+
+def _mysql_contains(query: ColumnElement[str], q: str) -> ColumnElement[bool]:
+    # LOWER by the column's collation on both sides; compared as bytes (UTF-8 substrings are
+    # byte substrings), so neither accents nor emoji compare equal as the collation would have.
+    folded = func.lower(bindparam(None, q, type_=query.type))
+    exact = func.instr(func.binary(func.lower(query)), func.binary(folded)) > 0
+    if len(q) < TRIGRAM:
+        return exact
+    grams = table(GRAMS_TABLE, column("gram"), column("job_id"))
+    job_id: ColumnElement[str] = literal_column("scrape_jobs.id")
+    picks = [
+        job_id.in_(
+            select(grams.c.job_id).where(grams.c.gram == func.substring(folded, start, TRIGRAM))
+        )
+        for start in _positions(len(q))
+    ]
+    return and_(*picks, exact)
+
+
+def _sqlite_contains(query: ColumnElement[str], q: str) -> ColumnElement[bool]:
+    if len(q) < TRIGRAM:
+        # No trigram to look up: the unicode-aware lower() every scraper connection registers.
+        return func.instr(func.unicode_lower(query), q.lower()) > 0
+    fts = table(FTS_TABLE, column("rowid"), column(FTS_TABLE))
+    phrase = '"' + q.replace('"', '""') + '"'
+    matching = select(fts.c.rowid).where(fts.c[FTS_TABLE].op("MATCH")(phrase))
+    return literal_column("scrape_jobs.rowid").in_(matching)

@@ -1,0 +1,178 @@
+"""`q` (issue 23): the same jobs on every database as Python's `q.lower() in query.lower()`,
+through each database's index (scraper.textsearch), kept in step by every write."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import Connection, Engine, delete, event, insert, text, update
+
+from scraper import textsearch
+from scraper.db import make_engine, make_sessionmaker
+from scraper.jobs import JobFilter
+from scraper.jobs.reader import JobReader
+from scraper.migrations import alembic_config
+from scraper.migrations.manage import check_schema, migrate
+from scraper.models import ScrapeJob
+from scraper.runtime import Runtime
+
+CORPUS = [
+    "red fox",
+    "Red FOX jumps over",
+    "arctic fox cubs",
+    "foxglove",
+    "Firefox",
+    "fo",
+    "f",
+    "ox",
+    "ÆRØ island",
+    "ærø ferry",
+    "Straße in Berlin",
+    "Café au lait",
+    "cafe racer",
+    "ΑΘΗΝΑ Acropolis",
+    "Москва река",
+    "日本語テキスト",
+    "🦊 emoji fox",
+    "🐺 wolf",
+    "100% sure",
+    "1000 images",
+    "snake_case name",
+    "snakecase",
+    'it\'s "quoted"',
+    "back\\slash",
+    "a_b%c",
+    "  spaced  out  ",
+]
+QUERIES = [
+    "fox", "FOX", "fo", "f", "ox", "x", "red fox", "red  fox", "d f", "fox ", "glove",
+    "ærø", "ÆRØ", "æ", "Ø i", "straße", "STRASSE", "ss", "café", "cafe", "é",
+    "θην", "αθ", "москва", "ВА", "本語", "語", "🦊", "🦊 e", "🐺",
+    "%", "_", "0% s", "%c", "a_b", "e_c", "'", "'s \"", '"', "\\", "k\\s",
+    "  ", "spaced  out", "zz", "zzz", "nothing here",
+]  # fmt: skip
+
+
+def _reference(q: str) -> set[str]:
+    return {query for query in CORPUS if q.lower() in query.lower()}
+
+
+def _fill(engine: Engine) -> dict[str, str]:
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    ids = {query: str(uuid.uuid4()) for query in CORPUS}
+    rows = [
+        {
+            "id": ids[query],
+            "query": query,
+            "max_content": 1,
+            "enabled_sources": ["selftest"],
+            "created_at": start - timedelta(seconds=n),
+        }
+        for n, query in enumerate(CORPUS)
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(ScrapeJob), rows)
+    return ids
+
+
+def _found(runtime: Runtime, q: str) -> set[str]:
+    jobs, total = runtime.jobs.reader.list_page(JobFilter(q=q), limit=200)
+    assert total == len(jobs), q
+    return {job.query for job in jobs}
+
+
+def test_q_finds_what_python_finds_on_every_database(runtime: Runtime) -> None:
+    """Words, substrings (1 and 2 characters too), case, unicode, `%`, `_`, quotes and
+    backslashes: the database's answer is Python's, and stays so across updates and deletes."""
+    ids = _fill(runtime.engine)
+    wrong = {q: (_found(runtime, q), _reference(q)) for q in QUERIES}
+    assert {q: v for q, v in wrong.items() if v[0] != v[1]} == {}
+    with runtime.engine.begin() as conn:
+        conn.execute(update(ScrapeJob).where(ScrapeJob.id == ids["red fox"]).values(query="grey"))
+        conn.execute(delete(ScrapeJob).where(ScrapeJob.id == ids["Firefox"]))
+        conn.execute(update(ScrapeJob).where(ScrapeJob.id == ids["foxglove"]).values(progress=5))
+    now = [q for q in CORPUS if q not in ("red fox", "Firefox")] + ["grey"]
+    for q in ("fox", "fo", "grey", "red fox", "refo"):
+        assert _found(runtime, q) == {c for c in now if q.lower() in c.lower()}, q
+
+
+def _statements(conn: Connection) -> list[str]:
+    seen: list[str] = []
+
+    def keep(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(conn, "before_cursor_execute", keep)
+    return seen
+
+
+def test_migration_0010_indexes_existing_jobs_online_and_check_schema_knows_it(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jobs written before 0010 are found after it (backfilled in batches, here of 7); the
+    index is built CONCURRENTLY on PostgreSQL; check-schema is in sync, and names a trigger or
+    extension that goes missing."""
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(connection=conn), "0009")
+    _fill(engine)
+    monkeypatch.setattr(textsearch, "BACKFILL_BATCH", 7)
+    with engine.connect() as conn:
+        seen = _statements(conn)
+        command.upgrade(alembic_config(connection=conn), "head")
+    dialect = engine.dialect.name
+    if dialect == "postgresql":
+        assert any("CREATE INDEX CONCURRENTLY" in s and "gin_trgm_ops" in s for s in seen), seen
+    else:
+        assert len([s for s in seen if "INSERT" in s]) >= len(CORPUS) // 7, seen
+    assert check_schema(engine).in_sync, check_schema(engine).differences
+    runtime_q = _reader(engine)
+    for q in ("fox", "fo", "ærø", "%"):
+        assert runtime_q(q) == _reference(q), q
+    _break_and_see(engine)
+    engine.dispose()
+
+
+def _reader(engine: Engine) -> Any:
+    reader = JobReader(make_sessionmaker(engine))
+    return lambda q: {j.query for j in reader.list_page(JobFilter(q=q), limit=200)[0]}
+
+
+def _break_and_see(engine: Engine) -> None:
+    """Drop what keeps `q` served and in step, write a job meanwhile: check-schema names the
+    object on scrape_jobs, and migrate re-creates it and indexes the job written without it."""
+    dialect = engine.dialect.name
+    dropped = {
+        "postgresql": ["DROP INDEX ix_scrape_jobs_query_trgm", "DROP EXTENSION pg_trgm"],
+        "sqlite": ["DROP TRIGGER scrape_jobs_fts_insert"],
+        "mysql": ["DROP TRIGGER scrape_jobs_trigrams_insert"],
+    }[dialect]
+    with engine.begin() as conn:
+        for statement in dropped:
+            conn.execute(text(statement))
+        conn.execute(
+            insert(ScrapeJob),
+            {
+                "id": str(uuid.uuid4()),
+                "query": "written unseen",
+                "max_content": 1,
+                "enabled_sources": [],
+            },
+        )
+    found = {(d.kind, d.table, d.expected) for d in check_schema(engine).differences}
+    expected = {
+        "postgresql": {
+            ("missing_extension", "scrape_jobs", "extension pg_trgm"),
+            ("missing_index", "scrape_jobs", "ix_scrape_jobs_query_trgm (query)"),
+        },
+        "sqlite": {("missing_trigger", "scrape_jobs", "trigger scrape_jobs_fts_insert")},
+        "mysql": {("missing_trigger", "scrape_jobs", "trigger scrape_jobs_trigrams_insert")},
+    }[dialect]
+    assert found == expected
+    report = migrate(engine)
+    assert report.remaining == [] and report.refused == [], report.refused
+    assert _reader(engine)("unseen") == {"written unseen"}
