@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text, update
 
 from scraper.models import JobStatus, ScrapeJob, utcnow
+from tests.plugins.waiting import wait_until
 from tests.plugins.web import LiveServer, WebUser
 from tests.scraper.web.test_browser import (  # noqa: F401
     TIMEOUT_MS,
@@ -40,6 +41,16 @@ def create(live: LiveServer, user: WebUser, query: str, items: int = 1) -> str:
     assert reply.status_code == 201, reply.text
     job_id: str = reply.json()["job_id"]
     return job_id
+
+
+def wait_completed(live: LiveServer, job_id: str, timeout: float = 30.0) -> None:
+    """Until the database holds the job completed. (Not `page.wait_for_function` over a
+    `fetch()`: the Promise it returns is truthy at once, so that never waited.)"""
+    wait_until(
+        lambda: live.runtime.jobs.get(job_id).status == JobStatus.COMPLETED,
+        timeout,
+        f"job {job_id} to complete",
+    )
 
 
 def set_job(live: LiveServer, job_id: str, **values: Any) -> None:
@@ -154,13 +165,8 @@ def test_a_chart_is_drawn_from_stats_and_a_failed_job_reads_plainly(
     from playwright.sync_api import expect
 
     done = create(live_server, live_server.users.a, "charted", 3)
-    deadline_ms = 30_000
     log_in(page, live_server.users.a)
-    page.wait_for_function(
-        f"""() => fetch('/api/job-progress/{done}').then(r => r.json())
-                  .then(j => j.status === 'completed')""",
-        timeout=deadline_ms,
-    )
+    wait_completed(live_server, done)
     page.reload()
     expect(page.locator("#chart-jobs canvas")).to_have_count(1)
     expect(page.locator("#chart-files canvas")).to_have_count(1)
@@ -173,11 +179,7 @@ def test_a_chart_is_drawn_from_stats_and_a_failed_job_reads_plainly(
     shot(page, "dashboard")
     live_server.files.gate.set()
     failed = create(live_server, live_server.users.a, "unreachable source")
-    page.wait_for_function(
-        f"""() => fetch('/api/job-progress/{failed}').then(r => r.json())
-                  .then(j => j.status === 'completed')""",
-        timeout=deadline_ms,
-    )
+    wait_completed(live_server, failed)
     set_job(live_server, failed, status=JobStatus.FAILED.value, error=DNS_ERROR)
     page.goto(f"/jobs/{failed}")
     expect(page.locator("#job-error .error-summary")).to_have_text(

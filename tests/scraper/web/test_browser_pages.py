@@ -16,7 +16,13 @@ from tests.scraper.web.test_browser import (  # noqa: F401
     page,
     shot,
 )
-from tests.scraper.web.test_browser_ops import DNS_ERROR, create, phone, set_job  # noqa: F401
+from tests.scraper.web.test_browser_ops import (  # noqa: F401
+    DNS_ERROR,
+    create,
+    phone,
+    set_job,
+    wait_completed,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -65,11 +71,7 @@ def test_a_tab_shows_only_its_state_and_a_job_leaving_it_leaves_the_list(
     expect(page.locator('#state-tabs [aria-current="page"]')).to_contain_text("Running")
     expect(page.locator(f'#jobs-table tr[data-job-id="{job_id}"]')).to_have_count(1)
     live_server.files.gate.set()
-    page.wait_for_function(  # the job's own pace varies with the machine's load
-        f"""() => fetch('/api/job-progress/{job_id}').then(r => r.json())
-                  .then(j => j.status === 'completed')""",
-        timeout=30_000,
-    )
+    wait_completed(live_server, job_id)  # the job's own pace varies with the machine's load
     expect(page.locator("#jobs-table tr[data-job-id]")).to_have_count(0)  # the next poll
     expect(page.locator("#jobs-table .no-jobs")).to_be_visible()
 
@@ -153,11 +155,8 @@ def test_at_390_px_nothing_spills_out_of_its_card_and_no_word_is_broken(
     user = live_server.users[who]
     done = create(live_server, user, "a rather long query about sunsets over the harbour", 2)
     failed = create(live_server, user, "unreachable")
-    expect_done = (
-        f"() => fetch('/api/jobs/{failed}').then(r => r.json()).then(j => j.status === 'completed')"
-    )
     log_in(phone, user)
-    phone.wait_for_function(expect_done)
+    wait_completed(live_server, failed)
     set_job(live_server, failed, status="failed", error=DNS_ERROR, finished_at=utcnow())
     pages = {"/": "dashboard", "/jobs": "jobs", f"/jobs/{done}": "job", f"/jobs/{failed}": "failed",
              "/tokens": "tokens", "/schedules": "schedules"}  # fmt: skip
