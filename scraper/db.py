@@ -253,6 +253,20 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and (is_transient(exc) or is_lock_timeout(exc))
 
 
+def retry_deadlock(work: Callable[[], T], attempts: int = 3) -> T:
+    """Run `work` (one whole transaction) again when the database chose it as a deadlock's
+    victim (MariaDB's gap and rollup row locks under concurrent job writes); a web request
+    must not wait out an outage, so any other error propagates at once."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except DBAPIError as exc:
+            if not is_deadlock(exc) or attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)
+    raise AssertionError("attempts must be at least 1")
+
+
 def retry_transient(work: Callable[[], T], what: str, budget: float | None = None) -> T:
     """Run `work` (one whole idempotent transaction), again while the connection is down.
 

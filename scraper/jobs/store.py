@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scraper import rollup
-from scraper.db import retry_transient
+from scraper.db import retry_deadlock, retry_transient
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.fence import AssetsWritten, AssetWrite, add_assets, held_by
 from scraper.jobs.notify import notify_queued
@@ -338,6 +338,10 @@ class JobStore:
     def _guarded(self, job_id: str, guard: list[ColumnElement[bool]], **values: Any) -> bool:
         """Compare-and-set: update the row only while `guard` holds; True if it did."""
         values.setdefault("updated_at", utcnow())
-        with self.Session() as s, s.begin():
-            stmt = update(ScrapeJob).where(ScrapeJob.id == job_id, *guard).values(**values)
-            return rollup.tracked_update(s, job_id, stmt, values) == 1
+
+        def write() -> bool:
+            with self.Session() as s, s.begin():
+                stmt = update(ScrapeJob).where(ScrapeJob.id == job_id, *guard).values(**values)
+                return rollup.tracked_update(s, job_id, stmt, values) == 1
+
+        return retry_deadlock(write)
