@@ -235,7 +235,11 @@ class Worker:
         backoff = FailureBackoff("a job's final write", log, base=1.0)
         while True:
             try:
-                return write()
+                written = write()
+                if not written and not self._stop.is_set():
+                    job_id = getattr(write, "args", ("?",))[0]
+                    log.warning("job %s no longer ours: its final write was refused", job_id)
+                return written
             except SQLAlchemyError as exc:
                 if not is_outage(exc):
                     raise
