@@ -233,13 +233,10 @@ class JobStore:
     ) -> bool:
         """Give a claimed job back (worker shutting down, database outage) without spending an
         attempt; its stored files stay, and its next run resumes after them."""
-        return self._owned(
+        return self._requeue(
             job_id,
             worker_id,
             token,
-            status=JobStatus.PENDING.value,
-            locked_by=None,
-            lease_expires_at=None,
             attempts=ScrapeJob.attempts - 1,
             message=message or f"released by {worker_id} at shutdown",
         )
@@ -248,6 +245,16 @@ class JobStore:
         self, job_id: str, worker_id: str, token: int | None, message: str, delay: float
     ) -> bool:
         """Requeue a claimed job to run again after `delay` seconds (the attempt counts)."""
+        return self._requeue(
+            job_id,
+            worker_id,
+            token,
+            run_after=utcnow() + timedelta(seconds=delay),
+            message=message[:500],
+        )
+
+    def _requeue(self, job_id: str, worker_id: str, token: int | None, **values: Any) -> bool:
+        """Hand a held job back to the queue (pending, unlocked, no lease) with `values`."""
         return self._owned(
             job_id,
             worker_id,
@@ -255,8 +262,7 @@ class JobStore:
             status=JobStatus.PENDING.value,
             locked_by=None,
             lease_expires_at=None,
-            run_after=utcnow() + timedelta(seconds=delay),
-            message=message[:500],
+            **values,
         )
 
     def add_asset(self, worker_id: str, token: int | None, row: Asset) -> AssetWrite:
