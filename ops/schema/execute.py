@@ -4,6 +4,10 @@ Every statement runs in autocommit with a short lock timeout (PostgreSQL `lock_t
 MariaDB/MySQL `lock_wait_timeout`): a DDL statement queued behind a long transaction would
 otherwise block every later query on the table while it waits. When the timeout expires the
 statement gives up, the repair backs off and tries again, a bounded number of times.
+
+MariaDB counts its lock wait in whole seconds, and every insert queued behind a waiting ALTER
+waits with it; so there the first attempts do not wait at all (`lock_wait_timeout = 0`, as
+`NOWAIT`) and only the last ones wait a second, for a table never quiet for a moment.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ log = logging.getLogger("ops.schema")
 
 LOCK_TIMEOUT = 0.5  # seconds a statement may wait for its lock (writes queue behind it meanwhile)
 ATTEMPTS = 8
+WAITING_ATTEMPTS = 2  # MariaDB/MySQL: the last attempts that wait their whole second
 BACKOFF = 0.25  # first pause between attempts; doubles, with jitter, up to BACKOFF_MAX
 BACKOFF_MAX = 5.0
 
@@ -94,13 +99,21 @@ class Runner:
             self.conn.exec_driver_sql("SET statement_timeout = 0")
         elif name == "mysql":
             seconds = max(1, math.ceil(self.lock_timeout))  # whole seconds only
-            self.conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {seconds}")
             self.conn.exec_driver_sql(f"SET SESSION innodb_lock_wait_timeout = {seconds}")
+
+    def _mysql_wait(self, attempt: int) -> None:
+        """No lock wait on the early attempts (nothing queues behind them); a second on the last."""
+        if self.conn.dialect.name != "mysql":
+            return
+        waits = attempt > self.attempts - WAITING_ATTEMPTS
+        seconds = max(1, math.ceil(self.lock_timeout)) if waits else 0
+        self.conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {seconds}")
 
     def run(self, step: Step, blocking_ok: bool = False) -> None:
         """Run one step, retrying lock timeouts with backoff; undo what a failure left behind."""
         for attempt in range(1, self.attempts + 1):
             try:
+                self._mysql_wait(attempt)
                 if step.index:
                     self._drop_invalid(step.index, step.undo)
                 self._execute(step, blocking_ok)
