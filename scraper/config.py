@@ -96,8 +96,11 @@ class Settings(BaseSettings):
     max_attempts: int = setting(
         3,
         "attempts before a job fails: lease expiries, or runs whose files the storage refused "
-        "(each requeued after a backoff of 5 s, 10 s, ...)",
+        "(each requeued after a backoff: `SCRAPER_RETRY_BACKOFF`, doubling)",
         gt=0,
+    )
+    retry_backoff: float = setting(
+        5.0, "seconds before a rescued job may run again; doubles with each attempt", gt=0
     )
     download_max_bytes: int = setting(50 * 1024 * 1024, "size cap per file", gt=0)
     download_timeout: float = setting(

@@ -28,6 +28,7 @@ PARSED = [
     ("SCRAPER_MAX_CONTENT", "20", "max_content_limit", 20),
     ("SCRAPER_LEASE_SECONDS", "7", "lease_seconds", 7),
     ("SCRAPER_MAX_ATTEMPTS", "5", "max_attempts", 5),
+    ("SCRAPER_RETRY_BACKOFF", "0.5", "retry_backoff", 0.5),
     ("SCRAPER_DOWNLOAD_MAX_BYTES", "1024", "download_max_bytes", 1024),
     ("SCRAPER_DOWNLOAD_TIMEOUT", "2.5", "download_timeout", 2.5),
     ("SCRAPER_DOWNLOAD_DEADLINE", "9", "download_deadline", 9.0),
@@ -62,6 +63,7 @@ PARSED = [
 REFUSED = [
     ("SCRAPER_LEASE_SECONDS", "0", "must be greater than zero, got '0'"),
     ("SCRAPER_MAX_ATTEMPTS", "-1", "must be greater than zero, got '-1'"),
+    ("SCRAPER_RETRY_BACKOFF", "0", "must be greater than zero, got '0'"),
     ("SCRAPER_MAX_CONTENT", "lots", "must be a whole number, got 'lots'"),
     ("SCRAPER_DOWNLOAD_MAX_BYTES", "1.5", "must be a whole number, got '1.5'"),
     ("SCRAPER_DOWNLOAD_TIMEOUT", "soon", "must be a number, got 'soon'"),
