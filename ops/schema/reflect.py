@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import Connection, inspect, text
@@ -26,7 +27,26 @@ def _multi(getter: Any, names: list[str]) -> dict[Key, Any]:
     return result
 
 
+# A catalogue read while another process alters the schema: a table or constraint dropped
+# between two of the inspector's queries (SQLAlchemy's PostgreSQL reflection then meets a NULL
+# `pg_get_constraintdef` and raises TypeError). Reading again sees the settled catalogue.
+_CATALOGUE_CHANGED = (TypeError, KeyError)
+REFLECT_ATTEMPTS = 3
+
+
 def reflect_schema(conn: Connection, schema: str | None = None, fast: bool = True) -> LiveSchema:
+    """Reflect every table of `schema`, again when the catalogue changed during the read."""
+    for attempt in range(1, REFLECT_ATTEMPTS + 1):
+        try:
+            return _reflect_once(conn, schema, fast)
+        except _CATALOGUE_CHANGED:
+            if attempt == REFLECT_ATTEMPTS:
+                raise
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _reflect_once(conn: Connection, schema: str | None, fast: bool) -> LiveSchema:
     """Reflect every table of `schema` with one multi-table call per aspect.
 
     On SQLite and MariaDB, whose `get_multi_*` loop table by table (PRAGMAs, SHOW CREATE
