@@ -153,13 +153,14 @@ class Settings(BaseSettings):
     )
     web_user_reads: int = setting(
         2,
-        "expensive reads (job lists and searches, stats, asset lists, archives, the jobs page) "
+        "expensive requests (job lists and searches, stats, asset lists, archives, the jobs "
+        "page; cancel, retry, bulk and delete, which may wait on a job's row lock) "
         "one user may have running at once; more answer 429 with `Retry-After`",
         gt=0,
     )
     web_reads: int = setting(
         3,
-        "expensive reads running at once for all users together; more answer 503 with "
+        "expensive requests running at once for all users together; more answer 503 with "
         "`Retry-After` (below the server's 4 threads, so `/healthz` and cheap requests always "
         "find one)",
         gt=0,
