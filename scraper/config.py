@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -140,6 +141,13 @@ class Settings(BaseSettings):
         "(by `Content-Length`, or as soon as a chunked body passes it)",
         gt=0,
     )
+    web_trusted_proxy: frozenset[str] = setting(
+        frozenset(),
+        "comma-separated addresses or networks of the reverse proxy in front of `scraper serve` "
+        "(`127.0.0.1`); only a request from one of them has its `X-Forwarded-For` believed, "
+        "so the sign-in throttle counts the real client's address",
+        shown="none",
+    )
     web_statement_timeout: float = setting(
         10.0,
         "seconds one statement of a web request may run (PostgreSQL `statement_timeout`, "
@@ -148,13 +156,14 @@ class Settings(BaseSettings):
     )
     web_user_reads: int = setting(
         2,
-        "expensive reads (job lists and searches, stats, asset lists, archives, the jobs page) "
+        "expensive requests (job lists and searches, stats, asset lists, archives, the jobs "
+        "page; cancel, retry, bulk and delete, which may wait on a job's row lock) "
         "one user may have running at once; more answer 429 with `Retry-After`",
         gt=0,
     )
     web_reads: int = setting(
         3,
-        "expensive reads running at once for all users together; more answer 503 with "
+        "expensive requests running at once for all users together; more answer 503 with "
         "`Retry-After` (below the server's 4 threads, so `/healthz` and cheap requests always "
         "find one)",
         gt=0,
@@ -256,6 +265,16 @@ class Settings(BaseSettings):
         """`"Mirror.Internal, ,cache.local"` -> {"mirror.internal", "cache.local"}."""
         items = value.split(",") if isinstance(value, str) else value
         return frozenset(h.strip().lower() for h in items if h.strip())
+
+    @field_validator("web_trusted_proxy", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: Any) -> Any:
+        """`"127.0.0.1, 10.0.0.0/8"` -> {"127.0.0.1/32", "10.0.0.0/8"}; a bad one is refused."""
+        items = value.split(",") if isinstance(value, str) else value
+        try:
+            return frozenset(str(ip_network(i.strip(), strict=False)) for i in items if i.strip())
+        except ValueError as exc:
+            raise ValueError(f"must be IP addresses or networks ({exc})") from None
 
     @field_validator("storage_url", mode="after")
     @classmethod

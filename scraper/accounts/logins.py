@@ -1,4 +1,10 @@
-"""The sign-in throttle: too many failed sign-ins per account or per address are refused.
+"""The sign-in throttle: too many failed sign-ins per address, or per account, are refused.
+
+Per address: `max_failures` failures from one address, whatever the accounts, stop that address.
+Per account: once an account has `max_failures` failures from anywhere, only the addresses that
+took part are stopped. A stranger cannot lock a user out (the user's own address has no failure
+on that account and still signs in), and guessing one account from many addresses still gets
+one guess per address per window.
 
 Failures are rows of `login_attempts`, not process memory, so every web process behind a load
 balancer counts the same ones. A successful sign-in is not counted and clears the account's
@@ -54,6 +60,12 @@ def _wait(s: Session, match: ColumnElement[bool], throttle: Throttle, now: datet
     return (newest[-1] + throttle.window - now).total_seconds()
 
 
+def _took_part(s: Session, match: ColumnElement[bool], throttle: Throttle, now: datetime) -> bool:
+    """True when a matching failure is in the window."""
+    window = LoginAttempt.attempted_at > now - throttle.window
+    return s.scalars(select(LoginAttempt.id).where(match, window).limit(1)).first() is not None
+
+
 def retry_after(
     session_factory: sessionmaker[Session],
     username: str,
@@ -63,11 +75,12 @@ def retry_after(
 ) -> int:
     """Whole seconds until this account and address may try again; 0 means now."""
     now = now or utcnow()
+    account = LoginAttempt.username == account_key(username)
+    address = LoginAttempt.client == client_key(client)
     with session_factory() as s:
-        waits = (
-            _wait(s, LoginAttempt.username == account_key(username), throttle, now),
-            _wait(s, LoginAttempt.client == client_key(client), throttle, now),
-        )
+        waits = [_wait(s, address, throttle, now)]
+        if _took_part(s, account & address, throttle, now):
+            waits.append(_wait(s, account, throttle, now))
     longest = max(waits)
     return max(1, math.ceil(longest)) if longest > 0 else 0
 

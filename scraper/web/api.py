@@ -123,14 +123,14 @@ def job_counts() -> ResponseReturnValue:
 
 
 @bp.post("/jobs/<job_id>/cancel")
-@documented(response=JobOut, errors=(400, 404, 409))
+@documented(response=JobOut, errors=(400, 404, 409), expensive=True)
 def cancel_job(job_id: str) -> ResponseReturnValue:
     """Cancel a pending or running job; 409 if it already finished."""
     return _transition(job_id, current_runtime().jobs.cancel)
 
 
 @bp.post("/jobs/<job_id>/retry")
-@documented(response=JobOut, errors=(400, 404, 409))
+@documented(response=JobOut, errors=(400, 404, 409), expensive=True)
 def retry_job(job_id: str) -> ResponseReturnValue:
     """Queue a failed or cancelled job again; 409 if it cannot be retried."""
     return _transition(job_id, current_runtime().jobs.retry)
@@ -146,7 +146,7 @@ def _transition(job_id: str, change: Callable[[str], JobRecord]) -> dict[str, An
 
 
 @bp.post("/jobs/bulk")
-@documented(body=BulkRequest, response=BulkResult, errors=(400, 413))
+@documented(body=BulkRequest, response=BulkResult, errors=(400, 413), expensive=True)
 def bulk(body: BulkRequest) -> ResponseReturnValue:
     """Retry or cancel many jobs; each under the same rules as the single-job endpoints."""
     service = current_runtime().jobs

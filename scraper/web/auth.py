@@ -38,6 +38,7 @@ from scraper.accounts import (
 )
 from scraper.accounts.logins import clear_failures, record_failure, retry_after
 from scraper.accounts.sessions import close_session, open_session, session_is_open
+from scraper.web.clients import client_address
 from scraper.web.context import current_runtime
 from scraper.web.errors import error_response, wants_json
 from scraper.web.operation import POSTED, documented
@@ -197,7 +198,7 @@ def login() -> ResponseReturnValue:
         if current_user.is_authenticated:
             return redirect(url_for("dashboard.index"))
         return render_template("login.html", next=request.args.get("next", ""))
-    username, client = request.form.get("username", ""), request.remote_addr or ""
+    username, client = request.form.get("username", ""), client_address()
     wait = retry_after(current_runtime().Session, username, client)
     if wait:
         page, status = _login_page(

@@ -1,5 +1,6 @@
-"""What the API and the dashboard share: list filters and pages, the asset document (a job's
-is `scraper.jobs.shape.job_json`), lookups that 404, job creation, and the dashboard's state."""
+"""What the API and the dashboard share: list filters and pages, the job and asset documents
+(`scraper.jobs.shape`'s, with server paths hidden from non-admins), lookups that 404, job
+creation, and the dashboard's state."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from flask import Flask, current_app, request, url_for
 from flask.json import dumps as json_dumps
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 
 from scraper.download.reach import ALLOW_HINT, refused_host
 from scraper.errors import JobNotFound
@@ -18,7 +20,7 @@ from scraper.jobs import JobPage, JobRecord, NewJob
 from scraper.jobs.assets import AssetRecord, get_asset
 from scraper.jobs.reads.keyset import InvalidCursor, Position
 from scraper.jobs.reads.keyset import decode as decode_cursor
-from scraper.jobs.shape import job_json
+from scraper.jobs.shape import job_json as job_document
 from scraper.jobs.tally import status_counts
 from scraper.metrics.cache import TTLCache
 from scraper.models import JobStatus
@@ -76,10 +78,45 @@ def job_cursor(cursor: str | None, sort: str) -> Position | None:
 # -- output ------------------------------------------------------------------------------------
 
 
+# The fields of a job or asset document that say what went wrong, in the server's words.
+TELLING_FIELDS = frozenset({"error", "error_summary", "message", "problems"})
+# An absolute path of two segments or more that is not part of a URL ("https://h/a/b").
+SERVER_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s'\",;:)/]+/)+[^\s'\",;:)]*")
+
+
+def job_json(record: JobRecord) -> dict[str, Any]:
+    """A job as the contract shows it; to a non-admin without the server's paths."""
+    return _for_viewer(job_document(record))
+
+
 def asset_json(record: AssetRecord) -> dict[str, Any]:
-    data = record.to_json()
+    """An asset as the contract shows it, with its file's URL; paths hidden as for a job."""
+    data = _for_viewer(record.to_json())
     data["file_url"] = url_for("api.asset_file", asset_id=record.id)
     return data
+
+
+def _for_viewer(document: dict[str, Any]) -> dict[str, Any]:
+    if current_user.is_authenticated and current_account().is_admin:
+        return document
+    return _hidden(document, current_runtime().settings.data_dir, telling=False)
+
+
+def _hidden(value: Any, data_dir: Path, telling: bool) -> Any:
+    """The document with every path in its telling fields replaced, however deep."""
+    if isinstance(value, dict):
+        return {k: _hidden(v, data_dir, telling or k in TELLING_FIELDS) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hidden(v, data_dir, telling) for v in value]
+    if telling and isinstance(value, str):
+        return hide_paths(value, data_dir)
+    return value
+
+
+def hide_paths(text: str, data_dir: Path) -> str:
+    """The text with the data directory named as such and any other server path as "a path
+    on the server" (an ENOSPC error names the file it could not write)."""
+    return SERVER_PATH.sub("a path on the server", hide_data_dir(text, data_dir))
 
 
 def find_job(job_id: str) -> JobRecord:

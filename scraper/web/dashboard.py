@@ -187,6 +187,7 @@ def job(job_id: str) -> ResponseReturnValue:
     errors=(*POSTED, 404),
     params={"action": {"enum": ["cancel", "retry"]}},
     form={},
+    expensive=True,
 )
 def job_action(job_id: str, action: str) -> ResponseReturnValue:
     """Cancel or retry from the job page's buttons."""

@@ -1,7 +1,9 @@
-"""Fair sharing of the expensive reads: one user cannot take every server thread.
+"""Fair sharing of the expensive requests: one user cannot take every server thread.
 
 A view declared `@documented(..., expensive=True)` (job lists and searches, stats, asset lists,
-archives, the jobs page) takes a slot before it runs: at most `SCRAPER_WEB_USER_READS` per user
+archives, the jobs page, and the writes that lock a job's row: cancel, retry, bulk, delete, which
+may wait `SCRAPER_DB_LOCK_TIMEOUT` behind a transaction held elsewhere) takes a slot before it
+runs: at most `SCRAPER_WEB_USER_READS` per user
 (all their sessions and tokens together) and `SCRAPER_WEB_READS` for everyone. A request that
 finds no slot is refused at once, never queued (a queued request holds a server thread just
 the same): 429 `too_many_requests` over the user's limit, 503 `server_busy` over the global
@@ -56,8 +58,8 @@ class ReadSlots:
                 raise Busy(
                     429,
                     "too_many_requests",
-                    f"you already have {self.per_user} expensive reads running (lists, "
-                    f"searches, stats, archives); wait for one to finish "
+                    f"you already have {self.per_user} expensive requests running (lists, "
+                    f"searches, stats, archives, job changes); wait for one to finish "
                     f"(limit: SCRAPER_WEB_USER_READS={self.per_user})",
                     "SCRAPER_WEB_USER_READS",
                 )
@@ -65,7 +67,7 @@ class ReadSlots:
                 raise Busy(
                     503,
                     "server_busy",
-                    f"the server is running {self.total} expensive reads for all users; try "
+                    f"the server is running {self.total} expensive requests for all users; try "
                     f"again shortly (limit: SCRAPER_WEB_READS={self.total})",
                     "SCRAPER_WEB_READS",
                 )

@@ -49,7 +49,7 @@ class JobDeleted(BaseModel):
 
 
 @api.delete("/jobs/<job_id>")
-@documented(response=JobDeleted, errors=(404, 409))
+@documented(response=JobDeleted, errors=(404, 409), expensive=True)
 def delete(job_id: str) -> ResponseReturnValue:
     """Delete a finished job, its asset rows and every stored file no other asset references."""
     removed = remove(job_id)
@@ -79,7 +79,11 @@ def archive(job_id: str) -> ResponseReturnValue:
 @pages.post("/jobs/<job_id>/delete")
 @login_required
 @documented(
-    summary="Delete a finished job from its page", page=True, status=302, errors=(*POSTED, 404)
+    summary="Delete a finished job from its page",
+    page=True,
+    status=302,
+    errors=(*POSTED, 404),
+    expensive=True,
 )
 def delete_from_page(job_id: str) -> ResponseReturnValue:
     """The job page's Delete button: back to the dashboard, or to the job if refused."""

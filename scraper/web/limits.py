@@ -8,6 +8,8 @@
 - `max_request_body_size`: a `Content-Length` over it is refused before one body byte is read;
   a chunked body is refused as soon as the bytes received pass it. Below `inbuf_overflow`
   (512 KiB), a body waitress accepts stays in memory: nothing is written to a temp file.
+- `clear_untrusted_proxy_headers`: off, so `X-Forwarded-For` reaches the app, which believes it
+  from `SCRAPER_WEB_TRUSTED_PROXY` only (`scraper.web.clients`); waitress 3 would drop it.
 
 `init_app` bounds each statement a request runs (`SCRAPER_WEB_STATEMENT_TIMEOUT`) and gives
 every 503 a `Retry-After`, so a client backs off instead of queueing on a busy database.
@@ -36,6 +38,7 @@ def waitress_options(settings: Settings) -> dict[str, Any]:
         "cleanup_interval": max(1, settings.web_channel_timeout // 4),
         "connection_limit": settings.web_connection_limit,
         "max_request_body_size": settings.web_max_body_bytes + CHUNK_FRAMING_ALLOWANCE,
+        "clear_untrusted_proxy_headers": False,
     }
 
 

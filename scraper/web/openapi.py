@@ -47,14 +47,15 @@ ERRORS = {
     413: "The request body is larger than the app accepts.",
     416: "The requested byte range is outside the file.",
     429: (
-        "You already have `SCRAPER_WEB_USER_READS` expensive reads running; `Retry-After` says"
+        "You already have `SCRAPER_WEB_USER_READS` expensive requests running (lists, stats,"
+        " archives, job changes); `Retry-After` says"
         " when to try again, `limit` names the setting."
     ),
     503: "The database could not answer.",
 }
 BUSY = (
     "The database could not answer, or the server is running `SCRAPER_WEB_READS` expensive"
-    " reads for all users (`error: server_busy`, `limit` names the setting); `Retry-After`"
+    " requests for all users (`error: server_busy`, `limit` names the setting); `Retry-After`"
     " says when to try again."
 )
 PAGE_ERRORS = {
@@ -65,7 +66,8 @@ PAGE_ERRORS = {
     404: "No such job, or not yours (or a page past the last).",
     413: "The form is larger than the app accepts.",
     429: (
-        "Too many failed sign-ins, or (a list) too many expensive reads of yours at once;"
+        "Too many failed sign-ins, or (a list, a job change) too many expensive requests of"
+        " yours at once;"
         " `Retry-After` says when to try again."
     ),
     503: "The database could not answer.",
@@ -245,7 +247,8 @@ def _page_responses(op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     if op.status == 200:
         responses["200"] = {"description": "HTML page.", "content": HTML}
-    for status in sorted({op.status, *op.errors, 400} - {200}):  # 400: `bounds`
+    busy = {429, 503} if op.expensive else set()
+    for status in sorted({op.status, *op.errors, 400, *busy} - {200}):  # 400: `bounds`
         responses[str(status)] = {"description": PAGE_ERRORS[status]}
         if status != 302:
             responses[str(status)]["content"] = HTML

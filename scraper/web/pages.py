@@ -113,6 +113,7 @@ def _live_url(echo: dict[str, str], offset: int, cursor: str) -> str:
 @documented(
     summary="Retry or cancel the ticked or all matching jobs",
     page=True,
+    expensive=True,
     status=302,
     errors=POSTED,
     form={

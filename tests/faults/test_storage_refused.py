@@ -4,6 +4,7 @@ written, workers do not claim; once space is back they resume by themselves."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -92,3 +93,14 @@ def test_a_job_the_storage_refuses_every_time_fails_after_its_attempts_saying_wh
     assert job.status == "failed", (job.status, job.message)
     assert job.error.startswith("StorageRefused: 2 downloaded file(s) could not be stored ("), job
     assert "the 0 stored are kept and a retry fetches only the missing ones" in job.error
+
+    # The server's words name the file it could not write; only an admin sees where it is.
+    where = str(small_data_dir)
+    assert where in job.error, job.error
+    for viewer, sees_paths in ((users.a, False), (users.admin, True)):
+        shown = client.get(f"/api/jobs/{job_id}", headers=viewer.headers).get_json()
+        listed = client.get("/api/jobs", headers=viewer.headers).get_json()["jobs"][0]
+        assert listed == shown
+        assert (where in json.dumps(shown)) is sees_paths, shown["error"]
+    hidden = client.get(f"/api/jobs/{job_id}", headers=users.a.headers).get_json()["error"]
+    assert "no space left on device under the data directory" in hidden, hidden

@@ -1,13 +1,17 @@
 """The shipped reverse-proxy set-up (ops/nginx/scraper.conf) run by Debian's nginx in front of a
-real `scraper serve`: it proxies, and refuses an oversized body itself (issue 28, item 1)."""
+real `scraper serve`: it proxies, refuses an oversized body itself (issue 28, item 1), and the app
+behind it, trusting only the proxy's `X-Forwarded-For`, throttles sign-ins per client address
+(item 6)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +20,14 @@ import pytest
 import requests
 
 from tests.conftest import missing_service
-from tests.plugins.processes import Spawn
-from tests.plugins.serve import chunked_body, connect, send_until_answered, start_server
+from tests.plugins.processes import Spawn, scraper_env
+from tests.plugins.serve import (
+    chunked_body,
+    connect,
+    from_address,
+    send_until_answered,
+    start_server,
+)
 
 CONFIG = Path(__file__).resolve().parents[2] / "ops" / "nginx" / "scraper.conf"
 MiB = 1024 * 1024
@@ -59,7 +69,8 @@ def _nginx_binary() -> str:
 def proxied(spawn: Spawn, tmp_path: Path) -> Iterator[str]:
     """nginx with the shipped config (its two addresses replaced) in front of `scraper serve`."""
     nginx = _nginx_binary()
-    app_url, _ = start_server(spawn, tmp_path)
+    # The documented set-up: the app believes X-Forwarded-For from the proxy's address only.
+    app_url, _ = start_server(spawn, tmp_path, SCRAPER_WEB_TRUSTED_PROXY="127.0.0.1")
     port = _free_port()
     conf_dir = tmp_path / "nginx"
     conf_dir.mkdir()
@@ -118,3 +129,52 @@ def test_nginx_with_the_shipped_config_proxies_and_refuses_an_oversized_body(
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert sent < 10 * MiB
     assert requests.get(f"{proxied}/healthz", timeout=5).status_code == 200
+
+
+def _client(url: str, address: str) -> tuple[requests.Session, dict[str, str]]:
+    """A client at `address` holding a session cookie and its CSRF token; the form is fetched
+    from another address, so nginx's /login rate counts only the sign-ins."""
+    fetcher = from_address("127.0.0.9")
+    page = fetcher.get(f"{url}/login", timeout=5).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    client = from_address(address)
+    client.cookies.update(fetcher.cookies)
+    return client, {"csrf_token": token.group(1), "username": "alice"}
+
+
+def _sign_in(client: tuple[requests.Session, dict[str, str]], url: str, password: str) -> int:
+    session, form = client
+    # A made-up X-Forwarded-For: nginx keeps it, but it is not the hop the app believes.
+    headers = {"X-Forwarded-For": f"203.0.113.{len(password)}"}
+    answer = session.post(
+        f"{url}/login",
+        data=form | {"password": password},
+        headers=headers,
+        timeout=5,
+        allow_redirects=False,
+    )
+    if answer.status_code == 429:
+        assert "Too many failed sign-ins" in answer.text  # the app's, not nginx's
+        assert int(answer.headers["Retry-After"]) > 0
+    return answer.status_code
+
+
+@pytest.mark.slow
+def test_behind_nginx_a_guesser_is_throttled_by_its_own_address_and_the_user_still_signs_in(
+    proxied: str, tmp_path: Path
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'serve.db'}"
+    subprocess.run(
+        [sys.executable, "-m", "scraper.cli", "create-user", "alice", "--password", "right horse"]
+        + ["--database-url", database_url],
+        env=scraper_env(database_url, tmp_path / "data"),
+        check=True,
+        capture_output=True,
+    )
+    guesser, user = _client(proxied, "127.0.0.2"), _client(proxied, "127.0.0.3")
+    # Five wrong passwords and the right one: within nginx's /login burst (6), so the app
+    # is what refuses the sixth.
+    tries = [_sign_in(guesser, proxied, f"guess {i}") for i in range(5)]
+    assert tries + [_sign_in(guesser, proxied, "right horse")] == [401] * 5 + [429]
+    assert _sign_in(user, proxied, "right horse") == 302

@@ -1,5 +1,7 @@
-"""`start_server`: a real `scraper serve` on a free port (with the `spawn` fixture), and raw
-sockets that send a request body until the server answers."""
+"""`start_server`: a real `scraper serve` on a free port (with the `spawn` fixture), raw
+sockets that send a request body until the server answers, and `from_address`: an HTTP
+session whose connections leave from a chosen loopback address (127.0.0.0/8 all reach 127.0.0.1's
+listeners), so one test can be several clients."""
 
 from __future__ import annotations
 
@@ -10,6 +12,10 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
 
 from tests.plugins.processes import Spawn, scraper_env
 
@@ -73,3 +79,24 @@ def plain_body(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
     """`total` bytes in pieces of `size`."""
     for _ in range(total // size):
         yield b"x" * size
+
+
+class SourceAddressAdapter(HTTPAdapter):
+    """Connections bound to one local address before they connect."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def from_address(address: str) -> requests.Session:
+    """A requests session whose connections come from `address` (e.g. "127.0.0.7")."""
+    session = requests.Session()
+    adapter = SourceAddressAdapter(address)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session

@@ -39,6 +39,8 @@ PARSED = [
     ("SCRAPER_CONTACT", " ops@example.org ", "contact", "ops@example.org"),
     ("SCRAPER_SOURCE_FEED_URL", "http://127.0.0.1:9/f/", "source_urls", {"feed": "http://127.0.0.1:9/f"}),
     ("SCRAPER_TRUSTED_HOSTS", "A.example, b.example", "trusted_hosts", {"a.example", "b.example"}),
+    ("SCRAPER_WEB_TRUSTED_PROXY", "127.0.0.1, 10.0.0.0/8", "web_trusted_proxy",
+     {"127.0.0.1/32", "10.0.0.0/8"}),
     ("SCRAPER_HOST_CONCURRENCY", "4", "host_concurrency", 4),
     ("SCRAPER_HOST_DELAY", "0", "host_delay", 0.0),
     ("SCRAPER_JOB_CONCURRENCY", "16", "job_concurrency", 16),
@@ -80,6 +82,7 @@ REFUSED = [
     ("SCRAPER_ALLOW_PRIVATE_NETWORKS", "maybe", "must be 1 or 0"),
     ("SCRAPER_SECURE_COOKIES", "2", "must be 1 or 0"),
     ("SCRAPER_STORAGE_URL", "ftp://x", "must be s3://BUCKET/PREFIX or file:///DIR, got 'ftp://x'"),
+    ("SCRAPER_WEB_TRUSTED_PROXY", "nginx", "must be IP addresses or networks"),
 ]
 
 

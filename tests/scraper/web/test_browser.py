@@ -197,3 +197,30 @@ def test_polling_pauses_while_the_tab_is_hidden(page: Any, live_server: LiveServ
     )
     page.wait_for_timeout(2000)
     assert len(polls) > before
+
+
+PAGES = ("/", "/jobs", "/workers", "/schedules", "/users", "/tokens", "/api/docs")
+
+
+def test_no_page_asks_anything_of_another_origin(page: Any, live_server: LiveServer) -> None:
+    """Every page an admin sees (and the sign-in form) loads only from the server: no CDN, not
+    even one the CSP would block (Redoc's bundle shows a logo from cdn.redoc.ly unless patched)."""
+    elsewhere: list[str] = []
+    refused: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            None
+            if r.url.startswith((live_server.url, "data:", "blob:"))
+            else elsewhere.append(r.url)
+        ),
+    )
+    page.on("console", lambda m: refused.append(m.text) if "Refused to" in m.text else None)
+    page.goto("/login")
+    log_in(page, live_server.users.admin)
+    for path in PAGES:
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+    page.wait_for_selector("[role=menu]")  # Redoc rendered, its side menu and footer with it
+    page.wait_for_timeout(500)
+    assert elsewhere == [] and refused == [], (elsewhere, refused)

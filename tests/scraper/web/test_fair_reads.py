@@ -141,3 +141,62 @@ def test_one_users_eight_concurrent_reads_leave_others_served_on_a_real_server(
     assert bob.result().status_code == 200
     assert sorted(f.result().status_code for f in alice) == [200] * 2 + [429] * 6
     assert _get(url, users, "a", "/api/jobs").status_code == 200, "every slot came back"
+
+
+@contextlib.contextmanager
+def held_row(db_url: str, job_id: str) -> Iterator[None]:
+    """Another transaction holds the job's row lock (an open `SELECT … FOR UPDATE`)."""
+    engine = create_engine(db_url)
+    with engine.connect() as holder:
+        holder.execute(
+            text("SELECT id FROM scrape_jobs WHERE id = :id FOR UPDATE"), {"id": job_id}
+        ).all()
+        try:
+            yield
+        finally:
+            holder.rollback()
+    engine.dispose()
+
+
+def _cancel(url: str, users: WebUsers, job_id: str) -> requests.Response:
+    return requests.post(f"{url}/api/jobs/{job_id}/cancel", headers=users.a.headers, timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "db_url",
+    [
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ],
+    indirect=True,
+)
+def test_cancels_of_a_held_row_take_slots_and_never_the_servers_threads(
+    runtime: Runtime, db_url: str, spawn: Spawn, tmp_path: Path
+) -> None:
+    """Six cancels of a job whose row another transaction holds: two take alice's slots and
+    answer 503 after the lock timeout, four are 429 at once; `/healthz` and bob go on."""
+    users = make_users(runtime)
+    job_id = submit(make_app(runtime).test_client(), users.a, "herons", 1)
+    url, _ = start_server(spawn, tmp_path, db_url, SCRAPER_DB_LOCK_TIMEOUT="2")
+    runtime.engine.dispose()
+    with ThreadPoolExecutor(max_workers=8) as pool, held_row(db_url, job_id):
+        started = time.monotonic()
+        cancels = [pool.submit(_cancel, url, users, job_id) for _ in range(6)]
+        _until(lambda: sum(f.done() for f in cancels) == 4, "4 cancels refused", timeout=1.5)
+        refused = [f.result() for f in cancels if f.done()]
+        assert [r.status_code for r in refused] == [429] * 4
+        assert {r.json()["limit"] for r in refused} == {"SCRAPER_WEB_USER_READS"}
+        health = []
+        while not all(f.done() for f in cancels):
+            probe = time.monotonic()
+            assert requests.get(f"{url}/healthz", timeout=5).status_code in (200, 503)
+            health.append(time.monotonic() - probe)
+            assert _get(url, users, "b", "/api/sources").status_code == 200
+            assert time.monotonic() - started < 15, "the lock timeout did not end the waits"
+        waited = [f.result() for f in cancels if f.result().status_code != 429]
+    assert [r.status_code for r in waited] == [503, 503], [r.text for r in waited]
+    assert all(int(r.headers["Retry-After"]) > 0 for r in waited)
+    assert max(health) < 1.0, f"/healthz took up to {max(health):.2f} s"
+    done = _cancel(url, users, job_id)
+    assert done.status_code == 200 and done.json()["status"] == "cancelled"

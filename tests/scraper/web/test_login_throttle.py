@@ -48,13 +48,26 @@ def test_after_five_failures_even_the_right_password_gets_429(
     assert client.get("/").status_code == 302  # still signed out
 
 
-def test_failures_count_per_account_whatever_the_address_or_case(
+def test_a_stranger_cannot_lock_a_user_out_but_every_guessing_address_stops(
     client: FlaskClient, users: WebUsers
 ) -> None:
+    """Guessing one account from many addresses: once the account has LIMIT failures, each
+    address that took part is refused; the user's own address, with none, still signs in."""
     for i in range(LIMIT):
         fail(client, "Alice " if i % 2 else "alice", 1, address=f"10.0.1.{i}")
-    assert_throttled(sign_in(client, "alice", address="10.0.2.1"))
-    assert sign_in(client, "bob", address="10.0.2.1").status_code == 302
+    for i in range(LIMIT):
+        assert_throttled(sign_in(client, "alice", address=f"10.0.1.{i}"))
+    assert sign_in(client, "alice", address="10.0.2.1").status_code == 302
+
+
+def test_a_guessing_address_gets_one_more_try_on_an_account_under_attack(
+    client: FlaskClient, users: WebUsers
+) -> None:
+    fail(client, "alice", LIMIT - 1, address="10.0.5.1")
+    fail(client, "alice", 1, address="10.0.5.2")  # its first try: allowed, then it took part
+    assert_throttled(sign_in(client, "alice", address="10.0.5.2"))
+    assert_throttled(sign_in(client, "alice", address="10.0.5.1"))
+    assert sign_in(client, "bob", address="10.0.5.2").status_code == 302
 
 
 def test_failures_count_per_address_whatever_the_account(
@@ -106,8 +119,32 @@ def test_retry_after_is_when_the_oldest_counted_failure_leaves_the_window(
     for i in range(LIMIT):
         record_failure(runtime.Session, "carol", "10.0.5.1", now=start + timedelta(seconds=i))
     later = start + timedelta(seconds=10)
-    assert retry_after(runtime.Session, "carol", "10.0.9.9", now=later) == WINDOW - 10
+    assert retry_after(runtime.Session, "carol", "10.0.9.9", now=later) == 0  # took no part
     assert retry_after(runtime.Session, "dave", "10.0.5.1", now=later) == WINDOW - 10
     assert retry_after(runtime.Session, "dave", "10.0.9.9", now=later) == 0
     after_window = start + DEFAULT_THROTTLE.window + timedelta(seconds=0.5)
     assert retry_after(runtime.Session, "carol", "10.0.5.1", now=after_window) == 0
+
+
+def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
+    runtime: Runtime, users: WebUsers
+) -> None:
+    behind_proxy = Runtime(runtime.settings.with_overrides(web_trusted_proxy="10.9.0.0/16"))
+    client = make_app(behind_proxy).test_client()
+
+    def through(peer: str, forwarded: str, username: str = "alice") -> TestResponse:
+        data = {"username": username, "password": "wrong password"}
+        environ = {"REMOTE_ADDR": peer}
+        headers = {"X-Forwarded-For": forwarded}
+        return client.post("/login", data=data, environ_base=environ, headers=headers)
+
+    # From the proxy: the nearest hop it did not write is the client, whatever came before.
+    for i in range(LIMIT):
+        assert through("10.9.0.1", f"198.51.100.{i}, 192.0.2.7, 10.9.0.2").status_code == 401
+    assert through("10.9.0.1", "192.0.2.7").status_code == 429
+    assert through("10.9.0.1", "192.0.2.8").status_code == 401
+    # From anyone else the header is ignored: a guesser cannot pose as a new address each time.
+    for i in range(LIMIT):
+        assert through("10.8.0.1", f"198.51.100.{i}", "bob").status_code == 401
+    assert through("10.8.0.1", "198.51.100.99", "bob").status_code == 429
+    behind_proxy.close()

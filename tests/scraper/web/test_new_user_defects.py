@@ -13,7 +13,7 @@ from scraper.config import Settings
 from scraper.jobs.explain import summarize_error
 from scraper.models import Base
 from scraper.runtime import Runtime
-from scraper.web.common import hide_data_dir
+from scraper.web.common import hide_data_dir, hide_paths
 from tests.conftest import sqlite_only
 from tests.plugins.web import WebUsers, make_app, make_users, signed_in, submit
 
@@ -157,3 +157,16 @@ def test_the_dashboard_counts_the_users_jobs_per_state(
     link = '<a href="/jobs?status=cancelled" data-status="cancelled"><span class="n">1</span>'
     assert link in html
     assert login_as("admin").get("/api/dashboard").get_json()["counts"]["pending"] == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("cannot write '/srv/other/x.part'", "cannot write 'a path on the server'"),
+        ("data/tmp/x.part is full", "the data directory is full"),
+        ("404 from https://example.com/a/b.png", "404 from https://example.com/a/b.png"),
+        ("either/or and 1/2", "either/or and 1/2"),
+    ],
+)
+def test_hide_paths_hides_server_paths_not_urls(text: str, shown: str) -> None:
+    assert hide_paths(text, Path("data")) == shown
