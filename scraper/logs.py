@@ -13,8 +13,10 @@ import json
 import logging
 import re
 import sys
+import threading
+import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -117,6 +119,34 @@ def make_handler(log_format: str = "text", stream: Any = None) -> logging.Handle
     return handler
 
 
+class Throttle(logging.Filter):
+    """Let one record through per `interval` seconds; the next one says how many were held
+    back meanwhile (for waitress's "Task queue depth is N", logged once per queued request)."""
+
+    def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.interval, self.clock = interval, clock
+        self._lock = threading.Lock()
+        self._next = float("-inf")
+        self._held = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self._lock:
+            now = self.clock()
+            if now < self._next:
+                self._held += 1
+                return False
+            held, self._held, self._next = self._held, 0, now + self.interval
+        if held:
+            record.msg = f"{record.msg} ({held} more such warning(s) held back in the last "
+            record.msg += f"{self.interval:.0f} s)"
+        return True
+
+
+# Loggers that warn once per event in a burst: one line per interval is enough to see it.
+THROTTLED = {"waitress.queue": 60.0}
+
+
 def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
     """Send every log record to stderr as text (default) or JSON lines (`json`)."""
     chosen = (log_format or "text").lower()
@@ -126,6 +156,11 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
     )
     # Alembic narrates every context it opens at INFO; the schema repair logs what it changes.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    for name, interval in THROTTLED.items():
+        logger = logging.getLogger(name)
+        for stale in [f for f in logger.filters if isinstance(f, Throttle)]:
+            logger.removeFilter(stale)  # configure_logging may run more than once
+        logger.addFilter(Throttle(interval))
     if not known:
         logging.getLogger(__name__).warning(
             "unknown SCRAPER_LOG_FORMAT %r; using text (choose one of %s)", log_format, LOG_FORMATS

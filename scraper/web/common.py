@@ -13,6 +13,7 @@ from flask import Flask, current_app, request, url_for
 from flask.json import dumps as json_dumps
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from markupsafe import Markup, escape
 
 from scraper.download.reach import ALLOW_HINT, refused_host
 from scraper.errors import JobNotFound
@@ -233,6 +234,19 @@ def hide_data_dir(text: str, data_dir: Path) -> str:
     return text
 
 
+CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def code_spans(text: str) -> Markup:
+    """The text, escaped, with each `command` in backticks shown as code (as in the docs)."""
+    return Markup(CODE_SPAN.sub(r"<code>\1</code>", str(escape(text))))
+
+
+def fix_html(fix: str) -> Markup:
+    """A fix as code: the whole of a bare command, only the backticked parts of a sentence."""
+    return code_spans(fix if "`" in fix else f"`{fix}`")
+
+
 def dashboard_state() -> dict[str, Any]:
     """The dashboard's data (`DashboardOut` in the OpenAPI document), for the signed-in user."""
     owner = owner_filter()
@@ -250,7 +264,7 @@ def dashboard_state() -> dict[str, Any]:
         "fallback_jobs": status.fallback_jobs,
         "schema": vars(status.schema),
         "banner": status.banner,
-        "health": [health_json(h) for h in status.health],
+        "health": [health_json(h) for h in status.panel],
     }
 
 
@@ -262,3 +276,5 @@ def init_app(app: Flask) -> None:
     app.extensions[HEALTH_CACHE_KEY] = health_cache(runtime_of(app), every)
     app.register_error_handler(DatabaseUnavailable, _unavailable)
     app.add_template_filter(health_label)
+    app.add_template_filter(code_spans)
+    app.add_template_filter(fix_html)

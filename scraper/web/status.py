@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Engine
 
@@ -54,6 +54,13 @@ class SystemStatus:
     schema: SchemaStatus
     health: list[HealthItem] = field(default_factory=list)
     quarantined_jobs: int = 0
+    self_healing: bool = False  # SCRAPER_AUTO_HEAL=safe: the service repairs refused writes
+
+    @property
+    def heals_drift(self) -> bool:
+        """The running service will repair the drift itself: writes are refused for a reason
+        its additive repair fixes (`scraper.app.selfheal`), and self-healing is on."""
+        return self.self_healing and any(drift_fix(item) for item in self.health)
 
     @property
     def banner(self) -> list[str]:
@@ -74,11 +81,32 @@ class SystemStatus:
                 "--storage fallback`; `ops reconcile` tries again once the cause is fixed."
             )
         if self.schema.in_sync is False:
+            # one fix named for the drift, here; none when the service repairs it itself
+            remedy = (
+                "The service is repairing it by itself (SCRAPER_AUTO_HEAL=safe)."
+                if self.heals_drift
+                else "Run `ops doctor`."
+            )
             lines.append(
                 "The database schema is out of sync with the models "
-                f"({plural(self.schema.differences, 'difference')}). Run `ops doctor`."
+                f"({plural(self.schema.differences, 'difference')}). {remedy}"
             )
         return lines
+
+    @property
+    def panel(self) -> list[HealthItem]:
+        """The health lines; a drift's fix is named once, in the banner, not again per line."""
+        if self.schema.in_sync is not False:
+            return self.health
+        return [
+            replace(item, fix=None) if drift_fix(item) or item.name == "schema:in_sync" else item
+            for item in self.health
+        ]
+
+
+def drift_fix(item: HealthItem) -> bool:
+    """The line fails for schema drift the additive repair fixes (its fix heals by migrating)."""
+    return item.status != "pass" and getattr(item.fix, "heal", None) == "migrate"
 
 
 def plural(count: int, one: str, many: str | None = None) -> str:
@@ -145,4 +173,5 @@ def system_status(
     schema_status = schema.get()
     health = list(checks.get() if checks is not None else _panel_checks(runtime))
     health.insert(1, _schema_item(schema_status))
-    return SystemStatus(len(held) - quarantined, schema_status, health, quarantined)
+    healing = runtime.settings.auto_heal == "safe"
+    return SystemStatus(len(held) - quarantined, schema_status, health, quarantined, healing)

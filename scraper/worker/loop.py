@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from scraper.counters import JOB_DURATION, JOBS_FINISHED
 from scraper.db import is_outage
 from scraper.download import Downloader, DownloadPolicy
-from scraper.errors import one_line
+from scraper.errors import ScraperError, one_line
 from scraper.jobs.record import JobRecord
 from scraper.jobs.store import backoff_seconds
 from scraper.logs import log_context
@@ -218,7 +218,12 @@ class Worker:
             log.info("job %s completed: %s", job.id, message)
 
     def _failed(self, job: JobRecord, exc: Exception) -> None:
-        log.exception("job %s failed", job.id)
+        # One line for a job's own failure (nothing stored, a download refused, the database
+        # refusing a write); the traceback only for what no one raised on purpose (a bug).
+        expected = isinstance(exc, ScraperError | SQLAlchemyError | OSError)
+        log.error("job %s failed: %s", job.id, one_line(exc, kind=True), exc_info=not expected)
+        if expected:
+            log.debug("job %s failed; the traceback:", job.id, exc_info=True)
         error = f"{type(exc).__name__}: {exc}"[:4000]
         if self._when_written(
             partial(self.runtime.store.fail, job.id, self.id, error, job.lease_token)

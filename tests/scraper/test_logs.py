@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
-from scraper.logs import configure_logging, log_context, make_handler, request_id_from
+from scraper.logs import Throttle, configure_logging, log_context, make_handler, request_id_from
 
 
 @pytest.fixture
@@ -87,6 +87,52 @@ def test_configure_logging_json_switches_the_root_logger() -> None:
     finally:
         root.handlers[:] = saved
         root.setLevel(level)
+
+
+class Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_waitress_queue_depth_warns_once_a_minute_not_per_request() -> None:
+    from waitress.task import ThreadedTaskDispatcher
+
+    root, queue = logging.getLogger(), logging.getLogger("waitress.queue")
+    saved, level, filters = root.handlers[:], root.level, queue.filters[:]
+    kept = Kept()
+    try:
+        configure_logging("text")
+        configure_logging("text")  # twice, as a CLI may: still one throttle
+        queue.addHandler(kept)
+        dispatcher = ThreadedTaskDispatcher()  # no threads: every task waits in the queue
+        for _ in range(54):
+            dispatcher.add_task(object())
+        assert kept.lines == ["Task queue depth is 1"]
+    finally:
+        queue.removeHandler(kept)
+        queue.filters[:] = filters
+        root.handlers[:] = saved
+        root.setLevel(level)
+
+
+def test_a_throttled_line_says_how_many_were_held_back(captured) -> None:
+    logger, stream = _attach(captured, "text")
+    now = [0.0]
+    throttle = Throttle(60.0, clock=lambda: now[0])
+    logger.addFilter(throttle)
+    try:
+        for second in range(61):  # one a second for a minute, then one more
+            now[0] = second
+            logger.warning("Task queue depth is %d", second)
+    finally:
+        logger.removeFilter(throttle)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and "Task queue depth is 0" in lines[0]
+    assert "Task queue depth is 60 (59 more such warning(s) held back in the last 60 s)" in lines[1]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from scraper.download.cancel import CancelToken
+from scraper.errors import DownloadError
 from scraper.jobs import NewJob
 from scraper.models import Asset
 from scraper.runtime import Runtime
@@ -17,6 +19,7 @@ from scraper.sources.selftest import make_png
 from scraper.storage import StoredFile
 from scraper.worker import Worker
 from scraper.worker.run import Progress
+from tests.conftest import sqlite_only
 from tests.plugins.waiting import wait_until
 
 
@@ -42,6 +45,15 @@ class SlowDownloader:
     ) -> StoredFile:
         time.sleep(0.02)
         return self.files.put_bytes(make_png(url), "image/png", name_hint)
+
+
+class RefusingDownloader:
+    """Stands in for a network that refuses every download."""
+
+    def download(
+        self, url: str, name_hint: str | None = None, cancel: CancelToken | None = None
+    ) -> StoredFile:
+        raise DownloadError(url, "HTTP 403 Forbidden")
 
 
 def slow_worker(runtime: Runtime) -> Worker:
@@ -73,6 +85,21 @@ def test_identical_content_is_stored_once(runtime: Runtime) -> None:
     with runtime.Session() as s:
         assert len(s.scalars(select(Asset)).all()) == 4
     assert len(files) == 2
+
+
+@sqlite_only
+def test_a_failed_job_logs_one_line_without_a_traceback(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = runtime.jobs.create(NewJob(query="no", max_content=2, enabled_sources=("slowtest",)))
+    worker = Worker(runtime, downloader=RefusingDownloader())  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="scraper.worker"):
+        assert worker.run_once()
+    assert runtime.store.get(job.id).status == "failed"
+    failed = [r for r in caplog.records if f"job {job.id} failed" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].levelno == logging.ERROR
+    assert not failed[0].exc_info and "\n" not in failed[0].getMessage()
+    assert "NothingStored" in failed[0].getMessage() and "403" in failed[0].getMessage()
 
 
 def test_progress_writes_are_throttled(runtime: Runtime) -> None:

@@ -127,7 +127,11 @@
       el.setAttribute("role", "alert");
       document.querySelector("main").prepend(el);
     }
-    if (el) { el.hidden = !message; el.textContent = message ? "Database unavailable: " + message : ""; }
+    if (el) {
+      el.hidden = !message;
+      el.textContent = "";
+      if (message) { appendCode(el, "Database unavailable: " + message); }
+    }
     if (message) { healthOutage(message); }
   }
 
@@ -141,10 +145,24 @@
       var out = li.lastElementChild;
       if (name && name.title === "database:connection") {
         li.className = "h-fail";
-        out.textContent = "The database cannot be reached: " + message;
+        out.textContent = "";
+        appendCode(out, "The database cannot be reached: " + message);
       } else if (!li.classList.contains("h-stale")) {
         li.classList.add("h-stale");
         out.textContent = "Last known: " + out.textContent;
+      }
+    });
+  }
+
+  // Text with each `command` in backticks shown as code, as the server's code_spans filter does.
+  function appendCode(el, text) {
+    text.split("`").forEach(function (part, i) {
+      if (i % 2 === 1) {
+        var code = document.createElement("code");
+        code.textContent = part;
+        el.appendChild(code);
+      } else if (part) {
+        el.appendChild(document.createTextNode(part));
       }
     });
   }
@@ -274,7 +292,7 @@
       ul.textContent = "";
       lines.forEach(function (line) {
         var li = document.createElement("li");
-        li.textContent = line;
+        appendCode(li, line);
         ul.appendChild(li);
       });
       banner.hidden = lines.length === 0;
@@ -292,11 +310,10 @@
         name.textContent = healthLabel(item.name);
         name.title = item.name;
         var out = document.createElement("span");
-        out.textContent = item.output;
+        appendCode(out, item.output);
         if (item.fix && item.status !== "pass") {
-          var fix = document.createElement("code");
-          fix.textContent = item.fix;
-          out.append(" Fix: ", fix);
+          out.append(" Fix: ");
+          appendCode(out, item.fix.indexOf("`") < 0 ? "`" + item.fix + "`" : item.fix);
         }
         li.append(dot, name, " ", out);
         ul.appendChild(li);

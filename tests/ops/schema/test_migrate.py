@@ -371,3 +371,20 @@ def test_a_baseline_database_is_brought_to_head_by_the_migrations(db_url: str) -
     kept = ("scrape_jobs", "missing_extension", None)  # 0010's downgrade keeps pg_trgm
     assert missing == sorted(d for d in later + search if d != kept)
     eng.dispose()
+
+
+def test_only_the_newest_three_backups_are_kept(sqlite_url: str, tmp_path: Path) -> None:
+    from ops.schema.backup import backup_sqlite
+
+    eng = make_engine(sqlite_url)
+    migrate(eng)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    mine = [folder / "test.db.mine.bak", folder / "other.db.20260101T000000000000Z.bak"]
+    for path in mine:
+        path.write_bytes(b"the operator's")
+    made = [backup_sqlite(eng, folder) for _ in range(5)]  # five self-heals
+    name = Path(sqlite_url.removeprefix("sqlite:///")).name
+    kept = sorted(p for p in folder.iterdir() if p.name.startswith(name) and p not in mine)
+    assert kept == made[-3:] and all(p.is_file() for p in mine)
+    eng.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -302,6 +303,50 @@ def test_banner_reports_schema_drift(login_as: Login, runtime: Runtime) -> None:
     assert any("out of sync" in line and "ops doctor" in line for line in state["banner"])
     html = login_as("a").get("/").get_data(as_text=True)
     assert "schema is out of sync" in html
+
+
+BANNER = re.compile(r'<div id="banner".*?</div>', re.S)
+DRIFT_LINES = re.compile(r'<li class="h-\w+">.*?title="(?:schema|database):.*?</li>', re.S)
+CODE = re.compile(r"<code>([^<]*)</code>")
+DRIFT = ("schema:", "database:")
+
+
+def drifted_page(runtime: Runtime, users: WebUsers, auto_heal: str) -> tuple[str, dict[str, Any]]:
+    """The admin's dashboard (HTML and state) over a database that lost a column writes need."""
+    from tests.plugins.web import make_app, signed_in
+
+    with runtime.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE scrape_jobs DROP COLUMN run_after"))
+    healing = Runtime(runtime.settings.model_copy(update={"auto_heal": auto_heal}))
+    try:
+        client = signed_in(make_app(healing), users.admin)
+        html = client.get("/").get_data(as_text=True)
+        state = client.get("/api/dashboard").get_json()
+    finally:
+        healing.close()
+    return html, state
+
+
+@sqlite_only
+def test_a_drift_names_one_fix_once_as_code(runtime: Runtime, users: WebUsers) -> None:
+    html, state = drifted_page(runtime, users, "off")
+    banner, health = BANNER.search(html), "".join(DRIFT_LINES.findall(html))
+    assert banner is not None and "database writes" in health
+    assert "schema is out of sync" in banner.group() and "`" not in banner.group()
+    assert CODE.findall(banner.group()) == ["ops doctor"]  # the one fix, shown as code
+    assert CODE.findall(health) == []  # not named again, nor a second command
+    assert [h["fix"] for h in state["health"] if h["name"].startswith(DRIFT) and h["fix"]] == []
+
+
+@sqlite_only
+def test_a_drift_the_service_heals_names_no_fix(runtime: Runtime, users: WebUsers) -> None:
+    html, state = drifted_page(runtime, users, "safe")
+    banner, health = BANNER.search(html), "".join(DRIFT_LINES.findall(html))
+    assert banner is not None and "database writes" in health
+    assert "repairing it by itself" in banner.group()
+    assert CODE.findall(banner.group() + health) == []
+    writes = next(h for h in state["health"] if h["name"] == "database:writes")
+    assert writes["status"] == "fail" and writes["fix"] is None
 
 
 @sqlite_only
