@@ -8,6 +8,7 @@ OpsError
  +-- SchemaLockTimeout   another process held the schema-repair lock for too long
  +-- LockUnavailable     a repair statement's short lock_timeout kept expiring (bounded retries)
  +-- NotOnline           the server would block writes to run a statement, and that was not allowed
+ +-- ConstraintViolated  existing rows break the constraint a repair adds (it is not kept)
 """
 
 from __future__ import annotations
@@ -102,3 +103,19 @@ class NotOnline(OpsError):
         super().__init__(f"the server cannot run this online: {statement}: {reason}")
         self.statement = statement
         self.reason = reason
+
+
+class ConstraintViolated(OpsError):
+    """Rows already in the table break the constraint (or unique index) a repair was adding.
+
+    The half-made constraint is dropped again; the rows must be fixed before the repair can run.
+    """
+
+    def __init__(self, table: str, constraint: str, example: str) -> None:
+        super().__init__(
+            f"existing rows of {table} violate {constraint}, so it was not added ({example}); "
+            "fix or delete those rows, then run `ops migrate` again"
+        )
+        self.table = table
+        self.constraint = constraint
+        self.example = example
