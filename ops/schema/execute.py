@@ -133,6 +133,9 @@ class Runner:
                 self._execute(step, blocking_ok)
                 self._verify(step)
                 return
+            except KeyboardInterrupt:
+                self._undo_interrupted(step)
+                raise
             except DBAPIError as exc:
                 again = retryable(exc) and attempt < self.attempts
                 if step.concurrent or not again:  # a failed concurrent build leaves an index
@@ -202,6 +205,17 @@ class Runner:
             return
         log.warning("dropping the invalid index %s left by an interrupted build", index)
         self.run(Step("", drop, "SHARE UPDATE EXCLUSIVE", concurrent=True))
+
+    def _undo_interrupted(self, step: Step) -> None:
+        """Ctrl-C during a concurrent build: the driver cancelled it, which leaves an invalid
+        index; drop it on a new connection (the interrupted one is discarded)."""
+        if not step.concurrent or step.undo is None:
+            return
+        with contextlib.suppress(Exception), self.conn.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql(f"SET lock_timeout = '{int(self.lock_timeout * 1000)}ms'")
+            conn.exec_driver_sql(step.undo)
+            log.warning("interrupted: dropped the half-built index (%s)", step.undo)
 
     def _undo(self, step: Step) -> None:
         if step.undo is None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -234,6 +237,46 @@ def test_a_foreign_key_left_not_valid_is_reported_and_validated_by_the_next_run(
     query = text("SELECT convalidated FROM pg_constraint WHERE conname = :n")
     with pg.connect() as conn:
         assert conn.execute(query, {"n": FOREIGN_KEY}).scalar() is True
+
+
+_BUILDING = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND state = 'active' AND query LIKE 'CREATE INDEX CONCURRENTLY%'"
+)
+
+
+@pytest.mark.slow
+def test_ops_migrate_interrupted_during_a_concurrent_build_exits_130_and_leaves_no_index(
+    pg: Engine,
+) -> None:
+    """Ctrl-C while `CREATE INDEX CONCURRENTLY` runs: the driver cancels the build (which
+    leaves an invalid index), ops drops it, exits 130; the next run builds the index."""
+    drop_index(pg)
+    url = pg.url.render_as_string(hide_password=False)
+    # A transaction with a snapshot: each build waits for it at its end, so it is still running
+    # when the signal comes (it waits 0.5 s, gives up, backs off, tries again).
+    holder = create_engine(url, isolation_level="REPEATABLE READ")
+    with holder.connect() as held:
+        held.exec_driver_sql("SELECT count(*) FROM users").all()
+        command = [sys.executable, "-m", "ops.cli", "migrate", "--database-url", url]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            with pg.connect() as conn:
+                deadline = time.monotonic() + 30
+                while not conn.execute(_BUILDING).scalar() and time.monotonic() < deadline:
+                    conn.rollback()  # a fresh pg_stat_activity snapshot each time
+                    time.sleep(0.01)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        held.rollback()
+    holder.dispose()
+    assert proc.returncode == 130, (out, err)
+    assert "interrupted" in err
+    assert _valid(pg) is None  # no index of that name, valid or not: nothing half-made
+    assert [d.kind for d in check_schema(pg).differences] == ["missing_index"]
+    assert migrate(pg).in_sync and _valid(pg) is True
 
 
 def drop_foreign_key(engine: Engine) -> None:
