@@ -105,17 +105,29 @@ class NotOnline(OpsError):
         self.reason = reason
 
 
-class ConstraintViolated(OpsError):
+class ConstraintViolated(MigrationFailed):
     """Rows already in the table break the constraint (or unique index) a repair was adding.
 
-    The half-made constraint is dropped again; the rows must be fixed before the repair can run.
+    The half-made constraint is dropped again; the rows must be fixed before the repair can
+    run. A MigrationFailed whose `step` is the repair and `kept` what earlier repairs added.
     """
 
     def __init__(self, table: str, constraint: str, example: str) -> None:
-        super().__init__(
-            f"existing rows of {table} violate {constraint}, so it was not added ({example}); "
-            "fix or delete those rows, then run `ops migrate` again"
-        )
+        super().__init__(constraint, example, True)
         self.table = table
         self.constraint = constraint
         self.example = example
+        self.args = (self._message(),)
+
+    def at(self, step: str, kept: list[str]) -> ConstraintViolated:
+        """The same failure, placed at the repair `step` with what earlier repairs `kept`."""
+        self.step, self.kept, self.restored = step, kept, not kept
+        self.args = (self._message(),)
+        return self
+
+    def _message(self) -> str:
+        kept = f" (kept in place, in use: {', '.join(self.kept)})" if self.kept else ""
+        return (
+            f"existing rows of {self.table} violate {self.constraint}, so it was not added "
+            f"({self.example}); fix or delete those rows, then run `ops migrate` again{kept}"
+        )

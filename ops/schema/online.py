@@ -359,7 +359,9 @@ def _mysql_alter(server: Server, op: ops.MigrateOperation, table: str, sql: str)
             note = "a type change copies the table: add a new column, backfill, then swap"
             return Step(table, sql, _COPY, REWRITE, False, note)
     note = "rebuilt in place while writes go on"
-    return Step(table, f"{sql}, ALGORITHM=INPLACE, LOCK=NONE", _NONE, BUILD, True, note, plain=sql)
+    online = f"{sql}, ALGORITHM=INPLACE, LOCK=NONE"
+    name = getattr(op, "constraint_name", None)
+    return Step(table, online, _NONE, BUILD, True, note, plain=sql, constraint=name and str(name))
 
 
 # -- SQLite ------------------------------------------------------------------------------------

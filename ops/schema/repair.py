@@ -295,8 +295,8 @@ def _fail(applier: Applier, failure: Exception, kept: list[str]) -> None:
     cause = str(failure).strip().splitlines()[0] if str(failure).strip() else type(failure).__name__
     if kept:
         log.error("schema repair failed at %s; kept in place: %s", applier.label, kept)
-    if isinstance(failure, ConstraintViolated):
-        raise failure  # the rows are the problem, named as such; the constraint was not added
+    if isinstance(failure, ConstraintViolated):  # the rows are the problem: named as such
+        raise failure.at(applier.label, kept)
     raise MigrationFailed(applier.label, cause, not kept, kept) from failure
 
 

@@ -124,7 +124,7 @@ def _unexpected(ctx: Context, model: Table, check: dict[str, Any]) -> Difference
         why = f"refuses {', '.join(refused)}, which the models write: drop it (--allow-destructive)"
 
     def drop() -> list[Any]:
-        return [alembic_ops().DropConstraintOp(name, model.name, type_="check")]
+        return [alembic_ops().DropConstraintOp(conv(str(name)), model.name, type_="check")]
 
     return ctx.diff(
         model.name,

@@ -140,6 +140,17 @@ def test_a_check_with_another_rule_is_recreated_only_with_allow_destructive(
 
 
 @pytest.mark.slow
+def test_an_unexpected_check_is_dropped_by_its_live_name_with_allow_destructive(
+    engine: Engine,
+) -> None:
+    """The live name is used as it is (not run through the models' naming convention)."""
+    plant(engine, "scrape_jobs", lambda b: b.create_check_constraint("extra_rule", "progress < 99"))
+    [diff] = check_schema(engine).differences
+    assert diff.kind == "unexpected_check_constraint"
+    assert migrate(engine, allow_destructive=True).in_sync
+
+
+@pytest.mark.slow
 def test_seed_incident_missing_updated_at_is_repaired_and_data_survives(engine: Engine) -> None:
     populate(engine)
     plant(engine, "scrape_jobs", lambda b: b.drop_column("updated_at"))

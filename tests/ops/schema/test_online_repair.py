@@ -343,6 +343,39 @@ def test_a_foreign_key_broken_by_existing_rows_is_not_added_and_the_rows_are_nam
     assert migrate(server).in_sync and has_foreign_key(server)
 
 
+def test_a_unique_key_broken_by_duplicates_is_not_added_and_no_index_is_left(
+    server: Engine,
+) -> None:
+    """Two users with one name: the unique build fails (PostgreSQL's concurrent build leaves an
+    invalid index, which is dropped), ConstraintViolated names the key and the duplicate."""
+    name = "uq_users_username"
+    with server.begin() as conn:
+        drop = "DROP INDEX" if server.dialect.name == "mysql" else "DROP CONSTRAINT"
+        conn.exec_driver_sql(f"ALTER TABLE users {drop} {name}")
+        for id_ in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, username, password_hash, is_active, created_at)"
+                    " VALUES (:id, 'twin', 'x', TRUE, CURRENT_TIMESTAMP)"
+                ),
+                {"id": id_},
+            )
+    with pytest.raises(ConstraintViolated, match=name) as raised:
+        migrate(server)
+    assert "twin" in str(raised.value)
+    query = text(
+        "SELECT count(*) FROM information_schema.statistics WHERE index_name = :n "
+        "AND table_schema = DATABASE()"
+        if server.dialect.name == "mysql"
+        else "SELECT count(*) FROM pg_class WHERE relname = :n"
+    )
+    with server.connect() as conn:
+        assert conn.execute(query, {"n": name}).scalar() == 0
+    with server.begin() as conn:
+        conn.exec_driver_sql("UPDATE users SET username = 'twin2' WHERE id = 2")
+    assert migrate(server).in_sync
+
+
 _INSERT_ONE = text(
     "INSERT INTO scrape_jobs (id, query, max_content, enabled_sources, created_at, updated_at)"
     " VALUES ('held', 'q', 5, '[]', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
