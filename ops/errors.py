@@ -8,6 +8,7 @@ OpsError
  +-- SchemaLockTimeout   another process held the schema-repair lock for too long
  +-- LockUnavailable     a repair statement's short lock_timeout kept expiring (bounded retries)
  +-- NotOnline           the server would block writes to run a statement, and that was not allowed
+ +-- ConstraintViolated  existing rows break the constraint a repair adds (it is not kept)
 """
 
 from __future__ import annotations
@@ -102,3 +103,31 @@ class NotOnline(OpsError):
         super().__init__(f"the server cannot run this online: {statement}: {reason}")
         self.statement = statement
         self.reason = reason
+
+
+class ConstraintViolated(MigrationFailed):
+    """Rows already in the table break the constraint (or unique index) a repair was adding.
+
+    The half-made constraint is dropped again; the rows must be fixed before the repair can
+    run. A MigrationFailed whose `step` is the repair and `kept` what earlier repairs added.
+    """
+
+    def __init__(self, table: str, constraint: str, example: str) -> None:
+        super().__init__(constraint, example, True)
+        self.table = table
+        self.constraint = constraint
+        self.example = example
+        self.args = (self._message(),)
+
+    def at(self, step: str, kept: list[str]) -> ConstraintViolated:
+        """The same failure, placed at the repair `step` with what earlier repairs `kept`."""
+        self.step, self.kept, self.restored = step, kept, not kept
+        self.args = (self._message(),)
+        return self
+
+    def _message(self) -> str:
+        kept = f" (kept in place, in use: {', '.join(self.kept)})" if self.kept else ""
+        return (
+            f"existing rows of {self.table} violate {self.constraint}, so it was not added "
+            f"({self.example}); fix or delete those rows, then run `ops migrate` again{kept}"
+        )

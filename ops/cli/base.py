@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CANNOT_RUN", "OK", "PROBLEM", "Options", "Outcome", "main", "ops_command"]
 
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process stopped by Ctrl-C
+
 
 @dataclass
 class Outcome:
@@ -155,6 +157,9 @@ def ops_command(
             opts = Options(url, as_json)
             try:
                 outcome = func(opts, **kwargs)
+            except KeyboardInterrupt:
+                click.echo(f"interrupted: {name or func.__name__} stopped", err=True)
+                sys.exit(INTERRUPTED)
             except Exception as exc:
                 failure = explain(exc)
                 if failure is None:

@@ -34,6 +34,7 @@ _ORDER = [
     "missing_foreign_key",
     "unvalidated_foreign_key",
     "missing_check_constraint",
+    "check_constraint_mismatch",
     "missing_side_table",
     "missing_virtual_table",
     "missing_trigger",  # after the tables they write to

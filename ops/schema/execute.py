@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from ops.errors import LockUnavailable, NotOnline, first_line
+from ops.errors import ConstraintViolated, LockUnavailable, NotOnline, first_line
 from ops.schema.online import Step
 
 log = logging.getLogger("ops.schema")
@@ -37,6 +37,8 @@ BACKOFF_MAX = 5.0
 _PG_RETRY = {"55P03", "40P01"}  # lock_not_available, deadlock_detected
 _MYSQL_RETRY = {1205, 1213}  # lock wait timeout, deadlock
 _MYSQL_REFUSED = {1845, 1846}  # ALGORITHM / LOCK not supported for this operation
+# existing rows break the new constraint: unique, foreign key, check (PostgreSQL; MySQL/MariaDB)
+_VIOLATED = {"23505", "23503", "23514", 1062, 1452, 3819, 4025}
 
 _INVALID = text(
     "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
@@ -49,6 +51,18 @@ def _code(exc: DBAPIError) -> object:
     orig = exc.orig
     args = getattr(orig, "args", None) or (None,)
     return args[0] if isinstance(args[0], int) else getattr(orig, "sqlstate", None)
+
+
+def _detail(exc: DBAPIError) -> str:
+    """The server's words: PostgreSQL's DETAIL names the offending key, MySQL's first line."""
+    diag = getattr(exc.orig, "diag", None)
+    detail = getattr(diag, "message_detail", None)
+    return str(detail) if detail else first_line(exc)
+
+
+def violated(exc: DBAPIError) -> bool:
+    """Rows already in the table break the constraint or unique index being added."""
+    return _code(exc) in _VIOLATED
 
 
 def retryable(exc: DBAPIError) -> bool:
@@ -117,11 +131,18 @@ class Runner:
                 if step.index:
                     self._drop_invalid(step.index, step.undo)
                 self._execute(step, blocking_ok)
+                self._verify(step)
                 return
+            except KeyboardInterrupt:
+                self._undo_interrupted(step)
+                raise
             except DBAPIError as exc:
                 again = retryable(exc) and attempt < self.attempts
                 if step.concurrent or not again:  # a failed concurrent build leaves an index
                     self._undo(step)
+                if violated(exc):
+                    name = step.constraint or step.sql[:80]
+                    raise ConstraintViolated(step.table, name, _detail(exc)) from exc
                 if not retryable(exc):
                     raise
                 if not again:
@@ -142,7 +163,7 @@ class Runner:
             if sql is None:
                 continue
             try:
-                self.conn.exec_driver_sql(sql)
+                self._online(step, sql)
                 return
             except DBAPIError as exc:
                 if _code(exc) not in _MYSQL_REFUSED:
@@ -153,6 +174,29 @@ class Runner:
         log.warning("running with the server's blocking algorithm: %s (%s)", step.plain, reason)
         self.conn.exec_driver_sql(step.plain)
 
+    def _online(self, step: Step, sql: str) -> None:
+        """Run the online form; an unchecked step with foreign_key_checks = 0 for it alone."""
+        if not step.unchecked:
+            self.conn.exec_driver_sql(sql)
+            return
+        self.conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
+        try:
+            self.conn.exec_driver_sql(sql)
+        finally:
+            self.conn.exec_driver_sql("SET SESSION foreign_key_checks = 1")
+
+    def _verify(self, step: Step) -> None:
+        """A constraint added without checking existing rows: check them now, or take it back."""
+        if step.verify is None:
+            return
+        row = self.conn.exec_driver_sql(step.verify).first()
+        if row is None:
+            return
+        self._undo(step)
+        example = ", ".join(map(repr, row))
+        name = step.constraint or step.sql[:80]
+        raise ConstraintViolated(step.table, name, f"for example a row with {example}")
+
     def _drop_invalid(self, index: str, drop: str | None) -> None:
         """Drop an invalid index left by an interrupted concurrent build (PostgreSQL)."""
         if self.conn.dialect.name != "postgresql" or drop is None:
@@ -161,6 +205,17 @@ class Runner:
             return
         log.warning("dropping the invalid index %s left by an interrupted build", index)
         self.run(Step("", drop, "SHARE UPDATE EXCLUSIVE", concurrent=True))
+
+    def _undo_interrupted(self, step: Step) -> None:
+        """Ctrl-C during a concurrent build: the driver cancelled it, which leaves an invalid
+        index; drop it on a new connection (the interrupted one is discarded)."""
+        if not step.concurrent or step.undo is None:
+            return
+        with contextlib.suppress(Exception), self.conn.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql(f"SET lock_timeout = '{int(self.lock_timeout * 1000)}ms'")
+            conn.exec_driver_sql(step.undo)
+            log.warning("interrupted: dropped the half-built index (%s)", step.undo)
 
     def _undo(self, step: Step) -> None:
         if step.undo is None:

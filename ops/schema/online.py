@@ -55,6 +55,9 @@ class Step:
     plain: str | None = None  # MySQL: the statement without ALGORITHM/LOCK (blocking)
     instead: str | None = None  # MySQL: the next algorithm to ask for when the server refuses
     batched: bool = False  # an UPDATE repeated until it changes no row
+    unchecked: bool = False  # MySQL: the online statement runs with foreign_key_checks = 0
+    verify: str | None = None  # a query finding a row that breaks the new constraint (undo if any)
+    constraint: str | None = None  # the constraint or unique index the step adds
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -160,7 +163,7 @@ def _postgresql(server: Server, op: ops.MigrateOperation) -> list[Step]:
 def _pg_index(server: Server, table: str, sql: str, name: str) -> Step:
     undo = f"DROP INDEX CONCURRENTLY IF EXISTS {_q(server, name)}"
     note = "built CONCURRENTLY outside a transaction; an invalid leftover is dropped first"
-    return Step(table, sql, _CIC, BUILD, True, note, True, name, undo)
+    return Step(table, sql, _CIC, BUILD, True, note, True, name, undo, constraint=name)
 
 
 def _pg_unique(server: Server, op: ops.CreateUniqueConstraintOp) -> list[Step]:
@@ -184,7 +187,7 @@ def _pg_not_valid(server: Server, table: str, sql: str, name: str) -> list[Step]
     lock = "SHARE ROW EXCLUSIVE (brief: existing rows are not checked)"
     return [
         Step(table, f"{sql} NOT VALID", lock, note="new rows are checked from now on"),
-        Step(table, validate, _CIC, BUILD, True, "checks existing rows", undo=drop),
+        Step(table, validate, _CIC, BUILD, True, "checks rows", undo=drop, constraint=name),
     ]
 
 
@@ -305,20 +308,50 @@ def _mysql(server: Server, op: ops.MigrateOperation) -> list[Step]:
             )
             for s in _render(server, op)
         ]
+    if isinstance(op, ops.CreateForeignKeyOp) and op.constraint_name:
+        return [_mysql_foreign_key(server, op, sql) for sql in _render(server, op)]
     if isinstance(op, ops.CreateForeignKeyOp | ops.CreateCheckConstraintOp):
-        note = (
-            "MariaDB/MySQL copy the table to add this constraint while checking existing rows "
-            "(in place only with foreign_key_checks=0, which would skip the check)"
-        )
+        note = "MariaDB/MySQL copy the table to add a CHECK constraint (no in-place algorithm)"
         return [Step(table, s, _COPY, REWRITE, False, note) for s in _render(server, op)]
     return [_mysql_alter(server, op, table, sql) for sql in _render(server, op)]
+
+
+def _mysql_foreign_key(server: Server, op: ops.CreateForeignKeyOp, sql: str) -> Step:
+    """Added in place with foreign_key_checks = 0 (MySQL/MariaDB copy the table otherwise),
+    then the existing rows are checked by a plain read: a row without its parent drops the key.
+
+    Rows written while the key is added are covered: the key checks every write once it exists,
+    and the read that follows it sees every row written before."""
+    table, name = op.source_table, str(op.constraint_name)
+    child, parent = _q(server, table), _q(server, op.referent_table)
+    pairs = list(zip(op.local_cols, op.remote_cols, strict=True))
+    present = " AND ".join(f"c.{_q(server, str(a))} IS NOT NULL" for a, _ in pairs)
+    match = " AND ".join(f"p.{_q(server, str(b))} = c.{_q(server, str(a))}" for a, b in pairs)
+    shown = ", ".join(f"c.{_q(server, str(a))}" for a, _ in pairs)
+    verify = (
+        f"SELECT {shown} FROM {child} c WHERE {present} "
+        f"AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match}) LIMIT 1"
+    )
+    note = "added in place without the copy; existing rows then checked by a plain read"
+    return Step(
+        table,
+        f"{sql}, ALGORITHM=INPLACE, LOCK=NONE",
+        _NONE,
+        note=note,
+        undo=f"ALTER TABLE {child} DROP FOREIGN KEY {_q(server, name)}",
+        plain=sql,
+        unchecked=True,
+        verify=verify,
+        constraint=name,
+    )
 
 
 def _mysql_alter(server: Server, op: ops.MigrateOperation, table: str, sql: str) -> Step:
     if isinstance(op, ops.CreateIndexOp) or sql.startswith("DROP INDEX"):
         note = "built in place while writes go on"
         online = f"{sql} ALGORITHM=INPLACE LOCK=NONE"
-        return Step(table, online, _NONE, BUILD, True, note, plain=sql)
+        name = str(op.index_name) if isinstance(op, ops.CreateIndexOp) else None
+        return Step(table, online, _NONE, BUILD, True, note, plain=sql, constraint=name)
     if isinstance(op, ops.AddColumnOp) or " SET DEFAULT" in sql or " DROP DEFAULT" in sql:
         return _instant(server, table, sql, "metadata only")
     if isinstance(op, ops.AlterColumnOp) and op.modify_type is not None:
@@ -326,7 +359,9 @@ def _mysql_alter(server: Server, op: ops.MigrateOperation, table: str, sql: str)
             note = "a type change copies the table: add a new column, backfill, then swap"
             return Step(table, sql, _COPY, REWRITE, False, note)
     note = "rebuilt in place while writes go on"
-    return Step(table, f"{sql}, ALGORITHM=INPLACE, LOCK=NONE", _NONE, BUILD, True, note, plain=sql)
+    online = f"{sql}, ALGORITHM=INPLACE, LOCK=NONE"
+    name = getattr(op, "constraint_name", None)
+    return Step(table, online, _NONE, BUILD, True, note, plain=sql, constraint=name and str(name))
 
 
 # -- SQLite ------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 from alembic import command
 from sqlalchemy import Connection, Engine, MetaData, inspect
 
-from ops.errors import MigrationFailed, NotOnline
+from ops.errors import ConstraintViolated, MigrationFailed, NotOnline
 from ops.schema.apply import Applier, has_rows, order_key
 from ops.schema.backup import backup_sqlite
 from ops.schema.blocking import Operation, assess
@@ -295,6 +295,8 @@ def _fail(applier: Applier, failure: Exception, kept: list[str]) -> None:
     cause = str(failure).strip().splitlines()[0] if str(failure).strip() else type(failure).__name__
     if kept:
         log.error("schema repair failed at %s; kept in place: %s", applier.label, kept)
+    if isinstance(failure, ConstraintViolated):  # the rows are the problem: named as such
+        raise failure.at(applier.label, kept)
     raise MigrationFailed(applier.label, cause, not kept, kept) from failure
 
 

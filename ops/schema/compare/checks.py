@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Enum, Table
+from sqlalchemy.sql.elements import conv
 
 from ops.schema.compare.context import Context, alembic_ops, real_name
 from ops.schema.difference import Difference, Repair, Severity
@@ -60,16 +61,44 @@ def _is_json_check(ctx: Context, check: dict[str, Any], live: LiveTable) -> bool
     )
 
 
-def _pop_match(check: ModelCheck, live: list[dict[str, Any]]) -> bool:
-    """Remove and report the live check that is this one (by name, else by expression)."""
+def _pop_match(check: ModelCheck, live: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Remove and return the live check that is this one (by name, else by expression)."""
     for found in (
         [c for c in live if check.name and c.get("name") == check.name],
         [c for c in live if normalize_expression(str(c.get("sqltext", ""))) == check.key],
     ):
         if found:
             live.remove(found[0])
-            return True
-    return False
+            return found[0]
+    return None
+
+
+def _same_content(check: ModelCheck, live: dict[str, Any]) -> bool:
+    """The live check enforces what the model's does (compared as normalised text)."""
+    return normalize_expression(str(live.get("sqltext", ""))) == check.key
+
+
+def _recreate(name: str, table: str, constraint: CheckConstraint) -> list[Any]:
+    # conv: the live name as it is, not passed through the models' naming convention again
+    drop = alembic_ops().DropConstraintOp(conv(name), table, type_="check")
+    return [drop, *_create(constraint)]
+
+
+def _mismatch(ctx: Context, model: Table, check: ModelCheck, live: dict[str, Any]) -> Difference:
+    """Same name, other rule: rows the model forbids may be stored, or writes it allows refused."""
+    name = str(live.get("name"))
+    return ctx.diff(
+        model.name,
+        None,
+        "check_constraint_mismatch",
+        Severity.WARNING,
+        f"{name}: {check.constraint.sqltext}",
+        f"{name}: {live.get('sqltext')}",
+        partial(_recreate, name, model.name, check.constraint),
+        Repair.DESTRUCTIVE,
+        "another rule under the same name: re-created with --allow-destructive "
+        "(fails if existing rows break the model's rule)",
+    )
 
 
 def _refused_values(ctx: Context, model: Table, sqltext: str) -> list[str]:
@@ -95,7 +124,7 @@ def _unexpected(ctx: Context, model: Table, check: dict[str, Any]) -> Difference
         why = f"refuses {', '.join(refused)}, which the models write: drop it (--allow-destructive)"
 
     def drop() -> list[Any]:
-        return [alembic_ops().DropConstraintOp(name, model.name, type_="check")]
+        return [alembic_ops().DropConstraintOp(conv(str(name)), model.name, type_="check")]
 
     return ctx.diff(
         model.name,
@@ -119,7 +148,10 @@ def compare_checks(ctx: Context, model: Table, live: LiveTable) -> list[Differen
     remaining = [c for c in live.checks if not _is_json_check(ctx, c, live)]
     found: list[Difference] = []
     for check in model_checks(ctx, model):
-        if _pop_match(check, remaining):
+        matched = _pop_match(check, remaining)
+        if matched is not None and not _same_content(check, matched):
+            found.append(_mismatch(ctx, model, check, matched))
+        if matched is not None:
             continue
         found.append(
             ctx.diff(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ForeignKeyConstraint, Table
+from sqlalchemy.sql.elements import conv
 
 from ops.schema.compare.context import Context, alembic_ops, describe_columns
 from ops.schema.difference import Difference, Repair, Severity
@@ -41,7 +42,7 @@ def _unvalidated(
     """A PostgreSQL key left NOT VALID (an interrupted online repair): rows are not checked."""
 
     def again() -> list[Any]:
-        return [alembic_ops().DropConstraintOp(name, table, type_="foreignkey"), *create()]
+        return [alembic_ops().DropConstraintOp(conv(name), table, type_="foreignkey"), *create()]
 
     return ctx.diff(
         table,
@@ -92,7 +93,7 @@ def compare_foreign_keys(ctx: Context, model: Table, live: LiveTable) -> list[Di
             name = live_fk["name"]
 
             def replace(name: str = name, create: Any = create) -> list[Any]:
-                drop = alembic_ops().DropConstraintOp(name, table, type_="foreignkey")
+                drop = alembic_ops().DropConstraintOp(conv(name), table, type_="foreignkey")
                 return [drop, *create()]
 
             found.append(
@@ -113,7 +114,7 @@ def compare_foreign_keys(ctx: Context, model: Table, live: LiveTable) -> list[Di
             name = live_fk.get("name")
 
             def drops(name: Any = name) -> list[Any]:
-                return [alembic_ops().DropConstraintOp(name, table, type_="foreignkey")]
+                return [alembic_ops().DropConstraintOp(conv(name), table, type_="foreignkey")]
 
             found.append(
                 ctx.diff(

@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import Column, Dialect, Index, Table, UniqueConstraint
+from sqlalchemy.sql.elements import conv
 
 from ops.schema.compare.context import Context, alembic_ops, real_name
 from ops.schema.ddl import applies, create_index_sql
@@ -167,9 +168,10 @@ def _unexpected(ctx: Context, table: str, entry: Entry) -> Difference:
 
     def drop() -> list[Any]:
         ops = alembic_ops()
+        live = conv(name) if name else name  # as named in the database, no convention applied
         if entry.constraint:
-            return [ops.DropConstraintOp(name, table, type_="unique")]
-        return [ops.DropIndexOp(name, table_name=table)]
+            return [ops.DropConstraintOp(live, table, type_="unique")]
+        return [ops.DropIndexOp(live, table_name=table)]
 
     return ctx.diff(
         table,

@@ -139,6 +139,17 @@ SCENARIOS: list[tuple[str, str, Callable[..., None], tuple[str, str | None, str,
         lambda b: b.drop_constraint("ck_scrape_jobs_progress_range", type_="check"),
         ("scrape_jobs", None, "missing_check_constraint", Severity.WARNING),
     ),
+    (
+        "check_constraint_mismatch",
+        "scrape_jobs",
+        lambda b: (
+            b.drop_constraint("ck_scrape_jobs_progress_range", type_="check"),
+            b.create_check_constraint(
+                "ck_scrape_jobs_progress_range", "progress >= 0 AND progress <= 1000"
+            ),
+        ),
+        ("scrape_jobs", None, "check_constraint_mismatch", Severity.WARNING),
+    ),
 ]
 SCENARIO_IDS = [s[0] for s in SCENARIOS]
 

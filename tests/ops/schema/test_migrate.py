@@ -126,6 +126,31 @@ def test_migrate_repairs_additive_drift_and_keeps_every_row(engine: Engine, name
 
 
 @pytest.mark.slow
+def test_a_check_with_another_rule_is_recreated_only_with_allow_destructive(
+    engine: Engine,
+) -> None:
+    populate(engine)
+    plant(engine, "scrape_jobs", scenario("check_constraint_mismatch")[1])
+    [diff] = check_schema(engine).differences
+    assert diff.kind == "check_constraint_mismatch" and "1000" in str(diff.actual)
+    refused = migrate(engine)
+    assert [r.kind for r in refused.refused] == ["check_constraint_mismatch"]
+    assert migrate(engine, allow_destructive=True).in_sync, "re-created with the model's rule"
+    assert check_schema(engine).in_sync
+
+
+@pytest.mark.slow
+def test_an_unexpected_check_is_dropped_by_its_live_name_with_allow_destructive(
+    engine: Engine,
+) -> None:
+    """The live name is used as it is (not run through the models' naming convention)."""
+    plant(engine, "scrape_jobs", lambda b: b.create_check_constraint("extra_rule", "progress < 99"))
+    [diff] = check_schema(engine).differences
+    assert diff.kind == "unexpected_check_constraint"
+    assert migrate(engine, allow_destructive=True).in_sync
+
+
+@pytest.mark.slow
 def test_seed_incident_missing_updated_at_is_repaired_and_data_survives(engine: Engine) -> None:
     populate(engine)
     plant(engine, "scrape_jobs", lambda b: b.drop_column("updated_at"))

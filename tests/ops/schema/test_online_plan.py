@@ -99,9 +99,23 @@ def test_mariadb_asks_for_instant_or_inplace_without_locks() -> None:
     assert column.instead.endswith("ALGORITHM=INPLACE, LOCK=NONE")
 
 
-def test_mariadb_foreign_key_copies_the_table_and_is_not_online() -> None:
+def test_mariadb_foreign_key_is_added_in_place_unchecked_then_its_rows_are_read() -> None:
     [step] = plan_steps(MARIADB, [ops.CreateForeignKeyOp.from_constraint(FK)])
-    assert not step.online and "COPY" in step.lock and "foreign_key_checks" in step.note
+    assert step.online and step.unchecked and "LOCK=NONE" in step.lock
+    assert step.sql.endswith("ALGORITHM=INPLACE, LOCK=NONE") and step.plain
+    assert (
+        step.verify is not None
+        and "NOT EXISTS" in step.verify
+        and "p.id = c.user_id" in step.verify
+    )
+    assert step.undo == "ALTER TABLE api_tokens DROP FOREIGN KEY fk_api_tokens_user_id_users"
+
+
+def test_mariadb_check_constraint_copies_the_table_and_is_not_online() -> None:
+    check = sa.CheckConstraint("n > 0", name="ck_t_n")
+    sa.Table("t", sa.MetaData(), sa.Column("n", sa.Integer), check)
+    [step] = plan_steps(MARIADB, [ops.CreateCheckConstraintOp.from_constraint(check)])
+    assert not step.online and "COPY" in step.lock
 
 
 def test_sqlite_index_build_holds_the_write_lock_but_adding_a_column_is_brief() -> None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +19,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, create_engine, text
 
 from ops.cli import main
+from ops.errors import ConstraintViolated
 from ops.schema.online import LARGE_TABLE_ROWS
 from scraper.db import make_engine
 from scraper.migrations.manage import auto_heal, check_schema, init_db, migrate
@@ -27,6 +31,7 @@ __all__ = ["engine"]
 
 INDEX = "ix_scrape_jobs_status_created_at"
 FOREIGN_KEY = "fk_scrape_jobs_user_id_users"
+CHECK = "ck_scrape_jobs_progress_range"
 BIG = 200_000  # rows: a blocking CREATE INDEX holds writes for well over a second here
 
 
@@ -94,7 +99,7 @@ def test_a_blocking_repair_on_a_large_table_needs_allow_blocking_and_self_heal_n
     blocking_engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     """SQLite builds an index under its one write lock; MariaDB copies a table to add a
-    foreign key: on a large table both wait for `--allow-blocking`."""
+    CHECK constraint: on a large table both wait for `--allow-blocking`."""
     engine = blocking_engine
     fill_jobs(engine, LARGE_TABLE_ROWS + 1)
     if engine.dialect.name == "sqlite":
@@ -102,8 +107,8 @@ def test_a_blocking_repair_on_a_large_table_needs_allow_blocking_and_self_heal_n
         kind = "missing_index"
     else:
         with engine.begin() as conn:
-            conn.exec_driver_sql(f"ALTER TABLE scrape_jobs DROP FOREIGN KEY {FOREIGN_KEY}")
-        kind = "missing_foreign_key"
+            conn.exec_driver_sql(f"ALTER TABLE scrape_jobs DROP CONSTRAINT {CHECK}")
+        kind = "missing_check_constraint"
     with caplog.at_level(logging.WARNING, "ops.schema"):
         healed = auto_heal(engine)
     [refusal] = healed.refused
@@ -234,9 +239,146 @@ def test_a_foreign_key_left_not_valid_is_reported_and_validated_by_the_next_run(
         assert conn.execute(query, {"n": FOREIGN_KEY}).scalar() is True
 
 
+_BUILDING = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND state = 'active' AND query LIKE 'CREATE INDEX CONCURRENTLY%'"
+)
+
+
+@pytest.mark.slow
+def test_ops_migrate_interrupted_during_a_concurrent_build_exits_130_and_leaves_no_index(
+    pg: Engine,
+) -> None:
+    """Ctrl-C while `CREATE INDEX CONCURRENTLY` runs: the driver cancels the build (which
+    leaves an invalid index), ops drops it, exits 130; the next run builds the index."""
+    drop_index(pg)
+    url = pg.url.render_as_string(hide_password=False)
+    # A transaction with a snapshot: each build waits for it at its end, so it is still running
+    # when the signal comes (it waits 0.5 s, gives up, backs off, tries again).
+    holder = create_engine(url, isolation_level="REPEATABLE READ")
+    with holder.connect() as held:
+        held.exec_driver_sql("SELECT count(*) FROM users").all()
+        command = [sys.executable, "-m", "ops.cli", "migrate", "--database-url", url]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            with pg.connect() as conn:
+                deadline = time.monotonic() + 30
+                while not conn.execute(_BUILDING).scalar() and time.monotonic() < deadline:
+                    conn.rollback()  # a fresh pg_stat_activity snapshot each time
+                    time.sleep(0.01)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        held.rollback()
+    holder.dispose()
+    assert proc.returncode == 130, (out, err)
+    assert "interrupted" in err
+    assert _valid(pg) is None  # no index of that name, valid or not: nothing half-made
+    assert [d.kind for d in check_schema(pg).differences] == ["missing_index"]
+    assert migrate(pg).in_sync and _valid(pg) is True
+
+
+def drop_foreign_key(engine: Engine) -> None:
+    drop = "DROP FOREIGN KEY" if engine.dialect.name == "mysql" else "DROP CONSTRAINT"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"ALTER TABLE scrape_jobs {drop} {FOREIGN_KEY}")
+
+
+def has_foreign_key(engine: Engine) -> bool:
+    query = text(
+        "SELECT count(*) FROM information_schema.table_constraints "
+        "WHERE constraint_name = :n AND table_name = 'scrape_jobs' AND table_schema = "
+        + ("DATABASE()" if engine.dialect.name == "mysql" else "current_schema()")
+    )
+    with engine.connect() as conn:
+        return bool(conn.execute(query, {"n": FOREIGN_KEY}).scalar())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
+def test_foreign_key_repair_on_a_large_table_is_online_and_never_holds_inserts_for_a_second(
+    kind: str, tmp_path: Path
+) -> None:
+    """PostgreSQL adds the key NOT VALID, then validates; MariaDB adds it in place with
+    foreign_key_checks = 0 (no table copy), then reads the rows for orphans. Self-healing runs
+    it on a large table, and inserts never wait a second."""
+    with fresh_database(kind, tmp_path) as url:
+        eng = make_engine(url)
+        init_db(eng)
+        fill_jobs(eng, BIG)
+        drop_foreign_key(eng)
+        [diff] = check_schema(eng).differences
+        assert diff.kind == "missing_foreign_key"
+        with Writer(url) as writer:
+            started = time.monotonic()
+            healed = auto_heal(eng)
+            ended = time.monotonic()
+            time.sleep(0.2)
+        assert not healed.refused and healed.in_sync and not writer.errors
+        assert has_foreign_key(eng) and check_schema(eng).in_sync
+        eng.dispose()
+    latencies = writer.during(started, ended)
+    assert latencies and max(latencies) < 1.0, (max(latencies), p99(latencies))
+
+
+def test_a_foreign_key_broken_by_existing_rows_is_not_added_and_the_rows_are_named(
+    server: Engine,
+) -> None:
+    """A job whose user is gone: adding the key must fail with ConstraintViolated, naming the
+    key and the row, and leave no key (not even one that checks only new rows) behind."""
+    drop_foreign_key(server)
+    with server.begin() as conn:
+        conn.execute(_INSERT_ONE)
+        conn.exec_driver_sql("UPDATE scrape_jobs SET user_id = 987654 WHERE id = 'held'")
+    with pytest.raises(ConstraintViolated, match=FOREIGN_KEY) as raised:
+        migrate(server)
+    assert raised.value.table == "scrape_jobs" and "987654" in str(raised.value)
+    assert not has_foreign_key(server)
+    url = server.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(main, ["migrate", "--database-url", url])
+    assert result.exit_code == 2 and "violate" in result.output, result.output
+    with server.begin() as conn:
+        conn.exec_driver_sql("UPDATE scrape_jobs SET user_id = NULL WHERE id = 'held'")
+    assert migrate(server).in_sync and has_foreign_key(server)
+
+
+def test_a_unique_key_broken_by_duplicates_is_not_added_and_no_index_is_left(
+    server: Engine,
+) -> None:
+    """Two users with one name: the unique build fails (PostgreSQL's concurrent build leaves an
+    invalid index, which is dropped), ConstraintViolated names the key and the duplicate."""
+    name = "uq_users_username"
+    with server.begin() as conn:
+        drop = "DROP INDEX" if server.dialect.name == "mysql" else "DROP CONSTRAINT"
+        conn.exec_driver_sql(f"ALTER TABLE users {drop} {name}")
+        for id_ in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, username, password_hash, is_active, created_at)"
+                    " VALUES (:id, 'twin', 'x', TRUE, CURRENT_TIMESTAMP)"
+                ),
+                {"id": id_},
+            )
+    with pytest.raises(ConstraintViolated, match=name) as raised:
+        migrate(server)
+    assert "twin" in str(raised.value)
+    query = text(
+        "SELECT count(*) FROM information_schema.statistics WHERE index_name = :n "
+        "AND table_schema = DATABASE()"
+        if server.dialect.name == "mysql"
+        else "SELECT count(*) FROM pg_class WHERE relname = :n"
+    )
+    with server.connect() as conn:
+        assert conn.execute(query, {"n": name}).scalar() == 0
+    with server.begin() as conn:
+        conn.exec_driver_sql("UPDATE users SET username = 'twin2' WHERE id = 2")
+    assert migrate(server).in_sync
+
+
 _INSERT_ONE = text(
     "INSERT INTO scrape_jobs (id, query, max_content, enabled_sources, created_at, updated_at)"
-    " VALUES ('held', 'q', 5, '[]', now(), now())"
+    " VALUES ('held', 'q', 5, '[]', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
 )
 
 
