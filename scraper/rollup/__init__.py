@@ -47,6 +47,8 @@ _STATE = (
     ScrapeJob.result,
 )
 _FINISHED = {JobStatus.COMPLETED.value: "completed", JobStatus.FAILED.value: "failed"}
+# Dialects with `UPDATE … RETURNING` (MariaDB has it for INSERT and DELETE only).
+RETURNING = frozenset({"postgresql", "sqlite"})
 
 
 def _zeros() -> dict[str, int]:
@@ -129,6 +131,11 @@ def tracked_update(s: Session, job_id: str, stmt: Update, values: Mapping[str, A
     if not COUNTED & values.keys():
         return int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
     before = job_state(s, job_id)
+    if s.get_bind().dialect.name in RETURNING:  # the write itself returns the state after it
+        after = s.execute(stmt.returning(*_STATE)).all()
+        if after:
+            apply(s, job_counts(after[0]).merge(job_counts(before), -1))
+        return len(after)
     changed = int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
     if changed:
         deltas = job_counts(job_state(s, job_id, lock=False)).merge(job_counts(before), -1)
