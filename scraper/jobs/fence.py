@@ -104,12 +104,18 @@ def _insert(
 ) -> AssetsWritten:
     job_id = rows[0].job_id
     with session_factory() as s, s.begin():
-        touched = s.execute(
+        touch = (
             update(ScrapeJob)
             .where(ScrapeJob.id == job_id, *held_by(worker_id, token))
             .values(updated_at=utcnow())
         )
-        if touched.rowcount != 1:  # type: ignore[attr-defined]
+        returning = s.get_bind().dialect.name in rollup.RETURNING
+        if returning:  # the touch returns the owner the rollup needs: no second read
+            owners = s.execute(touch.returning(ScrapeJob.user_id)).all()
+            if len(owners) != 1:
+                return AssetsWritten(refused=True)
+            owner = owners[0].user_id
+        elif s.execute(touch).rowcount != 1:  # type: ignore[attr-defined]
             return AssetsWritten(refused=True)
         have: set[str] = set()
         if check:
@@ -123,7 +129,8 @@ def _insert(
                 inserted.add(row.sha256)
                 added.append(_copy(row))
         s.add_all(added)
-        owner = s.scalar(select(ScrapeJob.user_id).where(ScrapeJob.id == job_id))
+        if not returning:
+            owner = s.scalar(select(ScrapeJob.user_id).where(ScrapeJob.id == job_id))
         rollup.add_assets(s, owner, added)
     return AssetsWritten(inserted=frozenset(inserted))
 

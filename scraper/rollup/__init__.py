@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, Update, bindparam, select, text
@@ -47,6 +48,8 @@ _STATE = (
     ScrapeJob.result,
 )
 _FINISHED = {JobStatus.COMPLETED.value: "completed", JobStatus.FAILED.value: "failed"}
+# Dialects with `UPDATE … RETURNING` (MariaDB has it for INSERT and DELETE only).
+RETURNING = frozenset({"postgresql", "sqlite"})
 
 
 def _zeros() -> dict[str, int]:
@@ -128,12 +131,37 @@ def tracked_update(s: Session, job_id: str, stmt: Update, values: Mapping[str, A
     """Run `stmt` (an UPDATE of this one job) and keep the rollup right; the rows it changed."""
     if not COUNTED & values.keys():
         return int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":  # one statement: the row locked, read, written and read back
+        return _tracked_in_one(s, job_id, stmt)
     before = job_state(s, job_id)
+    if dialect in RETURNING:  # the write itself returns the state after it
+        after = s.execute(stmt.returning(*_STATE)).all()
+        if after:
+            apply(s, job_counts(after[0]).merge(job_counts(before), -1))
+        return len(after)
     changed = int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
     if changed:
         deltas = job_counts(job_state(s, job_id, lock=False)).merge(job_counts(before), -1)
         apply(s, deltas)
     return changed
+
+
+def _tracked_in_one(s: Session, job_id: str, stmt: Update) -> int:
+    """`tracked_update` in one statement (PostgreSQL): `UPDATE … FROM (SELECT … FOR UPDATE)
+    RETURNING` the state before and after. The subquery locks the row and reads its newest
+    version; the update, re-checking its guard on that version, returns both."""
+    before = select(ScrapeJob.id, *_STATE).where(ScrapeJob.id == job_id).with_for_update()
+    old = before.subquery("before")
+    names = [c.key for c in _STATE]
+    returned = [old.c[name].label(f"before_{name}") for name in names] + list(_STATE)
+    rows = s.execute(stmt.where(ScrapeJob.id == old.c.id).returning(*returned)).all()
+    if rows:
+        row = rows[0]
+        was = SimpleNamespace(**dict(zip(names, row[: len(names)], strict=True)))
+        now = SimpleNamespace(**dict(zip(names, row[len(names) :], strict=True)))
+        apply(s, job_counts(now).merge(job_counts(was), -1))
+    return len(rows)
 
 
 def add_job(s: Session, job_id: str) -> None:
