@@ -283,14 +283,22 @@ class Worker:
             self._housekeep()
 
     def _housekeep(self) -> None:
-        interval = max(0.2, min(5.0, self.settings.lease_seconds / 3))
-        last_rescue = 0.0
+        lease = self.settings.lease_seconds
+        interval = max(0.2, min(5.0, lease / 3))
+        last_rescue, last_beat, quiet_until = 0.0, time.monotonic(), 0.0
         while True:
             with self._turn:
                 self._renew_leases()
-                self._safe_beat("running")
+                beaten = self._safe_beat("running")
+                now = time.monotonic()
+                if not beaten or now - last_beat > lease:
+                    # An outage (or a beat that waited through one): the other workers could
+                    # not renew their leases either. Give them one lease to do so before
+                    # taking over jobs whose leases ran out meanwhile.
+                    quiet_until = now + lease
+                last_beat = now if beaten else last_beat
                 fire_schedules(self.runtime.Session, self.settings)
-                if time.monotonic() - last_rescue > self.settings.lease_seconds / 2:
+                if now - last_rescue > lease / 2 and now >= quiet_until:
                     self._rescue()
                     last_rescue = time.monotonic()
             if self._stop.wait(interval) and not self._held:
@@ -323,7 +331,8 @@ class Worker:
             with log_context(job_id=job_id):
                 log.error("job %s failed: lease expired too many times", job_id)
 
-    def _safe_beat(self, state: str) -> None:
+    def _safe_beat(self, state: str) -> bool:
+        """Record this worker's heartbeat; False when the database did not take it."""
         try:
             beat(
                 self.runtime.Session,
@@ -335,6 +344,8 @@ class Worker:
             )
         except SQLAlchemyError as exc:
             log.error("cannot record heartbeat: %s", one_line(exc))
+            return False
+        return True
 
 
 def _default_downloader(runtime: Runtime) -> Downloader:
