@@ -29,7 +29,8 @@ def test_unknown_user_and_wrong_password_take_the_same_time(
     client = app.test_client()
     timings: dict[str, list[float]] = {"unknown": [], "wrong": []}
     for i in range(ROUNDS + 1):
-        for kind, name in (("unknown", f"nobody{i}"), ("wrong", "carol")):
+        pair = [("unknown", f"nobody{i}"), ("wrong", "carol")]
+        for kind, name in pair if i % 2 else pair[::-1]:  # neither always goes first
             clear_failures(runtime.Session, name)  # the throttle is not what is measured
             form = {"username": name, "password": "a wrong one"}
             address = {"REMOTE_ADDR": f"10.0.{i}.{1 if kind == 'wrong' else 2}"}
@@ -40,7 +41,13 @@ def test_unknown_user_and_wrong_password_take_the_same_time(
             if i:  # the first round warms caches (the decoy hash is made once per process)
                 timings[kind].append(elapsed)
     unknown, wrong = (statistics.median(timings[k]) for k in ("unknown", "wrong"))
+    # each round's two sign-ins ran back to back: their difference cancels the machine's load,
+    # which drifts over the seconds the rounds take (other tests run beside this one)
+    gap = statistics.median(
+        u - w for u, w in zip(timings["unknown"], timings["wrong"], strict=True)
+    )
     print(f"login medians: unknown {unknown * 1000:.0f} ms, wrong password {wrong * 1000:.0f} ms")
-    assert abs(unknown - wrong) <= 0.10 * max(unknown, wrong), (
-        f"median unknown user {unknown * 1000:.0f} ms, wrong password {wrong * 1000:.0f} ms"
+    assert abs(gap) <= 0.10 * max(unknown, wrong), (
+        f"median unknown user {unknown * 1000:.0f} ms, wrong password {wrong * 1000:.0f} ms, "
+        f"median gap within a round {gap * 1000:.1f} ms"
     )
