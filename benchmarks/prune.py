@@ -21,7 +21,7 @@ from pathlib import Path
 
 from benchmarks.load import bench_database
 from scraper.config import Settings
-from scraper.jobs.housekeeping import prune
+from scraper.jobs.housekeeping import BATCH, prune
 from scraper.models import Asset, Base, ScrapeJob, utcnow
 from scraper.runtime import Runtime
 
@@ -63,7 +63,7 @@ def main() -> None:
     )
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--assets-per-job", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=BATCH)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)

@@ -26,7 +26,7 @@ from scraper.storage import Storage, StorageError
 
 log = logging.getLogger(__name__)
 
-BATCH = 200
+BATCH = 500  # measured: 923 jobs/s at 200, 2,244 at 500 (docs/benchmarks.md)
 _LOOKUP_CHUNK = 500
 
 

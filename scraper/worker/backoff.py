@@ -44,12 +44,15 @@ class FailureBackoff:
                 self._logged_at, self._unlogged = now, 0
             return float(min(self.cap, self.base * 2 ** (self.streak - 1)))
 
-    def succeeded(self) -> None:
-        """Reset after a success, saying so if failures had been reported."""
+    def succeeded(self) -> bool:
+        """Reset after a success, saying so if failures had been reported; True if it was
+        failing until now (a recovery the caller may want to report at once)."""
         with self._lock:
-            if self.reason is not None:
+            recovered = self.reason is not None
+            if recovered:
                 self.log.info("%s work again after %d failure(s)", self.what, self.streak)
             self.reason, self.streak, self._unlogged, self._logged_at = None, 0, 0, None
+            return recovered
 
     @property
     def summary(self) -> str | None:

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The longest wait between two tries of a failing claim (or of the storage check before it).
+CLAIM_RETRY_CAP = 3.0
 # While files can be written, the store is probed at most this often before a claim.
 STORAGE_CHECK_SECONDS = 5.0
 
@@ -67,7 +69,11 @@ class Worker:
         self._held: dict[str, tuple[int, threading.Event]] = {}
         self._held_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self.claims = FailureBackoff("claims", log, base=self.settings.poll_interval)
+        # A failing claim is tried again within CLAIM_RETRY_CAP: the loop resumes (and the
+        # heartbeat clears "claims are failing") seconds after the cause is fixed.
+        self.claims = FailureBackoff(
+            "claims", log, base=self.settings.poll_interval, cap=CLAIM_RETRY_CAP
+        )
         self.wakeup = Wakeup(runtime.engine)  # idle loops wake on a queued job (PostgreSQL)
         self._storage_ok_until = float("-inf")
         # Claims and housekeeping take turns: an idle worker's statements never overlap, so
@@ -125,6 +131,8 @@ class Worker:
         """Claim and run one job; False if there was none to claim."""
         with self._turn:
             job = self.runtime.store.claim(self.id, self.settings.lease_seconds)
+            if self.claims.succeeded():  # claims work again: say so now, not at the next beat
+                self._safe_beat("running")
         if job is None:
             return False
         with log_context(job_id=job.id, worker=self.id):
@@ -144,7 +152,6 @@ class Worker:
                 # Back off and log once a minute: a drifted schema fails every poll.
                 self._stop.wait(self.claims.failed(one_line(exc)))
                 continue
-            self.claims.succeeded()
             if not worked:  # until a job is queued (LISTEN/NOTIFY), or the next poll
                 self.wakeup.wait(rung, self.settings.poll_interval)
 

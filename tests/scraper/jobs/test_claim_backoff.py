@@ -13,7 +13,9 @@ from scraper.jobs import NewJob
 from scraper.runtime import Runtime
 from scraper.worker import Worker
 from scraper.worker.backoff import FailureBackoff
+from scraper.worker.loop import CLAIM_RETRY_CAP
 from tests.conftest import sqlite_only
+from tests.plugins.waiting import wait_until
 
 
 class Clock:
@@ -61,3 +63,34 @@ def test_a_worker_that_cannot_claim_says_so_in_the_worker_check(runtime: Runtime
     assert check.status.value == "warn"
     assert "claims are failing: " in check.output and "updated_at" in check.output
     assert worker.claims.streak < 10  # backed off, not a claim every poll
+
+
+def test_a_failing_claim_is_retried_within_three_seconds() -> None:
+    backoff = FailureBackoff("claims", logging.getLogger("t"), base=0.05, cap=CLAIM_RETRY_CAP)
+    assert max(backoff.failed("refused") for _ in range(50)) == 3.0
+
+
+@pytest.mark.slow
+@sqlite_only
+def test_claims_working_again_clear_the_heartbeat_at_once(runtime: Runtime) -> None:
+    def last_error() -> str | None:
+        with runtime.engine.connect() as conn:
+            return conn.execute(text("SELECT last_error FROM worker_heartbeats")).scalar()
+
+    with runtime.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE scrape_jobs RENAME TO scrape_jobs_aside"))
+    worker = Worker(runtime, concurrency=1)
+    worker.start()
+    try:
+        wait_until(lambda: (last_error() or "").startswith("claims are failing"), 15, "failing")
+        time.sleep(6)  # the backoff grows to its cap (base 0.05 s: 0.05, 0.1 … 3 s)
+        with runtime.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE scrape_jobs_aside RENAME TO scrape_jobs"))
+        fixed = time.monotonic()
+        wait_until(lambda: last_error() is None, 15, "the heartbeat to clear")
+        cleared = time.monotonic() - fixed
+        job = runtime.jobs.create(NewJob(query="after", max_content=1))
+        wait_until(lambda: runtime.store.get(job.id).status == "completed", 15, "the job")
+    finally:
+        worker.stop(timeout=10)
+    assert cleared <= 3.5, cleared  # was up to 30 s of backoff, then the next beat

@@ -208,13 +208,14 @@ def test_the_retention_pruner_prunes_in_the_background_and_stops(runtime: Runtim
     assert count(runtime, ScrapeJob) == 0 and not on_disk(runtime, "a"), old
 
 
-def race_once(runtime: Runtime, n: int, pause: float) -> tuple[bool, bool]:
-    """Delete a job while another stores the same content for a new job, at once.
+def race_once(runtime: Runtime, n: int, pause: float, how: str = "delete") -> tuple[bool, bool]:
+    """Delete a job (`how`: by `delete_job`, or an `ops prune` of jobs older than 30 days)
+    while another stores the same content for a new job, at once.
 
     Returns (the new job's file is on disk, the store found the file already there).
     """
     seed = f"race-{n}"
-    old, new = add_job(runtime, [seed]), add_job(runtime, [])
+    old, new = add_job(runtime, [seed], age_days=40), add_job(runtime, [])
     start = threading.Barrier(2)
     claimed: list[bool] = []
 
@@ -232,7 +233,10 @@ def race_once(runtime: Runtime, n: int, pause: float) -> tuple[bool, bool]:
 
     def remove() -> None:
         start.wait()
-        delete_job(runtime.Session, runtime.files, old)
+        if how == "prune":
+            assert prune(runtime.Session, runtime.files, timedelta(days=30)).jobs == 1
+        else:
+            delete_job(runtime.Session, runtime.files, old)
 
     errors: list[BaseException] = []
 
@@ -259,11 +263,14 @@ def race_once(runtime: Runtime, n: int, pause: float) -> tuple[bool, bool]:
 @pytest.mark.parametrize(
     "db_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
+@pytest.mark.parametrize("how", ["delete", "prune"])
 def test_a_delete_racing_a_store_of_the_same_content_never_loses_the_file(
-    runtime: Runtime,
+    runtime: Runtime, how: str
 ) -> None:
-    """200 times: the job being deleted and a new job share content stored at that moment."""
-    outcomes = [race_once(runtime, n, pause=(n % 5) * 0.001) for n in range(200)]
+    """200 times (a prune: 100, to keep the suite short): the job being deleted and a new job
+    share content stored at that moment."""
+    times = 200 if how == "delete" else 100
+    outcomes = [race_once(runtime, n, pause=(n % 5) * 0.001, how=how) for n in range(times)]
     lost = [n for n, (kept, _) in enumerate(outcomes) if not kept]
     claims = sum(claimed for _, claimed in outcomes)
     assert not lost, f"lost the file in iterations {lost} ({claims} stores found it there)"
@@ -272,12 +279,13 @@ def test_a_delete_racing_a_store_of_the_same_content_never_loses_the_file(
 
 @pytest.mark.slow
 @sqlite_only
+@pytest.mark.parametrize("how", ["delete", "prune"])
 def test_on_s3_a_delete_racing_a_store_of_the_same_content_never_loses_the_file(
-    s3_runtime: Runtime,
+    s3_runtime: Runtime, how: str
 ) -> None:
     """The same race against a real SeaweedFS: an object store has no atomic rename, so the
     store's claim is an object of its own that the discard looks for after moving the file."""
-    outcomes = [race_once(s3_runtime, n, pause=(n % 5) * 0.003) for n in range(60)]
+    outcomes = [race_once(s3_runtime, n, pause=(n % 5) * 0.003, how=how) for n in range(60)]
     lost = [n for n, (kept, _) in enumerate(outcomes) if not kept]
     claims = sum(claimed for _, claimed in outcomes)
     assert not lost, f"lost the file in iterations {lost} ({claims} stores found it there)"

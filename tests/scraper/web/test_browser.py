@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,6 +119,28 @@ def test_a_search_is_one_active_download_whose_bar_reaches_100_and_whose_assets_
     shot(page, "job-page")
 
 
+def code_contrast(page: Any, selector: str) -> float:
+    """WCAG contrast of the element's text on its background (a translucent one laid over its
+    parent's)."""
+    colours = page.eval_on_selector(
+        selector,
+        """el => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor,
+                  getComputedStyle(el.parentElement.closest('.banner')).backgroundColor]""",
+    )
+    text_rgb, own, parent = ([float(x) for x in re.findall(r"[\d.]+", c)] + [1.0] for c in colours)
+    alpha = own[3]
+    back = [own[i] * alpha + parent[i] * (1 - alpha) for i in range(3)]
+
+    def luminance(rgb: list[float]) -> float:
+        lin = [
+            (c / 255 / 12.92) if c <= 10.31 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb[:3]
+        ]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    light, dark = sorted((luminance(text_rgb), luminance(back)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
 def test_schema_drift_and_fallback_jobs_raise_the_red_banner(
     page: Any, live_server: LiveServer
 ) -> None:
@@ -132,6 +155,7 @@ def test_schema_drift_and_fallback_jobs_raise_the_red_banner(
     expect(banner).to_contain_text("schema is out of sync")
     expect(banner.locator("code")).to_have_text("ops doctor")  # the poll's line, as code
     expect(banner).not_to_contain_text("`")
+    assert code_contrast(page, "#banner code") >= 4.5  # white on light grey was unreadable
     now = utcnow()
     held = JobRecord(
         id="held-browser", query="held", max_content=1, safe_search=True,
