@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Update, bindparam, select, text
+from sqlalchemy import ClauseElement, Connection, Update, bindparam, select, text
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -142,9 +142,22 @@ def tracked_update(s: Session, job_id: str, stmt: Update, values: Mapping[str, A
         return len(after)
     changed = int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
     if changed:
-        deltas = job_counts(job_state(s, job_id, lock=False)).merge(job_counts(before), -1)
-        apply(s, deltas)
+        state = _written(before, values)
+        if state is None:  # a counted column set by an SQL expression: read what it became
+            state = job_state(s, job_id, lock=False)
+        apply(s, job_counts(state).merge(job_counts(before), -1))
     return changed
+
+
+def _written(before: Any | None, values: Mapping[str, Any]) -> Any | None:
+    """The state after an update that set its counted columns to plain values (the row is
+    locked by `job_state`, so nothing else changed it), without reading it back (MariaDB has
+    no `UPDATE … RETURNING`); None if one is an SQL expression or there was no row."""
+    if before is None or any(isinstance(values[k], ClauseElement) for k in COUNTED & values.keys()):
+        return None
+    state = {c.key: getattr(before, c.key) for c in _STATE}
+    state.update((k, values[k]) for k in COUNTED & values.keys())
+    return SimpleNamespace(**state)
 
 
 def _tracked_in_one(s: Session, job_id: str, stmt: Update) -> int:
