@@ -274,6 +274,7 @@ def test_serve_on_a_dead_database_starts_and_says_so_in_one_line(tmp_path: Path)
     assert repair and all("Connection refused" in line for line in repair), text
 
 
+@pytest.mark.slow
 def test_smoke_refuses_a_database_that_has_tables(tmp_path: Path) -> None:
     path = tmp_path / "busy.db"
     with sqlite3.connect(path) as conn:

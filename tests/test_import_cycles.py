@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grimp
+import pytest
 
 PACKAGES = ("scraper", "ops", "healthchecks")
 
@@ -30,12 +31,14 @@ def find_cycle(graph: grimp.ImportGraph) -> list[str] | None:
     return None
 
 
+@pytest.mark.slow
 def test_no_module_imports_itself_through_others() -> None:
     graph = grimp.build_graph(*PACKAGES, include_external_packages=False, cache_dir=None)
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
+@pytest.mark.slow
 def test_find_cycle_names_a_cycle() -> None:
     graph = grimp.ImportGraph()
     for module in ("a", "a.b", "a.c"):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine
 
 from scraper.migrations.manage import init_db
@@ -53,6 +54,7 @@ print(repr(sorted({m.split(".")[0] for m in sys.modules} & set(watched))))
 """
 
 
+@pytest.mark.slow
 def test_a_whole_ops_doctor_run_imports_no_migration_or_web_machinery(
     sqlite_url: str, tmp_path: Path
 ) -> None:

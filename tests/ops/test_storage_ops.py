@@ -79,6 +79,7 @@ def test_doctor_names_the_storage_problem_and_its_fix(
     assert seaweedfs.object_keys(s3_bucket) == [], "the probe object was left behind"
 
 
+@pytest.mark.slow
 def test_create_bucket_is_the_fix_for_a_missing_bucket(
     runtime: Runtime, seaweedfs: SeaweedFS, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -120,6 +121,7 @@ def local_assets(runtime: Runtime, count: int) -> list[str]:
     return keys
 
 
+@pytest.mark.slow
 def test_storage_migrate_copies_every_file_once_and_resumes(
     runtime: Runtime, seaweedfs: SeaweedFS, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -141,6 +143,7 @@ def test_storage_migrate_copies_every_file_once_and_resumes(
     assert (code, again["copied"], again["present"]) == (0, 0, 6)
 
 
+@pytest.mark.slow
 def test_assets_stay_resolvable_while_files_move(
     runtime: Runtime, seaweedfs: SeaweedFS, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

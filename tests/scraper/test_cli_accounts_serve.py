@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from ops.smoke import scraper_command
@@ -62,6 +63,7 @@ def test_serve_on_a_busy_port_fails_before_printing_a_login(
     assert "admin login" not in done.stderr and "Serving on" not in done.stderr
 
 
+@pytest.mark.slow
 def test_serve_creates_its_data_dir_and_warns_about_unsafe_settings(
     runtime: Runtime, tmp_path: Path
 ) -> None:

@@ -139,6 +139,7 @@ def test_stop_releases_the_job_in_hand(runtime: Runtime) -> None:
 
 
 @pytest.mark.parametrize("concurrency", [3])
+@pytest.mark.slow
 def test_threads_of_one_worker_never_share_a_job(runtime: Runtime, concurrency: int) -> None:
     ids = {runtime.jobs.create(NewJob(query=f"t{i}", max_content=1)).id for i in range(12)}
     worker = Worker(runtime, concurrency=concurrency, downloader=None)

@@ -118,6 +118,7 @@ def connections_to(runtime: Runtime) -> int:
 
 
 @postgres_only
+@pytest.mark.slow
 def test_an_idle_worker_holds_one_connection_which_also_listens(runtime: Runtime) -> None:
     """Three idle workers polling every 50 ms and keeping house every 0.33 s, each with its
     own pool as `scraper worker` makes it: one connection each (no listener of its own), and a

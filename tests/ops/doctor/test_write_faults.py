@@ -39,6 +39,7 @@ def _mariadb_user(env: FaultEnv, privileges: str) -> tuple[str, str, list[str]]:
     return user, url, [f"DROP USER '{user}'@'%'"]
 
 
+@pytest.mark.slow
 def test_select_only_role_is_named_with_the_grant_that_fixes_it(server_env: FaultEnv) -> None:
     env, user = server_env, f"ro_{uuid.uuid4().hex[:8]}"
     parsed = make_url(env.url)

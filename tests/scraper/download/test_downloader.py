@@ -182,6 +182,7 @@ def test_gzipped_body_is_stored_decoded(
     assert stored.sha256 == hashlib.sha256(PNG).hexdigest()
 
 
+@pytest.mark.slow
 def test_server_dripping_one_byte_a_second_hits_the_total_deadline(
     http_server: HTTPTestServer, make_downloader: MakeDownloader, data_dir: Path
 ) -> None:
@@ -195,6 +196,7 @@ def test_server_dripping_one_byte_a_second_hits_the_total_deadline(
     assert stored_files(data_dir) == []
 
 
+@pytest.mark.slow
 def test_server_dripping_its_headers_hits_the_total_deadline(
     http_server: HTTPTestServer, make_downloader: MakeDownloader
 ) -> None:

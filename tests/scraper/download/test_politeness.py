@@ -108,6 +108,7 @@ def test_waiting_for_a_slot_never_passes_the_deadline() -> None:
                 pass
 
 
+@pytest.mark.slow
 def test_retry_after_holds_off_the_whole_host_not_only_the_thread_told(
     http_server: HTTPTestServer, downloader: Downloader
 ) -> None:

@@ -45,6 +45,7 @@ def test_backoff_doubles_to_its_cap_and_logs_once_a_minute_with_a_count(
 
 
 @sqlite_only
+@pytest.mark.slow
 def test_a_worker_that_cannot_claim_says_so_in_the_worker_check(runtime: Runtime) -> None:
     runtime.jobs.create(NewJob(query="waiting", max_content=1))
     with runtime.engine.begin() as conn:

@@ -107,6 +107,7 @@ def digest(path: str) -> str:
     return hashlib.sha256(make_png(path)).hexdigest()
 
 
+@pytest.mark.slow
 def test_search_job_over_four_sources_stores_exactly_the_expected_files(
     sources_runtime: Runtime, http_server: HTTPTestServer
 ) -> None:

@@ -21,6 +21,7 @@ from tests.plugins.observability import by_label, parse, run_selftest_jobs, scra
 EVERY_STATUS = {status.value for status in JobStatus}
 
 
+@pytest.mark.slow
 def test_jobs_in_database_equals_database_counts_after_real_jobs(
     runtime: Runtime, metrics_client: FlaskClient, metrics_app: Flask
 ) -> None:

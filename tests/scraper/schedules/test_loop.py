@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from scraper.models import Schedule, utcnow
@@ -41,6 +42,7 @@ def test_a_running_worker_fires_a_due_schedule_and_runs_its_job(runtime: Runtime
     assert job.result["sources"]["selftest"]["stored"] == 2
 
 
+@pytest.mark.slow
 def test_serve_thread_fires_and_tick_is_throttled_per_process(runtime: Runtime) -> None:
     settings = runtime.settings.with_overrides(schedule_interval=60.0)
     sid = hourly(runtime.Session, owner(runtime.Session))

@@ -126,6 +126,7 @@ def test_an_unreachable_store_answers_503_not_404(
         assert down in reply.get_json()["message"]
 
 
+@pytest.mark.slow
 def test_workers_claim_nothing_while_the_bucket_refuses_and_resume_once_it_is_back(
     settings: Settings, seaweedfs: SeaweedFS, monkeypatch: pytest.MonkeyPatch
 ) -> None:

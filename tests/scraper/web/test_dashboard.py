@@ -177,6 +177,7 @@ def test_a_script_query_shows_as_text_everywhere(login_as: Login, users: WebUser
 
 
 @sqlite_only
+@pytest.mark.slow
 def test_recent_jobs_are_paged_and_filtered(login_as: Login, users: WebUsers) -> None:
     client = login_as("a")
     ids = [submit(client, users, f"job {i}") for i in range(23)]
@@ -295,6 +296,7 @@ def test_banner_counts_fallback_jobs(login_as: Login, users: WebUsers, runtime: 
     assert 'id="banner" class="banner" role="alert">' in html
 
 
+@pytest.mark.slow
 def test_banner_reports_schema_drift(login_as: Login, runtime: Runtime) -> None:
     with runtime.engine.begin() as conn:
         conn.execute(text("ALTER TABLE api_tokens DROP COLUMN last_used_at"))
