@@ -37,8 +37,11 @@ DIALECTS = [
     pytest.param("postgresql", marks=pytest.mark.postgres),
     pytest.param("mariadb", marks=pytest.mark.mariadb),
 ]
+SERVER_DIALECTS = DIALECTS[1:]
 # For a test whose behaviour cannot differ by database (validation, ownership rules, headers).
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+# For a test of what only a database server does (row locks held elsewhere, statement timeouts).
+servers_only = pytest.mark.parametrize("db_url", SERVER_DIALECTS, indirect=True)
 # Fixtures whose presence means a test starts from the models' tables, not an empty database.
 _SCHEMA_FIXTURES = {"runtime"}
 _pool: databases.DatabasePool | None = None

@@ -20,6 +20,7 @@ from scraper.migrations.manage import init_db
 from scraper.models import Asset
 from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
+from tests.conftest import servers_only
 from tests.plugins.http_server import HTTPTestServer, Reply
 from tests.plugins.processes import Spawn, claims, scraper_env, wait_until
 
@@ -83,14 +84,7 @@ def log(process: object) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "db_url",
-    [
-        pytest.param("postgresql", marks=pytest.mark.postgres),
-        pytest.param("mariadb", marks=pytest.mark.mariadb),
-    ],
-    indirect=True,
-)
+@servers_only
 def test_a_frozen_worker_woken_after_a_rescue_writes_nothing(
     db_url: str, spawn: Spawn, http_server: HTTPTestServer, tmp_path: Path
 ) -> None:

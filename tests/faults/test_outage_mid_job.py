@@ -11,11 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from scraper import db
-from scraper.models import Asset, Base
+from scraper.models import Asset
 from scraper.runtime import Runtime
 from scraper.worker import Worker
-from tests.conftest import make_settings
-from tests.plugins.pgcluster import PrivatePostgres
+from tests.plugins.pgcluster import PrivatePostgres, outage_runtime
 from tests.plugins.processes import wait_until
 from tests.plugins.web import SlowFileStore, make_app, make_users, submit
 
@@ -39,11 +38,8 @@ def test_a_job_in_flight_through_a_database_outage_is_requeued_with_its_files_ne
     private_postgres: PrivatePostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Each write waits 2 s for the database (not 30): the outage below outlasts two of them.
-    monkeypatch.setattr(db, "RECONNECT_BUDGET", 2.0)
-    settings = make_settings(private_postgres.url, tmp_path / "data")
-    rt = Runtime(settings.with_overrides(lease_seconds=60))
-    Base.metadata.create_all(rt.engine)
-    rt.__dict__["files"] = SlowFileStore(settings.data_dir, delay=0.3)  # 2.4 s of storing
+    rt = outage_runtime(private_postgres, tmp_path / "data", monkeypatch, 60, 2.0)
+    rt.__dict__["files"] = SlowFileStore(rt.settings.data_dir, delay=0.3)  # 2.4 s of storing
     job_id = submit(make_app(rt).test_client(), make_users(rt).a, "herons", ITEMS)
     worker = Worker(rt)
     worker.start()

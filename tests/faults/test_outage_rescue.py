@@ -11,11 +11,10 @@ import pytest
 from sqlalchemy import text
 
 from scraper import db
-from scraper.models import Base, JobStatus
+from scraper.models import JobStatus
 from scraper.runtime import Runtime
 from scraper.worker import Worker
-from tests.conftest import make_settings
-from tests.plugins.pgcluster import PrivatePostgres
+from tests.plugins.pgcluster import PrivatePostgres, outage_runtime
 from tests.plugins.processes import wait_until
 from tests.plugins.web import make_app, make_users, submit
 
@@ -36,10 +35,7 @@ def answers(rt: Runtime) -> bool:
 def test_after_an_outage_a_live_workers_job_is_not_rescued_before_it_can_renew(
     private_postgres: PrivatePostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(db, "RECONNECT_BUDGET", 1.0)
-    settings = make_settings(private_postgres.url, tmp_path / "data")
-    rt = Runtime(settings.with_overrides(lease_seconds=LEASE))
-    Base.metadata.create_all(rt.engine)
+    rt = outage_runtime(private_postgres, tmp_path / "data", monkeypatch, LEASE, 1.0)
     job_id = submit(make_app(rt).test_client(), make_users(rt).a, "herons", 1)
     held = rt.store.claim("live-worker", LEASE)  # a live worker elsewhere runs the job
     assert held is not None and held.id == job_id

@@ -20,7 +20,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from ops.smoke import free_port
-from tests.conftest import missing_service
+from scraper import db
+from scraper.models import Base
+from scraper.runtime import Runtime
+from tests.conftest import make_settings, missing_service
 
 PG_BIN = Path(os.environ.get("SCRAPER_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_USER = "postgres"
@@ -80,6 +83,22 @@ class PrivatePostgres:
             except subprocess.SubprocessError:
                 pass  # removing the directory below still frees everything but the process
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def outage_runtime(
+    cluster: PrivatePostgres,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lease_seconds: float,
+    reconnect_budget: float,
+) -> Runtime:
+    """A runtime over the cluster's models' tables whose writes wait `reconnect_budget` seconds
+    for the database (not 30), so an outage of a few seconds outlasts them."""
+    monkeypatch.setattr(db, "RECONNECT_BUDGET", reconnect_budget)
+    settings = make_settings(cluster.url, data_dir)
+    runtime = Runtime(settings.with_overrides(lease_seconds=lease_seconds))
+    Base.metadata.create_all(runtime.engine)
+    return runtime
 
 
 @contextlib.contextmanager

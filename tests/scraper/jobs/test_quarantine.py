@@ -16,20 +16,14 @@ from scraper.jobs.fallback import QUARANTINE_AFTER
 from scraper.models import utcnow
 from scraper.runtime import Runtime
 from scraper.web.status import schema_cache, system_status
+from tests.conftest import servers_only
 from tests.plugins.observability import scrape
 from tests.plugins.web import make_app
 
 # What each database refuses for good: PostgreSQL a NUL character, MariaDB (strict mode) a
 # value longer than its column.
 POISON = {"postgresql": "nul\x00here", "mysql": "x" * 600}
-pytestmark = pytest.mark.parametrize(
-    "db_url",
-    [
-        pytest.param("postgresql", marks=pytest.mark.postgres),
-        pytest.param("mariadb", marks=pytest.mark.mariadb),
-    ],
-    indirect=True,
-)
+pytestmark = servers_only
 
 
 def hold(runtime: Runtime, job_id: str, query: str) -> JobRecord:

@@ -16,13 +16,9 @@ from sqlalchemy.exc import DBAPIError
 
 from scraper.db import is_lock_timeout, retry_transient
 from scraper.runtime import Runtime
-from tests.conftest import make_settings
+from tests.conftest import make_settings, servers_only
 from tests.plugins.web import WebUsers, make_app, make_users, submit
 
-SERVERS = [
-    pytest.param("postgresql", marks=pytest.mark.postgres),
-    pytest.param("mariadb", marks=pytest.mark.mariadb),
-]
 postgres_only = pytest.mark.parametrize(
     "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
@@ -53,7 +49,7 @@ def _client(rt: Runtime) -> tuple[FlaskClient, WebUsers]:
     return make_app(rt).test_client(), make_users(rt)
 
 
-@pytest.mark.parametrize("db_url", SERVERS, indirect=True)
+@servers_only
 def test_a_row_lock_held_elsewhere_makes_cancel_503_with_retry_after_within_the_timeout(
     limited: Runtime, elsewhere: Connection
 ) -> None:
@@ -107,7 +103,7 @@ def test_the_service_sessions_are_ended_when_idle_inside_a_transaction(limited: 
 
 
 @pytest.mark.slow  # about 3 s: a lock timeout, then the wait for the release
-@pytest.mark.parametrize("db_url", SERVERS, indirect=True)
+@servers_only
 def test_a_worker_write_waits_out_a_lock_held_past_the_lock_timeout(
     limited: Runtime, elsewhere: Connection
 ) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 
 from scraper.runtime import Runtime
 from scraper.web.fairness import ReadSlots, slots
-from tests.conftest import sqlite_only
+from tests.conftest import servers_only, sqlite_only
 from tests.plugins.processes import Spawn
 from tests.plugins.serve import start_server
 from tests.plugins.web import WebUsers, make_app, make_users, run_all, submit
@@ -163,14 +163,7 @@ def _cancel(url: str, users: WebUsers, job_id: str) -> requests.Response:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "db_url",
-    [
-        pytest.param("postgresql", marks=pytest.mark.postgres),
-        pytest.param("mariadb", marks=pytest.mark.mariadb),
-    ],
-    indirect=True,
-)
+@servers_only
 def test_cancels_of_a_held_row_take_slots_and_never_the_servers_threads(
     runtime: Runtime, db_url: str, spawn: Spawn, tmp_path: Path
 ) -> None:
