@@ -60,6 +60,11 @@ def _detail(exc: DBAPIError) -> str:
     return str(detail) if detail else first_line(exc)
 
 
+def _added(step: Step) -> str:
+    """What the step adds, for a message: the constraint's name, else its statement."""
+    return step.constraint or step.sql[:80]
+
+
 def violated(exc: DBAPIError) -> bool:
     """Rows already in the table break the constraint or unique index being added."""
     return _code(exc) in _VIOLATED
@@ -112,15 +117,18 @@ class Runner:
             self.conn.exec_driver_sql(f"SET lock_timeout = '{int(self.lock_timeout * 1000)}ms'")
             self.conn.exec_driver_sql("SET statement_timeout = 0")
         elif name == "mysql":
-            seconds = max(1, math.ceil(self.lock_timeout))  # whole seconds only
-            self.conn.exec_driver_sql(f"SET SESSION innodb_lock_wait_timeout = {seconds}")
+            self.conn.exec_driver_sql(f"SET SESSION innodb_lock_wait_timeout = {self._seconds}")
+
+    @property
+    def _seconds(self) -> int:
+        """The lock wait in MySQL's whole seconds."""
+        return max(1, math.ceil(self.lock_timeout))
 
     def _mysql_wait(self, attempt: int) -> None:
         """No lock wait on the early attempts (nothing queues behind them); a second on the last."""
         if self.conn.dialect.name != "mysql":
             return
-        waits = attempt > self.attempts - WAITING_ATTEMPTS
-        seconds = max(1, math.ceil(self.lock_timeout)) if waits else 0
+        seconds = self._seconds if attempt > self.attempts - WAITING_ATTEMPTS else 0
         self.conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {seconds}")
 
     def run(self, step: Step, blocking_ok: bool = False) -> None:
@@ -141,8 +149,7 @@ class Runner:
                 if step.concurrent or not again:  # a failed concurrent build leaves an index
                     self._undo(step)
                 if violated(exc):
-                    name = step.constraint or step.sql[:80]
-                    raise ConstraintViolated(step.table, name, _detail(exc)) from exc
+                    raise ConstraintViolated(step.table, _added(step), _detail(exc)) from exc
                 if not retryable(exc):
                     raise
                 if not again:
@@ -194,8 +201,7 @@ class Runner:
             return
         self._undo(step)
         example = ", ".join(map(repr, row))
-        name = step.constraint or step.sql[:80]
-        raise ConstraintViolated(step.table, name, f"for example a row with {example}")
+        raise ConstraintViolated(step.table, _added(step), f"for example a row with {example}")
 
     def _drop_invalid(self, index: str, drop: str | None) -> None:
         """Drop an invalid index left by an interrupted concurrent build (PostgreSQL)."""
