@@ -50,6 +50,12 @@ def _lowered(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+def _comma_items(value: Any) -> list[str]:
+    """A comma-separated setting (or an iterable from code) as its non-blank, stripped items."""
+    items = value.split(",") if isinstance(value, str) else value
+    return [item.strip() for item in items if item.strip()]
+
+
 def _blank_is_none(value: Any) -> Any:
     return (value.strip() or None) if isinstance(value, str) else value
 
@@ -263,16 +269,14 @@ class Settings(BaseSettings):
     @classmethod
     def _host_list(cls, value: Any) -> Any:
         """`"Mirror.Internal, ,cache.local"` -> {"mirror.internal", "cache.local"}."""
-        items = value.split(",") if isinstance(value, str) else value
-        return frozenset(h.strip().lower() for h in items if h.strip())
+        return frozenset(h.lower() for h in _comma_items(value))
 
     @field_validator("web_trusted_proxy", mode="before")
     @classmethod
     def _proxy_list(cls, value: Any) -> Any:
         """`"127.0.0.1, 10.0.0.0/8"` -> {"127.0.0.1/32", "10.0.0.0/8"}; a bad one is refused."""
-        items = value.split(",") if isinstance(value, str) else value
         try:
-            return frozenset(str(ip_network(i.strip(), strict=False)) for i in items if i.strip())
+            return frozenset(str(ip_network(i, strict=False)) for i in _comma_items(value))
         except ValueError as exc:
             raise ValueError(f"must be IP addresses or networks ({exc})") from None
 
