@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scraper.config import Settings
 from scraper.db import SessionLimits, make_engine, make_sessionmaker
-from scraper.jobs import FallbackStore, JobService, JobStore
+from scraper.jobs import FallbackStore, JobService, JobStore, RescueResult
 from scraper.storage import Storage, open_store
 
 OVERFLOW = 64  # connections a worker may open beyond the kept ones while threads overlap
@@ -54,6 +54,11 @@ class Runtime:
     @cached_property
     def store(self) -> JobStore:
         return JobStore(self.Session)
+
+    def rescue_expired(self) -> RescueResult:
+        """Requeue (or fail) jobs of dead workers with this deployment's attempts and backoff:
+        the worker, the self-healer and `ops doctor --heal` all rescue by the same rule."""
+        return self.store.rescue_expired(self.settings.max_attempts, self.settings.retry_backoff)
 
     @cached_property
     def fallback(self) -> FallbackStore:

@@ -67,9 +67,7 @@ def _reconcile(runtime: Runtime, cause: RootCause) -> HealAction | None:
 def _requeue(runtime: Runtime, cause: RootCause) -> HealAction | None:
     if cause.heal != "requeue":
         return None
-    result = runtime.store.rescue_expired(
-        runtime.settings.max_attempts, runtime.settings.retry_backoff
-    )
+    result = runtime.rescue_expired()
     detail = f"requeued {len(result.requeued)} job(s) whose lease expired"
     if result.failed:
         detail += f"; failed {len(result.failed)} after too many attempts"

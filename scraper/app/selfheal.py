@@ -71,9 +71,7 @@ class SelfHealer:
     def _requeue(self, leases: CheckResult | None) -> HealEvent | None:
         if leases is None or leases.status is Status.PASS:
             return None
-        result = self.runtime.store.rescue_expired(
-            self.runtime.settings.max_attempts, self.runtime.settings.retry_backoff
-        )
+        result = self.runtime.rescue_expired()
         if not (result.requeued or result.failed):
             return None
         detail = f"requeued {len(result.requeued)}, failed {len(result.failed)} (lease expired)"

@@ -325,9 +325,7 @@ class Worker:
 
     def _rescue(self) -> None:
         try:
-            result = self.runtime.store.rescue_expired(
-                self.settings.max_attempts, self.settings.retry_backoff
-            )
+            result = self.runtime.rescue_expired()
         except SQLAlchemyError as exc:
             log.error("rescue of expired leases failed: %s", one_line(exc))
             return
