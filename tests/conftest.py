@@ -154,6 +154,7 @@ _GROUPS = {
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    _slow_modules_first(items)
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         group = next((g for f, g in _GROUPS.items() if f in names), None)
@@ -161,3 +162,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             group = "machine"
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _slow_modules_first(items: list[pytest.Item]) -> None:
+    """Modules with the most slow tests run first, each module's tests kept together and in
+    order: xdist hands tests out in this order, so a long test no longer starts near the end
+    of the run and keeps one worker busy after the others are done (longest work first)."""
+    slow: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        slow[module] = slow.get(module, 0) + (item.get_closest_marker("slow") is not None)
+    items.sort(key=lambda item: -slow[item.nodeid.split("::", 1)[0]])
