@@ -3,6 +3,8 @@ and bring the database to them."""
 
 from __future__ import annotations
 
+import gc
+
 import click
 
 from ops.cli.base import OK, PROBLEM, Options, Outcome, ops_command, require_database
@@ -26,6 +28,9 @@ def check_schema_command(opts: Options, models: str) -> Outcome:
     opts.readonly = True
     metadata = load_metadata(models)  # a bad --models is named before the database is
     require_database(opts.database_url)  # not created: a read-only command makes nothing
+    # The modules and models live until exit: a full garbage collection during the check
+    # would walk all of them (0.07-0.1 s of CPU on 300 tables, more than reflecting them).
+    gc.freeze()
     report = check_schema(opts.engine(), metadata)
     text = render_report(report, safe_url(opts.database_url))  # as given, not the mode=ro form
     return Outcome(report.to_json(), text, OK if report.in_sync else PROBLEM)

@@ -144,22 +144,33 @@ def _cols(body: str) -> tuple[str, ...]:
     return tuple(_unquote(part.strip().split()[0]) for part in body.split(",") if part.strip())
 
 
-def _columns(conn: Connection, tables: dict[str, LiveTable], sql: dict[str, str]) -> bool:
+Named = dict[str, list[tuple[str, str, str]]]  # each table's named_constraints
+
+
+def _columns(conn: Connection, tables: dict[str, LiveTable], named: Named) -> bool:
     dialect: Any = conn.dialect
     pks: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    types: dict[str, Any] = {}  # one type per declaration: read, never changed
     for table, name, type_, notnull, default, pk, hidden in conn.exec_driver_sql(_COLUMNS):
         if table not in tables or hidden == 1:
             continue
         if hidden:
             return False
-        info = dialect._get_column_info(
-            name, type_.upper(), not notnull, default, pk, False, False, None
-        )
+        declared = type_.upper()
+        if declared not in types:
+            types[declared] = dialect._resolve_type_affinity(declared)
+        info = {
+            "name": name,
+            "type": types[declared],
+            "nullable": not notnull,
+            "default": None if default is None else str(default),
+            "primary_key": pk,
+        }  # SQLAlchemy's _get_column_info for a column that is not generated
         tables[table].columns.append(info)
         if pk:
             pks[table].append((pk, name))
     for table, live in tables.items():
-        names = {k: n for k, n, _ in named_constraints(sql[table]) if k == "PRIMARY KEY"}
+        names = {k: n for k, n, _ in named[table] if k == "PRIMARY KEY"}
         live.primary_key = {
             "constrained_columns": [n for _, n in sorted(pks[table])],
             "name": names.get("PRIMARY KEY"),
@@ -167,7 +178,7 @@ def _columns(conn: Connection, tables: dict[str, LiveTable], sql: dict[str, str]
     return True
 
 
-def _indexes(conn: Connection, tables: dict[str, LiveTable], sql: dict[str, str]) -> None:
+def _indexes(conn: Connection, tables: dict[str, LiveTable], named: Named) -> None:
     index_sql = {name: text for name, text in conn.exec_driver_sql(_INDEX_SQL)}
     grouped: dict[tuple[str, str], dict[str, Any]] = {}
     for table, index, unique, origin, column in conn.exec_driver_sql(_INDEXES):
@@ -178,11 +189,7 @@ def _indexes(conn: Connection, tables: dict[str, LiveTable], sql: dict[str, str]
     for (table, index), entry in grouped.items():
         if entry["origin"] == "u":
             cols = tuple(entry["cols"])
-            names = [
-                n
-                for k, n, body in named_constraints(sql[table])
-                if k == "UNIQUE" and _cols(body) == cols
-            ]
+            names = [n for k, n, body in named[table] if k == "UNIQUE" and _cols(body) == cols]
             tables[table].uniques.append(
                 {"name": names[0] if names else None, "column_names": list(cols)}
             )
@@ -192,7 +199,7 @@ def _indexes(conn: Connection, tables: dict[str, LiveTable], sql: dict[str, str]
             tables[table].indexes.append(reflected | {"dialect_options": {}})
 
 
-def _foreign_keys(conn: Connection, tables: dict[str, LiveTable], sql: dict[str, str]) -> None:
+def _foreign_keys(conn: Connection, tables: dict[str, LiveTable], named: Named) -> None:
     grouped: dict[tuple[str, int], dict[str, Any]] = {}
     for table, fk_id, target, source, dest, on_delete in conn.exec_driver_sql(_FOREIGN_KEYS):
         if table not in tables:
@@ -211,7 +218,7 @@ def _foreign_keys(conn: Connection, tables: dict[str, LiveTable], sql: dict[str,
         entry["constrained_columns"].append(source)
         entry["referred_columns"].append(dest)
     for (table, _id), entry in sorted(grouped.items()):
-        for kind, name, body in named_constraints(sql[table]):
+        for kind, name, body in named[table]:
             if kind == "FOREIGN KEY" and list(_cols(body)) == entry["constrained_columns"]:
                 entry["name"] = name
         tables[table].foreign_keys.append(entry)
@@ -223,10 +230,11 @@ def reflect_sqlite(conn: Connection) -> dict[str, LiveTable] | None:
         name: text or "" for name, text in conn.exec_driver_sql(_TABLES) if name != VERSION_TABLE
     }
     tables = {name: LiveTable(name) for name in sql}
-    if not _columns(conn, tables, sql):
+    named = {name: named_constraints(text) for name, text in sql.items()}
+    if not _columns(conn, tables, named):
         return None
-    _indexes(conn, tables, sql)
-    _foreign_keys(conn, tables, sql)
+    _indexes(conn, tables, named)
+    _foreign_keys(conn, tables, named)
     for name, live in tables.items():
         live.checks = check_constraints(sql[name])
         live.collations = dict(sqlite_collations(sql[name]))

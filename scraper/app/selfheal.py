@@ -5,7 +5,8 @@ shows writes refused for a reason the additive repair fixes (a missing column or
 extra NOT NULL column, a narrowed column) it runs `ops.schema.auto_heal` (the same entry
 point, and so the same database lock, as the start-up repair); it requeues jobs whose lease
 expired, and reconciles held jobs once writes are accepted. Each change is logged, counted
-in `scraper_self_heal_total{action}` and kept for the dashboard.
+in `scraper_self_heal_total{action}` and kept for the dashboard; so is a repair that failed
+(rows violating the key it adds, a lock that stayed busy), as an event with ok false.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 
 from healthchecks import CheckResult, Status
 from healthchecks.monitor import HealEvent, monitor_for
+from ops.errors import OpsError
 from scraper.counters import SELF_HEAL
 from scraper.migrations.manage import auto_heal
 from scraper.periodic import Periodic
@@ -59,7 +61,10 @@ class SelfHealer:
             return None
         if remedy.heal != "migrate":
             return None
-        report = auto_heal(self.runtime.engine)  # online only: never a blocking repair
+        try:
+            report = auto_heal(self.runtime.engine)  # online only: never a blocking repair
+        except OpsError as exc:  # e.g. rows violate the key being added: a person must act
+            return self._record("migrate", False, str(exc))
         applied = ", ".join(f"{d.kind} {d.table}.{d.column or ''}" for d in report.applied)
         held = [r for r in report.refused if r.remedy == "--allow-blocking"]
         detail = applied or "nothing to apply"

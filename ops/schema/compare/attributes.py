@@ -154,8 +154,8 @@ def compare_default(
 ) -> list[Difference]:
     """Server defaults compared after normalisation (quotes, casts, true vs 1)."""
     raw_want, raw_have = model_default(column, ctx.dialect), live.get("default")
-    if raw_want is None and is_autoincrement_default(raw_have):
-        return []
+    if raw_want == raw_have or (raw_want is None and is_autoincrement_default(raw_have)):
+        return []  # the same text needs no normalising
     want, have = normalize_default(raw_want), normalize_default(raw_have)
     if want == have:
         return []

@@ -27,10 +27,12 @@ _IN_LIST = re.compile(r"^(\w+)(not)?in(.*)$")
 
 @dataclass
 class ModelCheck:
-    """A CHECK the database should enforce: its real name (or None) and normalised text."""
+    """A CHECK the database should enforce: its real name (or None), its text as this dialect
+    renders it (bound values inlined, as `create_all` emits them), and that text normalised."""
 
     constraint: CheckConstraint
     name: str | None
+    text: str
     key: str
 
 
@@ -42,13 +44,12 @@ def emitted(ctx: Context, constraint: CheckConstraint) -> bool:
 
 def model_checks(ctx: Context, model: Table) -> list[ModelCheck]:
     """The CHECKs `create_all` would emit for this table on this dialect."""
-    return [
-        ModelCheck(
-            c, real_name(c.name), normalize_expression(compile_expression(c.sqltext, ctx.dialect))
-        )
+    texts = [
+        (c, compile_expression(c.sqltext, ctx.dialect))
         for c in model.constraints
         if isinstance(c, CheckConstraint) and emitted(ctx, c)
     ]
+    return [ModelCheck(c, real_name(c.name), text, normalize_expression(text)) for c, text in texts]
 
 
 def _is_json_check(ctx: Context, check: dict[str, Any], live: LiveTable) -> bool:
@@ -92,7 +93,7 @@ def _mismatch(ctx: Context, model: Table, check: ModelCheck, live: dict[str, Any
         None,
         "check_constraint_mismatch",
         Severity.WARNING,
-        f"{name}: {check.constraint.sqltext}",
+        f"{name}: {check.text}",
         f"{name}: {live.get('sqltext')}",
         partial(_recreate, name, model.name, check.constraint),
         Repair.DESTRUCTIVE,
@@ -159,7 +160,7 @@ def compare_checks(ctx: Context, model: Table, live: LiveTable) -> list[Differen
                 None,
                 "missing_check_constraint",
                 Severity.WARNING,
-                f"{check.name or '(unnamed)'}: {check.constraint.sqltext}",
+                f"{check.name or '(unnamed)'}: {check.text}",
                 None,
                 partial(_create, check.constraint),
                 why="fails if existing rows violate it",

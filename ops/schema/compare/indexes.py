@@ -47,6 +47,8 @@ def _model_elements(index: Index, dialect: Dialect) -> tuple[str, ...]:
 
 
 def _key(shown: tuple[str, ...]) -> tuple[str, ...]:
+    if not shown:  # an index declared without columns: known by its name alone
+        return (UNKNOWN,)
     key = (normalize_expression(e) for e in shown)
     return tuple(k[:-3] if k.endswith("asc") and not k.endswith("desc") else k for k in key)
 
@@ -117,13 +119,22 @@ def _fk_backing(ctx: Context, live: LiveTable, entry: Entry) -> bool:
 
 
 def pair(wanted: list[Entry], have: list[Entry]) -> tuple[list[Entry], list[Entry]]:
-    """Match by key (then an opaque live index by name); return the unmatched of each side."""
+    """Match by key (then, where either side is opaque, by name); return the unmatched of
+    each side."""
     missing, left = [], list(have)
     for entry in wanted:
-        match = next((h for h in left if (h.key, h.unique) == (entry.key, entry.unique)), None)
+        match = next(
+            (h for h in left if (h.key, h.unique) == (entry.key, entry.unique) and not h.opaque),
+            None,
+        )
         if match is None:
             match = next(
-                (h for h in left if h.opaque and h.name == entry.name and h.unique == entry.unique),
+                (
+                    h
+                    for h in left
+                    if (h.opaque or entry.opaque)
+                    and (h.name, h.unique) == (entry.name, entry.unique)
+                ),
                 None,
             )
         if match is None:
@@ -143,6 +154,17 @@ def _describe(entry: Entry) -> str:
 
 def _missing(ctx: Context, table: str, entry: Entry) -> Difference:
     source = entry.source
+    if not entry.shown:  # `create_all` itself fails on it: CREATE INDEX name ON table ()
+        return ctx.diff(
+            table,
+            "",
+            "missing_index",
+            Severity.WARNING,
+            _describe(entry),
+            None,
+            repair=Repair.MANUAL,
+            why="the models declare it without columns, so it cannot be created: name its columns",
+        )
 
     def create() -> list[Any]:
         ops = alembic_ops()

@@ -21,6 +21,7 @@ from healthchecks import monitor as monitor_module
 from healthchecks.monitor import HealthMonitor, monitor_for
 from ops.smoke import free_port, running_server, server_env
 from scraper.accounts import create_token, create_user
+from scraper.app.selfheal import SelfHealer
 from scraper.config import Settings
 from scraper.migrations.manage import init_db
 from scraper.runtime import Runtime
@@ -183,3 +184,25 @@ def test_monitor_evaluates_at_most_once_per_ttl(
     monitor.results(max_age=0)  # the doctor asks for fresh results
     assert len(calls) == 3
     assert monitor_for(runtime) is monitor_for(runtime)
+
+
+@pytest.mark.postgres
+def test_a_repair_blocked_by_violating_rows_is_a_failed_heal_event(tmp_path: Path) -> None:
+    """A job whose user is gone blocks re-adding the foreign key: the healer adds the dropped
+    column, then records the refusal as a heal event with ok false (not only a log line)."""
+    with fresh_database("postgresql", tmp_path, "initialized") as url:
+        _sql(url, "ALTER TABLE scrape_jobs DROP CONSTRAINT fk_scrape_jobs_user_id_users")
+        _sql(
+            url,
+            "INSERT INTO scrape_jobs (id, query, max_content, enabled_sources, created_at,"
+            " updated_at, user_id) VALUES ('orphan', 'q', 5, '[]', now(), now(), 987654)",
+        )
+        _sql(url, "ALTER TABLE scrape_jobs DROP COLUMN updated_at")
+        runtime = Runtime(Settings(database_url=url, data_dir=tmp_path / "data"))
+        try:
+            [event] = SelfHealer(runtime).heal_once()
+            assert list(monitor_for(runtime).heals) == [event]
+        finally:
+            runtime.close()
+    assert (event.action, event.ok) == ("migrate", False)
+    assert "fk_scrape_jobs_user_id_users" in event.detail and "987654" in event.detail

@@ -12,8 +12,6 @@ from Optuna's migration files (optuna/storages/_rdb/alembic/versions).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +20,17 @@ import sqlalchemy as sa
 from alembic.config import Config
 from optuna.storages._rdb.models import BaseModel
 
-from ops.schema import Difference
+from tests.ops.schema.corpus_facts import (
+    Fact,
+    Score,
+    alembic_facts,
+    ops_facts,
+    print_findings,
+    reachable,
+    score,
+    scratch_database,
+)
 
-Fact = tuple[str, str | None, str]
 METADATA = BaseModel.metadata
 ALEMBIC_DIR = Path(optuna_rdb.__file__).parent / "alembic"
 
@@ -133,107 +139,6 @@ def build(url: str, scenario: str, upgrade: Any) -> None:
         upgrade(url, scenario)
 
 
-# -- facts from each tool -----------------------------------------------------------------------
-
-_ASPECT = {
-    "table": "table",
-    "column": "column",
-    "type_mismatch": "type",
-    "nullability_mismatch": "nullable",
-    "default_mismatch": "default",
-    "index": "index",
-    "unique_constraint": "unique",
-    "foreign_key": "fk",
-    "foreign_key_mismatch": "fk",
-    "check_constraint": "check",
-    "primary_key_mismatch": "pk",
-}
-
-
-def ops_facts(differences: Iterable[Difference]) -> set[Fact]:
-    """Facts from ops' differences; a probable rename names both columns."""
-    facts: set[Fact] = set()
-    for diff in differences:
-        if diff.kind == "probable_rename":
-            facts |= {(diff.table, diff.expected, "column"), (diff.table, diff.actual, "column")}
-            continue
-        kind = diff.kind.removeprefix("missing_").removeprefix("unexpected_")
-        column = None if kind in {"table", "check_constraint"} else diff.column
-        facts.add((diff.table, column, _ASPECT[kind]))
-    return facts
-
-
-def _columns(obj: Any) -> str:
-    return ",".join(str(getattr(c, "name", c)) for c in obj.columns) or str(obj.name)
-
-
-def _alembic_fact(diff: Any) -> Fact | None:
-    if isinstance(diff, list):  # modify_* entries come grouped per column
-        op, _schema, table, column = diff[0][:4]
-        return (table, column, op.removeprefix("modify_").replace("server_default", "default"))
-    op, obj = diff[0], diff[-1]
-    if op in {"add_table", "remove_table"}:
-        return (obj.name, None, "table")
-    if op in {"add_column", "remove_column"}:
-        return (diff[2], obj.name, "column")
-    if op in {"add_index", "remove_index"}:
-        return (obj.table.name, _columns(obj), "unique" if obj.unique else "index")
-    if op in {"add_constraint", "remove_constraint"} and isinstance(obj, sa.UniqueConstraint):
-        return (obj.table.name, _columns(obj), "unique")
-    if op in {"add_fk", "remove_fk"}:
-        return (obj.parent.name, ",".join(obj.column_keys), "fk")
-    return None
-
-
-def alembic_facts(url: str) -> set[Fact]:
-    """Facts from Alembic's compare_metadata (types and server defaults compared too)."""
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        opts = {"compare_type": True, "compare_server_default": True}
-        diffs = compare_metadata(MigrationContext.configure(conn, opts=opts), METADATA)
-    engine.dispose()
-    return {fact for fact in map(_alembic_fact, diffs) if fact is not None}
-
-
-@dataclass(frozen=True)
-class Score:
-    """One tool on one database: facts it got right, reported wrongly, and missed."""
-
-    true: int
-    false: int
-    missed: int
-    false_facts: tuple[Fact, ...] = ()
-    missed_facts: tuple[Fact, ...] = ()
-
-    def __str__(self) -> str:
-        return f"{self.true}/{self.false}/{self.missed}"
-
-
-def score(found: set[Fact], expected: dict[Fact, str]) -> Score:
-    """Compare a tool's facts with the ground truth."""
-    wanted = set(expected)
-    return Score(
-        len(found & wanted),
-        len(found - wanted),
-        len(wanted - found),
-        tuple(sorted(found - wanted, key=str)),
-        tuple(sorted(wanted - found, key=str)),
-    )
-
-
-def table(rows: list[tuple[str, str, Score, Score]]) -> str:
-    """The comparison as a Markdown table (true/false/missed per tool)."""
-    lines = [
-        "| dialect | scenario | ops true/false/missed | Alembic true/false/missed |",
-        "|---|---|---|---|",
-    ]
-    lines += [f"| {d} | {s} | {o} | {a} |" for d, s, o, a in rows]
-    return "\n".join(lines)
-
-
 def evaluate(dialect: str, scenario: str, url: str, upgrade: Any) -> tuple[Score, Score]:
     """Build the scenario's database at `url`, then score ops and Alembic on it."""
     from ops.schema import check_schema
@@ -243,7 +148,7 @@ def evaluate(dialect: str, scenario: str, url: str, upgrade: Any) -> tuple[Score
     found = ops_facts(check_schema(engine, METADATA).differences)
     engine.dispose()
     expected = truth(dialect, scenario)
-    return score(found, expected), score(alembic_facts(url), expected)
+    return score(found, expected), score(alembic_facts(url, METADATA), expected)
 
 
 def _upgrade(url: str, revision: str) -> None:
@@ -256,24 +161,12 @@ def _upgrade(url: str, revision: str) -> None:
 
 def _main() -> None:
     """Print the table for every dialect reachable from this machine."""
-    import tempfile
-
-    from tests.conftest import _probe, fresh_database
-
     rows = []
-    for dialect, scenarios in SCENARIOS.items():
-        if dialect != "sqlite" and _probe(dialect):
-            continue
-        for scenario in scenarios:
-            with tempfile.TemporaryDirectory() as tmp, fresh_database(dialect, Path(tmp)) as url:
+    for dialect in reachable(SCENARIOS):
+        for scenario in SCENARIOS[dialect]:
+            with scratch_database(dialect) as url:
                 rows.append((dialect, scenario, *evaluate(dialect, scenario, url, _upgrade)))
-    print(table(rows))
-    for dialect, scenario, ops, ale in rows:
-        for tool, result in (("ops", ops), ("Alembic", ale)):
-            for fact in result.false_facts:
-                print(f"{tool} false on {dialect}/{scenario}: {fact}")
-            for fact in result.missed_facts:
-                print(f"{tool} missed on {dialect}/{scenario}: {fact}")
+    print_findings(rows)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.dialects import mysql
 
-from ops.schema import Severity, check_schema
+from ops.schema import Repair, Severity, check_schema
+from tests.conftest import sqlite_only
 
 Build = Callable[[sa.MetaData], sa.Table]
 
@@ -64,6 +65,33 @@ def test_a_dropped_unnamed_check_is_missing(engine: Engine) -> None:
     models, _ = both(_checked)
     kinds = found(engine, models)
     assert kinds == [(None, "missing_check_constraint", Severity.WARNING)] * 2
+    # the values as create_all emits them, not SQLAlchemy's __[POSTCOMPILE_state_1]
+    shown = [d.expected for d in check_schema(engine, models).differences]
+    assert any("IN ('new', 'old')" in str(text) for text in shown), shown
+
+
+def _request_ids(metadata: sa.MetaData, *indexed: str) -> sa.Table:
+    return sa.Table(
+        "trace_tags",
+        metadata,
+        sa.Column("request_id", sa.String(50), primary_key=True),
+        sa.Index("index_trace_tags_request_id", *indexed),
+    )
+
+
+@sqlite_only
+def test_an_index_the_models_declare_without_columns_is_matched_by_its_name(
+    engine: Engine,
+) -> None:
+    """As MLflow declares two (its migrations index request_id): no false positive, and when
+    it is gone, missing with no fix to run (CREATE INDEX … () fails)."""
+    live, _ = both(lambda m: _request_ids(m, "request_id"))
+    live.create_all(engine)
+    models, _ = both(_request_ids)
+    assert found(engine, models) == []
+    execute(engine, "DROP INDEX index_trace_tags_request_id")
+    [diff] = check_schema(engine, models).differences
+    assert (diff.kind, diff.repair) == ("missing_index", Repair.MANUAL), diff
 
 
 def _typed(metadata: sa.MetaData) -> sa.Table:
