@@ -96,7 +96,7 @@ def _delete_rows(s: Session, jobs: Sequence[Any]) -> tuple[set[tuple[str, str]],
     """Delete the locked jobs' rows (assets, attempts, jobs) and take them out of the rollup;
     the (sha256, key) of their files. The assets' delete returns what the rollup and the file
     lookup need, so no row is read twice (re-reading a batch's assets for the rollup took
-    0.1-0.3 s of each batch at 1 M jobs)."""
+    0.07-0.33 s of each 500-job batch at 200k-1 M jobs)."""
     ids = [job.id for job in jobs]
     owner = {job.id: job.user_id for job in jobs}
     c = _ASSETS.c
