@@ -105,20 +105,22 @@ def paced_script(rate: float, connections: int) -> str:
 def bench_database(
     dialect: str, admin_url: str, workdir: Path, prefix: str = "bench"
 ) -> Iterator[str]:
-    """An empty database of this dialect; a PostgreSQL one (`<prefix>_<random>`) is dropped
-    afterwards."""
+    """An empty database of this dialect; a server's (`<prefix>_<random>` on the server of
+    `admin_url`, PostgreSQL or MariaDB) is dropped afterwards."""
     if dialect == "sqlite":
         yield f"sqlite:///{workdir / 'bench.db'}"
         return
     name = f"{prefix}_{secrets.token_hex(6)}"
+    charset = " CHARACTER SET utf8mb4" if dialect == "mariadb" else ""
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
+        conn.execute(text(f"CREATE DATABASE {name}{charset}"))
     try:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
+        force = " WITH (FORCE)" if dialect == "postgresql" else ""
         with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
         admin.dispose()
 
 

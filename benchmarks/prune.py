@@ -1,11 +1,15 @@
-"""`ops prune`'s pace and what it costs job writes, on PostgreSQL (not a test).
+"""`ops prune`'s pace and what it costs job writes (not a test).
 
-    .venv/bin/python benchmarks/prune.py [--jobs N] [--assets-per-job N] [--batch N]
+    .venv/bin/python -m benchmarks.prune [--jobs N] [--assets-per-job N] [--batch N]
+        [--dialect postgresql|mariadb|sqlite]
 
-Fills a fresh `bench_…` database with N finished jobs 90 days old (each with asset rows),
-then prunes them in batches while another thread inserts a new job every few milliseconds,
-and prints jobs pruned per second and the insert latency (median, p99, max) during the prune.
-The files are left out (asset rows name keys no file backs): this measures the database side.
+Fills a fresh `bench_…` database (PostgreSQL by default) with N finished jobs 90 days old
+(each with asset rows) and has the database analyse it, as autovacuum (or an operator) would
+have for a table grown over months: unanalysed, PostgreSQL's planner takes the bulk-loaded
+table for a small one and sorts every old job for each batch's pick. Then it prunes them in
+batches while another thread inserts a new job every few milliseconds, and prints jobs
+pruned per second and the insert latency (median, p99, max) during the prune. The files are
+left out (asset rows name keys no file backs): this measures the database side.
 """
 
 from __future__ import annotations
@@ -19,11 +23,19 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import text
+
 from benchmarks.load import bench_database
 from scraper.config import Settings
 from scraper.jobs.housekeeping import BATCH, prune
 from scraper.models import Asset, Base, ScrapeJob, utcnow
 from scraper.runtime import Runtime
+
+ADMIN_URLS = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test",
+    "sqlite": "",
+}
 
 
 def fill(runtime: Runtime, jobs: int, per_job: int) -> None:
@@ -47,6 +59,14 @@ def fill(runtime: Runtime, jobs: int, per_job: int) -> None:
                 ])  # fmt: skip
 
 
+def analyse(runtime: Runtime) -> None:
+    """Fresh planner statistics of the filled tables."""
+    dialect = runtime.engine.dialect.name
+    with runtime.engine.begin() as conn:
+        for table in ("scrape_jobs", "assets"):
+            conn.execute(text(f"ANALYZE {'TABLE ' if dialect == 'mysql' else ''}{table}"))
+
+
 def insert_one(runtime: Runtime) -> float:
     started = time.perf_counter()
     now = utcnow()
@@ -58,21 +78,23 @@ def insert_one(runtime: Runtime) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument(
-        "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    )
+    parser.add_argument("--dialect", choices=sorted(ADMIN_URLS), default="postgresql")
+    parser.add_argument("--server-url", help="the server's admin URL (default: per dialect)")
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--assets-per-job", type=int, default=2)
     parser.add_argument("--batch", type=int, default=BATCH)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        with bench_database("postgresql", args.postgres_url, workdir) as url:
+        admin = args.server_url or ADMIN_URLS[args.dialect]
+        with bench_database(args.dialect, admin, workdir) as url:
             runtime = Runtime(Settings(database_url=url, data_dir=workdir / "data"))
             Base.metadata.create_all(runtime.engine)
             started = time.perf_counter()
             fill(runtime, args.jobs, args.assets_per_job)
-            print(f"filled {args.jobs:,} jobs in {time.perf_counter() - started:.1f} s")
+            analyse(runtime)
+            filled = time.perf_counter() - started
+            print(f"{args.dialect}: filled and analysed {args.jobs:,} jobs in {filled:.1f} s")
             latencies: list[float] = []
             done = threading.Event()
 

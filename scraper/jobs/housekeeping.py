@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
+    Table,
     and_,
     delete,
     distinct,
@@ -29,6 +32,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from scraper import rollup
 from scraper.errors import JobNotFound, JobStateError
+from scraper.jobs.reads.keyset import Position, past
 from scraper.jobs.service import JOB_ID_LENGTH
 from scraper.models import FINAL_STATUSES, Asset, JobAttempt, ScrapeJob, utcnow
 from scraper.periodic import Periodic
@@ -38,6 +42,10 @@ log = logging.getLogger(__name__)
 
 BATCH = 500  # measured: 923 jobs/s at 200, 2,244 at 500 (docs/benchmarks.md)
 _LOOKUP_CHUNK = 200  # pairs per lookup (SQLite allows 500 terms in a compound SELECT)
+# Deleted through the tables (Core): no ORM bookkeeping per statement.
+_ASSETS: Table = Asset.__table__  # type: ignore[assignment]
+_ATTEMPTS: Table = JobAttempt.__table__  # type: ignore[assignment]
+_JOBS: Table = ScrapeJob.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -69,25 +77,35 @@ def delete_job(
     if len(job_id) > JOB_ID_LENGTH or not job_id.isprintable():
         raise JobNotFound(job_id)
     with session_factory() as s, s.begin():
-        job = s.get(ScrapeJob, job_id, with_for_update=True)
+        job = s.execute(_locked().where(ScrapeJob.id == job_id)).first()
         if job is None or (user_id is not None and job.user_id != user_id):
             raise JobNotFound(job_id)
         if job.status not in FINAL_STATUSES:
             raise JobStateError(job_id, f"job {job_id} is {job.status}; cancel it first")
-        keys, assets = _delete_rows(s, [job_id])
+        keys, assets = _delete_rows(s, [job])
     return Removed(1, assets, remove_unreferenced(session_factory, files, keys))
 
 
-def _delete_rows(s: Session, job_ids: list[str]) -> tuple[set[tuple[str, str]], int]:
-    """Delete the jobs' rows (assets, attempts, jobs); the (sha256, key) of their files."""
-    keys = set(
-        s.execute(select(Asset.sha256, Asset.path).where(Asset.job_id.in_(job_ids)).distinct())
-    )
-    rollup.subtract_jobs(s, job_ids)
-    assets = s.execute(delete(Asset).where(Asset.job_id.in_(job_ids))).rowcount  # type: ignore[attr-defined]
-    s.execute(delete(JobAttempt).where(JobAttempt.job_id.in_(job_ids)))
-    s.execute(delete(ScrapeJob).where(ScrapeJob.id.in_(job_ids)))
-    return {(str(sha), str(key)) for sha, key in keys}, int(assets or 0)
+def _locked() -> Select[Any]:
+    """Jobs' ids and the columns their rollup counters depend on, locked: read once, they
+    are what the delete removes (a finished job changes only under its row lock)."""
+    return select(ScrapeJob.id, *rollup.STATE).with_for_update()
+
+
+def _delete_rows(s: Session, jobs: Sequence[Any]) -> tuple[set[tuple[str, str]], int]:
+    """Delete the locked jobs' rows (assets, attempts, jobs) and take them out of the rollup;
+    the (sha256, key) of their files. The assets' delete returns what the rollup and the file
+    lookup need, so no row is read twice (re-reading a batch's assets for the rollup took
+    0.07-0.33 s of each 500-job batch at 200k-1 M jobs)."""
+    ids = [job.id for job in jobs]
+    owner = {job.id: job.user_id for job in jobs}
+    c = _ASSETS.c
+    returned = (c.job_id, c.sha256, c.path, c.created_at, c.size_bytes)
+    gone = s.execute(delete(_ASSETS).where(c.job_id.in_(ids)).returning(*returned)).all()
+    s.execute(delete(_ATTEMPTS).where(_ATTEMPTS.c.job_id.in_(ids)))
+    s.execute(delete(_JOBS).where(_JOBS.c.id.in_(ids)))
+    rollup.subtract(s, jobs, [(owner[a.job_id], a.created_at, a.size_bytes) for a in gone])
+    return {(str(a.sha256), str(a.path)) for a in gone}, len(gone)
 
 
 def remove_unreferenced(
@@ -172,9 +190,9 @@ def prune(
     cutoff = (now or utcnow()) - older_than
     if dry_run:
         return count_prunable(session_factory, cutoff)
-    total = Removed()
+    total, after = Removed(), None
     while stop is None or not stop.is_set():
-        done = _prune_batch(session_factory, files, cutoff, batch)
+        done, after = _prune_batch(session_factory, files, cutoff, batch, after)
         if not done.jobs:
             return total
         total += done
@@ -184,15 +202,26 @@ def prune(
 
 
 def _prune_batch(
-    session_factory: sessionmaker[Session], files: Storage, cutoff: datetime, batch: int
-) -> Removed:
+    session_factory: sessionmaker[Session],
+    files: Storage,
+    cutoff: datetime,
+    batch: int,
+    after: Position | None,
+) -> tuple[Removed, Position | None]:
+    """One batch, picked past the last one's (created_at, id): an index seek, not a walk
+    through the entries of rows earlier batches deleted (not yet vacuumed). A job skipped
+    (locked, or not yet finished) is left for the next prune. The batch and its end."""
     with session_factory() as s, s.begin():
-        pick = select(ScrapeJob.id).where(prunable(cutoff)).order_by(ScrapeJob.created_at)
-        ids = list(s.scalars(pick.limit(batch).with_for_update(skip_locked=_skips(s))))
-        if not ids:
-            return Removed()
-        keys, assets = _delete_rows(s, ids)
-    return Removed(len(ids), assets, remove_unreferenced(session_factory, files, keys))
+        pick = _locked().where(prunable(cutoff))
+        if after is not None:
+            pick = pick.where(*past(s, after, newest_first=False))
+        pick = pick.order_by(ScrapeJob.created_at, ScrapeJob.id).limit(batch)
+        jobs = s.execute(pick.with_for_update(skip_locked=_skips(s))).all()
+        if not jobs:
+            return Removed(), after
+        keys, assets = _delete_rows(s, jobs)
+    end = Position("created_at", created_at=jobs[-1].created_at, id=jobs[-1].id)
+    return Removed(len(jobs), assets, remove_unreferenced(session_factory, files, keys)), end
 
 
 def _skips(s: Session) -> bool:

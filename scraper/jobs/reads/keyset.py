@@ -152,7 +152,7 @@ def read_page(
     base = select(*columns).where(*conditions)
     if group_name is None:
         newest_first = after.sort == "-created_at"
-        stmt = base.where(*_after(session, after, newest_first)) if after.in_database else base
+        stmt = base.where(*past(session, after, newest_first)) if after.in_database else base
         return list(session.execute(_ordered(stmt, newest_first).limit(want)))
     group = TABLE.c[group_name]
     value = after.group if after.in_database else _next_value(session, group, conditions, None)
@@ -160,7 +160,7 @@ def read_page(
     while value is not None and len(rows) < want:
         stmt = base.where(group == value)
         if inside:
-            stmt = stmt.where(*_after(session, after, True))
+            stmt = stmt.where(*past(session, after, True))
         rows += session.execute(_ordered(stmt, True).limit(want - len(rows)))
         if len(rows) < want:
             value = _next_value(session, group, conditions, value)
@@ -175,7 +175,7 @@ def _ordered(stmt: Select[Any], newest_first: bool) -> Select[Any]:
     return stmt.order_by(c.created_at.asc(), c.id.asc())
 
 
-def _after(session: Session, after: Position, newest_first: bool) -> list[ColumnElement[bool]]:
+def past(session: Session, after: Position, newest_first: bool) -> list[ColumnElement[bool]]:
     """Rows past (created_at, id): a row-value comparison (PostgreSQL, SQLite) or its
     expansion (MariaDB's range optimizer reads that as two ranges of one index)."""
     c = TABLE.c
