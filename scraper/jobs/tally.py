@@ -1,10 +1,10 @@
 """How many jobs are in each state, for the dashboard's per-state counts.
 
 Each state is a range of the (status, created_at) index (or (user_id, status, created_at)),
-counted as a job list's `total` is (scraper.jobs.reads.counting): exact up to 10,000 and the
-planner's estimate beyond (SQLite counts), so a poll reads at most 10,001 entries per state
-however many jobs a long-lived table holds (a GROUP BY status read all of them: 0.8 s at 1 M
-jobs on MariaDB).
+counted as a job list's `total` is (scraper.jobs.reads.counting): exact up to 10,000 and an
+estimate beyond (the planner's; SQLite's from a sample), so a poll reads at most 10,001
+entries per state however many jobs a long-lived table holds (a GROUP BY status read all of
+them: 0.8 s at 1 M jobs on MariaDB).
 """
 
 from __future__ import annotations
