@@ -67,6 +67,7 @@ SPAN_SECONDS = 6 * 24 * 3600
 EXPLAIN = False
 ONLY = ""
 PREFIX = "scale"
+REUSE = ""
 
 FILL: dict[str, tuple[str, str]] = {
     "postgresql": (
@@ -151,9 +152,16 @@ ANALYZE = {
 
 @contextmanager
 def database(server_url: str | None, size: int, keep: bool) -> Iterator[str]:
-    """A new empty database for one size (SQLite in a temp dir without a server URL)."""
+    """A new empty database for one size (SQLite in a temp dir without a server URL); with
+    --reuse, the database (or SQLite file) that a run with --keep filled."""
+    if REUSE:
+        yield REUSE if "://" in REUSE or server_url is None else _named(server_url, REUSE)
+        return
     if server_url is None:
-        yield f"sqlite:///{Path(tempfile.mkdtemp(prefix='scale-')) / 'bench.db'}"
+        url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='scale-')) / 'bench.db'}"
+        yield url
+        if keep:
+            print(f"kept database {url}")
         return
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     name = f"{PREFIX}_{size}_{uuid.uuid4().hex[:6]}"
@@ -168,6 +176,10 @@ def database(server_url: str | None, size: int, keep: bool) -> Iterator[str]:
         else:
             print(f"kept database {name}")
         admin.dispose()
+
+
+def _named(server_url: str, name: str) -> str:
+    return create_engine(server_url).url.set(database=name).render_as_string(hide_password=False)
 
 
 def fill(runtime: Runtime, size: int) -> tuple[float, int, int]:
@@ -303,13 +315,17 @@ def one_size(server_url: str | None, size: int, args: argparse.Namespace) -> dic
     with database(server_url, size, args.keep) as url:
         workdir = Path(tempfile.mkdtemp(prefix="scale-data-"))
         runtime = Runtime(Settings(database_url=url, data_dir=workdir, secret_key="bench"))
-        Base.metadata.create_all(runtime.engine)
-        seconds, jobs, assets = fill(runtime, size)
-        print(f"size {size:,}: filled {jobs:,} jobs and {assets:,} assets in {seconds:.0f} s")
-        seconds, rows = fill_rollup(runtime)
-        print(f"  rollup backfill (migration 0009): {rows:,} rows in {seconds:.1f} s")
-        create_user(runtime.Session, "bench", "bench password", admin=True)
-        token = create_token(runtime.Session, "bench")
+        if not REUSE:
+            Base.metadata.create_all(runtime.engine)
+            seconds, jobs, assets = fill(runtime, size)
+            print(f"size {size:,}: filled {jobs:,} jobs and {assets:,} assets in {seconds:.0f} s")
+            seconds, rows = fill_rollup(runtime)
+            print(f"  rollup backfill (migration 0009): {rows:,} rows in {seconds:.1f} s")
+        else:
+            print(f"size {size:,}: reusing {url}")
+        name = f"bench-{uuid.uuid4().hex[:8]}"
+        create_user(runtime.Session, name, "bench password", admin=True)
+        token = create_token(runtime.Session, name)
         headers = {"Authorization": f"Bearer {token}"}
         client = create_app({"SCRAPER_RUNTIME": runtime}).test_client()
         results = {}
@@ -350,11 +366,15 @@ def burst(
     done: list[int] = []
 
     def hammer() -> None:
+        # A 429 / 503 (the read slots, scraper.web.fairness) is asked again at once, or with
+        # --burst-polite after its Retry-After.
         with requests.Session() as http:
             while not stop.is_set():
                 response = http.get(base + path, headers=headers, timeout=60)
-                assert response.status_code == 200, (path, response.status_code)
-                done.append(1)
+                assert response.status_code in (200, 429, 503), (path, response.status_code)
+                done.append(response.status_code)
+                if response.status_code != 200 and args.burst_polite:
+                    stop.wait(float(response.headers.get("Retry-After", 1)))
 
     try:
         wait_ready(base, server, 60, log)
@@ -377,9 +397,11 @@ def burst(
         stop_process(server)
     ordered = sorted(spent)
     p99 = ordered[max(0, round(0.99 * len(ordered)) - 1)]
-    rate = len(done) / args.burst_seconds
+    rate = done.count(200) / args.burst_seconds
+    refused = (len(done) - done.count(200)) / args.burst_seconds
     print(
-        f"  burst: {args.burst_clients} clients on {path} ({rate:.0f} req/s); /healthz "
+        f"  burst: {args.burst_clients} clients on {path} ({rate:.0f} req/s answered, "
+        f"{refused:.0f} req/s 429/503); /healthz "
         f"p50 {statistics.median(spent):.1f} ms, p99 {p99:.1f} ms over {len(spent)} requests",
         flush=True,
     )
@@ -396,14 +418,20 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated job counts")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument(
+        "--reuse", default="", help="a database (name or URL; SQLite: URL) kept by --keep: no fill"
+    )
     parser.add_argument("--explain", action="store_true", help="print each statement's plan")
     parser.add_argument("--only", default="", help="run only the reads whose name contains this")
     parser.add_argument("--db-prefix", default="scale", help="name prefix of the databases")
     parser.add_argument("--burst-clients", type=int, default=8)
     parser.add_argument("--burst-seconds", type=float, default=10.0, help="0: no burst")
+    parser.add_argument(
+        "--burst-polite", action="store_true", help="burst clients wait a 429's Retry-After"
+    )
     args = parser.parse_args()
-    global EXPLAIN, ONLY, PREFIX
-    EXPLAIN, ONLY, PREFIX = args.explain, args.only, args.db_prefix
+    global EXPLAIN, ONLY, PREFIX, REUSE
+    EXPLAIN, ONLY, PREFIX, REUSE = args.explain, args.only, args.db_prefix, args.reuse
     sizes = [int(s) for s in args.sizes.split(",")]
     table = {size: one_size(args.server_url, size, args) for size in sizes}
     base = sizes[0]

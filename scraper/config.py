@@ -163,8 +163,8 @@ class Settings(BaseSettings):
     web_user_reads: int = setting(
         2,
         "expensive requests (job lists and searches, stats, asset lists, archives, the jobs "
-        "page; cancel, retry, bulk and delete, which may wait on a job's row lock) "
-        "one user may have running at once; more answer 429 with `Retry-After`",
+        "page, the dashboard's poll; cancel, retry, bulk and delete, which may wait on a job's "
+        "row lock) one user may have running at once; more answer 429 with `Retry-After`",
         gt=0,
     )
     web_reads: int = setting(

@@ -6,10 +6,14 @@ quotes and backslashes are plain characters.
 
 - PostgreSQL: `query ILIKE '%q%'`, served by the pg_trgm GIN index `ix_scrape_jobs_query_trgm`.
 - MariaDB: the side table `scrape_job_trigrams` (each job's distinct trigrams of LOWER(query)),
-  written by triggers in the job's own transaction; up to three of q's trigrams pick the
-  candidates, a byte-wise substring test of the lowercased texts decides.
+  written by triggers in the job's own transaction; the rarest of up to three of q's trigrams
+  picks the candidates, a byte-wise substring test of the lowercased texts decides.
 - SQLite: the FTS5 table `scrape_jobs_fts` (trigram tokenizer, rowid = the job's rowid),
   written by triggers; a phrase query is an exact case-insensitive substring match.
+
+On MariaDB and SQLite a common q (more than 10,000 candidates in the index) is not listed from
+the index (materialising every match cost 1.7 s at 1 M jobs on MariaDB): the newest-first walk
+tests each row, and the count starts from the index and stops at 10,001 (`search`).
 
 A `q` shorter than three characters has no trigram: it is a scan, newest first, that stops
 when the page is full (and a count that stops at 10,001 matches).
@@ -22,21 +26,27 @@ re-creating the SQLite triggers and FTS content after a rebuild of scrape_jobs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     DDL,
     ColumnElement,
+    FromClause,
+    ScalarSelect,
+    Select,
     Table,
     and_,
     bindparam,
     column,
     event,
     func,
+    literal,
     literal_column,
     select,
     table,
 )
+from sqlalchemy.orm import Session
 
 TRIGRAM = 3
 BACKFILL_BATCH = 5000  # jobs per backfill transaction (migration 0010)
@@ -223,38 +233,85 @@ def _positions(length: int) -> list[int]:
     return sorted({1, (1 + last) // 2, last})
 
 
-def contains(query: ColumnElement[str], q: str, dialect: str) -> ColumnElement[bool]:
-    """`q` (lowercased) is a substring of `query` (lowercased), through this database's index."""
+@dataclass(frozen=True)
+class Search:
+    """How one `q` is served: `condition` tests a job row (the page's walk); `driver`, when
+    set, is where a count starts instead: an index's matching entries joined to scrape_jobs,
+    read in that index's order, so a capped count reads no more entries than it counts."""
+
+    condition: ColumnElement[bool]
+    driver: Driver | None = None
+
+
+@dataclass(frozen=True)
+class Driver:
+    """Where a count starts: `index`, joined to scrape_jobs `on`, its entries that match q
+    (`where`, the whole test of q), or (`index` None) scrape_jobs itself in `position` order;
+    SQLite: `position`, the rowid (read ascending) a count past its cap is extrapolated from."""
+
+    index: FromClause | None
+    on: ColumnElement[bool] | None
+    where: ColumnElement[bool]
+    position: ColumnElement[Any] | None = None
+    alone: bool = False  # `where` needs no job row: without other conditions, no join
+
+
+def search(session: Session, query: ColumnElement[str], q: str, common: int) -> Search:
+    """The test of `q` (lowercased) as a substring of `query` (lowercased), through this
+    database's index.
+
+    PostgreSQL: the trigram GIN index serves every q. MariaDB and SQLite first count q's
+    candidates in their index, capped at `common` + 1 (an index range; MariaDB: the rarest of
+    q's trigrams). At most `common`: the candidates' ids are the rows (a bounded list).
+    More: matches are dense, so the newest-first walk finds a page of them within a few
+    rows of each other, each tested on its own row (no list of every match); and a count
+    starts from the index (`Driver`) and stops at its cap.
+    """
+    dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return query.ilike(like_pattern(q), escape="\\")
+        return Search(query.ilike(like_pattern(q), escape="\\"))
     if dialect == "mysql":
-        return _mysql_contains(query, q)
-    return _sqlite_contains(query, q)
+        return _mysql_search(session, query, q, common)
+    return _sqlite_search(session, query, q, common)
 
 
-def _mysql_contains(query: ColumnElement[str], q: str) -> ColumnElement[bool]:
+def _capped(stmt: Select[Any], cap: int) -> ScalarSelect[Any]:
+    return select(func.count()).select_from(stmt.limit(cap + 1).subquery()).scalar_subquery()
+
+
+def _mysql_search(session: Session, query: ColumnElement[str], q: str, common: int) -> Search:
     # LOWER by the column's collation on both sides; compared as bytes (UTF-8 substrings are
     # byte substrings), so neither accents nor emoji compare equal as the collation would have.
     folded = func.lower(bindparam(None, q, type_=query.type))
     exact = func.instr(func.binary(func.lower(query)), func.binary(folded)) > 0
     if len(q) < TRIGRAM:
-        return exact
+        return Search(exact)
     grams = table(GRAMS_TABLE, column("gram"), column("job_id"))
+    picks = [func.substring(folded, start, TRIGRAM) for start in _positions(len(q))]
+    counts = session.execute(
+        select(*(_capped(select(literal(1)).where(grams.c.gram == g), common) for g in picks))
+    ).one()
+    found, rarest = min((int(n), i) for i, n in enumerate(counts))
     job_id: ColumnElement[str] = literal_column("scrape_jobs.id")
-    picks = [
-        job_id.in_(
-            select(grams.c.job_id).where(grams.c.gram == func.substring(folded, start, TRIGRAM))
-        )
-        for start in _positions(len(q))
-    ]
-    return and_(*picks, exact)
+    if found <= common:
+        candidates = select(grams.c.job_id).where(grams.c.gram == picks[rarest])
+        return Search(and_(job_id.in_(candidates), exact))
+    pick = grams.alias("pick")
+    within = and_(pick.c.gram == picks[rarest], exact)
+    return Search(exact, Driver(pick, job_id == pick.c.job_id, within))
 
 
-def _sqlite_contains(query: ColumnElement[str], q: str) -> ColumnElement[bool]:
-    if len(q) < TRIGRAM:
-        # No trigram to look up: the unicode-aware lower() every scraper connection registers.
-        return func.instr(func.unicode_lower(query), q.lower()) > 0
+def _sqlite_search(session: Session, query: ColumnElement[str], q: str, common: int) -> Search:
+    # No trigram to look up, or a dense match: the unicode-aware lower() every scraper
+    # connection registers, on the row.
+    scan = func.instr(func.unicode_lower(query), q.lower()) > 0
+    rowid: ColumnElement[int] = literal_column("scrape_jobs.rowid")
+    if len(q) < TRIGRAM:  # counted in rowid order, extrapolated past the cap
+        return Search(scan, Driver(None, None, scan, rowid))
     fts = table(FTS_TABLE, column("rowid"), column(FTS_TABLE))
     phrase = '"' + q.replace('"', '""') + '"'
-    matching = select(fts.c.rowid).where(fts.c[FTS_TABLE].op("MATCH")(phrase))
-    return literal_column("scrape_jobs.rowid").in_(matching)
+    match = fts.c[FTS_TABLE].op("MATCH")(phrase)
+    found = int(session.scalar(select(_capped(select(fts.c.rowid).where(match), common))) or 0)
+    if found <= common:
+        return Search(rowid.in_(select(fts.c.rowid).where(match)))
+    return Search(scan, Driver(fts, rowid == fts.c.rowid, match, fts.c.rowid, alone=True))

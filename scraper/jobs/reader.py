@@ -20,12 +20,13 @@ from sqlalchemy.exc import DBAPIError, NoSuchTableError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scraper.db import is_transient
+from scraper.jobs.reads import counting
 from scraper.jobs.reads.counting import count_jobs
 from scraper.jobs.reads.keyset import Position, read_page
 from scraper.jobs.reads.keyset import can_page as keyset_ok
 from scraper.jobs.record import COLUMN_FIELDS, JobRecord
 from scraper.models import ScrapeJob
-from scraper.textsearch import contains, like_pattern
+from scraper.textsearch import like_pattern, search
 
 
 class JobSort(StrEnum):
@@ -153,8 +154,13 @@ class JobReader:
                 return DatabasePage([], 0)
             keyset = keyset_ok(where.sort, present) and (offset == 0 or after is not None)
             with self.Session() as s:
-                conditions = _conditions(where, present, s.get_bind().dialect.name)
-                total = count_jobs(s, conditions)
+                others = _conditions(where, present)
+                conditions, driver = others, None
+                if where.q is not None and "query" in present:
+                    found = search(s, TABLE.c.query, where.q, counting.EXACT_LIMIT)
+                    conditions, driver = [*others, found.condition], found.driver
+                # A driver's own condition tests q: the count needs only the others.
+                total = count_jobs(s, others if driver else conditions, driver=driver)
                 if limit <= 0:
                     return DatabasePage([], total.count, total.estimated)
                 columns = self._selected(present)
@@ -193,15 +199,13 @@ def record_from(values: Any) -> JobRecord:
     return JobRecord(**data, storage="database")
 
 
-def _conditions(
-    where: JobFilter, present: frozenset[str], dialect: str
-) -> list[ColumnElement[bool]]:
-    """SQL conditions for the filter; one on a column the database lacks cannot be applied."""
+def _conditions(where: JobFilter, present: frozenset[str]) -> list[ColumnElement[bool]]:
+    """SQL conditions for the filter but `q` (scraper.textsearch.search); one on a column the
+    database lacks cannot be applied."""
     c, out = TABLE.c, []
     wanted: Sequence[tuple[str, Any, Any]] = (
         ("status", where.status, lambda v: c.status == v),
         ("user_id", where.user_id, lambda v: c.user_id == v),
-        ("query", where.q, lambda v: contains(c.query, v, dialect)),
         (
             "enabled_sources",
             where.source,

@@ -201,7 +201,7 @@ def sources() -> ResponseReturnValue:
 
 
 @bp.get("/dashboard")
-@documented(response=DashboardOut)
+@documented(response=DashboardOut, expensive=True)
 def dashboard() -> ResponseReturnValue:
     """What the dashboard polls: active jobs, recent jobs, banner and health panel."""
     return dashboard_state()

@@ -1,10 +1,10 @@
 """Fair sharing of the expensive requests: one user cannot take every server thread.
 
 A view declared `@documented(..., expensive=True)` (job lists and searches, stats, asset lists,
-archives, the jobs page, and the writes that lock a job's row: cancel, retry, bulk, delete, which
-may wait `SCRAPER_DB_LOCK_TIMEOUT` behind a transaction held elsewhere) takes a slot before it
-runs: at most `SCRAPER_WEB_USER_READS` per user
-(all their sessions and tokens together) and `SCRAPER_WEB_READS` for everyone. A request that
+archives, the jobs page, the dashboard's poll, and the writes that lock a job's row: cancel,
+retry, bulk, delete, which may wait `SCRAPER_DB_LOCK_TIMEOUT` behind a transaction held
+elsewhere) takes a slot before it runs: at most `SCRAPER_WEB_USER_READS` per user (all their
+sessions and tokens together) and `SCRAPER_WEB_READS` for everyone. A request that
 finds no slot is refused at once, never queued (a queued request holds a server thread just
 the same): 429 `too_many_requests` over the user's limit, 503 `server_busy` over the global
 one, each with `Retry-After` and the setting that limits it named in the body. A streamed

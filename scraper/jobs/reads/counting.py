@@ -2,7 +2,10 @@
 
 The exact count reads at most EXACT_LIMIT + 1 index entries (`SELECT count(*) FROM (SELECT 1
 ... LIMIT n)`); past it PostgreSQL's and MariaDB's EXPLAIN give the planner's row estimate
-(statistics, not a scan). SQLite has no such estimate, so it counts (over the smallest index).
+(statistics, not a scan). SQLite has no such estimate: a count driven by the FTS index
+(a common `q`) is extrapolated from where its capped read stopped, any other from the share
+of the newest SAMPLE jobs that match (one rowid range; an exact count of 850,000 `completed`
+jobs took 276 ms at 1 M).
 """
 
 from __future__ import annotations
@@ -12,14 +15,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ClauseElement, ColumnElement, Executable, Select, func, literal, select
+from sqlalchemy import (
+    ClauseElement,
+    ColumnElement,
+    Executable,
+    Select,
+    func,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy.sql.visitors import iterate
 
 from scraper.models import ScrapeJob
+from scraper.textsearch import Driver
 
 EXACT_LIMIT = 10_000
+SAMPLE = 10_000  # SQLite: rows an estimate past EXACT_LIMIT reads
 TABLE = ScrapeJob.__table__
+ROWID: ColumnElement[int] = literal_column("scrape_jobs.rowid")
 
 
 @dataclass(frozen=True)
@@ -31,20 +48,79 @@ class Total:
 
 
 def count_jobs(
-    session: Session, conditions: Sequence[ColumnElement[bool]], exact_limit: int = EXACT_LIMIT
+    session: Session,
+    conditions: Sequence[ColumnElement[bool]],
+    exact_limit: int = EXACT_LIMIT,
+    driver: Driver | None = None,
 ) -> Total:
-    """Jobs matching `conditions`: exact up to `exact_limit`, estimated beyond (never below)."""
-    capped = select(literal(1)).select_from(TABLE).where(*conditions).limit(exact_limit + 1)
-    exact = int(session.scalar(select(func.count()).select_from(capped.subquery())) or 0)
+    """Jobs matching `conditions`: exact up to `exact_limit`, estimated beyond (never below).
+
+    With a `driver` (scraper.textsearch: a `q` whose matches are many), the rows are read
+    from the driver's index, joined to the jobs in that order (MariaDB: STRAIGHT_JOIN)."""
+    rows = _rows(conditions, driver)
+    position = literal(1) if driver is None or driver.position is None else driver.position
+    capped = rows.with_only_columns(position.label("at")).limit(exact_limit + 1).subquery()
+    exact, last = session.execute(select(func.count(), func.max(capped.c.at))).one()
     if exact <= exact_limit:
-        return Total(exact)
-    everything = select(func.count()).select_from(TABLE).where(*conditions)
+        return Total(int(exact))
     dialect = session.get_bind().dialect.name
-    if dialect not in ("postgresql", "mysql"):
-        return Total(int(session.scalar(everything) or 0))
-    rows = select(literal(1)).select_from(TABLE).where(*conditions)
-    guess = _estimate(session, rows, dialect)
+    if dialect in ("postgresql", "mysql"):
+        guess = _estimate(session, rows, dialect)
+    elif driver is not None and driver.position is not None:
+        guess = _extrapolate(session, int(exact), int(last))
+    else:
+        guess = _sampled(session, conditions)
     return Total(max(guess, exact_limit + 1), estimated=True)
+
+
+def _rows(conditions: Sequence[ColumnElement[bool]], driver: Driver | None) -> Select[Any]:
+    if driver is None:
+        return select(literal(1)).select_from(TABLE).where(*conditions)
+    if driver.index is None or driver.on is None:  # the jobs themselves, in position order
+        stmt = select(literal(1)).select_from(TABLE).where(driver.where, *conditions)
+        return stmt.order_by(driver.position)
+    if driver.alone and not conditions:
+        return select(literal(1)).select_from(driver.index).where(driver.where)
+    joined = driver.index.join(TABLE, driver.on)
+    stmt = select(literal(1)).select_from(joined).where(driver.where, *conditions)
+    return stmt.prefix_with("STRAIGHT_JOIN", dialect="mysql")
+
+
+def _rowid_range(session: Session) -> tuple[int | None, int | None]:
+    ends = (select(end(ROWID)).select_from(TABLE).scalar_subquery() for end in (func.min, func.max))
+    low, high = session.execute(select(*ends)).one()
+    return low, high
+
+
+def _extrapolate(session: Session, counted: int, last: int) -> int:
+    """SQLite: `counted` matches read up to rowid `last` in rowid order; at that density,
+    how many in the whole rowid range (two seeks)."""
+    low, high = _rowid_range(session)
+    if low is None or high is None or last < low:
+        return counted
+    return round(counted * (high - low + 1) / (last - low + 1))
+
+
+def _sampled(session: Session, conditions: Sequence[ColumnElement[bool]]) -> int:
+    """SQLite: the share of the newest SAMPLE rowids (one range of the table, a LIMIT keeps
+    the planner to it) that match, times the rowid range."""
+    low, high = _rowid_range(session)
+    if low is None or high is None:
+        return 0
+    span = high - low + 1
+    if not conditions:
+        return span
+    seen = {
+        getattr(element, "name", None)
+        for condition in conditions
+        for element in iterate(condition)
+        if getattr(element, "table", None) is TABLE
+    }
+    used: list[ColumnElement[Any]] = [c for c in TABLE.columns if c.name in seen] or [ROWID]
+    newest = select(*used).where(ROWID > high - SAMPLE).order_by(ROWID).limit(SAMPLE).subquery()
+    adapted = [ClauseAdapter(newest).traverse(c) for c in conditions]
+    hits = int(session.scalar(select(func.count()).select_from(newest).where(*adapted)) or 0)
+    return round(hits * span / min(SAMPLE, span))
 
 
 class Explain(Executable, ClauseElement):

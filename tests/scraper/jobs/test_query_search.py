@@ -15,6 +15,8 @@ from scraper import textsearch
 from scraper.db import make_engine, make_sessionmaker
 from scraper.jobs import JobFilter
 from scraper.jobs.reader import JobReader
+from scraper.jobs.reads import counting
+from scraper.jobs.reads.counting import count_jobs
 from scraper.migrations import alembic_config
 from scraper.migrations.manage import check_schema, migrate
 from scraper.models import ScrapeJob
@@ -98,6 +100,31 @@ def test_q_finds_what_python_finds_on_every_database(runtime: Runtime) -> None:
     now = [q for q in CORPUS if q not in ("red fox", "Firefox")] + ["grey"]
     for q in ("fox", "fo", "grey", "red fox", "refo"):
         assert _found(runtime, q) == {c for c in now if q.lower() in c.lower()}, q
+
+
+@pytest.mark.parametrize(
+    "db_url",
+    ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)],
+    indirect=True,
+)
+def test_a_common_q_walks_the_rows_and_counts_from_the_index(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past `common` candidates (here 2, normally 10,000) MariaDB and SQLite test q on each
+    row of the newest-first walk and count from the index: the same jobs as Python, newest
+    first, the same total; a count past its cap is an estimate, never below the cap."""
+    _fill(runtime.engine)
+    monkeypatch.setattr(counting, "EXACT_LIMIT", 2)
+    wrong = {q: (_found(runtime, q), _reference(q)) for q in QUERIES}
+    assert {q: v for q, v in wrong.items() if v[0] != v[1]} == {}
+    page = runtime.jobs.reader.page(JobFilter(q="fox", status="pending"), limit=2)
+    assert [j.query for j in page.jobs] == ["red fox", "Red FOX jumps over"]
+    assert page.total == len(_reference("fox"))  # counted through the index joined to jobs
+    with runtime.Session() as s:
+        found = textsearch.search(s, ScrapeJob.query, "fox", 2)
+        assert found.driver is not None
+        total = count_jobs(s, [], exact_limit=2, driver=found.driver)
+    assert total.estimated and total.count >= 3, total
 
 
 def _statements(conn: Connection) -> list[str]:
