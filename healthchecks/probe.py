@@ -166,13 +166,15 @@ Write = Callable[[ProbeRun], None]
 def probe_job(job_id: str) -> JobRecord:
     """A job as `JobService.create` makes it, with every column holding a value.
 
-    Texts are as long as the API lets them be, so a narrowed column refuses here; the columns
+    Texts are as long as the API lets them be, so a narrowed column refuses here, and hold a
+    character outside the Basic Multilingual Plane (an emoji, as users type them), so a column
+    in a character set that cannot store it (latin1, MySQL's 3-byte utf8) refuses; the columns
     a new job leaves empty get a value too, so the insert names every column of the table.
     """
     now = utcnow()
     return JobRecord(
         id=job_id,
-        query="q" * 500,  # the longest query the API accepts
+        query="🦊 " + "q" * 498,  # the longest query the API accepts, with what users type
         max_content=1,
         safe_search=True,
         enabled_sources=["selftest"],

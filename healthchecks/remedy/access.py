@@ -92,6 +92,39 @@ def _pg_privilege(refusal: Refusal, engine: Engine) -> Explanation:
     )
 
 
+def hidden_table(table: str, engine: Engine) -> Explanation | None:
+    """PostgreSQL: a table "missing" to this role that exists in a schema it cannot use or does
+    not search. The fix is the grant or the search_path, never `ops migrate` (which would
+    build empty tables beside the ones that hold the data)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    found = rows(
+        engine,
+        "SELECT n.nspname AS schema, has_schema_privilege(n.oid, 'USAGE') AS usable "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relname = :t AND c.relkind IN ('r', 'p') "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY n.nspname",
+        t=table,
+    )
+    if not found:
+        return None
+    user = str(one(engine, "SELECT current_user") or engine.url.username)
+    schema, usable = found[0]["schema"], found[0]["usable"]
+    if not usable:
+        sql = f'GRANT USAGE ON SCHEMA "{schema}" TO "{user}";'
+        why = f"lacks USAGE on {schema}, the schema that holds them"
+    else:
+        sql = f'ALTER ROLE "{user}" SET search_path = "{schema}";'
+        why = f"does not search schema {schema}, which holds them (search_path)"
+    return Explanation(
+        f"The service's tables exist ({table} in schema {schema}) but the database role "
+        f"{user!r} {why}: to it they look missing. Do not create them again beside the data; "
+        "let the role see them.",
+        Fix(f"run as the schema's owner or an admin: {sql} then restart the service", sql=sql),
+        {"role": user, "schema": schema, "table": table, "grant": sql, "hidden": True},
+    )
+
+
 def _pg_grant(what: str, privileges: list[str], user: str) -> str:
     if what.startswith("sequence "):
         return f'GRANT USAGE, SELECT ON SEQUENCE "{what.split(" ", 1)[1]}" TO "{user}";'
