@@ -7,8 +7,11 @@ service's own write paths (`JobStore.insert` with a job whose every column holds
 the claim update from `claim_values`, `JobStore.progress`, the fenced `add_assets`,
 `JobStore.complete`, `record_attempt`, the heartbeat upsert, `open_session`,
 `record_failure`), each bound to one connection whose outer transaction is always rolled
-back (every service transaction becomes a savepoint inside it). A column the models gain is
-written by the probe because the service writes it.
+back (every service transaction becomes a savepoint inside it), then reads every table it
+wrote (the service reads them all; a role may write a table it cannot read). A column the
+models gain is written by the probe because the service writes it. The report says what the
+writes covered: tables, columns, and the privileges they took (INSERT / UPDATE / DELETE per
+table from the SQL sent, SELECT on each).
 
 Nothing it writes survives, counters included: a row whose id the database would draw from a
 sequence (PostgreSQL) or an AUTO_INCREMENT counter (MariaDB) gets a negative id of the probe's
@@ -89,12 +92,16 @@ class ProbeReport:
     elapsed_ms: float = 0.0
     # What the accepted writes covered: table -> the columns they set (from the SQL sent).
     coverage: dict[str, set[str]] = field(default_factory=dict)
+    # table -> the statements it took (INSERT, UPDATE, DELETE; an upsert is both of the first
+    # two), and SELECT: the service reads every table it writes.
+    verbs: dict[str, set[str]] = field(default_factory=dict)
     sequences_checked: set[str] = field(default_factory=set)
 
     def coverage_json(self) -> dict[str, Any]:
         return {
             "tables": {table: sorted(cols) for table, cols in sorted(self.coverage.items())},
             "columns": sum(len(cols) for cols in self.coverage.values()),
+            "privileges": {t: sorted(v | {"SELECT"}) for t, v in sorted(self.verbs.items())},
             "sequence_privileges_checked": sorted(self.sequences_checked),
         }
 
@@ -117,6 +124,7 @@ class ProbeRun:
 
     conn: Connection
     ids: dict[str, Any]
+    written: dict[str, set[str]] = field(default_factory=dict)  # the report's coverage so far
     session: sessionmaker[Session] = field(init=False)
     store: JobStore = field(init=False)
     token: int | None = None
@@ -158,13 +166,15 @@ Write = Callable[[ProbeRun], None]
 def probe_job(job_id: str) -> JobRecord:
     """A job as `JobService.create` makes it, with every column holding a value.
 
-    Texts are as long as the API lets them be, so a narrowed column refuses here; the columns
+    Texts are as long as the API lets them be, so a narrowed column refuses here, and hold a
+    character outside the Basic Multilingual Plane (an emoji, as users type them), so a column
+    in a character set that cannot store it (latin1, MySQL's 3-byte utf8) refuses; the columns
     a new job leaves empty get a value too, so the insert names every column of the table.
     """
     now = utcnow()
     return JobRecord(
         id=job_id,
-        query="q" * 500,  # the longest query the API accepts
+        query="🦊 " + "q" * 498,  # the longest query the API accepts, with what users type
         max_content=1,
         safe_search=True,
         enabled_sources=["selftest"],
@@ -309,6 +319,17 @@ def _login_attempt(run: ProbeRun) -> None:
     record_failure(run.session, "probe-" + "n" * 74, "203.0.113.1")
 
 
+def _read_back(run: ProbeRun) -> None:
+    """The service reads every table it writes (lists, sign-in throttle, sessions, the Health
+    panel): a role that may write a table but not read it is refused here, by the database."""
+    for table in sorted(run.written):
+        run.conn.exec_driver_sql(f"SELECT 1 FROM {_quoted(run.conn, table)} WHERE 1 = 0").all()
+
+
+def _quoted(conn: Connection, name: str) -> str:
+    return str(conn.dialect.identifier_preparer.quote(name))
+
+
 # Each group is one transaction: a later write needs the earlier ones (the asset, its job).
 GROUPS: list[list[tuple[str, str, Write]]] = [
     [
@@ -326,6 +347,7 @@ GROUPS: list[list[tuple[str, str, Write]]] = [
         ("open session", "user_sessions", _open_session),
     ],
     [("login attempt", "login_attempts", _login_attempt)],
+    [("read back", "every table written", _read_back)],
 ]
 
 
@@ -350,8 +372,10 @@ def _run_group(
             trans = conn.begin()
             try:
                 _short_lock_wait(conn)
-                run = ProbeRun(conn, ids, sequences_checked=report.sequences_checked)
-                event.listen(conn, "after_cursor_execute", _covered(report.coverage))
+                run = ProbeRun(
+                    conn, ids, written=report.coverage, sequences_checked=report.sequences_checked
+                )
+                event.listen(conn, "after_cursor_execute", _covered(report))
                 for name, table, write in group:
                     if steps and not steps[-1].ok:
                         steps.append(ProbeStep(name, table, False, skipped=steps[-1].name))
@@ -370,22 +394,31 @@ def _run_group(
 _INSERT = re.compile(r'^\s*INSERT INTO "?(\w+)"?\s*\(([^)]*)\)', re.I)
 _UPDATE = re.compile(r'^\s*UPDATE "?(\w+)"?\s+SET\s+(.*?)\s+WHERE\s', re.I | re.S)
 _SET_ITEM = re.compile(r'^"?(\w+)"?\s*=')
+_DELETE = re.compile(r'^\s*DELETE FROM "?(\w+)"?', re.I)
+_UPSERT = re.compile(r"\bON (?:CONFLICT\b.*\bDO UPDATE|DUPLICATE KEY UPDATE)\b", re.I | re.S)
 
 
-def _covered(coverage: dict[str, set[str]]) -> Callable[..., None]:
-    """An after_cursor_execute listener noting the table and columns of each accepted write."""
+def _covered(report: ProbeReport) -> Callable[..., None]:
+    """An after_cursor_execute listener noting the table, columns and verb of each write."""
 
     def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         found = _INSERT.match(statement)
         if found:
             columns = [c.strip().strip('"`') for c in found.group(2).split(",")]
+            verbs = {"INSERT", "UPDATE"} if _UPSERT.search(statement) else {"INSERT"}
         else:
             found = _UPDATE.match(statement)
-            if not found:
-                return
-            parts = (_SET_ITEM.match(p.strip()) for p in found.group(2).split(","))
-            columns = [m.group(1) for m in parts if m]
-        coverage.setdefault(found.group(1).strip("`"), set()).update(c for c in columns if c)
+            if found:
+                parts = (_SET_ITEM.match(p.strip()) for p in found.group(2).split(","))
+                columns, verbs = [m.group(1) for m in parts if m], {"UPDATE"}
+            else:
+                found = _DELETE.match(statement)
+                if not found:
+                    return
+                columns, verbs = [], {"DELETE"}
+        table = found.group(1).strip("`")
+        report.coverage.setdefault(table, set()).update(c for c in columns if c)
+        report.verbs.setdefault(table, set()).update(verbs)
 
     return note
 

@@ -19,6 +19,7 @@ class RefusalKind(enum.StrEnum):
     PRIVILEGE = "privilege"
     READ_ONLY = "read_only"
     LOCKED = "locked"
+    TIMEOUT = "statement_timeout"  # cut by a time limit of the server's, not a lock wait
     NOT_NULL = "not_null"
     CHECK = "check"
     TRIGGER = "trigger"
@@ -79,6 +80,7 @@ _ERRNO = {
     **dict.fromkeys((1142, 1143, 1044, 1227, 1370), RefusalKind.PRIVILEGE),
     **dict.fromkeys((1290, 1792, 1836), RefusalKind.READ_ONLY),
     **dict.fromkeys((1205, 1213), RefusalKind.LOCKED),
+    **dict.fromkeys((1969, 3024), RefusalKind.TIMEOUT),  # max_statement_time, max_execution_time
     **dict.fromkeys((1048, 1364), RefusalKind.NOT_NULL),
     **dict.fromkeys((4025, 3819), RefusalKind.CHECK),
     **dict.fromkeys((1451, 1452, 1216, 1217), RefusalKind.FOREIGN_KEY),

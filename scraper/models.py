@@ -25,7 +25,6 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -48,6 +47,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "mysql":
+            from sqlalchemy.dialects import mysql  # loaded on first use: a process on
+            # SQLite or PostgreSQL never imports MariaDB's dialect (nor PostgreSQL's, elsewhere)
+
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime())
 

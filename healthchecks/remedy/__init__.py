@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from healthchecks.base import Fix
 from healthchecks.refusal import Refusal, RefusalKind
-from healthchecks.remedy import access, constraints, locks
+from healthchecks.remedy import access, constraints, limits, locks
 from healthchecks.remedy.common import Explanation, sqlite_path, table_of
 from healthchecks.remedy.connect import connection_fault
 
@@ -20,6 +20,10 @@ __all__ = ["Explanation", "explain", "missing_database", "sqlite_path"]
 
 
 def _schema(refusal: Refusal, engine: Engine, url: str) -> Explanation:
+    if refusal.kind is RefusalKind.MISSING_TABLE and refusal.table:
+        hidden = access.hidden_table(refusal.table, engine)
+        if hidden is not None:  # never build the tables anew beside the ones that hold the data
+            return hidden
     what = (
         f"table {refusal.table} is missing"
         if refusal.kind is RefusalKind.MISSING_TABLE
@@ -76,6 +80,7 @@ EXPLAIN: dict[RefusalKind, Callable[[Refusal, Engine, str], Explanation]] = {
     RefusalKind.PRIVILEGE: access.privilege,
     RefusalKind.READ_ONLY: access.read_only,
     RefusalKind.LOCKED: locks.locked,
+    RefusalKind.TIMEOUT: limits.statement_timeout,
     RefusalKind.NOT_NULL: constraints.not_null,
     RefusalKind.VALUE: constraints.value,
     RefusalKind.CHECK: constraints.check,

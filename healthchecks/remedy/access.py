@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,30 +17,118 @@ from healthchecks.remedy.common import (
     mysql_admin_command,
     one,
     psql_target,
+    rows,
     rows_or_none,
     sqlite_path,
 )
+from scraper.models import Base
 
 
 def privilege(refusal: Refusal, engine: Engine, url: str) -> Explanation:
-    dialect, database = engine.dialect.name, engine.url.database or ""
+    if engine.dialect.name == "postgresql":
+        return _pg_privilege(refusal, engine)
+    database = engine.url.database or ""
     table = refusal.table or "scrape_jobs"
-    if dialect == "mysql":
-        who = str(one(engine, "SELECT CURRENT_USER()") or f"{engine.url.username}@%")
-        user, _, host = who.partition("@")
-        grant = f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{database}`.* TO '{user}'@'{host}';"
-    else:
-        user = str(one(engine, "SELECT current_user") or engine.url.username)
-        grant = (
-            f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{user}"; '
-            f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{user}";'
-        )
+    who = str(one(engine, "SELECT CURRENT_USER()") or f"{engine.url.username}@%")
+    user, _, host = who.partition("@")
+    grant = f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{database}`.* TO '{user}'@'{host}';"
     return Explanation(
         f"The database role {user!r} may read but not write: the database refused "
         f"{_verb(refusal)} on {table} for lack of privilege, so every job write fails.",
         Fix(f"run as the tables' owner or an admin, in database {database}: {grant}", sql=grant),
         {"role": user, "database": database, "grant": grant},
     )
+
+
+_SCHEMA_DENIED = re.compile(r"permission denied for schema (?P<schema>\w+)")
+# What this role lacks on the service's tables and their id sequences, in the current schema.
+_PG_LACKING = """
+SELECT c.relname AS name, c.relkind AS kind, p.privilege
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'USAGE']) AS p(privilege)
+WHERE (c.relkind IN ('r', 'p') AND c.relname = ANY(:tables) AND p.privilege <> 'USAGE'
+       AND NOT has_table_privilege(c.oid, p.privilege))
+   OR (c.relkind = 'S' AND p.privilege = 'USAGE' AND NOT has_sequence_privilege(c.oid, 'USAGE')
+       AND EXISTS (SELECT 1 FROM pg_depend d JOIN pg_class t ON t.oid = d.refobjid
+                   WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')
+                   AND t.relname = ANY(:tables)))
+ORDER BY c.relkind DESC, c.relname, p.privilege
+"""
+
+
+def _pg_privilege(refusal: Refusal, engine: Engine) -> Explanation:
+    """Name what the role lacks (asked of the catalog after the refusal) and grant just that."""
+    database = engine.url.database or ""
+    user = str(one(engine, "SELECT current_user") or engine.url.username)
+    schema = _SCHEMA_DENIED.search(refusal.message)
+    if schema:
+        name = schema.group("schema")
+        grant = f'GRANT USAGE ON SCHEMA "{name}" TO "{user}";'
+        lacking = {f"schema {name}": ["USAGE"]}
+    else:
+        tables = sorted(Base.metadata.tables)
+        found = rows(engine, _PG_LACKING, tables=tables)
+        lacking = {}
+        for row in found:
+            what = f"sequence {row['name']}" if row["kind"] == "S" else row["name"]
+            lacking.setdefault(what, []).append(row["privilege"])
+        grant = " ".join(_pg_grant(what, privileges, user) for what, privileges in lacking.items())
+    if not grant:  # the catalog would not say: grant what the service needs everywhere
+        grant = (
+            f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{user}"; '
+            f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{user}";'
+        )
+    refused = refusal.table or (schema.group("schema") if schema else "scrape_jobs")
+    named = lacking.get(refused) or lacking.get(f"sequence {refused}") or []
+    what = f"{' and '.join(named)} on {refused}" if named else f"{_verb(refusal)} on {refused}"
+    listed = "; ".join(f"{', '.join(p)} on {t}" for t, p in lacking.items())
+    return Explanation(
+        f"The database role {user!r} lacks {what}: the database refused the service's "
+        f"{_verb(refusal)} for lack of privilege, so the service's writes fail."
+        + (f" Missing: {listed}." if len(lacking) > 1 else ""),
+        Fix(f"run as the tables' owner or an admin, in database {database}: {grant}", sql=grant),
+        {"role": user, "database": database, "lacking": lacking, "grant": grant},
+    )
+
+
+def hidden_table(table: str, engine: Engine) -> Explanation | None:
+    """PostgreSQL: a table "missing" to this role that exists in a schema it cannot use or does
+    not search. The fix is the grant or the search_path, never `ops migrate` (which would
+    build empty tables beside the ones that hold the data)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    found = rows(
+        engine,
+        "SELECT n.nspname AS schema, has_schema_privilege(n.oid, 'USAGE') AS usable "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relname = :t AND c.relkind IN ('r', 'p') "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY n.nspname",
+        t=table,
+    )
+    if not found:
+        return None
+    user = str(one(engine, "SELECT current_user") or engine.url.username)
+    schema, usable = found[0]["schema"], found[0]["usable"]
+    if not usable:
+        sql = f'GRANT USAGE ON SCHEMA "{schema}" TO "{user}";'
+        why = f"lacks USAGE on {schema}, the schema that holds them"
+    else:
+        sql = f'ALTER ROLE "{user}" SET search_path = "{schema}";'
+        why = f"does not search schema {schema}, which holds them (search_path)"
+    return Explanation(
+        f"The service's tables exist ({table} in schema {schema}) but the database role "
+        f"{user!r} {why}: to it they look missing. Do not create them again beside the data; "
+        "let the role see them.",
+        Fix(f"run as the schema's owner or an admin: {sql} then restart the service", sql=sql),
+        {"role": user, "schema": schema, "table": table, "grant": sql, "hidden": True},
+    )
+
+
+def _pg_grant(what: str, privileges: list[str], user: str) -> str:
+    if what.startswith("sequence "):
+        return f'GRANT USAGE, SELECT ON SEQUENCE "{what.split(" ", 1)[1]}" TO "{user}";'
+    return f'GRANT {", ".join(privileges)} ON "{what}" TO "{user}";'
 
 
 def _pg_primary(engine: Engine) -> str | None:

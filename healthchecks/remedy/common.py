@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +53,16 @@ def psql_target(engine: Engine) -> str:
 def mysql_admin_command(engine: Engine, sql: str) -> str:
     """`mysql … -u root -e '<sql>'`: the statement run as an admin on this URL's server."""
     url = engine.url
-    return f"mysql -h {url.host or 'localhost'} -P {url.port or 3306} -u root -e '{sql}'"
+    return f"mysql -h {url.host or 'localhost'} -P {url.port or 3306} -u root -e {_shell(sql)}"
+
+
+def _shell(sql: str) -> str:
+    """The statement as one shell word, as readable as the shell allows."""
+    if "'" not in sql:
+        return f"'{sql}'"
+    if not any(c in sql for c in '`$\\"!'):
+        return f'"{sql}"'  # 'name'@'host' reads better inside double quotes
+    return shlex.quote(sql)
 
 
 def quote(name: str, dialect: str) -> str:

@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 from healthchecks.base import Fix
 from healthchecks.refusal import Refusal
 from healthchecks.remedy.common import Explanation, one, quote, rows, sql_fix, table_of
+from healthchecks.remedy.limits import charset
 from ops.schema.extras import declared
 from scraper.models import Base
 
@@ -22,6 +23,10 @@ def not_null(refusal: Refusal, engine: Engine, url: str) -> Explanation:
 
 
 def value(refusal: Refusal, engine: Engine, url: str) -> Explanation:
+    if engine.dialect.name == "mysql" and "Incorrect string value" in refusal.message:
+        found = charset(refusal, engine)
+        if found is not None:
+            return found
     table = refusal.table or table_of(refusal) or "?"
     return Explanation(
         f"A value the service writes does not fit a column of {table} (narrower or of another "

@@ -123,7 +123,7 @@ def _writes(checks: Checks, runtime: Runtime | None) -> RootCause | None:
         blocking = _locks(checks, runtime)
         if blocking is not None and blocking.severity is Status.FAIL:
             return None  # the lock rule names the blocking session and what it holds
-    if result.error is not None and result.error.kind in SCHEMA_KINDS:
+    if result.error is not None and result.error.kind in SCHEMA_KINDS and not _hidden(checks):
         if failing(checks.get("schema:in_sync")):
             return None  # the schema rule names the same cause with the drift in full
     evidence = dict(result.evidence)
@@ -131,6 +131,13 @@ def _writes(checks: Checks, runtime: Runtime | None) -> RootCause | None:
     if held:
         evidence["fallback_jobs"] = held
     return cause_of(result, evidence=evidence)
+
+
+def _hidden(checks: Checks) -> bool:
+    """The tables the schema check misses exist where this role cannot see them (the probe's
+    refusal, explained): the fix is a grant or a search_path, never tables built anew."""
+    result = checks.get("database:writes")
+    return bool(failing(result) and result is not None and result.evidence.get("hidden"))
 
 
 def _newer_release(checks: Checks) -> bool:
@@ -141,7 +148,7 @@ def _newer_release(checks: Checks) -> bool:
 
 def _schema(checks: Checks, runtime: Runtime | None) -> RootCause | None:
     result = checks.get("schema:in_sync")
-    if not failing(result):
+    if not failing(result) or _hidden(checks):
         return None
     assert result is not None
     differences = result.evidence.get("differences", [])

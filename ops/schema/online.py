@@ -347,11 +347,16 @@ def _mysql_foreign_key(server: Server, op: ops.CreateForeignKeyOp, sql: str) -> 
 
 
 def _mysql_alter(server: Server, op: ops.MigrateOperation, table: str, sql: str) -> Step:
-    if isinstance(op, ops.CreateIndexOp) or sql.startswith("DROP INDEX"):
+    if isinstance(op, ops.DropIndexOp):  # DROP INDEX … ON t takes no ALGORITHM / LOCK clause
+        online = f"ALTER TABLE {_q(server, table)} DROP INDEX {_q(server, str(op.index_name))}"
+        online += ", ALGORITHM=INPLACE, LOCK=NONE"
+        note = "dropped in place while writes go on"
+        return Step(table, online, _NONE, BUILD, True, note, plain=sql)
+    if isinstance(op, ops.CreateIndexOp):
         note = "built in place while writes go on"
         online = f"{sql} ALGORITHM=INPLACE LOCK=NONE"
-        name = str(op.index_name) if isinstance(op, ops.CreateIndexOp) else None
-        return Step(table, online, _NONE, BUILD, True, note, plain=sql, constraint=name)
+        index = str(op.index_name)
+        return Step(table, online, _NONE, BUILD, True, note, plain=sql, constraint=index)
     if isinstance(op, ops.AddColumnOp) or " SET DEFAULT" in sql or " DROP DEFAULT" in sql:
         return _instant(server, table, sql, "metadata only")
     if isinstance(op, ops.AlterColumnOp) and op.modify_type is not None:

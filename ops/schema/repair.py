@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import Connection, Engine, MetaData, inspect
+from sqlalchemy import Connection, Engine, MetaData, inspect, text
 
 from ops.errors import ConstraintViolated, MigrationFailed, NotOnline
 from ops.schema.apply import Applier, has_rows, order_key
@@ -324,12 +324,41 @@ def init_db(engine: Engine, metadata: MetaData, migrations: Migrations) -> InitR
     return report
 
 
+def hidden_tables(engine: Engine, metadata: MetaData) -> dict[str, str]:
+    """PostgreSQL: the models' tables that exist in a schema this role cannot use or does not
+    search (none of that name in sight) -> that schema. To this role they look missing."""
+    if engine.dialect.name != "postgresql":
+        return {}
+    with engine.connect() as conn:
+        found = conn.execute(
+            text(
+                "SELECT c.relname, min(n.nspname) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(:tables) "
+                "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                "GROUP BY c.relname HAVING NOT bool_or(pg_table_is_visible(c.oid))"
+            ),
+            {"tables": sorted(metadata.tables)},
+        ).all()
+    return {str(table): str(schema) for table, schema in found}
+
+
 def auto_heal(engine: Engine, metadata: MetaData, migrations: Migrations) -> MigrateReport:
     """Additive, online-only repair (SCRAPER_AUTO_HEAL=safe); logs every change it makes.
 
     A repair that would block writes on a large table is never run here: it is refused, with
     the lock and the expected time, for a person to run with `ops migrate --allow-blocking`.
     """
+    hidden = hidden_tables(engine, metadata)
+    if hidden:  # never build the tables anew beside the ones that hold the data
+        report = MigrateReport(dialect=engine.dialect.name)
+        report.refused = [
+            Refusal(table, None, "hidden_table", f"exists in schema {schema}, which this "
+                    "role cannot use or does not search", "a GRANT USAGE or the search_path")
+            for table, schema in sorted(hidden.items())
+        ]  # fmt: skip
+        log.warning("auto-heal: nothing built, the tables exist out of sight: %s", hidden)
+        return report
     report = migrate(engine, metadata, migrations, allow_destructive=False, allow_blocking=False)
     for diff in report.applied:
         log.warning("auto-heal applied %s on %s.%s", diff.kind, diff.table, diff.column or "")

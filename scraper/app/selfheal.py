@@ -47,7 +47,7 @@ class SelfHealer:
         events = [
             event
             for event in (
-                self._repair(checks.get("database:writes")),
+                self.repair(checks.get("database:writes")),
                 self._requeue(checks.get("jobs:expired_leases")),
                 self._reconcile(),
             )
@@ -55,7 +55,8 @@ class SelfHealer:
         ]
         return events
 
-    def _repair(self, writes: CheckResult | None) -> HealEvent | None:
+    def repair(self, writes: CheckResult | None) -> HealEvent | None:
+        """Run the additive repair when the write probe's refusal is one it fixes."""
         remedy = writes.remedy if writes is not None else None
         if writes is None or writes.status is Status.PASS or remedy is None:
             return None

@@ -108,12 +108,22 @@ def read_snapshot(
     session_factory: sessionmaker[Session],
     now: datetime | None = None,
     worker_window: float = WORKER_WINDOW_SECONDS,
+    pending_only: bool = False,
 ) -> DatabaseSnapshot:
-    """Run the four reads in one short session; database errors propagate."""
+    """Run the four reads in one short session; database errors propagate.
+
+    `pending_only` counts the pending jobs alone (one short range of the status index): the
+    health checks need no more, and the total that `completed` is derived from walks a whole
+    index (0.2 s at a million jobs on PostgreSQL, three checks a doctor run).
+    """
     now = now or utcnow()
     since = now - timedelta(seconds=worker_window)
     with session_factory() as s:
-        counts = count_by_status(s)
+        if pending_only:
+            pending = JobStatus.PENDING.value
+            counts = {pending: int(s.scalar(jobs_with_status_stmt(pending)) or 0)}
+        else:
+            counts = count_by_status(s)
         oldest = s.scalar(oldest_pending_stmt())
         expired = int(s.scalar(expired_leases_stmt(now)) or 0)
         rows = s.execute(recent_workers_stmt(since)).all()

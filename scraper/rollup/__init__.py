@@ -26,7 +26,6 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import ClauseElement, Connection, Update, bindparam, select, text
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from scraper.models import Asset, JobStatus, ScrapeJob, StatsRollup
@@ -302,8 +301,12 @@ def _upsert(dialect: str) -> Any:
     """INSERT … ON CONFLICT (ON DUPLICATE KEY) UPDATE counter = counter + the new value."""
     table = StatsRollup.__table__
     if dialect == "mysql":
+        from sqlalchemy.dialects import mysql  # each dialect's module loads on first use
+
         mine = mysql.insert(StatsRollup)
         return mine.on_duplicate_key_update({c: table.c[c] + mine.inserted[c] for c in COUNTERS})
+    from sqlalchemy.dialects import postgresql, sqlite
+
     stmt = postgresql.insert(StatsRollup) if dialect == "postgresql" else sqlite.insert(StatsRollup)
     return stmt.on_conflict_do_update(
         index_elements=["slot", "user_id", "source", "shard"],

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import Insert, insert, or_, select
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -139,10 +138,16 @@ class SeenItems:
 def insert_ignoring_duplicates(dialect: str) -> Insert:
     """INSERT into seen_items that leaves a row whose unique key exists (per dialect)."""
     table: Any = SeenItem.__table__
-    if dialect == "postgresql":
+    if dialect == "postgresql":  # each dialect's module loads on first use
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing()
     if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         return sqlite.insert(table).on_conflict_do_nothing()
     if dialect in ("mysql", "mariadb"):
+        from sqlalchemy.dialects import mysql
+
         return mysql.insert(table).prefix_with("IGNORE")
     return insert(table)

@@ -10,7 +10,6 @@ import socket
 from typing import Any
 
 from sqlalchemy import Insert
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from scraper.db import retry_transient
@@ -25,11 +24,17 @@ def upsert(dialect: str, row: dict[str, Any], refreshed: dict[str, Any]) -> Inse
     beating at once never interleave an UPDATE and an INSERT (on MariaDB, whose gap locks made
     that pair deadlock under four processes)."""
     if dialect in ("mysql", "mariadb"):
+        from sqlalchemy.dialects import mysql  # each dialect's module loads on first use
+
         return mysql.insert(HB).values(**row).on_duplicate_key_update(**refreshed)
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         pg = postgresql.insert(HB).values(**row)
         return pg.on_conflict_do_update(index_elements=[HB.c.id], set_=refreshed)
     if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         lite = sqlite.insert(HB).values(**row)
         return lite.on_conflict_do_update(index_elements=[HB.c.id], set_=refreshed)
     raise NotImplementedError(f"no heartbeat upsert for {dialect}")  # pragma: no cover

@@ -37,6 +37,11 @@ def add_column_operations(table: str, column: Column[Any]) -> list[Any]:
     """ADD COLUMN; a NOT NULL one without server default goes nullable, backfill, NOT NULL."""
     ops = alembic_ops()
     copy = column_copy(column)
+    # The column's own index or unique key (`index=True`, `unique=True`) is a difference of its
+    # own (missing_index, missing_unique_constraint, built online); left on the copy, Alembic
+    # would build it here too and the second build fails.
+    copy.index = None
+    copy.unique = None
     if needs_no_backfill(column):
         return [ops.AddColumnOp(table, copy)]
     copy.nullable = True

@@ -152,7 +152,9 @@ def _describe(entry: Entry) -> str:
     return f"{entry.name} ({', '.join(entry.shown)})"
 
 
-def _missing(ctx: Context, table: str, entry: Entry) -> Difference:
+def _missing(ctx: Context, table: str, entry: Entry, stale: Entry | None = None) -> Difference:
+    """`stale`: a live index of the same name over other columns (MariaDB keeps an index when a
+    column of it is dropped, minus that column): dropped first, or the build fails on its name."""
     source = entry.source
     if not entry.shown:  # `create_all` itself fails on it: CREATE INDEX name ON table ()
         return ctx.diff(
@@ -169,7 +171,8 @@ def _missing(ctx: Context, table: str, entry: Entry) -> Difference:
     def create() -> list[Any]:
         ops = alembic_ops()
         if isinstance(source, Index):
-            return [ops.CreateIndexOp.from_index(source)]
+            drop = [ops.DropIndexOp(conv(str(entry.name)), table_name=table)] if stale else []
+            return [*drop, ops.CreateIndexOp.from_index(source)]
         return [ops.CreateUniqueConstraintOp.from_constraint(source)]
 
     return ctx.diff(
@@ -213,6 +216,16 @@ def _unexpected(ctx: Context, table: str, entry: Entry) -> Difference:
 def compare_indexes(ctx: Context, model: Table, live: LiveTable) -> list[Difference]:
     """Missing indexes/uniques are warnings; unexpected ones info (index) or warning (unique)."""
     missing, unexpected = pair(model_entries(model, ctx.dialect), live_entries(live))
-    found = [_missing(ctx, model.name, e) for e in missing]
+    found = []
+    for entry in missing:
+        stale = next(
+            (u for u in unexpected if u.name == entry.name and not u.unique and not entry.unique),
+            None,
+        )
+        if stale is not None and isinstance(entry.source, Index):
+            unexpected.remove(stale)
+        else:
+            stale = None
+        found.append(_missing(ctx, model.name, entry, stale))
     found += [_unexpected(ctx, model.name, e) for e in unexpected if not _fk_backing(ctx, live, e)]
     return found

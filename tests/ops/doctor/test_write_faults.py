@@ -7,6 +7,7 @@ fix, and asserts the next run passes.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -15,8 +16,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from ops.cli import main
+from scraper.db import make_engine
+from scraper.migrations.manage import auto_heal
 from tests.conftest import DIALECTS
 from tests.ops.doctor.conftest import FaultEnv, fix_sql
 
@@ -359,3 +363,86 @@ def test_missing_table_is_named_and_migrate_creates_it(env_factory, dialect: str
     result = CliRunner().invoke(main, ["migrate", "--database-url", env.url])
     assert result.exit_code == 0, result.output
     env.passes()
+
+
+@pytest.mark.mariadb
+def test_mariadb_statement_time_limit_on_the_account_is_named_and_lifted(env_factory) -> None:  # type: ignore[no-untyped-def]
+    """`ALTER USER … WITH MAX_STATEMENT_TIME` far below a write's time: every write is cut."""
+    env: FaultEnv = env_factory("mariadb")
+    env.init()
+    env.live_worker()
+    user, url, drop = _mariadb_user(env, "ALL PRIVILEGES")
+    try:
+        env.sql(f"ALTER USER '{user}'@'%' WITH MAX_STATEMENT_TIME 0.000001")
+        cause = env.cause(url=url)
+        assert cause["check"] == WRITES
+        assert _refusal(cause)["kind"] == "statement_timeout" and _refusal(cause)["errno"] == 1969
+        assert "max_statement_time" in cause["summary"] and f"account {user}@%" in cause["summary"]
+        assert fix_sql(cause) == f"ALTER USER '{user}'@'%' WITH MAX_STATEMENT_TIME 0"
+        subprocess.run(cause["fix"], shell=True, check=True, capture_output=True, timeout=30)
+        env.passes(url=url)
+    finally:
+        env.sql(*drop)
+
+
+@pytest.mark.mariadb
+def test_mariadb_latin1_table_refusing_an_emoji_is_converted_to_utf8mb4(env_factory) -> None:  # type: ignore[no-untyped-def]
+    """Columns made latin1 (by hand, or by a server whose default was latin1): the probe's
+    query holds an emoji; every table with such a column is converted by the one command."""
+    env: FaultEnv = env_factory("mariadb")
+    env.init()
+    env.live_worker()
+    env.sql(
+        "ALTER TABLE scrape_jobs MODIFY query VARCHAR(500) CHARACTER SET latin1 NOT NULL",
+        "ALTER TABLE job_attempts MODIFY message VARCHAR(500) CHARACTER SET latin1",
+    )
+    tables = ["job_attempts", "scrape_jobs"]
+    code, report = env.doctor()
+    writes = next(c for c in report["checks"] if c["name"] == WRITES)
+    assert code == 1 and writes["status"] == "fail", writes
+    assert "scrape_jobs.query is in character set latin1" in writes["output"], writes["output"]
+    assert "--allow-destructive" not in json.dumps(report)
+    sql = writes["evidence"]["sql"]
+    for table in tables:
+        assert f"`.`{table}` CONVERT TO CHARACTER SET utf8mb4" in sql, sql
+    subprocess.run(writes["fix"], shell=True, check=True, capture_output=True, timeout=60)
+    env.passes()
+
+
+@pytest.mark.postgres
+def test_a_role_that_cannot_use_the_schema_gets_grant_usage_not_new_tables(env_factory) -> None:  # type: ignore[no-untyped-def]
+    """The tables exist and the role holds its table privileges, but not USAGE on their schema
+    (PostgreSQL 15 took it from PUBLIC in new databases' schemas): every statement is refused.
+    The fix is the grant, never a second set of tables."""
+    env: FaultEnv = env_factory("postgresql")
+    env.init()
+    env.live_worker()
+    role = f"nousage_{uuid.uuid4().hex[:8]}"
+    env.sql(
+        f'CREATE ROLE "{role}" LOGIN',
+        f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"',
+        f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
+        "REVOKE ALL ON SCHEMA public FROM PUBLIC",
+        f'CREATE SCHEMA "{role}" AUTHORIZATION "{role}"',  # "$user" leads the search_path
+    )
+    url = make_url(env.url).set(username=role).render_as_string(hide_password=False)
+    try:
+        engine = make_engine(url, poolclass=NullPool)
+        try:  # the start-up repair (and self-healing) as this role builds nothing
+            repair = auto_heal(engine)
+        finally:
+            engine.dispose()
+        assert {(r.table, r.kind) for r in repair.refused} >= {("scrape_jobs", "hidden_table")}
+        assert not repair.applied
+        assert env.sql(f"SELECT count(*) FROM pg_tables WHERE schemaname = '{role}'") == 0
+        code, report = env.doctor(url=url)
+        writes = next(c for c in report["checks"] if c["name"] == WRITES)
+        assert code == 1 and writes["status"] == "fail", writes
+        assert f"'{role}' lacks USAGE on public" in writes["output"], writes["output"]
+        assert writes["heal"] is None, writes  # not ops migrate: no tables beside the data
+        assert writes["evidence"]["grant"] == f'GRANT USAGE ON SCHEMA "public" TO "{role}";'
+        assert "init-db" not in json.dumps(report["root_cause"]), report["root_cause"]
+        env.sql(writes["evidence"]["grant"])
+        env.passes(url=url)
+    finally:
+        env.sql(f'DROP OWNED BY "{role}"', f'DROP ROLE "{role}"')
