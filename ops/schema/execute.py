@@ -75,6 +75,24 @@ def retryable(exc: DBAPIError) -> bool:
     return _code(exc) in _PG_RETRY | _MYSQL_RETRY
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether a Ctrl-C hides behind this error. psycopg answers a KeyboardInterrupt during a
+    statement by cancelling it; if the statement fails otherwise first (its lock timeout, on a
+    loaded machine), that error is raised in the interrupt's place, the interrupt only its
+    context, and a retry loop would go on as if no one had asked it to stop."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        pending += [current.__context__, current.__cause__, getattr(current, "orig", None)]
+    return False
+
+
 def backoff(attempt: int) -> float:
     """The pause before attempt `attempt + 1`: doubling from BACKOFF, jittered, capped."""
     return min(BACKOFF_MAX, BACKOFF * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
@@ -94,6 +112,8 @@ def upgrade_with_retries(
                 upgrade()
             return
         except DBAPIError as exc:
+            if _interrupted(exc):
+                raise KeyboardInterrupt from exc
             if not retryable(exc):
                 raise
             if attempt == attempts:
@@ -145,6 +165,9 @@ class Runner:
                 self._undo_interrupted(step)
                 raise
             except DBAPIError as exc:
+                if _interrupted(exc):
+                    self._undo_interrupted(step)
+                    raise KeyboardInterrupt from exc
                 again = retryable(exc) and attempt < self.attempts
                 if step.concurrent or not again:  # a failed concurrent build leaves an index
                     self._undo(step)
@@ -226,5 +249,9 @@ class Runner:
     def _undo(self, step: Step) -> None:
         if step.undo is None:
             return
-        with contextlib.suppress(DBAPIError):  # the next run drops a leftover index anyway
+        try:
             self.conn.exec_driver_sql(step.undo)
+        except DBAPIError as exc:  # the next run drops a leftover index anyway
+            if _interrupted(exc):
+                self._undo_interrupted(step)
+                raise KeyboardInterrupt from exc
