@@ -266,13 +266,14 @@ def test_ops_migrate_interrupted_during_a_concurrent_build_exits_130_and_leaves_
                 while not conn.execute(_BUILDING).scalar() and time.monotonic() < deadline:
                     conn.rollback()  # a fresh pg_stat_activity snapshot each time
                     time.sleep(0.01)
+            seen, alive = time.monotonic() < deadline, proc.poll() is None
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=30)
         finally:
             proc.kill()
         held.rollback()
     holder.dispose()
-    assert proc.returncode == 130, (out, err)
+    assert proc.returncode == 130, f"build seen: {seen}, running at the signal: {alive}\n{err}"
     assert "interrupted" in err
     assert _valid(pg) is None  # no index of that name, valid or not: nothing half-made
     assert [d.kind for d in check_schema(pg).differences] == ["missing_index"]
