@@ -66,9 +66,11 @@ def migrate_command(
     --dry-run and --sql refuse a SQLite file that does not exist (exit 2) rather than make it.
     """
     # heavy imports (SQLAlchemy, Alembic, the models) load only when this command runs
+    from ops.schema.execute import catch_interrupts
     from ops.schema.text import render_migrate
     from scraper.migrations.manage import migrate
 
+    catch_interrupts()
     if dry_run or sql:
         require_database(opts.database_url)
     report = migrate(opts.engine(), dry_run, sql, allow_destructive, allow_blocking=allow_blocking)

@@ -16,9 +16,12 @@ import contextlib
 import logging
 import math
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import FrameType
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
@@ -75,11 +78,33 @@ def retryable(exc: DBAPIError) -> bool:
     return _code(exc) in _PG_RETRY | _MYSQL_RETRY
 
 
+_STOP = threading.Event()  # Ctrl-C was pressed: set by the handler `catch_interrupts` installs
+
+
+def catch_interrupts() -> None:
+    """Remember Ctrl-C as well as raise it (main thread: the CLI). A KeyboardInterrupt raised
+    while Python runs a finaliser (a connection or cursor collected mid-statement) is printed
+    and dropped; the remembered one still stops the repair at its next attempt."""
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        _STOP.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+
+
+def _stop_requested() -> None:
+    if _STOP.is_set():
+        raise KeyboardInterrupt
+
+
 def _interrupted(exc: BaseException) -> bool:
     """Whether a Ctrl-C hides behind this error. psycopg answers a KeyboardInterrupt during a
     statement by cancelling it; if the statement fails otherwise first (its lock timeout, on a
     loaded machine), that error is raised in the interrupt's place, the interrupt only its
     context, and a retry loop would go on as if no one had asked it to stop."""
+    if _STOP.is_set():
+        return True
     seen: set[int] = set()
     pending: list[BaseException | None] = [exc]
     while pending:
@@ -107,6 +132,7 @@ def upgrade_with_retries(
     so a migration never queues behind a long transaction: it gives up and comes back later.
     """
     for attempt in range(1, attempts + 1):
+        _stop_requested()
         try:
             with conn.begin():
                 upgrade()
@@ -155,6 +181,7 @@ class Runner:
         """Run one step, retrying lock timeouts with backoff; undo what a failure left behind."""
         for attempt in range(1, self.attempts + 1):
             try:
+                _stop_requested()
                 self._mysql_wait(attempt)
                 if step.index:
                     self._drop_invalid(step.index, step.undo)
