@@ -47,7 +47,11 @@ def test_unknown_user_and_wrong_password_take_the_same_time(
         u - w for u, w in zip(timings["unknown"], timings["wrong"], strict=True)
     )
     print(f"login medians: unknown {unknown * 1000:.0f} ms, wrong password {wrong * 1000:.0f} ms")
-    assert abs(gap) <= 0.10 * max(unknown, wrong), (
+    # Without the decoy hash an unknown name answers in about 1 % of a wrong password's time
+    # (no scrypt at all): a gap of 99 %. A quarter bounds what two full scrypt verifications
+    # differ by on a machine where other tests' processes start beside this one (10 % failed
+    # once at 10.8 %: medians 156 and 159 ms).
+    assert abs(gap) <= 0.25 * max(unknown, wrong), (
         f"median unknown user {unknown * 1000:.0f} ms, wrong password {wrong * 1000:.0f} ms, "
         f"median gap within a round {gap * 1000:.1f} ms"
     )
