@@ -98,26 +98,6 @@ def _stop_requested() -> None:
         raise KeyboardInterrupt
 
 
-def _interrupted(exc: BaseException) -> bool:
-    """Whether a Ctrl-C hides behind this error. psycopg answers a KeyboardInterrupt during a
-    statement by cancelling it; if the statement fails otherwise first (its lock timeout, on a
-    loaded machine), that error is raised in the interrupt's place, the interrupt only its
-    context, and a retry loop would go on as if no one had asked it to stop."""
-    if _STOP.is_set():
-        return True
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [exc]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        if isinstance(current, KeyboardInterrupt):
-            return True
-        seen.add(id(current))
-        pending += [current.__context__, current.__cause__, getattr(current, "orig", None)]
-    return False
-
-
 def backoff(attempt: int) -> float:
     """The pause before attempt `attempt + 1`: doubling from BACKOFF, jittered, capped."""
     return min(BACKOFF_MAX, BACKOFF * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
@@ -138,7 +118,7 @@ def upgrade_with_retries(
                 upgrade()
             return
         except DBAPIError as exc:
-            if _interrupted(exc):
+            if _STOP.is_set():  # Ctrl-C dropped in a finaliser (catch_interrupts)
                 raise KeyboardInterrupt from exc
             if not retryable(exc):
                 raise
@@ -192,12 +172,12 @@ class Runner:
                 self._undo_interrupted(step)
                 raise
             except DBAPIError as exc:
-                if _interrupted(exc):
-                    self._undo_interrupted(step)
-                    raise KeyboardInterrupt from exc
                 again = retryable(exc) and attempt < self.attempts
                 if step.concurrent or not again:  # a failed concurrent build leaves an index
                     self._undo(step)
+                if _STOP.is_set():  # Ctrl-C while the statement or its undo ran, dropped
+                    self._undo_interrupted(step)
+                    raise KeyboardInterrupt from exc
                 if violated(exc):
                     raise ConstraintViolated(step.table, _added(step), _detail(exc)) from exc
                 if not retryable(exc):
@@ -276,9 +256,5 @@ class Runner:
     def _undo(self, step: Step) -> None:
         if step.undo is None:
             return
-        try:
+        with contextlib.suppress(DBAPIError):  # the next run drops a leftover index anyway
             self.conn.exec_driver_sql(step.undo)
-        except DBAPIError as exc:  # the next run drops a leftover index anyway
-            if _interrupted(exc):
-                self._undo_interrupted(step)
-                raise KeyboardInterrupt from exc
