@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 
 from ops.trace.hops import FINAL, TraceState
-from scraper import rollup
 from scraper.accounts import create_token, create_user
-from scraper.errors import one_line
-from scraper.models import ApiToken, Asset, ScrapeJob, User
+from scraper.errors import JobNotFound, one_line
+from scraper.jobs.housekeeping import delete_job
+from scraper.models import ApiToken, User
 from scraper.runtime import Runtime
-from scraper.storage import stored_key
 
 
 def remove_job(state: TraceState) -> list[str]:
@@ -37,17 +36,16 @@ def remove_job(state: TraceState) -> list[str]:
 
 
 def _remove_rows(state: TraceState) -> list[str]:
-    with state.runtime.Session() as s, s.begin():
-        rollup.subtract_jobs(s, [state.job_id])
-        assets = s.execute(delete(Asset).where(Asset.job_id == state.job_id)).rowcount  # type: ignore[attr-defined]
-        jobs = s.execute(delete(ScrapeJob).where(ScrapeJob.id == state.job_id)).rowcount  # type: ignore[attr-defined]
-        still_used = set(s.scalars(select(Asset.sha256).where(Asset.sha256.in_(state.expected))))
-    removed = 0
-    for digest in set(state.expected) - still_used:
-        removed += state.runtime.files.delete(stored_key(digest, "image/png"))
-    if not jobs:
+    """The job's rows, its rollup counters and the files no other asset names, removed the way
+    the service deletes a job (`delete_job`)."""
+    try:
+        removed = delete_job(state.runtime.Session, state.runtime.files, state.job_id)
+    except JobNotFound:  # held in the fallback store only, or never created
         return []
-    return [f"deleted job {state.job_id}: {jobs} job row, {assets} asset rows, {removed} files"]
+    return [
+        f"deleted job {state.job_id}: {removed.jobs} job row, {removed.assets} asset rows, "
+        f"{removed.files} files"
+    ]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -261,13 +261,6 @@ def _text(sql: str, params: Mapping[str, Any]) -> Any:
 
 def _slot(value: int | float | datetime) -> int:
     return bucket_number(value, SLOT_START, SLOT)
-
-
-def subtract_jobs(s: Session, job_ids: Sequence[str]) -> None:
-    """Before deleting these jobs (and their assets) in this transaction: take them out,
-    counted by the database (`subtract` counts rows the caller has read already)."""
-    if job_ids:
-        apply(s, Deltas().merge(counted(s, "j.id IN :ids", {"ids": list(job_ids)}), -1))
 
 
 # -- writing ----------------------------------------------------------------------------------
