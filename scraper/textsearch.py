@@ -49,6 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 TRIGRAM = 3
+ROWID: ColumnElement[int] = literal_column("scrape_jobs.rowid")  # SQLite: what the FTS keys
 BACKFILL_BATCH = 5000  # jobs per backfill transaction (migration 0010)
 PG_EXTENSION = "pg_trgm"
 PG_INDEX = "ix_scrape_jobs_query_trgm"
@@ -305,13 +306,12 @@ def _sqlite_search(session: Session, query: ColumnElement[str], q: str, common: 
     # No trigram to look up, or a dense match: the unicode-aware lower() every scraper
     # connection registers, on the row.
     scan = func.instr(func.unicode_lower(query), q.lower()) > 0
-    rowid: ColumnElement[int] = literal_column("scrape_jobs.rowid")
     if len(q) < TRIGRAM:  # counted in rowid order, extrapolated past the cap
-        return Search(scan, Driver(None, None, scan, rowid))
+        return Search(scan, Driver(None, None, scan, ROWID))
     fts = table(FTS_TABLE, column("rowid"), column(FTS_TABLE))
     phrase = '"' + q.replace('"', '""') + '"'
     match = fts.c[FTS_TABLE].op("MATCH")(phrase)
     found = int(session.scalar(select(_capped(select(fts.c.rowid).where(match), common))) or 0)
     if found <= common:
-        return Search(rowid.in_(select(fts.c.rowid).where(match)))
-    return Search(scan, Driver(fts, rowid == fts.c.rowid, match, fts.c.rowid, alone=True))
+        return Search(ROWID.in_(select(fts.c.rowid).where(match)))
+    return Search(scan, Driver(fts, ROWID == fts.c.rowid, match, fts.c.rowid, alone=True))

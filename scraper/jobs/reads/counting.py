@@ -22,7 +22,6 @@ from sqlalchemy import (
     Select,
     func,
     literal,
-    literal_column,
     select,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -31,12 +30,11 @@ from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.sql.visitors import iterate
 
 from scraper.models import ScrapeJob
-from scraper.textsearch import Driver
+from scraper.textsearch import ROWID, Driver
 
 EXACT_LIMIT = 10_000
 SAMPLE = 10_000  # SQLite: rows an estimate past EXACT_LIMIT reads
 TABLE = ScrapeJob.__table__
-ROWID: ColumnElement[int] = literal_column("scrape_jobs.rowid")
 
 
 @dataclass(frozen=True)
