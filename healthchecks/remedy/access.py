@@ -14,6 +14,7 @@ from healthchecks.base import Fix
 from healthchecks.refusal import Refusal
 from healthchecks.remedy.common import (
     Explanation,
+    account,
     mysql_admin_command,
     one,
     psql_target,
@@ -29,8 +30,7 @@ def privilege(refusal: Refusal, engine: Engine, url: str) -> Explanation:
         return _pg_privilege(refusal, engine)
     database = engine.url.database or ""
     table = refusal.table or "scrape_jobs"
-    who = str(one(engine, "SELECT CURRENT_USER()") or f"{engine.url.username}@%")
-    user, _, host = who.partition("@")
+    user, host = account(engine)
     grant = f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{database}`.* TO '{user}'@'{host}';"
     return Explanation(
         f"The database role {user!r} may read but not write: the database refused "
@@ -60,7 +60,7 @@ ORDER BY c.relkind DESC, c.relname, p.privilege
 def _pg_privilege(refusal: Refusal, engine: Engine) -> Explanation:
     """Name what the role lacks (asked of the catalog after the refusal) and grant just that."""
     database = engine.url.database or ""
-    user = str(one(engine, "SELECT current_user") or engine.url.username)
+    user, _ = account(engine)
     schema = _SCHEMA_DENIED.search(refusal.message)
     if schema:
         name = schema.group("schema")
@@ -108,7 +108,7 @@ def hidden_table(table: str, engine: Engine) -> Explanation | None:
     )
     if not found:
         return None
-    user = str(one(engine, "SELECT current_user") or engine.url.username)
+    user, _ = account(engine)
     schema, usable = found[0]["schema"], found[0]["usable"]
     if not usable:
         sql = f'GRANT USAGE ON SCHEMA "{schema}" TO "{user}";'

@@ -41,6 +41,16 @@ def one(engine: Engine, sql: str, **params: Any) -> Any:
     return next(iter(found[0].values())) if found else None
 
 
+def account(engine: Engine) -> tuple[str, str]:
+    """The role the server says the service is, as a GRANT names it: (user, host); the host
+    is MariaDB's account host, "" on PostgreSQL."""
+    if engine.dialect.name == "mysql":
+        who = str(one(engine, "SELECT CURRENT_USER()") or f"{engine.url.username}@%")
+        user, _, host = who.partition("@")
+        return user, host
+    return str(one(engine, "SELECT current_user") or engine.url.username), ""
+
+
 def sql_fix(sql: str) -> Fix:
     return Fix(sql, sql=sql)
 

@@ -11,7 +11,14 @@ from sqlalchemy.engine import make_url
 
 from healthchecks.base import Fix
 from healthchecks.refusal import Refusal
-from healthchecks.remedy.common import Explanation, mysql_admin_command, one, rows, table_of
+from healthchecks.remedy.common import (
+    Explanation,
+    account,
+    mysql_admin_command,
+    one,
+    rows,
+    table_of,
+)
 from scraper.models import Base
 
 _LIMIT = re.compile(r"MAX_STATEMENT_TIME\s+([\d.e-]+)", re.I)
@@ -22,13 +29,13 @@ def statement_timeout(refusal: Refusal, engine: Engine, url: str) -> Explanation
     """MariaDB cut the statement at max_statement_time: from the account, the URL or the server."""
     session = one(engine, "SELECT @@session.max_statement_time")
     server = one(engine, "SELECT @@global.max_statement_time")
-    who = str(one(engine, "SELECT CURRENT_USER()") or f"{engine.url.username}@%")
-    user, _, host = who.partition("@")
+    user, host = account(engine)
+    who = f"{user}@{host}"
     grants = " ".join(str(next(iter(r.values()))) for r in rows(engine, "SHOW GRANTS"))
-    account = _LIMIT.search(grants)
+    limited = _LIMIT.search(grants)
     init = str(make_url(url).query.get("init_command", ""))
     evidence = {"max_statement_time": session, "global": server, "account": who}
-    if account and float(account.group(1)) > 0:
+    if limited and float(limited.group(1)) > 0:
         sql = f"ALTER USER '{user}'@'{host}' WITH MAX_STATEMENT_TIME 0"
         where, fix = (
             f"for the account {user}@{host}",
