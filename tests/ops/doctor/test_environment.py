@@ -145,7 +145,9 @@ def test_relative_sqlite_path_from_another_folder_is_resolved_not_created(
 
 def test_missing_sqlite_file_is_a_diagnosis_even_with_heal(env_factory: Any) -> None:
     env: FaultEnv = env_factory("sqlite")
-    missing = env.root / "nowhere" / "scraper.db"
+    # Not the default name: after `make run` the checkout's data/scraper.db exists, and the
+    # doctor rightly points a missing scraper.db at it instead of a new install's init-db.
+    missing = env.root / "nowhere" / "missing-test.db"
     cause = env.cause(url=f"sqlite:///{missing}")
     assert cause["check"] == "config:database_url"
     assert cause["evidence"]["path"] == str(missing) and cause["evidence"]["relative"] is False
