@@ -40,6 +40,7 @@ FUZZ_DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres
 EDGE_DIALECTS = [*FUZZ_DIALECTS, pytest.param("mariadb", marks=pytest.mark.mariadb)]
 
 MAX_EXAMPLES = 20
+Fuzzed = tuple[Flask, WebUsers, schemathesis.BaseSchema]  # an app, its users, its document
 CHECKS = [
     checks.not_a_server_error,
     openapi_checks.status_code_conformance,
@@ -77,36 +78,37 @@ CASES = _cases()
 
 
 @contextlib.contextmanager
-def fuzz_app(dialect: str, root: Path) -> Iterator[tuple[Flask, WebUsers]]:
+def fuzz_app(dialect: str, root: Path) -> Iterator[Fuzzed]:
     """An app over a new database of `dialect`, with users and a finished job with assets:
-    each case only asks that the answer is documented and no 5xx, whatever earlier cases did."""
+    each case only asks that the answer is documented and no 5xx, whatever earlier cases did.
+    With it, the document the app serves (loading it costs 0.2-0.5 s: once per app)."""
     with fresh_database(dialect, root, "models") as url:
         runtime = Runtime(make_settings(url, root / "data"))
         app = make_app(runtime)
         users = make_users(runtime)
         finish_job(app.test_client(), users, runtime)
-        yield app, users
+        yield app, users, schemathesis.openapi.from_wsgi("/api/openapi.json", app)
         runtime.close()
 
 
 @pytest.fixture(scope="module", params=FUZZ_DIALECTS)
 def fuzzed(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Flask, WebUsers]]:
+) -> Iterator[Fuzzed]:
     """One app per dialect for the module."""
     with fuzz_app(request.param, tmp_path_factory.mktemp("fuzz")) as found:
         yield found
 
 
 @pytest.fixture
-def users(fuzzed: tuple[Flask, WebUsers]) -> WebUsers:
+def users(fuzzed: Fuzzed) -> WebUsers:
     return fuzzed[1]
 
 
 @pytest.fixture
-def api_schema(fuzzed: tuple[Flask, WebUsers]) -> schemathesis.BaseSchema:
+def api_schema(fuzzed: Fuzzed) -> schemathesis.BaseSchema:
     """The app's own document, served by the module's app."""
-    return schemathesis.openapi.from_wsgi("/api/openapi.json", fuzzed[0])
+    return fuzzed[2]
 
 
 @pytest.mark.slow
@@ -173,10 +175,10 @@ def _edge_cases() -> list[tuple[str, str]]:
 @pytest.fixture(scope="module", params=EDGE_DIALECTS)
 def edged(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Flask, WebUsers, schemathesis.BaseSchema]]:
+) -> Iterator[Fuzzed]:
     """One app per dialect, MariaDB included, and the document it serves."""
-    with fuzz_app(request.param, tmp_path_factory.mktemp("edges")) as (app, users):
-        yield app, users, schemathesis.openapi.from_wsgi("/api/openapi.json", app)
+    with fuzz_app(request.param, tmp_path_factory.mktemp("edges")) as found:
+        yield found
 
 
 def _edge_values(operation: Any) -> st.SearchStrategy[dict[str, dict[str, Any]]]:
@@ -192,7 +194,7 @@ def _edge_values(operation: Any) -> st.SearchStrategy[dict[str, dict[str, Any]]]
 
 @pytest.mark.parametrize(("method", "path"), _edge_cases(), ids=str)
 def test_every_parameter_and_body_at_its_edges_answers_as_documented(
-    edged: tuple[Flask, WebUsers, schemathesis.BaseSchema], method: str, path: str
+    edged: Fuzzed, method: str, path: str
 ) -> None:
     app, users, schema = edged
     operation = schema[path][method]
@@ -247,7 +249,7 @@ def _chosen(values: dict[str, Any]) -> dict[str, Any]:
     ("method", "path"), [(m, p) for m, p, mode in CASES if mode.name == "POSITIVE"], ids=str
 )
 def test_every_operation_answers_as_documented_while_the_users_reads_are_taken(
-    edged: tuple[Flask, WebUsers, schemathesis.BaseSchema], method: str, path: str
+    edged: Fuzzed, method: str, path: str
 ) -> None:
     """The user's read slots are all held elsewhere: an expensive read (its document lists
     429) answers 429 with `Retry-After`; every other operation answers as before."""
