@@ -218,7 +218,10 @@ class FaultEnv:
         if before is not None:
             after = (file_state(self.root), database_state(self.url))
             assert after[0] == before[0], "ops doctor changed files"
-            assert after[1] == before[1], ("ops doctor changed the database", _changed(before[1], after[1]))
+            assert after[1] == before[1], (
+                "ops doctor changed the database",
+                _changed(before[1], after[1]),
+            )
         report: dict[str, Any] = json.loads(result.stdout)
         self.runs.append(report)
         return result.exit_code, report

@@ -399,6 +399,45 @@ def test_mariadb_statement_time_limit_on_the_account_is_named_and_lifted(env_fac
 
 
 @pytest.mark.slow
+@pytest.mark.postgres
+def test_postgresql_statement_timeout_on_the_role_is_named_and_reset(env_factory) -> None:  # type: ignore[no-untyped-def]
+    """`ALTER ROLE … SET statement_timeout` below the service's lock wait: while a long
+    transaction holds scrape_jobs (a backup, a batch), every job write is canceled (57014)
+    instead of waiting. The probe keeps the role's stricter limit instead of its own bound,
+    so the doctor names the role's setting (the writes take well under PostgreSQL's 1 ms
+    minimum: only a wait makes the limit bite, in the field as here)."""
+    env: FaultEnv = env_factory("postgresql")
+    env.init()
+    env.live_worker()
+    role = f"st_{uuid.uuid4().hex[:8]}"
+    env.sql(
+        f'CREATE ROLE "{role}" LOGIN',
+        f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"',
+        f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
+        f"ALTER ROLE \"{role}\" SET statement_timeout = '300ms'",
+    )
+    url = make_url(env.url).set(username=role).render_as_string(hide_password=False)
+    try:
+        # not against `scraper serve`: its web requests set their own statement_timeout
+        # (SCRAPER_WEB_STATEMENT_TIMEOUT), so there the lock is what a user sees; the role's
+        # limit cuts the worker's writes and every other client's, as here the doctor's
+        holder = _hold_lock(env)
+        try:
+            cause = env.cause(url=url)
+        finally:
+            _release(holder)
+        assert cause["check"] == WRITES
+        refusal = _refusal(cause)
+        assert refusal["kind"] == "statement_timeout" and refusal["sqlstate"] == "57014", refusal
+        assert f"set for the role {role}" in cause["summary"], cause["summary"]
+        assert fix_sql(cause) == f'ALTER ROLE "{role}" RESET statement_timeout'
+        env.sql(fix_sql(cause))
+        env.passes(url=url)
+    finally:
+        env.sql(f'DROP OWNED BY "{role}"', f'DROP ROLE "{role}"')
+
+
+@pytest.mark.slow
 @pytest.mark.mariadb
 def test_mariadb_latin1_table_refusing_an_emoji_is_converted_to_utf8mb4(env_factory) -> None:  # type: ignore[no-untyped-def]
     """Columns made latin1 (by hand, or by a server whose default was latin1): the probe's
