@@ -436,7 +436,12 @@ def _short_lock_wait(conn: Connection) -> None:
     dialect = conn.dialect.name
     if dialect == "postgresql":
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
-        conn.exec_driver_sql(f"SET LOCAL statement_timeout = '{LOCK_TIMEOUT_MS * 4}ms'")
+        # a stricter statement_timeout of the role's, the database's or the server's stays:
+        # it cuts the service's own writes, so it must cut the probe's (issue 29)
+        setting = "SELECT setting FROM pg_settings WHERE name = 'statement_timeout'"  # ms
+        limit = int(conn.exec_driver_sql(setting).scalar() or 0)
+        if limit == 0 or limit > LOCK_TIMEOUT_MS * 4:
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = '{LOCK_TIMEOUT_MS * 4}ms'")
     elif dialect == "sqlite":
         # pysqlite begins a transaction only before a DML statement; the savepoints the
         # service's sessions become would otherwise start (and on release commit) their own.

@@ -59,7 +59,7 @@ _SQLSTATE = {
     "25006": RefusalKind.READ_ONLY,
     "55P03": RefusalKind.LOCKED,
     "40P01": RefusalKind.LOCKED,
-    "57014": RefusalKind.LOCKED,  # statement timeout while waiting
+    "57014": RefusalKind.TIMEOUT,  # canceled: statement_timeout (a wait: lock_timeout, 55P03)
     "23502": RefusalKind.NOT_NULL,
     "23514": RefusalKind.CHECK,
     "23503": RefusalKind.FOREIGN_KEY,
@@ -92,6 +92,8 @@ _ERRNO = {
     1644: RefusalKind.TRIGGER,
     **dict.fromkeys((1045, 2002, 2003, 2005, 2006, 2013), RefusalKind.CONNECTION),
 }
+# MariaDB's text of ER_STATEMENT_TIMEOUT (1969), kept when another error reports the cut
+_MARIADB_CUT = "(max_statement_time exceeded)"
 _SQLITE = {
     "SQLITE_CONSTRAINT_NOTNULL": RefusalKind.NOT_NULL,
     "SQLITE_CONSTRAINT_CHECK": RefusalKind.CHECK,
@@ -178,6 +180,8 @@ def _kind(
     found = _SQLITE.get(code or "")
     if found is None and errno is not None and not sqlite:
         found = _ERRNO.get(errno)
+        if found is None and _MARIADB_CUT in message:  # a cut another error wraps (a sort's
+            found = RefusalKind.TIMEOUT  # 1028 "Sort aborted: …"): the server's own words
     if found is None:
         found = _SQLSTATE.get(code or "")
     if found is None and code == "SQLITE_ERROR":

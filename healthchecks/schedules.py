@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from healthchecks.base import CheckResult, Status, guarded
 from scraper.models import Schedule
-from scraper.schedules.store import FAILING_AFTER, failed_alike, recent_jobs
+from scraper.schedules.history import FAILING_AFTER, failed_alike, recent_jobs
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime

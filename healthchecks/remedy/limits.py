@@ -5,17 +5,20 @@ setting comes from and the statement that lifts it."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from healthchecks.base import Fix
 from healthchecks.refusal import Refusal
+from healthchecks.remedy import locks
 from healthchecks.remedy.common import (
     Explanation,
     account,
     mysql_admin_command,
     one,
+    psql_target,
     rows,
     table_of,
 )
@@ -26,6 +29,83 @@ _COLUMN = re.compile(r"for column `?(?:\w+`?\.`?)?(?P<table>\w+)`?\.`?(?P<column
 
 
 def statement_timeout(refusal: Refusal, engine: Engine, url: str) -> Explanation:
+    """The statement was cut by a time limit: where it is set, and the statement that lifts it."""
+    if engine.dialect.name == "postgresql":
+        return _pg_statement_timeout(refusal, engine, url)
+    return _mysql_statement_time(refusal, engine, url)
+
+
+# Where PostgreSQL's statement_timeout of a session comes from, most specific first (the
+# order in which the server applies them): role in this database, role, database.
+_PG_SETTINGS = """
+SELECT r.rolname AS role, d.datname AS db, c.value
+FROM pg_db_role_setting s
+LEFT JOIN pg_roles r ON r.oid = s.setrole
+LEFT JOIN pg_database d ON d.oid = s.setdatabase
+CROSS JOIN LATERAL unnest(s.setconfig) AS c(value)
+WHERE c.value LIKE 'statement_timeout=%%'
+  AND (s.setrole = 0 OR r.rolname = current_user)
+  AND (s.setdatabase = 0 OR d.datname = current_database())
+ORDER BY (s.setrole <> 0) DESC, (s.setdatabase <> 0) DESC
+"""
+
+
+def _pg_statement_timeout(refusal: Refusal, engine: Engine, url: str) -> Explanation:
+    """PostgreSQL canceled the statement at statement_timeout: set on the role, the database,
+    the URL (`options=-c statement_timeout=…`) or the server; none of those -> the probe's own
+    bound on a wait (a lock, a synchronous standby): the lock remedy names the holder."""
+    found, session = _pg_timeout_source(engine)
+    options = str(make_url(url).query.get("options", ""))
+    if found is None and "statement_timeout" in options:
+        fixed = make_url(url).difference_update_query(["options"])
+        where, sql = f"by SCRAPER_DATABASE_URL (options={options!r})", None
+        fix = Fix(f"export SCRAPER_DATABASE_URL='{fixed.render_as_string(hide_password=False)}'")
+        value = options
+    elif found is not None:
+        role, db, value = found["role"], found["db"], found["value"].partition("=")[2]
+        if role and db:
+            where, sql = f"for the role {role} in {db}", f'ALTER ROLE "{role}" IN DATABASE "{db}"'
+        elif role:
+            where, sql = f"for the role {role}", f'ALTER ROLE "{role}"'
+        else:
+            where, sql = f"for the database {db}", f'ALTER DATABASE "{db}"'
+        sql += " RESET statement_timeout"
+        fix = Fix(f"psql {psql_target(engine)} -d {db or engine.url.database} -c '{sql}'", sql=sql)
+    else:
+        if not session or session == "0":  # the probe's own bound: a wait, not a limit
+            return locks.locked(refusal, engine, url)
+        value, where = f"{session}ms", "for the whole server (postgresql.conf or ALTER SYSTEM)"
+        sql = "ALTER SYSTEM RESET statement_timeout"
+        fix = Fix(
+            f"psql {psql_target(engine)} -d postgres -c '{sql}' -c 'SELECT pg_reload_conf()'",
+            sql=sql,
+        )
+    return Explanation(
+        f"Statements of the service's role are canceled after {value} (statement_timeout, set "
+        f"{where}): the database cuts the service's writes ({refusal.message}). Reset it; the "
+        "service bounds its own web reads (SCRAPER_WEB_STATEMENT_TIMEOUT).",
+        fix,
+        {"statement_timeout": value, "set": where, "sql": sql},
+    )
+
+
+def _pg_timeout_source(engine: Engine) -> tuple[dict[str, Any] | None, str | None]:
+    """The most specific statement_timeout set in the catalog for this role and database, and
+    the value a session of the service's starts with (ms), both read with the limit lifted
+    for this one transaction: the limit would cut the question."""
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+            found = conn.execute(text(_PG_SETTINGS)).first()
+            session = conn.exec_driver_sql(
+                "SELECT reset_val FROM pg_settings WHERE name = 'statement_timeout'"
+            ).scalar()
+    except Exception:  # evidence is best-effort
+        return None, None
+    return (dict(found._mapping) if found is not None else None), session
+
+
+def _mysql_statement_time(refusal: Refusal, engine: Engine, url: str) -> Explanation:
     """MariaDB cut the statement at max_statement_time: from the account, the URL or the server."""
     session = one(engine, "SELECT @@session.max_statement_time")
     server = one(engine, "SELECT @@global.max_statement_time")

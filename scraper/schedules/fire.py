@@ -25,7 +25,7 @@ from scraper import rollup
 from scraper.counters import JOBS_CREATED, SCHEDULE_RUNS
 from scraper.models import Schedule, ScheduleRun, ScrapeJob, User, utcnow
 from scraper.schedules import cron
-from scraper.schedules.store import recent_jobs
+from scraper.schedules.history import recent_jobs
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from scraper.models import Schedule, ScheduleRun, ScrapeJob, SeenItem, User, utcnow
 from scraper.schedules import cron
 from scraper.schedules.errors import ScheduleNotFound
+from scraper.schedules.history import FAILING_AFTER, failed_alike, recent_jobs
 
-FAILING_AFTER = 3  # the last this many jobs failed alike: the schedule shows a badge
 MAX_ID = 2**31 - 1
 
 
@@ -144,25 +144,6 @@ def remove(session_factory: sessionmaker[Session], schedule_id: int, owner: int 
         s.execute(delete(SeenItem).where(SeenItem.schedule_id == schedule_id))
         s.execute(delete(ScheduleRun).where(ScheduleRun.schedule_id == schedule_id))
         s.execute(delete(Schedule).where(Schedule.id == schedule_id))
-
-
-def recent_jobs(s: Session, schedule_id: int, count: int) -> list[tuple[str, str | None]]:
-    """(status, error) of the schedule's last `count` jobs, newest first (indexed)."""
-    rows = s.execute(
-        select(ScrapeJob.status, ScrapeJob.error)
-        .where(ScrapeJob.schedule_id == schedule_id)
-        .order_by(ScrapeJob.created_at.desc(), ScrapeJob.id.desc())
-        .limit(count)
-    ).all()
-    return [(row.status, row.error) for row in rows]
-
-
-def failed_alike(jobs: list[tuple[str, str | None]], count: int) -> str | None:
-    """The shared error's first line when the `count` jobs all failed with it, else None."""
-    if count <= 0 or len(jobs) < count or any(status != "failed" for status, _ in jobs[:count]):
-        return None
-    errors = {(error or "").strip().splitlines()[0] if error else "" for _, error in jobs[:count]}
-    return errors.pop() or "failed" if len(errors) == 1 else None
 
 
 def _owned(owner: int | None) -> list[ColumnElement[bool]]:

@@ -9,21 +9,26 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from click.testing import CliRunner
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
+from ops import smoke
 from ops.cli import main
+from scraper.accounts import create_token, create_user
+from scraper.config import Settings
 from scraper.db import make_engine
 from scraper.migrations.manage import init_db
+from scraper.runtime import Runtime
 from scraper.worker.heartbeats import beat
 from tests.conftest import DIALECTS, fresh_database
 
@@ -96,6 +101,34 @@ def _counters(conn: Any) -> str:
     )
 
 
+# What a user types (an emoji too): a column that cannot store it refuses the job.
+FAULT_JOB = {"query": "fault \N{GRINNING FACE}", "max_content": 1, "enabled_sources": ["selftest"]}
+
+
+@dataclass(frozen=True)
+class Symptom:
+    """What the running service showed a user: the answer to a new job and `/readyz`."""
+
+    created: int
+    job: dict[str, Any]
+    ready: int
+    readiness: dict[str, Any]
+
+    @property
+    def held(self) -> bool:
+        """The job was answered but kept in the fallback journal: the database refused it."""
+        return self.created == 201 and self.job.get("storage") == "fallback"
+
+    def failing(self) -> dict[str, str]:
+        """The /readyz checks that do not pass -> their output (if it names one)."""
+        checks = self.readiness.get("checks", {})
+        return {
+            name: found[0].get("output", "")
+            for name, found in checks.items()
+            if found and found[0]["status"] != "pass"
+        }
+
+
 @dataclass
 class FaultEnv:
     """One database of one dialect, a data dir, and `ops doctor` run against them."""
@@ -140,6 +173,39 @@ class FaultEnv:
         finally:
             engine.dispose()
 
+    @contextlib.contextmanager
+    def service(self, url: str | None = None) -> Iterator[Callable[[], Symptom]]:
+        """`scraper serve` as a real process against `url` (default: the env's own; self-healing
+        off, so the fault stays as made) -> a call that submits a job and reads `/readyz`.
+
+        The fault is reproduced against the running service before the doctor looks: the
+        service is stopped when the block ends, so the doctor's snapshot sees only itself."""
+        runtime = Runtime(Settings(database_url=self.url, data_dir=self.data_dir))
+        try:  # the admin and the token are made with the admin's URL, before any fault
+            create_user(runtime.Session, "fault-admin", "fault-password", admin=True)
+            token = create_token(runtime.Session, "fault-admin", "fault test")
+        finally:
+            runtime.close()
+        env = smoke.server_env(url or self.url, self.data_dir, SCRAPER_AUTO_HEAL="off")
+        with (
+            smoke.running_server(env, smoke.free_port(), self.root / "server.log") as base,
+            requests.Session() as api,
+        ):
+            api.headers["Authorization"] = f"Bearer {token}"
+
+            def symptom() -> Symptom:
+                job = api.post(f"{base}/api/comprehensive-search", json=FAULT_JOB, timeout=30)
+                ready = api.get(f"{base}/readyz", timeout=30)
+                return Symptom(job.status_code, job.json(), ready.status_code, ready.json())
+
+            yield symptom
+
+    def take_back(self) -> None:
+        """`ops reconcile`: the jobs the running service held in its fallback journal go to the
+        database, once the fault is fixed (the doctor's fix for `fallback:jobs`)."""
+        result = CliRunner().invoke(main, ["reconcile", "--database-url", self.url])
+        assert result.exit_code == 0, result.output
+
     def doctor(
         self, *args: str, url: str | None = None, expect: tuple[int, ...] = (0, 1)
     ) -> tuple[int, dict[str, Any]]:
@@ -152,7 +218,10 @@ class FaultEnv:
         if before is not None:
             after = (file_state(self.root), database_state(self.url))
             assert after[0] == before[0], "ops doctor changed files"
-            assert after[1] == before[1], "ops doctor changed the database"
+            assert after[1] == before[1], (
+                "ops doctor changed the database",
+                _changed(before[1], after[1]),
+            )
         report: dict[str, Any] = json.loads(result.stdout)
         self.runs.append(report)
         return result.exit_code, report
@@ -228,3 +297,15 @@ def chdir(path: Path) -> Any:
             os.chdir(old)
 
     return go()
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """What differs between two database_state snapshots, entry by entry (for the message)."""
+    flat = {}
+    for label, state in (("before", before), ("after", after)):
+        for counter in state.get("counters", []):
+            flat.setdefault(counter, set()).add(label)
+        for table, found in state.get("tables", {}).items():
+            for row in found["rows"]:
+                flat.setdefault(f"{table}: {row}", set()).add(label)
+    return sorted(f"only {next(iter(w))}: {k}" for k, w in flat.items() if len(w) == 1)

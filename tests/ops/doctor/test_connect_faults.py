@@ -107,6 +107,11 @@ CASES = [
 
 
 MARKS = {"postgresql": "postgres", "mariadb": "mariadb"}
+# Reproduced against a running `scraper serve` first (a server start each): the address where
+# nothing listens. The other faults reach the service by the same connect, so one suffices.
+# PostgreSQL only for now: on MariaDB the snapshot around the doctor then saw users'
+# AUTO_INCREMENT move (2 -> 3) in 2 runs of 3 while the doctor could not reach the database.
+SERVED = {("postgresql", "refused")}
 
 
 @pytest.fixture
@@ -117,7 +122,14 @@ def stack() -> Iterator[contextlib.ExitStack]:
 
 @pytest.mark.parametrize(
     ("dialect", "fault", "kind", "said"),
-    [pytest.param(*case, marks=getattr(pytest.mark, MARKS[case[0]])) for case in CASES],
+    [
+        pytest.param(
+            *case,
+            marks=[getattr(pytest.mark, MARKS[case[0]])]
+            + ([pytest.mark.slow] if (case[0], case[2]) in SERVED else []),
+        )
+        for case in CASES
+    ],
     ids=[f"{case[0]}-{case[2]}" for case in CASES],
 )
 def test_a_refused_connection_is_named_by_its_cause(
@@ -131,6 +143,12 @@ def test_a_refused_connection_is_named_by_its_cause(
     env: FaultEnv = env_factory(dialect, "initialized")
     env.live_worker()
     url = fault(env, stack)
+    if (dialect, kind) in SERVED:
+        with env.service(url) as symptom:
+            seen = symptom()
+        # no job is taken (not even into the fallback journal): 503, the same words as the doctor
+        assert seen.created == 503 and seen.job["error"] == "database_unavailable", seen
+        assert seen.ready == 503 and said in seen.failing().get("database:connection", ""), seen
     cause = env.cause(url=url)  # the snapshot around it: nothing written
     assert cause["check"] == "database:connection", cause
     assert cause["evidence"]["fault"] == kind, cause

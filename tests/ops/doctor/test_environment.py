@@ -300,6 +300,7 @@ def test_doctor_reads_the_journal_without_making_a_lock_file(env_factory: Any) -
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.slow
 def test_a_revision_newer_than_the_code_names_the_release_and_advises_no_drop(
     env_factory: Any, dialect: str
 ) -> None:
@@ -310,6 +311,10 @@ def test_a_revision_newer_than_the_code_names_the_release_and_advises_no_drop(
         "ALTER TABLE scrape_jobs ADD COLUMN newer_release_note VARCHAR(40)",
         "UPDATE alembic_version SET version_num = '0042'",
     )
+    with env.service() as symptom:  # this release runs beside the newer one
+        seen = symptom()
+    assert seen.created == 201 and seen.job["storage"] == "database", seen
+    assert "0042" in seen.failing().get("schema:migrations", ""), seen
     code, report = env.doctor()
     assert code == 0, report["root_cause"]  # this release's writes still work (the probe)
     found = {c["name"]: c for c in report["checks"]}["schema:migrations"]
