@@ -20,6 +20,7 @@ SLOT_POLL = 0.1  # seconds between looks at a download's cancel token while it q
 class _Host:
     slots: threading.BoundedSemaphore
     next_at: float = 0.0  # monotonic time before which no request may start
+    started_at: float = float("-inf")  # when the last request really started
     paused_until: float = 0.0  # the host asked us to wait (429 Retry-After) until then
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -46,7 +47,10 @@ class HostLimiter:
         state = self._host(host.lower())
         self._acquire(state, host, deadline, url)
         try:
-            deadline.sleep(self._reserve(state), url)
+            wait = self._reserve(state)
+            while wait > 0:
+                deadline.sleep(wait, url)
+                wait = self._start(state)
             yield
         finally:
             state.slots.release()
@@ -63,12 +67,29 @@ class HostLimiter:
                 )
 
     def _reserve(self, state: _Host) -> float:
-        """Claim the next start time for this host; return how long to wait for it."""
+        """Claim the next start time for this host; return how long to wait for it (0: the
+        request starts now)."""
         with state.lock:
             now = time.monotonic()
             start = max(now, state.next_at)
             state.next_at = start + self.delay
-            return start - now
+            if start > now:
+                return start - now
+            state.started_at = now
+            return 0.0
+
+    def _start(self, state: _Host) -> float:
+        """Start now if the last request really started `delay` ago and no pause came in
+        meanwhile, else the time left: a thread woken late (a busy machine) starts late, and
+        the next must still wait its `delay` after that start, not after the time it was given."""
+        with state.lock:
+            now = time.monotonic()
+            left = max(state.started_at + self.delay, state.paused_until) - now
+            if left > 0:
+                return left
+            state.started_at = now
+            state.next_at = max(state.next_at, now + self.delay)
+            return 0.0
 
     def pause(self, host: str, seconds: float) -> None:
         """The host asked us to wait (429 Retry-After): no request to it starts before then."""

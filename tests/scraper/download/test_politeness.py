@@ -57,6 +57,27 @@ def test_requests_carry_the_descriptive_user_agent(
     assert agent.startswith("scraper/") and "ops@example.org" in agent
 
 
+def test_a_pause_that_arrives_while_a_request_waits_its_turn_holds_it_back() -> None:
+    """The wait is checked again on waking: a 429 that came in meanwhile (or a request that
+    started late) moves the start, not only the order in which turns were handed out."""
+    limiter = HostLimiter(concurrency=2, delay=0.2)
+    with limiter.slot("example.org", Deadline(10), "http://example.org/"):
+        pass
+    started: list[float] = []
+
+    def fetch() -> None:
+        with limiter.slot("example.org", Deadline(10), "http://example.org/"):
+            started.append(time.monotonic())
+
+    waiting = threading.Thread(target=fetch)
+    waiting.start()  # its turn comes 0.2 s after the first request
+    time.sleep(0.05)
+    paused_at = time.monotonic()
+    limiter.pause("example.org", 0.5)
+    waiting.join()
+    assert started[0] >= paused_at + 0.5
+
+
 def test_requests_to_one_host_start_at_least_the_delay_apart() -> None:
     limiter = HostLimiter(concurrency=4, delay=0.2)
     starts: list[float] = []
