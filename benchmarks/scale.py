@@ -18,7 +18,10 @@ median / p95 per endpoint per size, then the growth factor from the smallest siz
 Last, per size, a burst: a real `scraper serve --no-worker` (waitress, 4 threads) on the same
 database gets --burst-clients clients looping the slowest read of the run (then
 `/api/stats?window=7d`) for --burst-seconds, while one more client asks for `/healthz` every
-20 ms: its p50 / p99 (target p99 < 50 ms).
+20 ms: its p50 / p99 (target p99 < 50 ms). With --baseline-tree (another checkout, e.g. a
+`git worktree` of main), each burst runs first against a server started from that tree's code
+(`python -m scraper.cli` with it first on PYTHONPATH), then this tree's: before / after in one
+run, at one load.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -343,20 +347,32 @@ def one_size(server_url: str | None, size: int, args: argparse.Namespace) -> dic
             slowest = max((n for n in results if n.startswith("/api/")), key=lambda n: results[n])
             for target in dict.fromkeys([slowest, "/api/stats?window=7d"]):
                 name = f"/healthz during a burst of {target.split(' ')[0]}"
+                if args.baseline_tree:
+                    before = burst(url, workdir, token, target, args, args.baseline_tree)
+                    results[f"{name} (baseline tree)"] = before
                 results[name] = burst(url, workdir, token, target, args)
         return results
 
 
 def burst(
-    url: str, workdir: Path, token: str, slowest: str, args: argparse.Namespace
+    url: str,
+    workdir: Path,
+    token: str,
+    slowest: str,
+    args: argparse.Namespace,
+    tree: Path | None = None,
 ) -> tuple[float, float]:
-    """/healthz (p50, p99) in ms while clients loop the slowest read on a real server."""
+    """/healthz (p50, p99) in ms while clients loop the slowest read on a real server (run
+    from `tree`'s code when given)."""
     path = slowest.split(" ")[0]
     if "cursor" in slowest:
         path = "/api/jobs?sort=progress&limit=50"  # a fresh walk's first page: its own cursor
     port = free_port()
-    command = scraper_command() + ["serve", "--no-worker", "--port", str(port)]
+    serve = ["serve", "--no-worker", "--port", str(port)]
     env = server_env(url, workdir / "data", SCRAPER_AUTO_HEAL="off", SCRAPER_SECRET_KEY="bench")
+    command = scraper_command() + serve
+    if tree is not None:  # the baseline's code ahead of this checkout's editable install
+        command, env["PYTHONPATH"] = [sys.executable, "-m", "scraper.cli", *serve], str(tree)
     log = workdir / "serve.log"
     with open(log, "ab") as out:
         server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -400,9 +416,11 @@ def burst(
     rate = done.count(200) / args.burst_seconds
     refused = (len(done) - done.count(200)) / args.burst_seconds
     print(
-        f"  burst: {args.burst_clients} clients on {path} ({rate:.0f} req/s answered, "
+        f"  burst{' (baseline tree)' if tree else ''}: {args.burst_clients} clients on {path} "
+        f"({rate:.0f} req/s answered, "
         f"{refused:.0f} req/s 429/503); /healthz "
-        f"p50 {statistics.median(spent):.1f} ms, p99 {p99:.1f} ms over {len(spent)} requests",
+        f"p50 {statistics.median(spent):.1f} ms, p99 {p99:.1f} ms over {len(spent)} requests; "
+        f"load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
     return statistics.median(spent), p99
@@ -426,6 +444,11 @@ def main() -> None:
     parser.add_argument("--db-prefix", default="scale", help="name prefix of the databases")
     parser.add_argument("--burst-clients", type=int, default=8)
     parser.add_argument("--burst-seconds", type=float, default=10.0, help="0: no burst")
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="also run each burst against a server from this checkout's code (before / after)",
+    )
     parser.add_argument(
         "--burst-polite", action="store_true", help="burst clients wait a 429's Retry-After"
     )

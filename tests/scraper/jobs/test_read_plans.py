@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,10 @@ from scraper.config import Settings
 from scraper.jobs import JobFilter
 from scraper.jobs.reads.counting import EXACT_LIMIT
 from scraper.jobs.reads.keyset import after_row
+from scraper.jobs.stats import compute_stats
+from scraper.jobs.tally import status_counts
 from scraper.models import Base
+from scraper.rollup import slot_of
 from scraper.runtime import Runtime
 from tests.conftest import fresh_database
 
@@ -37,6 +41,15 @@ SELECT md5(g::text)::uuid::text, 'search',
     END
 FROM generate_series(1, {ROWS}) g
 """
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+# The stats rollup (migration 0009): a job-counter row and a source row per five-minute slot
+# for the ROWS slots (69 days) before NOW.
+ROLLUP = f"""
+INSERT INTO stats_rollup (slot, user_id, source, shard, created, completed, failed, files,
+    bytes, found, stored)
+SELECT {slot_of(NOW)} - g, 0, src, 0, 2, 1, 1, 3, 3000, 3, 3
+FROM generate_series(0, {ROWS - 1}) g, (VALUES (''), ('selftest')) AS sources(src)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +61,11 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
         Base.metadata.create_all(runtime.engine)
         with runtime.engine.connect() as conn:
             conn.exec_driver_sql(FILL)
+            conn.exec_driver_sql(ROLLUP)
             conn.commit()
         with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE scrape_jobs")
+            conn.exec_driver_sql("VACUUM ANALYZE stats_rollup")
         yield runtime
         runtime.close()
 
@@ -86,11 +101,18 @@ def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return [plan] + [n for child in plan.get("Plans", []) for n in _nodes(child)]
 
 
-def _uses_index(plan: dict[str, Any], index: str) -> None:
+def _uses_index(plan: dict[str, Any], *indexes: str) -> None:
+    """No scan of the table, no sort, and one of `indexes` read."""
     nodes = _nodes(plan)
     kinds = [n["Node Type"] for n in nodes]
     assert "Seq Scan" not in kinds and "Sort" not in kinds, kinds
-    assert any(n.get("Index Name") == index for n in nodes), [n.get("Index Name") for n in nodes]
+    names = [n.get("Index Name") for n in nodes]
+    assert any(name in indexes for name in names), names
+
+
+# Both lead with status: a count of one status is a range of either (the planner takes the
+# smaller, whose lease column is mostly empty).
+STATUS_INDEXES = ("ix_scrape_jobs_status_created_at", "ix_scrape_jobs_status_lease_expires_at")
 
 
 def test_the_newest_first_page_and_a_deep_cursor_page_read_an_index(big: Runtime) -> None:
@@ -133,3 +155,46 @@ def test_q_reads_the_trigram_index(big: Runtime) -> None:
         nodes = _nodes(plan)
         assert "Seq Scan" not in [n["Node Type"] for n in nodes], nodes
         assert any(n.get("Index Name") == "ix_scrape_jobs_query_trgm" for n in nodes), nodes
+
+
+def test_a_status_filter_walks_the_status_index(big: Runtime) -> None:
+    """`/api/jobs?status=failed` (and the jobs page's filter): its page and its capped count
+    are ranges of (status, created_at)."""
+    reader = big.jobs.reader
+    where = JobFilter(status="failed")
+    assert reader.page(where, 50).total == ROWS // 8
+    for plan in _plans(big.engine, lambda: reader.page(where, 50), "ORDER BY"):
+        _uses_index(plan, "ix_scrape_jobs_status_created_at")
+    for plan in _plans(big.engine, lambda: reader.page(where, 50), "count(*)"):
+        _uses_index(plan, *STATUS_INDEXES)
+
+
+def test_status_counts_read_at_most_a_capped_range_of_the_status_index(big: Runtime) -> None:
+    """The dashboard's per-status counts and the `scraper_jobs_in_database` gauge: one capped
+    range of (status, created_at) per status, never a count of the whole table."""
+    counts = status_counts(big.Session)
+    assert counts == {
+        "completed": ROWS // 2,
+        "failed": ROWS // 8,
+        "cancelled": ROWS // 8,
+        "pending": ROWS // 8,
+        "running": ROWS // 8,
+    }
+    plans = _plans(big.engine, lambda: status_counts(big.Session), "LIMIT")
+    assert len(plans) == len(counts)
+    for plan in plans:
+        _uses_index(plan, *STATUS_INDEXES)
+
+
+@pytest.mark.parametrize("window", ["1h", "24h"])
+def test_stats_read_a_range_of_the_rollups_key(big: Runtime, window: str) -> None:
+    """`/api/stats`: both statements (buckets, per-source totals) read a range of the
+    rollup's primary key (slot first) out of 40,000 rows, never the whole rollup."""
+    stats = compute_stats(big.Session, window, now=NOW)
+    assert sum(b.created for b in stats.buckets) > 0 and set(stats.sources) == {"selftest"}
+    plans = _plans(big.engine, lambda: compute_stats(big.Session, window, now=NOW), "slot")
+    assert len(plans) == 2
+    for plan in plans:
+        nodes = _nodes(plan)
+        assert "Seq Scan" not in [n["Node Type"] for n in nodes], nodes
+        assert any(n.get("Index Name") == "pk_stats_rollup" for n in nodes), nodes

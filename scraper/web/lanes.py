@@ -1,0 +1,56 @@
+"""Two queues in front of waitress's threads, so a probe never waits behind a heavy read.
+
+waitress hands every request to one FIFO queue served by `--threads` threads. Under a burst of
+expensive reads those threads are busy and the queue holds more of them (or their 429 / 503
+answers, each of which still authenticates its token): a `/healthz` that arrives then waits
+its turn behind all of them (p99 0.6–5 s in docs/benchmarks.md, issue 23). `Lanes` keeps one
+more thread that serves only the requests that touch nothing shared (`/healthz`, `/readyz`,
+which reads its checks' cache, and the static files): each waits at most for the cheap
+requests ahead of it. The threads still share one GIL, which `serve` makes switch every
+millisecond (`SWITCH_INTERVAL`) rather than every five.
+
+Only `scraper serve` imports this module (it pays for waitress; the app never does).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from waitress.task import ThreadedTaskDispatcher
+
+CHEAP_PREFIXES = ("/healthz", "/readyz", "/static/")
+SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL while another waits (CPython: 0.005)
+
+
+def is_cheap(path: str) -> bool:
+    """A request the cheap lane serves: the probes and static files."""
+    return path.startswith(CHEAP_PREFIXES)
+
+
+class Lanes:
+    """waitress's task dispatcher: `threads` for everything, one more for cheap requests."""
+
+    def __init__(self, threads: int, cheap_threads: int = 1) -> None:
+        self.main, self.cheap = ThreadedTaskDispatcher(), ThreadedTaskDispatcher()
+        self.main.set_thread_count(threads)
+        self.cheap.set_thread_count(cheap_threads)
+
+    def add_task(self, task: Any) -> None:
+        """Queue a channel's next request on the lane its path picks."""
+        requests = getattr(task, "requests", None)
+        path = getattr(requests[0], "path", "") if requests else ""
+        (self.cheap if is_cheap(path or "") else self.main).add_task(task)
+
+    def set_thread_count(self, count: int) -> None:
+        self.main.set_thread_count(count)
+
+    def shutdown(self, cancel_pending: bool = True, timeout: int = 5) -> bool:
+        """Stop both lanes' threads (waitress calls this when the server closes)."""
+        cheap = self.cheap.shutdown(cancel_pending, timeout)
+        return bool(self.main.shutdown(cancel_pending, timeout)) and bool(cheap)
+
+
+def quick_switching() -> None:
+    """Let a waiting thread take the GIL after 1 ms: a probe's few steps each wait for it."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
