@@ -85,7 +85,7 @@ class Service:
         from waitress.server import create_server  # only `serve` pays for waitress and Flask
 
         from scraper.web import create_app
-        from scraper.web.lanes import Lanes, quick_switching
+        from scraper.web.lanes import Lanes
         from scraper.web.limits import waitress_options
 
         runtime.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -104,7 +104,6 @@ class Service:
         except OSError as exc:
             lanes.shutdown()
             raise CannotListen(listen.host, listen.port, exc.strerror or str(exc)) from exc
-        quick_switching()
         worker = None if worker_concurrency is None else Worker(runtime, worker_concurrency)
         settings = runtime.settings
         healer = (

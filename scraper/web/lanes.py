@@ -6,21 +6,19 @@ answers, each of which still authenticates its token): a `/healthz` that arrives
 its turn behind all of them (p99 0.6–5 s in docs/benchmarks.md, issue 23). `Lanes` keeps one
 more thread that serves only the requests that touch nothing shared (`/healthz`, `/readyz`,
 which reads its checks' cache, and the static files): each waits at most for the cheap
-requests ahead of it. The threads still share one GIL, which `serve` makes switch every
-millisecond (`SWITCH_INTERVAL`) rather than every five.
+requests ahead of it. The threads still share one GIL (a 1 ms switch interval instead of
+CPython's 5 ms was tried: fewer heavy reads served, no better probe; docs/benchmarks.md).
 
 Only `scraper serve` imports this module (it pays for waitress; the app never does).
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from waitress.task import ThreadedTaskDispatcher
 
 CHEAP_PREFIXES = ("/healthz", "/readyz", "/static/")
-SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL while another waits (CPython: 0.005)
 
 
 def is_cheap(path: str) -> bool:
@@ -49,8 +47,3 @@ class Lanes:
         """Stop both lanes' threads (waitress calls this when the server closes)."""
         cheap = self.cheap.shutdown(cancel_pending, timeout)
         return bool(self.main.shutdown(cancel_pending, timeout)) and bool(cheap)
-
-
-def quick_switching() -> None:
-    """Let a waiting thread take the GIL after 1 ms: a probe's few steps each wait for it."""
-    sys.setswitchinterval(SWITCH_INTERVAL)
