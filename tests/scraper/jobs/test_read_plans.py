@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, event
 from healthchecks.failures import _recent
 from scraper.config import Settings
 from scraper.jobs import JobFilter
+from scraper.jobs.queries import read_snapshot
 from scraper.jobs.reads.counting import EXACT_LIMIT
 from scraper.jobs.reads.keyset import after_row
 from scraper.jobs.stats import compute_stats
@@ -30,7 +31,7 @@ ROWS = 20_000
 FILL = f"""
 INSERT INTO scrape_jobs (id, job_type, status, progress, query, max_content, safe_search,
     enabled_sources, downloaded, bytes_downloaded, attempts, lease_token, created_at,
-    updated_at, finished_at)
+    updated_at, finished_at, user_id)
 SELECT md5(g::text)::uuid::text, 'search',
     (ARRAY['completed','completed','completed','completed','failed','cancelled','pending',
            'running'])[1 + mod(g, 8)],
@@ -38,7 +39,8 @@ SELECT md5(g::text)::uuid::text, 'search',
     '["selftest"]', 0, 0, 1, 1,
     timestamp '2026-12-01' - g * interval '7 seconds', timestamp '2026-12-01',
     CASE WHEN mod(g, 8) < 6 THEN timestamp '2026-12-01' - g * interval '7 seconds' + interval '9 s'
-    END
+    END,
+    1 + mod(abs(hashtext(g::text)), 5)  -- five users, each with every status
 FROM generate_series(1, {ROWS}) g
 """
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -60,6 +62,10 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
         runtime = Runtime(Settings(database_url=url, data_dir=tmp, secret_key="x"))
         Base.metadata.create_all(runtime.engine)
         with runtime.engine.connect() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO users (id, username, password_hash, is_active, created_at) "
+                "SELECT g, 'user' || g, 'x', true, now() FROM generate_series(1, 5) g"
+            )
             conn.exec_driver_sql(FILL)
             conn.exec_driver_sql(ROLLUP)
             conn.commit()
@@ -198,3 +204,31 @@ def test_stats_read_a_range_of_the_rollups_key(big: Runtime, window: str) -> Non
         nodes = _nodes(plan)
         assert "Seq Scan" not in [n["Node Type"] for n in nodes], nodes
         assert any(n.get("Index Name") == "pk_stats_rollup" for n in nodes), nodes
+
+
+def test_a_users_own_listing_and_counts_read_the_user_indexes(big: Runtime) -> None:
+    """What a user (not an admin) sees: their newest jobs, their failed ones, their counts."""
+    reader = big.jobs.reader
+    for where, index in (
+        (JobFilter(user_id=3), "ix_scrape_jobs_user_id_created_at"),
+        (JobFilter(user_id=3, status="failed"), "ix_scrape_jobs_user_id_status_created_at"),
+    ):
+        assert reader.page(where, 50).jobs
+        for plan in _plans(big.engine, lambda w=where: reader.page(w, 50), "ORDER BY"):
+            _uses_index(plan, index)
+    plans = _plans(big.engine, lambda: status_counts(big.Session, user_id=3), "LIMIT")
+    for plan in plans:
+        _uses_index(plan, "ix_scrape_jobs_user_id_status_created_at")
+
+
+def test_the_metrics_snapshot_reads_indexes(big: Runtime) -> None:
+    """`/metrics` and the health checks: counts per status, the oldest pending job, expired
+    leases, each a range of a status-led index."""
+    for pending_only in (False, True):
+        plans = _plans(
+            big.engine,
+            lambda p=pending_only: read_snapshot(big.Session, pending_only=p),
+            "FROM scrape_jobs",
+        )
+        for plan in plans:
+            _uses_index(plan, *STATUS_INDEXES)
