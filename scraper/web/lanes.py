@@ -26,24 +26,26 @@ def is_cheap(path: str) -> bool:
     return path.startswith(CHEAP_PREFIXES)
 
 
-class Lanes:
-    """waitress's task dispatcher: `threads` for everything, one more for cheap requests."""
+class Lanes(ThreadedTaskDispatcher):
+    """waitress's task dispatcher (its threads serve everything) with one more thread kept
+    for cheap requests."""
 
     def __init__(self, threads: int, cheap_threads: int = 1) -> None:
-        self.main, self.cheap = ThreadedTaskDispatcher(), ThreadedTaskDispatcher()
-        self.main.set_thread_count(threads)
+        super().__init__()
+        self.cheap = ThreadedTaskDispatcher()
+        self.set_thread_count(threads)
         self.cheap.set_thread_count(cheap_threads)
 
     def add_task(self, task: Any) -> None:
         """Queue a channel's next request on the lane its path picks."""
         requests = getattr(task, "requests", None)
         path = getattr(requests[0], "path", "") if requests else ""
-        (self.cheap if is_cheap(path or "") else self.main).add_task(task)
-
-    def set_thread_count(self, count: int) -> None:
-        self.main.set_thread_count(count)
+        if is_cheap(path or ""):
+            self.cheap.add_task(task)
+        else:
+            super().add_task(task)
 
     def shutdown(self, cancel_pending: bool = True, timeout: int = 5) -> bool:
         """Stop both lanes' threads (waitress calls this when the server closes)."""
         cheap = self.cheap.shutdown(cancel_pending, timeout)
-        return bool(self.main.shutdown(cancel_pending, timeout)) and bool(cheap)
+        return bool(super().shutdown(cancel_pending, timeout)) and bool(cheap)
