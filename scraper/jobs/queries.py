@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scraper.jobs.tally import counts_in
+from scraper.jobs.tally import count_of, counts_in
 from scraper.models import JobStatus, ScrapeJob, WorkerHeartbeat, utcnow
 
 WORKER_WINDOW_SECONDS = 3600.0
@@ -55,11 +55,6 @@ class DatabaseSnapshot:
         return counts
 
 
-def jobs_with_status_stmt(status: str) -> Select[int]:
-    """Jobs in one status: a range of the (status, created_at) index."""
-    return select(func.count()).select_from(ScrapeJob).where(ScrapeJob.status == status)
-
-
 def oldest_pending_stmt() -> Select[datetime]:
     """The oldest pending job's creation time: one seek into (status, created_at)."""
     return select(func.min(ScrapeJob.created_at)).where(ScrapeJob.status == JobStatus.PENDING.value)
@@ -93,16 +88,17 @@ def read_snapshot(
 ) -> DatabaseSnapshot:
     """Run the four reads in one short session; database errors propagate.
 
-    `pending_only` counts the pending jobs alone, exactly (one range of the status index): the
-    health checks need no more. Otherwise each status is counted as the dashboard counts it,
-    at most 10,001 index entries each, so the first scrape costs the same at any size.
+    `pending_only` counts the pending jobs alone: the health checks need no more. Each status
+    is counted as the dashboard counts it, exact up to 10,000 and estimated beyond (at most
+    10,001 index entries each), so a scrape or a check costs the same however long the
+    history or the backlog.
     """
     now = now or utcnow()
     since = now - timedelta(seconds=worker_window)
     with session_factory() as s:
         if pending_only:
             pending = JobStatus.PENDING.value
-            counts = {pending: int(s.scalar(jobs_with_status_stmt(pending)) or 0)}
+            counts = {pending: count_of(s, pending)}
         else:
             counts = counts_in(s)  # each exact up to 10,000, estimated beyond
         oldest = s.scalar(oldest_pending_stmt())

@@ -28,11 +28,13 @@ def status_counts(
 
 def counts_in(session: Session, user_id: int | None = None) -> dict[str, int]:
     """`status_counts` in an open session (the metrics snapshot's)."""
+    return {status.value: count_of(session, status.value, user_id) for status in JobStatus}
+
+
+def count_of(session: Session, status: str, user_id: int | None = None) -> int:
+    """Jobs in one status (a user's own with `user_id`): exact up to 10,000, estimated beyond."""
     owned = [] if user_id is None else [ScrapeJob.user_id == user_id]
-    return {
-        status.value: count_jobs(session, [ScrapeJob.status == status.value, *owned]).count
-        for status in JobStatus
-    }
+    return count_jobs(session, [ScrapeJob.status == status, *owned]).count
 
 
 def active_count(counts: dict[str, int]) -> int:

@@ -12,7 +12,6 @@ from sqlalchemy import Engine, Select, event, insert
 
 from scraper.jobs.queries import (
     expired_leases_stmt,
-    jobs_with_status_stmt,
     oldest_pending_stmt,
     recent_workers_stmt,
 )
@@ -22,7 +21,6 @@ from scraper.runtime import Runtime
 
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 STATEMENTS = {
-    "jobs_with_status": lambda now: jobs_with_status_stmt("failed"),
     "oldest_pending": lambda now: oldest_pending_stmt(),
     "expired_leases": lambda now: expired_leases_stmt(now),
     "recent_workers": lambda now: recent_workers_stmt(now - timedelta(hours=1)),
