@@ -365,7 +365,7 @@ def burst(
 ) -> tuple[float, float]:
     """/healthz (p50, p99) in ms while clients loop the slowest read on a real server (run
     from `tree`'s code when given)."""
-    path = slowest.split(" ")[0]
+    path = slowest.split(" (")[0].replace(" ", "%20")  # "/api/jobs?q=red fox" is a URL too
     if "cursor" in slowest:
         path = "/api/jobs?sort=progress&limit=50"  # a fresh walk's first page: its own cursor
     port = free_port()
