@@ -18,7 +18,9 @@ median / p95 per endpoint per size, then the growth factor from the smallest siz
 Last, per size, a burst: a real `scraper serve --no-worker` (waitress, 4 threads) on the same
 database gets --burst-clients clients looping the slowest read of the run (then
 `/api/stats?window=7d`) for --burst-seconds, while one more client asks for `/healthz` every
-20 ms: its p50 / p99 (target p99 < 50 ms). With --baseline-tree (another checkout, e.g. a
+20 ms: its p50 / p99 (target p99 < 50 ms), beside the same probe of the idle server just
+before (the machine's floor). The clients run in a process of their own: sharing the prober's
+GIL, they delayed its requests themselves. With --baseline-tree (another checkout, e.g. a
 `git worktree` of main), each burst runs first against a server started from that tree's code
 (`python -m scraper.cli` with it first on PYTHONPATH), then this tree's: before / after in one
 run, at one load.
