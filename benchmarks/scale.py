@@ -18,16 +18,23 @@ median / p95 per endpoint per size, then the growth factor from the smallest siz
 Last, per size, a burst: a real `scraper serve --no-worker` (waitress, 4 threads) on the same
 database gets --burst-clients clients looping the slowest read of the run (then
 `/api/stats?window=7d`) for --burst-seconds, while one more client asks for `/healthz` every
-20 ms: its p50 / p99 (target p99 < 50 ms).
+20 ms: its p50 / p99 (target p99 < 50 ms), beside the same probe of the idle server just
+before (the machine's floor). The clients run in a process of their own: sharing the prober's
+GIL, they delayed its requests themselves. With --baseline-tree (another checkout, e.g. a
+`git worktree` of main), each burst runs first against a server started from that tree's code
+(`python -m scraper.cli` with it first on PYTHONPATH), then this tree's: before / after in one
+run, at one load.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -343,69 +350,121 @@ def one_size(server_url: str | None, size: int, args: argparse.Namespace) -> dic
             slowest = max((n for n in results if n.startswith("/api/")), key=lambda n: results[n])
             for target in dict.fromkeys([slowest, "/api/stats?window=7d"]):
                 name = f"/healthz during a burst of {target.split(' ')[0]}"
+                if args.baseline_tree:
+                    before = burst(url, workdir, token, target, args, args.baseline_tree)
+                    results[f"{name} (baseline tree)"] = before
                 results[name] = burst(url, workdir, token, target, args)
         return results
 
 
 def burst(
-    url: str, workdir: Path, token: str, slowest: str, args: argparse.Namespace
+    url: str,
+    workdir: Path,
+    token: str,
+    slowest: str,
+    args: argparse.Namespace,
+    tree: Path | None = None,
 ) -> tuple[float, float]:
-    """/healthz (p50, p99) in ms while clients loop the slowest read on a real server."""
-    path = slowest.split(" ")[0]
+    """/healthz (p50, p99) in ms while clients loop the slowest read on a real server (run
+    from `tree`'s code when given)."""
+    path = slowest.split(" (")[0].replace(" ", "%20")  # "/api/jobs?q=red fox" is a URL too
     if "cursor" in slowest:
         path = "/api/jobs?sort=progress&limit=50"  # a fresh walk's first page: its own cursor
     port = free_port()
-    command = scraper_command() + ["serve", "--no-worker", "--port", str(port)]
+    serve = ["serve", "--no-worker", "--port", str(port)]
     env = server_env(url, workdir / "data", SCRAPER_AUTO_HEAL="off", SCRAPER_SECRET_KEY="bench")
+    command = scraper_command() + serve
+    if tree is not None:  # the baseline's code ahead of this checkout's editable install
+        command, env["PYTHONPATH"] = [sys.executable, "-m", "scraper.cli", *serve], str(tree)
     log = workdir / "serve.log"
     with open(log, "ab") as out:
         server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}
-    stop = threading.Event()
-    done: list[int] = []
-
-    def hammer() -> None:
-        # A 429 / 503 (the read slots, scraper.web.fairness) is asked again at once, or with
-        # --burst-polite after its Retry-After.
-        with requests.Session() as http:
-            while not stop.is_set():
-                response = http.get(base + path, headers=headers, timeout=60)
-                assert response.status_code in (200, 429, 503), (path, response.status_code)
-                done.append(response.status_code)
-                if response.status_code != 200 and args.burst_polite:
-                    stop.wait(float(response.headers.get("Retry-After", 1)))
-
+    spawn = multiprocessing.get_context("spawn")
+    ready, stop, answers = spawn.Event(), spawn.Event(), spawn.Queue()
+    hammers = spawn.Process(
+        target=hammer,
+        args=(base + path, headers, args.burst_clients, args.burst_polite, ready, stop, answers),
+    )
     try:
         wait_ready(base, server, 60, log)
-        clients = [threading.Thread(target=hammer) for _ in range(args.burst_clients)]
-        for client in clients:
-            client.start()
-        spent = []
-        deadline = time.monotonic() + args.burst_seconds
-        with requests.Session() as http:
-            while time.monotonic() < deadline:
-                started = time.perf_counter()
-                http.get(base + "/healthz", timeout=30).raise_for_status()
-                spent.append((time.perf_counter() - started) * 1000)
-                time.sleep(0.02)
+        idle = probe(base, args.burst_seconds / 2)  # the machine's own floor, at this load
+        hammers.start()
+        ready.wait(120)
+        spent = probe(base, args.burst_seconds)
         stop.set()
-        for client in clients:
-            client.join()
+        done: list[int] = answers.get(timeout=120)
+        hammers.join()
     finally:
         stop.set()
         stop_process(server)
-    ordered = sorted(spent)
-    p99 = ordered[max(0, round(0.99 * len(ordered)) - 1)]
+        if hammers.is_alive():
+            hammers.kill()
+    p99 = percentile(spent, 99)
     rate = done.count(200) / args.burst_seconds
     refused = (len(done) - done.count(200)) / args.burst_seconds
     print(
-        f"  burst: {args.burst_clients} clients on {path} ({rate:.0f} req/s answered, "
+        f"  burst{' (baseline tree)' if tree else ''}: {args.burst_clients} clients on {path} "
+        f"({rate:.0f} req/s answered, "
         f"{refused:.0f} req/s 429/503); /healthz "
-        f"p50 {statistics.median(spent):.1f} ms, p99 {p99:.1f} ms over {len(spent)} requests",
+        f"p50 {statistics.median(spent):.1f} ms, p99 {p99:.1f} ms over {len(spent)} requests "
+        f"(idle server before: p50 {statistics.median(idle):.1f}, p99 {percentile(idle, 99):.1f} "
+        f"ms); load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
     return statistics.median(spent), p99
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, round(p / 100 * len(ordered)) - 1)]
+
+
+def probe(base: str, seconds: float) -> list[float]:
+    """Milliseconds of each GET /healthz, one every 20 ms for `seconds`."""
+    spent = []
+    deadline = time.monotonic() + seconds
+    with requests.Session() as http:
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            http.get(base + "/healthz", timeout=30).raise_for_status()
+            spent.append((time.perf_counter() - started) * 1000)
+            time.sleep(0.02)
+    return spent
+
+
+def hammer(
+    url: str,
+    headers: dict[str, str],
+    clients: int,
+    polite: bool,
+    ready: Any,
+    stop: Any,
+    answers: Any,
+) -> None:
+    """The burst's clients, in a process of their own (so their threads do not slow the
+    `/healthz` prober's by holding its GIL): each loops GET `url` until `stop`; a 429 / 503
+    (the read slots, scraper.web.fairness) is asked again at once, or with `polite` after its
+    Retry-After. Sets `ready` once they run; puts the list of statuses on `answers`."""
+    done: list[int] = []
+
+    def loop() -> None:
+        with requests.Session() as http:
+            while not stop.is_set():
+                response = http.get(url, headers=headers, timeout=60)
+                assert response.status_code in (200, 429, 503), (url, response.status_code)
+                done.append(response.status_code)
+                if response.status_code != 200 and polite:
+                    stop.wait(float(response.headers.get("Retry-After", 1)))
+
+    threads = [threading.Thread(target=loop) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    ready.set()
+    for thread in threads:
+        thread.join()
+    answers.put(done)
 
 
 def _burst_cell(found: tuple[float, float] | None) -> str:
@@ -426,6 +485,11 @@ def main() -> None:
     parser.add_argument("--db-prefix", default="scale", help="name prefix of the databases")
     parser.add_argument("--burst-clients", type=int, default=8)
     parser.add_argument("--burst-seconds", type=float, default=10.0, help="0: no burst")
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="also run each burst against a server from this checkout's code (before / after)",
+    )
     parser.add_argument(
         "--burst-polite", action="store_true", help="burst clients wait a 429's Retry-After"
     )

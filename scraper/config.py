@@ -170,8 +170,8 @@ class Settings(BaseSettings):
     web_reads: int = setting(
         3,
         "expensive requests running at once for all users together; more answer 503 with "
-        "`Retry-After` (below the server's 4 threads, so `/healthz` and cheap requests always "
-        "find one)",
+        "`Retry-After` (below the server's 4 threads, so cheap requests always find one; "
+        "`/healthz`, `/readyz` and static files have a thread of their own)",
         gt=0,
     )
     # The service's own database sessions (PostgreSQL and MariaDB; SQLite waits 30 s).

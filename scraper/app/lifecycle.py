@@ -85,10 +85,12 @@ class Service:
         from waitress.server import create_server  # only `serve` pays for waitress and Flask
 
         from scraper.web import create_app
+        from scraper.web.lanes import Lanes
         from scraper.web.limits import waitress_options
 
         runtime.settings.data_dir.mkdir(parents=True, exist_ok=True)
         app = create_app({"SCRAPER_RUNTIME": runtime})
+        lanes = Lanes(listen.threads)  # probes never queue behind heavy reads
         try:
             server = create_server(
                 app,
@@ -96,9 +98,11 @@ class Service:
                 port=listen.port,
                 threads=listen.threads,
                 ident="scraper",
+                _dispatcher=lanes,
                 **waitress_options(runtime.settings),  # slow and greedy clients: docs/deployment
             )
         except OSError as exc:
+            lanes.shutdown()
             raise CannotListen(listen.host, listen.port, exc.strerror or str(exc)) from exc
         worker = None if worker_concurrency is None else Worker(runtime, worker_concurrency)
         settings = runtime.settings

@@ -1,7 +1,8 @@
 """The cheap, indexed reads behind the scrape-time gauges and the queue/worker health checks.
 
 Each statement is built by its own function so a test can EXPLAIN exactly what runs:
-counts per status and the oldest pending job use `ix_scrape_jobs_status_created_at`, expired
+counts per status (`scraper.jobs.tally`: exact up to 10,000 each, estimated beyond) and the
+oldest pending job use `ix_scrape_jobs_status_created_at`, expired
 leases use `ix_scrape_jobs_status_lease_expires_at`, recent workers
 `ix_worker_heartbeats_last_seen_at`.
 """
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from scraper.jobs.tally import count_of, counts_in
 from scraper.models import JobStatus, ScrapeJob, WorkerHeartbeat, utcnow
 
 WORKER_WINDOW_SECONDS = 3600.0
@@ -53,32 +55,6 @@ class DatabaseSnapshot:
         return counts
 
 
-def total_jobs_stmt() -> Select[int]:
-    """All jobs: SQLite counts b-tree pages of the smallest index without decoding rows."""
-    return select(func.count()).select_from(ScrapeJob)
-
-
-def jobs_with_status_stmt(status: str) -> Select[int]:
-    """Jobs in one status: a range of the (status, created_at) index."""
-    return select(func.count()).select_from(ScrapeJob).where(ScrapeJob.status == status)
-
-
-def count_by_status(session: Session) -> dict[str, int]:
-    """Jobs per status without a GROUP BY over every row.
-
-    Finished jobs dominate a long-lived table, so `completed` is the total minus the other
-    statuses, each a short index range; the status CHECK constraint rules out others.
-    """
-    total = int(session.scalar(total_jobs_stmt()) or 0)
-    counts = {
-        status.value: int(session.scalar(jobs_with_status_stmt(status.value)) or 0)
-        for status in JobStatus
-        if status is not JobStatus.COMPLETED
-    }
-    counts[JobStatus.COMPLETED.value] = total - sum(counts.values())
-    return counts
-
-
 def oldest_pending_stmt() -> Select[datetime]:
     """The oldest pending job's creation time: one seek into (status, created_at)."""
     return select(func.min(ScrapeJob.created_at)).where(ScrapeJob.status == JobStatus.PENDING.value)
@@ -112,18 +88,19 @@ def read_snapshot(
 ) -> DatabaseSnapshot:
     """Run the four reads in one short session; database errors propagate.
 
-    `pending_only` counts the pending jobs alone (one short range of the status index): the
-    health checks need no more, and the total that `completed` is derived from walks a whole
-    index (0.2 s at a million jobs on PostgreSQL, three checks a doctor run).
+    `pending_only` counts the pending jobs alone: the health checks need no more. Each status
+    is counted as the dashboard counts it, exact up to 10,000 and estimated beyond (at most
+    10,001 index entries each), so a scrape or a check costs the same however long the
+    history or the backlog.
     """
     now = now or utcnow()
     since = now - timedelta(seconds=worker_window)
     with session_factory() as s:
         if pending_only:
             pending = JobStatus.PENDING.value
-            counts = {pending: int(s.scalar(jobs_with_status_stmt(pending)) or 0)}
+            counts = {pending: count_of(s, pending)}
         else:
-            counts = count_by_status(s)
+            counts = counts_in(s)  # each exact up to 10,000, estimated beyond
         oldest = s.scalar(oldest_pending_stmt())
         expired = int(s.scalar(expired_leases_stmt(now)) or 0)
         rows = s.execute(recent_workers_stmt(since)).all()

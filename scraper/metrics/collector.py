@@ -140,7 +140,9 @@ def _gauge(name: str, documentation: str, value: float) -> Metric:
 
 def _database_families(snap: DatabaseSnapshot) -> Iterator[Metric]:
     jobs = GaugeMetricFamily(
-        "scraper_jobs_in_database", "Jobs in the database, by status.", labels=["status"]
+        "scraper_jobs_in_database",
+        "Jobs in the database, by status (exact up to 10,000, the planner's estimate beyond).",
+        labels=["status"],
     )
     for status, count in sorted(snap.status_counts().items()):
         jobs.add_metric([status], count)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,13 @@ from sqlalchemy import Connection, Engine, event
 from healthchecks.failures import _recent
 from scraper.config import Settings
 from scraper.jobs import JobFilter
+from scraper.jobs.queries import read_snapshot
 from scraper.jobs.reads.counting import EXACT_LIMIT
 from scraper.jobs.reads.keyset import after_row
+from scraper.jobs.stats import compute_stats
+from scraper.jobs.tally import status_counts
 from scraper.models import Base
+from scraper.rollup import slot_of
 from scraper.runtime import Runtime
 from tests.conftest import fresh_database
 
@@ -26,7 +31,7 @@ ROWS = 20_000
 FILL = f"""
 INSERT INTO scrape_jobs (id, job_type, status, progress, query, max_content, safe_search,
     enabled_sources, downloaded, bytes_downloaded, attempts, lease_token, created_at,
-    updated_at, finished_at)
+    updated_at, finished_at, user_id)
 SELECT md5(g::text)::uuid::text, 'search',
     (ARRAY['completed','completed','completed','completed','failed','cancelled','pending',
            'running'])[1 + mod(g, 8)],
@@ -34,8 +39,18 @@ SELECT md5(g::text)::uuid::text, 'search',
     '["selftest"]', 0, 0, 1, 1,
     timestamp '2026-12-01' - g * interval '7 seconds', timestamp '2026-12-01',
     CASE WHEN mod(g, 8) < 6 THEN timestamp '2026-12-01' - g * interval '7 seconds' + interval '9 s'
-    END
+    END,
+    1 + mod(abs(hashtext(g::text)), 5)  -- five users, each with every status
 FROM generate_series(1, {ROWS}) g
+"""
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+# The stats rollup (migration 0009): a job-counter row and a source row per five-minute slot
+# for the ROWS slots (69 days) before NOW.
+ROLLUP = f"""
+INSERT INTO stats_rollup (slot, user_id, source, shard, created, completed, failed, files,
+    bytes, found, stored)
+SELECT {slot_of(NOW)} - g, 0, src, 0, 2, 1, 1, 3, 3000, 3, 3
+FROM generate_series(0, {ROWS - 1}) g, (VALUES (''), ('selftest')) AS sources(src)
 """
 
 
@@ -47,10 +62,16 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
         runtime = Runtime(Settings(database_url=url, data_dir=tmp, secret_key="x"))
         Base.metadata.create_all(runtime.engine)
         with runtime.engine.connect() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO users (id, username, password_hash, is_active, created_at) "
+                "SELECT g, 'user' || g, 'x', true, now() FROM generate_series(1, 5) g"
+            )
             conn.exec_driver_sql(FILL)
+            conn.exec_driver_sql(ROLLUP)
             conn.commit()
         with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE scrape_jobs")
+            conn.exec_driver_sql("VACUUM ANALYZE stats_rollup")
         yield runtime
         runtime.close()
 
@@ -86,11 +107,18 @@ def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return [plan] + [n for child in plan.get("Plans", []) for n in _nodes(child)]
 
 
-def _uses_index(plan: dict[str, Any], index: str) -> None:
+def _uses_index(plan: dict[str, Any], *indexes: str) -> None:
+    """No scan of the table, no sort, and one of `indexes` read."""
     nodes = _nodes(plan)
     kinds = [n["Node Type"] for n in nodes]
     assert "Seq Scan" not in kinds and "Sort" not in kinds, kinds
-    assert any(n.get("Index Name") == index for n in nodes), [n.get("Index Name") for n in nodes]
+    names = [n.get("Index Name") for n in nodes]
+    assert any(name in indexes for name in names), names
+
+
+# Both lead with status: a count of one status is a range of either (the planner takes the
+# smaller, whose lease column is mostly empty).
+STATUS_INDEXES = ("ix_scrape_jobs_status_created_at", "ix_scrape_jobs_status_lease_expires_at")
 
 
 def test_the_newest_first_page_and_a_deep_cursor_page_read_an_index(big: Runtime) -> None:
@@ -133,3 +161,74 @@ def test_q_reads_the_trigram_index(big: Runtime) -> None:
         nodes = _nodes(plan)
         assert "Seq Scan" not in [n["Node Type"] for n in nodes], nodes
         assert any(n.get("Index Name") == "ix_scrape_jobs_query_trgm" for n in nodes), nodes
+
+
+def test_a_status_filter_walks_the_status_index(big: Runtime) -> None:
+    """`/api/jobs?status=failed` (and the jobs page's filter): its page and its capped count
+    are ranges of (status, created_at)."""
+    reader = big.jobs.reader
+    where = JobFilter(status="failed")
+    assert reader.page(where, 50).total == ROWS // 8
+    for plan in _plans(big.engine, lambda: reader.page(where, 50), "ORDER BY"):
+        _uses_index(plan, "ix_scrape_jobs_status_created_at")
+    for plan in _plans(big.engine, lambda: reader.page(where, 50), "count(*)"):
+        _uses_index(plan, *STATUS_INDEXES)
+
+
+def test_status_counts_read_at_most_a_capped_range_of_the_status_index(big: Runtime) -> None:
+    """The dashboard's per-status counts and the `scraper_jobs_in_database` gauge: one capped
+    range of (status, created_at) per status, never a count of the whole table."""
+    counts = status_counts(big.Session)
+    assert counts == {
+        "completed": ROWS // 2,
+        "failed": ROWS // 8,
+        "cancelled": ROWS // 8,
+        "pending": ROWS // 8,
+        "running": ROWS // 8,
+    }
+    plans = _plans(big.engine, lambda: status_counts(big.Session), "LIMIT")
+    assert len(plans) == len(counts)
+    for plan in plans:
+        _uses_index(plan, *STATUS_INDEXES)
+
+
+@pytest.mark.parametrize("window", ["1h", "24h"])
+def test_stats_read_a_range_of_the_rollups_key(big: Runtime, window: str) -> None:
+    """`/api/stats`: both statements (buckets, per-source totals) read a range of the
+    rollup's primary key (slot first) out of 40,000 rows, never the whole rollup."""
+    stats = compute_stats(big.Session, window, now=NOW)
+    assert sum(b.created for b in stats.buckets) > 0 and set(stats.sources) == {"selftest"}
+    plans = _plans(big.engine, lambda: compute_stats(big.Session, window, now=NOW), "slot")
+    assert len(plans) == 2
+    for plan in plans:
+        nodes = _nodes(plan)
+        assert "Seq Scan" not in [n["Node Type"] for n in nodes], nodes
+        assert any(n.get("Index Name") == "pk_stats_rollup" for n in nodes), nodes
+
+
+def test_a_users_own_listing_and_counts_read_the_user_indexes(big: Runtime) -> None:
+    """What a user (not an admin) sees: their newest jobs, their failed ones, their counts."""
+    reader = big.jobs.reader
+    for where, index in (
+        (JobFilter(user_id=3), "ix_scrape_jobs_user_id_created_at"),
+        (JobFilter(user_id=3, status="failed"), "ix_scrape_jobs_user_id_status_created_at"),
+    ):
+        assert reader.page(where, 50).jobs
+        for plan in _plans(big.engine, lambda w=where: reader.page(w, 50), "ORDER BY"):
+            _uses_index(plan, index)
+    plans = _plans(big.engine, lambda: status_counts(big.Session, user_id=3), "LIMIT")
+    for plan in plans:
+        _uses_index(plan, "ix_scrape_jobs_user_id_status_created_at")
+
+
+def test_the_metrics_snapshot_reads_indexes(big: Runtime) -> None:
+    """`/metrics` and the health checks: counts per status, the oldest pending job, expired
+    leases, each a range of a status-led index."""
+    for pending_only in (False, True):
+        plans = _plans(
+            big.engine,
+            lambda p=pending_only: read_snapshot(big.Session, pending_only=p),
+            "FROM scrape_jobs",
+        )
+        for plan in plans:
+            _uses_index(plan, *STATUS_INDEXES)

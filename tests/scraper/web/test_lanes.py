@@ -1,0 +1,72 @@
+"""A probe is answered while every one of waitress's threads is held by a slow request."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import pytest
+import requests
+from waitress.server import create_server
+
+from scraper.web.lanes import Lanes, is_cheap
+
+THREADS = 2
+
+
+class Blocking:
+    """A WSGI app whose `/slow` waits for `release`; anything else answers at once."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.inside = threading.Semaphore(0)
+
+    def __call__(self, environ: dict[str, Any], start: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["PATH_INFO"] == "/slow":
+            self.inside.release()
+            self.release.wait(30)
+        start("200 OK", [("Content-Type", "text/plain")])
+        return [environ["PATH_INFO"].encode()]
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[str, Blocking]]:
+    app = Blocking()
+    server: Any = create_server(app, host="127.0.0.1", port=0, _dispatcher=Lanes(THREADS))
+    runner = threading.Thread(target=server.run, daemon=True)
+    runner.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}", app
+    finally:
+        app.release.set()
+        server.close()
+        runner.join(10)
+
+
+def test_healthz_is_answered_while_every_thread_serves_a_slow_read(
+    served: tuple[str, Blocking],
+) -> None:
+    base, app = served
+    answers: list[int] = []
+
+    def slow() -> None:
+        answers.append(requests.get(f"{base}/slow", timeout=30).status_code)
+
+    clients = [threading.Thread(target=slow) for _ in range(THREADS + 2)]  # two more queue
+    for client in clients:
+        client.start()
+    for _ in range(THREADS):
+        assert app.inside.acquire(timeout=10)  # every main thread is now held
+    for path in ("/healthz", "/readyz", "/static/app.css"):
+        assert requests.get(f"{base}{path}", timeout=10).text == path
+    assert answers == [] and not app.release.is_set()  # the slow reads are all still waiting
+    app.release.set()
+    for client in clients:
+        client.join(30)
+    assert answers == [200] * (THREADS + 2)
+
+
+def test_only_probes_and_static_files_take_the_cheap_lane() -> None:
+    assert all(is_cheap(p) for p in ("/healthz", "/readyz", "/static/app.js"))
+    assert not any(is_cheap(p) for p in ("/", "/api/dashboard", "/metrics", "/api/jobs"))
