@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -13,8 +12,6 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
-from waitress import wasyncore
-from waitress.server import TcpWSGIServer, create_server
 
 from scraper.jobs import NewJob
 from scraper.runtime import Runtime
@@ -23,6 +20,7 @@ from scraper.web.metrics import collector_of
 from scraper.worker import Worker
 from tests.conftest import missing_service
 from tests.plugins.waiting import wait_until
+from tests.plugins.waitress_thread import waitress_in_thread
 
 
 def run_selftest_jobs(runtime: Runtime, completed: int, pending: int = 0) -> list[str]:
@@ -81,26 +79,10 @@ def _answers(url: str) -> bool:
 @contextlib.contextmanager
 def serve_in_thread(app: Flask) -> Iterator[str]:
     """Serve `app` with waitress on a free 127.0.0.1 port; yield its base URL."""
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    assert isinstance(server, TcpWSGIServer)
-    thread = threading.Thread(target=server.run, name="metrics-server", daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.effective_port}"
-    wait_until(lambda: _answers(f"{base}/healthz"), 10, f"{base} to answer")
-    try:
+    with waitress_in_thread(app, threads=4) as server:
+        base = f"http://127.0.0.1:{server.effective_port}"
+        wait_until(lambda: _answers(f"{base}/healthz"), 10, f"{base} to answer")
         yield base
-    finally:
-        _shutdown(server, thread)
-
-
-def _shutdown(server: TcpWSGIServer, thread: threading.Thread) -> None:
-    # Close from the server's own loop thread: closing its sockets from here races select().
-    def close_everything() -> None:
-        server.task_dispatcher.shutdown()
-        wasyncore.close_all(server._map)
-
-    server.trigger.pull_trigger(close_everything)
-    thread.join(10)
 
 
 def _binary(name: str) -> str:

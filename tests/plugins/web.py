@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from waitress import wasyncore
-from waitress.server import TcpWSGIServer, create_server
 
 from scraper.accounts import Account, create_token, create_user
 from scraper.accounts.sessions import open_session
@@ -23,6 +21,7 @@ from scraper.runtime import Runtime
 from scraper.storage import FileStore, StoredFile
 from scraper.web import create_app
 from scraper.worker import Worker
+from tests.plugins.waitress_thread import waitress_in_thread
 
 PASSWORD = "correct horse battery"
 SEARCH = "/api/comprehensive-search"
@@ -189,25 +188,6 @@ class LiveServer:
     app: Flask
 
 
-def _serve(app: Flask) -> tuple[Any, threading.Thread]:
-    # Typed Any: waitress's stubs miss the attributes used here (_map, trigger, effective_port).
-    server: Any = create_server(app, host="127.0.0.1", port=0, threads=6)
-    assert isinstance(server, TcpWSGIServer)
-    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
-    thread.start()
-    return server, thread
-
-
-def _shutdown(server: Any, thread: threading.Thread) -> None:
-    # Close from the server's own loop thread: closing its sockets from here races select().
-    def close_everything() -> None:
-        server.task_dispatcher.shutdown()
-        wasyncore.close_all(server._map)
-
-    server.trigger.pull_trigger(close_everything)
-    thread.join(10)
-
-
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     """The whole app on SQLite behind waitress, with a worker; each item takes 0.3 s."""
@@ -225,14 +205,15 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     runtime.__dict__["files"] = files  # the cached property, replaced for this test
     users = make_users(runtime)
     app = create_app({"SCRAPER_RUNTIME": runtime, "SCHEMA_CHECK_SECONDS": 0.5})
-    server, thread = _serve(app)
-    worker = Worker(runtime, concurrency=1)
-    worker.start()
     try:
-        url = f"http://127.0.0.1:{server.effective_port}"
-        yield LiveServer(url, runtime, users, files, worker, app)
+        with waitress_in_thread(app, threads=6) as server:
+            worker = Worker(runtime, concurrency=1)
+            worker.start()
+            try:
+                url = f"http://127.0.0.1:{server.effective_port}"
+                yield LiveServer(url, runtime, users, files, worker, app)
+            finally:
+                files.gate.set()
+                worker.stop(timeout=10)
     finally:
-        files.gate.set()
-        worker.stop(timeout=10)
-        _shutdown(server, thread)
         runtime.close()

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import requests
-from waitress.server import create_server
 
 from scraper.web.lanes import Lanes, is_cheap
+from tests.plugins.waitress_thread import waitress_in_thread
 
 THREADS = 2
 
@@ -33,15 +33,11 @@ class Blocking:
 @pytest.fixture
 def served() -> Iterator[tuple[str, Blocking]]:
     app = Blocking()
-    server: Any = create_server(app, host="127.0.0.1", port=0, _dispatcher=Lanes(THREADS))
-    runner = threading.Thread(target=server.run, daemon=True)
-    runner.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}", app
-    finally:
-        app.release.set()
-        server.close()
-        runner.join(10)
+    with waitress_in_thread(app, _dispatcher=Lanes(THREADS)) as server:
+        try:
+            yield f"http://127.0.0.1:{server.effective_port}", app
+        finally:
+            app.release.set()
 
 
 def test_healthz_is_answered_while_every_thread_serves_a_slow_read(
