@@ -127,7 +127,7 @@ def _insert(
         for row in rows:
             if row.sha256 not in have | inserted:
                 inserted.add(row.sha256)
-                added.append(_copy(row))
+                added.append(fresh_copy(row))
         s.add_all(added)
         if not returning:
             owner = s.scalar(select(ScrapeJob.user_id).where(ScrapeJob.id == job_id))
@@ -135,7 +135,7 @@ def _insert(
     return AssetsWritten(inserted=frozenset(inserted))
 
 
-def _copy(row: Asset) -> Asset:
+def fresh_copy(row: Asset) -> Asset:
     """A fresh instance per attempt: a retried transaction must not reuse a flushed one; its
     time is set here, so the rollup counts it in the slot the row says."""
     values = {c.key: getattr(row, c.key) for c in Asset.__table__.columns}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scraper import rollup
 from scraper.db import retry_deadlock, retry_transient
 from scraper.errors import JobNotFound, JobStateError
-from scraper.jobs.fence import AssetsWritten, AssetWrite, add_assets, held_by
+from scraper.jobs.fence import AssetsWritten, AssetWrite, add_assets, fresh_copy, held_by
 from scraper.jobs.notify import notify_queued
 from scraper.jobs.queries import lease_expired
 from scraper.jobs.record import JobRecord
@@ -216,11 +217,24 @@ class JobStore:
         worker_id: str,
         message: str = "completed",
         token: int | None = None,
+        assets: Sequence[Asset] = (),
         **values: Any,
     ) -> bool:
-        """Mark the job completed; `values` (the final counts and result) in the same write."""
+        """Mark the job completed; `values` (the final counts and result) in the same write.
+
+        `assets`: the job's files not yet recorded, inserted in the same transaction after
+        the fenced update (nothing is inserted if it is refused): a job's last files cost no
+        commit of their own. IntegrityError if one of them is already recorded (nothing is
+        written then: record them with `add_assets`, which sorts them out, and complete)."""
         return self._finish(
-            job_id, worker_id, token, JobStatus.COMPLETED, message=message, progress=100, **values
+            job_id,
+            worker_id,
+            token,
+            JobStatus.COMPLETED,
+            assets=assets,
+            message=message,
+            progress=100,
+            **values,
         )
 
     def fail(self, job_id: str, worker_id: str, error: str, token: int | None = None) -> bool:
@@ -314,23 +328,39 @@ class JobStore:
         return record
 
     def _finish(
-        self, job_id: str, worker_id: str, token: int | None, status: JobStatus, **values: Any
+        self,
+        job_id: str,
+        worker_id: str,
+        token: int | None,
+        status: JobStatus,
+        assets: Sequence[Asset] = (),
+        **values: Any,
     ) -> bool:
         return self._owned(
             job_id,
             worker_id,
             token,
+            assets=assets,
             status=status.value,
             lease_expires_at=None,
             finished_at=utcnow(),
             **values,
         )
 
-    def _owned(self, job_id: str, worker_id: str, token: int | None, **values: Any) -> bool:
+    def _owned(
+        self,
+        job_id: str,
+        worker_id: str,
+        token: int | None,
+        assets: Sequence[Asset] = (),
+        **values: Any,
+    ) -> bool:
         """A worker's write to its own job; waits out a lost connection (the CAS makes a
         repeated write harmless: once the job left this worker, it matches no row)."""
         guard = held_by(worker_id, token)
-        written = retry_transient(lambda: self._guarded(job_id, guard, **values), f"job {job_id}")
+        written = retry_transient(
+            lambda: self._guarded(job_id, guard, assets, **values), f"job {job_id}"
+        )
         if not written:
             with log_context(job_id=job_id, worker=worker_id):
                 log.warning(
@@ -341,13 +371,25 @@ class JobStore:
                 )
         return written
 
-    def _guarded(self, job_id: str, guard: list[ColumnElement[bool]], **values: Any) -> bool:
-        """Compare-and-set: update the row only while `guard` holds; True if it did."""
+    def _guarded(
+        self,
+        job_id: str,
+        guard: list[ColumnElement[bool]],
+        assets: Sequence[Asset] = (),
+        **values: Any,
+    ) -> bool:
+        """Compare-and-set: update the row only while `guard` holds; True if it did. The
+        `assets` rows are inserted in the same transaction only if it did (the update's row
+        lock fences them as `add_assets`' touch does)."""
         values.setdefault("updated_at", utcnow())
 
         def write() -> bool:
             with self.Session() as s, s.begin():
                 stmt = update(ScrapeJob).where(ScrapeJob.id == job_id, *guard).values(**values)
-                return rollup.tracked_update(s, job_id, stmt, values) == 1
+                added = [fresh_copy(row) for row in assets]  # a retry must not reuse a flushed one
+                changed = rollup.tracked_update(s, job_id, stmt, values, added) == 1
+                if changed:
+                    s.add_all(added)
+                return changed
 
         return retry_deadlock(write)
