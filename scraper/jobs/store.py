@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, Update, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,7 +21,15 @@ from scraper.jobs.notify import notify_queued
 from scraper.jobs.queries import lease_expired
 from scraper.jobs.record import JobRecord
 from scraper.logs import log_context
-from scraper.models import FINAL_STATUSES, Asset, JobStatus, ScrapeJob, claim_values, utcnow
+from scraper.models import (
+    FINAL_STATUSES,
+    Asset,
+    JobStatus,
+    ScrapeJob,
+    claim_columns,
+    claim_values,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +45,46 @@ class RescueResult:
 def backoff_seconds(attempts: int, base: float = 5.0, cap: float = 600.0) -> float:
     """Exponential backoff before a rescued job may run again."""
     return float(min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+def _claim_candidate(now: Any) -> Select[Any]:
+    """The oldest runnable pending job's id."""
+    return (
+        select(ScrapeJob.id)
+        .where(
+            ScrapeJob.status == JobStatus.PENDING.value,
+            or_(ScrapeJob.run_after.is_(None), ScrapeJob.run_after <= now),
+        )
+        .order_by(ScrapeJob.created_at, ScrapeJob.id)
+        .limit(1)
+    )
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> Update:
+    """The claim as one statement (PostgreSQL, SQLite), built once: building and keying it
+    again on every claim cost more CPU than the database spends running it."""
+    stamp = ScrapeJob.__table__.c.updated_at.type
+    now = bindparam("claim_now", type_=stamp)
+    candidate = _claim_candidate(now)
+    if dialect == "postgresql":
+        candidate = candidate.with_for_update(skip_locked=True)
+    values = claim_columns(
+        bindparam("claim_worker"),
+        bindparam("claim_expires", type_=stamp),
+        now,
+        bindparam("claim_message"),
+    )
+    return (
+        update(ScrapeJob)
+        .where(
+            ScrapeJob.id == candidate.scalar_subquery(),
+            ScrapeJob.status == JobStatus.PENDING.value,
+        )
+        .values(**values)
+        .returning(*ScrapeJob.__table__.columns)
+        .execution_options(synchronize_session=False)  # a fresh session: nothing to sync
+    )
 
 
 class JobStore:
@@ -161,39 +210,26 @@ class JobStore:
         """
         now = utcnow()
         with self.Session() as s, s.begin():
-            candidate = (
-                select(ScrapeJob.id)
-                .where(
-                    ScrapeJob.status == JobStatus.PENDING.value,
-                    or_(ScrapeJob.run_after.is_(None), ScrapeJob.run_after <= now),
-                )
-                .order_by(ScrapeJob.created_at, ScrapeJob.id)
-                .limit(1)
-            )
-            values = claim_values(worker_id, lease_seconds, now)
             dialect = s.get_bind().dialect.name
             if dialect in ("postgresql", "sqlite"):  # SQLite has no SKIP LOCKED: one writer
-                if dialect == "postgresql":
-                    candidate = candidate.with_for_update(skip_locked=True)
-                stmt = (
-                    update(ScrapeJob)
-                    .where(
-                        ScrapeJob.id == candidate.scalar_subquery(),
-                        ScrapeJob.status == JobStatus.PENDING.value,
-                    )
-                    .values(**values)
-                    .returning(*ScrapeJob.__table__.columns)
+                params = dict(
+                    claim_worker=worker_id,
+                    claim_now=now,
+                    claim_expires=now + timedelta(seconds=lease_seconds),
+                    claim_message=f"claimed by {worker_id}",
                 )
-                row = s.execute(stmt).first()
-            else:
-                job_id = s.scalar(candidate.with_for_update(skip_locked=True))
-                row = None
-                if job_id is not None:
-                    s.execute(update(ScrapeJob).where(ScrapeJob.id == job_id).values(**values))
-                    # Locked by this transaction: the row and its lease token are ours.
-                    row = s.execute(
-                        select(*ScrapeJob.__table__.columns).where(ScrapeJob.id == job_id)
-                    ).first()
+                row = s.execute(_claim_statement(dialect), params).first()
+                return JobRecord.from_row(row) if row is not None else None
+            candidate = _claim_candidate(now).with_for_update(skip_locked=True)
+            job_id = s.scalar(candidate)
+            row = None
+            if job_id is not None:
+                values = claim_values(worker_id, lease_seconds, now)
+                s.execute(update(ScrapeJob).where(ScrapeJob.id == job_id).values(**values))
+                # Locked by this transaction: the row and its lease token are ours.
+                row = s.execute(
+                    select(*ScrapeJob.__table__.columns).where(ScrapeJob.id == job_id)
+                ).first()
             return JobRecord.from_row(row) if row is not None else None
 
     def heartbeat(
@@ -385,7 +421,12 @@ class JobStore:
 
         def write() -> bool:
             with self.Session() as s, s.begin():
-                stmt = update(ScrapeJob).where(ScrapeJob.id == job_id, *guard).values(**values)
+                stmt = (
+                    update(ScrapeJob)
+                    .where(ScrapeJob.id == job_id, *guard)
+                    .values(**values)
+                    .execution_options(synchronize_session=False)  # nothing loaded to sync
+                )
                 added = [fresh_copy(row) for row in assets]  # a retry must not reuse a flushed one
                 changed = rollup.tracked_update(s, job_id, stmt, values, added) == 1
                 if changed:

@@ -16,6 +16,7 @@ rows it locked and deleted, no second read).
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import defaultdict
@@ -25,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ClauseElement, Connection, Update, bindparam, select, text
+from sqlalchemy import ClauseElement, Connection, Subquery, Update, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from scraper.models import Asset, JobStatus, ScrapeJob, StatsRollup
@@ -185,17 +186,30 @@ def _tracked_in_one(s: Session, job_id: str, stmt: Update, assets: Sequence[Asse
     """`tracked_update` in one statement (PostgreSQL): `UPDATE … FROM (SELECT … FOR UPDATE)
     RETURNING` the state before and after. The subquery locks the row and reads its newest
     version; the update, re-checking its guard on that version, returns both."""
-    before = select(ScrapeJob.id, *STATE).where(ScrapeJob.id == job_id).with_for_update()
-    old = before.subquery("before")
+    old, returned = _before_and_after()
     names = [c.key for c in STATE]
-    returned = [old.c[name].label(f"before_{name}") for name in names] + list(STATE)
-    rows = s.execute(stmt.where(ScrapeJob.id == old.c.id).returning(*returned)).all()
+    stmt = stmt.where(ScrapeJob.id == old.c.id).returning(*returned)
+    rows = s.execute(stmt, {"tracked_job": job_id}).all()
     if rows:
         row = rows[0]
         was = SimpleNamespace(**dict(zip(names, row[: len(names)], strict=True)))
         now = SimpleNamespace(**dict(zip(names, row[len(names) :], strict=True)))
         apply(s, _change(was, now, assets))
     return len(rows)
+
+
+@functools.cache
+def _before_and_after() -> tuple[Subquery, list[Any]]:
+    """`_tracked_in_one`'s locking subquery (its job a bind parameter) and what it returns,
+    built once: their column collections cost more CPU than the statement's execution."""
+    old = (
+        select(ScrapeJob.id, *STATE)
+        .where(ScrapeJob.id == bindparam("tracked_job"))
+        .with_for_update()
+        .subquery("before")
+    )
+    returned = [old.c[c.key].label(f"before_{c.key}") for c in STATE] + list(STATE)
+    return old, returned
 
 
 def add_job(s: Session, job_id: str) -> None:
@@ -308,6 +322,7 @@ def apply(conn: Session | Connection, deltas: Deltas, shard: int | None = None) 
     conn.execute(_upsert(dialect), values)
 
 
+@functools.cache
 def _upsert(dialect: str) -> Any:
     """INSERT … ON CONFLICT (ON DUPLICATE KEY) UPDATE counter = counter + the new value."""
     table = StatsRollup.__table__
