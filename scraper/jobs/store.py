@@ -26,7 +26,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from scraper import rollup
 from scraper.db import retry_deadlock, retry_transient
 from scraper.errors import JobNotFound, JobStateError
-from scraper.jobs.fence import AssetsWritten, AssetWrite, add_assets, fresh_copy, held_by
+from scraper.jobs.fence import (
+    AssetsWritten,
+    AssetWrite,
+    add_assets,
+    fresh_copy,
+    held_by,
+    insert_assets,
+)
 from scraper.jobs.notify import notify_queued
 from scraper.jobs.queries import lease_expired
 from scraper.jobs.record import JobRecord
@@ -455,7 +462,7 @@ class JobStore:
                 added = [fresh_copy(row) for row in assets]  # a retry must not reuse a flushed one
                 changed = rollup.tracked_update(s, job_id, stmt, values, added) == 1
                 if changed:
-                    s.add_all(added)
+                    insert_assets(s, added)
                 return changed
 
         return retry_deadlock(write)
