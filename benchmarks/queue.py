@@ -15,7 +15,9 @@ creation-to-claim latency of a job created while one worker waits (median of `--
 jobs, `started_at - created_at`).
 
 `--peer` runs the same no-op load through procrastinate (PostgreSQL only), from a separate
-virtual environment that has it (never a dependency of this project):
+virtual environment that has it (never a dependency of this project), and counts its
+statements (cursor executions) and transactions (commits, rollbacks, and statements on its
+autocommit listening connection) in its worker processes:
 
     python -m venv /tmp/procvenv && /tmp/procvenv/bin/pip install procrastinate 'psycopg[binary]'
     .venv/bin/python -m benchmarks.queue --peer /tmp/procvenv/bin/python
