@@ -246,7 +246,7 @@ class JobStore:
                     claim_expires=now + timedelta(seconds=lease_seconds),
                     claim_message=f"claimed by {worker_id}",
                 )
-                row = s.execute(_claim_statement(dialect), params).first()
+                row = s.connection().execute(_claim_statement(dialect), params).first()
                 if row is None:
                     return None  # an idle poll: one statement, and its commit writes nothing
                 if dialect == "postgresql":

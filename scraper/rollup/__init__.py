@@ -189,7 +189,7 @@ def _tracked_in_one(s: Session, job_id: str, stmt: Update, assets: Sequence[Asse
     old, returned = _before_and_after()
     names = [c.key for c in STATE]
     stmt = stmt.where(ScrapeJob.id == old.c.id).returning(*returned)
-    rows = s.execute(stmt, {"tracked_job": job_id}).all()
+    rows = s.connection().execute(stmt, {"tracked_job": job_id}).all()
     if rows:
         row = rows[0]
         was = SimpleNamespace(**dict(zip(names, row[: len(names)], strict=True)))
