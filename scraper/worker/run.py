@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from scraper.counters import DOWNLOAD_BYTES, DOWNLOADS
 from scraper.download.politeness import HostLimiter
@@ -182,10 +182,24 @@ class JobRun:
                 self.search()
                 while self.pool.busy:
                     self.settle(WAIT)
-        except ShuttingDown:
-            self.flush()  # what is stored stays recorded: the next run resumes after it
+        except (JobLost, SQLAlchemyError):
+            raise  # the rows would be refused, or the database cannot take them now
+        except Exception:
+            # What is stored stays recorded: a run after a shutdown resumes after it, and a
+            # failed job (a bug in a source) keeps the files it got, as it did row by row.
+            self._flush_before()
             raise
         return self.finish()
+
+    def _flush_before(self) -> None:
+        """Write the queued rows before an exception ends the run; if they cannot be written
+        (the job is no longer ours, the database is away), say so: the exception still ends
+        it."""
+        queued = len(self.unrecorded)
+        try:
+            self.flush()
+        except (JobLost, SQLAlchemyError) as refused:
+            log.warning("job %s: %d file(s) not recorded: %s", self.job.id, queued, refused)
 
     def resume(self) -> None:
         """Count what earlier attempts of this job stored; their URLs and contents are skipped.
