@@ -234,8 +234,13 @@ class JobStore:
         SKIP LOCKED) RETURNING` the whole row, lease token included); MariaDB has no
         `UPDATE … RETURNING`, so it reads the row it just locked in the same transaction.
 
-        On PostgreSQL a claim's commit does not wait for its WAL flush (`_CLAIM_COMMIT`).
+        On PostgreSQL a claim's commit does not wait for its WAL flush (`_CLAIM_COMMIT`). A
+        claim the database chose as a deadlock's victim (MariaDB's gap locks against a
+        completing write) is tried again at once, not after the claims' backoff.
         """
+        return retry_deadlock(lambda: self._claim(worker_id, lease_seconds))
+
+    def _claim(self, worker_id: str, lease_seconds: float) -> JobRecord | None:
         now = utcnow()
         with self.Session() as s, s.begin():
             dialect = s.get_bind().dialect.name
