@@ -15,7 +15,9 @@ creation-to-claim latency of a job created while one worker waits (median of `--
 jobs, `started_at - created_at`).
 
 `--peer` runs the same no-op load through procrastinate (PostgreSQL only), from a separate
-virtual environment that has it (never a dependency of this project):
+virtual environment that has it (never a dependency of this project), and counts its
+statements (cursor executions) and transactions (commits, rollbacks, and statements on its
+autocommit listening connection) in its worker processes:
 
     python -m venv /tmp/procvenv && /tmp/procvenv/bin/pip install procrastinate 'psycopg[binary]'
     .venv/bin/python -m benchmarks.queue --peer /tmp/procvenv/bin/python
@@ -256,7 +258,35 @@ PEER = textwrap.dedent(
     def noop():
         pass
 
-    def work(go):
+    def count(counters):
+        # Statements (every query of its async connector goes through a cursor) and
+        # transactions (commits, rollbacks, and statements on an autocommit connection).
+        statements, transactions = counters
+        execute = psycopg.AsyncCursor.execute
+
+        def add(counter):
+            with counter.get_lock():
+                counter.value += 1
+
+        async def counted(self, *args, **kwargs):
+            add(statements)
+            if self.connection.autocommit:
+                add(transactions)
+            return await execute(self, *args, **kwargs)
+
+        def ends(method):
+            async def ended(self, *args, **kwargs):
+                if self.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    add(transactions)
+                return await method(self, *args, **kwargs)
+            return ended
+
+        psycopg.AsyncCursor.execute = counted
+        psycopg.AsyncConnection.commit = ends(psycopg.AsyncConnection.commit)
+        psycopg.AsyncConnection.rollback = ends(psycopg.AsyncConnection.rollback)
+
+    def work(go, counters):
+        count(counters)
         a = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=DSN))
         a.tasks = app.tasks
         go.wait()
@@ -269,8 +299,8 @@ PEER = textwrap.dedent(
             app.schema_manager.apply_schema()
             for i in range(JOBS):
                 noop.defer()
-        go = mp.Event()
-        procs = [mp.Process(target=work, args=(go,)) for _ in range(WORKERS)]
+        go, counters = mp.Event(), (mp.Value("q", 0), mp.Value("q", 0))
+        procs = [mp.Process(target=work, args=(go, counters)) for _ in range(WORKERS)]
         for p in procs:
             p.start()
         time.sleep(2)
@@ -281,15 +311,19 @@ PEER = textwrap.dedent(
             "SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'"
         ).fetchone()[0] < JOBS:
             time.sleep(0.02)
-        print(JOBS / (time.perf_counter() - start))
+        rate = JOBS / (time.perf_counter() - start)
+        statements, transactions = (c.value for c in counters)
+        print(rate, statements / JOBS, transactions / JOBS)
         for p in procs:
             p.terminate()
     """
 )
 
 
-def peer(python: str, workdir: Path, jobs: int, n_workers: int) -> float | None:
-    """procrastinate's no-op jobs/s on a fresh PostgreSQL database, or None if it failed."""
+def peer(python: str, workdir: Path, jobs: int, n_workers: int) -> dict[str, float] | None:
+    """procrastinate's no-op jobs/s, statements and transactions per job (counted in its
+    worker processes, from start to the last job's completion, as ours are) on a fresh
+    PostgreSQL database, or None if it failed."""
     with bench_database("postgresql", workdir) as url:
         dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         script = workdir / "peer.py"
@@ -303,7 +337,8 @@ def peer(python: str, workdir: Path, jobs: int, n_workers: int) -> float | None:
     if run.returncode != 0:
         print(f"    peer failed: {run.stderr.strip().splitlines()[-1:]}")
         return None
-    return float(run.stdout.strip().splitlines()[-1])
+    rate, statements, transactions = map(float, run.stdout.strip().splitlines()[-1].split())
+    return {"jobs/s": rate, "statements/job": statements, "transactions/job": transactions}
 
 
 def idle_connections(workdir: Path, n: int, seconds: float = 5.0) -> dict[str, float]:
@@ -392,9 +427,11 @@ def main() -> None:
                 found = throughput(url, workdir, args.jobs, n)
                 line = ", ".join(f"{k} {v:.1f}" for k, v in found.items())
                 if args.peer and dialect == "postgresql":
-                    rate = peer(args.peer, workdir, args.jobs, n)
-                    if rate is not None:
-                        line += f"; procrastinate jobs/s {rate:.1f}"
+                    theirs = peer(args.peer, workdir, args.jobs, n)
+                    if theirs is not None:
+                        line += "; procrastinate " + ", ".join(
+                            f"{k} {v:.1f}" for k, v in theirs.items()
+                        )
                 print(f"  {n} worker process(es): {line}")
             found = idle_and_latency(url, workdir, args.latency, args.idle)
             print("  idle: " + ", ".join(f"{k} {v:.1f}" for k, v in found.items()))

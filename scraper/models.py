@@ -343,14 +343,22 @@ class SeenItem(Base):
 
 def claim_values(worker_id: str, lease_seconds: float, now: datetime) -> dict[str, Any]:
     """The columns a worker's claim sets (`ops doctor`'s write probe replays the same update)."""
+    return claim_columns(
+        worker_id, now + timedelta(seconds=lease_seconds), now, f"claimed by {worker_id}"
+    )
+
+
+def claim_columns(worker_id: Any, lease_expires_at: Any, now: Any, message: Any) -> dict[str, Any]:
+    """`claim_values` from values or bind parameters (the worker's claim statement is built
+    once, its values bound at each claim)."""
     return dict(
         status=JobStatus.RUNNING.value,
         locked_by=worker_id,
-        lease_expires_at=now + timedelta(seconds=lease_seconds),
+        lease_expires_at=lease_expires_at,
         started_at=func.coalesce(ScrapeJob.started_at, now),
         attempts=ScrapeJob.attempts + 1,
         lease_token=ScrapeJob.lease_token + 1,
-        message=f"claimed by {worker_id}",
+        message=message,
         updated_at=now,
     )
 

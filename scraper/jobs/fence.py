@@ -11,8 +11,9 @@ import enum
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -127,15 +128,24 @@ def _insert(
         for row in rows:
             if row.sha256 not in have | inserted:
                 inserted.add(row.sha256)
-                added.append(_copy(row))
-        s.add_all(added)
+                added.append(fresh_copy(row))
+        insert_assets(s, added)
         if not returning:
             owner = s.scalar(select(ScrapeJob.user_id).where(ScrapeJob.id == job_id))
         rollup.add_assets(s, owner, added)
     return AssetsWritten(inserted=frozenset(inserted))
 
 
-def _copy(row: Asset) -> Asset:
+def insert_assets(s: Session, rows: Sequence[Asset]) -> None:
+    """Insert `fresh_copy` rows as one Core statement: nothing reads them back (their ids),
+    so the ORM's unit of work would only add CPU to every job's last write."""
+    if rows:
+        table = cast(Table, Asset.__table__)
+        columns = [c.key for c in table.columns if c.key != "id"]
+        s.execute(insert(table), [{c: getattr(r, c) for c in columns} for r in rows])
+
+
+def fresh_copy(row: Asset) -> Asset:
     """A fresh instance per attempt: a retried transaction must not reuse a flushed one; its
     time is set here, so the rollup counts it in the slot the row says."""
     values = {c.key: getattr(row, c.key) for c in Asset.__table__.columns}

@@ -2,24 +2,51 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Update,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scraper import rollup
 from scraper.db import retry_deadlock, retry_transient
 from scraper.errors import JobNotFound, JobStateError
-from scraper.jobs.fence import AssetsWritten, AssetWrite, add_assets, held_by
+from scraper.jobs.fence import (
+    AssetsWritten,
+    AssetWrite,
+    add_assets,
+    fresh_copy,
+    held_by,
+    insert_assets,
+)
 from scraper.jobs.notify import notify_queued
 from scraper.jobs.queries import lease_expired
 from scraper.jobs.record import JobRecord
 from scraper.logs import log_context
-from scraper.models import FINAL_STATUSES, Asset, JobStatus, ScrapeJob, claim_values, utcnow
+from scraper.models import (
+    FINAL_STATUSES,
+    Asset,
+    JobStatus,
+    ScrapeJob,
+    claim_columns,
+    claim_values,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +62,55 @@ class RescueResult:
 def backoff_seconds(attempts: int, base: float = 5.0, cap: float = 600.0) -> float:
     """Exponential backoff before a rescued job may run again."""
     return float(min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+def _claim_candidate(now: Any) -> Select[Any]:
+    """The oldest runnable pending job's id."""
+    return (
+        select(ScrapeJob.id)
+        .where(
+            ScrapeJob.status == JobStatus.PENDING.value,
+            or_(ScrapeJob.run_after.is_(None), ScrapeJob.run_after <= now),
+        )
+        .order_by(ScrapeJob.created_at, ScrapeJob.id)
+        .limit(1)
+    )
+
+
+# A claim's commit need not wait for the WAL flush. A claim lost in a server crash leaves
+# the job pending as before it, and the claiming worker's every write is fenced by its
+# `locked_by` (unique per worker process), so the job is simply claimed again. Nothing else
+# can depend on the claim: the job's first result, like every worker write, commits
+# synchronously, and WAL is flushed in order, so that commit makes the claim durable first.
+# One WAL flush per job saved (the commits of a no-op job: one flushed instead of two).
+_CLAIM_COMMIT = text("SET LOCAL synchronous_commit = off")
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> Update:
+    """The claim as one statement (PostgreSQL, SQLite), built once: building and keying it
+    again on every claim cost more CPU than the database spends running it."""
+    stamp = ScrapeJob.__table__.c.updated_at.type
+    now = bindparam("claim_now", type_=stamp)
+    candidate = _claim_candidate(now)
+    if dialect == "postgresql":
+        candidate = candidate.with_for_update(skip_locked=True)
+    values = claim_columns(
+        bindparam("claim_worker"),
+        bindparam("claim_expires", type_=stamp),
+        now,
+        bindparam("claim_message"),
+    )
+    return (
+        update(ScrapeJob)
+        .where(
+            ScrapeJob.id == candidate.scalar_subquery(),
+            ScrapeJob.status == JobStatus.PENDING.value,
+        )
+        .values(**values)
+        .returning(*ScrapeJob.__table__.columns)
+        .execution_options(synchronize_session=False)  # a fresh session: nothing to sync
+    )
 
 
 class JobStore:
@@ -157,42 +233,40 @@ class JobStore:
         One statement on PostgreSQL and SQLite (`UPDATE … WHERE id = (SELECT … FOR UPDATE
         SKIP LOCKED) RETURNING` the whole row, lease token included); MariaDB has no
         `UPDATE … RETURNING`, so it reads the row it just locked in the same transaction.
+
+        On PostgreSQL a claim's commit does not wait for its WAL flush (`_CLAIM_COMMIT`). A
+        claim the database chose as a deadlock's victim (MariaDB's gap locks against a
+        completing write) is tried again at once, not after the claims' backoff.
         """
+        return retry_deadlock(lambda: self._claim(worker_id, lease_seconds))
+
+    def _claim(self, worker_id: str, lease_seconds: float) -> JobRecord | None:
         now = utcnow()
         with self.Session() as s, s.begin():
-            candidate = (
-                select(ScrapeJob.id)
-                .where(
-                    ScrapeJob.status == JobStatus.PENDING.value,
-                    or_(ScrapeJob.run_after.is_(None), ScrapeJob.run_after <= now),
-                )
-                .order_by(ScrapeJob.created_at, ScrapeJob.id)
-                .limit(1)
-            )
-            values = claim_values(worker_id, lease_seconds, now)
             dialect = s.get_bind().dialect.name
             if dialect in ("postgresql", "sqlite"):  # SQLite has no SKIP LOCKED: one writer
-                if dialect == "postgresql":
-                    candidate = candidate.with_for_update(skip_locked=True)
-                stmt = (
-                    update(ScrapeJob)
-                    .where(
-                        ScrapeJob.id == candidate.scalar_subquery(),
-                        ScrapeJob.status == JobStatus.PENDING.value,
-                    )
-                    .values(**values)
-                    .returning(*ScrapeJob.__table__.columns)
+                params = dict(
+                    claim_worker=worker_id,
+                    claim_now=now,
+                    claim_expires=now + timedelta(seconds=lease_seconds),
+                    claim_message=f"claimed by {worker_id}",
                 )
-                row = s.execute(stmt).first()
-            else:
-                job_id = s.scalar(candidate.with_for_update(skip_locked=True))
-                row = None
-                if job_id is not None:
-                    s.execute(update(ScrapeJob).where(ScrapeJob.id == job_id).values(**values))
-                    # Locked by this transaction: the row and its lease token are ours.
-                    row = s.execute(
-                        select(*ScrapeJob.__table__.columns).where(ScrapeJob.id == job_id)
-                    ).first()
+                row = s.connection().execute(_claim_statement(dialect), params).first()
+                if row is None:
+                    return None  # an idle poll: one statement, and its commit writes nothing
+                if dialect == "postgresql":
+                    s.execute(_CLAIM_COMMIT)
+                return JobRecord.from_row(row)
+            candidate = _claim_candidate(now).with_for_update(skip_locked=True)
+            job_id = s.scalar(candidate)
+            row = None
+            if job_id is not None:
+                values = claim_values(worker_id, lease_seconds, now)
+                s.execute(update(ScrapeJob).where(ScrapeJob.id == job_id).values(**values))
+                # Locked by this transaction: the row and its lease token are ours.
+                row = s.execute(
+                    select(*ScrapeJob.__table__.columns).where(ScrapeJob.id == job_id)
+                ).first()
             return JobRecord.from_row(row) if row is not None else None
 
     def heartbeat(
@@ -216,11 +290,24 @@ class JobStore:
         worker_id: str,
         message: str = "completed",
         token: int | None = None,
+        assets: Sequence[Asset] = (),
         **values: Any,
     ) -> bool:
-        """Mark the job completed; `values` (the final counts and result) in the same write."""
+        """Mark the job completed; `values` (the final counts and result) in the same write.
+
+        `assets`: the job's files not yet recorded, inserted in the same transaction after
+        the fenced update (nothing is inserted if it is refused): a job's last files cost no
+        commit of their own. IntegrityError if one of them is already recorded (nothing is
+        written then: record them with `add_assets`, which sorts them out, and complete)."""
         return self._finish(
-            job_id, worker_id, token, JobStatus.COMPLETED, message=message, progress=100, **values
+            job_id,
+            worker_id,
+            token,
+            JobStatus.COMPLETED,
+            assets=assets,
+            message=message,
+            progress=100,
+            **values,
         )
 
     def fail(self, job_id: str, worker_id: str, error: str, token: int | None = None) -> bool:
@@ -314,23 +401,39 @@ class JobStore:
         return record
 
     def _finish(
-        self, job_id: str, worker_id: str, token: int | None, status: JobStatus, **values: Any
+        self,
+        job_id: str,
+        worker_id: str,
+        token: int | None,
+        status: JobStatus,
+        assets: Sequence[Asset] = (),
+        **values: Any,
     ) -> bool:
         return self._owned(
             job_id,
             worker_id,
             token,
+            assets=assets,
             status=status.value,
             lease_expires_at=None,
             finished_at=utcnow(),
             **values,
         )
 
-    def _owned(self, job_id: str, worker_id: str, token: int | None, **values: Any) -> bool:
+    def _owned(
+        self,
+        job_id: str,
+        worker_id: str,
+        token: int | None,
+        assets: Sequence[Asset] = (),
+        **values: Any,
+    ) -> bool:
         """A worker's write to its own job; waits out a lost connection (the CAS makes a
         repeated write harmless: once the job left this worker, it matches no row)."""
         guard = held_by(worker_id, token)
-        written = retry_transient(lambda: self._guarded(job_id, guard, **values), f"job {job_id}")
+        written = retry_transient(
+            lambda: self._guarded(job_id, guard, assets, **values), f"job {job_id}"
+        )
         if not written:
             with log_context(job_id=job_id, worker=worker_id):
                 log.warning(
@@ -341,13 +444,30 @@ class JobStore:
                 )
         return written
 
-    def _guarded(self, job_id: str, guard: list[ColumnElement[bool]], **values: Any) -> bool:
-        """Compare-and-set: update the row only while `guard` holds; True if it did."""
+    def _guarded(
+        self,
+        job_id: str,
+        guard: list[ColumnElement[bool]],
+        assets: Sequence[Asset] = (),
+        **values: Any,
+    ) -> bool:
+        """Compare-and-set: update the row only while `guard` holds; True if it did. The
+        `assets` rows are inserted in the same transaction only if it did (the update's row
+        lock fences them as `add_assets`' touch does)."""
         values.setdefault("updated_at", utcnow())
 
         def write() -> bool:
             with self.Session() as s, s.begin():
-                stmt = update(ScrapeJob).where(ScrapeJob.id == job_id, *guard).values(**values)
-                return rollup.tracked_update(s, job_id, stmt, values) == 1
+                stmt = (
+                    update(ScrapeJob)
+                    .where(ScrapeJob.id == job_id, *guard)
+                    .values(**values)
+                    .execution_options(synchronize_session=False)  # nothing loaded to sync
+                )
+                added = [fresh_copy(row) for row in assets]  # a retry must not reuse a flushed one
+                changed = rollup.tracked_update(s, job_id, stmt, values, added) == 1
+                if changed:
+                    insert_assets(s, added)
+                return changed
 
         return retry_deadlock(write)

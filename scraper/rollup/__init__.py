@@ -16,16 +16,17 @@ rows it locked and deleted, no second read).
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ClauseElement, Connection, Update, bindparam, select, text
+from sqlalchemy import ClauseElement, Connection, Subquery, Update, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from scraper.models import Asset, JobStatus, ScrapeJob, StatsRollup
@@ -130,26 +131,44 @@ def job_state(s: Session, job_id: str, lock: bool = True) -> Any | None:
     return s.execute(stmt.with_for_update() if lock else stmt).first()
 
 
-def tracked_update(s: Session, job_id: str, stmt: Update, values: Mapping[str, Any]) -> int:
-    """Run `stmt` (an UPDATE of this one job) and keep the rollup right; the rows it changed."""
-    if not COUNTED & values.keys():
+def tracked_update(
+    s: Session,
+    job_id: str,
+    stmt: Update,
+    values: Mapping[str, Any],
+    assets: Sequence[Asset] = (),
+) -> int:
+    """Run `stmt` (an UPDATE of this one job) and keep the rollup right; the rows it changed.
+
+    `assets`: rows of this job the caller inserts in the same transaction if the update
+    changed the row (the completing write records the job's last files); counted here, in
+    the same upsert as the job's own change, under the owner the update read."""
+    if not COUNTED & values.keys() and not assets:
         return int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
     dialect = s.get_bind().dialect.name
     if dialect == "postgresql":  # one statement: the row locked, read, written and read back
-        return _tracked_in_one(s, job_id, stmt)
+        return _tracked_in_one(s, job_id, stmt, assets)
     before = job_state(s, job_id)
     if dialect in RETURNING:  # the write itself returns the state after it
         after = s.execute(stmt.returning(*STATE)).all()
         if after:
-            apply(s, job_counts(after[0]).merge(job_counts(before), -1))
+            apply(s, _change(before, after[0], assets))
         return len(after)
     changed = int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
     if changed:
         state = _written(before, values)
         if state is None:  # a counted column set by an SQL expression: read what it became
             state = job_state(s, job_id, lock=False)
-        apply(s, job_counts(state).merge(job_counts(before), -1))
+        apply(s, _change(before, state, assets))
     return changed
+
+
+def _change(before: Any | None, after: Any, assets: Sequence[Asset]) -> Deltas:
+    """What a job's write changes: its contribution after minus before, plus its new assets."""
+    deltas = job_counts(after).merge(job_counts(before), -1)
+    for row in assets:
+        _asset_counts(deltas, after.user_id, row.created_at, row.size_bytes)
+    return deltas
 
 
 def _written(before: Any | None, values: Mapping[str, Any]) -> Any | None:
@@ -163,21 +182,34 @@ def _written(before: Any | None, values: Mapping[str, Any]) -> Any | None:
     return SimpleNamespace(**state)
 
 
-def _tracked_in_one(s: Session, job_id: str, stmt: Update) -> int:
+def _tracked_in_one(s: Session, job_id: str, stmt: Update, assets: Sequence[Asset]) -> int:
     """`tracked_update` in one statement (PostgreSQL): `UPDATE … FROM (SELECT … FOR UPDATE)
     RETURNING` the state before and after. The subquery locks the row and reads its newest
     version; the update, re-checking its guard on that version, returns both."""
-    before = select(ScrapeJob.id, *STATE).where(ScrapeJob.id == job_id).with_for_update()
-    old = before.subquery("before")
+    old, returned = _before_and_after()
     names = [c.key for c in STATE]
-    returned = [old.c[name].label(f"before_{name}") for name in names] + list(STATE)
-    rows = s.execute(stmt.where(ScrapeJob.id == old.c.id).returning(*returned)).all()
+    stmt = stmt.where(ScrapeJob.id == old.c.id).returning(*returned)
+    rows = s.connection().execute(stmt, {"tracked_job": job_id}).all()
     if rows:
         row = rows[0]
         was = SimpleNamespace(**dict(zip(names, row[: len(names)], strict=True)))
         now = SimpleNamespace(**dict(zip(names, row[len(names) :], strict=True)))
-        apply(s, job_counts(now).merge(job_counts(was), -1))
+        apply(s, _change(was, now, assets))
     return len(rows)
+
+
+@functools.cache
+def _before_and_after() -> tuple[Subquery, list[Any]]:
+    """`_tracked_in_one`'s locking subquery (its job a bind parameter) and what it returns,
+    built once: their column collections cost more CPU than the statement's execution."""
+    old = (
+        select(ScrapeJob.id, *STATE)
+        .where(ScrapeJob.id == bindparam("tracked_job"))
+        .with_for_update()
+        .subquery("before")
+    )
+    returned = [old.c[c.key].label(f"before_{c.key}") for c in STATE] + list(STATE)
+    return old, returned
 
 
 def add_job(s: Session, job_id: str) -> None:
@@ -290,6 +322,7 @@ def apply(conn: Session | Connection, deltas: Deltas, shard: int | None = None) 
     conn.execute(_upsert(dialect), values)
 
 
+@functools.cache
 def _upsert(dialect: str) -> Any:
     """INSERT … ON CONFLICT (ON DUPLICATE KEY) UPDATE counter = counter + the new value."""
     table = StatsRollup.__table__

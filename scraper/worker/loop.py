@@ -201,7 +201,8 @@ class Worker:
             # The database went away for longer than a write waits: not the job's fault.
             outage = f"requeued: the database was unreachable during the run ({one_line(exc)})"
             log.warning("job %s: %s; handing it back once the database answers", job.id, outage)
-            if self._when_written(partial(store.release, job.id, self.id, job.lease_token, outage)):
+            release = partial(store.release, job.id, self.id, job.lease_token, outage)
+            if self._when_written(release, job.id):
                 log.info("job %s requeued with its stored files after a database outage", job.id)
             return
         except StorageRefused as exc:
@@ -212,14 +213,18 @@ class Worker:
             waiting = f"waiting {delay:.0f} s for the storage (attempt {job.attempts}): {exc}"
             log.warning("job %s requeued: %s", job.id, waiting)
             self._when_written(
-                partial(store.defer, job.id, self.id, job.lease_token, waiting, delay)
+                partial(store.defer, job.id, self.id, job.lease_token, waiting, delay), job.id
             )
             return
         except Exception as exc:
             self._failed(job, exc)
             return
-        complete = partial(store.complete, job.id, self.id, message, job.lease_token, **run.final)
-        if self._when_written(complete):
+        try:
+            completed = self._when_written(run.completion(message), job.id)
+        except JobLost as exc:  # its last files were refused while sorted out one by one
+            log.warning("job %s no longer ours: %s", job.id, exc)
+            return
+        if completed:
             JOBS_FINISHED.labels(status=JobStatus.COMPLETED.value).inc()
             self.jobs_done += 1
             log.info("job %s completed: %s", job.id, message)
@@ -233,11 +238,11 @@ class Worker:
             log.debug("job %s failed; the traceback:", job.id, exc_info=True)
         error = f"{type(exc).__name__}: {exc}"[:4000]
         if self._when_written(
-            partial(self.runtime.store.fail, job.id, self.id, error, job.lease_token)
+            partial(self.runtime.store.fail, job.id, self.id, error, job.lease_token), job.id
         ):
             JOBS_FINISHED.labels(status=JobStatus.FAILED.value).inc()
 
-    def _when_written(self, write: Callable[[], bool]) -> bool:
+    def _when_written(self, write: Callable[[], bool], job_id: str) -> bool:
         """Run a job's final write, again and again while the database is unreachable (each
         try already waits RECONNECT_BUDGET): the result is kept until the database returns.
 
@@ -249,7 +254,6 @@ class Worker:
             try:
                 written = write()
                 if not written and not self._stop.is_set():
-                    job_id = getattr(write, "args", ("?",))[0]
                     log.warning("job %s no longer ours: its final write was refused", job_id)
                 return written
             except SQLAlchemyError as exc:

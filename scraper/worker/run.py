@@ -9,17 +9,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
 from scraper.counters import DOWNLOAD_BYTES, DOWNLOADS
 from scraper.download.politeness import HostLimiter
 from scraper.errors import DownloadError, ScraperError
 from scraper.jobs.assets import asset_row, stored_keys
-from scraper.jobs.fence import AssetWrite
+from scraper.jobs.fence import AssetsWritten, AssetWrite
 from scraper.jobs.record import JobRecord
 from scraper.jobs.store import JobStore
 from scraper.logs import log_context
 from scraper.schedules.seen import SeenItems
+from scraper.sources.base import MediaItem
 from scraper.sources.roundrobin import Found, Search, SourceFailed, Sources
-from scraper.storage import Storage
+from scraper.storage import Storage, StoredFile
 from scraper.worker.pool import DownloadPool, Fetched, ItemFetcher
 from scraper.worker.report import JobReport, skip_reason
 
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from scraper.download import Downloader
+    from scraper.models import Asset
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +132,17 @@ class ExecutionContext:
     hosts: HostLimiter | None = None  # the downloader's limiter: the pool queues per host
 
 
+@dataclass(frozen=True)
+class Unrecorded:
+    """A stored file whose asset row waits for the next fenced write."""
+
+    source: str
+    item: MediaItem
+    stored: StoredFile
+    row: Asset
+
+
+BATCH = 100  # queued asset rows written at once at most
 WAIT = 0.1  # seconds the job's thread waits for a result before it looks at should_stop again
 
 
@@ -151,6 +166,8 @@ class JobRun:
         # items earlier jobs of its user or schedule stored (incremental and scheduled jobs)
         self.seen: SeenItems | None = SeenItems.for_job(ctx.session_factory, job)
         self.final: dict[str, Any] = {}  # what the completing write records, once finished
+        self.unrecorded: list[Unrecorded] = []  # stored files whose rows are not written yet
+        self._unrecorded_since: float | None = None
         self.storage_problem: str | None = None  # the store's first refusal, if any
 
     def execute(self) -> str:
@@ -159,12 +176,30 @@ class JobRun:
         At most `max_content` files are stored; leaving (cancel, lost lease, shutdown, error)
         cancels every download still in flight.
         """
-        with self.pool:
-            self.resume()
-            self.search()
-            while self.pool.busy:
-                self.settle(WAIT)
+        try:
+            with self.pool:
+                self.resume()
+                self.search()
+                while self.pool.busy:
+                    self.settle(WAIT)
+        except (JobLost, SQLAlchemyError):
+            raise  # the rows would be refused, or the database cannot take them now
+        except Exception:
+            # What is stored stays recorded: a run after a shutdown resumes after it, and a
+            # failed job (a bug in a source) keeps the files it got, as it did row by row.
+            self._flush_before()
+            raise
         return self.finish()
+
+    def _flush_before(self) -> None:
+        """Write the queued rows before an exception ends the run; if they cannot be written
+        (the job is no longer ours, the database is away), say so: the exception still ends
+        it."""
+        queued = len(self.unrecorded)
+        try:
+            self.flush()
+        except (JobLost, SQLAlchemyError) as refused:
+            log.warning("job %s: %d file(s) not recorded: %s", self.job.id, queued, refused)
 
     def resume(self) -> None:
         """Count what earlier attempts of this job stored; their URLs and contents are skipped.
@@ -231,6 +266,7 @@ class JobRun:
             self.record(kept)
             self.pool.dispatch()
             self.progress.report(self.report)
+        self.flush(due=True)
         self.progress.check_held(self.report)
         if self.ctx.should_stop():
             raise ShuttingDown(f"stopping with {self.pool.in_flight} downloads in flight")
@@ -278,30 +314,77 @@ class JobRun:
         return True
 
     def record(self, kept: list[Fetched]) -> None:
-        """Record the asset rows of what finished together in one fenced transaction, then
-        count them; JobLost (nothing written) once the job is no longer this worker's claim."""
-        entries = [(f.source, f.item, f.stored) for f in kept if f.stored is not None]
-        if not entries:
+        """Count what finished as stored and queue its asset rows: they are written, in one
+        fenced transaction, at most `progress_interval` (or BATCH rows) later (`flush`), or by
+        the completing write itself, so that a short job's files cost no commit of their own."""
+        for f in kept:
+            if f.stored is None:
+                continue
+            row = asset_row(self.job.id, f.source, f.item, f.stored)
+            self.unrecorded.append(Unrecorded(f.source, f.item, f.stored, row))
+            report = self.report.sources[f.source]
+            report.stored += 1
+            report.bytes += f.stored.size_bytes
+        if self.unrecorded and self._unrecorded_since is None:
+            self._unrecorded_since = self.progress.clock()
+
+    def flush(self, due: bool = False) -> None:
+        """Write the queued asset rows in one fenced transaction (with `due`: only once the
+        oldest waited `progress_interval`, or BATCH are queued); JobLost (nothing written) once
+        the job is no longer this worker's claim. A row the job already has (a concurrent
+        insert of the same content) is counted as a duplicate instead."""
+        if not self.unrecorded or self._unrecorded_since is None:
             return
-        job, ctx = self.job, self.ctx
-        rows = [asset_row(job.id, source, item, stored) for source, item, stored in entries]
-        written = ctx.store.add_assets(ctx.worker_id, job.lease_token, rows)
-        for _source, _item, stored in entries:
-            if stored.claimed:  # the row that references it is committed (or refused): let it go
-                ctx.files.release(stored.path)
+        waited = self.progress.clock() - self._unrecorded_since
+        if due and waited < self.ctx.progress_interval and len(self.unrecorded) < BATCH:
+            return
+        pending, job, ctx = self.unrecorded, self.job, self.ctx
+        written = ctx.store.add_assets(ctx.worker_id, job.lease_token, [u.row for u in pending])
+        self.recorded(not written.refused, written)
         if written.refused:
             raise JobLost(f"job {job.id} is no longer held by {ctx.worker_id}")
-        for (source, _item, stored), row in zip(entries, rows, strict=True):
-            report = self.report.sources[source]
-            if written.of(row) is AssetWrite.DUPLICATE:  # a concurrent insert of the same content
+
+    def recorded(self, committed: bool, written: AssetsWritten | None = None) -> None:
+        """The queued rows were written (`committed`) or refused: let go of the files they
+        claimed, and count what was stored (`written` says which were duplicates)."""
+        pending, self.unrecorded, self._unrecorded_since = self.unrecorded, [], None
+        for u in pending:
+            if u.stored.claimed:  # the row that references it is committed (or refused)
+                self.ctx.files.release(u.stored.path)
+        if not committed:
+            return
+        for u in pending:
+            if written is not None and written.of(u.row) is AssetWrite.DUPLICATE:
+                report = self.report.sources[u.source]
+                report.stored -= 1  # counted when queued
+                report.bytes -= u.stored.size_bytes
                 report.skip("duplicate_content")
                 continue
-            DOWNLOADS.labels(source=source, result="ok").inc()
-            DOWNLOAD_BYTES.labels(source=source).inc(stored.size_bytes)
-            report.stored += 1
-            report.bytes += stored.size_bytes
+            DOWNLOADS.labels(source=u.source, result="ok").inc()
+            DOWNLOAD_BYTES.labels(source=u.source).inc(u.stored.size_bytes)
         if self.seen is not None:
-            self.seen.remember((source, item) for source, item, _stored in entries)
+            self.seen.remember((u.source, u.item) for u in pending)
+
+    def completion(self, message: str) -> Callable[[], bool]:
+        """The completing write: the final report and the rows still queued, in one fenced
+        transaction; False if refused. Should one of the rows be recorded already, they are
+        written one by one first (`flush`, which sorts them out) and the job completed after."""
+        job, ctx = self.job, self.ctx
+
+        def write() -> bool:
+            rows = [u.row for u in self.unrecorded]
+            self.final = final_values(self.report)
+            try:
+                written = ctx.store.complete(
+                    job.id, ctx.worker_id, message, job.lease_token, assets=rows, **self.final
+                )
+            except IntegrityError:
+                self.flush()
+                return write()
+            self.recorded(written)
+            return written
+
+        return write
 
     def skip_failed(self, fetched: Fetched) -> None:
         """Count a download that failed; anything but a download or storage error fails the job."""
@@ -319,21 +402,22 @@ class JobRun:
             log.warning("job %s: %s not stored: %s", self.job.id, fetched.item.url, exc)
 
     def finish(self) -> str:
-        """The completion message; the final report is in `final`, for the completing write
-        to record (one write, not a progress write and then another). StorageRefused if the
+        """The completion message; `completion` writes the final report (one write, not a
+        progress write and then another) and the rows still queued. StorageRefused if the
         store refused any downloaded file; NothingStored if every item and source failed (the
         per-source reasons stay on the failed job)."""
         report = self.report
         report.current = None
         refused = report.skipped("storage_error")
         if refused:
+            self.flush()  # what it stored is kept: the retry fetches only the missing ones
             self.progress.report(report, force=True)
             raise StorageRefused(
                 f"{refused} downloaded file(s) could not be stored ({self.storage_problem}); "
                 f"the {report.stored} stored are kept and a retry fetches only the missing ones"
             )
         if report.stored == 0 and report.errors:
+            self.flush()
             self.progress.report(report, force=True)
             raise NothingStored("; ".join(report.errors[:3]))
-        self.final = final_values(report)
         return report.summary()

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from scraper.download.cancel import CancelToken
 from scraper.errors import DownloadError
 from scraper.jobs import NewJob
+from scraper.jobs.assets import asset_row
 from scraper.models import Asset
 from scraper.runtime import Runtime
 from scraper.sources import MediaItem, Source, register
@@ -32,6 +33,27 @@ class SlowSource(Source):
 
     def search(self, query: str, limit: int, safe_search: bool) -> list[MediaItem]:
         return [MediaItem(url=f"slow://{query}/{i}", mime="image/png") for i in range(limit)]
+
+
+@register
+class TwinSource(Source):
+    """Test source: one in-process item whose asset row a twin of the job's claim (same worker
+    and lease token, as threads of one process) records while the job's own run is under way."""
+
+    name = "twintest"
+    description = "Test-only: an item recorded by a twin while the job runs."
+    runtime: Runtime | None = None
+
+    def search(self, query: str, limit: int, safe_search: bool) -> list[MediaItem]:
+        item = MediaItem(url="twin://1", mime="image/png", content=make_png(query))
+        runtime = TwinSource.runtime
+        assert runtime is not None
+        (job,), _ = runtime.store.list_page(status="running")
+        assert job.locked_by is not None
+        stored = runtime.files.put_bytes(make_png(query), "image/png")
+        row = asset_row(job.id, self.name, item, stored)
+        assert runtime.store.add_assets(job.locked_by, job.lease_token, [row]).inserted
+        return [item]
 
 
 class SlowDownloader:
@@ -73,6 +95,21 @@ def test_selftest_job_runs_to_completion_with_files_and_assets(runtime: Runtime)
         path = runtime.files.resolve(asset.path)
         assert path.is_relative_to(Path(runtime.settings.data_dir).resolve() / "downloads")
         assert path.read_bytes() in {make_png(f"sunset/{i}") for i in range(1, 5)}
+
+
+def test_a_last_file_a_twin_recorded_is_counted_once(runtime: Runtime) -> None:
+    """The completing write carries the job's last rows; one recorded meanwhile fails it as a
+    whole, and the rows are sorted out one by one: the job completes, the file counted as a
+    duplicate, one asset row."""
+    TwinSource.runtime = runtime
+    job = runtime.jobs.create(NewJob(query="twin", max_content=1, enabled_sources=("twintest",)))
+    assert Worker(runtime, downloader=None).run_once()
+
+    done = runtime.store.get(job.id)
+    assert done is not None and (done.status, done.downloaded) == ("completed", 0)
+    assert (done.result or {})["sources"]["twintest"]["skipped"] == {"duplicate_content": 1}
+    with runtime.Session() as s:
+        assert len(s.scalars(select(Asset).where(Asset.job_id == job.id)).all()) == 1
 
 
 def test_identical_content_is_stored_once(runtime: Runtime) -> None:

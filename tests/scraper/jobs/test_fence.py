@@ -109,3 +109,52 @@ def test_an_asset_the_database_refuses_raises_its_error_once(runtime: Runtime) -
     with pytest.raises(IntegrityError):
         runtime.store.add_asset("w1", held.lease_token, row)
     assert asset_count(runtime, job.id) == 0
+
+
+def _row(runtime: Runtime, job_id: str, n: int) -> Asset:
+    item = MediaItem(url=f"selftest://{n}.png", title=f"#{n}", mime="image/png")
+    stored = runtime.files.put_bytes(make_png(f"last/{n}"), "image/png", item.title)
+    return asset_row(job_id, "selftest", item, stored)
+
+
+def test_the_completing_write_records_the_last_files_only_while_the_job_is_held(
+    runtime: Runtime,
+) -> None:
+    """The rows a job's last write carries are fenced by its guarded update: a stale claim's
+    completion inserts none of them; the holder's inserts them with the job completed."""
+    job = runtime.jobs.create(NewJob(query="t", max_content=2))
+    stale = runtime.store.claim("w1", -5)
+    assert stale is not None
+    rescue_now(runtime)
+    fresh = runtime.store.claim("w1", 30)
+    assert fresh is not None
+    rows = [_row(runtime, job.id, 1), _row(runtime, job.id, 2)]
+
+    assert not runtime.store.complete(job.id, "w1", "done", stale.lease_token, assets=rows)
+    assert asset_count(runtime, job.id) == 0
+    assert runtime.store.complete(job.id, "w1", "done", fresh.lease_token, assets=rows)
+    assert asset_count(runtime, job.id) == 2
+    done = runtime.store.get(job.id)
+    assert done is not None and done.status == "completed"
+
+
+def test_a_last_file_already_recorded_completes_the_job_without_a_second_row(
+    runtime: Runtime,
+) -> None:
+    """One of the rows is there already (a concurrent insert): the completing write inserts
+    nothing and says so; the rows are then sorted out one by one and the job completes."""
+    job = runtime.jobs.create(NewJob(query="t", max_content=2))
+    held = runtime.store.claim("w1", 30)
+    assert held is not None
+    rows = [_row(runtime, job.id, 1), _row(runtime, job.id, 2)]
+    assert (
+        runtime.store.add_assets("w1", held.lease_token, rows[:1]).of(rows[0]) is AssetWrite.STORED
+    )
+
+    with pytest.raises(IntegrityError):
+        runtime.store.complete(job.id, "w1", "done", held.lease_token, assets=rows)
+    assert asset_count(runtime, job.id) == 1
+    written = runtime.store.add_assets("w1", held.lease_token, rows)
+    assert [written.of(r) for r in rows] == [AssetWrite.DUPLICATE, AssetWrite.STORED]
+    assert runtime.store.complete(job.id, "w1", "done", held.lease_token)
+    assert asset_count(runtime, job.id) == 2
