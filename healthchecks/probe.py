@@ -32,12 +32,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
     Engine,
     Integer,
+    Table,
     create_engine,
     event,
     insert,
@@ -47,8 +48,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.dml import Insert
 
 from healthchecks.refusal import Refusal, classify
 from scraper.accounts.logins import record_failure
@@ -137,6 +139,7 @@ class ProbeRun:
         # probe's transaction: its commit is released into it, never committed.
         self.session = sessionmaker(bind=self.conn, join_transaction_mode="create_savepoint")
         event.listen(self.session, "before_flush", self._own_ids)
+        event.listen(self.session, "do_orm_execute", self._own_core_ids)
         self.store = JobStore(self.session)
 
     def _own_ids(self, session: Session, _flush: UOWTransaction, _instances: Any) -> None:
@@ -147,9 +150,29 @@ class ProbeRun:
             if len(pk) != 1 or not isinstance(pk[0].type, Integer):
                 continue
             if getattr(obj, pk[0].key) is None:
-                check_sequence(self.conn, pk[0].table.name, pk[0].name, self.sequences_checked)
-                setattr(obj, pk[0].key, self.next_id)
-                self.next_id -= 1
+                setattr(obj, pk[0].key, self._draw(pk[0]))
+
+    def _own_core_ids(self, state: ORMExecuteState) -> Any:
+        """The same for the rows a service write inserts as a Core statement with its values
+        as parameters (`s.execute(insert(table), rows)`): each gets an id of the probe's own."""
+        if not state.is_insert or not state.parameters:
+            return None
+        table: Table = cast(Insert, state.statement).table  # type: ignore[assignment]
+        pk = list(table.primary_key)
+        if len(pk) != 1 or not isinstance(pk[0].type, Integer):
+            return None
+        params: Any = state.parameters
+        rows: list[dict[str, Any]] = params if state.is_executemany else [params]
+        own = [{pk[0].key: self._draw(pk[0])} for row in rows if row.get(pk[0].key) is None]
+        if len(own) != len(rows):
+            return None  # the service numbers them itself
+        return state.invoke_statement(params=own if state.is_executemany else own[0])
+
+    def _draw(self, column: Any) -> int:
+        """A negative id of the probe's own, once the privilege the real numbering needs holds."""
+        check_sequence(self.conn, column.table.name, column.name, self.sequences_checked)
+        self.next_id -= 1
+        return self.next_id + 1
 
     @property
     def job(self) -> str:
