@@ -17,8 +17,14 @@ PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 export PYTEST_DEBUG_TEMPROOT ?= $(if $(wildcard /dev/shm/.),/dev/shm,)
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
+# The project's own bytecode, written at install as pip writes every other package's. Where
+# PYTHONDONTWRITEBYTECODE is set (this machine sets it) Python still reads __pycache__ but never
+# writes it, so without this every `ops`/`scraper` process compiles ~110 of our modules from
+# source: 0.1 s of the doctor's 0.85 s CPU. A module edited since is recompiled (its source's
+# mtime and size no longer match the .pyc), so a stale .pyc costs time, never correctness.
+BYTECODE := $(BIN)/python -m compileall -q -j0 scraper ops healthchecks
 
-.PHONY: run test suite test-fast test-random lint typecheck docs clean
+.PHONY: run test suite test-fast test-random bytecode lint typecheck docs clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,13 +32,19 @@ $(VENV)/bin/python:
 
 $(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e '.[postgres,mysql]'
+	$(BYTECODE)
 	touch $(RUN_STAMP)
 
 $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e '.[postgres,mysql,test]'
+	$(BYTECODE)
 	touch $(RUN_STAMP) $(TEST_STAMP)
 
-run: $(RUN_STAMP)
+# Refreshed before the service and the suite run (0.15 s of CPU when nothing changed).
+bytecode: | $(VENV)/bin/python
+	$(BYTECODE)
+
+run: $(RUN_STAMP) bytecode
 	$(BIN)/scraper serve --host $(HOST) --port $(PORT)
 
 # mypy (about a minute on a cold cache, one core) runs beside the suite rather than before it:
@@ -40,15 +52,15 @@ run: $(RUN_STAMP)
 test: lint
 	$(MAKE) --no-print-directory -j2 typecheck suite
 
-suite: $(TEST_STAMP)
+suite: $(TEST_STAMP) bytecode
 	$(PYTEST) $(PYTEST_ARGS)
 
 # The inner loop: everything not marked slow (a few minutes).
-test-fast: $(TEST_STAMP)
+test-fast: $(TEST_STAMP) bytecode
 	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 # The same suite in a random order (pytest-randomly): tests must not depend on each other.
-test-random: $(TEST_STAMP)
+test-random: $(TEST_STAMP) bytecode
 	$(PYTEST) -p randomly $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)

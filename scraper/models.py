@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -30,6 +31,9 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from scraper.db import NAMING_CONVENTION
 from scraper.textsearch import PG_INDEX, SEARCH_OBJECTS, install
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql.base import _DialectArgDict, _DialectArgView
 
 
 def utcnow() -> datetime:
@@ -64,6 +68,39 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+class PostgreSQLIndex(Index):
+    """An index with PostgreSQL options (`postgresql={"using": "gin"}` for `postgresql_using=`)
+    that imports SQLAlchemy's PostgreSQL dialect only when something reads them.
+
+    `Index(..., postgresql_using=...)` checks its options against that dialect when the model
+    is defined, which imports the whole package (every driver's module: 40-50 ms of CPU) into
+    every process that imports the models, a SQLite one's too. Here the options join the
+    index's `dialect_options["postgresql"]` when that is first read (PostgreSQL's DDL compiler)
+    and before any listing of `dialect_kwargs` (Alembic's `CreateIndexOp.from_index`, a
+    `Table.to_metadata` copy): read anywhere, the index is the one `Index(...)` would build.
+    """
+
+    def __init__(self, name: str, *expressions: str, postgresql: Mapping[str, Any]) -> None:
+        self._postgresql = dict(postgresql)
+        super().__init__(name, *expressions)
+
+    def _kw_reg_for_dialect_cls(self, dialect_name: str) -> _DialectArgDict:  # type: ignore[override]
+        """SQLAlchemy's hook (a classmethod there) that fills `dialect_options[dialect_name]`
+        on its first read: the defaults the dialect declares, then this index's own."""
+        options = super()._kw_reg_for_dialect_cls(dialect_name)
+        if dialect_name == "postgresql":
+            unknown = set(self._postgresql) - set(options)
+            if unknown:  # what Index's own check of postgresql_* arguments refuses
+                raise TypeError(f"PostgreSQL takes no index option {sorted(unknown)}")
+            options.update(self._postgresql)
+        return options
+
+    @property
+    def dialect_kwargs(self) -> _DialectArgView:
+        self.dialect_options["postgresql"]  # listed with the others, as if given to Index()
+        return super().dialect_kwargs
 
 
 class JobStatus(enum.StrEnum):
@@ -155,11 +192,8 @@ class ScrapeJob(Base):
         Index(None, "progress", "created_at"),
         # Issue 23 (migration 0010): `q`, a substring search (scraper.textsearch); MariaDB and
         # SQLite keep their own side tables, so this index exists on PostgreSQL only.
-        Index(
-            PG_INDEX,
-            "query",
-            postgresql_using="gin",
-            postgresql_ops={"query": "gin_trgm_ops"},
+        PostgreSQLIndex(
+            PG_INDEX, "query", postgresql={"using": "gin", "ops": {"query": "gin_trgm_ops"}}
         ).ddl_if(dialect="postgresql"),
     )
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from scraper.counters import JOB_PERSIST_FAILURES, JOBS_CREATED
 from scraper.errors import JobNotFound, JobStateError, one_line
 from scraper.jobs.fallback import FallbackStore
 from scraper.jobs.history import record_attempt
@@ -84,12 +83,16 @@ class JobService:
             saved = self.store.insert(record)
         except SQLAlchemyError as exc:
             return self._hold(record, exc)
+        from scraper.counters import JOBS_CREATED  # prometheus_client: not for a reader's import
+
         JOBS_CREATED.labels(storage="database").inc()
         with log_context(job_id=saved.id):
             log.info("job %s created in the database", saved.id)
         return saved
 
     def _hold(self, record: JobRecord, exc: SQLAlchemyError) -> JobRecord:
+        from scraper.counters import JOB_PERSIST_FAILURES, JOBS_CREATED
+
         reason = refusal_reason(exc)
         JOB_PERSIST_FAILURES.labels(reason=type(exc).__name__).inc()
         JOBS_CREATED.labels(storage="fallback").inc()

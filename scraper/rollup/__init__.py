@@ -331,9 +331,15 @@ def _upsert(dialect: str) -> Any:
 
         mine = mysql.insert(StatsRollup)
         return mine.on_duplicate_key_update({c: table.c[c] + mine.inserted[c] for c in COUNTERS})
-    from sqlalchemy.dialects import postgresql, sqlite
+    stmt: Any
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
 
-    stmt = postgresql.insert(StatsRollup) if dialect == "postgresql" else sqlite.insert(StatsRollup)
+        stmt = postgresql.insert(StatsRollup)
+    else:  # SQLite: a SQLite process never imports PostgreSQL's dialect (about 40 ms)
+        from sqlalchemy.dialects import sqlite
+
+        stmt = sqlite.insert(StatsRollup)
     return stmt.on_conflict_do_update(
         index_elements=["slot", "user_id", "source", "shard"],
         set_={c: table.c[c] + stmt.excluded[c] for c in COUNTERS},

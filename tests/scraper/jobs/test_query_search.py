@@ -9,8 +9,25 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Connection, Engine, delete, event, insert, text, update
+from alembic.operations import ops as alembic_ops
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Index,
+    MetaData,
+    String,
+    Table,
+    delete,
+    event,
+    insert,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import CreateIndex
 
+from ops.schema.render import render_operations
 from scraper import textsearch
 from scraper.db import make_engine, make_sessionmaker
 from scraper.jobs import JobFilter
@@ -19,7 +36,7 @@ from scraper.jobs.reads import counting
 from scraper.jobs.reads.counting import count_jobs
 from scraper.migrations import alembic_config
 from scraper.migrations.manage import check_schema, migrate
-from scraper.models import ScrapeJob
+from scraper.models import Base, PostgreSQLIndex, ScrapeJob
 from scraper.runtime import Runtime
 
 CORPUS = [
@@ -203,3 +220,35 @@ def _break_and_see(engine: Engine) -> None:
     report = migrate(engine)
     assert report.remaining == [] and report.refused == [], report.refused
     assert _reader(engine)("unseen") == {"written unseen"}
+
+
+def test_the_trigram_index_is_the_one_index_with_postgresql_arguments_would_build() -> None:
+    """`PostgreSQLIndex` defers its options (importing PostgreSQL's dialect) to their first
+    read: the DDL, the Alembic operation and the keyword listing are those of
+    `Index(..., postgresql_using=..., postgresql_ops=...)`, whatever was read first."""
+    (model,) = (
+        i for i in Base.metadata.tables["scrape_jobs"].indexes if i.name == textsearch.PG_INDEX
+    )
+    model.dialect_options["sqlite"]  # a listing must not depend on what was read before it
+    apart = Table("scrape_jobs", MetaData(), Column("query", String(500)))  # the models unchanged
+    plain = Index(
+        textsearch.PG_INDEX,
+        apart.c.query,
+        postgresql_using="gin",
+        postgresql_ops={"query": "gin_trgm_ops"},
+    )
+    assert dict(model.dialect_kwargs) == dict(plain.dialect_kwargs)
+    dialect = postgresql.dialect()
+    ddl = [str(CreateIndex(i).compile(dialect=dialect)) for i in (model, plain)]
+    assert (
+        ddl[0]
+        == ddl[1]
+        == (f"CREATE INDEX {textsearch.PG_INDEX} ON scrape_jobs USING gin (query gin_trgm_ops)")
+    )
+    rendered = [
+        render_operations(dialect, [alembic_ops.CreateIndexOp.from_index(i)], Base.metadata)
+        for i in (model, plain)
+    ]
+    assert rendered[0] == rendered[1]
+    with pytest.raises(TypeError, match="wrong"):
+        PostgreSQLIndex("ix_x", "query", postgresql={"wrong": 1}).dialect_options["postgresql"]
