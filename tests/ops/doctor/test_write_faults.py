@@ -198,6 +198,20 @@ def _hold_lock(env: FaultEnv) -> subprocess.Popen[str]:
     return proc
 
 
+def _cut_while_locked(env: FaultEnv, url: str) -> tuple[dict, dict]:
+    """The doctor's cause while another session holds scrape_jobs, so that the probe's write
+    waits until a time limit of the account's or role's cuts it: that cut, named."""
+    holder = _hold_lock(env)
+    try:
+        cause = env.cause(url=url)
+    finally:
+        _release(holder)
+    assert cause["check"] == WRITES
+    refusal = _refusal(cause)
+    assert refusal["kind"] == "statement_timeout", refusal
+    return cause, refusal
+
+
 def _release(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.kill()
@@ -388,14 +402,8 @@ def test_mariadb_statement_time_limit_on_the_account_is_named_and_lifted(env_fac
         # For the diagnosis, a cut that does not hang on a microsecond's luck: the limit a
         # write's lock wait outlasts (a backup holding the table), as in the field.
         env.sql(f"ALTER USER '{user}'@'%' WITH MAX_STATEMENT_TIME 0.2")
-        holder = _hold_lock(env)
-        try:
-            cause = env.cause(url=url)
-        finally:
-            _release(holder)
-        assert cause["check"] == WRITES
-        refusal = _refusal(cause)
-        assert refusal["kind"] == "statement_timeout" and refusal["errno"] == 1969, refusal
+        cause, refusal = _cut_while_locked(env, url)
+        assert refusal["errno"] == 1969, refusal
         assert "max_statement_time" in cause["summary"] and f"account {user}@%" in cause["summary"]
         assert fix_sql(cause) == f"ALTER USER '{user}'@'%' WITH MAX_STATEMENT_TIME 0"
         subprocess.run(cause["fix"], shell=True, check=True, capture_output=True, timeout=30)
@@ -428,14 +436,8 @@ def test_postgresql_statement_timeout_on_the_role_is_named_and_reset(env_factory
         # not against `scraper serve`: its web requests set their own statement_timeout
         # (SCRAPER_WEB_STATEMENT_TIMEOUT), so there the lock is what a user sees; the role's
         # limit cuts the worker's writes and every other client's, as here the doctor's
-        holder = _hold_lock(env)
-        try:
-            cause = env.cause(url=url)
-        finally:
-            _release(holder)
-        assert cause["check"] == WRITES
-        refusal = _refusal(cause)
-        assert refusal["kind"] == "statement_timeout" and refusal["sqlstate"] == "57014", refusal
+        cause, refusal = _cut_while_locked(env, url)
+        assert refusal["sqlstate"] == "57014", refusal
         assert f"set for the role {role}" in cause["summary"], cause["summary"]
         assert fix_sql(cause) == f'ALTER ROLE "{role}" RESET statement_timeout'
         env.sql(fix_sql(cause))
