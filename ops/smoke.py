@@ -10,6 +10,7 @@ run its jobs and store their files in a directory about to be deleted.
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -73,10 +74,32 @@ class SmokeReport:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    Drawn below the kernel's ephemeral range: a port the kernel hands out (to `bind(0)`, and
+    as the local end of every outgoing connection) may be taken by one of those between this
+    answer and the bind of the server it is for ("Address already in use").
+    """
+    low = _ephemeral_low()
+    for _ in range(50 if low > 2048 else 0):
+        port = random.randrange(max(1024, low - 12_000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (Linux; 32768 where it cannot be read)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def scraper_command() -> list[str]:
