@@ -198,6 +198,19 @@ def _hold_lock(env: FaultEnv) -> subprocess.Popen[str]:
     return proc
 
 
+def _pg_role(env: FaultEnv, prefix: str, *then: str) -> tuple[str, str]:
+    """A new PostgreSQL login role with the service's table and sequence privileges, then the
+    statements `then` (`{role}` in them is its name) -> (the role, its URL)."""
+    role = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    env.sql(
+        f'CREATE ROLE "{role}" LOGIN',
+        f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"',
+        f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
+        *(statement.format(role=role) for statement in then),
+    )
+    return role, make_url(env.url).set(username=role).render_as_string(hide_password=False)
+
+
 def _cut_while_locked(env: FaultEnv, url: str) -> tuple[dict, dict]:
     """The doctor's cause while another session holds scrape_jobs, so that the probe's write
     waits until a time limit of the account's or role's cuts it: that cut, named."""
@@ -424,14 +437,7 @@ def test_postgresql_statement_timeout_on_the_role_is_named_and_reset(env_factory
     env: FaultEnv = env_factory("postgresql")
     env.init()
     env.live_worker()
-    role = f"st_{uuid.uuid4().hex[:8]}"
-    env.sql(
-        f'CREATE ROLE "{role}" LOGIN',
-        f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"',
-        f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
-        f"ALTER ROLE \"{role}\" SET statement_timeout = '300ms'",
-    )
-    url = make_url(env.url).set(username=role).render_as_string(hide_password=False)
+    role, url = _pg_role(env, "st", "ALTER ROLE \"{role}\" SET statement_timeout = '300ms'")
     try:
         # not against `scraper serve`: its web requests set their own statement_timeout
         # (SCRAPER_WEB_STATEMENT_TIMEOUT), so there the lock is what a user sees; the role's
@@ -483,15 +489,12 @@ def test_a_role_that_cannot_use_the_schema_gets_grant_usage_not_new_tables(env_f
     env: FaultEnv = env_factory("postgresql")
     env.init()
     env.live_worker()
-    role = f"nousage_{uuid.uuid4().hex[:8]}"
-    env.sql(
-        f'CREATE ROLE "{role}" LOGIN',
-        f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"',
-        f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
+    role, url = _pg_role(
+        env,
+        "nousage",
         "REVOKE ALL ON SCHEMA public FROM PUBLIC",
-        f'CREATE SCHEMA "{role}" AUTHORIZATION "{role}"',  # "$user" leads the search_path
+        'CREATE SCHEMA "{role}" AUTHORIZATION "{role}"',  # "$user" leads the search_path
     )
-    url = make_url(env.url).set(username=role).render_as_string(hide_password=False)
     try:
         engine = make_engine(url, poolclass=NullPool)
         try:  # the start-up repair (and self-healing) as this role builds nothing
