@@ -31,7 +31,7 @@ def _multi(getter: Any, names: list[str]) -> dict[Key, Any]:
 # between two of the inspector's queries (SQLAlchemy's PostgreSQL reflection then meets a NULL
 # `pg_get_constraintdef` and raises TypeError). Reading again sees the settled catalogue.
 _CATALOGUE_CHANGED = (TypeError, KeyError)
-REFLECT_ATTEMPTS = 3
+REFLECT_ATTEMPTS = 5  # a few reads in a hundred meet a change under a tight add/drop loop
 
 
 def reflect_schema(conn: Connection, schema: str | None = None, fast: bool = True) -> LiveSchema:
