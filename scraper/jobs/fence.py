@@ -146,8 +146,8 @@ def insert_assets(s: Session, rows: Sequence[Asset]) -> None:
 
 
 def fresh_copy(row: Asset) -> Asset:
-    """A fresh instance per attempt: a retried transaction must not reuse a flushed one; its
-    time is set here, so the rollup counts it in the slot the row says."""
+    """The row as it is written, its time set here (so the rollup counts it in the slot the
+    row says), leaving the caller's row as it was: a refused or retried write sends it again."""
     values = {c.key: getattr(row, c.key) for c in Asset.__table__.columns}
     values["created_at"] = values["created_at"] or utcnow()
     return Asset(**{name: value for name, value in values.items() if value is not None})

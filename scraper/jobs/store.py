@@ -464,7 +464,7 @@ class JobStore:
                     .values(**values)
                     .execution_options(synchronize_session=False)  # nothing loaded to sync
                 )
-                added = [fresh_copy(row) for row in assets]  # a retry must not reuse a flushed one
+                added = [fresh_copy(row) for row in assets]
                 changed = rollup.tracked_update(s, job_id, stmt, values, added) == 1
                 if changed:
                     insert_assets(s, added)
