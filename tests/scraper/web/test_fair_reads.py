@@ -115,7 +115,14 @@ def test_one_users_eight_concurrent_reads_leave_others_served_on_a_real_server(
     once; bob still gets the third slot, then a read is 503; `/healthz` answers throughout."""
     users = make_users(runtime)
     timeouts = {"SCRAPER_DB_LOCK_TIMEOUT": "30", "SCRAPER_WEB_STATEMENT_TIMEOUT": "30"}
-    url, _ = start_server(spawn, tmp_path, db_url, **timeouts)
+    # The lock's waiters are counted to know which reads are in flight: the server's own
+    # background work (the self-healer's write probe, the schedules' look) must not join them.
+    quiet = {
+        "SCRAPER_AUTO_HEAL": "off",
+        "SCRAPER_RECONCILE_INTERVAL": "3600",
+        "SCRAPER_SCHEDULE_INTERVAL": "3600",
+    }
+    url, _ = start_server(spawn, tmp_path, db_url, **timeouts, **quiet)
     assert _get(url, users, "a", "/api/jobs").status_code == 200
     runtime.engine.dispose()  # no session of the test process holds scrape_jobs open
     with ThreadPoolExecutor(max_workers=10) as pool, held_table_lock(db_url) as waiting:
