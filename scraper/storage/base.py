@@ -136,6 +136,11 @@ class Storage(abc.ABC):
                 removed += 1
         return removed
 
+    def sweep_claims(self, max_age: float | None = None) -> int:
+        """Remove claims left by dead processes; a store whose claims expire by themselves
+        (a file's mtime on disk) keeps nothing to sweep."""
+        return 0
+
     # -- sharing: a file stays while an asset references it ----------------------------------
 
     def claim(self, key: str) -> bool:

@@ -245,6 +245,29 @@ class S3Store(Storage):
             raise StorageUnavailable(self.classify(exc)) from exc
         return any(entry["LastModified"] > oldest for entry in reply.get("Contents", []))
 
+    def sweep_claims(self, max_age: float | None = None) -> int:
+        """Delete claim objects older than `max_age` (CLAIM_SECONDS): a worker killed between
+        its claim and the release leaves one, which stops counting but stays in the bucket."""
+        age = CLAIM_SECONDS if max_age is None else max_age
+        oldest = datetime.now(UTC) - timedelta(seconds=age)
+        start = f"{self.prefix}/" if self.prefix else ""
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{start}{CLAIMS}/"
+        )
+        removed = 0
+        try:
+            for page in pages:
+                stale = [e["Key"] for e in page.get("Contents", []) if e["LastModified"] <= oldest]
+                if stale:  # a page holds at most 1,000 keys, the most one delete takes
+                    self.client.delete_objects(
+                        Bucket=self.bucket,
+                        Delete={"Objects": [{"Key": k} for k in stale], "Quiet": True},
+                    )
+                    removed += len(stale)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(self.classify(exc)) from exc
+        return removed
+
     def _put(self, name: str, body: bytes) -> None:
         try:
             self.client.put_object(Bucket=self.bucket, Key=name, Body=body)

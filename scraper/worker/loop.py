@@ -28,6 +28,7 @@ from scraper.jobs.store import backoff_seconds
 from scraper.logs import log_context
 from scraper.models import JobStatus
 from scraper.schedules import tick as fire_schedules
+from scraper.storage import StorageUnavailable
 from scraper.worker.backoff import FailureBackoff
 from scraper.worker.heartbeats import beat
 from scraper.worker.run import ExecutionContext, JobLost, JobRun, ShuttingDown, StorageRefused
@@ -86,9 +87,7 @@ class Worker:
         """Start the job loops and the housekeeper in background threads."""
         with contextlib.suppress(OSError):  # else the storage check says why, before each claim
             self.runtime.files.data_dir.mkdir(parents=True, exist_ok=True)
-        swept = self.runtime.files.sweep_partials()
-        if swept:
-            log.info("removed %d partial files left by dead workers", swept)
+        self._sweep()
         self.wakeup.start()
         targets = [self._housekeeping] + [self._job_loop] * self.concurrency
         for n, target in enumerate(targets):
@@ -97,6 +96,20 @@ class Worker:
             self._threads.append(thread)
         with log_context(worker=self.id):
             log.info("worker %s started with %d job threads", self.id, self.concurrency)
+
+    def _sweep(self) -> None:
+        """Remove what dead workers left in the store: partial files and expired claims."""
+        files = self.runtime.files
+        swept = files.sweep_partials()
+        if swept:
+            log.info("removed %d partial files left by dead workers", swept)
+        try:
+            claims = files.sweep_claims()
+        except StorageUnavailable as exc:  # the storage check says why, before each claim
+            log.warning("expired claims not swept: %s", exc)
+            return
+        if claims:
+            log.info("removed %d expired claims on stored files", claims)
 
     def request_stop(self) -> None:
         """Stop claiming and release the jobs in hand, without waiting (safe in a signal

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,22 @@ def test_a_failed_upload_names_its_cause_and_leaves_nothing(
     with pytest.raises(StorageUnavailable) as probed:
         store.check_writable()
     assert probed.value.problem.kind == kind
+
+
+def test_claims_left_by_a_dead_worker_are_swept_and_live_ones_kept(
+    seaweedfs: SeaweedFS, s3_bucket: str, data_dir: Path
+) -> None:
+    first = s3_store(seaweedfs, s3_bucket, data_dir)
+    killed = s3_store(seaweedfs, s3_bucket, data_dir / "killed")
+    stored = first.put_bytes(make_png("s3/swept"), "image/png")
+    assert killed.put_bytes(make_png("s3/swept"), "image/png").claimed  # never released
+
+    def claims() -> list[str]:
+        return [k for k in seaweedfs.object_keys(s3_bucket) if k.startswith("media/claims/")]
+
+    assert first.sweep_claims() == 0, "a claim younger than CLAIM_SECONDS still counts"
+    assert len(claims()) == 1
+    time.sleep(1.1)  # object times have one-second resolution
+    assert first.sweep_claims(max_age=0.5) == 1
+    assert claims() == []
+    assert seaweedfs.object_keys(s3_bucket) == [f"media/{stored.path}"], "a file was swept"
