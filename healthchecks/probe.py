@@ -505,11 +505,14 @@ def _short_lock_wait(conn: Connection) -> None:
     if dialect == "postgresql":
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
         # a stricter statement_timeout of the role's, the database's or the server's stays:
-        # it cuts the service's own writes, so it must cut the probe's (issue 29)
-        setting = "SELECT setting FROM pg_settings WHERE name = 'statement_timeout'"  # ms
-        limit = int(conn.exec_driver_sql(setting).scalar() or 0)
-        if limit == 0 or limit > LOCK_TIMEOUT_MS * 4:
-            conn.exec_driver_sql(f"SET LOCAL statement_timeout = '{LOCK_TIMEOUT_MS * 4}ms'")
+        # it cuts the service's own writes, so it must cut the probe's (issue 29). Its value
+        # at session start counts too: in `/readyz` the web request's own bound
+        # (SCRAPER_WEB_STATEMENT_TIMEOUT) has replaced it, but the worker's claims run under it
+        setting = "SELECT setting, reset_val FROM pg_settings WHERE name = 'statement_timeout'"
+        limits = [int(v) for v in conn.exec_driver_sql(setting).one() if int(v or 0) > 0]  # ms
+        limit = min(limits, default=0)
+        bound = limit if 0 < limit <= LOCK_TIMEOUT_MS * 4 else LOCK_TIMEOUT_MS * 4
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = '{bound}ms'")
     elif dialect == "sqlite":
         # pysqlite begins a transaction only before a DML statement; the savepoints the
         # service's sessions become would otherwise start (and on release commit) their own.

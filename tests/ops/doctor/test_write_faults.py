@@ -438,14 +438,25 @@ def test_postgresql_statement_timeout_on_the_role_is_named_and_reset(env_factory
     env.live_worker()
     role, url = _pg_role(env, "st", "ALTER ROLE \"{role}\" SET statement_timeout = '300ms'")
     try:
-        # not against `scraper serve`: its web requests set their own statement_timeout
-        # (SCRAPER_WEB_STATEMENT_TIMEOUT), so there the lock is what a user sees; the role's
-        # limit cuts the worker's writes and every other client's, as here the doctor's
+        with env.service(url) as symptom:
+            holder = _hold_lock(env)
+            try:
+                seen = symptom()
+            finally:
+                _release(holder)
+        # The web request bounds its own statements (SCRAPER_WEB_STATEMENT_TIMEOUT, above the
+        # role's): the job insert waits out the lock timeout and is held. The worker's claims
+        # run under the role's limit and are cut; /readyz's probe keeps that limit and names it.
+        assert seen.held and "lock timeout" in seen.job["refusal"], seen
+        failing = seen.failing()
+        assert f"set for the role {role}" in failing.get(WRITES, ""), failing
+        assert "statement timeout" in failing.get("worker:heartbeat", ""), failing
         cause, refusal = _cut_while_locked(env, url)
         assert refusal["sqlstate"] == "57014", refusal
         assert f"set for the role {role}" in cause["summary"], cause["summary"]
         assert fix_sql(cause) == f'ALTER ROLE "{role}" RESET statement_timeout'
         env.sql(fix_sql(cause))
+        env.take_back()
         env.passes(url=url)
     finally:
         env.sql(f'DROP OWNED BY "{role}"', f'DROP ROLE "{role}"')
