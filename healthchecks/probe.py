@@ -66,7 +66,15 @@ from scraper.jobs.history import record_attempt
 from scraper.jobs.record import JobRecord
 from scraper.jobs.store import JobStore
 from scraper.jobs.workers import HB
-from scraper.models import Asset, JobStatus, ScrapeJob, User, claim_values, utcnow
+from scraper.models import (
+    Asset,
+    JobStatus,
+    ScrapeJob,
+    User,
+    UserSession,
+    claim_values,
+    utcnow,
+)
 
 LOCK_TIMEOUT_MS = 1500
 PROBE_WORKER = "ops-doctor-probe"
@@ -375,8 +383,9 @@ def _open_session(run: ProbeRun) -> None:
     user_id = run.user_id
     if user_id is None:  # the user insert checked without a row (CounterWouldMove): one there
         user_id = run.conn.scalar(select(User.id).order_by(User.id).limit(1))
-    if user_id is None:
-        raise NotWritten("no probe user to open a session for")
+    if user_id is None:  # none at all: the session's insert is checked without a row too
+        _insert_no_row(run.conn, cast(Table, UserSession.__table__))
+        return
     open_session(run.session, user_id)
 
 

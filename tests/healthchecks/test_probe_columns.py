@@ -289,6 +289,10 @@ def test_mariadb_counters_that_drew_one_id_do_not_move(tmp_path: Path) -> None:
             report = probe_writes(runtime.engine, url)
             assert report.refusal is None, report.refused
             assert _counters(runtime.engine) == before
+            _sql(runtime.engine, "DELETE FROM user_roles", "DELETE FROM users")  # none left
+            report = probe_writes(runtime.engine, url)  # (the session: checked without a row)
+            assert report.refusal is None, report.refused
+            assert _counters(runtime.engine) == before
             assert create_user(runtime.Session, "second", "password").id == 2
         finally:
             runtime.close()
