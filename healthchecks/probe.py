@@ -62,6 +62,7 @@ from sqlalchemy.sql.dml import Insert
 from healthchecks.refusal import Refusal, classify
 from scraper.accounts.logins import record_failure
 from scraper.accounts.sessions import open_session
+from scraper.db import unbounded
 from scraper.jobs.history import record_attempt
 from scraper.jobs.record import JobRecord
 from scraper.jobs.store import JobStore
@@ -430,7 +431,10 @@ def probe_writes(engine: Engine, url: str | None = None) -> ProbeReport:
     started = time.perf_counter()
     report = ProbeReport()
     ids = {"job": str(uuid.uuid4()), "worker": f"{PROBE_WORKER}:{uuid.uuid4().hex[:12]}"}
-    with _probe_engine(engine, url) as target:
+    # Not under a web request's own bound (`/readyz`): the worker's writes run without it,
+    # under the role's or account's limit (PostgreSQL statement_timeout, MariaDB
+    # max_statement_time), which the probe must meet as they do (issue 29).
+    with unbounded(), _probe_engine(engine, url) as target:
         for group in GROUPS:
             report.steps.extend(_run_group(target, group, ids, report))
     report.elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -514,14 +518,11 @@ def _short_lock_wait(conn: Connection) -> None:
     if dialect == "postgresql":
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
         # a stricter statement_timeout of the role's, the database's or the server's stays:
-        # it cuts the service's own writes, so it must cut the probe's (issue 29). Its value
-        # at session start counts too: in `/readyz` the web request's own bound
-        # (SCRAPER_WEB_STATEMENT_TIMEOUT) has replaced it, but the worker's claims run under it
-        setting = "SELECT setting, reset_val FROM pg_settings WHERE name = 'statement_timeout'"
-        limits = [int(v) for v in conn.exec_driver_sql(setting).one() if int(v or 0) > 0]  # ms
-        limit = min(limits, default=0)
-        bound = limit if 0 < limit <= LOCK_TIMEOUT_MS * 4 else LOCK_TIMEOUT_MS * 4
-        conn.exec_driver_sql(f"SET LOCAL statement_timeout = '{bound}ms'")
+        # it cuts the service's own writes, so it must cut the probe's (issue 29)
+        setting = "SELECT setting FROM pg_settings WHERE name = 'statement_timeout'"  # ms
+        limit = int(conn.exec_driver_sql(setting).scalar() or 0)
+        if limit == 0 or limit > LOCK_TIMEOUT_MS * 4:
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = '{LOCK_TIMEOUT_MS * 4}ms'")
     elif dialect == "sqlite":
         # pysqlite begins a transaction only before a DML statement; the savepoints the
         # service's sessions become would otherwise start (and on release commit) their own.
