@@ -15,7 +15,14 @@ table from the SQL sent, SELECT on each).
 
 Nothing it writes survives, counters included: a row whose id the database would draw from a
 sequence (PostgreSQL) or an AUTO_INCREMENT counter (MariaDB) gets a negative id of the probe's
-own, because a rolled-back `nextval` is not rolled back. What the real `nextval` needs is
+own, because a rolled-back `nextval` is not rolled back. MariaDB is the exception it needs: a
+table whose counter drew exactly one id (AUTO_INCREMENT 2: a fresh install's one admin, its
+first asset) moves to 3 on any explicit non-positive id, rolled back or not (measured on
+10.11: -1, -1000, and 0 under NO_AUTO_VALUE_ON_ZERO alike; a positive id below the counter
+does not move it, but there the only one is taken; at 1, 3, 5 ids drawn -1 moves nothing; the
+MariaDB AUTO_INCREMENT FAQ: a negative number counts as a very large positive one). In that
+state the probe's row is an INSERT ... SELECT of no row instead: the privilege and the columns
+are checked, the engine never draws (`CounterWouldMove`). What the real `nextval` needs is
 checked instead: on PostgreSQL `has_sequence_privilege(<the column's sequence>, 'USAGE')` for
 every such table the service's writes insert into; without it the probe draws the value and
 reports the database's own refusal (42501, "permission denied for sequence ..."). On SQLite
@@ -55,11 +62,20 @@ from sqlalchemy.sql.dml import Insert
 from healthchecks.refusal import Refusal, classify
 from scraper.accounts.logins import record_failure
 from scraper.accounts.sessions import open_session
+from scraper.db import unbounded
 from scraper.jobs.history import record_attempt
 from scraper.jobs.record import JobRecord
 from scraper.jobs.store import JobStore
 from scraper.jobs.workers import HB
-from scraper.models import Asset, JobStatus, ScrapeJob, User, claim_values, utcnow
+from scraper.models import (
+    Asset,
+    JobStatus,
+    ScrapeJob,
+    User,
+    UserSession,
+    claim_values,
+    utcnow,
+)
 
 LOCK_TIMEOUT_MS = 1500
 PROBE_WORKER = "ops-doctor-probe"
@@ -120,6 +136,14 @@ class NotWritten(RuntimeError):
     """A guarded service write matched no row: the probe's own job was not there to update."""
 
 
+class CounterWouldMove(RuntimeError):
+    """MariaDB: any row the probe inserts into `table` moves its AUTO_INCREMENT counter."""
+
+    def __init__(self, table: Table) -> None:
+        super().__init__(f"{table.name}: AUTO_INCREMENT has drawn one id")
+        self.table = table
+
+
 @dataclass
 class ProbeRun:
     """The service's write paths, bound to the probe's connection, and what earlier steps made."""
@@ -171,6 +195,8 @@ class ProbeRun:
     def _draw(self, column: Any) -> int:
         """A negative id of the probe's own, once the privilege the real numbering needs holds."""
         check_sequence(self.conn, column.table.name, column.name, self.sequences_checked)
+        if self.conn.dialect.name == "mysql" and _one_id_drawn(self.conn, column.table.name):
+            raise CounterWouldMove(column.table)
         self.next_id -= 1
         return self.next_id + 1
 
@@ -247,6 +273,28 @@ def check_sequence(conn: Connection, table: str, column: str, checked: set[str])
     allowed = conn.scalar(text("SELECT has_sequence_privilege(:s, 'USAGE')"), {"s": sequence})
     if not allowed:
         conn.scalar(text("SELECT nextval(:s)"), {"s": sequence})
+
+
+def _one_id_drawn(conn: Connection, table: str) -> bool:
+    """MariaDB: the table's AUTO_INCREMENT counter stands at 2 (see the module's note)."""
+    counter = conn.scalar(
+        text(
+            "SELECT AUTO_INCREMENT FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"
+        ),
+        {"t": table},
+    )
+    return counter == 2
+
+
+def _insert_no_row(conn: Connection, table: Table) -> None:
+    """INSERT ... SELECT of no row with every column: the database checks the privilege and
+    the columns as for a real insert, and no row reaches the engine (no counter moves)."""
+    columns = ", ".join(_quoted(conn, c.name) for c in table.columns)
+    nulls = ", ".join("NULL" for _ in table.columns)
+    conn.exec_driver_sql(
+        f"INSERT INTO {_quoted(conn, table.name)} ({columns}) SELECT {nulls} FROM DUAL WHERE 1 = 0"
+    )
 
 
 def _owned(written: bool, what: str) -> None:
@@ -333,9 +381,13 @@ def _insert_user(run: ProbeRun) -> None:
 
 
 def _open_session(run: ProbeRun) -> None:
-    if run.user_id is None:
-        raise NotWritten("no probe user to open a session for")
-    open_session(run.session, run.user_id)
+    user_id = run.user_id
+    if user_id is None:  # the user insert checked without a row (CounterWouldMove): one there
+        user_id = run.conn.scalar(select(User.id).order_by(User.id).limit(1))
+    if user_id is None:  # none at all: the session's insert is checked without a row too
+        _insert_no_row(run.conn, cast(Table, UserSession.__table__))
+        return
+    open_session(run.session, user_id)
 
 
 def _login_attempt(run: ProbeRun) -> None:
@@ -379,7 +431,10 @@ def probe_writes(engine: Engine, url: str | None = None) -> ProbeReport:
     started = time.perf_counter()
     report = ProbeReport()
     ids = {"job": str(uuid.uuid4()), "worker": f"{PROBE_WORKER}:{uuid.uuid4().hex[:12]}"}
-    with _probe_engine(engine, url) as target:
+    # Not under a web request's own bound (`/readyz`): the worker's writes run without it,
+    # under the role's or account's limit (PostgreSQL statement_timeout, MariaDB
+    # max_statement_time), which the probe must meet as they do (issue 29).
+    with unbounded(), _probe_engine(engine, url) as target:
         for group in GROUPS:
             report.steps.extend(_run_group(target, group, ids, report))
     report.elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -448,7 +503,10 @@ def _covered(report: ProbeReport) -> Callable[..., None]:
 
 def _attempt(run: ProbeRun, name: str, table: str, write: Write) -> ProbeStep:
     try:
-        write(run)
+        try:
+            write(run)
+        except CounterWouldMove as risk:
+            _insert_no_row(run.conn, risk.table)
     except Exception as exc:  # the refusal is the measurement
         return ProbeStep(name, table, False, classify(exc))
     return ProbeStep(name, table, True)

@@ -42,6 +42,17 @@ _DEADLOCK_MYSQL_CODE = 1213
 statement_timeout: ContextVar[float | None] = ContextVar("scraper_statement_timeout", default=None)
 
 
+@contextlib.contextmanager
+def unbounded() -> Iterator[None]:
+    """Statements run without a web request's own `statement_timeout`, as the worker's do:
+    under the role's or account's limit alone (the write probe must meet that one)."""
+    token = statement_timeout.set(None)
+    try:
+        yield
+    finally:
+        statement_timeout.reset(token)
+
+
 @dataclass(frozen=True)
 class SessionLimits:
     """What the service's own database sessions may hold: seconds waiting for a lock, seconds

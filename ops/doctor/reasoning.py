@@ -188,9 +188,10 @@ def _drift_fix(differences: list[dict[str, Any]]) -> dict[str, Any]:
     A harmless difference never gets a fix that drops data: only an additive one, or none.
     """
     critical = _critical(differences)
-    if not critical and all(d.get("repair") != "safe" for d in differences):
+    if not critical:  # the additive part of the repair, if any: never the dropping part
+        if any(d.get("repair") == "safe" for d in differences):
+            return {"fix": "ops migrate", "heal": "migrate"}
         return {"fix": HARMLESS, "heal": None}
-    critical = critical or differences
     manual = [d for d in critical if d.get("repair") == "manual"]
     if manual:
         steps = "; ".join(str(d.get("fix") or d.get("why")) for d in manual[:3])

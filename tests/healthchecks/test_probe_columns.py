@@ -25,10 +25,14 @@ from sqlalchemy import Engine, UniqueConstraint, create_engine, text
 from sqlalchemy.engine import make_url
 
 from healthchecks import CheckResult, Status
-from healthchecks.probe import probe_writes
+from healthchecks.probe import probe_asset, probe_job, probe_writes
 from healthchecks.writes import check as writes_check
+from scraper.accounts import create_user
+from scraper.accounts.logins import record_failure
 from scraper.app.selfheal import SelfHealer
 from scraper.config import Settings
+from scraper.jobs.history import record_attempt
+from scraper.jobs.store import JobStore
 from scraper.models import Base
 from scraper.runtime import Runtime
 from tests.conftest import fresh_database
@@ -261,3 +265,47 @@ def test_the_probe_writes_every_column_of_every_table_it_writes(probed: Runtime)
     if probed.engine.dialect.name == "postgresql":
         checked = result.evidence["coverage"]["sequence_privileges_checked"]
         assert set(checked) == {"assets", "job_attempts", "users", "login_attempts"}
+
+
+@pytest.mark.mariadb
+def test_mariadb_counters_that_drew_one_id_do_not_move(tmp_path: Path) -> None:
+    """MariaDB moves an AUTO_INCREMENT counter that has drawn exactly one id (2 -> 3) on any
+    explicit id the probe could give it, rolled back or not: the probe checks such a table by
+    an insert of no row instead, and the next real row takes the next id (a fresh install: one
+    admin, one asset, one attempt, one failed sign-in)."""
+    with fresh_database("mariadb", tmp_path, "initialized") as url:
+        (tmp_path / "data").mkdir()
+        runtime = Runtime(Settings(database_url=url, data_dir=tmp_path / "data"))
+        try:
+            store, job = JobStore(runtime.Session), str(uuid.uuid4())
+            create_user(runtime.Session, "first-admin", "password", admin=True)
+            record_failure(runtime.Session, "someone", "203.0.113.9")
+            store.insert(probe_job(job))
+            with runtime.Session() as s, s.begin():
+                s.add(probe_asset(job))
+            record_attempt(runtime.Session, store.get(job))  # type: ignore[arg-type]
+            before = _counters(runtime.engine)
+            assert set(before.values()) == {2}, before  # each drew one id
+            report = probe_writes(runtime.engine, url)
+            assert report.refusal is None, report.refused
+            assert _counters(runtime.engine) == before
+            _sql(runtime.engine, "DELETE FROM user_roles", "DELETE FROM users")  # none left
+            report = probe_writes(runtime.engine, url)  # (the session: checked without a row)
+            assert report.refusal is None, report.refused
+            assert _counters(runtime.engine) == before
+            assert create_user(runtime.Session, "second", "password").id == 2
+        finally:
+            runtime.close()
+
+
+def _counters(engine: Engine) -> dict[str, int]:
+    """MariaDB: the next id of each table the probe inserts into with a drawn id."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN "
+                "('users', 'assets', 'job_attempts', 'login_attempts')"
+            )
+        ).all()
+    return {str(name): int(counter) for name, counter in rows}
