@@ -8,12 +8,13 @@ rescued and claimed again writes nothing when it wakes: neither progress nor ass
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, insert, select, update
+from sqlalchemy import ColumnElement, Insert, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -142,7 +143,16 @@ def insert_assets(s: Session, rows: Sequence[Asset]) -> None:
     if rows:
         table = cast(Table, Asset.__table__)
         columns = [c.key for c in table.columns if c.key != "id"]
-        s.execute(insert(table), [{c: getattr(r, c) for c in columns} for r in rows])
+        values = [{c: getattr(r, c) for c in columns} for r in rows]
+        # One row (a no-op job's): a plain execute, not the ORM's bulk path and a pipelined
+        # executemany. Through the session either way: `ops doctor`'s probe numbers the rows.
+        s.execute(_insert_asset(), values[0] if len(values) == 1 else values)
+
+
+@functools.cache
+def _insert_asset() -> Insert:
+    """The asset insert, built once."""
+    return insert(cast(Table, Asset.__table__))
 
 
 def fresh_copy(row: Asset) -> Asset:

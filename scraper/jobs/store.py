@@ -59,6 +59,17 @@ class RescueResult:
     failed: list[str] = field(default_factory=list)
 
 
+@dataclass
+class NextClaim:
+    """A claim made in a completing write's own transaction, so that a busy worker commits
+    once per job: who claims, for how long, and the job it got once that write committed
+    (None: nothing was runnable, or the write did not commit)."""
+
+    worker_id: str
+    lease_seconds: float
+    job: JobRecord | None = None
+
+
 def backoff_seconds(attempts: int, base: float = 5.0, cap: float = 600.0) -> float:
     """Exponential backoff before a rescued job may run again."""
     return float(min(cap, base * 2 ** max(0, attempts - 1)))
@@ -241,33 +252,11 @@ class JobStore:
         return retry_deadlock(lambda: self._claim(worker_id, lease_seconds))
 
     def _claim(self, worker_id: str, lease_seconds: float) -> JobRecord | None:
-        now = utcnow()
         with self.Session() as s, s.begin():
-            dialect = s.get_bind().dialect.name
-            if dialect in ("postgresql", "sqlite"):  # SQLite has no SKIP LOCKED: one writer
-                params = dict(
-                    claim_worker=worker_id,
-                    claim_now=now,
-                    claim_expires=now + timedelta(seconds=lease_seconds),
-                    claim_message=f"claimed by {worker_id}",
-                )
-                row = s.connection().execute(_claim_statement(dialect), params).first()
-                if row is None:
-                    return None  # an idle poll: one statement, and its commit writes nothing
-                if dialect == "postgresql":
-                    s.execute(_CLAIM_COMMIT)
-                return JobRecord.from_row(row)
-            candidate = _claim_candidate(now).with_for_update(skip_locked=True)
-            job_id = s.scalar(candidate)
-            row = None
-            if job_id is not None:
-                values = claim_values(worker_id, lease_seconds, now)
-                s.execute(update(ScrapeJob).where(ScrapeJob.id == job_id).values(**values))
-                # Locked by this transaction: the row and its lease token are ours.
-                row = s.execute(
-                    select(*ScrapeJob.__table__.columns).where(ScrapeJob.id == job_id)
-                ).first()
-            return JobRecord.from_row(row) if row is not None else None
+            job = _claim_in(s, worker_id, lease_seconds)
+            if job is not None and s.get_bind().dialect.name == "postgresql":
+                s.execute(_CLAIM_COMMIT)  # an idle poll's commit writes nothing anyway
+            return job
 
     def heartbeat(
         self, job_id: str, worker_id: str, lease_seconds: float, token: int | None = None
@@ -291,9 +280,13 @@ class JobStore:
         message: str = "completed",
         token: int | None = None,
         assets: Sequence[Asset] = (),
+        then: NextClaim | None = None,
         **values: Any,
     ) -> bool:
         """Mark the job completed; `values` (the final counts and result) in the same write.
+
+        `then`: claim the worker's next job in the same transaction, after the completion
+        (whether or not it was refused); `then.job` says which once it committed.
 
         `assets`: the job's files not yet recorded, inserted in the same transaction after
         the fenced update (nothing is inserted if it is refused): a job's last files cost no
@@ -305,6 +298,7 @@ class JobStore:
             token,
             JobStatus.COMPLETED,
             assets=assets,
+            then=then,
             message=message,
             progress=100,
             **values,
@@ -407,6 +401,7 @@ class JobStore:
         token: int | None,
         status: JobStatus,
         assets: Sequence[Asset] = (),
+        then: NextClaim | None = None,
         **values: Any,
     ) -> bool:
         return self._owned(
@@ -414,6 +409,7 @@ class JobStore:
             worker_id,
             token,
             assets=assets,
+            then=then,
             status=status.value,
             lease_expires_at=None,
             finished_at=utcnow(),
@@ -426,13 +422,14 @@ class JobStore:
         worker_id: str,
         token: int | None,
         assets: Sequence[Asset] = (),
+        then: NextClaim | None = None,
         **values: Any,
     ) -> bool:
         """A worker's write to its own job; waits out a lost connection (the CAS makes a
         repeated write harmless: once the job left this worker, it matches no row)."""
         guard = held_by(worker_id, token)
         written = retry_transient(
-            lambda: self._guarded(job_id, guard, assets, **values), f"job {job_id}"
+            lambda: self._guarded(job_id, guard, assets, then, **values), f"job {job_id}"
         )
         if not written:
             with log_context(job_id=job_id, worker=worker_id):
@@ -449,14 +446,17 @@ class JobStore:
         job_id: str,
         guard: list[ColumnElement[bool]],
         assets: Sequence[Asset] = (),
+        then: NextClaim | None = None,
         **values: Any,
     ) -> bool:
         """Compare-and-set: update the row only while `guard` holds; True if it did. The
         `assets` rows are inserted in the same transaction only if it did (the update's row
-        lock fences them as `add_assets`' touch does)."""
+        lock fences them as `add_assets`' touch does); `then` claims the next job in it."""
         values.setdefault("updated_at", utcnow())
 
         def write() -> bool:
+            if then is not None:
+                then.job = None  # a try that does not commit claims nothing
             with self.Session() as s, s.begin():
                 stmt = (
                     update(ScrapeJob)
@@ -468,6 +468,36 @@ class JobStore:
                 changed = rollup.tracked_update(s, job_id, stmt, values, added) == 1
                 if changed:
                     insert_assets(s, added)
-                return changed
+                claimed = _claim_in(s, then.worker_id, then.lease_seconds) if then else None
+            if then is not None:
+                then.job = claimed
+            return changed
 
         return retry_deadlock(write)
+
+
+def _claim_in(s: Session, worker_id: str, lease_seconds: float) -> JobRecord | None:
+    """`JobStore.claim` in the session's transaction (a claim's own, or a completing write's).
+
+    One statement on PostgreSQL and SQLite (SQLite has no SKIP LOCKED: one writer); MariaDB
+    has no `UPDATE … RETURNING`, so it reads the row it just locked.
+    """
+    now = utcnow()
+    dialect = s.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        params = dict(
+            claim_worker=worker_id,
+            claim_now=now,
+            claim_expires=now + timedelta(seconds=lease_seconds),
+            claim_message=f"claimed by {worker_id}",
+        )
+        row = s.connection().execute(_claim_statement(dialect), params).first()
+        return JobRecord.from_row(row) if row is not None else None
+    job_id = s.scalar(_claim_candidate(now).with_for_update(skip_locked=True))
+    if job_id is None:
+        return None
+    values = claim_values(worker_id, lease_seconds, now)
+    s.execute(update(ScrapeJob).where(ScrapeJob.id == job_id).values(**values))
+    # Locked by this transaction: the row and its lease token are ours.
+    found = s.execute(select(*ScrapeJob.__table__.columns).where(ScrapeJob.id == job_id)).first()
+    return JobRecord.from_row(found) if found is not None else None
