@@ -12,9 +12,9 @@ import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Insert, Table, insert, select, update
+from sqlalchemy import BindParameter, ColumnElement, Insert, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,8 +48,9 @@ class AssetsWritten:
         return AssetWrite.STORED if row.sha256 in self.inserted else AssetWrite.DUPLICATE
 
 
-def held_by(worker_id: str, token: int | None) -> list[ColumnElement[bool]]:
-    """The guard on every worker write: still running, still this worker's, same claim."""
+def held_by(worker_id: str | BindParameter[str], token: Any) -> list[ColumnElement[bool]]:
+    """The guard on every worker write: still running, still this worker's, same claim (the
+    token an int, a bind parameter, or None: no token to compare)."""
     guard = [ScrapeJob.status == JobStatus.RUNNING.value, ScrapeJob.locked_by == worker_id]
     if token is not None:
         guard.append(ScrapeJob.lease_token == token)

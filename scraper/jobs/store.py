@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ClauseElement,
     ColumnElement,
     Select,
     Update,
@@ -427,9 +428,10 @@ class JobStore:
     ) -> bool:
         """A worker's write to its own job; waits out a lost connection (the CAS makes a
         repeated write harmless: once the job left this worker, it matches no row)."""
-        guard = held_by(worker_id, token)
+        values.setdefault("updated_at", utcnow())
+        stmt, params = _fenced(job_id, worker_id, token, values)
         written = retry_transient(
-            lambda: self._guarded(job_id, guard, assets, then, **values), f"job {job_id}"
+            lambda: self._write(job_id, stmt, params, values, assets, then), f"job {job_id}"
         )
         if not written:
             with log_context(job_id=job_id, worker=worker_id):
@@ -441,31 +443,31 @@ class JobStore:
                 )
         return written
 
-    def _guarded(
+    def _guarded(self, job_id: str, guard: list[ColumnElement[bool]], **values: Any) -> bool:
+        """Compare-and-set: update the row only while `guard` holds; True if it did."""
+        values.setdefault("updated_at", utcnow())
+        return self._write(job_id, _update(job_id, guard, values), {}, values)
+
+    def _write(
         self,
         job_id: str,
-        guard: list[ColumnElement[bool]],
+        stmt: Update,
+        params: dict[str, Any],
+        values: dict[str, Any],
         assets: Sequence[Asset] = (),
         then: NextClaim | None = None,
-        **values: Any,
     ) -> bool:
-        """Compare-and-set: update the row only while `guard` holds; True if it did. The
-        `assets` rows are inserted in the same transaction only if it did (the update's row
-        lock fences them as `add_assets`' touch does); `then` claims the next job in it."""
-        values.setdefault("updated_at", utcnow())
+        """Run a guarded update of one job (`values` set, bound by `params`); True if it
+        changed the row. The `assets` rows are inserted in the same transaction only if it
+        did (the update's row lock fences them as `add_assets`' touch does); `then` claims
+        the next job in it."""
 
         def write() -> bool:
             if then is not None:
                 then.job = None  # a try that does not commit claims nothing
             with self.Session() as s, s.begin():
-                stmt = (
-                    update(ScrapeJob)
-                    .where(ScrapeJob.id == job_id, *guard)
-                    .values(**values)
-                    .execution_options(synchronize_session=False)  # nothing loaded to sync
-                )
                 added = [fresh_copy(row) for row in assets]
-                changed = rollup.tracked_update(s, job_id, stmt, values, added) == 1
+                changed = rollup.tracked_update(s, job_id, stmt, values, added, params) == 1
                 if changed:
                     insert_assets(s, added)
                 claimed = _claim_in(s, then.worker_id, then.lease_seconds) if then else None
@@ -474,6 +476,37 @@ class JobStore:
             return changed
 
         return retry_deadlock(write)
+
+
+def _update(job_id: str, guard: list[ColumnElement[bool]], values: dict[str, Any]) -> Update:
+    return (
+        update(ScrapeJob)
+        .where(ScrapeJob.id == job_id, *guard)
+        .values(**values)
+        .execution_options(synchronize_session=False)  # nothing loaded to sync
+    )
+
+
+def _fenced(
+    job_id: str, worker_id: str, token: int | None, values: dict[str, Any]
+) -> tuple[Update, dict[str, Any]]:
+    """A worker's write to its job and its parameters: built once per set of columns, the
+    values bound (every job's completing write), unless one is an SQL expression."""
+    if any(isinstance(v, ClauseElement) for v in values.values()):
+        return _update(job_id, held_by(worker_id, token), values), {}
+    params = {f"set_{k}": v for k, v in values.items()}
+    params.update(fence_job=job_id, fence_worker=worker_id)
+    if token is not None:
+        params["fence_token"] = token
+    return _fenced_statement(tuple(sorted(values)), token is not None), params
+
+
+@functools.cache
+def _fenced_statement(columns: tuple[str, ...], token: bool) -> Update:
+    table = ScrapeJob.__table__.c
+    guard = held_by(bindparam("fence_worker"), bindparam("fence_token") if token else None)
+    values = {c: bindparam(f"set_{c}", type_=table[c].type) for c in columns}
+    return _update(bindparam("fence_job"), guard, values)  # type: ignore[arg-type]
 
 
 def _claim_in(s: Session, worker_id: str, lease_seconds: float) -> JobRecord | None:
