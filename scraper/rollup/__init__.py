@@ -26,7 +26,16 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ClauseElement, Connection, Subquery, Update, bindparam, select, text
+from sqlalchemy import (
+    ClauseElement,
+    Connection,
+    Subquery,
+    TextClause,
+    Update,
+    bindparam,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from scraper.models import Asset, JobStatus, ScrapeJob, StatsRollup
@@ -346,10 +355,35 @@ def apply(conn: Session | Connection, deltas: Deltas, shard: int | None = None) 
         {"slot": k[0], "user_id": k[1], "source": k[2], "shard": part, **counts}
         for k, counts in rows
     ]
-    # On the session's connection, one row (most writes') as a plain execute: the ORM's bulk
-    # path and a pipelined executemany cost more CPU than the upsert itself.
+    # On the session's connection, as one plain execute where it can be (one row; many rows
+    # on PostgreSQL): the ORM's bulk path and a pipelined executemany cost more CPU than the
+    # upsert itself (a completing write changes two or three rows).
     target = conn.connection() if isinstance(conn, Session) else conn
-    target.execute(_upsert(dialect), values[0] if len(values) == 1 else values)
+    if len(values) == 1:
+        target.execute(_upsert(dialect), values[0])
+    elif dialect == "postgresql":
+        target.execute(_upsert_arrays(), {c: [v[c] for v in values] for c in _UPSERTED})
+    else:
+        target.execute(_upsert(dialect), values)
+
+
+_UPSERTED = ("slot", "user_id", "source", "shard", *COUNTERS)
+
+
+@functools.cache
+def _upsert_arrays() -> TextClause:
+    """PostgreSQL: `_upsert` of many rows in one statement, each column an array (`unnest`),
+    in the order given (every writer locks rollup rows in the same order)."""
+    from sqlalchemy.dialects import postgresql
+
+    table = StatsRollup.__table__
+    pg = postgresql.dialect()
+    arrays = ", ".join(f"CAST(:{c} AS {table.c[c].type.compile(dialect=pg)}[])" for c in _UPSERTED)
+    added = ", ".join(f"{c} = stats_rollup.{c} + excluded.{c}" for c in COUNTERS)
+    return text(
+        f"INSERT INTO stats_rollup ({', '.join(_UPSERTED)}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT (slot, user_id, source, shard) DO UPDATE SET {added}"
+    )
 
 
 @functools.cache
