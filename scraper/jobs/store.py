@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ClauseElement,
     ColumnElement,
     Select,
     Update,
@@ -57,6 +58,17 @@ class RescueResult:
 
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class NextClaim:
+    """A claim made in a completing write's own transaction, so that a busy worker commits
+    once per job: who claims, for how long, and the job it got once that write committed
+    (None: nothing was runnable, or the write did not commit)."""
+
+    worker_id: str
+    lease_seconds: float
+    job: JobRecord | None = None
 
 
 def backoff_seconds(attempts: int, base: float = 5.0, cap: float = 600.0) -> float:
@@ -241,33 +253,11 @@ class JobStore:
         return retry_deadlock(lambda: self._claim(worker_id, lease_seconds))
 
     def _claim(self, worker_id: str, lease_seconds: float) -> JobRecord | None:
-        now = utcnow()
         with self.Session() as s, s.begin():
-            dialect = s.get_bind().dialect.name
-            if dialect in ("postgresql", "sqlite"):  # SQLite has no SKIP LOCKED: one writer
-                params = dict(
-                    claim_worker=worker_id,
-                    claim_now=now,
-                    claim_expires=now + timedelta(seconds=lease_seconds),
-                    claim_message=f"claimed by {worker_id}",
-                )
-                row = s.connection().execute(_claim_statement(dialect), params).first()
-                if row is None:
-                    return None  # an idle poll: one statement, and its commit writes nothing
-                if dialect == "postgresql":
-                    s.execute(_CLAIM_COMMIT)
-                return JobRecord.from_row(row)
-            candidate = _claim_candidate(now).with_for_update(skip_locked=True)
-            job_id = s.scalar(candidate)
-            row = None
-            if job_id is not None:
-                values = claim_values(worker_id, lease_seconds, now)
-                s.execute(update(ScrapeJob).where(ScrapeJob.id == job_id).values(**values))
-                # Locked by this transaction: the row and its lease token are ours.
-                row = s.execute(
-                    select(*ScrapeJob.__table__.columns).where(ScrapeJob.id == job_id)
-                ).first()
-            return JobRecord.from_row(row) if row is not None else None
+            job = _claim_in(s, worker_id, lease_seconds)
+            if job is not None and s.get_bind().dialect.name == "postgresql":
+                s.execute(_CLAIM_COMMIT)  # an idle poll's commit writes nothing anyway
+            return job
 
     def heartbeat(
         self, job_id: str, worker_id: str, lease_seconds: float, token: int | None = None
@@ -291,9 +281,13 @@ class JobStore:
         message: str = "completed",
         token: int | None = None,
         assets: Sequence[Asset] = (),
+        then: NextClaim | None = None,
         **values: Any,
     ) -> bool:
         """Mark the job completed; `values` (the final counts and result) in the same write.
+
+        `then`: claim the worker's next job in the same transaction, after the completion
+        (whether or not it was refused); `then.job` says which once it committed.
 
         `assets`: the job's files not yet recorded, inserted in the same transaction after
         the fenced update (nothing is inserted if it is refused): a job's last files cost no
@@ -305,6 +299,7 @@ class JobStore:
             token,
             JobStatus.COMPLETED,
             assets=assets,
+            then=then,
             message=message,
             progress=100,
             **values,
@@ -407,6 +402,7 @@ class JobStore:
         token: int | None,
         status: JobStatus,
         assets: Sequence[Asset] = (),
+        then: NextClaim | None = None,
         **values: Any,
     ) -> bool:
         return self._owned(
@@ -414,6 +410,7 @@ class JobStore:
             worker_id,
             token,
             assets=assets,
+            then=then,
             status=status.value,
             lease_expires_at=None,
             finished_at=utcnow(),
@@ -426,13 +423,15 @@ class JobStore:
         worker_id: str,
         token: int | None,
         assets: Sequence[Asset] = (),
+        then: NextClaim | None = None,
         **values: Any,
     ) -> bool:
         """A worker's write to its own job; waits out a lost connection (the CAS makes a
         repeated write harmless: once the job left this worker, it matches no row)."""
-        guard = held_by(worker_id, token)
+        values.setdefault("updated_at", utcnow())
+        stmt, params = _fenced(job_id, worker_id, token, values)
         written = retry_transient(
-            lambda: self._guarded(job_id, guard, assets, **values), f"job {job_id}"
+            lambda: self._write(job_id, stmt, params, values, assets, then), f"job {job_id}"
         )
         if not written:
             with log_context(job_id=job_id, worker=worker_id):
@@ -444,30 +443,94 @@ class JobStore:
                 )
         return written
 
-    def _guarded(
+    def _guarded(self, job_id: str, guard: list[ColumnElement[bool]], **values: Any) -> bool:
+        """Compare-and-set: update the row only while `guard` holds; True if it did."""
+        values.setdefault("updated_at", utcnow())
+        return self._write(job_id, _update(job_id, guard, values), {}, values)
+
+    def _write(
         self,
         job_id: str,
-        guard: list[ColumnElement[bool]],
+        stmt: Update,
+        params: dict[str, Any],
+        values: dict[str, Any],
         assets: Sequence[Asset] = (),
-        **values: Any,
+        then: NextClaim | None = None,
     ) -> bool:
-        """Compare-and-set: update the row only while `guard` holds; True if it did. The
-        `assets` rows are inserted in the same transaction only if it did (the update's row
-        lock fences them as `add_assets`' touch does)."""
-        values.setdefault("updated_at", utcnow())
+        """Run a guarded update of one job (`values` set, bound by `params`); True if it
+        changed the row. The `assets` rows are inserted in the same transaction only if it
+        did (the update's row lock fences them as `add_assets`' touch does); `then` claims
+        the next job in it."""
 
         def write() -> bool:
+            if then is not None:
+                then.job = None  # a try that does not commit claims nothing
             with self.Session() as s, s.begin():
-                stmt = (
-                    update(ScrapeJob)
-                    .where(ScrapeJob.id == job_id, *guard)
-                    .values(**values)
-                    .execution_options(synchronize_session=False)  # nothing loaded to sync
-                )
                 added = [fresh_copy(row) for row in assets]
-                changed = rollup.tracked_update(s, job_id, stmt, values, added) == 1
+                changed = rollup.tracked_update(s, job_id, stmt, values, added, params) == 1
                 if changed:
                     insert_assets(s, added)
-                return changed
+                claimed = _claim_in(s, then.worker_id, then.lease_seconds) if then else None
+            if then is not None:
+                then.job = claimed
+            return changed
 
         return retry_deadlock(write)
+
+
+def _update(job_id: str, guard: list[ColumnElement[bool]], values: dict[str, Any]) -> Update:
+    return (
+        update(ScrapeJob)
+        .where(ScrapeJob.id == job_id, *guard)
+        .values(**values)
+        .execution_options(synchronize_session=False)  # nothing loaded to sync
+    )
+
+
+def _fenced(
+    job_id: str, worker_id: str, token: int | None, values: dict[str, Any]
+) -> tuple[Update, dict[str, Any]]:
+    """A worker's write to its job and its parameters: built once per set of columns, the
+    values bound (every job's completing write), unless one is an SQL expression."""
+    if any(isinstance(v, ClauseElement) for v in values.values()):
+        return _update(job_id, held_by(worker_id, token), values), {}
+    params = {f"set_{k}": v for k, v in values.items()}
+    params.update(fence_job=job_id, fence_worker=worker_id)
+    if token is not None:
+        params["fence_token"] = token
+    return _fenced_statement(tuple(sorted(values)), token is not None), params
+
+
+@functools.cache
+def _fenced_statement(columns: tuple[str, ...], token: bool) -> Update:
+    table = ScrapeJob.__table__.c
+    guard = held_by(bindparam("fence_worker"), bindparam("fence_token") if token else None)
+    values = {c: bindparam(f"set_{c}", type_=table[c].type) for c in columns}
+    return _update(bindparam("fence_job"), guard, values)  # type: ignore[arg-type]
+
+
+def _claim_in(s: Session, worker_id: str, lease_seconds: float) -> JobRecord | None:
+    """`JobStore.claim` in the session's transaction (a claim's own, or a completing write's).
+
+    One statement on PostgreSQL and SQLite (SQLite has no SKIP LOCKED: one writer); MariaDB
+    has no `UPDATE … RETURNING`, so it reads the row it just locked.
+    """
+    now = utcnow()
+    dialect = s.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        params = dict(
+            claim_worker=worker_id,
+            claim_now=now,
+            claim_expires=now + timedelta(seconds=lease_seconds),
+            claim_message=f"claimed by {worker_id}",
+        )
+        row = s.connection().execute(_claim_statement(dialect), params).first()
+        return JobRecord.from_row(row) if row is not None else None
+    job_id = s.scalar(_claim_candidate(now).with_for_update(skip_locked=True))
+    if job_id is None:
+        return None
+    values = claim_values(worker_id, lease_seconds, now)
+    s.execute(update(ScrapeJob).where(ScrapeJob.id == job_id).values(**values))
+    # Locked by this transaction: the row and its lease token are ours.
+    found = s.execute(select(*ScrapeJob.__table__.columns).where(ScrapeJob.id == job_id)).first()
+    return JobRecord.from_row(found) if found is not None else None

@@ -26,7 +26,16 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ClauseElement, Connection, Subquery, Update, bindparam, select, text
+from sqlalchemy import (
+    ClauseElement,
+    Connection,
+    Subquery,
+    TextClause,
+    Update,
+    bindparam,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from scraper.models import Asset, JobStatus, ScrapeJob, StatsRollup
@@ -137,24 +146,27 @@ def tracked_update(
     stmt: Update,
     values: Mapping[str, Any],
     assets: Sequence[Asset] = (),
+    params: Mapping[str, Any] | None = None,
 ) -> int:
     """Run `stmt` (an UPDATE of this one job) and keep the rollup right; the rows it changed.
 
     `assets`: rows of this job the caller inserts in the same transaction if the update
     changed the row (the completing write records the job's last files); counted here, in
-    the same upsert as the job's own change, under the owner the update read."""
+    the same upsert as the job's own change, under the owner the update read. `params`: the
+    statement's bind parameters, if it is one built once (its tracked forms are kept too)."""
+    bound = dict(params or {})
     if not COUNTED & values.keys() and not assets:
-        return int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
+        return int(s.execute(stmt, bound).rowcount)  # type: ignore[attr-defined]
     dialect = s.get_bind().dialect.name
     if dialect == "postgresql":  # one statement: the row locked, read, written and read back
-        return _tracked_in_one(s, job_id, stmt, assets)
+        return _tracked_in_one(s, job_id, stmt, assets, bound)
     before = job_state(s, job_id)
     if dialect in RETURNING:  # the write itself returns the state after it
-        after = s.execute(stmt.returning(*STATE)).all()
+        after = s.execute(_returning_state(stmt, kept=bool(params)), bound).all()
         if after:
             apply(s, _change(before, after[0], assets))
         return len(after)
-    changed = int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    changed = int(s.execute(stmt, bound).rowcount)  # type: ignore[attr-defined]
     if changed:
         state = _written(before, values)
         if state is None:  # a counted column set by an SQL expression: read what it became
@@ -182,20 +194,44 @@ def _written(before: Any | None, values: Mapping[str, Any]) -> Any | None:
     return SimpleNamespace(**state)
 
 
-def _tracked_in_one(s: Session, job_id: str, stmt: Update, assets: Sequence[Asset]) -> int:
+def _tracked_in_one(
+    s: Session, job_id: str, stmt: Update, assets: Sequence[Asset], params: dict[str, Any]
+) -> int:
     """`tracked_update` in one statement (PostgreSQL): `UPDATE … FROM (SELECT … FOR UPDATE)
     RETURNING` the state before and after. The subquery locks the row and reads its newest
     version; the update, re-checking its guard on that version, returns both."""
-    old, returned = _before_and_after()
     names = [c.key for c in STATE]
-    stmt = stmt.where(ScrapeJob.id == old.c.id).returning(*returned)
-    rows = s.connection().execute(stmt, {"tracked_job": job_id}).all()
+    tracked = _locked_before(stmt, kept=bool(params))
+    rows = s.connection().execute(tracked, {**params, "tracked_job": job_id}).all()
     if rows:
         row = rows[0]
         was = SimpleNamespace(**dict(zip(names, row[: len(names)], strict=True)))
         now = SimpleNamespace(**dict(zip(names, row[len(names) :], strict=True)))
         apply(s, _change(was, now, assets))
     return len(rows)
+
+
+def _locked_before(stmt: Update, kept: bool) -> Update:
+    """`stmt` as `_tracked_in_one` runs it; built once for a statement built once (`kept`)."""
+    return _locked_before_kept(stmt) if kept else _with_before(stmt)
+
+
+def _with_before(stmt: Update) -> Update:
+    old, returned = _before_and_after()
+    return stmt.where(ScrapeJob.id == old.c.id).returning(*returned)
+
+
+_locked_before_kept = functools.lru_cache(maxsize=64)(_with_before)
+
+
+def _returning_state(stmt: Update, kept: bool) -> Update:
+    """`stmt` returning the state after it; built once for a statement built once."""
+    return _returning_state_kept(stmt) if kept else stmt.returning(*STATE)
+
+
+@functools.lru_cache(maxsize=64)
+def _returning_state_kept(stmt: Update) -> Update:
+    return stmt.returning(*STATE)
 
 
 @functools.cache
@@ -319,7 +355,35 @@ def apply(conn: Session | Connection, deltas: Deltas, shard: int | None = None) 
         {"slot": k[0], "user_id": k[1], "source": k[2], "shard": part, **counts}
         for k, counts in rows
     ]
-    conn.execute(_upsert(dialect), values)
+    # On the session's connection, as one plain execute where it can be (one row; many rows
+    # on PostgreSQL): the ORM's bulk path and a pipelined executemany cost more CPU than the
+    # upsert itself (a completing write changes two or three rows).
+    target = conn.connection() if isinstance(conn, Session) else conn
+    if len(values) == 1:
+        target.execute(_upsert(dialect), values[0])
+    elif dialect == "postgresql":
+        target.execute(_upsert_arrays(), {c: [v[c] for v in values] for c in _UPSERTED})
+    else:
+        target.execute(_upsert(dialect), values)
+
+
+_UPSERTED = ("slot", "user_id", "source", "shard", *COUNTERS)
+
+
+@functools.cache
+def _upsert_arrays() -> TextClause:
+    """PostgreSQL: `_upsert` of many rows in one statement, each column an array (`unnest`),
+    in the order given (every writer locks rollup rows in the same order)."""
+    from sqlalchemy.dialects import postgresql
+
+    table = StatsRollup.__table__
+    pg = postgresql.dialect()
+    arrays = ", ".join(f"CAST(:{c} AS {table.c[c].type.compile(dialect=pg)}[])" for c in _UPSERTED)
+    added = ", ".join(f"{c} = stats_rollup.{c} + excluded.{c}" for c in COUNTERS)
+    return text(
+        f"INSERT INTO stats_rollup ({', '.join(_UPSERTED)}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT (slot, user_id, source, shard) DO UPDATE SET {added}"
+    )
 
 
 @functools.cache

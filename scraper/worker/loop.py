@@ -24,7 +24,7 @@ from scraper.db import is_outage
 from scraper.download import Downloader, DownloadPolicy
 from scraper.errors import ScraperError, one_line
 from scraper.jobs.record import JobRecord
-from scraper.jobs.store import backoff_seconds
+from scraper.jobs.store import NextClaim, backoff_seconds
 from scraper.logs import log_context
 from scraper.models import JobStatus
 from scraper.schedules import tick as fire_schedules
@@ -141,11 +141,14 @@ class Worker:
     # -- jobs --------------------------------------------------------------------------------
 
     def run_once(self) -> bool:
-        """Claim and run one job; False if there was none to claim."""
-        with self._turn:
-            job = self.runtime.store.claim(self.id, self.settings.lease_seconds)
-            if self.claims.succeeded():  # claims work again: say so now, not at the next beat
-                self._safe_beat("running")
+        """Run one job: the one the last completing write claimed (job loops chain their
+        claims), else one claimed now; False if there was none to claim."""
+        job = self._take_chained()
+        if job is None:
+            with self._turn:
+                job = self.runtime.store.claim(self.id, self.settings.lease_seconds)
+                if self.claims.succeeded():  # claims work again: say so now, not at the next beat
+                    self._safe_beat("running")
         if job is None:
             return False
         with log_context(job_id=job.id, worker=self.id):
@@ -153,9 +156,18 @@ class Worker:
         return True
 
     def _job_loop(self) -> None:
+        self._local.chain = True  # this thread's completing writes claim its next job
+        try:
+            self._loop_jobs()
+        finally:
+            self._release_chained()
+
+    def _loop_jobs(self) -> None:
         while not self._stop.is_set():
             rung = self.wakeup.generation  # a job queued while claiming is not missed
-            problem = self._storage_problem()
+            # A chained job was claimed right after a storage check: run it before its lease
+            # (not renewed until it runs) could lapse in a backoff.
+            problem = None if self._has_chained() else self._storage_problem()
             if problem is not None:  # no claim while nothing could be stored: back off
                 self._stop.wait(self.claims.failed(problem))
                 continue
@@ -167,6 +179,36 @@ class Worker:
                 continue
             if not worked:  # until a job is queued (LISTEN/NOTIFY), or the next poll
                 self.wakeup.wait(rung, self.settings.poll_interval)
+
+    # -- chained claims: a busy job loop claims its next job in the completing transaction --
+
+    def _next_claim(self) -> NextClaim | None:
+        """The claim a completing write makes for this thread's loop, or None: not a job
+        loop (a bare `run_once`), stopping, or nothing could be stored now."""
+        if not getattr(self._local, "chain", False) or self._stop.is_set():
+            return None
+        if self._storage_problem() is not None:
+            return None
+        return NextClaim(self.id, self.settings.lease_seconds)
+
+    def _has_chained(self) -> bool:
+        return getattr(self._local, "chained", None) is not None
+
+    def _take_chained(self) -> JobRecord | None:
+        job: JobRecord | None = getattr(self._local, "chained", None)
+        self._local.chained = None
+        return job
+
+    def _release_chained(self) -> None:
+        """Give back a job claimed for a run that will not come (the loop stops)."""
+        job = self._take_chained()
+        if job is None:
+            return
+        try:
+            if self.runtime.store.release(job.id, self.id, job.lease_token):
+                log.info("job %s released at shutdown", job.id)
+        except SQLAlchemyError as exc:  # its lease runs out and a live worker requeues it
+            log.warning("job %s not released: %s", job.id, one_line(exc))
 
     def _storage_problem(self) -> str | None:
         """Why files cannot be stored now (a full disk, the object store down), or None.
@@ -232,11 +274,15 @@ class Worker:
         except Exception as exc:
             self._failed(job, exc)
             return
+        then = self._next_claim()
         try:
-            completed = self._when_written(run.completion(message), job.id)
+            completed = self._when_written(run.completion(message, then), job.id)
         except JobLost as exc:  # its last files were refused while sorted out one by one
             log.warning("job %s no longer ours: %s", job.id, exc)
             return
+        finally:
+            if then is not None:
+                self._local.chained = then.job
         if completed:
             JOBS_FINISHED.labels(status=JobStatus.COMPLETED.value).inc()
             self.jobs_done += 1

@@ -17,7 +17,7 @@ from scraper.errors import DownloadError, ScraperError
 from scraper.jobs.assets import asset_row, stored_keys
 from scraper.jobs.fence import AssetsWritten, AssetWrite
 from scraper.jobs.record import JobRecord
-from scraper.jobs.store import JobStore
+from scraper.jobs.store import JobStore, NextClaim
 from scraper.logs import log_context
 from scraper.schedules.seen import SeenItems
 from scraper.sources.base import MediaItem
@@ -365,10 +365,11 @@ class JobRun:
         if self.seen is not None:
             self.seen.remember((u.source, u.item) for u in pending)
 
-    def completion(self, message: str) -> Callable[[], bool]:
+    def completion(self, message: str, then: NextClaim | None = None) -> Callable[[], bool]:
         """The completing write: the final report and the rows still queued, in one fenced
         transaction; False if refused. Should one of the rows be recorded already, they are
-        written one by one first (`flush`, which sorts them out) and the job completed after."""
+        written one by one first (`flush`, which sorts them out) and the job completed after.
+        `then`: the worker's next claim, made in the same transaction."""
         job, ctx = self.job, self.ctx
 
         def write() -> bool:
@@ -376,7 +377,13 @@ class JobRun:
             self.final = final_values(self.report)
             try:
                 written = ctx.store.complete(
-                    job.id, ctx.worker_id, message, job.lease_token, assets=rows, **self.final
+                    job.id,
+                    ctx.worker_id,
+                    message,
+                    job.lease_token,
+                    assets=rows,
+                    then=then,
+                    **self.final,
                 )
             except IntegrityError:
                 self.flush()
