@@ -5,6 +5,8 @@ A job matches `q` when q, lowercased, is a substring of the job's lowercased que
 quotes and backslashes are plain characters.
 
 - PostgreSQL: `query ILIKE '%q%'`, served by the pg_trgm GIN index `ix_scrape_jobs_query_trgm`.
+  A GIN scan is a bitmap of every match, so a capped count of a common q would still read all
+  of its postings (or scan the table): its count asks the planner first (`estimate_first`).
 - MariaDB: the side table `scrape_job_trigrams` (each job's distinct trigrams of LOWER(query)),
   written by triggers in the job's own transaction; the rarest of up to three of q's trigrams
   picks the candidates, a byte-wise substring test of the lowercased texts decides.
@@ -242,6 +244,7 @@ class Search:
 
     condition: ColumnElement[bool]
     driver: Driver | None = None
+    estimate_first: bool = False  # PostgreSQL: counting.count_jobs trusts a large estimate
 
 
 @dataclass(frozen=True)
@@ -270,7 +273,7 @@ def search(session: Session, query: ColumnElement[str], q: str, common: int) -> 
     """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return Search(query.ilike(like_pattern(q), escape="\\"))
+        return Search(query.ilike(like_pattern(q), escape="\\"), estimate_first=True)
     if dialect == "mysql":
         return _mysql_search(session, query, q, common)
     return _sqlite_search(session, query, q, common)
