@@ -45,6 +45,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
     table,
 )
@@ -305,10 +306,26 @@ def _mysql_search(session: Session, query: ColumnElement[str], q: str, common: i
     return Search(exact, Driver(pick, job_id == pick.c.job_id, within))
 
 
+# The only characters whose lowercase (Python's) holds an ASCII letter: İ -> i̇, K (Kelvin) -> k.
+ASCII_FROM = ("\u0130", "\u212a")
+
+
+def sqlite_scan(query: ColumnElement[str], q: str) -> ColumnElement[bool]:
+    """SQLite: q, lowercased, in the row's query lowercased by the unicode-aware lower() every
+    scraper connection registers. For an ASCII q, SQLite's LIKE (ASCII case folding, in C)
+    decides every row that holds neither character of ASCII_FROM; only those call Python
+    (`q=fo` at 100,000 jobs: 50,000 rows read for its count, 130 ms through Python)."""
+    folded = q.lower()
+    exact = func.instr(func.unicode_lower(query), folded) > 0
+    if not folded.isascii():
+        return exact
+    odd = or_(*(func.instr(query, c) > 0 for c in ASCII_FROM))
+    return or_(query.like(like_pattern(folded), escape="\\"), and_(odd, exact))
+
+
 def _sqlite_search(session: Session, query: ColumnElement[str], q: str, common: int) -> Search:
-    # No trigram to look up, or a dense match: the unicode-aware lower() every scraper
-    # connection registers, on the row.
-    scan = func.instr(func.unicode_lower(query), q.lower()) > 0
+    # No trigram to look up, or a dense match: the test on the row.
+    scan = sqlite_scan(query, q)
     if len(q) < TRIGRAM:  # counted in rowid order, extrapolated past the cap
         return Search(scan, Driver(None, None, scan, ROWID))
     fts = table(FTS_TABLE, column("rowid"), column(FTS_TABLE))
