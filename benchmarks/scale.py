@@ -378,7 +378,9 @@ def burst(
         command, env["PYTHONPATH"] = [sys.executable, "-m", "scraper.cli", *serve], str(tree)
     log = workdir / "serve.log"
     with open(log, "ab") as out:
-        server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # cwd: `python -m` puts it first on sys.path, ahead of PYTHONPATH; from this checkout
+        # the "baseline" would import this checkout's code
+        server = subprocess.Popen(command, env=env, cwd=tree, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}
     spawn = multiprocessing.get_context("spawn")
