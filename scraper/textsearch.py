@@ -5,6 +5,8 @@ A job matches `q` when q, lowercased, is a substring of the job's lowercased que
 quotes and backslashes are plain characters.
 
 - PostgreSQL: `query ILIKE '%q%'`, served by the pg_trgm GIN index `ix_scrape_jobs_query_trgm`.
+  A GIN scan is a bitmap of every match, so a capped count of a common q would still read all
+  of its postings (or scan the table): its count asks the planner first (`estimate_first`).
 - MariaDB: the side table `scrape_job_trigrams` (each job's distinct trigrams of LOWER(query)),
   written by triggers in the job's own transaction; the rarest of up to three of q's trigrams
   picks the candidates, a byte-wise substring test of the lowercased texts decides.
@@ -43,6 +45,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
     table,
 )
@@ -242,6 +245,7 @@ class Search:
 
     condition: ColumnElement[bool]
     driver: Driver | None = None
+    estimate_first: bool = False  # PostgreSQL: counting.count_jobs trusts a large estimate
 
 
 @dataclass(frozen=True)
@@ -270,7 +274,7 @@ def search(session: Session, query: ColumnElement[str], q: str, common: int) -> 
     """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return Search(query.ilike(like_pattern(q), escape="\\"))
+        return Search(query.ilike(like_pattern(q), escape="\\"), estimate_first=True)
     if dialect == "mysql":
         return _mysql_search(session, query, q, common)
     return _sqlite_search(session, query, q, common)
@@ -302,10 +306,26 @@ def _mysql_search(session: Session, query: ColumnElement[str], q: str, common: i
     return Search(exact, Driver(pick, job_id == pick.c.job_id, within))
 
 
+# The only characters whose lowercase (Python's) holds an ASCII letter: İ -> i̇, K (Kelvin) -> k.
+ASCII_FROM = ("\u0130", "\u212a")
+
+
+def sqlite_scan(query: ColumnElement[str], q: str) -> ColumnElement[bool]:
+    """SQLite: q, lowercased, in the row's query lowercased by the unicode-aware lower() every
+    scraper connection registers. For an ASCII q, SQLite's LIKE (ASCII case folding, in C)
+    decides every row that holds neither character of ASCII_FROM; only those call Python
+    (`q=fo` at 100,000 jobs: 50,000 rows read for its count, 130 ms through Python)."""
+    folded = q.lower()
+    exact = func.instr(func.unicode_lower(query), folded) > 0
+    if not folded.isascii():
+        return exact
+    odd = or_(*(func.instr(query, c) > 0 for c in ASCII_FROM))
+    return or_(query.like(like_pattern(folded), escape="\\"), and_(odd, exact))
+
+
 def _sqlite_search(session: Session, query: ColumnElement[str], q: str, common: int) -> Search:
-    # No trigram to look up, or a dense match: the unicode-aware lower() every scraper
-    # connection registers, on the row.
-    scan = func.instr(func.unicode_lower(query), q.lower()) > 0
+    # No trigram to look up, or a dense match: the test on the row.
+    scan = sqlite_scan(query, q)
     if len(q) < TRIGRAM:  # counted in rowid order, extrapolated past the cap
         return Search(scan, Driver(None, None, scan, ROWID))
     fts = table(FTS_TABLE, column("rowid"), column(FTS_TABLE))

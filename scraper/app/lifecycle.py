@@ -8,6 +8,7 @@ what it reports, and call `run`.
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 from collections.abc import Sequence
@@ -87,10 +88,12 @@ class Service:
         from scraper.web import create_app
         from scraper.web.lanes import Lanes
         from scraper.web.limits import waitress_options
+        from scraper.web.refusals import PACE, likely_refused
 
         runtime.settings.data_dir.mkdir(parents=True, exist_ok=True)
         app = create_app({"SCRAPER_RUNTIME": runtime})
-        lanes = Lanes(listen.threads)  # probes never queue behind heavy reads
+        # probes never queue behind heavy reads; refusals are paced on a thread of their own
+        lanes = Lanes(listen.threads, refused=functools.partial(likely_refused, app), pace=PACE)
         try:
             server = create_server(
                 app,

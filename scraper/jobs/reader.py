@@ -155,12 +155,14 @@ class JobReader:
             keyset = keyset_ok(where.sort, present) and (offset == 0 or after is not None)
             with self.Session() as s:
                 others = _conditions(where, present)
-                conditions, driver = others, None
+                conditions, driver, first = others, None, False
                 if where.q is not None and "query" in present:
                     found = search(s, TABLE.c.query, where.q, counting.EXACT_LIMIT)
-                    conditions, driver = [*others, found.condition], found.driver
+                    conditions = [*others, found.condition]
+                    driver, first = found.driver, found.estimate_first
                 # A driver's own condition tests q: the count needs only the others.
-                total = count_jobs(s, others if driver else conditions, driver=driver)
+                counted = others if driver else conditions
+                total = count_jobs(s, counted, driver=driver, estimate_first=first)
                 if limit <= 0:
                     return DatabasePage([], total.count, total.estimated)
                 columns = self._selected(present)

@@ -80,22 +80,23 @@ def _reference(q: str) -> set[str]:
     return {query for query in CORPUS if q.lower() in query.lower()}
 
 
-def _fill(engine: Engine) -> dict[str, str]:
+def _row(query: str, n: int) -> dict[str, Any]:
+    """A job with this query, the n-th newest."""
     start = datetime(2026, 12, 1, tzinfo=UTC)
-    ids = {query: str(uuid.uuid4()) for query in CORPUS}
-    rows = [
-        {
-            "id": ids[query],
-            "query": query,
-            "max_content": 1,
-            "enabled_sources": ["selftest"],
-            "created_at": start - timedelta(seconds=n),
-        }
-        for n, query in enumerate(CORPUS)
-    ]
+    return {
+        "id": str(uuid.uuid4()),
+        "query": query,
+        "max_content": 1,
+        "enabled_sources": ["selftest"],
+        "created_at": start - timedelta(seconds=n),
+    }
+
+
+def _fill(engine: Engine) -> dict[str, str]:
+    rows = [_row(query, n) for n, query in enumerate(CORPUS)]
     with engine.begin() as conn:
         conn.execute(insert(ScrapeJob), rows)
-    return ids
+    return {row["query"]: row["id"] for row in rows}
 
 
 def _found(runtime: Runtime, q: str) -> set[str]:
@@ -117,6 +118,18 @@ def test_q_finds_what_python_finds_on_every_database(runtime: Runtime) -> None:
     now = [q for q in CORPUS if q not in ("red fox", "Firefox")] + ["grey"]
     for q in ("fox", "fo", "grey", "red fox", "refo"):
         assert _found(runtime, q) == {c for c in now if q.lower() in c.lower()}, q
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sqlite_finds_the_letters_whose_lowercase_is_ascii(runtime: Runtime) -> None:
+    """SQLite tests an ASCII q with its own LIKE (ASCII case folding), and only rows holding
+    İ or the Kelvin sign with Python's lower(): `k9` still finds "K9" written with U+212A."""
+    corpus = ["\u212a9 unit", "\u0130stanbul", "K9 plain", "ki", "unit"]
+    with runtime.engine.begin() as conn:
+        conn.execute(insert(ScrapeJob), [_row(query, n) for n, query in enumerate(corpus)])
+    for q in ("k9", "K9", "i", "9 u", "unit", "stanbul", "\u212a"):
+        jobs, _ = runtime.jobs.reader.list_page(JobFilter(q=q), limit=200)
+        assert {j.query for j in jobs} == {c for c in corpus if q.lower() in c.lower()}, q
 
 
 @pytest.mark.parametrize(

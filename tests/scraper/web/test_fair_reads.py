@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 
 from scraper.runtime import Runtime
 from scraper.web.fairness import ReadSlots, slots
+from scraper.web.refusals import likely_refused
 from tests.conftest import servers_only, sqlite_only
 from tests.plugins.processes import Spawn
 from tests.plugins.serve import start_server
@@ -57,6 +58,36 @@ def test_reads_over_a_users_limit_are_429_and_over_the_global_one_503(runtime: R
         reads.release(user)
     assert client.get("/api/jobs", headers=users.a.headers).status_code == 200
     assert reads.running() == 0, "a finished read gives its slot back"
+
+
+@sqlite_only
+def test_the_refusal_lanes_guess_agrees_with_the_app(runtime: Runtime) -> None:
+    """`likely_refused` (what `scraper serve` sends to its paced refusal lane): an expensive
+    read by a token the app confirmed recently whose user holds every slot; the app then
+    answers it 429. Anything else (a cheap view, an unknown token, a free slot) is not."""
+    app = make_app(runtime)
+    users, client = make_users(runtime), app.test_client()
+    reads, bearer = _slots(app), users.a.headers["Authorization"]
+
+    def guess(path: str, method: str = "GET", authorization: str = bearer) -> bool:
+        return likely_refused(app, method, path, authorization)
+
+    for _ in range(runtime.settings.web_user_reads):
+        reads.acquire(users.a.id)
+    assert not guess("/api/jobs"), "a token the app has not confirmed yet"
+    assert client.get("/api/sources", headers=users.a.headers).status_code == 200
+    for path in EXPENSIVE:
+        assert guess(path.split("?")[0]), path
+        assert client.get(path, headers=users.a.headers).status_code == 429
+    assert not guess("/api/sources") and not guess("/api/nowhere") and not guess("/")
+    assert not guess("/api/jobs", authorization="Bearer not-a-token")
+    assert not guess("/api/jobs", authorization=users.b.headers["Authorization"])
+    for _ in range(runtime.settings.web_user_reads):
+        reads.release(users.a.id)
+    assert (
+        not guess("/api/jobs")
+        and client.get("/api/jobs", headers=users.a.headers).status_code == 200
+    )
 
 
 @sqlite_only

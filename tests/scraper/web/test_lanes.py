@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -61,6 +63,43 @@ def test_healthz_is_answered_while_every_thread_serves_a_slow_read(
     for client in clients:
         client.join(30)
     assert answers == [200] * (THREADS + 2)
+
+
+class Threads:
+    """A WSGI app that records which thread answered each path."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+
+    def __call__(self, environ: dict[str, Any], start: Callable[..., Any]) -> Iterable[bytes]:
+        self.seen.append((environ["PATH_INFO"], threading.get_ident()))
+        start("429 Too Many Requests", [("Content-Type", "text/plain")])
+        return [b"refused"]
+
+
+def test_requests_guessed_refused_are_answered_paced_by_one_thread_of_their_own() -> None:
+    """Clients that ask again at once after a 429: their requests wait `pace` each on one
+    thread (not the main threads' CPU); the guess sees method, path and Authorization."""
+    app, pace, clients = Threads(), 0.1, 6
+    guesses: list[tuple[str, str, str]] = []
+
+    def refused(method: str, path: str, authorization: str) -> bool:
+        guesses.append((method, path, authorization))
+        return path == "/refuse"
+
+    lanes = Lanes(THREADS, refused=refused, pace=pace)
+    with waitress_in_thread(app, _dispatcher=lanes) as server:
+        base = f"http://127.0.0.1:{server.effective_port}"
+        started = time.monotonic()
+        with ThreadPoolExecutor(clients) as pool:
+            done = pool.map(lambda _: requests.get(f"{base}/refuse", timeout=30), range(clients))
+            assert [r.status_code for r in done] == [429] * clients
+        spent = time.monotonic() - started
+        requests.get(f"{base}/other", headers={"Authorization": "Bearer x"}, timeout=10)
+    assert spent >= clients * pace, spent
+    threads = {name for path, name in app.seen if path == "/refuse"}
+    assert len(threads) == 1 and threads != {n for p, n in app.seen if p == "/other"}
+    assert ("GET", "/other", "Bearer x") in guesses
 
 
 def test_only_probes_and_static_files_take_the_cheap_lane() -> None:
