@@ -26,7 +26,7 @@ from ops import smoke
 from ops.cli import main
 from scraper.accounts import create_token, create_user
 from scraper.config import Settings
-from scraper.db import make_engine
+from scraper.db import make_engine, sqlite_left_as_found
 from scraper.migrations.manage import init_db
 from scraper.runtime import Runtime
 from scraper.worker.heartbeats import beat
@@ -188,6 +188,7 @@ class FaultEnv:
             runtime.close()
         env = smoke.server_env(url or self.url, self.data_dir, SCRAPER_AUTO_HEAL="off")
         with (
+            sqlite_left_as_found(url or self.url),  # sidecars a read-only served process left
             smoke.running_server(env, smoke.free_port(), self.root / "server.log") as base,
             requests.Session() as api,
         ):

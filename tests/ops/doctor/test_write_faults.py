@@ -140,12 +140,19 @@ def test_mariadb_read_only_session_from_the_url_gets_the_url_without_it(env_fact
     env.passes(url=fixed)
 
 
+@pytest.mark.slow
 def test_sqlite_url_opened_read_only_gets_the_writable_url(env_factory) -> None:  # type: ignore[no-untyped-def]
     env: FaultEnv = env_factory("sqlite")
     env.init()
     env.live_worker()
     path = make_url(env.url).database
     readonly = f"sqlite:///file:{path}?mode=ro&uri=true"
+    with env.service(readonly) as symptom:
+        seen = symptom()
+    # the token's last use is the first write refused: the API answers 503 with SQLite's words
+    assert seen.created == 503 and "readonly database" in seen.job["message"], seen
+    assert seen.ready == 503 and "(mode=ro)" in seen.failing().get(WRITES, ""), seen
+    assert "mode=rw" in seen.readiness["checks"][WRITES][0]["fix"], seen
     cause = env.cause(url=readonly)
     assert cause["check"] == WRITES
     assert _refusal(cause)["kind"] == "read_only"
