@@ -123,15 +123,24 @@ def test_mariadb_read_only_server_gets_the_admin_command(env_factory) -> None:  
         env.sql(*drop)
 
 
+@pytest.mark.slow
 @pytest.mark.mariadb
 def test_mariadb_read_only_session_from_the_url_gets_the_url_without_it(env_factory) -> None:  # type: ignore[no-untyped-def]
     env: FaultEnv = env_factory("mariadb")
     env.init()
     env.live_worker()
-    readonly = make_url(env.url).update_query_dict(
-        {"init_command": "SET SESSION TRANSACTION READ ONLY"}
+    readonly = (
+        make_url(env.url)
+        .update_query_dict({"init_command": "SET SESSION TRANSACTION READ ONLY"})
+        .render_as_string(hide_password=False)
     )
-    cause = env.cause(url=readonly.render_as_string(hide_password=False))
+    with env.service(readonly) as symptom:
+        seen = symptom()
+    # the token's last use is the first write refused: the API answers 503 with the errno
+    assert seen.created == 503 and "1792" in seen.job["message"], seen
+    assert seen.ready == 503 and "init_command=" in seen.failing().get(WRITES, ""), seen
+    assert "init_command" not in seen.readiness["checks"][WRITES][0]["fix"], seen
+    cause = env.cause(url=readonly)
     assert cause["check"] == WRITES
     assert _refusal(cause)["kind"] == "read_only" and _refusal(cause)["errno"] == 1792
     assert cause["evidence"]["tx_read_only"] == 1 and cause["evidence"]["read_only"] == 0
