@@ -97,6 +97,7 @@ def test_read_only_database_gets_alter_database(env_factory) -> None:  # type: i
     env.passes()
 
 
+@pytest.mark.slow
 @pytest.mark.mariadb
 def test_mariadb_read_only_server_gets_the_admin_command(env_factory) -> None:  # type: ignore[no-untyped-def]
     env: FaultEnv = env_factory("mariadb")
@@ -104,8 +105,14 @@ def test_mariadb_read_only_server_gets_the_admin_command(env_factory) -> None:  
     env.live_worker()
     _, url, drop = _mariadb_user(env, "ALL PRIVILEGES")  # read_only binds it, unlike root
     try:
-        env.sql("SET GLOBAL read_only = ON")  # the server is shared: keep this window short
         try:
+            with env.service(url) as symptom:  # started first: the read-only window stays short
+                env.sql("SET GLOBAL read_only = ON")  # the server is shared (a demoted primary)
+                seen = symptom()
+            # the token's last use is the first write refused: 503 with the server's errno
+            assert seen.created == 503 and "1290" in seen.job["message"], seen
+            assert seen.ready == 503 and "read_only = ON" in seen.failing().get(WRITES, ""), seen
+            assert "SET GLOBAL read_only = OFF" in seen.readiness["checks"][WRITES][0]["fix"]
             cause = env.cause(url=url)
             assert cause["check"] == WRITES
             assert _refusal(cause)["kind"] == "read_only" and _refusal(cause)["errno"] == 1290
