@@ -138,6 +138,7 @@ class FaultEnv:
     root: Path
     data_dir: Path
     runs: list[dict[str, Any]] = field(default_factory=list)
+    _token: str | None = None
 
     def admin(self) -> Engine:
         """A connection pool that closes each connection (SQLite's files tidy themselves)."""
@@ -180,12 +181,7 @@ class FaultEnv:
 
         The fault is reproduced against the running service before the doctor looks: the
         service is stopped when the block ends, so the doctor's snapshot sees only itself."""
-        runtime = Runtime(Settings(database_url=self.url, data_dir=self.data_dir))
-        try:  # the admin and the token are made with the admin's URL, before any fault
-            create_user(runtime.Session, "fault-admin", "fault-password", admin=True)
-            token = create_token(runtime.Session, "fault-admin", "fault test")
-        finally:
-            runtime.close()
+        token = self.token()
         env = smoke.server_env(url or self.url, self.data_dir, SCRAPER_AUTO_HEAL="off")
         with (
             sqlite_left_as_found(url or self.url),  # sidecars a read-only served process left
@@ -200,6 +196,18 @@ class FaultEnv:
                 return Symptom(job.status_code, job.json(), ready.status_code, ready.json())
 
             yield symptom
+
+    def token(self) -> str:
+        """An admin's API token, made once with the admin's URL: call it before a fault that
+        refuses the making itself (a database turned read-only)."""
+        if self._token is None:
+            runtime = Runtime(Settings(database_url=self.url, data_dir=self.data_dir))
+            try:
+                create_user(runtime.Session, "fault-admin", "fault-password", admin=True)
+                self._token = create_token(runtime.Session, "fault-admin", "fault test")
+            finally:
+                runtime.close()
+        return self._token
 
     def take_back(self) -> None:
         """`ops reconcile`: the jobs the running service held in its fallback journal go to the

@@ -79,13 +79,22 @@ def test_select_only_role_is_named_with_the_grant_that_fixes_it(server_env: Faul
         env.sql(*drop)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_read_only_database_gets_alter_database(env_factory) -> None:  # type: ignore[no-untyped-def]
     env: FaultEnv = env_factory("postgresql")
     env.init()
     env.live_worker()
     name = make_url(env.url).database
+    env.token()  # the service's admin is made before the database refuses every write
     env.sql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    with env.service() as symptom:
+        seen = symptom()
+    # the token's last use is the first write refused: 503 with PostgreSQL's words
+    assert seen.created == 503 and "read-only transaction" in seen.job["message"], seen
+    assert seen.ready == 503 and list(seen.failing()) == [WRITES], seen
+    assert "set at the database level" in seen.readiness["output"], seen
+    assert "default_transaction_read_only = off" in seen.readiness["checks"][WRITES][0]["fix"]
     cause = env.cause()
     assert cause["check"] == WRITES
     assert _refusal(cause)["kind"] == "read_only" and _refusal(cause)["sqlstate"] == "25006"
