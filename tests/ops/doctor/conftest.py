@@ -175,14 +175,16 @@ class FaultEnv:
             engine.dispose()
 
     @contextlib.contextmanager
-    def service(self, url: str | None = None) -> Iterator[Callable[[], Symptom]]:
+    def service(self, url: str | None = None, **settings: str) -> Iterator[Callable[[], Symptom]]:
         """`scraper serve` as a real process against `url` (default: the env's own; self-healing
-        off, so the fault stays as made) -> a call that submits a job and reads `/readyz`.
+        off, so the fault stays as made, unless `settings` turn it on) -> a call that submits a
+        job and reads `/readyz`.
 
         The fault is reproduced against the running service before the doctor looks: the
         service is stopped when the block ends, so the doctor's snapshot sees only itself."""
         token = self.token()
-        env = smoke.server_env(url or self.url, self.data_dir, SCRAPER_AUTO_HEAL="off")
+        settings = {"SCRAPER_AUTO_HEAL": "off", **settings}
+        env = smoke.server_env(url or self.url, self.data_dir, **settings)
         with (
             sqlite_left_as_found(url or self.url),  # sidecars a read-only served process left
             smoke.running_server(env, smoke.free_port(), self.root / "server.log") as base,
