@@ -26,7 +26,7 @@ from ops import smoke
 from ops.cli import main
 from scraper.accounts import create_token, create_user
 from scraper.config import Settings
-from scraper.db import make_engine
+from scraper.db import make_engine, sqlite_left_as_found
 from scraper.migrations.manage import init_db
 from scraper.runtime import Runtime
 from scraper.worker.heartbeats import beat
@@ -138,6 +138,7 @@ class FaultEnv:
     root: Path
     data_dir: Path
     runs: list[dict[str, Any]] = field(default_factory=list)
+    _token: str | None = None
 
     def admin(self) -> Engine:
         """A connection pool that closes each connection (SQLite's files tidy themselves)."""
@@ -174,20 +175,18 @@ class FaultEnv:
             engine.dispose()
 
     @contextlib.contextmanager
-    def service(self, url: str | None = None) -> Iterator[Callable[[], Symptom]]:
+    def service(self, url: str | None = None, **settings: str) -> Iterator[Callable[[], Symptom]]:
         """`scraper serve` as a real process against `url` (default: the env's own; self-healing
-        off, so the fault stays as made) -> a call that submits a job and reads `/readyz`.
+        off, so the fault stays as made, unless `settings` turn it on) -> a call that submits a
+        job and reads `/readyz`.
 
         The fault is reproduced against the running service before the doctor looks: the
         service is stopped when the block ends, so the doctor's snapshot sees only itself."""
-        runtime = Runtime(Settings(database_url=self.url, data_dir=self.data_dir))
-        try:  # the admin and the token are made with the admin's URL, before any fault
-            create_user(runtime.Session, "fault-admin", "fault-password", admin=True)
-            token = create_token(runtime.Session, "fault-admin", "fault test")
-        finally:
-            runtime.close()
-        env = smoke.server_env(url or self.url, self.data_dir, SCRAPER_AUTO_HEAL="off")
+        token = self.token()
+        settings = {"SCRAPER_AUTO_HEAL": "off", **settings}
+        env = smoke.server_env(url or self.url, self.data_dir, **settings)
         with (
+            sqlite_left_as_found(url or self.url),  # sidecars a read-only served process left
             smoke.running_server(env, smoke.free_port(), self.root / "server.log") as base,
             requests.Session() as api,
         ):
@@ -199,6 +198,18 @@ class FaultEnv:
                 return Symptom(job.status_code, job.json(), ready.status_code, ready.json())
 
             yield symptom
+
+    def token(self) -> str:
+        """An admin's API token, made once with the admin's URL: call it before a fault that
+        refuses the making itself (a database turned read-only)."""
+        if self._token is None:
+            runtime = Runtime(Settings(database_url=self.url, data_dir=self.data_dir))
+            try:
+                create_user(runtime.Session, "fault-admin", "fault-password", admin=True)
+                self._token = create_token(runtime.Session, "fault-admin", "fault test")
+            finally:
+                runtime.close()
+        return self._token
 
     def take_back(self) -> None:
         """`ops reconcile`: the jobs the running service held in its fallback journal go to the

@@ -79,13 +79,22 @@ def test_select_only_role_is_named_with_the_grant_that_fixes_it(server_env: Faul
         env.sql(*drop)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_read_only_database_gets_alter_database(env_factory) -> None:  # type: ignore[no-untyped-def]
     env: FaultEnv = env_factory("postgresql")
     env.init()
     env.live_worker()
     name = make_url(env.url).database
+    env.token()  # the service's admin is made before the database refuses every write
     env.sql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    with env.service() as symptom:
+        seen = symptom()
+    # the token's last use is the first write refused: 503 with PostgreSQL's words
+    assert seen.created == 503 and "read-only transaction" in seen.job["message"], seen
+    assert seen.ready == 503 and list(seen.failing()) == [WRITES], seen
+    assert "set at the database level" in seen.readiness["output"], seen
+    assert "default_transaction_read_only = off" in seen.readiness["checks"][WRITES][0]["fix"]
     cause = env.cause()
     assert cause["check"] == WRITES
     assert _refusal(cause)["kind"] == "read_only" and _refusal(cause)["sqlstate"] == "25006"
@@ -97,6 +106,7 @@ def test_read_only_database_gets_alter_database(env_factory) -> None:  # type: i
     env.passes()
 
 
+@pytest.mark.slow
 @pytest.mark.mariadb
 def test_mariadb_read_only_server_gets_the_admin_command(env_factory) -> None:  # type: ignore[no-untyped-def]
     env: FaultEnv = env_factory("mariadb")
@@ -104,8 +114,14 @@ def test_mariadb_read_only_server_gets_the_admin_command(env_factory) -> None:  
     env.live_worker()
     _, url, drop = _mariadb_user(env, "ALL PRIVILEGES")  # read_only binds it, unlike root
     try:
-        env.sql("SET GLOBAL read_only = ON")  # the server is shared: keep this window short
         try:
+            with env.service(url) as symptom:  # started first: the read-only window stays short
+                env.sql("SET GLOBAL read_only = ON")  # the server is shared (a demoted primary)
+                seen = symptom()
+            # the token's last use is the first write refused: 503 with the server's errno
+            assert seen.created == 503 and "1290" in seen.job["message"], seen
+            assert seen.ready == 503 and "read_only = ON" in seen.failing().get(WRITES, ""), seen
+            assert "SET GLOBAL read_only = OFF" in seen.readiness["checks"][WRITES][0]["fix"]
             cause = env.cause(url=url)
             assert cause["check"] == WRITES
             assert _refusal(cause)["kind"] == "read_only" and _refusal(cause)["errno"] == 1290
@@ -123,15 +139,24 @@ def test_mariadb_read_only_server_gets_the_admin_command(env_factory) -> None:  
         env.sql(*drop)
 
 
+@pytest.mark.slow
 @pytest.mark.mariadb
 def test_mariadb_read_only_session_from_the_url_gets_the_url_without_it(env_factory) -> None:  # type: ignore[no-untyped-def]
     env: FaultEnv = env_factory("mariadb")
     env.init()
     env.live_worker()
-    readonly = make_url(env.url).update_query_dict(
-        {"init_command": "SET SESSION TRANSACTION READ ONLY"}
+    readonly = (
+        make_url(env.url)
+        .update_query_dict({"init_command": "SET SESSION TRANSACTION READ ONLY"})
+        .render_as_string(hide_password=False)
     )
-    cause = env.cause(url=readonly.render_as_string(hide_password=False))
+    with env.service(readonly) as symptom:
+        seen = symptom()
+    # the token's last use is the first write refused: the API answers 503 with the errno
+    assert seen.created == 503 and "1792" in seen.job["message"], seen
+    assert seen.ready == 503 and "init_command=" in seen.failing().get(WRITES, ""), seen
+    assert "init_command" not in seen.readiness["checks"][WRITES][0]["fix"], seen
+    cause = env.cause(url=readonly)
     assert cause["check"] == WRITES
     assert _refusal(cause)["kind"] == "read_only" and _refusal(cause)["errno"] == 1792
     assert cause["evidence"]["tx_read_only"] == 1 and cause["evidence"]["read_only"] == 0
@@ -140,12 +165,19 @@ def test_mariadb_read_only_session_from_the_url_gets_the_url_without_it(env_fact
     env.passes(url=fixed)
 
 
+@pytest.mark.slow
 def test_sqlite_url_opened_read_only_gets_the_writable_url(env_factory) -> None:  # type: ignore[no-untyped-def]
     env: FaultEnv = env_factory("sqlite")
     env.init()
     env.live_worker()
     path = make_url(env.url).database
     readonly = f"sqlite:///file:{path}?mode=ro&uri=true"
+    with env.service(readonly) as symptom:
+        seen = symptom()
+    # the token's last use is the first write refused: the API answers 503 with SQLite's words
+    assert seen.created == 503 and "readonly database" in seen.job["message"], seen
+    assert seen.ready == 503 and "(mode=ro)" in seen.failing().get(WRITES, ""), seen
+    assert "mode=rw" in seen.readiness["checks"][WRITES][0]["fix"], seen
     cause = env.cause(url=readonly)
     assert cause["check"] == WRITES
     assert _refusal(cause)["kind"] == "read_only"
@@ -506,6 +538,7 @@ def test_mariadb_latin1_table_refusing_an_emoji_is_converted_to_utf8mb4(env_fact
     env.passes()
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_a_role_that_cannot_use_the_schema_gets_grant_usage_not_new_tables(env_factory) -> None:  # type: ignore[no-untyped-def]
     """The tables exist and the role holds its table privileges, but not USAGE on their schema
@@ -521,6 +554,16 @@ def test_a_role_that_cannot_use_the_schema_gets_grant_usage_not_new_tables(env_f
         'CREATE SCHEMA "{role}" AUTHORIZATION "{role}"',  # "$user" leads the search_path
     )
     try:
+        with env.service(url, SCRAPER_AUTO_HEAL="safe") as symptom:  # repairs at start and on
+            seen = symptom()
+        # the token lookup is the first statement: the API answers 503 with PostgreSQL's words
+        assert seen.created == 503 and '"api_tokens" does not exist' in seen.job["message"], seen
+        failing = seen.failing()
+        assert seen.ready == 503 and f"'{role}' lacks USAGE on public" in failing[WRITES], seen
+        assert "look missing" in failing["schema:in_sync"], failing  # not "run init-db"
+        assert "init-db" not in json.dumps(seen.readiness), seen.readiness
+        # the served start-up repair and self-healing built nothing beside the hidden tables
+        assert env.sql(f"SELECT count(*) FROM pg_tables WHERE schemaname = '{role}'") == 0
         engine = make_engine(url, poolclass=NullPool)
         try:  # the start-up repair (and self-healing) as this role builds nothing
             repair = auto_heal(engine)
@@ -535,7 +578,7 @@ def test_a_role_that_cannot_use_the_schema_gets_grant_usage_not_new_tables(env_f
         assert f"'{role}' lacks USAGE on public" in writes["output"], writes["output"]
         assert writes["heal"] is None, writes  # not ops migrate: no tables beside the data
         assert writes["evidence"]["grant"] == f'GRANT USAGE ON SCHEMA "public" TO "{role}";'
-        assert "init-db" not in json.dumps(report["root_cause"]), report["root_cause"]
+        assert "init-db" not in json.dumps(report), report  # nor in any other check's fix
         env.sql(writes["evidence"]["grant"])
         env.passes(url=url)
     finally:
