@@ -6,7 +6,9 @@ estimate beyond (the planner's; SQLite's from a sample), so a poll reads at most
 entries per state however many jobs a long-lived table holds (a GROUP BY status read all of
 them: 0.8 s at 1 M jobs on MariaDB). The `scraper_jobs_in_database` gauge counts the same way
 (the total minus the other states read a whole index: the first `/metrics` took 393 ms at 1 M
-on MariaDB).
+on MariaDB). On PostgreSQL and MariaDB a state the planner puts well past the cap (its
+statistics; MariaDB's index dives) is not counted at all: five capped counts of 10,001 entries
+were still 105 ms a dashboard poll at 1 M on MariaDB.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def counts_in(session: Session, user_id: int | None = None) -> dict[str, int]:
 def count_of(session: Session, status: str, user_id: int | None = None) -> int:
     """Jobs in one status (a user's own with `user_id`): exact up to 10,000, estimated beyond."""
     owned = [] if user_id is None else [ScrapeJob.user_id == user_id]
-    return count_jobs(session, [ScrapeJob.status == status, *owned]).count
+    return count_jobs(session, [ScrapeJob.status == status, *owned], estimate_first=True).count
 
 
 def active_count(counts: dict[str, int]) -> int:

@@ -69,12 +69,16 @@ def count_jobs(
 
     With a `driver` (scraper.textsearch: a `q` whose matches are many), the rows are read
     from the driver's index, joined to the jobs in that order (MariaDB: STRAIGHT_JOIN).
-    With `estimate_first` (PostgreSQL's `q`), an estimate above ESTIMATE_FIRST and
-    ESTIMATE_SHARE of the table is the total and nothing is counted."""
+    With `estimate_first` (PostgreSQL's `q`; a state's jobs on PostgreSQL and MariaDB), an
+    estimate above ESTIMATE_FIRST and ESTIMATE_SHARE of the table is the total and nothing
+    is counted."""
     rows = _rows(conditions, driver)
     dialect = session.get_bind().dialect.name
-    first = _estimate(session, rows, dialect) if estimate_first and dialect == "postgresql" else 0
-    if first > max(ESTIMATE_FIRST, exact_limit) and first > ESTIMATE_SHARE * _table(session):
+    planned = estimate_first and dialect in ("postgresql", "mysql")
+    first = _estimate(session, rows, dialect) if planned else 0
+    if first > max(ESTIMATE_FIRST, exact_limit) and first > ESTIMATE_SHARE * _table(
+        session, dialect
+    ):
         return Total(first, estimated=True)
     position = literal(1) if driver is None or driver.position is None else driver.position
     capped = rows.with_only_columns(position.label("at")).limit(exact_limit + 1).subquery()
@@ -103,9 +107,9 @@ def _rows(conditions: Sequence[ColumnElement[bool]], driver: Driver | None) -> S
     return stmt.prefix_with("STRAIGHT_JOIN", dialect="mysql")
 
 
-def _table(session: Session) -> int:
-    """PostgreSQL: the planner's number of jobs (EXPLAIN of the whole table)."""
-    return _estimate(session, select(literal(1)).select_from(TABLE), "postgresql")
+def _table(session: Session, dialect: str) -> int:
+    """The planner's number of jobs (EXPLAIN of the whole table)."""
+    return _estimate(session, select(literal(1)).select_from(TABLE), dialect)
 
 
 def _rowid_range(session: Session) -> tuple[int | None, int | None]:
