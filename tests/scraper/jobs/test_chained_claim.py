@@ -42,20 +42,25 @@ def _claimed(runtime: Runtime, worker: str) -> JobRecord:
 
 
 @contextmanager
-def commits(runtime: Runtime, thread: str | None = None) -> Iterator[list[str]]:
-    """The commits sent on the runtime's engine meanwhile (by `thread`, or by any)."""
+def heard(runtime: Runtime, name: str, thread: str | None = None) -> Iterator[list[str]]:
+    """The threads that fired the engine's event `name` meanwhile (only `thread`, if given)."""
     seen: list[str] = []
 
-    def count(_conn: Any) -> None:
-        name = threading.current_thread().name
-        if thread is None or name == thread:
-            seen.append(name)
+    def count(*_args: Any) -> None:
+        fired_by = threading.current_thread().name
+        if thread is None or fired_by == thread:
+            seen.append(fired_by)
 
-    event.listen(runtime.engine, "commit", count)
+    event.listen(runtime.engine, name, count)
     try:
         yield seen
     finally:
-        event.remove(runtime.engine, "commit", count)
+        event.remove(runtime.engine, name, count)
+
+
+def commits(runtime: Runtime, thread: str | None = None) -> Any:
+    """The commits sent on the runtime's engine meanwhile (by `thread`, or by any)."""
+    return heard(runtime, "commit", thread)
 
 
 def test_a_completing_write_claims_the_next_job_in_its_own_commit(runtime: Runtime) -> None:
@@ -178,27 +183,12 @@ def _rollup_matches_rows(runtime: Runtime) -> bool:
         return kept == dict(rollup.counted(s, "j.id IS NOT NULL", {}).nonzero())
 
 
-@contextmanager
-def statements(runtime: Runtime) -> Iterator[list[str]]:
-    """The statements sent on the runtime's engine meanwhile."""
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        seen.append(sql)
-
-    event.listen(runtime.engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(runtime.engine, "before_cursor_execute", count)
-
-
 def test_a_chained_completion_records_its_assets_and_counts_them(runtime: Runtime) -> None:
     first, second = _create(runtime, "a"), _create(runtime, "b")
     held = _claimed(runtime, "w1")
     rows = _assets(first, [0, 7, 70])
     then = NextClaim("w1", 30)
-    with statements(runtime) as sent:
+    with heard(runtime, "before_cursor_execute") as sent:
         assert runtime.store.complete(
             first, "w1", "done", held.lease_token, assets=rows, then=then, downloaded=3
         )
