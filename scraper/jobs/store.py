@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scraper import rollup
 from scraper.db import retry_deadlock, retry_transient
 from scraper.errors import JobNotFound, JobStateError
+from scraper.jobs import chained
 from scraper.jobs.fence import (
     AssetsWritten,
     AssetWrite,
@@ -122,6 +123,16 @@ def _claim_statement(dialect: str) -> Update:
         .values(**values)
         .returning(*ScrapeJob.__table__.columns)
         .execution_options(synchronize_session=False)  # a fresh session: nothing to sync
+    )
+
+
+def _claim_params(worker_id: str, lease_seconds: float, now: datetime) -> dict[str, Any]:
+    """`_claim_statement`'s parameters."""
+    return dict(
+        claim_worker=worker_id,
+        claim_now=now,
+        claim_expires=now + timedelta(seconds=lease_seconds),
+        claim_message=f"claimed by {worker_id}",
     )
 
 
@@ -467,10 +478,17 @@ class JobStore:
                 then.job = None  # a try that does not commit claims nothing
             with self.Session() as s, s.begin():
                 added = [fresh_copy(row) for row in assets]
-                changed = rollup.tracked_update(s, job_id, stmt, values, added, params) == 1
-                if changed:
-                    insert_assets(s, added)
-                claimed = _claim_in(s, then.worker_id, then.lease_seconds) if then else None
+                if then is not None and chained.usable(s, params, added):  # one statement
+                    claim = _claim_statement("postgresql")
+                    claim_params = _claim_params(then.worker_id, then.lease_seconds, utcnow())
+                    changed, claimed = chained.complete_and_claim(
+                        s, job_id, stmt, params, added, claim, claim_params
+                    )
+                else:
+                    changed = rollup.tracked_update(s, job_id, stmt, values, added, params) == 1
+                    if changed:
+                        insert_assets(s, added)
+                    claimed = _claim_in(s, then.worker_id, then.lease_seconds) if then else None
             if then is not None:
                 then.job = claimed
             return changed
@@ -518,12 +536,7 @@ def _claim_in(s: Session, worker_id: str, lease_seconds: float) -> JobRecord | N
     now = utcnow()
     dialect = s.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
-        params = dict(
-            claim_worker=worker_id,
-            claim_now=now,
-            claim_expires=now + timedelta(seconds=lease_seconds),
-            claim_message=f"claimed by {worker_id}",
-        )
+        params = _claim_params(worker_id, lease_seconds, now)
         row = s.connection().execute(_claim_statement(dialect), params).first()
         return JobRecord.from_row(row) if row is not None else None
     job_id = s.scalar(_claim_candidate(now).with_for_update(skip_locked=True))

@@ -57,6 +57,7 @@ STATE = (
     ScrapeJob.finished_at,
     ScrapeJob.result,
 )
+_STATE_NAMES = [c.key for c in STATE]
 _FINISHED = {JobStatus.COMPLETED.value: "completed", JobStatus.FAILED.value: "failed"}
 # Dialects with `UPDATE … RETURNING` (MariaDB has it for INSERT and DELETE only).
 RETURNING = frozenset({"postgresql", "sqlite"})
@@ -200,15 +201,20 @@ def _tracked_in_one(
     """`tracked_update` in one statement (PostgreSQL): `UPDATE … FROM (SELECT … FOR UPDATE)
     RETURNING` the state before and after. The subquery locks the row and reads its newest
     version; the update, re-checking its guard on that version, returns both."""
-    names = [c.key for c in STATE]
     tracked = _locked_before(stmt, kept=bool(params))
     rows = s.connection().execute(tracked, {**params, "tracked_job": job_id}).all()
     if rows:
-        row = rows[0]
-        was = SimpleNamespace(**dict(zip(names, row[: len(names)], strict=True)))
-        now = SimpleNamespace(**dict(zip(names, row[len(names) :], strict=True)))
-        apply(s, _change(was, now, assets))
+        record_change(s, rows[0], assets)
     return len(rows)
+
+
+def record_change(s: Session, row: Sequence[Any], assets: Sequence[Asset] = ()) -> None:
+    """Count a tracked write from the row it returned: the `STATE` before, then after (the
+    columns of `locked_before`'s RETURNING, first in a row that may hold more)."""
+    n = len(STATE)
+    was = SimpleNamespace(**dict(zip(_STATE_NAMES, row[:n], strict=True)))
+    now = SimpleNamespace(**dict(zip(_STATE_NAMES, row[n : 2 * n], strict=True)))
+    apply(s, _change(was, now, assets))
 
 
 def _locked_before(stmt: Update, kept: bool) -> Update:
@@ -222,6 +228,13 @@ def _with_before(stmt: Update) -> Update:
 
 
 _locked_before_kept = functools.lru_cache(maxsize=64)(_with_before)
+
+
+def locked_before(stmt: Update) -> Update:
+    """A write built once (its values bound) as `tracked_update` runs it on PostgreSQL: the
+    row locked and read by a subquery (`tracked_job`), RETURNING its state before and after;
+    for a caller that runs it inside a larger statement and counts it with `record_change`."""
+    return _locked_before_kept(stmt)
 
 
 def _returning_state(stmt: Update, kept: bool) -> Update:

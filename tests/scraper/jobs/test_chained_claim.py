@@ -6,21 +6,27 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
+import psycopg._queries as psycopg_queries
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
-from scraper.jobs import NewJob
+from scraper import rollup
+from scraper.jobs import NewJob, chained, store
 from scraper.jobs.assets import asset_row
 from scraper.jobs.record import JobRecord
 from scraper.jobs.store import NextClaim
+from scraper.models import Asset, StatsRollup, utcnow
 from scraper.runtime import Runtime
 from scraper.sources import MediaItem
 from scraper.sources.selftest import make_png
 from scraper.worker import Worker
 from tests.plugins.waiting import wait_until
+from tests.scraper.jobs.test_stats_rollup import summed
 
 JOB_LOOP = "worker-1"  # the first job loop's thread (worker-0 keeps house)
 
@@ -36,20 +42,25 @@ def _claimed(runtime: Runtime, worker: str) -> JobRecord:
 
 
 @contextmanager
-def commits(runtime: Runtime, thread: str | None = None) -> Iterator[list[str]]:
-    """The commits sent on the runtime's engine meanwhile (by `thread`, or by any)."""
+def heard(runtime: Runtime, name: str, thread: str | None = None) -> Iterator[list[str]]:
+    """The threads that fired the engine's event `name` meanwhile (only `thread`, if given)."""
     seen: list[str] = []
 
-    def count(_conn: Any) -> None:
-        name = threading.current_thread().name
-        if thread is None or name == thread:
-            seen.append(name)
+    def count(*_args: Any) -> None:
+        fired_by = threading.current_thread().name
+        if thread is None or fired_by == thread:
+            seen.append(fired_by)
 
-    event.listen(runtime.engine, "commit", count)
+    event.listen(runtime.engine, name, count)
     try:
         yield seen
     finally:
-        event.remove(runtime.engine, "commit", count)
+        event.remove(runtime.engine, name, count)
+
+
+def commits(runtime: Runtime, thread: str | None = None) -> Any:
+    """The commits sent on the runtime's engine meanwhile (by `thread`, or by any)."""
+    return heard(runtime, "commit", thread)
 
 
 def test_a_completing_write_claims_the_next_job_in_its_own_commit(runtime: Runtime) -> None:
@@ -140,3 +151,75 @@ def test_a_job_claimed_for_a_run_that_does_not_come_is_released(runtime: Runtime
     assert runtime.store.get(first).status == "completed"
     released = runtime.store.get(second)
     assert (released.status, released.locked_by, released.attempts) == ("pending", None, 0)
+
+
+def _assets(job_id: str, minutes_ago: list[int]) -> list[Asset]:
+    """Rows of `job_id`'s files, stored that many minutes ago (rollup slots apart)."""
+    now = utcnow()
+    return [
+        Asset(
+            job_id=job_id,
+            source="selftest",
+            url=f"selftest://{m}.png",
+            path=f"p{m}",
+            filename=f"{m}.png",
+            sha256=f"{m:064d}",
+            size_bytes=100 + m,
+            content_type="image/png",
+            created_at=now - timedelta(minutes=m),
+        )
+        for m in minutes_ago
+    ]
+
+
+def _stored_sizes(runtime: Runtime, job_id: str) -> list[int]:
+    with runtime.Session() as s:
+        return sorted(s.scalars(select(Asset.size_bytes).where(Asset.job_id == job_id)))
+
+
+def _rollup_matches_rows(runtime: Runtime) -> bool:
+    with runtime.Session() as s:
+        kept = summed(s.scalars(select(StatsRollup)).all())
+        return kept == dict(rollup.counted(s, "j.id IS NOT NULL", {}).nonzero())
+
+
+def test_a_chained_completion_records_its_assets_and_counts_them(runtime: Runtime) -> None:
+    first, second = _create(runtime, "a"), _create(runtime, "b")
+    held = _claimed(runtime, "w1")
+    rows = _assets(first, [0, 7, 70])
+    then = NextClaim("w1", 30)
+    with heard(runtime, "before_cursor_execute") as sent:
+        assert runtime.store.complete(
+            first, "w1", "done", held.lease_token, assets=rows, then=then, downloaded=3
+        )
+    assert then.job is not None and then.job.id == second and then.job.lease_token == 1
+    assert _stored_sizes(runtime, first) == [100, 107, 170]
+    assert runtime.store.get(first).status == "completed"
+    assert _rollup_matches_rows(runtime)
+    if runtime.engine.dialect.name == "postgresql":  # the write, its assets and the claim; the
+        assert len(sent) == 2  # rollup's upsert
+
+
+def test_a_refused_chained_completion_records_no_assets(runtime: Runtime) -> None:
+    first, second = _create(runtime, "a"), _create(runtime, "b")
+    held = _claimed(runtime, "w1")
+    then = NextClaim("w2", 30)
+    rows = _assets(first, [0, 7])
+    assert not runtime.store.complete(
+        first, "w2", "not mine", held.lease_token, assets=rows, then=then
+    )
+    assert _stored_sizes(runtime, first) == []
+    assert runtime.store.get(first).status == "running"
+    assert then.job is not None and then.job.id == second
+    assert _rollup_matches_rows(runtime)
+
+
+def test_a_no_op_jobs_completing_statement_stays_in_psycopgs_cache() -> None:
+    """psycopg converts a statement of more than MAX_CACHED_STATEMENT_LENGTH characters again
+    on every execution: the one-statement completion of a job with one file stays under it."""
+    columns = ("downloaded", "finished_at", "lease_expires_at", "message", "progress")
+    columns += ("result", "status", "updated_at")
+    write = store._fenced_statement(columns, True)
+    statement = chained._statement(write, store._claim_statement("postgresql"), 1)
+    sql = str(statement.compile(dialect=postgresql.psycopg.dialect()))
+    assert len(sql) <= psycopg_queries.MAX_CACHED_STATEMENT_LENGTH
