@@ -22,7 +22,7 @@ from ops.cli import main
 from scraper.db import make_engine
 from scraper.migrations.manage import auto_heal
 from tests.conftest import DIALECTS
-from tests.ops.doctor.conftest import FaultEnv, fix_sql
+from tests.ops.doctor.conftest import FaultEnv, Symptom, fix_sql
 
 WRITES = "database:writes"
 
@@ -262,6 +262,16 @@ def _cut_while_locked(env: FaultEnv, url: str) -> tuple[dict, dict]:
     return cause, refusal
 
 
+def _served_while_locked(env: FaultEnv, url: str) -> Symptom:
+    """What a running service shows while another session holds scrape_jobs."""
+    with env.service(url) as symptom:
+        holder = _hold_lock(env)
+        try:
+            return symptom()
+        finally:
+            _release(holder)
+
+
 def _release(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.kill()
@@ -447,12 +457,7 @@ def test_mariadb_statement_time_limit_on_the_account_is_named_and_lifted(env_fac
         # The limit a write's lock wait outlasts (a backup holding the table), as in the field:
         # the writes take far less than 0.2 s, only a wait makes it bite.
         env.sql(f"ALTER USER '{user}'@'%' WITH MAX_STATEMENT_TIME 0.2")
-        with env.service(url) as symptom:  # the limit holds from the service's (re)start
-            holder = _hold_lock(env)
-            try:
-                seen = symptom()
-            finally:
-                _release(holder)
+        seen = _served_while_locked(env, url)  # the limit holds from the service's (re)start
         # The web request's own bound (SCRAPER_WEB_STATEMENT_TIMEOUT, 10 s) cuts the job
         # insert waiting for the table: held. The worker's claims meet the account's limit, and
         # so does /readyz's probe, which names it.
@@ -485,12 +490,7 @@ def test_postgresql_statement_timeout_on_the_role_is_named_and_reset(env_factory
     env.live_worker()
     role, url = _pg_role(env, "st", "ALTER ROLE \"{role}\" SET statement_timeout = '300ms'")
     try:
-        with env.service(url) as symptom:
-            holder = _hold_lock(env)
-            try:
-                seen = symptom()
-            finally:
-                _release(holder)
+        seen = _served_while_locked(env, url)
         # The web request bounds its own statements (SCRAPER_WEB_STATEMENT_TIMEOUT, above the
         # role's): the job insert waits out the lock timeout and is held. The worker's claims
         # run under the role's limit and are cut; /readyz's probe runs as they do and names it.
