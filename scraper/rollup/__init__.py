@@ -20,7 +20,7 @@ import functools
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -163,7 +163,7 @@ def tracked_update(
         return _tracked_in_one(s, job_id, stmt, assets, bound)
     before = job_state(s, job_id)
     if dialect in RETURNING:  # the write itself returns the state after it
-        after = s.execute(_returning_state(stmt, kept=bool(params)), bound).all()
+        after = s.execute(_returning_state(stmt, bool(params)), bound).all()
         if after:
             apply(s, _change(before, after[0], assets))
         return len(after)
@@ -201,7 +201,7 @@ def _tracked_in_one(
     """`tracked_update` in one statement (PostgreSQL): `UPDATE … FROM (SELECT … FOR UPDATE)
     RETURNING` the state before and after. The subquery locks the row and reads its newest
     version; the update, re-checking its guard on that version, returns both."""
-    tracked = _locked_before(stmt, kept=bool(params))
+    tracked = _locked_before(stmt, bool(params))
     rows = s.connection().execute(tracked, {**params, "tracked_job": job_id}).all()
     if rows:
         record_change(s, rows[0], assets)
@@ -217,9 +217,15 @@ def record_change(s: Session, row: Sequence[Any], assets: Sequence[Asset] = ()) 
     apply(s, _change(was, now, assets))
 
 
-def _locked_before(stmt: Update, kept: bool) -> Update:
-    """`stmt` as `_tracked_in_one` runs it; built once for a statement built once (`kept`)."""
-    return _locked_before_kept(stmt) if kept else _with_before(stmt)
+def _built_once(build: Callable[[Update], Update]) -> Callable[[Update, bool], Update]:
+    """`build` applied to a write; kept (an LRU keyed by the write) when the write is one
+    built once with its values bound (`kept`), else built anew as the write was."""
+    cached = functools.lru_cache(maxsize=64)(build)
+
+    def get(stmt: Update, kept: bool) -> Update:
+        return cached(stmt) if kept else build(stmt)
+
+    return get
 
 
 def _with_before(stmt: Update) -> Update:
@@ -227,24 +233,16 @@ def _with_before(stmt: Update) -> Update:
     return stmt.where(ScrapeJob.id == old.c.id).returning(*returned)
 
 
-_locked_before_kept = functools.lru_cache(maxsize=64)(_with_before)
+# `stmt` as `_tracked_in_one` runs it, and `stmt` returning the state after it
+_locked_before = _built_once(_with_before)
+_returning_state = _built_once(lambda stmt: stmt.returning(*STATE))
 
 
 def locked_before(stmt: Update) -> Update:
     """A write built once (its values bound) as `tracked_update` runs it on PostgreSQL: the
     row locked and read by a subquery (`tracked_job`), RETURNING its state before and after;
     for a caller that runs it inside a larger statement and counts it with `record_change`."""
-    return _locked_before_kept(stmt)
-
-
-def _returning_state(stmt: Update, kept: bool) -> Update:
-    """`stmt` returning the state after it; built once for a statement built once."""
-    return _returning_state_kept(stmt) if kept else stmt.returning(*STATE)
-
-
-@functools.lru_cache(maxsize=64)
-def _returning_state_kept(stmt: Update) -> Update:
-    return stmt.returning(*STATE)
+    return _locked_before(stmt, True)
 
 
 @functools.cache
