@@ -18,7 +18,7 @@ BACKLOG_WARN_SECONDS = 600.0
 @guarded(OLDEST_PENDING, unit="s", component_type="component")
 def check_oldest_pending(runtime: Runtime) -> CheckResult:
     """Warn when the oldest pending job has waited longer than ten minutes."""
-    snap = read_snapshot(runtime.Session, pending_only=True)
+    snap = read_snapshot(runtime.Session, reads={"oldest", "pending"})
     age = round(snap.oldest_pending_seconds, 1)
     pending = snap.status_counts().get("pending", 0)
     evidence = {"pending_jobs": pending, "warn_after_seconds": BACKLOG_WARN_SECONDS}
@@ -50,7 +50,7 @@ def check_oldest_pending(runtime: Runtime) -> CheckResult:
 @guarded(EXPIRED_LEASES, unit="jobs", component_type="component")
 def check_expired_leases(runtime: Runtime) -> CheckResult:
     """Warn when running jobs hold leases that have expired (their worker died)."""
-    snap = read_snapshot(runtime.Session, pending_only=True)
+    snap = read_snapshot(runtime.Session, reads={"expired"})
     stuck = snap.expired_leases
     if not stuck:
         return CheckResult(

@@ -29,7 +29,7 @@ def fresh_within(runtime: Runtime) -> float:
 @guarded(NAME, unit="s", component_type="component")
 def check(runtime: Runtime) -> CheckResult:
     """Pass when a running worker beat within `fresh_within`; warn otherwise."""
-    snap = read_snapshot(runtime.Session, pending_only=True)
+    snap = read_snapshot(runtime.Session, reads={"workers", "pending"})
     limit = fresh_within(runtime)
     running = [w for w in snap.workers if w.state != "stopped"]
     ages = {w.id: (snap.taken_at - w.last_seen_at).total_seconds() for w in running}

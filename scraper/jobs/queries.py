@@ -9,8 +9,10 @@ leases use `ix_scrape_jobs_status_lease_expires_at`, recent workers
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +22,11 @@ from scraper.models import JobStatus, ScrapeJob, WorkerHeartbeat, utcnow
 
 WORKER_WINDOW_SECONDS = 3600.0
 MAX_WORKERS = 200
+
+Read = Literal["counts", "pending", "oldest", "expired", "workers"]
+"""One part of a snapshot: every status counted, the pending ones alone, the oldest pending
+job, the expired leases, the recent workers."""
+EVERY_READ: frozenset[Read] = frozenset({"counts", "oldest", "expired", "workers"})
 
 
 @dataclass(frozen=True)
@@ -84,27 +91,34 @@ def read_snapshot(
     session_factory: sessionmaker[Session],
     now: datetime | None = None,
     worker_window: float = WORKER_WINDOW_SECONDS,
-    pending_only: bool = False,
+    reads: Collection[Read] = EVERY_READ,
 ) -> DatabaseSnapshot:
-    """Run the four reads in one short session; database errors propagate.
+    """Run the reads asked for in one short session; database errors propagate.
 
-    `pending_only` counts the pending jobs alone: the health checks need no more. Each status
-    is counted as the dashboard counts it, exact up to 10,000 and estimated beyond (at most
-    10,001 index entries each), so a scrape or a check costs the same however long the
-    history or the backlog.
+    A health check asks only for what it judges (`reads`), so `ops doctor` does not pay for
+    the others once per check. Each status is counted as the dashboard counts it, exact up
+    to 10,000 and estimated beyond (at most 10,001 index entries each), so a scrape or a
+    check costs the same however long the history or the backlog.
     """
     now = now or utcnow()
     since = now - timedelta(seconds=worker_window)
+    counts: dict[str, int] = {}
+    oldest: datetime | None = None
+    expired = 0
+    workers: list[WorkerSeen] = []
     with session_factory() as s:
-        if pending_only:
+        if "counts" in reads:
+            counts = counts_in(s)  # each exact up to 10,000, estimated beyond
+        elif "pending" in reads:
             pending = JobStatus.PENDING.value
             counts = {pending: count_of(s, pending)}
-        else:
-            counts = counts_in(s)  # each exact up to 10,000, estimated beyond
-        oldest = s.scalar(oldest_pending_stmt())
-        expired = int(s.scalar(expired_leases_stmt(now)) or 0)
-        rows = s.execute(recent_workers_stmt(since)).all()
-        workers = [WorkerSeen(id_, seen, state) for id_, seen, state in rows]
+        if "oldest" in reads:
+            oldest = s.scalar(oldest_pending_stmt())
+        if "expired" in reads:
+            expired = int(s.scalar(expired_leases_stmt(now)) or 0)
+        if "workers" in reads:
+            rows = s.execute(recent_workers_stmt(since)).all()
+            workers = [WorkerSeen(id_, seen, state) for id_, seen, state in rows]
     return DatabaseSnapshot(
         taken_at=now,
         jobs_by_status=counts,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections import namedtuple
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from healthchecks import (
     CHECKS,
@@ -119,6 +122,40 @@ def test_expired_leases_are_found(runtime: Runtime) -> None:
     runtime.store.claim("dead-worker", lease_seconds=-5)
     result = queue.check_expired_leases(runtime)
     assert (result.status, result.observed, result.fix) == (Status.WARN, 1, "ops doctor --heal")
+
+
+@contextmanager
+def _statements(runtime: Runtime) -> Iterator[list[str]]:
+    sent: list[str] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", keep)
+    try:
+        yield sent
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", keep)
+
+
+@pytest.mark.parametrize(
+    ("check", "reads", "skips"),
+    [
+        (queue.check_expired_leases, ["lease_expires_at"], ["worker_heartbeats", "min("]),
+        (queue.check_oldest_pending, ["min("], ["worker_heartbeats", "lease_expires_at"]),
+        (workers.check, ["worker_heartbeats"], ["lease_expires_at", "min("]),
+    ],
+)
+def test_each_queue_check_reads_only_what_it_judges(
+    runtime: Runtime, check: Callable[[Runtime], Any], reads: list[str], skips: list[str]
+) -> None:
+    """`ops doctor` runs these three together: none pays for the others' reads."""
+    run_selftest_jobs(runtime, completed=0, pending=2)
+    with _statements(runtime) as sent:
+        check(runtime)
+    text_sent = " ".join(sent).lower()
+    assert all(part in text_sent for part in reads), sent
+    assert not any(part in text_sent for part in skips), sent
 
 
 @sqlite_only

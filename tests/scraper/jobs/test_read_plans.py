@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, event
 from healthchecks.failures import _recent
 from scraper.config import Settings
 from scraper.jobs import JobFilter
-from scraper.jobs.queries import read_snapshot
+from scraper.jobs.queries import EVERY_READ, read_snapshot
 from scraper.jobs.reads import counting
 from scraper.jobs.reads.counting import EXACT_LIMIT
 from scraper.jobs.reads.keyset import after_row
@@ -263,10 +263,10 @@ def test_a_users_own_listing_and_counts_read_the_user_indexes(big: Runtime) -> N
 def test_the_metrics_snapshot_reads_indexes(big: Runtime) -> None:
     """`/metrics` and the health checks: counts per status, the oldest pending job, expired
     leases, each a range of a status-led index."""
-    for pending_only in (False, True):
+    for reads in (EVERY_READ, {"pending", "oldest"}, {"expired"}):
         plans = _plans(
             big.engine,
-            lambda p=pending_only: read_snapshot(big.Session, pending_only=p),
+            lambda r=reads: read_snapshot(big.Session, reads=r),
             "FROM scrape_jobs",
         )
         for plan in plans:
