@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from healthchecks.base import Fix
 from healthchecks.refusal import Refusal
@@ -22,6 +23,7 @@ from healthchecks.remedy.common import (
     rows_or_none,
     sqlite_path,
 )
+from ops.schema.repair import hidden_tables
 from scraper.models import Base
 
 
@@ -96,20 +98,14 @@ def hidden_table(table: str, engine: Engine) -> Explanation | None:
     """PostgreSQL: a table "missing" to this role that exists in a schema it cannot use or does
     not search. The fix is the grant or the search_path, never `ops migrate` (which would
     build empty tables beside the ones that hold the data)."""
-    if engine.dialect.name != "postgresql":
+    try:
+        hidden = hidden_tables(engine, [table]).get(table)
+    except SQLAlchemyError:  # evidence is best-effort: the refusal's own explanation stands
         return None
-    found = rows(
-        engine,
-        "SELECT n.nspname AS schema, has_schema_privilege(n.oid, 'USAGE') AS usable "
-        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.relname = :t AND c.relkind IN ('r', 'p') "
-        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY n.nspname",
-        t=table,
-    )
-    if not found:
+    if hidden is None:
         return None
     user, _ = account(engine)
-    schema, usable = found[0]["schema"], found[0]["usable"]
+    schema, usable = hidden.schema, hidden.usable
     if not usable:
         sql = f'GRANT USAGE ON SCHEMA "{schema}" TO "{user}";'
         why = f"lacks USAGE on {schema}, the schema that holds them"

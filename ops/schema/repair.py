@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -324,23 +325,34 @@ def init_db(engine: Engine, metadata: MetaData, migrations: Migrations) -> InitR
     return report
 
 
-def hidden_tables(engine: Engine, metadata: MetaData) -> dict[str, str]:
-    """PostgreSQL: the models' tables that exist in a schema this role cannot use or does not
-    search (none of that name in sight) -> that schema. To this role they look missing."""
+@dataclass(frozen=True)
+class Hidden:
+    """Where a table that looks missing to this role really is, and whether the role may use
+    that schema (if it may, the schema is only not on its search_path)."""
+
+    schema: str
+    usable: bool
+
+
+def hidden_tables(engine: Engine, tables: Iterable[str]) -> dict[str, Hidden]:
+    """PostgreSQL: which of `tables` exist in a schema this role cannot use or does not search
+    (none of that name in sight). To this role they look missing."""
     if engine.dialect.name != "postgresql":
         return {}
     with engine.connect() as conn:
         found = conn.execute(
             text(
-                "SELECT c.relname, min(n.nspname) FROM pg_class c "
+                "SELECT c.relname, min(n.nspname), "
+                "(array_agg(has_schema_privilege(n.oid, 'USAGE') ORDER BY n.nspname))[1] "
+                "FROM pg_class c "
                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(:tables) "
                 "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
                 "GROUP BY c.relname HAVING NOT bool_or(pg_table_is_visible(c.oid))"
             ),
-            {"tables": sorted(metadata.tables)},
+            {"tables": sorted(tables)},
         ).all()
-    return {str(table): str(schema) for table, schema in found}
+    return {str(table): Hidden(str(schema), bool(usable)) for table, schema, usable in found}
 
 
 def auto_heal(engine: Engine, metadata: MetaData, migrations: Migrations) -> MigrateReport:
@@ -349,13 +361,13 @@ def auto_heal(engine: Engine, metadata: MetaData, migrations: Migrations) -> Mig
     A repair that would block writes on a large table is never run here: it is refused, with
     the lock and the expected time, for a person to run with `ops migrate --allow-blocking`.
     """
-    hidden = hidden_tables(engine, metadata)
+    hidden = hidden_tables(engine, metadata.tables)
     if hidden:  # never build the tables anew beside the ones that hold the data
         report = MigrateReport(dialect=engine.dialect.name)
         report.refused = [
             Refusal(table, None, "hidden_table", f"exists in schema {schema}, which this "
                     "role cannot use or does not search", "a GRANT USAGE or the search_path")
-            for table, schema in sorted(hidden.items())
+            for table, schema in sorted((t, h.schema) for t, h in hidden.items())
         ]  # fmt: skip
         log.warning("auto-heal: nothing built, the tables exist out of sight: %s", hidden)
         return report

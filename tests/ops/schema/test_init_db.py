@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect, text
 
+from ops.schema.repair import Hidden, hidden_tables
 from scraper.db import make_engine
 from scraper.migrations.manage import check_schema, head_revision, init_db
 from scraper.models import Base
@@ -42,3 +43,22 @@ def test_init_db_on_partial_database_creates_only_missing_tables(db_url: str) ->
         assert conn.execute(text("SELECT name FROM roles")).scalar() == "admin"
         assert "alembic_version" in inspect(conn).get_table_names()
     eng.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_table_off_the_search_path_is_hidden_not_missing(db_url: str) -> None:
+    """It exists, in a schema the role may use but does not search: to the role it looks
+    missing, and the fix is the search_path, not a second table."""
+    eng = make_engine(db_url)
+    try:
+        with eng.begin() as conn:
+            conn.execute(text("CREATE SCHEMA elsewhere"))
+            conn.execute(text("CREATE TABLE elsewhere.scrape_jobs (id integer)"))
+        assert hidden_tables(eng, ["scrape_jobs", "users"]) == {
+            "scrape_jobs": Hidden("elsewhere", usable=True)
+        }
+        with eng.begin() as conn:  # one in sight: nothing is hidden any more
+            conn.execute(text("CREATE TABLE public.scrape_jobs (id integer)"))
+        assert hidden_tables(eng, ["scrape_jobs"]) == {}
+    finally:
+        eng.dispose()
