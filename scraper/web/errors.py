@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, NotFound
 
+from healthchecks.refusal import RefusalKind, classify
 from scraper.errors import JournalUnavailable, one_line
 
 
@@ -101,10 +102,21 @@ def _in_our_words(exc: HTTPException) -> str:
 
 def _database_error(exc: SQLAlchemyError) -> ResponseReturnValue:
     reason = one_line(exc)
-    message = f"the database could not answer ({reason}); run `ops doctor`"
+    message = f"the database {_what_happened(exc)} ({reason}); run `ops doctor`"
     if wants_json():
         return error_response(503, "database_unavailable", message)
     return unavailable_page(message)
+
+
+_NO_ANSWER = {RefusalKind.CONNECTION, RefusalKind.LOCKED, RefusalKind.TIMEOUT, RefusalKind.OTHER}
+
+
+def _what_happened(exc: SQLAlchemyError) -> str:
+    """A refusal (no privilege, a missing table, a read-only server) is not an outage: the
+    person reading the 503 should look at the grant or the schema, not the server's uptime."""
+    if classify(exc).kind in _NO_ANSWER:
+        return "could not answer"
+    return "refused the request"
 
 
 def unavailable_page(message: str, held: list[dict[str, Any]] | None = None) -> ResponseReturnValue:

@@ -51,7 +51,7 @@ ERRORS = {
         " archives, job changes); `Retry-After` says"
         " when to try again, `limit` names the setting."
     ),
-    503: "The database could not answer.",
+    503: "The database could not answer, or refused the request (run `ops doctor`).",
 }
 BUSY = (
     "The database could not answer, or the server is running `SCRAPER_WEB_READS` expensive"
@@ -70,7 +70,7 @@ PAGE_ERRORS = {
         " yours at once;"
         " `Retry-After` says when to try again."
     ),
-    503: "The database could not answer.",
+    503: "The database could not answer, or refused the request (run `ops doctor`).",
 }
 CONVERTERS = {"int": {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}}
 HTML = {"text/html": {"schema": {"type": "string"}}}

@@ -98,3 +98,22 @@ def test_a_missing_column_hides_no_database_job(
     html = signed_in(app, users.a).get("/").get_data(as_text=True)
     assert all(job in html for job in ids) and created["job_id"] in html
     assert "lacks column(s) updated_at" in html
+
+
+def test_a_refusal_is_not_called_an_outage(app: Flask, runtime: Runtime, users: WebUsers) -> None:
+    """The database answered, with a refusal: the 503 says so, and an outage says it could
+    not answer."""
+    client = app.test_client()
+    job = submit(client, users.a, "refused", 1)
+    with runtime.engine.begin() as conn:
+        conn.execute(text("DROP TABLE assets"))
+    refused = client.get(f"/api/assets?job_id={job}", headers=users.a.headers)
+    body = refused.get_json()
+    assert refused.status_code == 503 and body["error"] == "database_unavailable", body
+    assert (
+        body["message"].startswith("the database refused the request (")
+        and "assets" in body["message"]
+    ), body
+    cut_database(runtime)
+    down = client.get(f"/api/assets?job_id={job}", headers=users.a.headers).get_json()
+    assert down["message"].startswith("the database could not answer ("), down
