@@ -151,6 +151,8 @@ def _schema(checks: Checks, runtime: Runtime | None) -> RootCause | None:
     if not failing(result) or _hidden(checks):
         return None
     assert result is not None
+    if "unverified" in result.evidence:  # only what this account may not see: said as is
+        return cause_of(result)
     differences = result.evidence.get("differences", [])
     if _newer_release(checks) and not _critical(differences):
         return None  # the newer release's own additions: `_migrations` names that release

@@ -44,3 +44,6 @@ class LiveSchema:
     # Objects besides tables, by kind: "triggers", "extensions", "virtual_tables" (SQLite's
     # virtual tables; they and their shadow tables are not in `tables`).
     objects: dict[str, set[str]] = field(default_factory=dict)
+    # Kinds of objects the account may not see, with why: their absence proves nothing
+    # (MariaDB shows triggers only to an account with the TRIGGER privilege).
+    unseen: dict[str, str] = field(default_factory=dict)

@@ -98,6 +98,16 @@ _OBJECTS = {
 }
 
 
+# The account's own grants, global, on the schema (a GRANT's pattern: `LIKE`) or on a table.
+_MYSQL_MAY_SEE_TRIGGERS = text(
+    "SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = 'TRIGGER' "
+    "UNION ALL SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES "
+    "WHERE PRIVILEGE_TYPE = 'TRIGGER' AND COALESCE(:schema, DATABASE()) LIKE TABLE_SCHEMA "
+    "UNION ALL SELECT 1 FROM information_schema.TABLE_PRIVILEGES "
+    "WHERE PRIVILEGE_TYPE = 'TRIGGER' AND TABLE_SCHEMA = COALESCE(:schema, DATABASE()) LIMIT 1"
+)
+
+
 def _sqlite_virtual(conn: Connection, schema: str | None) -> tuple[set[str], set[str]]:
     """SQLite's virtual tables, and those plus their shadow tables (FTS5's `_data`, …)."""
     if schema is not None:
@@ -114,6 +124,11 @@ def _with_objects(conn: Connection, live: LiveSchema, schema: str | None) -> Liv
     `tables` (their columns and indexes are the module's, not the models')."""
     for kind, sql in _OBJECTS.get(live.dialect, {}).items():
         live.objects[kind] = {str(row[0]) for row in conn.execute(text(sql), {"schema": schema})}
+    if live.dialect == "mysql" and not live.objects["triggers"]:
+        if not conn.execute(_MYSQL_MAY_SEE_TRIGGERS, {"schema": schema}).first():
+            live.unseen["triggers"] = (
+                "the account lacks the TRIGGER privilege, so the server shows it no trigger"
+            )
     if live.dialect == "sqlite":
         virtual, hidden = _sqlite_virtual(conn, schema)
         live.objects["virtual_tables"] = virtual

@@ -10,6 +10,7 @@ generated columns, prefix or FULLTEXT indexes) returns None: callers fall back t
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -47,6 +48,11 @@ _RULES = text(
 _CHECKS = text(
     "SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
     "WHERE CONSTRAINT_SCHEMA = DATABASE() AND LEVEL = 'Table' ORDER BY TABLE_NAME, CONSTRAINT_NAME"
+)
+
+# A key's line of SHOW CREATE TABLE: its name, then what follows the referenced columns.
+_SHOWN_KEY = re.compile(
+    r"CONSTRAINT `((?:[^`]|``)+)` FOREIGN KEY [^\n]*?REFERENCES [^\n]*?\)([^\n]*)"
 )
 
 
@@ -125,11 +131,29 @@ def _indexes(conn: Connection, tables: dict[str, LiveTable]) -> None:
         live.primary_key = live.primary_key or {"constrained_columns": [], "name": None}
 
 
+def _shown_rules(conn: Connection, table: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """The keys' rules as SHOW CREATE TABLE prints them: it needs only SELECT on the table,
+    where REFERENTIAL_CONSTRAINTS shows a SELECT-only account nothing."""
+    shown = conn.execute(text(f"SHOW CREATE TABLE `{table.replace('`', '``')}`")).one()[1]
+    return {
+        (table, name.replace("``", "`")): (_rule(clauses, "UPDATE"), _rule(clauses, "DELETE"))
+        for name, clauses in _SHOWN_KEY.findall(str(shown))
+    }
+
+
+def _rule(clauses: str, event: str) -> str:
+    found = re.search(rf"ON {event} (RESTRICT|CASCADE|SET NULL|NO ACTION|SET DEFAULT)", clauses)
+    return found.group(1) if found else "RESTRICT"
+
+
 def _foreign_keys(conn: Connection, tables: dict[str, LiveTable]) -> None:
     schema = conn.execute(text("SELECT DATABASE()")).scalar()
     rules = {(t, n): (u, d) for t, n, u, d in conn.execute(_RULES)}
+    keys = conn.execute(_FOREIGN_KEYS).all()
+    for table in sorted({k[0] for k in keys if k[0] in tables and (k[0], k[1]) not in rules}):
+        rules |= _shown_rules(conn, table)  # hidden from this account: ask the table itself
     grouped: dict[tuple[str, str], dict[str, Any]] = {}
-    for table, name, column, ref_schema, ref_table, ref_column in conn.execute(_FOREIGN_KEYS):
+    for table, name, column, ref_schema, ref_table, ref_column in keys:
         if table not in tables:
             continue
         on_update, on_delete = rules.get((table, name), ("RESTRICT", "RESTRICT"))

@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from ops.schema.check import SchemaReport
-from ops.schema.difference import Difference, Severity
+from ops.schema.difference import Difference, Repair, Severity
 
 if TYPE_CHECKING:
     from ops.schema.repair import InitReport, MigrateReport
@@ -55,9 +55,11 @@ def render_report(report: SchemaReport, url: str) -> str:
     tables = len({d.table for d in report.differences})
     lines = [f"Schema drift in {url} ({report.dialect}):", ""]
     lines += render_differences(report.differences)
+    fixable = any(d.repair is not Repair.MANUAL for d in report.differences)
     lines.append(
         f"Summary: {len(report.differences)} differences in {tables} tables "
-        f"({_summary(report.differences)}). `ops migrate` applies the safe fixes."
+        f"({_summary(report.differences)}). "
+        + ("`ops migrate` applies the safe fixes." if fixable else "None has an automatic fix.")
     )
     return "\n".join(lines)
 

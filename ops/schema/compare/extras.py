@@ -13,7 +13,7 @@ from itertools import groupby
 from typing import TYPE_CHECKING
 
 from ops.schema.compare.context import Context
-from ops.schema.difference import Difference, Severity
+from ops.schema.difference import Difference, Repair, Severity
 from ops.schema.extras import KINDS, Extra, declared
 from ops.schema.live import LiveSchema
 
@@ -37,9 +37,26 @@ def compare_extras(ctx: Context, live: LiveSchema) -> list[Difference]:
         if table not in live.tables:
             continue
         missing = [e for e in extras if not _have(e, live)]
+        unseen = [e for e in missing if f"{e.kind}s" in live.unseen]
+        missing = [e for e in missing if e not in unseen]
         for n, extra in enumerate(missing):
             found.append(_missing(ctx, extra, extras if n == len(missing) - 1 else []))
+        found += [_unseen(ctx, extra, live.unseen[f"{extra.kind}s"]) for extra in unseen]
     return found
+
+
+def _unseen(ctx: Context, extra: Extra, why: str) -> Difference:
+    """Not shown to this account: nothing to repair, and nothing proven missing."""
+    return ctx.diff(
+        extra.table,
+        None,
+        f"unverified_{extra.kind}",
+        Severity.INFO,
+        extra.label,
+        "not visible",
+        repair=Repair.MANUAL,
+        why=f"cannot be verified: {why}; check as an account that holds it",
+    )
 
 
 def _missing(ctx: Context, extra: Extra, fill: list[Extra]) -> Difference:

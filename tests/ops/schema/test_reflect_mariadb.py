@@ -5,15 +5,18 @@ foreign key with ON DELETE, a CHECK, JSON (MariaDB's column-level CHECK)."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from ops.schema.extras import declared_tables
 from ops.schema.live import LiveSchema
 from ops.schema.reflect import reflect_schema
 from scraper.db import make_engine
+from scraper.migrations.manage import check_schema
 from scraper.models import Base
 from tests.conftest import fresh_database
 from tests.ops.schema.test_collations import METADATA as COLLATED
@@ -24,6 +27,7 @@ ODD = (
     "KEY k_desc (a DESC, p), CONSTRAINT fk_odd FOREIGN KEY (p) REFERENCES odd (id) "
     "ON DELETE CASCADE, CONSTRAINT ck_odd CHECK (id > 0))"
 )
+ASSETS_KEY = "fk_assets_job_id_scrape_jobs"
 PREFIX = "CREATE TABLE prefixed (id INT PRIMARY KEY, name VARCHAR(200), KEY k_name (name(20)))"
 
 
@@ -68,3 +72,48 @@ def test_mariadb_fast_reflection_is_the_inspectors(tmp_path: Path) -> None:
         fast, slow = _both(engine)
         engine.dispose()
     assert fast == slow and "prefixed" in fast
+
+
+def test_a_select_only_account_reads_the_rules_and_is_told_the_triggers_are_unverified(
+    tmp_path: Path,
+) -> None:
+    """MariaDB's information_schema hides the keys' ON DELETE rules and the triggers from an
+    account that may only SELECT: nothing it cannot see is reported as drift to repair, and
+    a rule that really differs is still found."""
+    with fresh_database("mariadb", tmp_path, "initialized") as url:
+        root, parsed = make_engine(url), make_url(url)
+        user = f"sel_{uuid.uuid4().hex[:8]}"
+        with root.begin() as conn:
+            conn.exec_driver_sql(f"CREATE USER '{user}'@'%%' IDENTIFIED BY 'pw'")
+            conn.exec_driver_sql(f"GRANT SELECT ON `{parsed.database}`.* TO '{user}'@'%%'")
+
+        def seen() -> set[tuple[str, str, str, str]]:
+            engine = make_engine(parsed.set(username=user, password="pw"))
+            try:
+                found = check_schema(engine).differences
+            finally:
+                engine.dispose()
+            return {(d.kind, d.table, str(d.severity), str(d.repair)) for d in found}
+
+        try:
+            unverified = {
+                ("unverified_trigger", "scrape_jobs", "info", "manual"),
+            }
+            assert seen() == unverified
+            with root.begin() as conn:  # a real difference: the key loses its ON DELETE CASCADE
+                conn.exec_driver_sql(
+                    "ALTER TABLE assets DROP FOREIGN KEY fk_assets_job_id_scrape_jobs"
+                )
+                conn.exec_driver_sql(
+                    f"ALTER TABLE assets ADD CONSTRAINT {ASSETS_KEY} "
+                    "FOREIGN KEY (job_id) REFERENCES scrape_jobs (id)"
+                )
+            mismatch = ("foreign_key_mismatch", "assets", "warning", "destructive")
+            assert seen() == unverified | {mismatch}
+            with root.begin() as conn:
+                conn.exec_driver_sql(f"GRANT TRIGGER ON `{parsed.database}`.* TO '{user}'@'%%'")
+            assert seen() == {mismatch}  # the triggers are seen, and are there
+        finally:
+            with root.begin() as conn:
+                conn.exec_driver_sql(f"DROP USER '{user}'@'%%'")
+            root.dispose()
