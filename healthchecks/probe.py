@@ -516,13 +516,16 @@ def _short_lock_wait(conn: Connection) -> None:
     """Wait at most LOCK_TIMEOUT_MS for a lock: a held lock is a finding, not a hang."""
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
-        # a stricter statement_timeout of the role's, the database's or the server's stays:
-        # it cuts the service's own writes, so it must cut the probe's (issue 29)
-        setting = "SELECT setting FROM pg_settings WHERE name = 'statement_timeout'"  # ms
-        limit = int(conn.exec_driver_sql(setting).scalar() or 0)
-        if limit == 0 or limit > LOCK_TIMEOUT_MS * 4:
-            conn.exec_driver_sql(f"SET LOCAL statement_timeout = '{LOCK_TIMEOUT_MS * 4}ms'")
+        # One round trip. A stricter statement_timeout of the role's, the database's or the
+        # server's stays: it cuts the service's own writes, so it must cut the probe's (issue 29)
+        cap = LOCK_TIMEOUT_MS * 4
+        conn.exec_driver_sql(
+            f"SELECT set_config('lock_timeout', '{LOCK_TIMEOUT_MS}ms', true), "
+            "set_config('statement_timeout', CASE WHEN ms = 0 OR ms > "
+            f"{cap} THEN '{cap}ms' ELSE ms || 'ms' END, true) "
+            "FROM (SELECT setting::bigint AS ms FROM pg_settings "
+            "WHERE name = 'statement_timeout') AS current"
+        )
     elif dialect == "sqlite":
         # pysqlite begins a transaction only before a DML statement; the savepoints the
         # service's sessions become would otherwise start (and on release commit) their own.
