@@ -204,10 +204,10 @@ def ensure_pg_trgm(execute: Any, database: str) -> None:
         ) from exc
 
 
-def install(job_table: Table) -> None:
-    """Have `create_all` create the objects of SEARCH_OBJECTS (an extension before the table
-    and its GIN index, the rest after), and `drop_all` drop them."""
-    for dialect, extras in SEARCH_OBJECTS.items():
+def install(job_table: Table, objects: dict[str, list[dict[str, Any]]] = SEARCH_OBJECTS) -> None:
+    """Have `create_all` create the declared `objects` (by default SEARCH_OBJECTS; an
+    extension before the table and its GIN index, the rest after), and `drop_all` drop them."""
+    for dialect, extras in objects.items():
         for extra in extras:
             when = "before_create" if extra["kind"] == "extension" else "after_create"
             for statement in [extra["create"], *extra["fill"]]:

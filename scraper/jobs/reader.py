@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scraper.db import is_transient
 from scraper.jobs.reads import counting
-from scraper.jobs.reads.counting import count_jobs
+from scraper.jobs.reads.counting import Total, count_jobs
 from scraper.jobs.reads.keyset import Position, read_page
 from scraper.jobs.reads.keyset import can_page as keyset_ok
 from scraper.jobs.record import COLUMN_FIELDS, JobRecord
+from scraper.jobs.tally import kept_total
 from scraper.models import ScrapeJob
 from scraper.textsearch import like_pattern, search
 
@@ -162,7 +163,12 @@ class JobReader:
                     driver, first = found.driver, found.estimate_first
                 # A driver's own condition tests q: the count needs only the others.
                 counted = others if driver else conditions
-                total = count_jobs(s, counted, driver=driver, estimate_first=first)
+                kept = _kept(s, where, present)
+                total = (
+                    Total(kept)
+                    if kept is not None
+                    else count_jobs(s, counted, driver=driver, estimate_first=first)
+                )
                 if limit <= 0:
                     return DatabasePage([], total.count, total.estimated)
                 columns = self._selected(present)
@@ -199,6 +205,15 @@ def record_from(values: Any) -> JobRecord:
     for name in REQUIRED - set(data):
         data[name] = {"query": "", "max_content": 0, "safe_search": True}.get(name, "")
     return JobRecord(**data, storage="database")
+
+
+def _kept(session: Session, where: JobFilter, present: frozenset[str]) -> int | None:
+    """SQLite: the total of a listing filtered by status and owner alone, exact, from the
+    counts the triggers keep (scraper.statecounts); None when it is not one of those."""
+    narrowed = (where.q, where.source, where.since, where.until) != (None,) * 4
+    if narrowed or not {"status", "user_id"} <= present:
+        return None
+    return kept_total(session, where.status, where.user_id)
 
 
 def _conditions(where: JobFilter, present: frozenset[str]) -> list[ColumnElement[bool]]:
