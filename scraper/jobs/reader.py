@@ -164,12 +164,14 @@ class JobReader:
                 # A driver's own condition tests q: the count needs only the others.
                 counted = others if driver else conditions
                 kept = _kept(s, where, present)
-                total = (
-                    Total(kept)
-                    if kept is not None
-                    else count_jobs(s, counted, driver=driver, estimate_first=first)
-                )
+
+                def count() -> Total:
+                    if kept is not None:
+                        return Total(kept)
+                    return count_jobs(s, counted, driver=driver, estimate_first=first)
+
                 if limit <= 0:
+                    total = count()
                     return DatabasePage([], total.count, total.estimated)
                 columns = self._selected(present)
                 if keyset:
@@ -179,6 +181,10 @@ class JobReader:
                     stmt = select(*columns).where(*conditions)
                     stmt = stmt.order_by(*_ordering(where.sort, present))
                     rows = list(s.execute(stmt.limit(limit + 1).offset(offset)))
+                # A first page that is not full holds every match: its length is the total
+                # (a rare `q` read its index once, not again for the count).
+                whole = after is None and offset == 0 and len(rows) <= limit
+                total = Total(len(rows)) if whole else count()
             jobs = [record_from(r._mapping) for r in rows[:limit]]
             more = len(rows) > limit and keyset_ok(where.sort, present)
             last = rows[limit - 1]._mapping if more else None
