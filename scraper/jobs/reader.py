@@ -156,14 +156,15 @@ class JobReader:
             keyset = keyset_ok(where.sort, present) and (offset == 0 or after is not None)
             with self.Session() as s:
                 others = _conditions(where, present)
-                conditions, driver, first = others, None, False
+                conditions, driver, first, kept = others, None, False, None
                 if where.q is not None and "query" in present:
                     found = search(s, TABLE.c.query, where.q, counting.EXACT_LIMIT)
                     conditions = [*others, found.condition]
                     driver, first = found.driver, found.estimate_first
+                    kept = None if others else found.total  # q alone, counted by search
                 # A driver's own condition tests q: the count needs only the others.
                 counted = others if driver else conditions
-                kept = _kept(s, where, present)
+                kept = _kept(s, where, present) if kept is None else kept
 
                 def count() -> Total:
                     if kept is not None:
