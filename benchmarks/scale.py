@@ -257,11 +257,14 @@ def reads(client: FlaskClient, headers: dict[str, str], size: int) -> dict[str, 
         "/api/jobs (newest first)": get("/api/jobs"),
         "/api/jobs?status=failed": get("/api/jobs?status=failed"),
         # `q` (scraper.textsearch): common word, two words, a 2-character prefix (the scan
-        # fallback), a rare substring (a handful of jobs) and one that matches nothing.
+        # fallback), a rare substring (a handful of jobs), a rare one whose trigrams are all
+        # common, and one that matches nothing.
         "/api/jobs?q=fox": get("/api/jobs?q=fox"),
         "/api/jobs?q=red fox": get("/api/jobs?q=red%20fox"),
         "/api/jobs?q=fo (short: scan)": get("/api/jobs?q=fo"),
         "/api/jobs?q=ox 4242 (rare)": get("/api/jobs?q=ox%204242"),
+        # rare-ish (0.2 % of jobs at 1M) though each of its trigrams is in over 10,000 jobs
+        "/api/jobs?q=cats 99 (trigrams common)": get("/api/jobs?q=cats%2099"),
         "/api/jobs?q=zebra (none)": get("/api/jobs?q=zebra"),
         "/api/jobs?sort=progress 10k deep (cursor)": get(
             f"/api/jobs?sort=progress&limit=50&cursor={deep}"

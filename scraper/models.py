@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from scraper.db import NAMING_CONVENTION
+from scraper.statecounts import COUNT_OBJECTS
 from scraper.textsearch import PG_INDEX, SEARCH_OBJECTS, install
 
 if TYPE_CHECKING:
@@ -429,4 +430,9 @@ class StatsRollup(Base):
 
 
 install(ScrapeJob.__table__)  # type: ignore[arg-type]
-Base.metadata.info["ops.schema.extras"] = SEARCH_OBJECTS
+install(ScrapeJob.__table__, COUNT_OBJECTS)  # type: ignore[arg-type]
+# Objects besides the models' tables (ops.schema.extras): the search index's, SQLite's counts.
+Base.metadata.info["ops.schema.extras"] = {
+    dialect: [*SEARCH_OBJECTS.get(dialect, []), *COUNT_OBJECTS.get(dialect, [])]
+    for dialect in {*SEARCH_OBJECTS, *COUNT_OBJECTS}
+}

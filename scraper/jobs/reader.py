@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scraper.db import is_transient
 from scraper.jobs.reads import counting
-from scraper.jobs.reads.counting import count_jobs
+from scraper.jobs.reads.counting import Total, count_jobs
 from scraper.jobs.reads.keyset import Position, read_page
 from scraper.jobs.reads.keyset import can_page as keyset_ok
 from scraper.jobs.record import COLUMN_FIELDS, JobRecord
+from scraper.jobs.tally import kept_total
 from scraper.models import ScrapeJob
 from scraper.textsearch import like_pattern, search
 
@@ -155,15 +156,23 @@ class JobReader:
             keyset = keyset_ok(where.sort, present) and (offset == 0 or after is not None)
             with self.Session() as s:
                 others = _conditions(where, present)
-                conditions, driver, first = others, None, False
+                conditions, driver, first, kept = others, None, False, None
                 if where.q is not None and "query" in present:
                     found = search(s, TABLE.c.query, where.q, counting.EXACT_LIMIT)
                     conditions = [*others, found.condition]
                     driver, first = found.driver, found.estimate_first
+                    kept = None if others else found.total  # q alone, counted by search
                 # A driver's own condition tests q: the count needs only the others.
                 counted = others if driver else conditions
-                total = count_jobs(s, counted, driver=driver, estimate_first=first)
+                kept = _kept(s, where, present) if kept is None else kept
+
+                def count() -> Total:
+                    if kept is not None:
+                        return Total(kept)
+                    return count_jobs(s, counted, driver=driver, estimate_first=first)
+
                 if limit <= 0:
+                    total = count()
                     return DatabasePage([], total.count, total.estimated)
                 columns = self._selected(present)
                 if keyset:
@@ -173,6 +182,10 @@ class JobReader:
                     stmt = select(*columns).where(*conditions)
                     stmt = stmt.order_by(*_ordering(where.sort, present))
                     rows = list(s.execute(stmt.limit(limit + 1).offset(offset)))
+                # A first page that is not full holds every match: its length is the total
+                # (a rare `q` read its index once, not again for the count).
+                whole = after is None and offset == 0 and len(rows) <= limit
+                total = Total(len(rows)) if whole else count()
             jobs = [record_from(r._mapping) for r in rows[:limit]]
             more = len(rows) > limit and keyset_ok(where.sort, present)
             last = rows[limit - 1]._mapping if more else None
@@ -199,6 +212,15 @@ def record_from(values: Any) -> JobRecord:
     for name in REQUIRED - set(data):
         data[name] = {"query": "", "max_content": 0, "safe_search": True}.get(name, "")
     return JobRecord(**data, storage="database")
+
+
+def _kept(session: Session, where: JobFilter, present: frozenset[str]) -> int | None:
+    """SQLite: the total of a listing filtered by status and owner alone, exact, from the
+    counts the triggers keep (scraper.statecounts); None when it is not one of those."""
+    narrowed = (where.q, where.source, where.since, where.until) != (None,) * 4
+    if narrowed or not {"status", "user_id"} <= present:
+        return None
+    return kept_total(session, where.status, where.user_id)
 
 
 def _conditions(where: JobFilter, present: frozenset[str]) -> list[ColumnElement[bool]]:

@@ -42,7 +42,8 @@ def _delete_some(engine: Engine, pattern: str) -> None:
 
 def _assert_consistent(engine: Engine) -> None:
     """The FTS table holds exactly each job's query under the job's rowid, passes FTS5's own
-    integrity check, and a phrase query finds what Python finds."""
+    integrity check, and a phrase query finds what Python finds; the per-state counts
+    (scraper.statecounts) are the jobs'."""
     jobs = _rows(engine, "SELECT rowid, query FROM scrape_jobs")
     assert _rows(engine, "SELECT rowid, query FROM scrape_jobs_fts") == jobs
     with engine.begin() as conn:
@@ -55,6 +56,9 @@ def _assert_consistent(engine: Engine) -> None:
         "(SELECT rowid FROM scrape_jobs_fts WHERE scrape_jobs_fts MATCH '\"ox 1\"')",
     )
     assert found == {(q,) for _, q in jobs if "ox 1" in str(q)} != set()
+    counted = "SELECT coalesce(user_id, 0), status, count(*) FROM scrape_jobs GROUP BY 1, 2"
+    kept = "SELECT user_id, status, jobs FROM scrape_job_counts WHERE jobs > 0"
+    assert _rows(engine, kept) == _rows(engine, counted) != set()  # the per-state counts too
 
 
 def _rebuild_without_triggers(engine: Engine) -> None:
@@ -82,7 +86,7 @@ def test_sqlite_rebuilds_of_scrape_jobs_keep_the_search_index_exact(sqlite_url: 
     assert _rows(engine, "SELECT rowid, query FROM scrape_jobs") != before
     assert [key(d) for d in check_schema(engine).differences] == [
         ("scrape_jobs", None, "missing_check_constraint", "warning"),
-        *[("scrape_jobs", None, "missing_trigger", "warning")] * 3,
+        *[("scrape_jobs", None, "missing_trigger", "warning")] * 6,  # q's and the counts'
     ]
     _insert(engine, ["red fox 100"])  # written while no trigger records it
     report = migrate(engine)

@@ -349,9 +349,10 @@ def test_a_baseline_database_is_brought_to_head_by_the_migrations(db_url: str) -
     """0001 -> head adds exactly what 0002 (login_attempts), 0003 (source results), 0004
     (an index), 0005 (attempts, sessions, a worker's last error), 0006 (the lease token), 0007
     (the read indexes), 0008 (schedules, their runs, seen items; a job's schedule and
-    incremental flag) and 0010 (`q`'s index: an extension and a GIN index, or a side or FTS
-    table and its triggers) add, by Alembic (nothing left for the repair step); downgrading
-    removes it (pg_trgm aside: other objects may use it)."""
+    incremental flag), 0010 (`q`'s index: an extension and a GIN index, or a side or FTS
+    table and its triggers) and 0011 (SQLite: the per-state counts' table and triggers) add,
+    by Alembic (nothing left for the repair step); downgrading removes it (pg_trgm aside:
+    other objects may use it)."""
     later = [
         ("assets", "missing_column", "author"),
         ("assets", "missing_column", "landing_url"),
@@ -382,7 +383,12 @@ def test_a_baseline_database_is_brought_to_head_by_the_migrations(db_url: str) -
             ("scrape_jobs", "missing_index", "query"),
         ],
         "mysql": [("scrape_jobs", "missing_side_table", None), *triggers],
-        "sqlite": [("scrape_jobs", "missing_virtual_table", None), *triggers],
+        "sqlite": [
+            ("scrape_jobs", "missing_virtual_table", None),
+            *triggers,
+            ("scrape_jobs", "missing_side_table", None),  # 0011: the per-state counts
+            *triggers,
+        ],
     }[eng.dialect.name]
     with eng.begin() as conn:
         command.upgrade(alembic_config(connection=conn), "0001")

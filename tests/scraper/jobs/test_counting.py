@@ -8,6 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import event, insert
 
+from scraper.jobs import JobFilter
 from scraper.jobs.reads import counting
 from scraper.jobs.reads.counting import count_jobs
 from scraper.jobs.tally import status_counts
@@ -77,3 +78,28 @@ def test_a_state_the_planner_puts_past_the_bar_is_estimated_without_a_count(
     assert 1_000 < completed.count < 6_000, completed  # MariaDB's index dives: 1,485
     explains = [t for t in sent if t.startswith("EXPLAIN")]
     assert len(explains) == len(JobStatus), sent  # each state asks the planner first
+
+
+def test_a_first_page_that_is_not_full_is_its_own_total(runtime: Runtime) -> None:
+    """A rare `q` (or any filter) whose matches fit on the first page: the page's rows are
+    the total, no count runs (PostgreSQL read the trigram index twice for it, the second
+    time to count the same 111 jobs at 5 M); a full page, or a later one, is still counted."""
+    now = utcnow()
+    rows = [
+        {"id": str(uuid.uuid4()), "query": f"red fox {n}", "max_content": 1,
+         "enabled_sources": [], "created_at": now, "updated_at": now}
+        for n in range(30)
+    ]  # fmt: skip
+    with runtime.engine.begin() as conn:
+        conn.execute(insert(ScrapeJob), rows)
+    sent: list[str] = []
+    event.listen(runtime.engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+    reader = runtime.jobs.reader
+    rare = reader.page(JobFilter(q="fox 1"), 50)  # fox 1, fox 10..19
+    assert (rare.total, rare.estimated, len(rare.jobs)) == (11, False, 11)
+    totals = [s for s in sent if "count(*) AS count_1, max(" in s]  # count_jobs' capped count
+    assert totals == [], sent
+    sent.clear()
+    full = reader.page(JobFilter(q="fox"), 10)
+    assert (full.total, len(full.jobs)) == (30, 10)
+    assert [s for s in sent if "count(*) AS count_1, max(" in s or "EXPLAIN" in s], sent

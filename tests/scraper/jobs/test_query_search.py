@@ -265,3 +265,31 @@ def test_the_trigram_index_is_the_one_index_with_postgresql_arguments_would_buil
     assert rendered[0] == rendered[1]
     with pytest.raises(TypeError, match="wrong"):
         PostgreSQLIndex("ix_x", "query", postgresql={"wrong": 1}).dialect_options["postgresql"]
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
+def test_mariadb_lists_a_rare_q_whose_trigrams_are_all_common_from_the_index(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each of q's trigrams past `common` candidates (here 2) yet few jobs match (`cats 99` at
+    1 M jobs: 2,222 matches, every trigram in over 10,000 jobs): the matches among the rarest
+    trigram's candidates are counted, and when they fit under the cap they are listed from
+    the index, counted once, instead of walking the table newest first (2.4 s at 1 M)."""
+    corpus = ["ab x1", "ab x2", "ab x3", "xb cz1", "xb cz2", "xb cz3", "q cd1", "q cd2"]
+    corpus += ["q cd3", "AB CD one"]
+    with runtime.engine.begin() as conn:
+        conn.execute(insert(ScrapeJob), [_row(query, n) for n, query in enumerate(corpus)])
+    monkeypatch.setattr(counting, "EXACT_LIMIT", 2)
+    with runtime.Session() as s:
+        rare = textsearch.search(s, ScrapeJob.query, "ab cd", 2)
+    assert (rare.driver, rare.total) == (None, 1)
+    page = runtime.jobs.reader.page(JobFilter(q="ab cd"), limit=1)  # a full page: not its own total
+    assert ([j.query for j in page.jobs], page.total, page.estimated) == (["AB CD one"], 1, False)
+    with runtime.engine.begin() as conn:
+        conn.execute(insert(ScrapeJob), [_row(f"ab cd {n}", 20 + n) for n in range(3)])
+    with runtime.Session() as s:
+        dense = textsearch.search(s, ScrapeJob.query, "ab cd", 2)
+    assert dense.driver is not None and dense.estimate_first
+    found = runtime.jobs.reader.list_page(JobFilter(q="ab cd"), limit=200)[0]
+    assert {j.query for j in found} == {"AB CD one", "ab cd 0", "ab cd 1", "ab cd 2"}

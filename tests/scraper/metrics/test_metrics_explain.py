@@ -119,7 +119,7 @@ def test_collector_queries_use_indexes(runtime: Runtime, query: str) -> None:
 
 def test_the_per_status_counts_read_the_status_index(runtime: Runtime) -> None:
     """`scraper_jobs_in_database`: one capped range of a status index per status (no count
-    of the whole table), on every dialect."""
+    of the whole table); SQLite reads scrape_job_counts (test_state_counts.py)."""
     _fill(runtime)
     captured: list[tuple[str, Any]] = []
 
@@ -132,6 +132,9 @@ def test_the_per_status_counts_read_the_status_index(runtime: Runtime) -> None:
         assert status_counts(runtime.Session) == dict.fromkeys(STATUSES, 600)
     finally:
         event.remove(runtime.engine, "before_cursor_execute", capture)
+    if runtime.engine.dialect.name == "sqlite":  # the counts its triggers keep, not the jobs
+        assert captured == [], captured
+        return
     assert len(captured) == len(STATUSES)
     for statement, parameters in captured:
         plan = explain_sql(runtime.engine, statement, parameters)
