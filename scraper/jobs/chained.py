@@ -1,13 +1,19 @@
-"""A busy worker's completing write on PostgreSQL as one statement: the fenced update of its
-job, the job's last asset rows and the claim of its next job, as data-modifying CTEs.
+"""A busy worker's completing write on PostgreSQL as one autocommitted statement: the fenced
+update of its job, the job's last asset rows, the rollup's count of both and the claim of its
+next job, as data-modifying CTEs.
 
 Each part keeps its guarantee: the update is the fenced write `tracked_update` runs (the row
-locked and read by a subquery, RETURNING its state before and after, which the rollup upsert
-that follows counts); the asset rows are inserted only if that update changed the row (a
-refused completion writes nothing); the claim is the claim statement itself (`FOR UPDATE SKIP
-LOCKED` of a pending job: never the job being completed, which is running) and claims whether
-or not the completion was refused. A duplicate asset fails the whole statement, as it failed
-the transaction before. Three statements become one: two round trips per job fewer.
+locked and read by a subquery, RETURNING its state before and after); the asset rows are
+inserted, and the rollup counts the change (`scraper.rollup.inline`, the same differences as
+`rollup.tracked_update`), only if that update changed the row (a refused completion writes
+nothing); the claim is the claim statement itself (`FOR UPDATE SKIP LOCKED` of a pending job:
+never the job being completed, which is running) and claims whether or not the completion
+was refused. A duplicate asset fails the whole statement, as it failed the transaction
+before. One statement in autocommit: no BEGIN and no COMMIT round trip, one round trip a job.
+
+The statement is SQL text built once per set of columns written and number of assets, short
+enough (< 4096 characters, < 50 parameters with one asset) for psycopg to keep it converted
+and prepared: a longer one is converted again on every execution, ~0.5 ms of CPU a job.
 """
 
 from __future__ import annotations
@@ -17,24 +23,16 @@ from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import (
-    Select,
-    Table,
-    Update,
-    bindparam,
-    exists,
-    insert,
-    select,
-    true,
-    union_all,
-)
+from sqlalchemy import Table, TextClause, bindparam, column, text
 from sqlalchemy.orm import Session
 
 from scraper import rollup
 from scraper.jobs.record import JobRecord
-from scraper.models import Asset, ScrapeJob
+from scraper.models import Asset, JobStatus, ScrapeJob
+from scraper.rollup.inline import BEFORE, change_ctes
 
 MAX_ASSETS = 8  # more rows than this in a completing write: the statements one by one
+AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 
 def usable(s: Session, params: Mapping[str, Any], assets: Sequence[Asset]) -> bool:
@@ -51,25 +49,25 @@ def usable(s: Session, params: Mapping[str, Any], assets: Sequence[Asset]) -> bo
 
 def complete_and_claim(
     s: Session,
-    job_id: str,
-    stmt: Update,
     params: Mapping[str, Any],
     assets: Sequence[Asset],
-    claim: Update,
     claim_params: Mapping[str, Any],
 ) -> tuple[bool, JobRecord | None]:
-    """Run the fenced write `stmt` (bound by `params`), insert `assets` if it changed the
-    row, and run `claim`, in one statement; count the write in the rollup. Whether the write
-    changed the row, and the job claimed."""
-    bound = {**params, **claim_params, "tracked_job": job_id}
+    """Run the fenced write that `params` bind (`store._fenced`'s: `set_<column>` values,
+    `fence_job`, `fence_worker`, `fence_token`), insert `assets` and count both in the rollup
+    if it changed the row, and claim the next job (`store._claim_params`), as one statement
+    on a fresh session's connection in autocommit. Whether the write changed the row, and
+    the job claimed."""
+    columns = tuple(sorted(k[4:] for k in params if k.startswith("set_")))
+    bound = {**params, **claim_params, "shard": rollup.writer_shard()}
     for i, asset in enumerate(assets):
         bound.update((f"a{i}_{c}", getattr(asset, c)) for c in _ASSET_COLUMNS)
-    row = s.connection().execute(_statement(stmt, claim, len(assets)), bound).first()
+    statement = _statement(columns, "fence_token" in params, len(assets))
+    conn = s.connection(execution_options=AUTOCOMMIT)
+    row = conn.execute(statement, bound).first()
     if row is None:  # neither written nor claimed
         return False, None
     changed = row[_AFTER_STATUS] is not None  # NULL when the write was refused
-    if changed:
-        rollup.record_change(s, row, assets)
     next_job = row[_CLAIMED:]
     if next_job[0] is None:  # its id
         return changed, None
@@ -77,38 +75,68 @@ def complete_and_claim(
     return changed, JobRecord.from_row(claimed)  # type: ignore[arg-type]
 
 
-_ASSET_COLUMNS = [c.key for c in Asset.__table__.columns if c.key != "id"]
-_JOB_COLUMNS = [c.key for c in ScrapeJob.__table__.columns]
+_TABLE = cast(Table, ScrapeJob.__table__)
+_ASSETS = cast(Table, Asset.__table__)
+_ASSET_COLUMNS = [c.key for c in _ASSETS.columns if c.key != "id"]
+_JOB_COLUMNS = [c.key for c in _TABLE.columns]
+_STATE = [c.key for c in rollup.STATE]
 # A row of `_statement`: the written job's state before and after, then the claimed job's row.
-_AFTER_STATUS = len(rollup.STATE) + [c.key for c in rollup.STATE].index("status")
-_CLAIMED = 2 * len(rollup.STATE)
+_AFTER_STATUS = len(_STATE) + _STATE.index("status")
+_CLAIMED = 2 * len(_STATE)
+_RUNNING, _PENDING = JobStatus.RUNNING.value, JobStatus.PENDING.value
 
 
 @functools.lru_cache(maxsize=64)
-def _statement(stmt: Update, claim: Update, n_assets: int) -> Select[Any]:
-    """`WITH done AS (the write), added AS (INSERT … WHERE EXISTS (done)), n AS (the claim)
-    SELECT done's state before and after, n's row FROM done FULL JOIN n ON true`: one row,
-    NULLs for the part that matched nothing (no row if neither did). Built once per write and
-    number of assets."""
-    done = rollup.locked_before(stmt).cte("done")
-    claimed = claim.cte("n")
-    # Short names, columns unlabelled and read by position: psycopg converts a statement of
-    # over 4096 characters again on every execution (not cached), ~0.5 ms of CPU a job.
-    query = select(*done.c, *claimed.c).select_from(done.outerjoin(claimed, true(), full=True))
+def _statement(columns: tuple[str, ...], token: bool, n_assets: int) -> TextClause:
+    """`WITH done AS (the fenced write), added AS (INSERT … WHERE EXISTS (done)), n AS (the
+    claim), v, d, r AS (the rollup upsert) SELECT done's state before and after, n's row FROM
+    done FULL JOIN n ON true`: one row, NULLs for the part that matched nothing (no row if
+    neither did). Built once per set of columns written and number of assets."""
+    state = ", ".join(f"b.{c} {BEFORE}{c}" for c in _STATE)
+    fence = f"j.status = '{_RUNNING}' AND j.locked_by = :fence_worker"
+    if token:
+        fence += " AND j.lease_token = :fence_token"
+    sets = ", ".join(f"{c} = :set_{c}" for c in columns)
+    done = (
+        f"done AS (UPDATE scrape_jobs j SET {sets} FROM (SELECT id, {', '.join(_STATE)} "
+        "FROM scrape_jobs WHERE id = :fence_job FOR UPDATE) b "
+        f"WHERE j.id = b.id AND {fence} RETURNING {state}, "
+        f"{', '.join('j.' + c for c in _STATE)})"
+    )
+    stamp = ":claim_now"
+    claim = (
+        f"n AS (UPDATE scrape_jobs SET status = '{_RUNNING}', locked_by = :claim_worker, "
+        "lease_expires_at = :claim_expires, "
+        f"started_at = coalesce(started_at, {stamp}), attempts = attempts + 1, "
+        "lease_token = lease_token + 1, message = :claim_message, "
+        f"updated_at = {stamp} WHERE id = (SELECT id FROM scrape_jobs WHERE status = '{_PENDING}' "
+        f"AND (run_after IS NULL OR run_after <= {stamp}) ORDER BY created_at, id LIMIT 1 "
+        f"FOR UPDATE SKIP LOCKED) AND status = '{_PENDING}' RETURNING {', '.join(_JOB_COLUMNS)})"
+    )
+    ctes = [done, claim]
     if n_assets:
-        query = query.add_cte(_asset_insert(done, n_assets))
-    return query
-
-
-def _asset_insert(done: Any, n: int) -> Any:
-    """`n` asset rows (bind parameters `a{i}_{column}`), inserted if `done` has a row."""
-    table = cast(Table, Asset.__table__)
-    written = exists(select(done.c.status))
-    rows = [
-        select(*[bindparam(f"a{i}_{c}", type_=table.c[c].type) for c in _ASSET_COLUMNS]).where(
-            written
+        rows = ", ".join(
+            "(" + ", ".join(f":a{i}_{c}" for c in _ASSET_COLUMNS) + ")" for i in range(n_assets)
         )
-        for i in range(n)
+        ctes.append(
+            f"added AS (INSERT INTO assets ({', '.join(_ASSET_COLUMNS)}) SELECT * FROM "
+            f"(VALUES {rows}) a WHERE EXISTS (SELECT FROM done))"
+        )
+    # Each bind parameter is rendered with its type's cast (`%(a0_size_bytes)s::BIGINT`).
+    sizes = [(f":a{i}_created_at", f":a{i}_size_bytes") for i in range(n_assets)]
+    ctes.append(change_ctes("done", sizes, ":shard"))
+    sql = f"WITH {', '.join(ctes)} SELECT done.*, n.* FROM done FULL JOIN n ON true"
+    binds = [bindparam(f"set_{c}", type_=_TABLE.c[c].type) for c in columns]
+    binds += [
+        bindparam(name, type_=_TABLE.c.updated_at.type) for name in ("claim_now", "claim_expires")
     ]
-    source = rows[0] if n == 1 else union_all(*rows)
-    return insert(table).from_select(_ASSET_COLUMNS, source).cte("added")
+    binds += [
+        bindparam(f"a{i}_{c}", type_=_ASSETS.c[c].type)
+        for i in range(n_assets)
+        for c in _ASSET_COLUMNS
+    ]
+    state_types = [_TABLE.c[c].type for c in _STATE]
+    returned = [column(f"{BEFORE}{c}", t) for c, t in zip(_STATE, state_types, strict=True)]
+    returned += [column(c, t) for c, t in zip(_STATE, state_types, strict=True)]
+    returned += [column(f"n_{c.key}", c.type) for c in _TABLE.columns]
+    return text(sql).bindparams(*binds).columns(*returned)  # type: ignore[return-value]
