@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from scraper import rollup
 from scraper.jobs.record import JobRecord
-from scraper.models import Asset, JobStatus, ScrapeJob
+from scraper.models import Asset, JobStatus, ScrapeJob, utcnow
 from scraper.rollup.inline import BEFORE, change_ctes
 
 MAX_ASSETS = 8  # more rows than this in a completing write: the statements one by one
@@ -60,15 +60,16 @@ def complete_and_claim(
     the job claimed."""
     columns = tuple(sorted(k[4:] for k in params if k.startswith("set_")))
     bound = {**params, **claim_params, "shard": rollup.writer_shard()}
-    for i, asset in enumerate(assets):
+    for i, asset in enumerate(assets):  # as `fence.fresh_copy` writes them, its time set now
         bound.update((f"a{i}_{c}", getattr(asset, c)) for c in _ASSET_COLUMNS)
+        bound[f"a{i}_created_at"] = asset.created_at or utcnow()
     statement = _statement(columns, "fence_token" in params, len(assets))
     conn = s.connection(execution_options=AUTOCOMMIT)
     row = conn.execute(statement, bound).first()
     if row is None:  # neither written nor claimed
         return False, None
-    changed = row[_AFTER_STATUS] is not None  # NULL when the write was refused
-    next_job = row[_CLAIMED:]
+    changed = row[0] is not None  # the written job's status; NULL when the write was refused
+    next_job = row[1:]
     if next_job[0] is None:  # its id
         return changed, None
     claimed = SimpleNamespace(**dict(zip(_JOB_COLUMNS, next_job, strict=True)))
@@ -80,18 +81,15 @@ _ASSETS = cast(Table, Asset.__table__)
 _ASSET_COLUMNS = [c.key for c in _ASSETS.columns if c.key != "id"]
 _JOB_COLUMNS = [c.key for c in _TABLE.columns]
 _STATE = [c.key for c in rollup.STATE]
-# A row of `_statement`: the written job's state before and after, then the claimed job's row.
-_AFTER_STATUS = len(_STATE) + _STATE.index("status")
-_CLAIMED = 2 * len(_STATE)
 _RUNNING, _PENDING = JobStatus.RUNNING.value, JobStatus.PENDING.value
 
 
 @functools.lru_cache(maxsize=64)
 def _statement(columns: tuple[str, ...], token: bool, n_assets: int) -> TextClause:
-    """`WITH done AS (the fenced write), added AS (INSERT … WHERE EXISTS (done)), n AS (the
-    claim), v, d, r AS (the rollup upsert) SELECT done's state before and after, n's row FROM
-    done FULL JOIN n ON true`: one row, NULLs for the part that matched nothing (no row if
-    neither did). Built once per set of columns written and number of assets."""
+    """`WITH done AS (the fenced write), n AS (the claim), added AS (INSERT … WHERE EXISTS
+    (done)), v, d, r AS (the rollup upsert) SELECT done's status, n's row FROM done FULL JOIN
+    n ON true`: one row, NULLs for the part that matched nothing (no row if neither did).
+    Built once per set of columns written and number of assets."""
     state = ", ".join(f"b.{c} {BEFORE}{c}" for c in _STATE)
     fence = f"j.status = '{_RUNNING}' AND j.locked_by = :fence_worker"
     if token:
@@ -125,7 +123,8 @@ def _statement(columns: tuple[str, ...], token: bool, n_assets: int) -> TextClau
     # Each bind parameter is rendered with its type's cast (`%(a0_size_bytes)s::BIGINT`).
     sizes = [(f":a{i}_created_at", f":a{i}_size_bytes") for i in range(n_assets)]
     ctes.append(change_ctes("done", sizes, ":shard"))
-    sql = f"WITH {', '.join(ctes)} SELECT done.*, n.* FROM done FULL JOIN n ON true"
+    # Only what the caller reads: every column of a result costs CPU on every execution.
+    sql = f"WITH {', '.join(ctes)} SELECT done.status, n.* FROM done FULL JOIN n ON true"
     binds = [bindparam(f"set_{c}", type_=_TABLE.c[c].type) for c in columns]
     binds += [
         bindparam(name, type_=_TABLE.c.updated_at.type) for name in ("claim_now", "claim_expires")
@@ -135,8 +134,6 @@ def _statement(columns: tuple[str, ...], token: bool, n_assets: int) -> TextClau
         for i in range(n_assets)
         for c in _ASSET_COLUMNS
     ]
-    state_types = [_TABLE.c[c].type for c in _STATE]
-    returned = [column(f"{BEFORE}{c}", t) for c, t in zip(_STATE, state_types, strict=True)]
-    returned += [column(c, t) for c, t in zip(_STATE, state_types, strict=True)]
+    returned = [column("status", _TABLE.c.status.type)]
     returned += [column(f"n_{c.key}", c.type) for c in _TABLE.columns]
     return text(sql).bindparams(*binds).columns(*returned)  # type: ignore[return-value]

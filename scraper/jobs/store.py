@@ -477,12 +477,12 @@ class JobStore:
         def write() -> bool:
             if then is not None:
                 then.job = None  # a try that does not commit claims nothing
-            added = [fresh_copy(row) for row in assets]
             with self.Session() as s:
-                if then is not None and chained.usable(s, params, added):  # one statement
+                if then is not None and chained.usable(s, params, assets):  # one statement
                     claim = _claim_params(then.worker_id, then.lease_seconds, utcnow())
-                    changed, then.job = chained.complete_and_claim(s, params, added, claim)
+                    changed, then.job = chained.complete_and_claim(s, params, assets, claim)
                     return changed
+                added = [fresh_copy(row) for row in assets]
                 with s.begin():
                     changed = rollup.tracked_update(s, job_id, stmt, values, added, params) == 1
                     if changed:
