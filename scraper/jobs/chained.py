@@ -19,12 +19,13 @@ and prepared: a longer one is converted again on every execution, ~0.5 ms of CPU
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Mapping, Sequence, Sized
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, TextClause, bindparam, column, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, Table, TextClause, bindparam, column, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from scraper import rollup
 from scraper.jobs.record import JobRecord
@@ -32,23 +33,35 @@ from scraper.models import Asset, JobStatus, ScrapeJob, utcnow
 from scraper.rollup.inline import BEFORE, change_ctes
 
 MAX_ASSETS = 8  # more rows than this in a completing write: the statements one by one
-AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+_AUTOCOMMIT: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
-def usable(s: Session, params: Mapping[str, Any], assets: Sequence[Asset]) -> bool:
+def _engine(factory: sessionmaker[Session]) -> Engine:
+    engine: Engine = factory.kw["bind"]
+    return engine
+
+
+def _autocommit(engine: Engine) -> Engine:
+    """The engine's view in autocommit (same pool: each connection is switched when checked
+    out and back when returned, no round trip with psycopg), made once per engine."""
+    found = _AUTOCOMMIT.get(engine)
+    if found is None:
+        found = _AUTOCOMMIT[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return found
+
+
+def usable(factory: sessionmaker[Session], params: Mapping[str, Any], assets: Sized) -> bool:
     """Whether `complete_and_claim` can run this write: PostgreSQL, a write built once (its
-    values bound), few assets, and no `do_orm_execute` hook that must see the asset insert
-    (`ops doctor`'s probe numbers the rows it writes)."""
-    return (
-        bool(params)
-        and len(assets) <= MAX_ASSETS
-        and not s.dispatch.do_orm_execute
-        and s.get_bind().dialect.name == "postgresql"
-    )
+    values bound), few assets, and no `do_orm_execute` hook on the factory's sessions that
+    must see the asset insert (`ops doctor`'s probe numbers the rows it writes)."""
+    if not params or len(assets) > MAX_ASSETS or _engine(factory).dialect.name != "postgresql":
+        return False
+    with factory() as s:  # the hooks a session of the factory has (~20 µs, no connection)
+        return not s.dispatch.do_orm_execute
 
 
 def complete_and_claim(
-    s: Session,
+    factory: sessionmaker[Session],
     params: Mapping[str, Any],
     assets: Sequence[Asset],
     claim_params: Mapping[str, Any],
@@ -56,16 +69,16 @@ def complete_and_claim(
     """Run the fenced write that `params` bind (`store._fenced`'s: `set_<column>` values,
     `fence_job`, `fence_worker`, `fence_token`), insert `assets` and count both in the rollup
     if it changed the row, and claim the next job (`store._claim_params`), as one statement
-    on a fresh session's connection in autocommit. Whether the write changed the row, and
-    the job claimed."""
+    on a connection of the factory's engine in autocommit (no session: nothing is loaded).
+    Whether the write changed the row, and the job claimed."""
     columns = tuple(sorted(k[4:] for k in params if k.startswith("set_")))
     bound = {**params, **claim_params, "shard": rollup.writer_shard()}
     for i, asset in enumerate(assets):  # as `fence.fresh_copy` writes them, its time set now
         bound.update((f"a{i}_{c}", getattr(asset, c)) for c in _ASSET_COLUMNS)
         bound[f"a{i}_created_at"] = asset.created_at or utcnow()
     statement = _statement(columns, "fence_token" in params, len(assets))
-    conn = s.connection(execution_options=AUTOCOMMIT)
-    row = conn.execute(statement, bound).first()
+    with _autocommit(_engine(factory)).connect() as conn:
+        row = conn.execute(statement, bound).first()
     if row is None:  # neither written nor claimed
         return False, None
     changed = row[0] is not None  # the written job's status; NULL when the write was refused

@@ -477,17 +477,16 @@ class JobStore:
         def write() -> bool:
             if then is not None:
                 then.job = None  # a try that does not commit claims nothing
-            with self.Session() as s:
-                if then is not None and chained.usable(s, params, assets):  # one statement
-                    claim = _claim_params(then.worker_id, then.lease_seconds, utcnow())
-                    changed, then.job = chained.complete_and_claim(s, params, assets, claim)
-                    return changed
+            if then is not None and chained.usable(self.Session, params, assets):  # one statement
+                claim = _claim_params(then.worker_id, then.lease_seconds, utcnow())
+                changed, then.job = chained.complete_and_claim(self.Session, params, assets, claim)
+                return changed
+            with self.Session() as s, s.begin():
                 added = [fresh_copy(row) for row in assets]
-                with s.begin():
-                    changed = rollup.tracked_update(s, job_id, stmt, values, added, params) == 1
-                    if changed:
-                        insert_assets(s, added)
-                    claimed = _claim_in(s, then.worker_id, then.lease_seconds) if then else None
+                changed = rollup.tracked_update(s, job_id, stmt, values, added, params) == 1
+                if changed:
+                    insert_assets(s, added)
+                claimed = _claim_in(s, then.worker_id, then.lease_seconds) if then else None
             if then is not None:
                 then.job = claimed
             return changed
