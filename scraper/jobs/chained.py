@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Mapping, Sequence, Sized
+from collections.abc import Callable, Mapping, Sequence, Sized
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, TextClause, bindparam, column, text
+from sqlalchemy import Dialect, Engine, Table, TextClause, bindparam, column, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from scraper import rollup
@@ -76,17 +77,51 @@ def complete_and_claim(
     for i, asset in enumerate(assets):  # as `fence.fresh_copy` writes them, its time set now
         bound.update((f"a{i}_{c}", getattr(asset, c)) for c in _ASSET_COLUMNS)
         bound[f"a{i}_created_at"] = asset.created_at or utcnow()
-    statement = _statement(columns, "fence_token" in params, len(assets))
-    with _autocommit(_engine(factory)).connect() as conn:
-        row = conn.execute(statement, bound).first()
+    engine = _engine(factory)
+    driver = _driver_statement(engine.dialect, columns, "fence_token" in params, len(assets))
+    with _autocommit(engine).connect() as conn:
+        row = conn.exec_driver_sql(driver.sql, driver.bind(bound)).first()
     if row is None:  # neither written nor claimed
         return False, None
     changed = row[0] is not None  # the written job's status; NULL when the write was refused
-    next_job = row[1:]
-    if next_job[0] is None:  # its id
+    if row[1] is None:  # the claimed job's id
         return changed, None
-    claimed = SimpleNamespace(**dict(zip(_JOB_COLUMNS, next_job, strict=True)))
+    claimed = SimpleNamespace(**dict(zip(_JOB_COLUMNS, driver.load(row[1:]), strict=True)))
     return changed, JobRecord.from_row(claimed)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _DriverStatement:
+    """`_statement` compiled for a dialect, with its types' bind and result processors: run
+    with `exec_driver_sql` (its events and error handling kept), what SQLAlchemy's execution
+    of the text would do per statement, without its per-execution work (about 0.3 ms of CPU
+    a job: cache key, parameter and result-metadata handling)."""
+
+    sql: str
+    binds: Mapping[str, Callable[[Any], Any] | None]
+    results: Sequence[Callable[[Any], Any] | None]  # the claimed row's columns
+
+    def bind(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        out = {}
+        for name, process in self.binds.items():
+            value = values[name]
+            out[name] = process(value) if process is not None else value
+        return out
+
+    def load(self, row: Sequence[Any]) -> list[Any]:
+        return [p(v) if p is not None else v for p, v in zip(self.results, row, strict=True)]
+
+
+@functools.lru_cache(maxsize=64)
+def _driver_statement(
+    dialect: Dialect, columns: tuple[str, ...], token: bool, n_assets: int
+) -> _DriverStatement:
+    compiled = _statement(columns, token, n_assets).compile(dialect=dialect)
+    binds = {
+        name: param.type._cached_bind_processor(dialect) for name, param in compiled.binds.items()
+    }
+    results = [c.type._cached_result_processor(dialect, None) for c in _TABLE.columns]
+    return _DriverStatement(str(compiled), binds, results)
 
 
 _TABLE = cast(Table, ScrapeJob.__table__)
