@@ -98,6 +98,7 @@ def test_a_completing_write_claims_the_next_job_in_its_own_commit(runtime: Runti
     assert (then.job.status, then.job.locked_by, then.job.lease_token) == ("running", "w1", 1)
     assert runtime.store.get(first).status == "completed"
     stored = runtime.store.get(second)
+    assert then.job == stored  # every field as a read of the row gives it (times aware UTC)
     assert (stored.status, stored.locked_by, stored.attempts) == ("running", "w1", 1)
 
 
