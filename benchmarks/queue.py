@@ -7,9 +7,12 @@ Per database (a fresh `bench_…` database, dropped afterwards) and per number o
 processes: N `selftest` jobs with `max_content=1` are created first, then the workers start
 together and the clock runs until the last one is completed. Printed: jobs/s, the SQL
 statements and transactions the workers sent per job (counted in each worker process by a
-`before_cursor_execute` / `commit` / `rollback` listener on its engine), the pool's connection
-pings, the round trips these make (statements + pings + a BEGIN and a COMMIT per transaction),
-what one idle worker sends per second besides its housekeeping (heartbeat, lease renewal,
+`before_cursor_execute` / `commit` / `rollback` listener on its engine; a statement on a
+connection in autocommit is a transaction of its own, with no COMMIT), the pool's connection
+pings, the round trips these make (statements + pings + a BEGIN and a COMMIT per transaction
+that is not autocommitted), the CPU time the worker processes used per job and, on a local
+PostgreSQL, the CPU time of the database's backends per job (both from `/proc`), what one
+idle worker sends per second besides its housekeeping (heartbeat, lease renewal,
 rescue: the thread that does it is counted apart) and the pings, and the
 creation-to-claim latency of a job created while one worker waits (median of `--latency`
 jobs, `started_at - created_at`).
@@ -17,7 +20,7 @@ jobs, `started_at - created_at`).
 `--peer` runs the same no-op load through procrastinate (PostgreSQL only), from a separate
 virtual environment that has it (never a dependency of this project), and counts its
 statements (cursor executions) and transactions (commits, rollbacks, and statements on its
-autocommit listening connection) in its worker processes:
+autocommit connections) in its worker processes, and the same CPU times:
 
     python -m venv /tmp/procvenv && /tmp/procvenv/bin/pip install procrastinate 'psycopg[binary]'
     .venv/bin/python -m benchmarks.queue --peer /tmp/procvenv/bin/python
