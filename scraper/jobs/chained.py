@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import json
-import weakref
 from collections.abc import Callable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,7 +35,7 @@ from scraper.models import Asset, JobStatus, ScrapeJob, UTCDateTime, utcnow
 from scraper.rollup.inline import BEFORE, change_ctes
 
 MAX_ASSETS = 8  # more rows than this in a completing write: the statements one by one
-_AUTOCOMMIT: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_AUTOCOMMIT = "_scraper_autocommit"  # the engine's attribute holding its autocommit view
 
 
 def _engine(factory: sessionmaker[Session]) -> Engine:
@@ -47,9 +46,12 @@ def _engine(factory: sessionmaker[Session]) -> Engine:
 def _autocommit(engine: Engine) -> Engine:
     """The engine's view in autocommit (same pool: each connection is switched when checked
     out and back when returned, no round trip with psycopg), made once per engine."""
-    found = _AUTOCOMMIT.get(engine)
+    # On the engine itself, not in a dict of engines: the view refers to its engine, so a
+    # weak-keyed dict would keep every engine (and its pool) alive.
+    found: Engine | None = engine.__dict__.get(_AUTOCOMMIT)
     if found is None:
-        found = _AUTOCOMMIT[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+        found = engine.execution_options(isolation_level="AUTOCOMMIT")
+        setattr(engine, _AUTOCOMMIT, found)
     return found
 
 
