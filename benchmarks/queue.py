@@ -7,9 +7,12 @@ Per database (a fresh `bench_…` database, dropped afterwards) and per number o
 processes: N `selftest` jobs with `max_content=1` are created first, then the workers start
 together and the clock runs until the last one is completed. Printed: jobs/s, the SQL
 statements and transactions the workers sent per job (counted in each worker process by a
-`before_cursor_execute` / `commit` / `rollback` listener on its engine), the pool's connection
-pings, the round trips these make (statements + pings + a BEGIN and a COMMIT per transaction),
-what one idle worker sends per second besides its housekeeping (heartbeat, lease renewal,
+`before_cursor_execute` / `commit` / `rollback` listener on its engine; a statement on a
+connection in autocommit is a transaction of its own, with no COMMIT), the pool's connection
+pings, the round trips these make (statements + pings + a BEGIN and a COMMIT per transaction
+that is not autocommitted), the CPU time the worker processes used per job and, on a local
+PostgreSQL, the CPU time of the database's backends per job (both from `/proc`), what one
+idle worker sends per second besides its housekeeping (heartbeat, lease renewal,
 rescue: the thread that does it is counted apart) and the pings, and the
 creation-to-claim latency of a job created while one worker waits (median of `--latency`
 jobs, `started_at - created_at`).
@@ -17,7 +20,7 @@ jobs, `started_at - created_at`).
 `--peer` runs the same no-op load through procrastinate (PostgreSQL only), from a separate
 virtual environment that has it (never a dependency of this project), and counts its
 statements (cursor executions) and transactions (commits, rollbacks, and statements on its
-autocommit listening connection) in its worker processes:
+autocommit connections) in its worker processes, and the same CPU times:
 
     python -m venv /tmp/procvenv && /tmp/procvenv/bin/pip install procrastinate 'psycopg[binary]'
     .venv/bin/python -m benchmarks.queue --peer /tmp/procvenv/bin/python
@@ -87,37 +90,46 @@ def bench_database(dialect: str, workdir: Path) -> Iterator[str]:
 
 
 class Counts:
-    """Counters shared by the worker processes (statements, the housekeeper's, transactions,
-    pings)."""
+    """Counters shared by the worker processes (statements, the housekeeper's, transactions
+    with their BEGIN and COMMIT, autocommitted statements, pings)."""
 
     def __init__(self) -> None:
         self.statements: Synchronized[int] = CTX.Value("q", 0)  # type: ignore[assignment]
         self.heartbeats: Synchronized[int] = CTX.Value("q", 0)  # type: ignore[assignment]
         self.transactions: Synchronized[int] = CTX.Value("q", 0)  # type: ignore[assignment]
+        self.autocommits: Synchronized[int] = CTX.Value("q", 0)  # type: ignore[assignment]
         self.pings: Synchronized[int] = CTX.Value("q", 0)  # type: ignore[assignment]
 
-    def snapshot(self) -> tuple[int, int, int, int]:
-        values = self.statements, self.heartbeats, self.transactions, self.pings
+    def snapshot(self) -> tuple[int, int, int, int, int]:
+        values = self.statements, self.heartbeats, self.transactions, self.autocommits, self.pings
         return tuple(v.value for v in values)  # type: ignore[return-value]
 
 
-def _count_on(engine: Any, counts: Counts) -> None:
-    def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        with counts.statements.get_lock():
-            counts.statements.value += 1
-        if threading.current_thread().name == HOUSEKEEPER:
-            with counts.heartbeats.get_lock():
-                counts.heartbeats.value += 1
+def _add(counter: Synchronized[int]) -> None:
+    with counter.get_lock():
+        counter.value += 1
 
-    def transaction(_conn: Any) -> None:
-        with counts.transactions.get_lock():
-            counts.transactions.value += 1
+
+def _autocommit(conn: Any) -> bool:
+    return bool(conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT")
+
+
+def _count_on(engine: Any, counts: Counts) -> None:
+    def statement(conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        _add(counts.statements)
+        if threading.current_thread().name == HOUSEKEEPER:
+            _add(counts.heartbeats)
+        if _autocommit(conn):  # its own transaction, without a BEGIN or a COMMIT
+            _add(counts.autocommits)
+
+    def transaction(conn: Any) -> None:
+        if not _autocommit(conn):  # in autocommit, no COMMIT (or ROLLBACK) is sent
+            _add(counts.transactions)
 
     ping = engine.dialect.do_ping
 
     def counted_ping(dbapi_connection: Any) -> Any:  # a pool's ping is no cursor event
-        with counts.pings.get_lock():
-            counts.pings.value += 1
+        _add(counts.pings)
         return ping(dbapi_connection)
 
     engine.dialect.do_ping = counted_ping
@@ -185,7 +197,7 @@ def workers(settings: Settings, n: int, counts: Counts) -> Iterator[Any]:
     for _ in procs:
         ready.acquire()
     try:
-        yield go
+        yield go, [p.pid for p in procs]
     finally:
         go.set()
         done.set()
@@ -198,23 +210,89 @@ def throughput(url: str, workdir: Path, jobs: int, n_workers: int) -> dict[str, 
     reset(runtime)
     create_jobs(runtime, jobs)
     counts = Counts()
-    with workers(settings_for(url, workdir), n_workers, counts) as go:
+    server = ServerCPU(runtime)
+    with workers(settings_for(url, workdir), n_workers, counts) as (go, pids):
+        server.start()
+        cpu = cpu_seconds(pids)
         started = time.perf_counter()
         go.set()
+        polls = 0
         while completed(runtime) < jobs:
             time.sleep(0.02)
+            polls += 1
+            if polls % 10 == 0:
+                server.sample()
         elapsed = time.perf_counter() - started
-        statements, heartbeats, transactions, pings = counts.snapshot()
+        cpu = cpu_seconds(pids) - cpu
+        statements, heartbeats, transactions, autocommits, pings = counts.snapshot()
+        server_cpu = server.used()
     runtime.close()
-    return {
+    found = {
         "jobs/s": jobs / elapsed,
         "statements/job": statements / jobs,
-        "transactions/job": transactions / jobs,
+        # Each transaction: one with its BEGIN and COMMIT, or one statement in autocommit.
+        "transactions/job": (transactions + autocommits) / jobs,
         "pings/job": pings / jobs,
-        # What the server is sent: each transaction adds its BEGIN and COMMIT (or ROLLBACK).
+        # What the server is sent: a transaction adds its BEGIN and COMMIT (or ROLLBACK).
         "round trips/job": (statements + pings + 2 * transactions) / jobs,
         "housekeeping statements": heartbeats,
+        "worker CPU ms/job": cpu * 1000 / jobs,
     }
+    if server_cpu is not None:
+        found["server CPU ms/job"] = server_cpu * 1000 / jobs
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """The CPU time (user + system) local processes have used so far (Linux `/proc`; 0 for
+    one that is gone)."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+class ServerCPU:
+    """CPU used by the PostgreSQL backends of the benchmark's database (a local server; their
+    processes read from `/proc`), but for the one that watches the progress; None elsewhere.
+    Sampled while the jobs run too, so that a backend gone before the end still counts (up
+    to its last sample)."""
+
+    QUERY = (
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid()"
+    )
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.before: dict[int, float] = {}
+        self.seen: dict[int, float] = {}
+        self.local = runtime.engine.dialect.name == "postgresql" and Path("/proc").is_dir()
+
+    def _now(self) -> dict[int, float]:
+        with self.runtime.engine.connect() as conn:
+            pids = [int(pid) for pid in conn.scalars(text(self.QUERY))]
+        return {pid: cpu_seconds([pid]) for pid in pids}
+
+    def start(self) -> None:
+        if self.local:
+            self.before = self._now()
+            self.seen = dict(self.before)
+
+    def sample(self) -> None:
+        if self.local:
+            self.seen.update(self._now())
+
+    def used(self) -> float | None:
+        if not self.local:
+            return None
+        self.sample()
+        return sum(cpu - self.before.get(pid, 0.0) for pid, cpu in self.seen.items())
 
 
 def idle_and_latency(url: str, workdir: Path, samples: int, idle: float) -> dict[str, float]:
@@ -222,12 +300,12 @@ def idle_and_latency(url: str, workdir: Path, samples: int, idle: float) -> dict
     runtime = Runtime(settings_for(url, workdir))
     reset(runtime)
     counts = Counts()
-    with workers(settings_for(url, workdir), 1, counts) as go:
+    with workers(settings_for(url, workdir), 1, counts) as (go, _):
         go.set()
         time.sleep(1.0)  # its first beat and rescue
-        s0, h0, _, p0 = counts.snapshot()
+        s0, h0, _, _, p0 = counts.snapshot()
         time.sleep(idle)
-        s1, h1, _, p1 = counts.snapshot()
+        s1, h1, _, _, p1 = counts.snapshot()
         latencies = []
         for i in range(samples):
             time.sleep(0.2 + (i % 5) * 0.07)  # not in step with the poll
@@ -248,7 +326,7 @@ def idle_and_latency(url: str, workdir: Path, samples: int, idle: float) -> dict
 
 PEER = textwrap.dedent(
     """
-    import asyncio, multiprocessing as mp, sys, time
+    import asyncio, multiprocessing as mp, os, sys, time
     import procrastinate, psycopg
 
     DSN, JOBS, WORKERS = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -289,10 +367,26 @@ PEER = textwrap.dedent(
         count(counters)
         a = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=DSN))
         a.tasks = app.tasks
-        go.wait()
-        with a.open():
+        with a.open():  # connected before the clock starts, as ours are
+            go.wait()
             a.run_worker(wait=False, concurrency=1, install_signal_handlers=False,
                          delete_jobs="never", listen_notify=True)
+
+    def cpu(pids):
+        tick, total = os.sysconf("SC_CLK_TCK"), 0
+        for pid in pids:
+            try:
+                fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+            except OSError:
+                pass
+        return total / tick
+
+    def backends(conn):
+        pids = [r[0] for r in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()")]
+        return {pid: cpu([pid]) for pid in pids}
 
     if __name__ == "__main__":
         with app.open():
@@ -304,16 +398,26 @@ PEER = textwrap.dedent(
         for p in procs:
             p.start()
         time.sleep(2)
+        conn = psycopg.connect(DSN, autocommit=True)
+        pids = [p.pid for p in procs]
+        before, used = backends(conn), cpu(pids)
+        seen, polls = dict(before), 0
         start = time.perf_counter()
         go.set()
-        conn = psycopg.connect(DSN, autocommit=True)
         while conn.execute(
             "SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'"
         ).fetchone()[0] < JOBS:
             time.sleep(0.02)
+            polls += 1
+            if polls % 10 == 0:
+                seen.update(backends(conn))
         rate = JOBS / (time.perf_counter() - start)
+        used = cpu(pids) - used
+        seen.update(backends(conn))
+        server = sum(t - before.get(pid, 0.0) for pid, t in seen.items())
         statements, transactions = (c.value for c in counters)
-        print(rate, statements / JOBS, transactions / JOBS)
+        print(rate, statements / JOBS, transactions / JOBS, used * 1000 / JOBS,
+              server * 1000 / JOBS)
         for p in procs:
             p.terminate()
     """
@@ -337,8 +441,16 @@ def peer(python: str, workdir: Path, jobs: int, n_workers: int) -> dict[str, flo
     if run.returncode != 0:
         print(f"    peer failed: {run.stderr.strip().splitlines()[-1:]}")
         return None
-    rate, statements, transactions = map(float, run.stdout.strip().splitlines()[-1].split())
-    return {"jobs/s": rate, "statements/job": statements, "transactions/job": transactions}
+    rate, statements, transactions, cpu, server = map(
+        float, run.stdout.strip().splitlines()[-1].split()
+    )
+    return {
+        "jobs/s": rate,
+        "statements/job": statements,
+        "transactions/job": transactions,
+        "worker CPU ms/job": cpu,
+        "server CPU ms/job": server,
+    }
 
 
 def idle_connections(workdir: Path, n: int, seconds: float = 5.0) -> dict[str, float]:

@@ -471,24 +471,22 @@ class JobStore:
         """Run a guarded update of one job (`values` set, bound by `params`); True if it
         changed the row. The `assets` rows are inserted in the same transaction only if it
         did (the update's row lock fences them as `add_assets`' touch does); `then` claims
-        the next job in it."""
+        the next job in it (on PostgreSQL all of it one autocommitted statement:
+        `scraper.jobs.chained`)."""
 
         def write() -> bool:
             if then is not None:
                 then.job = None  # a try that does not commit claims nothing
+            if then is not None and chained.usable(self.Session, params, assets):  # one statement
+                claim = _claim_params(then.worker_id, then.lease_seconds, utcnow())
+                changed, then.job = chained.complete_and_claim(self.Session, params, assets, claim)
+                return changed
             with self.Session() as s, s.begin():
                 added = [fresh_copy(row) for row in assets]
-                if then is not None and chained.usable(s, params, added):  # one statement
-                    claim = _claim_statement("postgresql")
-                    claim_params = _claim_params(then.worker_id, then.lease_seconds, utcnow())
-                    changed, claimed = chained.complete_and_claim(
-                        s, job_id, stmt, params, added, claim, claim_params
-                    )
-                else:
-                    changed = rollup.tracked_update(s, job_id, stmt, values, added, params) == 1
-                    if changed:
-                        insert_assets(s, added)
-                    claimed = _claim_in(s, then.worker_id, then.lease_seconds) if then else None
+                changed = rollup.tracked_update(s, job_id, stmt, values, added, params) == 1
+                if changed:
+                    insert_assets(s, added)
+                claimed = _claim_in(s, then.worker_id, then.lease_seconds) if then else None
             if then is not None:
                 then.job = claimed
             return changed

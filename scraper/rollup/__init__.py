@@ -210,7 +210,7 @@ def _tracked_in_one(
 
 def record_change(s: Session, row: Sequence[Any], assets: Sequence[Asset] = ()) -> None:
     """Count a tracked write from the row it returned: the `STATE` before, then after (the
-    columns of `locked_before`'s RETURNING, first in a row that may hold more)."""
+    columns of `_locked_before`'s RETURNING)."""
     n = len(STATE)
     was = SimpleNamespace(**dict(zip(_STATE_NAMES, row[:n], strict=True)))
     now = SimpleNamespace(**dict(zip(_STATE_NAMES, row[n : 2 * n], strict=True)))
@@ -236,13 +236,6 @@ def _with_before(stmt: Update) -> Update:
 # `stmt` as `_tracked_in_one` runs it, and `stmt` returning the state after it
 _locked_before = _built_once(_with_before)
 _returning_state = _built_once(lambda stmt: stmt.returning(*STATE))
-
-
-def locked_before(stmt: Update) -> Update:
-    """A write built once (its values bound) as `tracked_update` runs it on PostgreSQL: the
-    row locked and read by a subquery (`tracked_job`), RETURNING its state before and after;
-    for a caller that runs it inside a larger statement and counts it with `record_change`."""
-    return _locked_before(stmt, True)
 
 
 @functools.cache

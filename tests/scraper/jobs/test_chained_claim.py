@@ -4,6 +4,7 @@ commit per job, with the completion's guarantees (fence, exactly once) kept."""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -16,11 +17,13 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from scraper import rollup
-from scraper.jobs import NewJob, chained, store
+from scraper.accounts import create_user
+from scraper.jobs import NewJob, chained
 from scraper.jobs.assets import asset_row
 from scraper.jobs.record import JobRecord
 from scraper.jobs.store import NextClaim
 from scraper.models import Asset, StatsRollup, utcnow
+from scraper.rollup import SLOT_START
 from scraper.runtime import Runtime
 from scraper.sources import MediaItem
 from scraper.sources.selftest import make_png
@@ -58,22 +61,44 @@ def heard(runtime: Runtime, name: str, thread: str | None = None) -> Iterator[li
         event.remove(runtime.engine, name, count)
 
 
-def commits(runtime: Runtime, thread: str | None = None) -> Any:
-    """The commits sent on the runtime's engine meanwhile (by `thread`, or by any)."""
-    return heard(runtime, "commit", thread)
+@contextmanager
+def transactions(runtime: Runtime, thread: str | None = None) -> Iterator[list[str]]:
+    """The transactions committed on the runtime's engine meanwhile (by `thread`, or by any):
+    each COMMIT, and each statement sent in autocommit (PostgreSQL's one-statement write)."""
+    seen: list[str] = []
+
+    def count(fired_by: str) -> None:
+        if thread is None or fired_by == thread:
+            seen.append(fired_by)
+
+    def committed(_conn: Any) -> None:
+        count(threading.current_thread().name)
+
+    def statement(conn: Any, *_args: Any) -> None:
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            count(threading.current_thread().name)
+
+    event.listen(runtime.engine, "commit", committed)
+    event.listen(runtime.engine, "before_cursor_execute", statement)
+    try:
+        yield seen
+    finally:
+        event.remove(runtime.engine, "commit", committed)
+        event.remove(runtime.engine, "before_cursor_execute", statement)
 
 
 def test_a_completing_write_claims_the_next_job_in_its_own_commit(runtime: Runtime) -> None:
     first, second = _create(runtime, "a"), _create(runtime, "b")
     held = _claimed(runtime, "w1")
     then = NextClaim("w1", 30)
-    with commits(runtime) as sent:
+    with transactions(runtime) as sent:
         assert runtime.store.complete(first, "w1", "done", held.lease_token, then=then)
     assert len(sent) == 1
     assert then.job is not None and then.job.id == second
     assert (then.job.status, then.job.locked_by, then.job.lease_token) == ("running", "w1", 1)
     assert runtime.store.get(first).status == "completed"
     stored = runtime.store.get(second)
+    assert then.job == stored  # every field as a read of the row gives it (times aware UTC)
     assert (stored.status, stored.locked_by, stored.attempts) == ("running", "w1", 1)
 
 
@@ -113,7 +138,7 @@ def test_a_busy_worker_commits_once_per_job(runtime: Runtime) -> None:
     quiet = Runtime(runtime.settings.model_copy(update={"poll_interval": 30.0}))  # no idle polls
     worker = Worker(quiet, downloader=None)
     try:
-        with commits(quiet, JOB_LOOP) as sent:
+        with transactions(quiet, JOB_LOOP) as sent:
             worker.start()
             try:
                 done = {"completed": len(ids)}
@@ -131,23 +156,23 @@ def test_a_busy_worker_commits_once_per_job(runtime: Runtime) -> None:
 def test_a_job_claimed_for_a_run_that_does_not_come_is_released(runtime: Runtime) -> None:
     first, second = _create(runtime, "a"), _create(runtime, "b")
     worker = Worker(runtime, downloader=None)
-    loop_commits: list[str] = []
 
-    def stop_at_the_completion(_conn: Any) -> None:
-        # The loop's first commit is its claim of `first`; the second completes it and claims
-        # `second`: the worker is asked to stop then, before it can run `second`.
-        if threading.current_thread().name == JOB_LOOP:
-            loop_commits.append("commit")
-            if len(loop_commits) == 2:
-                worker.request_stop()
+    def stop_at_the_completion(conn: Any, *_args: Any) -> None:
+        # The loop's first transaction is its claim of `first`; the second completes it and
+        # claims `second`: the worker is asked to stop then, before it can run `second`.
+        if len(loop) == 2:
+            worker.request_stop()
 
-    event.listen(runtime.engine, "commit", stop_at_the_completion)
-    try:
-        worker.start()
-        wait_until(lambda: worker.stopping, 30, "the worker to be asked to stop")
-        worker.stop()
-    finally:
-        event.remove(runtime.engine, "commit", stop_at_the_completion)
+    with transactions(runtime, JOB_LOOP) as loop:
+        event.listen(runtime.engine, "after_cursor_execute", stop_at_the_completion)
+        event.listen(runtime.engine, "commit", stop_at_the_completion)
+        try:
+            worker.start()
+            wait_until(lambda: worker.stopping, 30, "the worker to be asked to stop")
+            worker.stop()
+        finally:
+            event.remove(runtime.engine, "after_cursor_execute", stop_at_the_completion)
+            event.remove(runtime.engine, "commit", stop_at_the_completion)
     assert runtime.store.get(first).status == "completed"
     released = runtime.store.get(second)
     assert (released.status, released.locked_by, released.attempts) == ("pending", None, 0)
@@ -196,8 +221,8 @@ def test_a_chained_completion_records_its_assets_and_counts_them(runtime: Runtim
     assert _stored_sizes(runtime, first) == [100, 107, 170]
     assert runtime.store.get(first).status == "completed"
     assert _rollup_matches_rows(runtime)
-    if runtime.engine.dialect.name == "postgresql":  # the write, its assets and the claim; the
-        assert len(sent) == 2  # rollup's upsert
+    if runtime.engine.dialect.name == "postgresql":  # the write, its assets, their rollup
+        assert len(sent) == 1  # and the claim
 
 
 def test_a_refused_chained_completion_records_no_assets(runtime: Runtime) -> None:
@@ -215,11 +240,51 @@ def test_a_refused_chained_completion_records_no_assets(runtime: Runtime) -> Non
 
 
 def test_a_no_op_jobs_completing_statement_stays_in_psycopgs_cache() -> None:
-    """psycopg converts a statement of more than MAX_CACHED_STATEMENT_LENGTH characters again
-    on every execution: the one-statement completion of a job with one file stays under it."""
-    columns = ("downloaded", "finished_at", "lease_expires_at", "message", "progress")
-    columns += ("result", "status", "updated_at")
-    write = store._fenced_statement(columns, True)
-    statement = chained._statement(write, store._claim_statement("postgresql"), 1)
-    sql = str(statement.compile(dialect=postgresql.psycopg.dialect()))
-    assert len(sql) <= psycopg_queries.MAX_CACHED_STATEMENT_LENGTH
+    """psycopg converts a statement of more than MAX_CACHED_STATEMENT_LENGTH characters (or
+    MAX_CACHED_STATEMENT_PARAMS parameters) again on every execution, and never prepares it:
+    the one-statement completion of a job with one file stays under both."""
+    columns = ("bytes_downloaded", "downloaded", "finished_at", "lease_expires_at", "message")
+    columns += ("progress", "result", "status", "updated_at")
+    compiled = chained._statement(columns, True, 1).compile(dialect=postgresql.psycopg.dialect())
+    assert len(str(compiled)) <= psycopg_queries.MAX_CACHED_STATEMENT_LENGTH
+    assert len(compiled.params) <= psycopg_queries.MAX_CACHED_STATEMENT_PARAMS
+
+
+def test_a_chained_completion_counts_sources_users_and_slot_edges_as_the_rows_say(
+    runtime: Runtime,
+) -> None:
+    """The rollup change the one statement computes in SQL (the result's sources before and
+    after, the finish, the files, per user, at a slot's last microsecond) is what counting
+    the rows gives."""
+    owner = create_user(runtime.Session, "chained-owner", "a long password 1").id
+    edge = SLOT_START + (utcnow() - SLOT_START) // rollup.SLOT * rollup.SLOT - rollup.SLOT
+    for user_id, created in ((owner, edge - timedelta(microseconds=1)), (None, edge)):
+        record = JobRecord(
+            id=str(uuid.uuid4()),
+            query="q",
+            max_content=3,
+            safe_search=True,
+            enabled_sources=["selftest", "url"],
+            user_id=user_id,
+            created_at=created,
+            updated_at=created,
+        )
+        runtime.store.insert(record)
+        held = _claimed(runtime, "w1")
+        assert held.id == record.id
+        before = {"sources": {"selftest": {"found": 2, "stored": 1}, "gone": {"error": "down"}}}
+        assert runtime.store.progress(held.id, "w1", held.lease_token, result=before)
+        after = {
+            "sources": {
+                "selftest": {"found": 5, "stored": 3, "error": ""},
+                "url": {"found": 1, "stored": 0, "error": "refused"},
+            }
+        }
+        rows = _assets(held.id, [0, 7])
+        rows[1].created_at = edge  # the first microsecond of a slot
+        then = NextClaim("w1", 30)
+        assert runtime.store.complete(
+            held.id, "w1", "done", held.lease_token, assets=rows, then=then, result=after
+        )
+        assert then.job is None
+        assert _rollup_matches_rows(runtime)
