@@ -23,7 +23,7 @@ from healthchecks.remedy.common import (
     rows_or_none,
     sqlite_path,
 )
-from ops.schema.repair import hidden_tables
+from ops.schema.hidden import hidden_tables
 from scraper.models import Base
 
 

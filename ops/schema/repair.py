@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import Connection, Engine, MetaData, inspect, text
+from sqlalchemy import Connection, Engine, MetaData, inspect
 
 from ops.errors import ConstraintViolated, MigrationFailed, NotOnline
 from ops.schema.apply import Applier, has_rows, order_key
@@ -17,6 +16,7 @@ from ops.schema.blocking import Operation, assess
 from ops.schema.check import check_connection, connect
 from ops.schema.difference import Difference, Repair
 from ops.schema.execute import Runner, upgrade_with_retries
+from ops.schema.hidden import hidden_tables
 from ops.schema.lock import schema_lock
 from ops.schema.online import LARGE_TABLE_ROWS, server_of
 from ops.schema.reports import InitReport, MigrateReport, Refusal
@@ -323,36 +323,6 @@ def init_db(engine: Engine, metadata: MetaData, migrations: Migrations) -> InitR
             report.stamped = migrations.head()
         report.created = sorted(d.table for d in missing)
     return report
-
-
-@dataclass(frozen=True)
-class Hidden:
-    """Where a table that looks missing to this role really is, and whether the role may use
-    that schema (if it may, the schema is only not on its search_path)."""
-
-    schema: str
-    usable: bool
-
-
-def hidden_tables(engine: Engine, tables: Iterable[str]) -> dict[str, Hidden]:
-    """PostgreSQL: which of `tables` exist in a schema this role cannot use or does not search
-    (none of that name in sight). To this role they look missing."""
-    if engine.dialect.name != "postgresql":
-        return {}
-    with engine.connect() as conn:
-        found = conn.execute(
-            text(
-                "SELECT c.relname, min(n.nspname), "
-                "(array_agg(has_schema_privilege(n.oid, 'USAGE') ORDER BY n.nspname))[1] "
-                "FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(:tables) "
-                "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-                "GROUP BY c.relname HAVING NOT bool_or(pg_table_is_visible(c.oid))"
-            ),
-            {"tables": sorted(tables)},
-        ).all()
-    return {str(table): Hidden(str(schema), bool(usable)) for table, schema, usable in found}
 
 
 def auto_heal(engine: Engine, metadata: MetaData, migrations: Migrations) -> MigrateReport:

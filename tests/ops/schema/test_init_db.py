@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect, text
 
-from ops.schema.repair import Hidden, hidden_tables
+from ops.schema.hidden import Hidden, hidden_tables
 from scraper.db import make_engine
 from scraper.migrations.manage import check_schema, head_revision, init_db
 from scraper.models import Base
