@@ -1,0 +1,132 @@
+"""One idle worker per host polls and listens; the others wait on a lock, holding no connection.
+
+Idle workers that share a data directory (one host) elect a leader with an `flock` on
+`LOCK_NAME` there. The leader keeps its connection, listens for queued jobs (PostgreSQL) and
+polls, as every idle worker did before; a follower closes its connections and waits. When the
+leader claims its last free slot it lets go of the lock, and a follower blocked on it becomes
+leader and claims at once: a burst of jobs spreads one handover (a connect and a claim) at a
+time, and a host's idle fleet costs the database one connection and one poller.
+
+flock locks belong to the open file description: each `Election` opens the file itself, so
+two workers in one process elect as two processes do, and the kernel lets go of a dead
+process's lock (even after SIGKILL). The blocking `flock` runs in a daemon thread, which never
+keeps a stopping process alive. Only a started worker creates the file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = ".idle-worker.lock"
+
+
+class Election:
+    """This worker's part in its host's election: `leading` while it holds the lock.
+
+    The worker says whether it `want`s to lead (it has a free job slot); `on_lead` runs once
+    it leads, `on_follow` once it waits behind another leader.
+    """
+
+    def __init__(
+        self, data_dir: Path, on_lead: Callable[[], None], on_follow: Callable[[], None]
+    ) -> None:
+        self.path = data_dir / LOCK_NAME
+        self._on_lead = on_lead
+        self._on_follow = on_follow
+        self._cond = threading.Condition()
+        self._fd: int | None = None
+        self._wanted = False
+        self._closed = False
+        self.leading = False
+
+    def start(self) -> None:
+        """Open the lock file; when it cannot be opened, lead alone (poll, as before)."""
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            log.warning("no election of idle workers (%s): this worker polls on its own", exc)
+            self._lead_alone()
+            return
+        threading.Thread(target=self._run, name="worker-election", daemon=True).start()
+
+    def want(self, wanted: bool) -> None:
+        """Want to lead (a free slot) or not (every slot busy: the lock goes to a follower).
+
+        Wanting tries the lock at once, in the caller's thread: a worker whose chain of jobs
+        ended on a host with no leader leads again without closing its connection first."""
+        led = False
+        with self._cond:
+            if wanted == self._wanted or self._closed:
+                return
+            self._wanted = wanted
+            if wanted and not self.leading and self._fd is not None:
+                try:
+                    led = self.leading = self._flock(fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError as exc:  # no locks here (ENOLCK): poll, as before
+                    log.warning("no election of idle workers (%s): polling on its own", exc)
+                    led = self.leading = True
+            self._cond.notify_all()
+        if led:
+            self._on_lead()
+
+    def close(self) -> None:
+        """Let go of the lock (a thread blocked on it lets go as soon as it gets it)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        assert self._fd is not None
+        try:
+            while self._next_wait():
+                self._on_follow()
+                if not self._flock(fcntl.LOCK_EX):  # blocks until the leader lets go
+                    return
+                with self._cond:
+                    if self._closed:
+                        return
+                    self.leading = True
+                self._on_lead()
+        except Exception:  # noqa: BLE001 - a broken election must not stop the claims
+            log.warning("the election of idle workers failed: leading alone", exc_info=True)
+            self._lead_alone()
+        finally:
+            with self._cond:
+                fd, self._fd = self._fd, None
+            os.close(fd)  # lets go of the lock
+
+    def _next_wait(self) -> bool:
+        """Wait for a change; let go of the lock when no longer wanted. True when this worker
+        must wait behind another leader, False when the election closes."""
+        with self._cond:
+            while True:
+                self._cond.wait_for(lambda: self._closed or self._wanted != self.leading)
+                if self._closed:
+                    self.leading = False
+                    return False
+                if not self.leading:
+                    return True
+                self.leading = False
+                self._flock(fcntl.LOCK_UN)
+
+    def _flock(self, operation: int) -> bool:
+        """True when `operation` took effect; False when the lock is held elsewhere."""
+        assert self._fd is not None
+        try:
+            fcntl.flock(self._fd, operation)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _lead_alone(self) -> None:
+        with self._cond:
+            self.leading = True
+            self._wanted = True
+        self._on_lead()

@@ -1,0 +1,84 @@
+"""Idle workers of one host elect one leader by an flock on a file of their data directory."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scraper.worker.election import LOCK_NAME, Election
+from tests.plugins.waiting import wait_until
+
+
+class Candidate:
+    """An election with what its callbacks saw: how often it was told to lead and follow."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.led = threading.Event()
+        self.followed = threading.Event()
+        self.election = Election(data_dir, self.led.set, self.followed.set)
+
+
+@pytest.fixture
+def candidates(tmp_path: Path) -> Iterator[list[Candidate]]:
+    made = [Candidate(tmp_path) for _ in range(3)]
+    yield made
+    for c in made:
+        c.election.close()
+
+
+def leaders(candidates: list[Candidate]) -> list[int]:
+    return [i for i, c in enumerate(candidates) if c.election.leading]
+
+
+def test_one_of_several_workers_leads_and_the_others_follow(
+    candidates: list[Candidate], tmp_path: Path
+) -> None:
+    for c in candidates:
+        c.election.start()
+        c.election.want(True)
+    assert leaders(candidates) == [0]  # the first asks, the lock is free: it leads at once
+    assert candidates[0].led.is_set()
+    for c in candidates[1:]:
+        wait_until(c.followed.is_set, 2, "the followers to follow")
+        assert not c.led.is_set()
+    assert (tmp_path / LOCK_NAME).exists()
+
+
+def test_a_leader_that_wants_no_more_hands_over_to_one_follower(
+    candidates: list[Candidate],
+) -> None:
+    for c in candidates:
+        c.election.start()
+        c.election.want(True)
+    for c in candidates[1:]:
+        wait_until(c.followed.is_set, 2, "the followers to follow")
+    candidates[0].election.want(False)  # its every slot is busy
+    wait_until(lambda: len(leaders(candidates)) == 1 and leaders(candidates) != [0], 2, "a new one")
+    assert sum(c.led.is_set() for c in candidates[1:]) == 1
+    candidates[0].election.want(True)  # free again: it waits behind the new leader
+    wait_until(candidates[0].followed.is_set, 2, "the old leader to follow")
+    assert len(leaders(candidates)) == 1 and not candidates[0].election.leading
+
+
+def test_a_closed_leader_lets_go_and_a_follower_leads(candidates: list[Candidate]) -> None:
+    first, second, _ = candidates
+    for c in (first, second):
+        c.election.start()
+        c.election.want(True)
+    wait_until(second.followed.is_set, 2, "the second to follow")
+    first.election.close()
+    wait_until(second.led.is_set, 2, "the second to lead")
+    assert second.election.leading and not first.election.leading
+
+
+def test_a_worker_that_cannot_open_the_lock_file_leads_alone(tmp_path: Path) -> None:
+    alone = Candidate(tmp_path / "missing")  # no such directory: no lock file
+    alone.election.start()
+    assert alone.election.leading and alone.led.is_set()
+    alone.election.want(True)
+    alone.election.want(False)
+    assert alone.election.leading  # polls as every worker did before
+    assert not (tmp_path / "missing").exists()
