@@ -182,9 +182,10 @@ class Worker:
 
     def _loop_jobs(self) -> None:
         while not self._stop.is_set():
+            if not self._has_chained():
+                self._occupied(False)  # free: lead (and claim now), or wait behind the leader
             rung = self.wakeup.generation  # a job queued while claiming is not missed
             if not self._has_chained():
-                self._occupied(False)  # free: lead, or wait behind the leader
                 if not self.election.leading:
                     self._let_go()
                     self.wakeup.wait(rung, self.settings.poll_interval)  # rung on leading
