@@ -15,16 +15,22 @@ keeps a stopping process alive. Only a started worker creates the file.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".idle-worker.lock"
+# The host's one slot for a follower's brief connection (its beat, its last beat at shutdown):
+# a fleet stopped or started at once connects one follower at a time, not all of them.
+SLOT_NAME = ".idle-worker-connect.lock"
+SLOT_POLL = 0.005  # seconds between two tries of the slot
 
 
 class Election:
@@ -81,6 +87,32 @@ class Election:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def connect_slot(self, timeout: float) -> Iterator[bool]:
+        """Hold the host's slot for an idle follower's brief connection, waited for up to
+        `timeout` seconds; yields whether it was got (after the timeout the caller goes on
+        without it: a database slow to answer one follower must not stall the others)."""
+        try:
+            fd = os.open(self.path.with_name(SLOT_NAME), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+        except OSError:
+            yield False
+            return
+        try:
+            deadline = time.monotonic() + timeout
+            while not (got := self._try(fd)) and time.monotonic() < deadline:
+                time.sleep(SLOT_POLL)
+            yield got
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _try(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 
     def _run(self) -> None:
         assert self._fd is not None

@@ -52,6 +52,8 @@ CLAIM_RETRY_CAP = 3.0
 STORAGE_CHECK_SECONDS = 5.0
 # An idle follower beats this many times per heartbeat freshness window (`fresh_within`).
 FOLLOWER_BEATS_PER_WINDOW = 4
+# Seconds a stopping follower waits for the host's connect slot before it beats without it.
+STOPPING_SLOT_WAIT = 2.0
 
 
 def default_worker_id() -> str:
@@ -140,7 +142,10 @@ class Worker:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self.wakeup.close()
-        self._safe_beat("stopped")
+        if self._quiet():  # its last beat takes its turn with the host's other followers
+            self._follower_beat("stopped", STOPPING_SLOT_WAIT)
+        else:
+            self._safe_beat("stopped")
         with log_context(worker=self.id):
             log.info("worker %s stopped", self.id)
 
@@ -422,14 +427,19 @@ class Worker:
                 beaten_at = last_beat
             elif now - beaten_at < follower_beat:
                 last_beat = now  # waiting on purpose, not an outage
-            else:  # no lease to renew, nothing to rescue: its row alone, now and then
-                with self._turn:
-                    beaten = self._safe_beat("running")
-                if beaten:
-                    last_beat = beaten_at = now
+            elif self._follower_beat("running", interval):  # its row alone, now and then
+                last_beat = beaten_at = now
             self._let_go()
             if self._stop.wait(interval) and not self._held:
                 return
+
+    def _follower_beat(self, state: str, wait: float) -> bool:
+        """Beat as an idle follower: connect in the host's slot, beat, and close again before
+        letting go of the slot; False when the database did not take it."""
+        with self.election.connect_slot(wait), self._turn:
+            beaten = self._safe_beat(state)
+            self._let_go()
+        return beaten
 
     def _keep_house(
         self, last_rescue: float, last_beat: float, quiet_until: float

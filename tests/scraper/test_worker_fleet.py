@@ -64,19 +64,30 @@ def beating(runtime: Runtime) -> int:
         return int(conn.scalar(text("SELECT count(*) FROM worker_heartbeats")) or 0)
 
 
+FLEET_SESSIONS = text(
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND application_name = :app"
+)
+
+
 def sessions(runtime: Runtime) -> int:
     """The fleet's sessions on the database now."""
     with create_engine(runtime.settings.database_url, poolclass=NullPool).connect() as conn:
-        return int(
-            conn.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND application_name = :app"
-                ),
-                {"app": FLEET_APP},
-            )
-            or 0
-        )
+        return int(conn.scalar(FLEET_SESSIONS, {"app": FLEET_APP}) or 0)
+
+
+def sessions_while(runtime: Runtime, busy: Callable[[], bool]) -> list[int]:
+    """The fleet's sessions, sampled on one autocommit connection (each sample a fresh
+    snapshot) as often as it answers, while `busy()`."""
+    engine = create_engine(
+        runtime.settings.database_url, poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
+    counts = []
+    with engine.connect() as conn:
+        while busy():
+            counts.append(int(conn.scalar(FLEET_SESSIONS, {"app": FLEET_APP}) or 0))
+    engine.dispose()
+    return counts
 
 
 def leader_pid(runtime: Runtime) -> int | None:
@@ -124,6 +135,15 @@ def test_ten_idle_worker_processes_hold_one_connection_and_share_a_burst(
     assert len(claimers(procs)) >= 3, claimers(procs)
     time.sleep(1.0)  # the burst's workers are idle again: followers close their connections
     assert max(sessions(runtime) for _ in range(5)) <= 3
+
+    for proc in procs:  # a fleet stopped at once: the followers' last beats take turns
+        proc.send_signal(signal.SIGTERM)
+    stopping = sessions_while(runtime, lambda: any(p.poll() is None for p in procs))
+    assert [p.wait(30) for p in procs] == [0] * len(procs)
+    assert max(stopping) <= 3, stopping
+    with runtime.engine.connect() as conn:
+        states = conn.scalars(text("SELECT state FROM worker_heartbeats")).all()
+    assert states == ["stopped"] * len(procs)
 
 
 def settled(runtime: Runtime) -> None:
