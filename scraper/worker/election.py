@@ -91,12 +91,12 @@ class Election:
     @contextlib.contextmanager
     def connect_slot(self, timeout: float) -> Iterator[bool]:
         """Hold the host's slot for an idle follower's brief connection, waited for up to
-        `timeout` seconds; yields whether it was got (after the timeout the caller goes on
-        without it: a database slow to answer one follower must not stall the others)."""
+        `timeout` seconds; yields whether it was got (if not, the caller connects later or
+        not at all: the host's followers never connect all at once)."""
         try:
             fd = os.open(self.path.with_name(SLOT_NAME), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
-        except OSError:
-            yield False
+        except OSError:  # no slot to share (a read-only data directory): connect, as before
+            yield True
             return
         try:
             deadline = time.monotonic() + timeout

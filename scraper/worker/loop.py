@@ -52,8 +52,9 @@ CLAIM_RETRY_CAP = 3.0
 STORAGE_CHECK_SECONDS = 5.0
 # An idle follower beats this many times per heartbeat freshness window (`fresh_within`).
 FOLLOWER_BEATS_PER_WINDOW = 4
-# Seconds a stopping follower waits for the host's connect slot before it beats without it.
-STOPPING_SLOT_WAIT = 2.0
+# Seconds a stopping follower waits for the host's connect slot to write its last beat
+# (`stopped`); without the slot it leaves its row to go stale.
+STOPPING_SLOT_WAIT = 5.0
 
 
 def default_worker_id() -> str:
@@ -435,8 +436,12 @@ class Worker:
 
     def _follower_beat(self, state: str, wait: float) -> bool:
         """Beat as an idle follower: connect in the host's slot, beat, and close again before
-        letting go of the slot; False when the database did not take it."""
-        with self.election.connect_slot(wait), self._turn:
+        letting go of the slot; False when the database did not take it, or when the slot
+        stayed busy `wait` seconds (the next round beats; at shutdown the row goes stale)."""
+        with self.election.connect_slot(wait) as got, self._turn:
+            if not got:
+                log.debug("no beat: the host's followers were connecting for %.0f s", wait)
+                return False
             beaten = self._safe_beat(state)
             self._let_go()
         return beaten
