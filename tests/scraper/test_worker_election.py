@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
+from scraper.jobs import NewJob
+from scraper.runtime import Runtime
+from scraper.worker import Worker
 from scraper.worker.election import LOCK_NAME, Election
 from tests.plugins.waiting import wait_until
 
@@ -82,3 +88,38 @@ def test_a_worker_that_cannot_open_the_lock_file_leads_alone(tmp_path: Path) -> 
     alone.election.want(False)
     assert alone.election.leading  # polls as every worker did before
     assert not (tmp_path / "missing").exists()
+
+
+def test_idle_followers_send_nothing_while_the_leader_polls_and_all_share_a_burst(
+    runtime: Runtime,
+) -> None:
+    """Three idle workers on one data directory, polling every 50 ms: the leader alone sends
+    statements (its polls); the followers none, between their rare beats. A burst of jobs is
+    done by them all together."""
+    settings = runtime.settings.model_copy(update={"poll_interval": 0.05, "lease_seconds": 3})
+    runtimes = [Runtime(settings, pre_ping=False, kept_connections=1) for _ in range(3)]
+    workers = [Worker(rt, downloader=None) for rt in runtimes]
+    for worker in workers:
+        worker.start()
+    try:
+        wait_until(lambda: sum(w.election.leading for w in workers) == 1, 5, "one leader")
+        time.sleep(0.5)  # every worker's first beat is done
+        sent = [0] * len(workers)
+        for i, rt in enumerate(runtimes):
+            event.listen(rt.engine, "before_cursor_execute", partial(_count, sent, i))
+        leader = next(i for i, w in enumerate(workers) if w.election.leading)
+        time.sleep(1.0)
+        assert sent[leader] >= 5 and sum(sent) == sent[leader], sent
+        ids = [runtime.jobs.create(NewJob(query=f"b{i}", max_content=1)).id for i in range(6)]
+        done = {"completed": len(ids)}
+        wait_until(lambda: runtime.store.count_by_status() == done, 15, "the burst")
+        assert sum(1 for w in workers if w.jobs_done) >= 2, [w.jobs_done for w in workers]
+    finally:
+        for worker in workers:
+            worker.stop()
+        for rt in runtimes:
+            rt.close()
+
+
+def _count(sent: list[int], i: int, *_args: object) -> None:
+    sent[i] += 1
