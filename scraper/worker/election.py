@@ -31,6 +31,9 @@ LOCK_NAME = ".idle-worker.lock"
 # a fleet stopped or started at once connects one follower at a time, not all of them.
 SLOT_NAME = ".idle-worker-connect.lock"
 SLOT_POLL = 0.005  # seconds between two tries of the slot
+# A follower stands in for a leader that stopped polling (SIGSTOP, a hung thread) while it
+# holds this lock: one stand-in per host, not every follower at once.
+STAND_IN_NAME = ".idle-worker-stand-in.lock"
 
 
 class Election:
@@ -48,6 +51,7 @@ class Election:
         self._on_follow = on_follow
         self._cond = threading.Condition()
         self._fd: int | None = None
+        self._stand_in: int | None = None  # the stand-in lock's descriptor while standing in
         self._wanted = False
         self._closed = False
         self.leading = False
@@ -79,7 +83,10 @@ class Election:
                     log.warning("no election of idle workers (%s): polling on its own", exc)
                     led = self.leading = True
             self._cond.notify_all()
+        if not wanted:
+            self.stand_down()  # busy: another follower may stand in
         if led:
+            self.alive()
             self._on_lead()
 
     def close(self) -> None:
@@ -87,6 +94,55 @@ class Election:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        self.stand_down()
+
+    def alive(self) -> None:
+        """Say the leader polls: it touches the lock file (followers read its age)."""
+        fd = self._fd
+        if self.leading and fd is not None:
+            with contextlib.suppress(OSError):
+                os.utime(fd)
+
+    def stands_in(self, stale_after: float) -> bool:
+        """True while this follower claims in place of a leader that has not polled for
+        `stale_after` seconds (it holds the lock but is stopped or hung); one follower of the
+        host at a time, until the leader polls again or dies (then a follower leads)."""
+        fd = self._fd
+        if self.leading or fd is None:
+            return False
+        try:
+            stale = time.time() - os.fstat(fd).st_mtime > stale_after
+        except OSError:
+            stale = False
+        if not stale:
+            self.stand_down()
+            return False
+        with self._cond:  # the worker's job loops ask at once
+            if self._stand_in is None:
+                self._stand_in = self._take(self.path.with_name(STAND_IN_NAME))
+                if self._stand_in is not None:
+                    log.warning(
+                        "the idle leader has not polled for %.0f s: standing in", stale_after
+                    )
+            return self._stand_in is not None
+
+    def stand_down(self) -> None:
+        """Stop standing in (the leader is back, or this worker is busy or stopping)."""
+        with self._cond:
+            fd, self._stand_in = self._stand_in, None
+        if fd is not None:
+            os.close(fd)
+
+    def _take(self, path: Path) -> int | None:
+        """The descriptor of `path` locked by this worker, or None (held elsewhere)."""
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+        except OSError:
+            return None
+        if self._try(fd):
+            return fd
+        os.close(fd)
+        return None
 
     @contextlib.contextmanager
     def connect_slot(self, timeout: float) -> Iterator[bool]:
@@ -125,6 +181,7 @@ class Election:
                     if self._closed:
                         return
                     self.leading = True
+                self.alive()  # its predecessor's last touch may be old
                 self._on_lead()
         except Exception:  # noqa: BLE001 - a broken election must not stop the claims
             log.warning("the election of idle workers failed: leading alone", exc_info=True)

@@ -52,6 +52,9 @@ CLAIM_RETRY_CAP = 3.0
 STORAGE_CHECK_SECONDS = 5.0
 # An idle follower beats this many times per heartbeat freshness window (`fresh_within`).
 FOLLOWER_BEATS_PER_WINDOW = 4
+# A follower stands in for a leader whose last poll is older than this many polls (seconds).
+STAND_IN_POLLS = 10
+STAND_IN_AFTER = 5.0
 # Seconds a stopping follower waits for the host's connect slot to write its last beat
 # (`stopped`); without the slot it leaves its row to go stale.
 STOPPING_SLOT_WAIT = 5.0
@@ -91,6 +94,8 @@ class Worker:
         # Free loops claim only while this worker leads its host's idle workers.
         self.election = Election(self.settings.data_dir, self._lead, self._follow)
         self._busy_loops = 0  # job loops with a job in hand (or chained)
+        # A leader that has not polled for this long is stopped or hung: a follower stands in.
+        self._stale_after = max(STAND_IN_AFTER, STAND_IN_POLLS * self.settings.poll_interval)
         self._busy_lock = threading.Lock()
         self._storage_ok_until = float("-inf")
         # Claims and housekeeping take turns: an idle worker's statements never overlap, so
@@ -192,7 +197,8 @@ class Worker:
                 self._occupied(False)  # free: lead (and claim now), or wait behind the leader
             rung = self.wakeup.generation  # a job queued while claiming is not missed
             if not self._has_chained():
-                if not self.election.leading:
+                self.election.alive()
+                if not self.election.leading and not self.election.stands_in(self._stale_after):
                     self._let_go()
                     self.wakeup.wait(rung, self.settings.poll_interval)  # rung on leading
                     continue

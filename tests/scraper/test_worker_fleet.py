@@ -35,7 +35,7 @@ pytestmark = [
 FLEET_APP = "scraper-fleet"  # the fleet's sessions, told apart from the test's
 POLL = 3.0
 
-Fleet = Callable[[int], list[subprocess.Popen[bytes]]]
+Fleet = Callable[..., list[subprocess.Popen[bytes]]]
 
 
 @pytest.fixture
@@ -47,11 +47,11 @@ def fleet(runtime: Runtime, spawn: Spawn) -> Iterator[Fleet]:
         url.render_as_string(hide_password=False),
         runtime.settings.data_dir,
         SCRAPER_AUTO_HEAL="off",
-        SCRAPER_POLL_INTERVAL=str(POLL),
     )
 
-    def start(n: int) -> list[subprocess.Popen[bytes]]:
-        procs = [spawn("worker", env=env, log_name="worker") for _ in range(n)]
+    def start(n: int, poll: float = POLL) -> list[subprocess.Popen[bytes]]:
+        polling = env | {"SCRAPER_POLL_INTERVAL": str(poll)}
+        procs = [spawn("worker", env=polling, log_name="worker") for _ in range(n)]
         wait_until(lambda: beating(runtime) >= n, 120, f"{n} workers to beat")
         wait_until(lambda: leader_pid(runtime) is not None, 10, "a leader")
         return procs
@@ -178,3 +178,30 @@ def test_a_sigkilled_leader_hands_over_and_a_killed_listener_costs_one_poll(
     assert claimed_within(runtime, POLL + 1.5) < POLL + 1.5
     settled(runtime)
     assert claimed_within(runtime, 1.5) < 1.5  # listening again
+
+
+def test_a_stopped_leader_is_stood_in_for_until_it_polls_again(
+    runtime: Runtime, fleet: Fleet
+) -> None:
+    """A leader alive but not polling (SIGSTOP, a hung thread) keeps the lock: after ten of its
+    polls (at least 5 s) one follower claims in its place; once it runs again, it leads."""
+    procs = fleet(3, poll=0.5)
+    leader = leader_pid(runtime)
+    assert leader is not None
+    os.kill(leader, signal.SIGSTOP)
+    try:
+        assert claimed_within(runtime, 10.0) < 10.0
+        settled(runtime)
+        assert claimed_within(runtime, 2.0) < 2.0  # a stand-in goes on polling
+        stood_in = stand_ins(procs)
+        assert stood_in >= 1
+    finally:
+        os.kill(leader, signal.SIGCONT)
+    assert leader_pid(runtime) == leader
+    settled(runtime)
+    assert claimed_within(runtime, 1.5) < 1.5
+    assert stand_ins(procs) == stood_in  # the leader polls again: nobody stands in
+
+
+def stand_ins(procs: list[subprocess.Popen[bytes]]) -> int:
+    return sum(p.log_path.read_text().count("standing in") for p in procs)  # type: ignore[attr-defined]
