@@ -11,6 +11,9 @@ flock locks belong to the open file description: each `Election` opens the file 
 two workers in one process elect as two processes do, and the kernel lets go of a dead
 process's lock (even after SIGKILL). The blocking `flock` runs in a daemon thread, which never
 keeps a stopping process alive. Only a started worker creates the file.
+
+The leader touches the file as it polls; a leader that stopped polling while alive (SIGSTOP,
+a hung thread) is stood in for by one follower (`stands_in`), so a host never stops claiming.
 """
 
 from __future__ import annotations
