@@ -129,6 +129,11 @@ class Election:
                     )
             return self._stand_in is not None
 
+    @property
+    def standing_in(self) -> bool:
+        """True while this follower claims in place of a stopped leader (`stands_in`)."""
+        return self._stand_in is not None
+
     def stand_down(self) -> None:
         """Stop standing in (the leader is back, or this worker is busy or stopping)."""
         with self._cond:

@@ -244,8 +244,12 @@ class Worker:
             self.runtime.close_idle_connections()
 
     def _quiet(self) -> bool:
-        """An idle follower: no job in hand, not leading; it only beats now and then."""
-        return not self.election.leading and not self._held and not self._busy_loops
+        """An idle follower: no job in hand, neither leading nor standing in for the leader;
+        it only beats now and then."""
+        election = self.election
+        if election.leading or election.standing_in:
+            return False
+        return not self._held and not self._busy_loops
 
     # -- chained claims: a busy job loop claims its next job in the completing transaction --
 
