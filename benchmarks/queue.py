@@ -348,10 +348,49 @@ FLEET_STATS = text(
     "SELECT xact_commit + xact_rollback, sessions FROM pg_stat_database"
     " WHERE datname = current_database()"
 )
+SAMPLER = "bench-sampler"  # the application_name of the bench's watching connections
 FLEET_SESSIONS = text(
     "SELECT count(*) FROM pg_stat_activity"
-    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    f" WHERE datname = current_database() AND application_name <> '{SAMPLER}'"
 )
+
+
+def sampling_engine(url: str) -> Any:
+    """An autocommit engine whose sessions FLEET_SESSIONS leaves out."""
+    return create_engine(
+        url,
+        poolclass=NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"application_name": SAMPLER},
+    )
+
+
+class Peaks:
+    """The most sessions seen while a phase lasts (start-up, stop), sampled every 20 ms by a
+    thread on its own autocommit connection (not counted); it samples nothing
+    between phases, so the idle window's transactions are the fleet's."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = sampling_engine(url)
+        self.phase: str | None = None
+        self.peaks: dict[str, int] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        with self.engine.connect() as conn:
+            while not self._done.is_set():
+                phase = self.phase
+                if phase is not None:
+                    seen = int(conn.scalar(FLEET_SESSIONS) or 0)
+                    self.peaks[phase] = max(self.peaks.get(phase, 0), seen)
+                time.sleep(0.02)
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join(5)
+        self.engine.dispose()
 
 
 def idle_connections(
@@ -368,6 +407,8 @@ def idle_connections(
         Base.metadata.create_all(runtime.engine)
         env = dict(os.environ, SCRAPER_DATABASE_URL=url, SCRAPER_DATA_DIR=str(workdir / "data"))
         env.update(SCRAPER_AUTO_HEAL="off", PYTHONUNBUFFERED="1")
+        peaks = Peaks(url)
+        peaks.phase = "start-up"
         procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "scraper.cli", "worker"],
@@ -377,7 +418,7 @@ def idle_connections(
             )
             for _ in range(n)
         ]
-        sampler = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        sampler = sampling_engine(url)
         try:
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
@@ -388,6 +429,7 @@ def idle_connections(
                 time.sleep(0.5)
             runtime.close()  # from here on the bench's own pool holds nothing
             time.sleep(5.0)  # the start-up's connections close
+            peaks.phase = None
             # Each statement of the autocommit sampler is a transaction of its own (the stats
             # of one transaction are a snapshot: a long one would sample one moment).
             found: dict[str, float] = {}
@@ -412,10 +454,14 @@ def idle_connections(
                 found["claim latency max ms"] = max(latencies)
         finally:
             sampler.dispose()
-            for p in procs:
+            peaks.phase = "stop"
+            for p in procs:  # all at once, as a deploy stops a fleet
                 p.terminate()
             for p in procs:
                 p.wait(60)
+            peaks.close()
+    found["sessions max at start-up (the bench's own one included)"] = peaks.peaks["start-up"]
+    found["sessions max while all stop"] = peaks.peaks.get("stop", 0)
     return found
 
 
