@@ -25,10 +25,13 @@ autocommit connections) in its worker processes, and the same CPU times:
     python -m venv /tmp/procvenv && /tmp/procvenv/bin/pip install procrastinate 'psycopg[binary]'
     .venv/bin/python -m benchmarks.queue --peer /tmp/procvenv/bin/python
 
-`--idle-workers N` starts N real `scraper worker` processes (PostgreSQL, poll and heartbeat
-at their defaults), waits until each has beaten, and counts the database's sessions in
-`pg_stat_activity` for a few seconds: connections per idle worker process. On a server other
-people use, keep N below its free connection slots.
+`--idle-workers N` starts N real `scraper worker` processes sharing one data directory (one
+host; PostgreSQL, poll and heartbeat at their defaults), waits until each has beaten, and
+watches the database for `--fleet-seconds`: its sessions in `pg_stat_activity` (connections
+per idle worker process), and the transactions and connects per second the idle fleet costs
+(`pg_stat_database`); then the creation-to-claim latency of `--latency` jobs created one at a
+time while the fleet idles. On a server other people use, keep N below its free connection
+slots (the fleet's start-up connects each process for a moment).
 
 A constant-work request (a fixed CPU loop) is timed first, so that numbers taken
 on a loaded machine can be compared with numbers taken on another day.
@@ -453,8 +456,62 @@ def peer(python: str, workdir: Path, jobs: int, n_workers: int) -> dict[str, flo
     }
 
 
-def idle_connections(workdir: Path, n: int, seconds: float = 5.0) -> dict[str, float]:
-    """`n` idle `scraper worker` processes on a fresh PostgreSQL database: its sessions."""
+FLEET_STATS = text(
+    "SELECT xact_commit + xact_rollback, sessions FROM pg_stat_database"
+    " WHERE datname = current_database()"
+)
+SAMPLER = "bench-sampler"  # the application_name of the bench's watching connections
+FLEET_SESSIONS = text(
+    "SELECT count(*) FROM pg_stat_activity"
+    f" WHERE datname = current_database() AND application_name <> '{SAMPLER}'"
+)
+
+
+def sampling_engine(url: str) -> Any:
+    """An autocommit engine whose sessions FLEET_SESSIONS leaves out."""
+    return create_engine(
+        url,
+        poolclass=NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"application_name": SAMPLER},
+    )
+
+
+class Peaks:
+    """The most sessions seen while a phase lasts (start-up, stop), sampled every 20 ms by a
+    thread on its own autocommit connection (not counted); it samples nothing
+    between phases, so the idle window's transactions are the fleet's."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = sampling_engine(url)
+        self.phase: str | None = None
+        self.peaks: dict[str, int] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        with self.engine.connect() as conn:
+            while not self._done.is_set():
+                phase = self.phase
+                if phase is not None:
+                    seen = int(conn.scalar(FLEET_SESSIONS) or 0)
+                    self.peaks[phase] = max(self.peaks.get(phase, 0), seen)
+                time.sleep(0.02)
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join(5)
+        self.engine.dispose()
+
+
+def idle_connections(
+    workdir: Path, n: int, seconds: float = 30.0, samples: int = 10
+) -> dict[str, float]:
+    """`n` idle `scraper worker` processes (one data directory: one host) on a fresh
+    PostgreSQL database: its sessions, the transactions and connects per second the idle
+    fleet costs the server (`pg_stat_database`, this sampler's own subtracted), then the
+    creation-to-claim latency of `samples` jobs created one at a time."""
     import os
 
     with bench_database("postgresql", workdir) as url:
@@ -462,6 +519,8 @@ def idle_connections(workdir: Path, n: int, seconds: float = 5.0) -> dict[str, f
         Base.metadata.create_all(runtime.engine)
         env = dict(os.environ, SCRAPER_DATABASE_URL=url, SCRAPER_DATA_DIR=str(workdir / "data"))
         env.update(SCRAPER_AUTO_HEAL="off", PYTHONUNBUFFERED="1")
+        peaks = Peaks(url)
+        peaks.phase = "start-up"
         procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "scraper.cli", "worker"],
@@ -471,12 +530,9 @@ def idle_connections(workdir: Path, n: int, seconds: float = 5.0) -> dict[str, f
             )
             for _ in range(n)
         ]
-        count = text(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+        sampler = sampling_engine(url)
         try:
-            deadline = time.monotonic() + 300
+            deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
                 with runtime.Session() as s:
                     beating = s.scalar(text("SELECT count(*) FROM worker_heartbeats")) or 0
@@ -484,22 +540,57 @@ def idle_connections(workdir: Path, n: int, seconds: float = 5.0) -> dict[str, f
                     break
                 time.sleep(0.5)
             runtime.close()  # from here on the bench's own pool holds nothing
-            samples = []
-            with create_engine(url, poolclass=NullPool).connect() as conn:
-                for _ in range(int(seconds / 0.25)):
-                    samples.append(int(conn.scalar(count) or 0))
+            time.sleep(5.0)  # the start-up's connections close
+            peaks.phase = None
+            # Each statement of the autocommit sampler is a transaction of its own (the stats
+            # of one transaction are a snapshot: a long one would sample one moment).
+            found: dict[str, float] = {}
+            with sampler.connect() as conn:
+                xacts0, sessions0 = conn.execute(FLEET_STATS).one()
+                started, ours, counts = time.monotonic(), 1, []
+                while time.monotonic() - started < seconds:
+                    counts.append(int(conn.scalar(FLEET_SESSIONS) or 0))
+                    ours += 1
                     time.sleep(0.25)
+                time.sleep(1.1)  # the server's stats are flushed at most once a second
+                xacts1, sessions1 = conn.execute(FLEET_STATS).one()
+                elapsed = time.monotonic() - started
+            found["workers beating"] = float(beating)
+            found["sessions max"] = float(max(counts))
+            found["sessions median"] = float(statistics.median(counts))
+            found["transactions/s"] = (xacts1 - xacts0 - ours) / elapsed
+            found["connects/s"] = (sessions1 - sessions0) / elapsed  # ours: before sessions0
+            latencies = fleet_latencies(Runtime(settings_for(url, workdir)), samples)
+            if latencies:
+                found["claim latency median ms"] = statistics.median(latencies)
+                found["claim latency max ms"] = max(latencies)
         finally:
-            for p in procs:
+            sampler.dispose()
+            peaks.phase = "stop"
+            for p in procs:  # all at once, as a deploy stops a fleet
                 p.terminate()
             for p in procs:
                 p.wait(60)
-    return {
-        "workers beating": float(beating),
-        "connections max": float(max(samples)),
-        "connections median": float(statistics.median(samples)),
-        "per worker (max)": max(samples) / n,
-    }
+            peaks.close()
+    found["sessions max at start-up (the bench's own one included)"] = peaks.peaks["start-up"]
+    found["sessions max while all stop"] = peaks.peaks.get("stop", 0)
+    return found
+
+
+def fleet_latencies(runtime: Runtime, samples: int) -> list[float]:
+    """Creation-to-claim (ms) of `samples` jobs created one at a time, each once the last one
+    is done (every claim hands the idle leadership to another process)."""
+    latencies = []
+    for i in range(samples):
+        time.sleep(0.3 + (i % 5) * 0.07)  # not in step with the poll
+        job = runtime.jobs.create(NewJob(query=f"fleet {i}", max_content=1))
+        while (record := runtime.store.get(job.id)) is not None and record.status != "completed":
+            time.sleep(0.005)
+        assert record is not None and record.created_at is not None
+        assert record.started_at is not None
+        latencies.append((record.started_at - record.created_at).total_seconds() * 1000)
+    runtime.close()
+    return latencies
 
 
 def calibrate() -> float:
@@ -520,15 +611,18 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=5.0, help="seconds an idle worker is watched")
     parser.add_argument("--peer", help="python of a venv with procrastinate (PostgreSQL only)")
     parser.add_argument("--idle-workers", type=int, default=0, help="idle worker processes")
+    parser.add_argument(
+        "--fleet-seconds", type=float, default=30.0, help="seconds the idle fleet is watched"
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     print(f"constant-work request: {calibrate():.0f} ms")
     if args.idle_workers:
         with tempfile.TemporaryDirectory() as tmp:
-            found = idle_connections(Path(tmp), args.idle_workers)
+            found = idle_connections(Path(tmp), args.idle_workers, args.fleet_seconds, args.latency)
         print(f"{args.idle_workers} idle `scraper worker` processes (postgresql): ", end="")
         print(", ".join(f"{k} {v:.2f}" for k, v in found.items()))
-    for dialect in args.dialects.split(","):
+    for dialect in filter(None, args.dialects.split(",")):  # `--dialects ""`: the fleet alone
         print(f"{dialect}:")
         with tempfile.TemporaryDirectory() as tmp, bench_database(dialect, Path(tmp)) as url:
             workdir = Path(tmp)

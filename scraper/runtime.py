@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from scraper.config import Settings
 from scraper.db import SessionLimits, make_engine, make_sessionmaker
@@ -26,8 +27,9 @@ class Runtime:
     # writes and claims retry a lost connection), keeping one after 2 s idle (`scraper.db`).
     pre_ping: bool = True
     # Connections the pool keeps open between uses (None: SQLAlchemy's 5). A worker keeps one:
-    # an idle worker then holds one connection, which also listens for queued jobs
-    # (`scraper.worker.wakeup`); more open while threads overlap and close when they are done.
+    # its host's idle leader then holds one connection, which also listens for queued jobs
+    # (`scraper.worker.wakeup`), an idle follower none (`close_idle_connections`); more open
+    # while threads overlap and close when they are done.
     kept_connections: int | None = None
 
     @classmethod
@@ -72,6 +74,19 @@ class Runtime:
     def files(self) -> Storage:
         s = self.settings
         return open_store(s.storage_url, s.data_dir, s.s3_endpoint_url, s.s3_region)
+
+    def close_idle_connections(self) -> None:
+        """Close the connections the pool keeps, when none is in use: a worker waiting
+        behind its host's idle leader holds none (`scraper.worker.election`).
+
+        Only a pool sized for a worker (`kept_connections`), never a web process's; and not
+        on SQLite, whose connection is a file handle, not a session on a server."""
+        if "engine" not in self.__dict__ or self.kept_connections is None:
+            return
+        pool = self.engine.pool
+        if isinstance(pool, QueuePool) and self.engine.dialect.name != "sqlite":
+            if pool.checkedout() == 0:
+                pool.dispose()
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -2,6 +2,11 @@
 
 Threads: `concurrency` job loops plus one housekeeper that renews the leases of held jobs,
 records this worker in `worker_heartbeats` and requeues expired leases (a SIGKILLed peer).
+
+While a job loop is free, the worker takes part in its host's election of one idle leader
+(`scraper.worker.election`): only the leader's free loops claim (they poll and listen); a
+follower's free loops wait for it to lead, and a follower with no job in hand holds no
+connection: it connects to beat, rarely, and closes again.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from healthchecks.workers import fresh_within
 from scraper.counters import JOB_DURATION, JOBS_FINISHED
 from scraper.db import is_outage
 from scraper.download import Downloader, DownloadPolicy
@@ -30,6 +36,7 @@ from scraper.models import JobStatus
 from scraper.schedules import tick as fire_schedules
 from scraper.storage import StorageUnavailable
 from scraper.worker.backoff import FailureBackoff
+from scraper.worker.election import Election
 from scraper.worker.heartbeats import beat
 from scraper.worker.run import ExecutionContext, JobLost, JobRun, ShuttingDown, StorageRefused
 from scraper.worker.wakeup import Wakeup
@@ -43,6 +50,14 @@ log = logging.getLogger(__name__)
 CLAIM_RETRY_CAP = 3.0
 # While files can be written, the store is probed at most this often before a claim.
 STORAGE_CHECK_SECONDS = 5.0
+# An idle follower beats this many times per heartbeat freshness window (`fresh_within`).
+FOLLOWER_BEATS_PER_WINDOW = 4
+# A follower stands in for a leader whose last poll is older than this many polls (seconds).
+STAND_IN_POLLS = 10
+STAND_IN_AFTER = 5.0
+# Seconds a stopping follower waits for the host's connect slot to write its last beat
+# (`stopped`); without the slot it leaves its row to go stale.
+STOPPING_SLOT_WAIT = 5.0
 
 
 def default_worker_id() -> str:
@@ -76,6 +91,12 @@ class Worker:
             "claims", log, base=self.settings.poll_interval, cap=CLAIM_RETRY_CAP
         )
         self.wakeup = Wakeup(runtime.engine)  # idle loops wake on a queued job (PostgreSQL)
+        # Free loops claim only while this worker leads its host's idle workers.
+        self.election = Election(self.settings.data_dir, self._lead, self._follow)
+        self._busy_loops = 0  # job loops with a job in hand (or chained)
+        # A leader that has not polled for this long is stopped or hung: a follower stands in.
+        self._stale_after = max(STAND_IN_AFTER, STAND_IN_POLLS * self.settings.poll_interval)
+        self._busy_lock = threading.Lock()
         self._storage_ok_until = float("-inf")
         # Claims and housekeeping take turns: an idle worker's statements never overlap, so
         # it needs one connection (`Runtime.kept_connections`); a job's own writes do not wait.
@@ -89,6 +110,8 @@ class Worker:
             self.runtime.files.data_dir.mkdir(parents=True, exist_ok=True)
         self._sweep()
         self.wakeup.start()
+        self.election.start()
+        self.election.want(True)  # every loop is free
         targets = [self._housekeeping] + [self._job_loop] * self.concurrency
         for n, target in enumerate(targets):
             thread = threading.Thread(target=target, name=f"worker-{n}", daemon=True)
@@ -115,6 +138,7 @@ class Worker:
         """Stop claiming and release the jobs in hand, without waiting (safe in a signal
         handler); `stop` waits for the threads."""
         self._stop.set()
+        self.election.close()  # another worker of this host leads now
         self.wakeup.ring()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -124,7 +148,10 @@ class Worker:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self.wakeup.close()
-        self._safe_beat("stopped")
+        if self._quiet():  # its last beat takes its turn with the host's other followers
+            self._follower_beat("stopped", STOPPING_SLOT_WAIT)
+        else:
+            self._safe_beat("stopped")
         with log_context(worker=self.id):
             log.info("worker %s stopped", self.id)
 
@@ -147,6 +174,8 @@ class Worker:
         if job is None:
             with self._turn:
                 job = self.runtime.store.claim(self.id, self.settings.lease_seconds)
+                if job is not None:
+                    self._occupied(True)  # this loop's slot is taken: lead no longer for it
                 if self.claims.succeeded():  # claims work again: say so now, not at the next beat
                     self._safe_beat("running")
         if job is None:
@@ -164,7 +193,15 @@ class Worker:
 
     def _loop_jobs(self) -> None:
         while not self._stop.is_set():
+            if not self._has_chained():
+                self._occupied(False)  # free: lead (and claim now), or wait behind the leader
             rung = self.wakeup.generation  # a job queued while claiming is not missed
+            if not self._has_chained():
+                self.election.alive()
+                if not self.election.leading and not self.election.stands_in(self._stale_after):
+                    self._let_go()
+                    self.wakeup.wait(rung, self.settings.poll_interval)  # rung on leading
+                    continue
             # A chained job was claimed right after a storage check: run it before its lease
             # (not renewed until it runs) could lapse in a backoff.
             problem = None if self._has_chained() else self._storage_problem()
@@ -179,6 +216,40 @@ class Worker:
                 continue
             if not worked:  # until a job is queued (LISTEN/NOTIFY), or the next poll
                 self.wakeup.wait(rung, self.settings.poll_interval)
+
+    # -- the election: the host's one idle leader claims and polls -------------------------
+
+    def _occupied(self, busy: bool) -> None:
+        """Mark this job loop busy or free; the worker wants to lead while a loop is free."""
+        if not getattr(self._local, "chain", False) or getattr(self._local, "busy", False) == busy:
+            return  # not a job loop (a bare `run_once`), or no change
+        self._local.busy = busy
+        with self._busy_lock:
+            self._busy_loops += 1 if busy else -1
+            self.election.want(self._busy_loops < self.concurrency)
+
+    def _lead(self) -> None:
+        """Leading: listen from the next checkout on, and claim now (jobs may be waiting)."""
+        self.wakeup.listen(True)
+        self.wakeup.ring()
+
+    def _follow(self) -> None:
+        """Following: listen to nothing, and hold no connection while no job is in hand."""
+        self.wakeup.listen(False)
+        self._let_go()
+
+    def _let_go(self) -> None:
+        """Close the pooled connections of an idle follower (a busy one keeps them warm)."""
+        if self._quiet():
+            self.runtime.close_idle_connections()
+
+    def _quiet(self) -> bool:
+        """An idle follower: no job in hand, neither leading nor standing in for the leader;
+        it only beats now and then."""
+        election = self.election
+        if election.leading or election.standing_in:
+            return False
+        return not self._held and not self._busy_loops
 
     # -- chained claims: a busy job loop claims its next job in the completing transaction --
 
@@ -355,24 +426,57 @@ class Worker:
     def _housekeep(self) -> None:
         lease = self.settings.lease_seconds
         interval = max(0.2, min(5.0, lease / 3))
+        follower_beat = max(interval, fresh_within(self.runtime) / FOLLOWER_BEATS_PER_WINDOW)
         last_rescue, last_beat, quiet_until = 0.0, time.monotonic(), 0.0
+        beaten_at = float("-inf")  # the last beat the database took: none yet, beat now
         while True:
-            with self._turn:
-                self._renew_leases()
-                beaten = self._safe_beat("running")
-                now = time.monotonic()
-                if not beaten or now - last_beat > lease:
-                    # An outage (or a beat that waited through one): the other workers could
-                    # not renew their leases either. Give them one lease to do so before
-                    # taking over jobs whose leases ran out meanwhile.
-                    quiet_until = now + lease
-                last_beat = now if beaten else last_beat
-                fire_schedules(self.runtime.Session, self.settings)
-                if now - last_rescue > lease / 2 and now >= quiet_until:
-                    self._rescue()
-                    last_rescue = time.monotonic()
+            now = time.monotonic()
+            if not self._quiet():
+                last_rescue, last_beat, quiet_until = self._keep_house(
+                    last_rescue, last_beat, quiet_until
+                )
+                beaten_at = last_beat
+            elif now - beaten_at < follower_beat:
+                last_beat = now  # waiting on purpose, not an outage
+            elif self._follower_beat("running", interval):  # its row alone, now and then
+                last_beat = beaten_at = now
+            self._let_go()
             if self._stop.wait(interval) and not self._held:
                 return
+
+    def _follower_beat(self, state: str, wait: float) -> bool:
+        """Beat as an idle follower: connect in the host's slot, beat, and close again before
+        letting go of the slot; False when the database did not take it, or when the slot
+        stayed busy `wait` seconds (the next round beats; at shutdown the row goes stale)."""
+        with self.election.connect_slot(wait) as got, self._turn:
+            if not got:
+                log.debug("no beat: the host's followers were connecting for %.0f s", wait)
+                return False
+            beaten = self._safe_beat(state)
+            self._let_go()
+        return beaten
+
+    def _keep_house(
+        self, last_rescue: float, last_beat: float, quiet_until: float
+    ) -> tuple[float, float, float]:
+        """A leader's or a busy worker's round: renew leases, beat, fire schedules, rescue
+        (an idle follower leaves all but its beat to its host's leader); the times it keeps."""
+        lease = self.settings.lease_seconds
+        with self._turn:
+            self._renew_leases()
+            beaten = self._safe_beat("running")
+            now = time.monotonic()
+            if not beaten or now - last_beat > lease:
+                # An outage (or a beat that waited through one): the other workers could
+                # not renew their leases either. Give them one lease to do so before
+                # taking over jobs whose leases ran out meanwhile.
+                quiet_until = now + lease
+            last_beat = now if beaten else last_beat
+            fire_schedules(self.runtime.Session, self.settings)
+            if now - last_rescue > lease / 2 and now >= quiet_until:
+                self._rescue()
+                last_rescue = time.monotonic()
+        return last_rescue, last_beat, quiet_until
 
     def _renew_leases(self) -> None:
         with self._held_lock:

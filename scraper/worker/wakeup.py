@@ -1,15 +1,16 @@
 """Wake idle job loops as soon as a job is queued, instead of at their next poll.
 
-On PostgreSQL every connection of the worker's pool `LISTEN`s on
-`scraper.jobs.notify.CHANNEL` (from its first checkout), and rings the bell on each
-notification psycopg reads while the connection runs a statement. While a connection sits in
-the pool, one thread of the worker waits (`select`) on its socket and reads what arrives. So
-the listener costs no connection of its own: an idle worker holds one connection, its pool's
-(see `Runtime.kept_connections`), which claims, beats and listens.
+On PostgreSQL, while the worker leads its host's idle workers (`scraper.worker.election`),
+every connection of its pool `LISTEN`s on `scraper.jobs.notify.CHANNEL` (from its next
+checkout), and rings the bell on each notification psycopg reads while the connection runs a
+statement. While a connection sits in the pool, one thread of the worker waits (`select`) on
+its socket and reads what arrives. So the listener costs no connection of its own: the leader
+holds one connection, its pool's (see `Runtime.kept_connections`), which claims, beats and
+listens; a follower listens on nothing and holds no connection.
 
 A connection that dies is marked and replaced at its next checkout; the new one listens and
 rings at once (jobs queued meanwhile are claimed then). While no connection listens, and on
-MariaDB and SQLite, the loops poll every `poll_interval` seconds, as they always do.
+MariaDB and SQLite, the leader's loops poll every `poll_interval` seconds, as they always do.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import threading
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError
 
 from scraper.errors import one_line
 from scraper.jobs.notify import CHANNEL
@@ -44,6 +45,7 @@ class Wakeup:
         self._thread: threading.Thread | None = None
         self._idle: dict[int, tuple[Any, Any]] = {}  # id(record): (psycopg conn, record)
         self._idle_lock = threading.Lock()
+        self._wanted = False  # LISTEN on the next checkouts: this worker leads (`listen`)
 
     def start(self) -> None:
         """Start listening (PostgreSQL with psycopg); elsewhere the bell only rings on `ring`."""
@@ -56,11 +58,13 @@ class Wakeup:
         event.listen(self.engine, "invalidate", self._forget_invalid)
         self._thread = threading.Thread(target=self._listen, name="worker-listen", daemon=True)
         self._thread.start()
-        try:
-            with self.engine.connect():  # a first connection, listening from now on
-                pass
-        except SQLAlchemyError as exc:  # the database is down: the loops' polls connect later
-            log.warning("cannot listen for queued jobs yet: %s", one_line(exc))
+
+    def listen(self, wanted: bool) -> None:
+        """LISTEN from the next checkout on (the leader), or no more (a follower: the worker
+        closes its pooled connections, and with them their LISTEN)."""
+        self._wanted = wanted
+        if not wanted:
+            self.listening.clear()
 
     def close(self, timeout: float = 2.0) -> None:
         self._closed.set()
@@ -93,7 +97,7 @@ class Wakeup:
             raise DisconnectionError("closed while in the pool")  # the pool opens another
         with self._idle_lock:
             self._idle.pop(id(record), None)
-        if record.info.get(LISTENING):
+        if record.info.get(LISTENING) or not self._wanted:
             return
         conn = dbapi_connection  # psycopg's own Connection
         conn.autocommit = True  # LISTEN takes effect at commit: its own transaction
@@ -168,4 +172,5 @@ class Wakeup:
         record.info[DEAD] = True
         if not listening:
             self.listening.clear()
-        log.warning("job notifications lost, polling until reconnected: %s", one_line(exc))
+        if self._wanted:  # else closed on purpose: this worker follows, listening to nothing
+            log.warning("job notifications lost, polling until reconnected: %s", one_line(exc))
