@@ -19,6 +19,7 @@ postgres_only = pytest.mark.parametrize(
     "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
 POLL = 5.0
+WOKEN = POLL / 2  # claimed within this: woken by the notification, not by the poll
 
 
 WORKER_APP = "scraper-idle-worker"  # the worker's sessions, told apart from the test's
@@ -65,7 +66,7 @@ def test_an_idle_worker_claims_a_queued_job_without_waiting_for_its_poll(
 ) -> None:
     runtime, _worker = idle_worker
     for _ in range(3):
-        assert claimed_within(runtime, 1.0) < 1.0
+        assert claimed_within(runtime, WOKEN) < WOKEN
 
 
 @pytest.mark.slow
@@ -86,7 +87,7 @@ def test_a_killed_listener_costs_at_most_one_poll_and_comes_back(
     assert claimed_within(runtime, POLL + 1.0) < POLL + 1.0
     wait_until(worker.wakeup.listening.is_set, 10, "the listener to reconnect")
     time.sleep(0.3)
-    assert claimed_within(runtime, 1.0) < 1.0
+    assert claimed_within(runtime, WOKEN) < WOKEN
 
 
 @postgres_only
@@ -99,8 +100,8 @@ def test_a_retried_job_wakes_an_idle_worker(
     slow, _worker = request.getfixturevalue("idle_worker")
     started = time.monotonic()
     runtime.jobs.retry(job.id)
-    wait_until(lambda: slow.store.get(job.id).status != "pending", 1.0, "the retried job's claim")
-    assert time.monotonic() - started < 1.0
+    wait_until(lambda: slow.store.get(job.id).status != "pending", WOKEN, "the retried job's claim")
+    assert time.monotonic() - started < WOKEN
 
 
 def connections_to(runtime: Runtime) -> int:
