@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from scraper.textsearch import jobs_extra
+
 COUNTS_TABLE = "scrape_job_counts"
 _OWNER = "COALESCE({row}.user_id, 0)"
 _ADD = (
@@ -53,22 +55,13 @@ FILL = [
 ]
 
 
-def _extra(kind: str, name: str, create: str, drop: str, fill: list[str]) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "name": name,
-        "table": "scrape_jobs",
-        "create": create,
-        "drop": drop,
-        "fill": fill,
-    }
-
-
 COUNT_OBJECTS: dict[str, list[dict[str, Any]]] = {
     "sqlite": [
-        _extra("table", COUNTS_TABLE, SQLITE_TABLE, f"DROP TABLE IF EXISTS {COUNTS_TABLE}", FILL),
+        jobs_extra(
+            "table", COUNTS_TABLE, SQLITE_TABLE, f"DROP TABLE IF EXISTS {COUNTS_TABLE}", FILL
+        ),
         *(
-            _extra(
+            jobs_extra(
                 "trigger",
                 name,
                 f"CREATE TRIGGER IF NOT EXISTS {name} {body}",

@@ -119,7 +119,8 @@ _MYSQL_FILL = (
 _SQLITE_FILL = f"INSERT INTO {FTS_TABLE}(rowid, query) SELECT j.rowid, j.query FROM scrape_jobs j"
 
 
-def _extra(kind: str, name: str, create: str, drop: str = "", fill: Any = ()) -> dict[str, Any]:
+def jobs_extra(kind: str, name: str, create: str, drop: str = "", fill: Any = ()) -> dict[str, Any]:
+    """An object declared on `scrape_jobs`, in the shape `ops.schema.extras` reads."""
     return {
         "kind": kind,
         "name": name,
@@ -136,7 +137,7 @@ def _drop(kind: str, name: str) -> str:
 
 def _triggers(bodies: dict[str, str]) -> list[dict[str, Any]]:
     return [
-        _extra(
+        jobs_extra(
             "trigger", name, f"CREATE TRIGGER IF NOT EXISTS {name} {body}", _drop("TRIGGER", name)
         )
         for name, body in bodies.items()
@@ -148,13 +149,13 @@ def _triggers(bodies: dict[str, str]) -> list[dict[str, Any]]:
 # repairs all build them from here. PostgreSQL's GIN index is a model index; its extension
 # stays on drop (other objects may use it).
 SEARCH_OBJECTS: dict[str, list[dict[str, Any]]] = {
-    "postgresql": [_extra("extension", PG_EXTENSION, PG_CREATE)],
+    "postgresql": [jobs_extra("extension", PG_EXTENSION, PG_CREATE)],
     "mysql": [
-        _extra("table", GRAMS_TABLE, MYSQL_TABLE, _drop("TABLE", GRAMS_TABLE), [_MYSQL_FILL]),
+        jobs_extra("table", GRAMS_TABLE, MYSQL_TABLE, _drop("TABLE", GRAMS_TABLE), [_MYSQL_FILL]),
         *_triggers(MYSQL_TRIGGERS),
     ],
     "sqlite": [
-        _extra(
+        jobs_extra(
             "virtual_table",
             FTS_TABLE,
             SQLITE_TABLE,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from healthchecks import (
     CHECKS,
@@ -27,6 +26,7 @@ from scraper.runtime import Runtime
 from scraper.worker.heartbeats import beat
 from tests.conftest import sqlite_only
 from tests.plugins.observability import run_selftest_jobs
+from tests.plugins.statements import sent_statements
 
 UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/none"
 
@@ -124,20 +124,6 @@ def test_expired_leases_are_found(runtime: Runtime) -> None:
     assert (result.status, result.observed, result.fix) == (Status.WARN, 1, "ops doctor --heal")
 
 
-@contextmanager
-def _statements(runtime: Runtime) -> Iterator[list[str]]:
-    sent: list[str] = []
-
-    def keep(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        sent.append(statement)
-
-    event.listen(runtime.engine, "before_cursor_execute", keep)
-    try:
-        yield sent
-    finally:
-        event.remove(runtime.engine, "before_cursor_execute", keep)
-
-
 @pytest.mark.parametrize(
     ("check", "reads", "skips"),
     [
@@ -151,7 +137,7 @@ def test_each_queue_check_reads_only_what_it_judges(
 ) -> None:
     """`ops doctor` runs these three together: none pays for the others' reads."""
     run_selftest_jobs(runtime, completed=0, pending=2)
-    with _statements(runtime) as sent:
+    with sent_statements(runtime.engine) as sent:
         check(runtime)
     text_sent = " ".join(sent).lower()
     assert all(part in text_sent for part in reads), sent

@@ -13,8 +13,8 @@ from sqlalchemy import event
 
 from scraper.jobs import NewJob
 from scraper.runtime import Runtime
-from scraper.worker import Worker
 from scraper.worker.election import LOCK_NAME, Election
+from tests.plugins.fleet import idle_host
 from tests.plugins.waiting import wait_until
 
 
@@ -96,13 +96,7 @@ def test_idle_followers_send_nothing_while_the_leader_polls_and_all_share_a_burs
     """Three idle workers on one data directory, polling every 50 ms: the leader alone sends
     statements (its polls); the followers none, between their rare beats. A burst of jobs is
     done by them all together."""
-    settings = runtime.settings.model_copy(update={"poll_interval": 0.05, "lease_seconds": 3})
-    runtimes = [Runtime(settings, pre_ping=False, kept_connections=1) for _ in range(3)]
-    workers = [Worker(rt, downloader=None) for rt in runtimes]
-    for worker in workers:
-        worker.start()
-    try:
-        wait_until(lambda: sum(w.election.leading for w in workers) == 1, 5, "one leader")
+    with idle_host(runtime, lease_seconds=3) as (runtimes, workers):
         time.sleep(0.5)  # every worker's first beat is done
         sent = [0] * len(workers)
         for i, rt in enumerate(runtimes):
@@ -114,11 +108,6 @@ def test_idle_followers_send_nothing_while_the_leader_polls_and_all_share_a_burs
         done = {"completed": len(ids)}
         wait_until(lambda: runtime.store.count_by_status() == done, 15, "the burst")
         assert sum(1 for w in workers if w.jobs_done) >= 2, [w.jobs_done for w in workers]
-    finally:
-        for worker in workers:
-            worker.stop()
-        for rt in runtimes:
-            rt.close()
 
 
 def _count(sent: list[int], i: int, *_args: object) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from scraper.jobs import NewJob
 from scraper.runtime import Runtime
 from scraper.worker import Worker
+from tests.plugins.fleet import idle_host
 from tests.plugins.waiting import wait_until
 
 postgres_only = pytest.mark.parametrize(
@@ -128,13 +129,7 @@ def test_idle_workers_of_one_host_hold_one_connection_the_leaders_which_also_lis
     connection (which listens, no listener of its own), the followers hold none; a queued job
     is claimed at once by the leader, and the next leader listens in turn."""
     baseline = connections_to(runtime)  # the test's own pool: one, idle
-    settings = runtime.settings.model_copy(update={"poll_interval": 0.05, "lease_seconds": 1.0})
-    runtimes = [Runtime(settings, pre_ping=False, kept_connections=1) for _ in range(3)]
-    workers = [Worker(rt, downloader=None) for rt in runtimes]
-    for worker in workers:
-        worker.start()
-    try:
-        wait_until(lambda: sum(w.election.leading for w in workers) == 1, 5, "one leader")
+    with idle_host(runtime, lease_seconds=1.0) as (_runtimes, workers):
         counts = []
         for _ in range(15):
             time.sleep(0.1)
@@ -154,8 +149,3 @@ def test_idle_workers_of_one_host_hold_one_connection_the_leaders_which_also_lis
             5,
             "the leader alone to listen",
         )
-    finally:
-        for worker in workers:
-            worker.stop()
-        for rt in runtimes:
-            rt.close()

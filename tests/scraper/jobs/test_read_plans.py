@@ -26,6 +26,7 @@ from scraper.models import Base
 from scraper.rollup import slot_of
 from scraper.runtime import Runtime
 from tests.conftest import fresh_database
+from tests.plugins.statements import statements_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 ROWS = 20_000
@@ -106,21 +107,6 @@ def _plans(engine: Engine, read: Callable[[], Any], keep: str) -> list[dict[str,
     return plans
 
 
-def _statements(engine: Engine, read: Callable[[], Any]) -> list[str]:
-    """The statements `read` runs, as sent."""
-    seen: list[str] = []
-
-    def keep(conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
-        read()
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
-    return seen
-
-
 def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return [plan] + [n for child in plan.get("Plans", []) for n in _nodes(child)]
 
@@ -190,7 +176,7 @@ def test_a_common_q_is_estimated_uncounted_and_paged_from_the_newest_first_index
     bitmap of every match."""
     monkeypatch.setattr(counting, "ESTIMATE_FIRST", ROWS // 2)
     reader = big.jobs.reader
-    seen = _statements(big.engine, lambda: reader.page(JobFilter(q="query"), 50))
+    seen = statements_of(big.engine, lambda: reader.page(JobFilter(q="query"), 50))
     texts = [s for s in seen if "ILIKE" in s]
     assert [s.split()[0] for s in texts] == ["SELECT", "EXPLAIN"], texts  # the page, its total
     assert not any("count(" in s for s in seen), seen

@@ -5,13 +5,13 @@ database by the migration and repaired by migrate when a trigger goes missing.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Connection, Engine, delete, event, insert, text, update
+from sqlalchemy import Engine, delete, insert, text, update
 
 from scraper.accounts import create_user
 from scraper.config import Settings
@@ -25,6 +25,7 @@ from scraper.migrations.manage import check_schema, migrate
 from scraper.models import Base, JobStatus, ScrapeJob, utcnow
 from scraper.runtime import Runtime
 from scraper.statecounts import COUNTS_TABLE
+from tests.plugins.statements import statements_of
 
 
 @pytest.fixture
@@ -94,20 +95,6 @@ def test_the_counts_stay_exact_through_inserts_updates_deletes_and_the_job_store
         assert count_of(s, "cancelled") == _truth(lite.engine)["cancelled"]
 
 
-def _statements(engine: Engine, read: Callable[[], Any]) -> list[str]:
-    seen: list[str] = []
-
-    def keep(conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
-        read()
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
-    return seen
-
-
 def test_counts_and_a_status_listings_total_read_the_kept_rows_not_the_jobs(
     lite: Runtime,
 ) -> None:
@@ -130,10 +117,10 @@ def test_counts_and_a_status_listings_total_read_the_kept_rows_not_the_jobs(
     assert (page.total, page.estimated) == (_truth(lite.engine)["failed"], False)
     assert status_counts(lite.Session) == _truth(lite.engine)
     counted = [
-        *_statements(lite.engine, lambda: status_counts(lite.Session)),
-        *_statements(lite.engine, lambda: status_counts(lite.Session, 2)),
-        *_statements(lite.engine, lambda: read_snapshot(lite.Session)),
-        *_statements(lite.engine, lambda: reader.page(JobFilter(status="failed"), 50)),
+        *statements_of(lite.engine, lambda: status_counts(lite.Session)),
+        *statements_of(lite.engine, lambda: status_counts(lite.Session, 2)),
+        *statements_of(lite.engine, lambda: read_snapshot(lite.Session)),
+        *statements_of(lite.engine, lambda: reader.page(JobFilter(status="failed"), 50)),
     ]
     by_state = [s for s in counted if "FROM scrape_jobs" in s and "count(" in s]
     assert [s for s in by_state if "lease_expires_at" not in s] == [], by_state
