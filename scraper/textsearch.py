@@ -51,6 +51,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from scraper.planner import estimate
+
 TRIGRAM = 3
 ROWID: ColumnElement[int] = literal_column("scrape_jobs.rowid")  # SQLite: what the FTS keys
 BACKFILL_BATCH = 5000  # jobs per backfill transaction (migration 0010)
@@ -283,6 +285,11 @@ def search(session: Session, query: ColumnElement[str], q: str, common: int) -> 
     return _sqlite_search(session, query, q, common)
 
 
+def _entries(grams: FromClause, gram: ColumnElement[str]) -> Select[Any]:
+    """A trigram's entries: a range of the side table's primary key (gram, job_id)."""
+    return select(literal(1)).select_from(grams).where(grams.c.gram == gram)
+
+
 def _capped(stmt: Select[Any], cap: int) -> ScalarSelect[Any]:
     return select(func.count()).select_from(stmt.limit(cap + 1).subquery()).scalar_subquery()
 
@@ -302,7 +309,7 @@ def _mysql_search(session: Session, query: ColumnElement[str], q: str, common: i
     found, rarest = min((int(n), i) for i, n in enumerate(counts))
     job_id: ColumnElement[str] = literal_column("scrape_jobs.id")
     if found > common:  # every count hit its cap: the index's own estimates tell them apart
-        rarest = min(range(len(picks)), key=lambda i: _gram_estimate(session, grams, picks[i]))
+        rarest = min(range(len(picks)), key=lambda i: estimate(session, _entries(grams, picks[i])))
     candidates = select(grams.c.job_id).where(grams.c.gram == picks[rarest])
     listed = Search(and_(job_id.in_(candidates), exact))
     if found <= common:
@@ -320,15 +327,6 @@ def _mysql_search(session: Session, query: ColumnElement[str], q: str, common: i
         return Search(listed.condition, total=int(matches or 0))
     # Known to be past the cap: the total may be the estimate, without counting them again.
     return Search(exact, Driver(pick, on, within), estimate_first=True)
-
-
-def _gram_estimate(session: Session, grams: FromClause, gram: ColumnElement[str]) -> int:
-    """MariaDB: the optimizer's estimate of a trigram's entries (index dives into the
-    primary key (gram, job_id), no rows read)."""
-    stmt = select(literal(1)).select_from(grams).where(grams.c.gram == gram)
-    compiled = stmt.compile(dialect=session.get_bind().dialect)
-    plan = session.connection().exec_driver_sql(f"EXPLAIN {compiled}", compiled.params)
-    return max((int(row.rows or 0) for row in plan), default=0)
 
 
 # The only characters whose lowercase (Python's) holds an ASCII letter: İ -> i̇, K (Kelvin) -> k.

@@ -164,11 +164,11 @@ class JobReader:
                     kept = None if others else found.total  # q alone, counted by search
                 # A driver's own condition tests q: the count needs only the others.
                 counted = others if driver else conditions
-                kept = _kept(s, where, present) if kept is None else kept
 
-                def count() -> Total:
-                    if kept is not None:
-                        return Total(kept)
+                def count() -> Total:  # not needed when a short first page is its own total
+                    known = _kept(s, where, present) if kept is None else kept
+                    if known is not None:
+                        return Total(known)
                     return count_jobs(s, counted, driver=driver, estimate_first=first)
 
                 if limit <= 0:

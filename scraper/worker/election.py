@@ -62,7 +62,7 @@ class Election:
     def start(self) -> None:
         """Open the lock file; when it cannot be opened, lead alone (poll, as before)."""
         try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._fd = _open(self.path)
         except OSError as exc:
             log.warning("no election of idle workers (%s): this worker polls on its own", exc)
             self._lead_alone()
@@ -144,7 +144,7 @@ class Election:
     def _take(self, path: Path) -> int | None:
         """The descriptor of `path` locked by this worker, or None (held elsewhere)."""
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+            fd = _open(path)
         except OSError:
             return None
         if self._try(fd):
@@ -158,7 +158,7 @@ class Election:
         `timeout` seconds; yields whether it was got (if not, the caller connects later or
         not at all: the host's followers never connect all at once)."""
         try:
-            fd = os.open(self.path.with_name(SLOT_NAME), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+            fd = _open(self.path.with_name(SLOT_NAME))
         except OSError:  # no slot to share (a read-only data directory): connect, as before
             yield True
             return
@@ -172,11 +172,7 @@ class Election:
 
     @staticmethod
     def _try(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
+        return _flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def _run(self) -> None:
         assert self._fd is not None
@@ -214,16 +210,25 @@ class Election:
                 self._flock(fcntl.LOCK_UN)
 
     def _flock(self, operation: int) -> bool:
-        """True when `operation` took effect; False when the lock is held elsewhere."""
         assert self._fd is not None
-        try:
-            fcntl.flock(self._fd, operation)
-        except BlockingIOError:
-            return False
-        return True
+        return _flock(self._fd, operation)
 
     def _lead_alone(self) -> None:
         with self._cond:
             self.leading = True
             self._wanted = True
         self._on_lead()
+
+
+def _flock(fd: int, operation: int) -> bool:
+    """True when `operation` took effect; False when the lock is held elsewhere."""
+    try:
+        fcntl.flock(fd, operation)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _open(path: Path) -> int:
+    """A lock file of the host's election, made if missing (only a started worker opens one)."""
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)

@@ -21,26 +21,23 @@ estimated 10,101). Three bounds (3 %) of a q under 10,000 at 5 M (0.2 %) is impr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    ClauseElement,
     ColumnElement,
-    Executable,
     Select,
     func,
     literal,
     select,
 )
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.sql.visitors import iterate
 
 from scraper.models import ScrapeJob
+from scraper.planner import estimate
 from scraper.textsearch import ROWID, Driver
 
 EXACT_LIMIT = 10_000
@@ -75,10 +72,8 @@ def count_jobs(
     rows = _rows(conditions, driver)
     dialect = session.get_bind().dialect.name
     planned = estimate_first and dialect in ("postgresql", "mysql")
-    first = _estimate(session, rows, dialect) if planned else 0
-    if first > max(ESTIMATE_FIRST, exact_limit) and first > ESTIMATE_SHARE * _table(
-        session, dialect
-    ):
+    first = estimate(session, rows) if planned else 0
+    if first > max(ESTIMATE_FIRST, exact_limit) and first > ESTIMATE_SHARE * _table(session):
         return Total(first, estimated=True)
     position = literal(1) if driver is None or driver.position is None else driver.position
     capped = rows.with_only_columns(position.label("at")).limit(exact_limit + 1).subquery()
@@ -86,7 +81,7 @@ def count_jobs(
     if exact <= exact_limit:
         return Total(int(exact))
     if dialect in ("postgresql", "mysql"):
-        guess = first or _estimate(session, rows, dialect)
+        guess = first or estimate(session, rows)
     elif driver is not None and driver.position is not None:
         guess = _extrapolate(session, int(exact), int(last))
     else:
@@ -107,9 +102,9 @@ def _rows(conditions: Sequence[ColumnElement[bool]], driver: Driver | None) -> S
     return stmt.prefix_with("STRAIGHT_JOIN", dialect="mysql")
 
 
-def _table(session: Session, dialect: str) -> int:
+def _table(session: Session) -> int:
     """The planner's number of jobs (EXPLAIN of the whole table)."""
-    return _estimate(session, select(literal(1)).select_from(TABLE), dialect)
+    return estimate(session, select(literal(1)).select_from(TABLE))
 
 
 def _rowid_range(session: Session) -> tuple[int | None, int | None]:
@@ -147,27 +142,3 @@ def _sampled(session: Session, conditions: Sequence[ColumnElement[bool]]) -> int
     adapted = [ClauseAdapter(newest).traverse(c) for c in conditions]
     hits = int(session.scalar(select(func.count()).select_from(newest).where(*adapted)) or 0)
     return round(hits * span / min(SAMPLE, span))
-
-
-class Explain(Executable, ClauseElement):
-    """`EXPLAIN ...` of a statement, its parameters bound as the statement's own."""
-
-    inherit_cache = False
-
-    def __init__(self, stmt: Select[Any], prefix: str) -> None:
-        self.stmt, self.prefix = stmt, prefix
-
-
-@compiles(Explain)
-def _compile_explain(element: Explain, compiler: Any, **kw: Any) -> str:
-    return f"{element.prefix} {compiler.process(element.stmt, **kw)}"
-
-
-def _estimate(session: Session, stmt: Select[Any], dialect: str) -> int:
-    """The planner's row estimate for `stmt` (EXPLAIN runs nothing)."""
-    if dialect == "postgresql":
-        found = session.execute(Explain(stmt, "EXPLAIN (FORMAT JSON)")).scalar()
-        plan: Any = json.loads(found) if isinstance(found, str) else found
-        return int(plan[0]["Plan"]["Plan Rows"])
-    rows = session.execute(Explain(stmt, "EXPLAIN")).mappings().all()
-    return max((int(r.get("rows") or 0) for r in rows), default=0)
