@@ -45,6 +45,7 @@ SAMPLE = 10_000  # SQLite: rows an estimate past EXACT_LIMIT reads
 ESTIMATE_FIRST = 50_000  # PostgreSQL `q`: an estimate above this and
 ESTIMATE_SHARE = 0.03  # this share of the table is the total, uncounted
 TABLE = ScrapeJob.__table__
+TABLE_ESTIMATE = "scraper_jobs_estimate"  # session.info key: `_table`'s answer
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,11 @@ def _rows(conditions: Sequence[ColumnElement[bool]], driver: Driver | None) -> S
 
 
 def _table(session: Session) -> int:
-    """The planner's number of jobs (EXPLAIN of the whole table)."""
-    return estimate(session, select(literal(1)).select_from(TABLE))
+    """The planner's number of jobs (EXPLAIN of the whole table), asked once per session:
+    the dashboard's five states share it."""
+    if TABLE_ESTIMATE not in session.info:
+        session.info[TABLE_ESTIMATE] = estimate(session, select(literal(1)).select_from(TABLE))
+    return int(session.info[TABLE_ESTIMATE])
 
 
 def _rowid_range(session: Session) -> tuple[int | None, int | None]:
