@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scraper.models import Asset, ScrapeJob
@@ -76,26 +76,6 @@ def stored_keys(session_factory: sessionmaker[Session], job_id: str) -> list[Sto
     with session_factory() as s:
         rows = s.execute(select(*columns).where(Asset.job_id == job_id).order_by(Asset.id))
         return [StoredKey(*row) for row in rows]
-
-
-def list_assets(
-    session_factory: sessionmaker[Session],
-    job_id: str | None = None,
-    user_id: int | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> tuple[list[AssetRecord], int]:
-    """One page of assets, newest first; `user_id` restricts to that user's jobs."""
-    conditions = []
-    if job_id is not None:
-        conditions.append(Asset.job_id == job_id)
-    if user_id is not None:
-        conditions.append(ScrapeJob.user_id == user_id)
-    base = select(Asset).join(ScrapeJob, ScrapeJob.id == Asset.job_id).where(*conditions)
-    with session_factory() as s:
-        total = s.scalar(select(func.count()).select_from(base.subquery())) or 0
-        rows = s.scalars(base.order_by(Asset.id.desc()).limit(limit).offset(offset))
-        return [AssetRecord.from_row(r) for r in rows], total
 
 
 def get_asset(

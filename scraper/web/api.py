@@ -15,12 +15,13 @@ from flask.typing import ResponseReturnValue
 
 from scraper.errors import JobStateError
 from scraper.jobs import JobRecord
-from scraper.jobs.assets import list_assets
+from scraper.jobs.reads.assets import list_assets
 from scraper.jobs.shape import JobOut
 from scraper.jobs.tally import active_count, status_counts
 from scraper.sources import source_class, source_descriptions
 from scraper.web.auth import owner_filter
 from scraper.web.common import (
+    asset_cursor,
     asset_json,
     create_job,
     dashboard_state,
@@ -169,9 +170,11 @@ def assets(query: AssetListQuery) -> ResponseReturnValue:
     """A page of assets, newest first; `job_id` must be a job the user may see."""
     if query.job_id is not None:
         find_job(query.job_id)
+    after = asset_cursor(query.cursor)
     session = current_runtime().Session
-    rows, total = list_assets(session, query.job_id, owner_filter(), query.limit, query.offset)
-    return {"assets": [asset_json(a) for a in rows], "total": total}
+    page = list_assets(session, query.job_id, owner_filter(), query.limit, query.offset, after)
+    body: dict[str, Any] = {"assets": [asset_json(a) for a in page.assets], "total": page.total}
+    return body | {"next_cursor": page.next_cursor, "total_is_estimate": page.estimated}
 
 
 @bp.get("/assets/<int:asset_id>")

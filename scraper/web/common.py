@@ -5,9 +5,9 @@ creation, and the dashboard's state."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, request, url_for
 from flask.json import dumps as json_dumps
@@ -19,6 +19,7 @@ from scraper.download.reach import ALLOW_HINT, refused_host
 from scraper.errors import JobNotFound
 from scraper.jobs import JobPage, JobRecord, NewJob
 from scraper.jobs.assets import AssetRecord, get_asset
+from scraper.jobs.reads.assets import asset_cursor_position
 from scraper.jobs.reads.keyset import InvalidCursor, Position
 from scraper.jobs.reads.keyset import decode as decode_cursor
 from scraper.jobs.shape import job_json as job_document
@@ -47,6 +48,8 @@ FILTER_NAMES = tuple(JobFilters.model_fields)
 
 # -- input -------------------------------------------------------------------------------------
 
+T = TypeVar("T")
+
 
 def page_number(per_page: int) -> int:
     """The `page` a list page shows (1-based; absent: 1); 400 for one no page can have."""
@@ -68,10 +71,17 @@ def page_filters(names: Iterable[str] = FILTER_NAMES) -> tuple[JobFilters, str |
 
 def job_cursor(cursor: str | None, sort: str) -> Position | None:
     """The position a `cursor` parameter names; 400 naming `cursor` if we did not make it."""
-    if cursor is None:
-        return None
+    return None if cursor is None else _position(lambda: decode_cursor(cursor, sort))
+
+
+def asset_cursor(cursor: str | None) -> int | None:
+    """The asset id an `/api/assets` `cursor` names; 400 naming `cursor` likewise."""
+    return None if cursor is None else _position(lambda: asset_cursor_position(cursor))
+
+
+def _position(decode: Callable[[], T]) -> T:
     try:
-        return decode_cursor(cursor, sort)
+        return decode()
     except InvalidCursor as exc:
         raise ApiError(400, "invalid_request", f"cursor: {exc}", "cursor") from None
 

@@ -21,9 +21,9 @@ from flask.typing import ResponseReturnValue
 from flask_login import login_required
 
 from scraper.errors import JobNotFound, JobStateError
-from scraper.jobs.assets import list_assets
 from scraper.jobs.explain import summarize_error
 from scraper.jobs.history import attempts_of
+from scraper.jobs.reads.assets import list_assets
 from scraper.models import FINAL_STATUSES, JobStatus, utcnow
 from scraper.sources import source_descriptions
 from scraper.web.auth import current_account, owner_filter
@@ -161,10 +161,10 @@ def job(job_id: str) -> ResponseReturnValue:
     assets, total = [], 0
     if record.storage == "database":
         offset = (page - 1) * ASSETS_PER_PAGE
-        rows, total = list_assets(
+        found = list_assets(
             current_runtime().Session, job_id, owner_filter(), ASSETS_PER_PAGE, offset
         )
-        assets = [asset_json(a) for a in rows]
+        assets, total = [asset_json(a) for a in found.assets], found.total
     history = attempts_of(current_runtime().Session, job_id) if record.storage == "database" else []
     return render_template(
         "job.html",

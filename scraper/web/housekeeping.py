@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from scraper.errors import JobNotFound, JobStateError
 from scraper.jobs.archive import stream_archive
-from scraper.jobs.assets import list_assets
 from scraper.jobs.housekeeping import Removed, delete_job
+from scraper.jobs.reads.assets import list_assets
 from scraper.web.auth import owner_filter
 from scraper.web.common import find_job, job_json
 from scraper.web.context import current_runtime
@@ -66,7 +66,7 @@ def archive(job_id: str) -> ResponseReturnValue:
     """The job's files and `metadata.json` as one zip, streamed as it is written."""
     record = find_job(job_id)
     runtime = current_runtime()
-    assets, _ = list_assets(runtime.Session, job_id, owner_filter(), MAX_ARCHIVE_FILES, 0)
+    assets = list_assets(runtime.Session, job_id, owner_filter(), MAX_ARCHIVE_FILES).assets
     assets.reverse()  # oldest first: the order the job stored them
     body = stream_archive(runtime.files, job_json(record), assets)
     response = Response(body, mimetype="application/zip")

@@ -258,6 +258,11 @@ class AssetListQuery(Page):
     job_id: StorableText | None = Field(
         default=None, max_length=64, description="Only this job's assets."
     )
+    cursor: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The `next_cursor` of the previous page: the next, older assets.",
+    )
 
 
 class ErrorOut(BaseModel):
@@ -343,7 +348,11 @@ class AssetOut(BaseModel):
 
 class AssetList(BaseModel):
     assets: list[AssetOut]
-    total: int
+    total: int = Field(description="Exact up to 10,000; beyond, maybe an estimate.")
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null on the last page."
+    )
+    total_is_estimate: bool = Field(default=False, description="True when `total` is estimated.")
 
 
 class SourceOut(BaseModel):

@@ -40,6 +40,7 @@ from scraper.models import JobStatus, ScrapeJob
 TABLE = ScrapeJob.__table__
 VERSION = 1
 MAX_CURSOR_LENGTH = 512
+JOB_CURSOR = b"scraper-job-cursor:"  # each kind of cursor checks out only as its own
 # sort -> the column whose values are walked upward (None: one range over created_at)
 GROUPS: dict[str, str | None] = {
     "-created_at": None,
@@ -74,12 +75,17 @@ def encode(position: Position) -> str:
     """The opaque cursor for a position."""
     when = position.created_at.isoformat() if position.created_at else None
     body = [VERSION, position.sort, position.held, position.group, when, position.id]
+    return seal(JOB_CURSOR, body)
+
+
+def seal(kind: bytes, body: list[Any]) -> str:
+    """`body` as an opaque cursor of `kind`: base64url JSON behind a checksum of both."""
     raw = json.dumps(body, separators=(",", ":")).encode()
-    return _b64(_checksum(raw) + raw)
+    return _b64(_checksum(kind, raw) + raw)
 
 
-def decode(cursor: str, sort: str) -> Position:
-    """The position a cursor names; InvalidCursor says what is wrong with it."""
+def unseal(kind: bytes, cursor: str) -> Any:
+    """The JSON a cursor of `kind` carries; InvalidCursor if this service did not make it."""
     if len(cursor) > MAX_CURSOR_LENGTH:
         raise InvalidCursor("too long to be a cursor this service made")
     try:
@@ -87,10 +93,19 @@ def decode(cursor: str, sort: str) -> Position:
     except (binascii.Error, ValueError):
         raise InvalidCursor("not a cursor this service made (not base64url)") from None
     digest, raw = data[:8], data[8:]
-    if len(data) <= 8 or digest != _checksum(raw):
+    if len(data) <= 8 or digest != _checksum(kind, raw):
         raise InvalidCursor("not a cursor this service made (checksum mismatch)")
     try:
-        version, made_for, held, group, when, job_id = json.loads(raw)
+        return json.loads(raw)
+    except ValueError:
+        raise InvalidCursor("not a cursor this service made (malformed)") from None
+
+
+def decode(cursor: str, sort: str) -> Position:
+    """The position a cursor names; InvalidCursor says what is wrong with it."""
+    body = unseal(JOB_CURSOR, cursor)
+    try:
+        version, made_for, held, group, when, job_id = body
         created = datetime.fromisoformat(when) if when is not None else None
     except (ValueError, TypeError):
         raise InvalidCursor("not a cursor this service made (malformed)") from None
@@ -117,8 +132,8 @@ def _check_types(p: Position) -> None:
         raise InvalidCursor("not a cursor this service made (bad values)")
 
 
-def _checksum(raw: bytes) -> bytes:
-    return hashlib.sha256(b"scraper-job-cursor:" + raw).digest()[:8]
+def _checksum(kind: bytes, raw: bytes) -> bytes:
+    return hashlib.sha256(kind + raw).digest()[:8]
 
 
 def _b64(data: bytes) -> str:

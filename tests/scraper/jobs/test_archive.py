@@ -10,8 +10,8 @@ import zipfile
 import pytest
 
 from scraper.jobs.archive import METADATA, entry_names, stream_archive
-from scraper.jobs.assets import list_assets
 from scraper.jobs.housekeeping import Removed, delete_job
+from scraper.jobs.reads.assets import list_assets
 from scraper.runtime import Runtime
 from scraper.sources.selftest import make_png
 from tests.conftest import sqlite_only
@@ -32,7 +32,7 @@ FIELDS = {
 
 
 def archive_of(rt: Runtime, job_id: str, chunk: int = 256) -> tuple[zipfile.ZipFile, list[bytes]]:
-    assets, _ = list_assets(rt.Session, job_id, limit=1000)
+    assets = list_assets(rt.Session, job_id, limit=1000).assets
     pieces = list(stream_archive(rt.files, {"job_id": job_id}, assets, chunk=chunk))
     return zipfile.ZipFile(io.BytesIO(b"".join(pieces))), pieces
 

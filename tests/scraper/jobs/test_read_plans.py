@@ -18,6 +18,7 @@ from scraper.config import Settings
 from scraper.jobs import JobFilter
 from scraper.jobs.queries import EVERY_READ, read_snapshot
 from scraper.jobs.reads import counting
+from scraper.jobs.reads.assets import list_assets
 from scraper.jobs.reads.counting import EXACT_LIMIT
 from scraper.jobs.reads.keyset import after_row
 from scraper.jobs.stats import compute_stats
@@ -45,6 +46,14 @@ SELECT md5(g::text)::uuid::text, 'search',
     1 + mod(abs(hashtext(g::text)), 5)  -- five users, each with every status
 FROM generate_series(1, {ROWS}) g
 """
+# Two assets per job, ids in the jobs' creation order.
+ASSETS = """
+INSERT INTO assets (job_id, source, url, path, filename, sha256, size_bytes, content_type,
+    created_at)
+SELECT j.id, 'selftest', 'https://example.org/' || k, 'ab/' || j.id || k, 'f.png',
+    md5(j.id || k) || md5(k || j.id), 1000, 'image/png', j.created_at
+FROM scrape_jobs j CROSS JOIN generate_series(1, 2) k ORDER BY j.created_at, k
+"""
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 # The stats rollup (migration 0009): a job-counter row and a source row per five-minute slot
 # for the ROWS slots (69 days) before NOW.
@@ -69,11 +78,13 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
                 "SELECT g, 'user' || g, 'x', true, now() FROM generate_series(1, 5) g"
             )
             conn.exec_driver_sql(FILL)
+            conn.exec_driver_sql(ASSETS)
             conn.exec_driver_sql(ROLLUP)
             conn.commit()
         with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE scrape_jobs")
             conn.exec_driver_sql("VACUUM ANALYZE stats_rollup")
+            conn.exec_driver_sql("VACUUM ANALYZE assets")
         yield runtime
         runtime.close()
 
@@ -259,3 +270,40 @@ def test_the_metrics_snapshot_reads_indexes(big: Runtime) -> None:
         )
         for plan in plans:
             _uses_index(plan, *STATUS_INDEXES)
+
+
+def test_asset_pages_walk_the_primary_key_and_count_a_capped_range(big: Runtime) -> None:
+    """40,000 assets: the newest page and a deep cursor page read the primary key backward
+    (no join, no sort); past 10,000 the total is the planner's estimate."""
+    first = list_assets(big.Session, limit=50)
+    assert first.estimated and first.total > EXACT_LIMIT and first.next_after is not None
+    deep = first.next_after - 30_000
+    for after in (None, deep):
+        read = lambda a=after: list_assets(big.Session, limit=50, after=a)  # noqa: E731
+        for plan in _plans(big.engine, read, "ORDER BY"):
+            _uses_index(plan, "pk_assets")
+            assert "scrape_jobs" not in json.dumps(plan)
+        for plan in _plans(big.engine, read, "count(*)"):
+            assert "Seq Scan" not in json.dumps(plan)
+
+
+def test_a_users_and_a_jobs_assets_read_indexes(big: Runtime) -> None:
+    """One user's assets (a fifth of them) and one job's: index reads, no table scan."""
+    job_id = list_assets(big.Session, limit=1).assets[0].job_id
+    reads = [
+        lambda: list_assets(big.Session, user_id=1, limit=50),
+        lambda: list_assets(big.Session, user_id=1, limit=50, after=20_000),
+        lambda: list_assets(big.Session, job_id=job_id, limit=50),
+    ]
+    for read in reads:
+        for plan in _plans(big.engine, read, "FROM assets"):
+            kinds = [n["Node Type"] for n in _nodes(plan)]
+            assert "Seq Scan" not in kinds, kinds
+    mine = list_assets(big.Session, user_id=1, limit=50)
+    with big.engine.connect() as conn:
+        owned = conn.exec_driver_sql(
+            "SELECT count(*) FROM assets a JOIN scrape_jobs j ON j.id = a.job_id"
+            " WHERE j.user_id = 1"
+        ).scalar()
+    assert owned is not None and owned <= EXACT_LIMIT
+    assert (mine.total, mine.estimated) == (owned, False)

@@ -1,0 +1,133 @@
+"""`GET /api/assets` keyset paging: `next_cursor` walks every asset the user may see once,
+newest first; the total is exact up to the cap and says when it is estimated; a cursor we did
+not make (or one made for jobs) is 400 naming it."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import insert
+
+from scraper.jobs.reads import assets as asset_reads
+from scraper.models import Asset, ScrapeJob, utcnow
+from scraper.runtime import Runtime
+from tests.plugins.web import WebUsers
+
+
+def _fill(runtime: Runtime, owners: dict[int, int], per_job: int = 3) -> dict[int, list[str]]:
+    """`owners[user] jobs` each, interleaved, `per_job` assets each; the job ids per user."""
+    now = utcnow()
+    jobs: dict[int, list[str]] = {user: [] for user in owners}
+    job_rows, asset_rows = [], []
+    for n in range(max(owners.values())):
+        for user, count in owners.items():
+            if n >= count:
+                continue
+            job_id = str(uuid.uuid4())
+            jobs[user].append(job_id)
+            job_rows.append(
+                {"id": job_id, "user_id": user, "query": f"q {n}", "max_content": per_job,
+                 "enabled_sources": ["selftest"], "status": "completed", "created_at": now,
+                 "updated_at": now}
+            )  # fmt: skip
+            asset_rows += [
+                {"job_id": job_id, "source": "selftest", "url": f"https://example.org/{k}",
+                 "path": f"ab/{job_id}{k}", "filename": "f.png", "sha256": f"{k:064x}",
+                 "size_bytes": 10, "content_type": "image/png", "created_at": now}
+                for k in range(per_job)
+            ]  # fmt: skip
+    with runtime.engine.begin() as conn:
+        conn.execute(insert(ScrapeJob), job_rows)
+        conn.execute(insert(Asset), asset_rows)
+    return jobs
+
+
+def _get(client: FlaskClient, headers: dict[str, str], query: str) -> dict[str, Any]:
+    response = client.get(f"/api/assets?{query}", headers=headers)
+    assert response.status_code == 200, response.get_json()
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+def _walk(client: FlaskClient, headers: dict[str, str], query: str = "") -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    body = _get(client, headers, f"{query}&limit=4")
+    total = body["total"]
+    while True:
+        seen += body["assets"]
+        assert (body["total"], body["total_is_estimate"]) == (total, False)
+        if body["next_cursor"] is None:
+            return seen
+        assert len(body["assets"]) == 4
+        body = _get(client, headers, f"{query}&limit=4&cursor={body['next_cursor']}")
+
+
+def test_cursor_pages_list_each_users_assets_once_newest_first(
+    client: FlaskClient, users: WebUsers, runtime: Runtime
+) -> None:
+    jobs = _fill(runtime, {users.a.id: 5, users.b.id: 3})
+    mine = _walk(client, users.a.headers)
+    ids = [a["id"] for a in mine]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 15
+    assert {a["job_id"] for a in mine} == set(jobs[users.a.id])
+    assert _get(client, users.a.headers, "limit=4")["total"] == 15
+    everyone = _walk(client, users.admin.headers)
+    assert len(everyone) == 24 and {a["id"] for a in everyone} >= set(ids)
+    one_job = _walk(client, users.b.headers, f"job_id={jobs[users.b.id][1]}")
+    assert [a["job_id"] for a in one_job] == [jobs[users.b.id][1]] * 3
+
+
+def test_offset_pages_carry_a_cursor_too(
+    client: FlaskClient, users: WebUsers, runtime: Runtime
+) -> None:
+    _fill(runtime, {users.a.id: 4})
+    first = _get(client, users.a.headers, "limit=3&offset=3")
+    after = _get(client, users.a.headers, f"limit=3&cursor={first['next_cursor']}")
+    by_offset = _get(client, users.a.headers, "limit=3&offset=6")
+    assert [a["id"] for a in after["assets"]] == [a["id"] for a in by_offset["assets"]]
+
+
+def test_past_the_cap_the_total_is_an_estimate_never_below_it(
+    client: FlaskClient, users: WebUsers, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(runtime, {users.a.id: 4, users.b.id: 2})
+    monkeypatch.setattr(asset_reads, "EXACT_LIMIT", 5)
+    for headers in (users.a.headers, users.admin.headers):
+        body = _get(client, headers, "limit=2")
+        assert body["total_is_estimate"] is True and body["total"] >= 6, body
+    small = _get(client, users.b.headers, "limit=2")  # 6 of b's: one past the cap
+    assert small["total_is_estimate"] is True and small["total"] >= 6
+    whole = _get(client, users.b.headers, "limit=10")  # a first page that holds them all
+    assert (whole["total"], whole["total_is_estimate"]) == (6, False)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["garbage", "%00%01", base64.urlsafe_b64encode(b"[1,5]").decode(), "x" * 600],
+)
+def test_a_cursor_we_did_not_make_is_400_naming_it(
+    client: FlaskClient, users: WebUsers, bad: str
+) -> None:
+    response = client.get(f"/api/assets?cursor={bad}", headers=users.a.headers)
+    assert response.status_code == 400, response.get_json()
+    body = response.get_json()
+    assert "cursor" in body["message"] and body["field"] == "cursor"
+
+
+def test_a_jobs_cursor_is_not_an_assets_cursor(
+    client: FlaskClient, users: WebUsers, runtime: Runtime
+) -> None:
+    _fill(runtime, {users.a.id: 3})
+    jobs_cursor = client.get("/api/jobs?limit=1", headers=users.a.headers).get_json()
+    assets_cursor = _get(client, users.a.headers, "limit=1")["next_cursor"]
+    for path in (
+        f"/api/assets?cursor={jobs_cursor['next_cursor']}",
+        f"/api/jobs?cursor={assets_cursor}",
+    ):
+        response = client.get(path, headers=users.a.headers)
+        assert response.status_code == 400, path
+        assert response.get_json()["field"] == "cursor"
