@@ -273,7 +273,41 @@ def reads(client: FlaskClient, headers: dict[str, str], size: int) -> dict[str, 
         "/api/stats?window=24h": get("/api/stats?window=24h"),
         "/api/stats?window=7d": get("/api/stats?window=7d"),
         "/metrics (first, uncached)": first_metrics,
+        **other_reads(client, headers, get),
     }
+
+
+def other_reads(
+    client: FlaskClient, headers: dict[str, str], get: Callable[[str], Callable[[], Any]]
+) -> dict[str, Callable[[], Any]]:
+    """The rest of what the dashboard and API read: assets (the table 2.5× the jobs), one
+    job, the counts, the workers, and the HTML pages (a bearer token signs them in too)."""
+    job = client.get("/api/jobs?status=completed&limit=1", headers=headers).get_json()
+    job_id = job["jobs"][0]["job_id"]
+    assets = client.get("/api/assets?limit=200", headers=headers).get_json()
+    asset_id = assets["assets"][0]["id"]
+    deep = assets["assets"][-1]["id"] // 2  # half-way down the primary key
+    return {
+        "/api/assets (newest first)": get("/api/assets"),
+        "/api/assets half-way (cursor)": get(f"/api/assets?cursor={_asset_cursor(deep)}"),
+        "/api/assets?job_id=": get(f"/api/assets?job_id={job_id}"),
+        "/api/assets/<id>": get(f"/api/assets/{asset_id}"),
+        "/api/jobs/<id>": get(f"/api/jobs/{job_id}"),
+        "/api/job-progress/<id>": get(f"/api/job-progress/{job_id}"),
+        "/api/job-counts": get("/api/job-counts"),
+        "/api/workers": get("/api/workers"),
+        "/ (dashboard page)": get("/"),
+        "/jobs (page)": get("/jobs"),
+        "/jobs/<id> (page)": get(f"/jobs/{job_id}"),
+    }
+
+
+def _asset_cursor(after: int) -> str:
+    from scraper.jobs.reads.assets import AssetPage
+
+    cursor = AssetPage([], 0, next_after=after).next_cursor
+    assert cursor is not None
+    return cursor
 
 
 def measure(run: Callable[[], Any], repeat: int) -> tuple[float, float]:

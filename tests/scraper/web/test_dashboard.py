@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -229,6 +230,40 @@ def test_the_job_page_shows_per_source_results_and_credits_escaped(
     assert XSS not in html and 'by <span class="asset-author">&lt;img' in html
     assert html.count('class="asset-landing" href="https://commons.example/File:Owl.png"') == 1
     assert "javascript:alert" not in html
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    "result",
+    [
+        # an older version's record: no bytes, no skipped, no problems
+        {"sources": {"selftest": {"found": 3, "stored": 2, "error": None}}},
+        {"sources": {"selftest": {"found": 3, "stored": 2, "skipped": ["odd"]}}},
+        {"sources": ["selftest"]},
+        ["not", "a", "report"],
+    ],
+)
+def test_the_job_page_shows_a_result_recorded_in_another_shape(
+    login_as: Login, users: WebUsers, runtime: Runtime, result: Any
+) -> None:
+    """Months of history hold jobs finished by older versions: their page still renders."""
+    client = login_as("a")
+    job_id = submit(client, users)
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE scrape_jobs SET result = :r, status = 'completed' WHERE id = :j"),
+            {"r": json.dumps(result), "j": job_id},
+        )
+    response = client.get(f"/jobs/{job_id}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    row = re.search(r'<tr data-source="selftest">(.*?)</tr>', html, re.S)
+    if isinstance(result, dict) and isinstance(result["sources"], dict):
+        assert row is not None
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)
+        assert [c.strip() for c in cells[:4]] == ["selftest", "3", "2", "0 B"]
+    else:
+        assert row is None and 'id="job-sources"' not in html
 
 
 @sqlite_only
