@@ -7,11 +7,13 @@ the database), so readiness should not pull it out of a load balancer; `ops doct
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from healthchecks.base import CheckResult, Status, guarded
 from scraper.jobs.queries import read_snapshot
 from scraper.jobs.workers import list_workers
+from scraper.models import utcnow
 
 if TYPE_CHECKING:
     from scraper.runtime import Runtime
@@ -78,7 +80,8 @@ def check(runtime: Runtime) -> CheckResult:
 
 def _claim_failures(runtime: Runtime, fresh: set[str]) -> tuple[str, str] | None:
     """(`claims are failing: <reason>`, worker) of a live worker that cannot claim, or None."""
-    for worker in list_workers(runtime.Session):
+    # a day back: the fresh ones are in it whatever this host's clock says
+    for worker in list_workers(runtime.Session, since=utcnow() - timedelta(days=1)):
         if worker.id in fresh and worker.last_error:
             return worker.last_error, worker.id
     return None

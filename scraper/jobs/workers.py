@@ -47,13 +47,19 @@ def with_or_without_last_error(work: Callable[[bool], T]) -> T:
         return work(False)
 
 
-def list_workers(session_factory: sessionmaker[Session]) -> list[WorkerInfo]:
-    """Every worker that ever beat, most recent first."""
+def list_workers(
+    session_factory: sessionmaker[Session], since: datetime | None = None
+) -> list[WorkerInfo]:
+    """Every worker that beat since `since` (None: ever), most recent first; `since` reads a
+    range of the `last_seen_at` index, not months of restarted workers' rows."""
 
     def read(with_error: bool) -> list[WorkerInfo]:
         columns = [c for c in HB.columns if with_error or c.name != "last_error"]
+        stmt = select(*columns).order_by(HB.c.last_seen_at.desc())
+        if since is not None:
+            stmt = stmt.where(HB.c.last_seen_at >= since)
         with session_factory() as s:
-            rows = s.execute(select(*columns).order_by(HB.c.last_seen_at.desc()))
+            rows = s.execute(stmt)
             return [
                 WorkerInfo(
                     id=r.id,
@@ -92,12 +98,11 @@ def worker_views(
 ) -> list[WorkerView]:
     """Every worker seen in the last day, newest heartbeat first; stopped ones count as stale."""
     now = now or utcnow()
-    held = _held_jobs(session_factory)
+    seen = list_workers(session_factory, since=now - timedelta(days=1))
+    held = _held_jobs(session_factory, [w.id for w in seen])
     views = []
-    for w in list_workers(session_factory):
+    for w in seen:
         age = (now - w.last_seen_at).total_seconds()
-        if age > timedelta(days=1).total_seconds():
-            continue
         jobs = held.get(w.id, [])
         stale = age > stale_after or w.state == "stopped"
         state = "stale" if stale else ("busy" if jobs or w.current_jobs else "idle")
@@ -110,14 +115,18 @@ def worker_views(
     return views
 
 
-def _held_jobs(session_factory: sessionmaker[Session]) -> dict[str, list[str]]:
+def _held_jobs(session_factory: sessionmaker[Session], workers: list[str]) -> dict[str, list[str]]:
+    """The running jobs these workers hold: a range of the `locked_by` index per worker (not
+    every running job: a history can hold thousands that no live worker has)."""
+    held: dict[str, list[str]] = defaultdict(list)
+    if not workers:
+        return held
     with session_factory() as s:
         rows = s.execute(
             select(ScrapeJob.locked_by, ScrapeJob.id).where(
-                ScrapeJob.status == JobStatus.RUNNING.value, ScrapeJob.locked_by.is_not(None)
+                ScrapeJob.locked_by.in_(workers), ScrapeJob.status == JobStatus.RUNNING.value
             )
         )
-        held: dict[str, list[str]] = defaultdict(list)
         for worker, job_id in rows:
             held[worker or ""].append(job_id)
         return held

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Select, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scraper.jobs.assets import AssetRecord
-from scraper.jobs.reads.counting import EXACT_LIMIT, SAMPLE, Total
+from scraper.jobs.reads.counting import EXACT_LIMIT, SAMPLE, Total, key_range
 from scraper.jobs.reads.keyset import InvalidCursor, seal, unseal
 from scraper.models import Asset, ScrapeJob
 from scraper.planner import estimate
@@ -119,7 +119,7 @@ def _count(
 def _sampled(session: Session, user_id: int | None) -> int:
     """SQLite: the id range of the assets, times the share of the newest SAMPLE that are
     `user_id`'s (one primary-key range, a job lookup each)."""
-    low, high = session.execute(select(func.min(Asset.id), func.max(Asset.id))).one()
+    low, high = key_range(session, Asset.__table__.c.id, Asset.__table__)
     if low is None or high is None:
         return 0
     span = int(high) - int(low) + 1

@@ -111,10 +111,18 @@ def _table(session: Session) -> int:
     return int(session.info[TABLE_ESTIMATE])
 
 
-def _rowid_range(session: Session) -> tuple[int | None, int | None]:
-    ends = (select(end(ROWID)).select_from(TABLE).scalar_subquery() for end in (func.min, func.max))
+def key_range(
+    session: Session, key: ColumnElement[int], table: Any = TABLE
+) -> tuple[int | None, int | None]:
+    """The smallest and largest `key` of `table`: two index seeks. (SQLite reads `min(k),
+    max(k)` in one SELECT by scanning the whole table: 0.4 s for 2.4 M assets.)"""
+    ends = (select(end(key)).select_from(table).scalar_subquery() for end in (func.min, func.max))
     low, high = session.execute(select(*ends)).one()
     return low, high
+
+
+def _rowid_range(session: Session) -> tuple[int | None, int | None]:
+    return key_range(session, ROWID)
 
 
 def _extrapolate(session: Session, counted: int, last: int) -> int:

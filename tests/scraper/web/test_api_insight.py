@@ -27,10 +27,11 @@ def test_workers_are_listed_busy_idle_or_stale_for_admins_only(
     beat(runtime.Session, "w-busy", 1, 4)
     beat(runtime.Session, "w-idle", 0, 2, last_error="claims are failing: no such column")
     beat(runtime.Session, "w-old", 0, 9)
+    beat(runtime.Session, "w-gone", 0, 9)  # beat two days ago: off the list (months of them)
     with runtime.Session() as s, s.begin():
-        old = utcnow() - timedelta(minutes=10)
-        s.execute(update(WorkerHeartbeat).where(WorkerHeartbeat.id == "w-old").values(
-            last_seen_at=old))  # fmt: skip
+        for worker, age in (("w-old", timedelta(minutes=10)), ("w-gone", timedelta(days=2))):
+            s.execute(update(WorkerHeartbeat).where(WorkerHeartbeat.id == worker).values(
+                last_seen_at=utcnow() - age))  # fmt: skip
     assert client.get("/api/workers", headers=users.a.headers).status_code == 403
     answer = client.get("/api/workers", headers=users.admin.headers)
     assert answer.status_code == 200
