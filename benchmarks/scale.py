@@ -224,12 +224,14 @@ def fill_rollup(runtime: Runtime) -> tuple[float, int]:
     return time.perf_counter() - started, int(rows)
 
 
-def deep_cursor(client: FlaskClient, headers: dict[str, str], query: str, depth: int) -> str:
+def deep_cursor(
+    client: FlaskClient, headers: dict[str, str], query: str, depth: int, path: str = "/api/jobs"
+) -> str:
     """Walk `depth` rows into a listing with cursors; the cursor of the page after that."""
-    body = client.get(f"/api/jobs?{query}&limit=200", headers=headers).get_json()
+    body = client.get(f"{path}?{query}&limit=200", headers=headers).get_json()
     for _ in range(depth // 200 - 1):
         body = client.get(
-            f"/api/jobs?{query}&limit=200&cursor={body['next_cursor']}", headers=headers
+            f"{path}?{query}&limit=200&cursor={body['next_cursor']}", headers=headers
         ).get_json()
     cursor: str = body["next_cursor"]
     return cursor
@@ -273,23 +275,26 @@ def reads(client: FlaskClient, headers: dict[str, str], size: int) -> dict[str, 
         "/api/stats?window=24h": get("/api/stats?window=24h"),
         "/api/stats?window=7d": get("/api/stats?window=7d"),
         "/metrics (first, uncached)": first_metrics,
-        **other_reads(client, headers, get),
+        **other_reads(client, headers, get, size),
     }
 
 
 def other_reads(
-    client: FlaskClient, headers: dict[str, str], get: Callable[[str], Callable[[], Any]]
+    client: FlaskClient,
+    headers: dict[str, str],
+    get: Callable[[str], Callable[[], Any]],
+    size: int,
 ) -> dict[str, Callable[[], Any]]:
     """The rest of what the dashboard and API read: assets (the table 2.5× the jobs), one
     job, the counts, the workers, and the HTML pages (a bearer token signs them in too)."""
     job = client.get("/api/jobs?status=completed&limit=1", headers=headers).get_json()
     job_id = job["jobs"][0]["job_id"]
-    assets = client.get("/api/assets?limit=200", headers=headers).get_json()
+    assets = client.get("/api/assets?limit=1", headers=headers).get_json()
     asset_id = assets["assets"][0]["id"]
-    deep = assets["assets"][-1]["id"] // 2  # half-way down the primary key
+    deep = deep_cursor(client, headers, "", min(10_000, size // 2), "/api/assets")
     return {
         "/api/assets (newest first)": get("/api/assets"),
-        "/api/assets half-way (cursor)": get(f"/api/assets?cursor={_asset_cursor(deep)}"),
+        "/api/assets 10k deep (cursor)": get(f"/api/assets?cursor={deep}"),
         "/api/assets?job_id=": get(f"/api/assets?job_id={job_id}"),
         "/api/assets/<id>": get(f"/api/assets/{asset_id}"),
         "/api/jobs/<id>": get(f"/api/jobs/{job_id}"),
@@ -300,14 +305,6 @@ def other_reads(
         "/jobs (page)": get("/jobs"),
         "/jobs/<id> (page)": get(f"/jobs/{job_id}"),
     }
-
-
-def _asset_cursor(after: int) -> str:
-    from scraper.jobs.reads.assets import AssetPage
-
-    cursor = AssetPage([], 0, next_after=after).next_cursor
-    assert cursor is not None
-    return cursor
 
 
 def measure(run: Callable[[], Any], repeat: int) -> tuple[float, float]:

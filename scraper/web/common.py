@@ -19,7 +19,7 @@ from scraper.download.reach import ALLOW_HINT, refused_host
 from scraper.errors import JobNotFound
 from scraper.jobs import JobPage, JobRecord, NewJob
 from scraper.jobs.assets import AssetRecord, get_asset
-from scraper.jobs.reads.assets import asset_cursor_position
+from scraper.jobs.reads.assets import AssetPosition, asset_position
 from scraper.jobs.reads.keyset import InvalidCursor, Position
 from scraper.jobs.reads.keyset import decode as decode_cursor
 from scraper.jobs.shape import job_json as job_document
@@ -74,9 +74,9 @@ def job_cursor(cursor: str | None, sort: str) -> Position | None:
     return None if cursor is None else _position(lambda: decode_cursor(cursor, sort))
 
 
-def asset_cursor(cursor: str | None) -> int | None:
-    """The asset id an `/api/assets` `cursor` names; 400 naming `cursor` likewise."""
-    return None if cursor is None else _position(lambda: asset_cursor_position(cursor))
+def asset_cursor(cursor: str | None) -> AssetPosition | None:
+    """The position an `/api/assets` `cursor` names; 400 naming `cursor` likewise."""
+    return None if cursor is None else _position(lambda: asset_position(cursor))
 
 
 def _position(decode: Callable[[], T]) -> T:

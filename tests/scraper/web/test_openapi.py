@@ -62,7 +62,7 @@ def test_list_parameters_come_from_the_query_models(document: dict[str, Any]) ->
         "status", "storage", "limit", "offset", "q", "source", "since", "until", "sort", "cursor",
     }  # fmt: skip
     assets = document["paths"]["/api/assets"]["get"]["parameters"]
-    assert {p["name"] for p in assets} == {"job_id", "limit", "offset"}
+    assert {p["name"] for p in assets} == {"job_id", "limit", "offset", "cursor"}
 
 
 def test_every_reference_resolves_and_errors_use_the_error_model(
