@@ -120,18 +120,21 @@ def _cursor(client: FlaskClient, users: WebUsers, runtime: Runtime) -> str:
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("path", "bad"),
     [
-        "garbage",
-        "%00%01",
-        base64.urlsafe_b64encode(b'[1,"-created_at",0,null,null,null]').decode(),
-        "x" * 600,
+        (path, bad)
+        for path, unsigned in (
+            ("/api/jobs", b'[1,"-created_at",0,null,null,null]'),
+            ("/api/assets", b'[2,"2026-01-01T00:00:00+00:00","j",1]'),
+        )
+        for bad in ("garbage", "%00%01", base64.urlsafe_b64encode(unsigned).decode(), "x" * 600)
     ],
 )
 def test_a_cursor_we_did_not_make_is_400_naming_it(
-    client: FlaskClient, users: WebUsers, bad: str
+    client: FlaskClient, users: WebUsers, path: str, bad: str
 ) -> None:
-    response = client.get(f"/api/jobs?cursor={bad}", headers=users.a.headers)
+    """Of the jobs list and of the assets list (test_api_assets_paging.py)."""
+    response = client.get(f"{path}?cursor={bad}", headers=users.a.headers)
     assert response.status_code == 400, response.get_json()
     body = response.get_json()
     assert body["error"] and "cursor" in body["message"] and body["field"] == "cursor"
