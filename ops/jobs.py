@@ -9,8 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import ArgumentError
 
-from ops.errors import CannotConnect
-from ops.schema import safe_url
+from ops.errors import CannotConnect, safe_url
 from scraper.db import sqlite_file
 from scraper.errors import one_line
 from scraper.jobs import JobPage, ReconcileResult
