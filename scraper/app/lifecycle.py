@@ -86,7 +86,7 @@ class Service:
         from waitress.server import create_server  # only `serve` pays for waitress and Flask
 
         from scraper.web import create_app
-        from scraper.web.lanes import Lanes, probes_inline
+        from scraper.web.lanes import Lanes
         from scraper.web.limits import waitress_options
         from scraper.web.refusals import PACE, likely_refused
 
@@ -107,7 +107,6 @@ class Service:
         except OSError as exc:
             lanes.shutdown()
             raise CannotListen(listen.host, listen.port, exc.strerror or str(exc)) from exc
-        probes_inline(server)  # /healthz answered on the I/O thread, no hand-over
         worker = None if worker_concurrency is None else Worker(runtime, worker_concurrency)
         settings = runtime.settings
         healer = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from waitress import wasyncore
@@ -12,15 +12,10 @@ from waitress.server import create_server
 
 
 @contextlib.contextmanager
-def waitress_in_thread(
-    app: Any, prepare: Callable[[Any], None] | None = None, **options: Any
-) -> Iterator[Any]:
+def waitress_in_thread(app: Any, **options: Any) -> Iterator[Any]:
     """The server (typed Any: waitress's stubs miss `effective_port`, `trigger`, `_map`),
-    closed on exit from its own loop thread: closing its sockets from here races select().
-    `prepare` gets the server before it accepts anything (as `scraper serve` does it)."""
+    closed on exit from its own loop thread: closing its sockets from here races select()."""
     server: Any = create_server(app, host="127.0.0.1", port=0, **options)
-    if prepare is not None:
-        prepare(server)
     thread = threading.Thread(target=server.run, name="waitress", daemon=True)
     thread.start()
     try:

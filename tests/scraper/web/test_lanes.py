@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -12,24 +11,21 @@ from typing import Any
 import pytest
 import requests
 
-from scraper.web.lanes import Lanes, is_cheap, probes_inline
+from scraper.web.lanes import Lanes, is_cheap
 from tests.plugins.waitress_thread import waitress_in_thread
 
 THREADS = 2
 
 
 class Blocking:
-    """A WSGI app whose `/slow` and `/readyz/slow` wait for `release`; anything else answers
-    at once. `threads` records the thread that answered each path."""
+    """A WSGI app whose `/slow` waits for `release`; anything else answers at once."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
         self.inside = threading.Semaphore(0)
-        self.threads: dict[str, str] = {}
 
     def __call__(self, environ: dict[str, Any], start: Callable[..., Any]) -> Iterable[bytes]:
-        self.threads[environ["PATH_INFO"]] = threading.current_thread().name
-        if environ["PATH_INFO"] in ("/slow", "/readyz/slow"):
+        if environ["PATH_INFO"] == "/slow":
             self.inside.release()
             self.release.wait(30)
         start("200 OK", [("Content-Type", "text/plain")])
@@ -39,7 +35,7 @@ class Blocking:
 @pytest.fixture
 def served() -> Iterator[tuple[str, Blocking]]:
     app = Blocking()
-    with waitress_in_thread(app, probes_inline, _dispatcher=Lanes(THREADS)) as server:
+    with waitress_in_thread(app, _dispatcher=Lanes(THREADS)) as server:
         try:
             yield f"http://127.0.0.1:{server.effective_port}", app
         finally:
@@ -79,35 +75,6 @@ class Threads:
         self.seen.append((environ["PATH_INFO"], threading.get_ident()))
         start("429 Too Many Requests", [("Content-Type", "text/plain")])
         return [b"refused"]
-
-
-def test_healthz_is_answered_on_the_io_thread_while_every_lane_is_held(
-    served: tuple[str, Blocking],
-) -> None:
-    """`/healthz` waits for no lane thread: answered by the thread that reads the sockets
-    while the main threads and the cheap lane's thread all serve slow requests; pipelined
-    after another probe on one connection, and with `Connection: close`, too."""
-    base, app = served
-    clients = [f"{base}/slow"] * THREADS + [f"{base}/readyz/slow"]
-    threads = [
-        threading.Thread(target=requests.get, args=(url,), kwargs={"timeout": 30})
-        for url in clients
-    ]
-    for thread in threads:
-        thread.start()
-    for _ in clients:
-        assert app.inside.acquire(timeout=10)  # every lane thread is now held
-    with requests.Session() as http:
-        assert [http.get(f"{base}/healthz", timeout=10).text for _ in range(3)] == ["/healthz"] * 3
-    probe = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
-    with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), 10) as raw:
-        raw.sendall(probe + b"\r\n" + probe + b"Connection: close\r\n\r\n")  # pipelined
-        answer = b"".join(iter(lambda: raw.recv(65536), b""))  # until the server closes
-    assert answer.count(b"HTTP/1.1 200 OK") == 2, answer
-    assert app.threads["/healthz"] == "waitress"  # the loop's thread (tests.plugins)
-    app.release.set()
-    for thread in threads:
-        thread.join(30)
 
 
 def test_requests_guessed_refused_are_answered_paced_by_one_thread_of_their_own() -> None:
