@@ -240,8 +240,8 @@ def _conditions(
     database lacks cannot be applied."""
     c, out = TABLE.c, []
     wanted: Sequence[tuple[str, Any, Any]] = (
-        ("status", where.status, lambda v: _status_is(v, dialect)),
-        ("user_id", where.user_id, lambda v: c.user_id == v),
+        ("status", where.status, lambda v: _selective(c.status == v, dialect)),
+        ("user_id", where.user_id, lambda v: _selective(c.user_id == v, dialect)),
         (
             "enabled_sources",
             where.source,
@@ -256,16 +256,16 @@ def _conditions(
     return out
 
 
-def _status_is(status: str, dialect: str) -> ColumnElement[bool]:
-    """`status = :status`; on SQLite marked selective (`likelihood`, a hint only).
+def _selective(equal: ColumnElement[bool], dialect: str) -> ColumnElement[bool]:
+    """`equal` (a state's or an owner's jobs); on SQLite marked selective (`likelihood`, a
+    planner hint only).
 
-    SQLite plans before it sees the value, from ANALYZE's average rows per state: with few
-    states that average is large, so for `WHERE status = ? ORDER BY created_at DESC, id DESC
-    LIMIT ?` it walked the newest-first index testing every job, the whole table for a state
-    few jobs are in (3 `running` of 20,000: 14 ms; of 200,000: 221 ms). Told the state is
-    rare it takes the (status, created_at) range and sorts ties by id as it goes, which
-    stops at the page's end whatever the state's size."""
-    equal = TABLE.c.status == status
+    SQLite plans before it sees the value, from ANALYZE's average rows per state or user,
+    which is large: for `WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?` it walked
+    the newest-first index testing every job, the whole table for a state or a user few jobs
+    belong to (3 `running` of 20,000: 14 ms; of 200,000: 221 ms). Told the condition is rare
+    it takes the range of (status, created_at) or (user_id, created_at) and sorts ties by id
+    as it goes, which stops at the page's end however many jobs match."""
     if dialect != "sqlite":
         return equal
     # untyped: a Boolean function is written `likelihood(…) = 1` on SQLite, no hint any more

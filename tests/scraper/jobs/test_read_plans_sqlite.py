@@ -1,5 +1,5 @@
-"""SQLite plans a statement before it sees its parameters: a page of a state few jobs are in
-must still read the status index, not test every job newest first (issue 23)."""
+"""SQLite plans a statement before it sees its parameters: a page of a state, or of a user,
+few jobs belong to must still read its index, not test every job newest first (issue 23)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from scraper.runtime import Runtime
 
 ROWS = 20_000
 RUNNING = 3  # a state few jobs are in: every other job is completed
+LIGHT = 5  # a user with RUNNING jobs (the same ones); users 1-4 own the rest
 FILL = f"""
 WITH RECURSIVE seq(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM seq WHERE x < {ROWS})
 INSERT INTO scrape_jobs (id, job_type, status, progress, query, max_content, safe_search,
@@ -40,7 +41,16 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     runtime = Runtime(Settings(database_url=url, data_dir=tmp, secret_key="x"))
     Base.metadata.create_all(runtime.engine)
     with runtime.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "WITH RECURSIVE u(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM u WHERE i < 5) "
+            "INSERT INTO users (id, username, password_hash, is_active, created_at) "
+            "SELECT i, 'user' || i, 'x', 1, '2026-12-01' FROM u"
+        )
         conn.exec_driver_sql(FILL)
+        conn.exec_driver_sql(
+            f"UPDATE scrape_jobs SET user_id = CASE WHEN rowid <= {RUNNING} THEN {LIGHT} "
+            "ELSE 1 + rowid % 4 END"
+        )
         conn.exec_driver_sql("ANALYZE")
     yield runtime
     runtime.close()
@@ -84,3 +94,15 @@ def test_a_page_of_a_rare_state_reads_the_status_index(big: Runtime) -> None:
     for plan in _page_plans(big, JobFilter(status="completed"), after):
         assert "ix_scrape_jobs_status_created_at (status=? AND created_at<?)" in plan, plan
     assert "SCAN scrape_jobs" not in " ".join(_page_plans(big, JobFilter(status="running")))
+
+
+@pytest.mark.slow
+def test_a_page_of_a_user_with_few_jobs_reads_the_users_index(big: Runtime) -> None:
+    """A user's own listing (`/api/jobs` for a non-admin): (user_id, created_at), not the walk
+    of every job; with a state too, (user_id, status, created_at)."""
+    page = big.jobs.reader.page(JobFilter(user_id=LIGHT), 50)
+    assert [job.query for job in page.jobs] == [f"query {x}" for x in range(1, RUNNING + 1)]
+    for plan in _page_plans(big, JobFilter(user_id=LIGHT)):
+        assert "USING INDEX ix_scrape_jobs_user_id_created_at (user_id=?)" in plan, plan
+    for plan in _page_plans(big, JobFilter(user_id=LIGHT, status="running")):
+        assert "ix_scrape_jobs_user_id_status_created_at (user_id=? AND status=?)" in plan, plan
