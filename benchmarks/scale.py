@@ -13,7 +13,10 @@ server-side in one INSERT ... SELECT per table (no ORM): jobs spread over the la
 assets per job; then the stats rollup is filled by migration 0009's own backfill (timed). Then
 each read runs --repeat times in-process through the Flask test client as an admin
 (sequential; `/healthz`, constant work, is the machine-load control), and the script prints
-median / p95 per endpoint per size, then the growth factor from the smallest size.
+median / p95 per endpoint per size, then the growth factor from the smallest size. Beside
+them: `/readyz` (uncached: every check runs; cached), what `ops jobs` reads in process, then
+`ops jobs` (its defaults and common flags) and `ops doctor` as whole processes against the
+filled database, --process-runs times each (wall median / p95, and the CPU time).
 
 Last, per size, a burst: a real `scraper serve --no-worker` (waitress, 4 threads) on the same
 database gets --burst-clients clients looping the slowest read of the run (then
@@ -32,6 +35,7 @@ import argparse
 import multiprocessing
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,6 +53,9 @@ import requests
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
 
+from healthchecks.http import RUNTIME_KEY
+from healthchecks.monitor import monitor_for
+from ops.jobs import jobs_table, list_jobs
 from ops.smoke import free_port, scraper_command, server_env, stop_process, wait_ready
 from scraper import rollup
 from scraper.accounts import create_token, create_user
@@ -253,6 +260,10 @@ def reads(client: FlaskClient, headers: dict[str, str], size: int) -> dict[str, 
         collector_of(client.application).clear()
         return get("/metrics")()
 
+    def first_readyz() -> Any:
+        monitor_for(runtime_of(client)).invalidate()
+        return get("/readyz")()
+
     return {
         "/healthz (load control)": get("/healthz"),
         "/api/dashboard": get("/api/dashboard"),
@@ -275,6 +286,8 @@ def reads(client: FlaskClient, headers: dict[str, str], size: int) -> dict[str, 
         "/api/stats?window=24h": get("/api/stats?window=24h"),
         "/api/stats?window=7d": get("/api/stats?window=7d"),
         "/metrics (first, uncached)": first_metrics,
+        "/readyz (uncached: every check)": first_readyz,
+        "/readyz (cached)": get("/readyz"),
         **other_reads(client, headers, get, size),
     }
 
@@ -305,6 +318,67 @@ def other_reads(
         "/jobs (page)": get("/jobs"),
         "/jobs/<id> (page)": get(f"/jobs/{job_id}"),
     }
+
+
+def runtime_of(client: FlaskClient) -> Runtime:
+    runtime: Runtime = client.application.extensions[RUNTIME_KEY]
+    return runtime
+
+
+def ops_reads(runtime: Runtime) -> dict[str, Callable[[], Any]]:
+    """What `ops jobs` asks the database for, in process (its listing, without the process):
+    the default, then its common flags."""
+
+    def listing(status: str | None = None, storage: str | None = None, limit: int = 50) -> Any:
+        return lambda: jobs_table(list_jobs(runtime, status, storage, limit))
+
+    return {
+        "ops jobs, in process": listing(),
+        "ops jobs --status failed, in process": listing("failed"),
+        "ops jobs --limit 1000, in process": listing(limit=1000),
+    }
+
+
+# `ops jobs` with its default arguments and its common flags, then `ops doctor`: whole processes
+OPS_COMMANDS = {
+    "ops jobs": ["jobs"],
+    "ops jobs --status failed": ["jobs", "--status", "failed"],
+    "ops jobs --status pending": ["jobs", "--status", "pending"],
+    "ops jobs --storage database": ["jobs", "--storage", "database"],
+    "ops jobs --limit 1000": ["jobs", "--limit", "1000"],
+    "ops jobs --json": ["jobs", "--json"],
+    "ops doctor": ["doctor"],
+}
+
+
+def processes(url: str, workdir: Path, runs: int) -> dict[str, tuple[float, float]]:
+    """Each `ops` command above as a fresh process `runs` times against the filled database:
+    (median, p95) wall ms; prints the median CPU time (user + system) too, which a loaded
+    machine inflates less than wall time."""
+    env = {**os.environ, "SCRAPER_DATABASE_URL": url, "SCRAPER_DATA_DIR": str(workdir / "data")}
+    found = {}
+    for name, arguments in OPS_COMMANDS.items():
+        if ONLY and ONLY not in name:
+            continue
+        wall, cpu = [], []
+        for _ in range(runs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "ops.cli", *arguments], env=env, capture_output=True
+            )
+            wall.append((time.perf_counter() - started) * 1000)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append((after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000)
+            # 1: the doctor found a problem (no worker runs here); 2 or more: it failed
+            assert done.returncode in (0, 1), (name, done.returncode, done.stderr[-2000:])
+        found[name] = (statistics.median(wall), percentile(wall, 95))
+        print(
+            f"  {name + ' (process)':<44} median {found[name][0]:8.1f} ms   "
+            f"p95 {found[name][1]:8.1f} ms   cpu {statistics.median(cpu):6.0f} ms",
+            flush=True,
+        )
+    return {f"{name} (whole process)": times for name, times in found.items()}
 
 
 def measure(run: Callable[[], Any], repeat: int) -> tuple[float, float]:
@@ -374,7 +448,7 @@ def one_size(server_url: str | None, size: int, args: argparse.Namespace) -> dic
         headers = {"Authorization": f"Bearer {token}"}
         client = create_app({"SCRAPER_RUNTIME": runtime}).test_client()
         results = {}
-        for name, run in reads(client, headers, size).items():
+        for name, run in (reads(client, headers, size) | ops_reads(runtime)).items():
             if ONLY and ONLY not in name and "load control" not in name:
                 continue
             if EXPLAIN:
@@ -383,6 +457,8 @@ def one_size(server_url: str | None, size: int, args: argparse.Namespace) -> dic
             median, p95 = results[name]
             print(f"  {name:<44} median {median:8.1f} ms   p95 {p95:8.1f} ms", flush=True)
         runtime.close()
+        if args.process_runs > 0:
+            results |= processes(url, workdir, args.process_runs)
         print(f"  load average {os.getloadavg()[0]:.2f}", flush=True)
         if args.burst_seconds > 0:
             slowest = max((n for n in results if n.startswith("/api/")), key=lambda n: results[n])
@@ -523,6 +599,9 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="print each statement's plan")
     parser.add_argument("--only", default="", help="run only the reads whose name contains this")
     parser.add_argument("--db-prefix", default="scale", help="name prefix of the databases")
+    parser.add_argument(
+        "--process-runs", type=int, default=5, help="runs of each `ops` process; 0: none"
+    )
     parser.add_argument("--burst-clients", type=int, default=8)
     parser.add_argument("--burst-seconds", type=float, default=10.0, help="0: no burst")
     parser.add_argument(

@@ -13,6 +13,24 @@ OpsError
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+
+def safe_url(target: Engine | str) -> str:
+    """The URL (an engine's, or as given) with the password hidden.
+
+    Here rather than in `ops.schema.check`, so that `ops jobs` names a database without
+    importing the schema comparison; SQLAlchemy is imported when called (`ops --help` imports
+    this module).
+    """
+    from sqlalchemy.engine import make_url
+
+    url = make_url(target) if isinstance(target, str) else target.url
+    return url.render_as_string(hide_password=True)
+
 
 def first_line(exc: BaseException) -> str:
     """The database's own words, first line (a driver error's `orig`), for one-line messages.

@@ -9,8 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import ArgumentError
 
-from ops.errors import CannotConnect
-from ops.schema import safe_url
+from ops.errors import CannotConnect, safe_url
 from scraper.db import sqlite_file
 from scraper.errors import one_line
 from scraper.jobs import JobPage, ReconcileResult
@@ -77,6 +76,7 @@ def jobs_json(page: JobPage) -> dict[str, Any]:
     return {
         "jobs": [job.to_json() for job in page.jobs],
         "total": page.total,
+        "total_is_estimate": page.total_is_estimate,
         "database_error": page.database_error,
         "missing_columns": page.missing_columns,
     }
@@ -98,7 +98,8 @@ def jobs_table(page: JobPage) -> str:
     ]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)) for row in rows]
-    lines.append(f"{len(page.jobs)} shown of {page.total}")
+    total = f"about {page.total} (estimated)" if page.total_is_estimate else str(page.total)
+    lines.append(f"{len(page.jobs)} shown of {total}")
     lines.extend(
         f"quarantined {job.id}: the database keeps refusing it: {job.quarantined}"
         for job in page.jobs

@@ -27,8 +27,7 @@ from typing import Any
 import requests
 from sqlalchemy import Engine, inspect, text
 
-from ops.errors import OpsError
-from ops.schema import safe_url
+from ops.errors import OpsError, safe_url
 from ops.trace import TraceCannotRun, TraceReport, trace_url
 from ops.trace import render_text as render_trace
 from ops.trace.cleanup import temporary_admin

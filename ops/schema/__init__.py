@@ -9,10 +9,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from ops.schema.check import SchemaReport, check_schema, load_metadata, safe_url
 from ops.schema.difference import Difference, Repair, Severity
 
 if TYPE_CHECKING:
+    from ops.schema.check import SchemaReport, check_schema, load_metadata, safe_url
     from ops.schema.repair import (
         InitReport,
         MigrateReport,
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 _LAZY = {name: "ops.schema.repair" for name in ("InitReport", "MigrateReport", "Refusal")}
 _LAZY |= {name: "ops.schema.repair" for name in ("auto_heal", "init_db", "migrate")}
 _LAZY["Migrations"] = "ops.schema.scripts"
+# The comparison (reflection, every dialect's reader: ~40 ms) loads on first use too: the
+# service's fallback store imports `ops.schema.flock`, and with it this package.
+_LAZY |= {name: "ops.schema.check" for name in ("SchemaReport", "check_schema")}
+_LAZY |= {name: "ops.schema.check" for name in ("load_metadata", "safe_url")}
 
 
 def __getattr__(name: str) -> Any:

@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, make_url
+from sqlalchemy import Connection, Engine, MetaData
 from sqlalchemy import exc as sa_exc
 
-from ops.errors import BadModelsPath, CannotConnect, first_line
+from ops.errors import BadModelsPath, CannotConnect, first_line, safe_url
 from ops.schema.compare import compare_schema
 from ops.schema.difference import Difference, Severity
 from ops.schema.reflect import reflect_schema
@@ -41,12 +41,6 @@ class SchemaReport:
             "dialect": self.dialect,
             "summary": {s.value: self.count(s) for s in Severity},
         }
-
-
-def safe_url(target: Engine | str) -> str:
-    """The URL (an engine's, or as given) with the password hidden."""
-    url = make_url(target) if isinstance(target, str) else target.url
-    return url.render_as_string(hide_password=True)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select, text
 
 from ops.cli import main
+from ops.jobs import jobs_json, jobs_table
 from scraper.jobs import NewJob
 from scraper.models import Base, ScrapeJob
 from scraper.runtime import Runtime
@@ -50,6 +51,19 @@ def test_jobs_filters_by_storage(runtime: Runtime, storage: str, query: str) -> 
     code, listing = ops("jobs", "--storage", storage)
     assert code == 0
     assert [job["query"] for job in listing["jobs"]] == [query]
+
+
+def test_an_estimated_total_says_so(runtime: Runtime) -> None:
+    """Past 10,000 jobs the database's total is the planner's estimate (scraper.jobs.reads
+    .counting): the table says "about", the JSON carries `total_is_estimate` as the API does."""
+    page = runtime.jobs.list(limit=1)
+    assert (jobs_json(page)["total_is_estimate"], jobs_table(page).splitlines()[-1]) == (
+        False,
+        "1 shown of 2",
+    )
+    page.total, page.total_is_estimate = 1_001_234, True
+    assert jobs_json(page)["total_is_estimate"] is True
+    assert jobs_table(page).splitlines()[-1] == "1 shown of about 1001234 (estimated)"
 
 
 def test_jobs_table_has_a_header_and_every_job(runtime: Runtime) -> None:
