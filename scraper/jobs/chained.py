@@ -166,6 +166,7 @@ def _statement(columns: tuple[str, ...], token: bool, n_assets: int) -> TextClau
         f"{', '.join('j.' + c for c in _STATE)})"
     )
     stamp = ":claim_now"
+    # By its primary key alone, as `store._claim_statement` on PostgreSQL (why: there).
     claim = (
         f"n AS (UPDATE scrape_jobs SET status = '{_RUNNING}', locked_by = :claim_worker, "
         "lease_expires_at = :claim_expires, "
@@ -173,7 +174,7 @@ def _statement(columns: tuple[str, ...], token: bool, n_assets: int) -> TextClau
         "lease_token = lease_token + 1, message = :claim_message, "
         f"updated_at = {stamp} WHERE id = (SELECT id FROM scrape_jobs WHERE status = '{_PENDING}' "
         f"AND (run_after IS NULL OR run_after <= {stamp}) ORDER BY created_at, id LIMIT 1 "
-        f"FOR UPDATE SKIP LOCKED) AND status = '{_PENDING}' RETURNING {', '.join(_JOB_COLUMNS)})"
+        f"FOR UPDATE SKIP LOCKED) RETURNING {', '.join(_JOB_COLUMNS)})"
     )
     ctes = [done, claim]
     if n_assets:

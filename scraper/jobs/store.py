@@ -114,12 +114,15 @@ def _claim_statement(dialect: str) -> Update:
         now,
         bindparam("claim_message"),
     )
+    # The row is found by its primary key alone on PostgreSQL: the candidate's row lock
+    # (taken after the server checked the row is still pending) holds it pending until this
+    # update, so a second status test adds nothing, and it let the planner, without
+    # statistics (a new table, a burst of jobs), scan every pending job by the status index
+    # instead of the primary key. SQLite (no row locks, one writer) keeps the test.
+    guard = [] if dialect == "postgresql" else [ScrapeJob.status == JobStatus.PENDING.value]
     return (
         update(ScrapeJob)
-        .where(
-            ScrapeJob.id == candidate.scalar_subquery(),
-            ScrapeJob.status == JobStatus.PENDING.value,
-        )
+        .where(ScrapeJob.id == candidate.scalar_subquery(), *guard)
         .values(**values)
         .returning(*ScrapeJob.__table__.columns)
         .execution_options(synchronize_session=False)  # a fresh session: nothing to sync

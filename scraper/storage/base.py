@@ -87,11 +87,18 @@ class Storage(abc.ABC):
 
     @contextlib.contextmanager
     def partial(self) -> Iterator[tuple[BinaryIO, Path]]:
-        """A temporary file in the data dir, removed unless committed (renamed) by the caller."""
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        """A temporary file in the data dir, removed unless committed (renamed) by the caller.
+
+        The `tmp` directory is made when the file cannot be created without it (the first
+        one, or after someone removed it), not looked up before every file."""
         path = self.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.part"
         try:
-            with open(path, "xb") as handle:
+            try:
+                handle = open(path, "xb")  # noqa: SIM115 - closed by the `with` below
+            except FileNotFoundError:
+                self.tmp_dir.mkdir(parents=True, exist_ok=True)
+                handle = open(path, "xb")  # noqa: SIM115 - closed by the `with` below
+            with handle:
                 yield handle, path
         except OSError as exc:
             if exc.errno == errno.ENOSPC and not isinstance(exc, StorageFull):
@@ -101,26 +108,41 @@ class Storage(abc.ABC):
         finally:
             path.unlink(missing_ok=True)
 
-    def commit(self, partial: Path, sha256: str, content_type: str, filename: str) -> StoredFile:
-        """Store a finished partial file under its content address, unless already there."""
-        size = partial.stat().st_size
+    def commit(
+        self,
+        partial: Path,
+        sha256: str,
+        content_type: str,
+        filename: str,
+        size: int | None = None,
+    ) -> StoredFile:
+        """Store a finished partial file under its content address, unless already there.
+        `size`: its length, when the caller knows it (else read from the file)."""
+        if size is None:
+            size = partial.stat().st_size
         key = stored_key(sha256, content_type)
-        claimed = self.claim(key)
-        if claimed:
-            partial.unlink()
-        else:
-            self._save(partial, key, content_type)
+        claimed = self._store(partial, key, content_type)
         return StoredFile(key, sha256, size, content_type, filename, claimed)
+
+    def _store(self, partial: Path, key: str, content_type: str) -> bool:
+        """Claim the file already stored under `key` (the partial is dropped) or store the
+        partial there; True if it was claimed. A backend may do both with one lookup."""
+        if self.claim(key):
+            partial.unlink()
+            return True
+        self._save(partial, key, content_type)
+        return False
 
     def put_bytes(self, data: bytes, content_type: str, name: str | None = None) -> StoredFile:
         """Store in-memory content (the selftest source) through the same path as downloads."""
         with self.partial() as (handle, path):
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            os.fsync(handle.fileno())  # durable before its asset row can commit
             handle.close()  # Windows cannot rename a file that is still open
             digest = hashlib.sha256(data).hexdigest()
-            return self.commit(path, digest, content_type, safe_filename(name, content_type))
+            filename = safe_filename(name, content_type)
+            return self.commit(path, digest, content_type, filename, size=len(data))
 
     def sweep_partials(self, max_age: float = 3600.0) -> int:
         """Delete partial files of dead processes (a SIGKILLed worker) or older than max_age."""

@@ -36,9 +36,27 @@ class FileStore(Storage):
         return str(self.resolve(key))
 
     def _save(self, partial: Path, key: str, content_type: str) -> None:
+        self._move(partial, self.resolve(key))
+
+    def _store(self, partial: Path, key: str, content_type: str) -> bool:
+        """Claim or store, the key resolved once (a `resolve` looks up every directory of
+        the path)."""
         target = self.resolve(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(partial, target)  # atomic: a reader sees the whole file or none
+        if self._claim(target):
+            partial.unlink()
+            return True
+        self._move(partial, target)
+        return False
+
+    @staticmethod
+    def _move(partial: Path, target: Path) -> None:
+        """Rename the partial file to `target`, atomically (a reader sees the whole file or
+        none); its directory is made when the rename needs it, not looked up every time."""
+        try:
+            os.replace(partial, target)
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(partial, target)
 
     def exists(self, key: str) -> bool:
         return self.resolve(key).is_file()
@@ -60,7 +78,10 @@ class FileStore(Storage):
 
     def claim(self, key: str) -> bool:
         """Claim the file for CLAIM_SECONDS at most: its mtime is set that far ahead."""
-        path = self.resolve(key)
+        return self._claim(self.resolve(key))
+
+    @staticmethod
+    def _claim(path: Path) -> bool:
         ahead = time.time() + CLAIM_SECONDS
         try:
             for _ in range(3):

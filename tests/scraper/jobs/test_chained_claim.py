@@ -288,3 +288,33 @@ def test_a_chained_completion_counts_sources_users_and_slot_edges_as_the_rows_sa
         )
         assert then.job is None
         assert _rollup_matches_rows(runtime)
+
+
+@pytest.mark.parametrize(
+    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_claim_finds_its_row_by_the_primary_key_without_statistics(runtime: Runtime) -> None:
+    """On a new table (no statistics yet: a new database, a burst of jobs) the claims, alone
+    and chained, update the locked candidate through the primary key: before, the planner
+    took the status index and filtered every pending job by id, on every claim."""
+    for i in range(200):
+        _create(runtime, f"q{i}")
+    sent: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, sql: str, params: Any, *_args: Any) -> None:
+        if "FOR UPDATE SKIP LOCKED" in sql:
+            sent.append((sql, params))
+
+    event.listen(runtime.engine, "before_cursor_execute", capture)
+    try:
+        held = _claimed(runtime, "w1")
+        then = NextClaim("w1", 30)
+        assert runtime.store.complete(held.id, "w1", "done", held.lease_token, then=then)
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", capture)
+    assert len(sent) == 2  # the claim, then the completing statement with its claim
+    with runtime.engine.connect() as conn:
+        for sql, params in sent:
+            plan = conn.exec_driver_sql("EXPLAIN (COSTS OFF) " + sql, params).scalars().all()
+            assert any("pk_scrape_jobs" in line for line in plan), plan
+            assert not [line for line in plan if "Filter: ((id)::text =" in line], plan
