@@ -251,6 +251,9 @@ class Search:
     # counting.count_jobs trusts a large estimate (PostgreSQL; MariaDB's q past the cap)
     estimate_first: bool = False
     total: int | None = None  # the jobs matching q (and nothing else), when already counted
+    # PostgreSQL: the index answers with a bitmap of every match, so a page of few matches
+    # is listed from it (scraper.jobs.reads.listed) rather than found by the planner's walk
+    bitmap: bool = False
 
 
 @dataclass(frozen=True)
@@ -279,7 +282,8 @@ def search(session: Session, query: ColumnElement[str], q: str, common: int) -> 
     """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return Search(query.ilike(like_pattern(q), escape="\\"), estimate_first=True)
+        condition = query.ilike(like_pattern(q), escape="\\")
+        return Search(condition, estimate_first=True, bitmap=len(q) >= TRIGRAM)
     if dialect == "mysql":
         return _mysql_search(session, query, q, common)
     return _sqlite_search(session, query, q, common)
