@@ -250,10 +250,10 @@ class Search:
     driver: Driver | None = None
     # counting.count_jobs trusts a large estimate (PostgreSQL; MariaDB's q past the cap)
     estimate_first: bool = False
-    total: int | None = None  # the jobs matching q (and nothing else), when already counted
-    # PostgreSQL: the index answers with a bitmap of every match, so a page of few matches
-    # is listed from it (scraper.jobs.reads.listed) rather than found by the planner's walk
-    bitmap: bool = False
+    # The test of q through the index's candidates (PostgreSQL: the GIN bitmap; MariaDB: the
+    # rarest trigram's jobs): a page of few matches is listed from them with its count
+    # (scraper.jobs.reads.listed), and only past the cap is `condition` walked
+    listed: ColumnElement[bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -283,7 +283,8 @@ def search(session: Session, query: ColumnElement[str], q: str, common: int) -> 
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         condition = query.ilike(like_pattern(q), escape="\\")
-        return Search(condition, estimate_first=True, bitmap=len(q) >= TRIGRAM)
+        listed = condition if len(q) >= TRIGRAM else None  # no trigram: the GIN reads it all
+        return Search(condition, estimate_first=True, listed=listed)
     if dialect == "mysql":
         return _mysql_search(session, query, q, common)
     return _sqlite_search(session, query, q, common)
@@ -315,22 +316,16 @@ def _mysql_search(session: Session, query: ColumnElement[str], q: str, common: i
     if found > common:  # every count hit its cap: the index's own estimates tell them apart
         rarest = min(range(len(picks)), key=lambda i: estimate(session, _entries(grams, picks[i])))
     candidates = select(grams.c.job_id).where(grams.c.gram == picks[rarest])
-    listed = Search(and_(job_id.in_(candidates), exact))
+    listed = and_(job_id.in_(candidates), exact)
     if found <= common:
-        return listed
-    pick = grams.alias("pick")
-    within = and_(pick.c.gram == picks[rarest], exact)
-    on = job_id == pick.c.job_id
+        return Search(listed, listed=listed)
     # Many candidates need not mean many matches (`cats 99`: 2,222 jobs at 1 M, each of its
-    # trigrams in over 10,000): the walk would then read most of the table for a page (2.4 s).
-    # The matches among the rarest trigram's candidates, counted up to the cap, decide.
-    jobs: FromClause = query.table
-    joined = select(literal(1)).select_from(pick.join(jobs, on)).where(within)
-    matches = session.scalar(select(_capped(joined.prefix_with("STRAIGHT_JOIN"), common)))
-    if int(matches or 0) <= common:  # counted exactly: the total of q alone
-        return Search(listed.condition, total=int(matches or 0))
-    # Known to be past the cap: the total may be the estimate, without counting them again.
-    return Search(exact, Driver(pick, on, within), estimate_first=True)
+    # trigrams in over 10,000): they are listed from the rarest trigram's candidates with
+    # their count, capped, and only past it does the page walk the table, counted from the
+    # index (`Driver`) or its estimate.
+    pick = grams.alias("pick")
+    driver = Driver(pick, job_id == pick.c.job_id, and_(pick.c.gram == picks[rarest], exact))
+    return Search(exact, driver, estimate_first=True, listed=listed)
 
 
 # The only characters whose lowercase (Python's) holds an ASCII letter: İ -> i̇, K (Kelvin) -> k.

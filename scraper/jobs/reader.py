@@ -24,7 +24,7 @@ from scraper.jobs.reads import counting
 from scraper.jobs.reads.counting import Total, count_jobs
 from scraper.jobs.reads.keyset import Position, read_page
 from scraper.jobs.reads.keyset import can_page as keyset_ok
-from scraper.jobs.reads.listed import bitmap_page
+from scraper.jobs.reads.listed import listed_or_walked
 from scraper.jobs.record import COLUMN_FIELDS, JobRecord
 from scraper.jobs.tally import kept_total
 from scraper.models import ScrapeJob
@@ -157,19 +157,19 @@ class JobReader:
             keyset = keyset_ok(where.sort, present) and (offset == 0 or after is not None)
             with self.Session() as s:
                 others = _conditions(where, present)
-                conditions, driver, first, kept, bitmap = others, None, False, None, False
+                conditions, found = others, None
                 if where.q is not None and "query" in present:
                     found = search(s, TABLE.c.query, where.q, counting.EXACT_LIMIT)
                     conditions = [*others, found.condition]
-                    driver, first, bitmap = found.driver, found.estimate_first, found.bitmap
-                    kept = None if others else found.total  # q alone, counted by search
+                driver = found.driver if found else None
                 # A driver's own condition tests q: the count needs only the others.
                 counted = others if driver else conditions
 
                 def count() -> Total:  # not needed when a short first page is its own total
-                    known = _kept(s, where, present) if kept is None else kept
+                    known = _kept(s, where, present)
                     if known is not None:
                         return Total(known)
+                    first = found is not None and found.estimate_first
                     return count_jobs(s, counted, driver=driver, estimate_first=first)
 
                 if limit <= 0:
@@ -177,8 +177,8 @@ class JobReader:
                     return DatabasePage([], total.count, total.estimated)
                 columns, start = self._selected(present), after or Position(where.sort)
                 listed = None
-                if keyset and bitmap:  # PostgreSQL's q: its total first, maybe with the page
-                    rows, listed = bitmap_page(s, columns, conditions, start, limit + 1)
+                if keyset and found is not None and found.listed is not None:
+                    rows, listed = listed_or_walked(s, columns, others, found, start, limit + 1)
                 elif keyset:
                     rows = read_page(s, columns, conditions, start, limit + 1)
                 else:
