@@ -273,12 +273,15 @@ def search(session: Session, query: ColumnElement[str], q: str, common: int) -> 
     """The test of `q` (lowercased) as a substring of `query` (lowercased), through this
     database's index.
 
-    PostgreSQL: the trigram GIN index serves every q. MariaDB and SQLite first count q's
-    candidates in their index, capped at `common` + 1 (an index range; MariaDB: the rarest of
-    q's trigrams). At most `common`: the candidates' ids are the rows (a bounded list).
-    More: matches are dense, so the newest-first walk finds a page of them within a few
-    rows of each other, each tested on its own row (no list of every match); and a count
-    starts from the index (`Driver`) and stops at its cap.
+    PostgreSQL: the trigram GIN index serves every q; `listed` (3+ characters) lets the
+    reader list a q the planner does not expect to be common from the bitmap with its count.
+    MariaDB and SQLite first count q's candidates in their index, capped at `common` + 1 (an
+    index range; MariaDB: the rarest of q's trigrams). At most `common`: the candidates' ids
+    are the rows (a bounded list). More: matches are dense, so the newest-first walk finds a
+    page of them within a few rows of each other, each tested on its own row (no list of
+    every match); and a count starts from the index (`Driver`) and stops at its cap. MariaDB
+    first lists the matches among the rarest trigram's candidates (`listed`), as many
+    candidates need not mean many matches; only past the cap does it walk.
     """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":

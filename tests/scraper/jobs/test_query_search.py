@@ -171,6 +171,11 @@ def _walk(runtime: Runtime, where: JobFilter, limit: int) -> list[str]:
             break
         after = after_row(where.sort, 0, page.last)
     assert page.total == len(seen), (where, page.total, seen)
+    if page.jobs:  # past the last job: an empty page, still the listing's total
+        last = page.jobs[-1]
+        end = after_row(where.sort, 0, vars(last))
+        empty = runtime.jobs.reader.page(where, limit, after=end)
+        assert (empty.jobs, empty.total) == ([], len(seen)), where
     return seen
 
 
