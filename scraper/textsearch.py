@@ -254,6 +254,7 @@ class Search:
     # rarest trigram's jobs): a page of few matches is listed from them with its count
     # (scraper.jobs.reads.listed), and only past the cap is `condition` walked
     listed: ColumnElement[bool] | None = None
+    guessed: int | None = None  # the planner's estimate of q's jobs, when already asked
 
 
 @dataclass(frozen=True)
@@ -316,8 +317,10 @@ def _mysql_search(session: Session, query: ColumnElement[str], q: str, common: i
     ).one()
     found, rarest = min((int(n), i) for i, n in enumerate(counts))
     job_id: ColumnElement[str] = literal_column("scrape_jobs.id")
+    guessed = None
     if found > common:  # every count hit its cap: the index's own estimates tell them apart
-        rarest = min(range(len(picks)), key=lambda i: estimate(session, _entries(grams, picks[i])))
+        estimates = [estimate(session, _entries(grams, pick)) for pick in picks]
+        guessed, rarest = min((n, i) for i, n in enumerate(estimates))
     candidates = select(grams.c.job_id).where(grams.c.gram == picks[rarest])
     listed = and_(job_id.in_(candidates), exact)
     if found <= common:
@@ -328,7 +331,7 @@ def _mysql_search(session: Session, query: ColumnElement[str], q: str, common: i
     # index (`Driver`) or its estimate.
     pick = grams.alias("pick")
     driver = Driver(pick, job_id == pick.c.job_id, and_(pick.c.gram == picks[rarest], exact))
-    return Search(exact, driver, estimate_first=True, listed=listed)
+    return Search(exact, driver, estimate_first=True, listed=listed, guessed=guessed)
 
 
 # The only characters whose lowercase (Python's) holds an ASCII letter: İ -> i̇, K (Kelvin) -> k.

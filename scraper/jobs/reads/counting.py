@@ -105,9 +105,13 @@ def guess(
 ) -> Guess:
     """The planner's estimate of the jobs matching `conditions` (one EXPLAIN, no rows read;
     PostgreSQL or MariaDB)."""
-    first = estimate(session, _rows(conditions, driver))
-    large = first > max(ESTIMATE_FIRST, exact_limit)
-    return Guess(first, large and first > ESTIMATE_SHARE * _table(session))
+    return trust(session, estimate(session, _rows(conditions, driver)), exact_limit)
+
+
+def trust(session: Session, rows: int, exact_limit: int = EXACT_LIMIT) -> Guess:
+    """A planner's estimate, trusted as the total when it is above the bar."""
+    large = rows > max(ESTIMATE_FIRST, exact_limit)
+    return Guess(rows, large and rows > ESTIMATE_SHARE * _table(session))
 
 
 def past_cap(guessed: int, exact_limit: int = EXACT_LIMIT) -> Total:

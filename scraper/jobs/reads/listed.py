@@ -75,7 +75,9 @@ def listed_or_walked(
     walk = [*others, found.condition]
     counted = others if found.driver is not None else walk
 
-    def guess() -> Guess:
+    def guess() -> Guess:  # MariaDB's search already asked for its rarest trigram's
+        if found.guessed is not None:
+            return counting.trust(session, found.guessed, cap)
         return counting.guess(session, counted, found.driver, exact_limit=cap)
 
     first = guess() if found.estimate_first else None
