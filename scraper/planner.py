@@ -9,15 +9,27 @@ from typing import Any
 from sqlalchemy import ClauseElement, Executable, Select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.visitors import InternalTraversal
 
 
 class Explain(Executable, ClauseElement):
-    """`EXPLAIN ...` of a statement, its parameters bound as the statement's own."""
+    """`EXPLAIN ...` of a statement, its parameters bound as the statement's own. Its cache
+    key is the statement's and the prefix, so it is compiled once per shape like the
+    statement itself (compiled afresh, it was most of an estimate's client time: ~1 ms)."""
 
-    inherit_cache = False
+    _traverse_internals = [
+        ("stmt", InternalTraversal.dp_clauseelement),
+        ("prefix", InternalTraversal.dp_string),
+    ]
+    inherit_cache = True
 
     def __init__(self, stmt: Select[Any], prefix: str) -> None:
         self.stmt, self.prefix = stmt, prefix
+
+    @property
+    def _all_selected_columns(self) -> Any:
+        # A cached compilation maps its result columns (the statement's) onto these.
+        return self.stmt._all_selected_columns
 
 
 @compiles(Explain)

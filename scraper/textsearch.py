@@ -56,6 +56,9 @@ from scraper.planner import estimate
 TRIGRAM = 3
 ROWID: ColumnElement[int] = literal_column("scrape_jobs.rowid")  # SQLite: what the FTS keys
 BACKFILL_BATCH = 5000  # jobs per backfill transaction (migration 0010)
+# MariaDB: up to this many candidates (the API's largest page) are paged without the listing
+# (its derived tables cost 1-3 ms more than the plain page that is not full: `zebra`)
+FEW_CANDIDATES = 200
 PG_EXTENSION = "pg_trgm"
 PG_INDEX = "ix_scrape_jobs_query_trgm"
 FTS_TABLE = "scrape_jobs_fts"
@@ -250,7 +253,11 @@ class Search:
     driver: Driver | None = None
     # counting.count_jobs trusts a large estimate (PostgreSQL; MariaDB's q past the cap)
     estimate_first: bool = False
-    total: int | None = None  # the jobs matching q (and nothing else), when already counted
+    # The test of q through the index's candidates (PostgreSQL: the GIN bitmap; MariaDB: the
+    # rarest trigram's jobs): a page of few matches is listed from them with its count
+    # (scraper.jobs.reads.listed), and only past the cap is `condition` walked
+    listed: ColumnElement[bool] | None = None
+    guessed: int | None = None  # the planner's estimate of q's jobs, when already asked
 
 
 @dataclass(frozen=True)
@@ -270,16 +277,21 @@ def search(session: Session, query: ColumnElement[str], q: str, common: int) -> 
     """The test of `q` (lowercased) as a substring of `query` (lowercased), through this
     database's index.
 
-    PostgreSQL: the trigram GIN index serves every q. MariaDB and SQLite first count q's
-    candidates in their index, capped at `common` + 1 (an index range; MariaDB: the rarest of
-    q's trigrams). At most `common`: the candidates' ids are the rows (a bounded list).
-    More: matches are dense, so the newest-first walk finds a page of them within a few
-    rows of each other, each tested on its own row (no list of every match); and a count
-    starts from the index (`Driver`) and stops at its cap.
+    PostgreSQL: the trigram GIN index serves every q; `listed` (3+ characters) lets the
+    reader list a q the planner does not expect to be common from the bitmap with its count.
+    MariaDB and SQLite first count q's candidates in their index, capped at `common` + 1 (an
+    index range; MariaDB: the rarest of q's trigrams). At most `common`: the candidates' ids
+    are the rows (a bounded list). More: matches are dense, so the newest-first walk finds a
+    page of them within a few rows of each other, each tested on its own row (no list of
+    every match); and a count starts from the index (`Driver`) and stops at its cap. MariaDB
+    first lists the matches among the rarest trigram's candidates (`listed`), as many
+    candidates need not mean many matches; only past the cap does it walk.
     """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return Search(query.ilike(like_pattern(q), escape="\\"), estimate_first=True)
+        condition = query.ilike(like_pattern(q), escape="\\")
+        listed = condition if len(q) >= TRIGRAM else None  # no trigram: the GIN reads it all
+        return Search(condition, estimate_first=True, listed=listed)
     if dialect == "mysql":
         return _mysql_search(session, query, q, common)
     return _sqlite_search(session, query, q, common)
@@ -308,25 +320,21 @@ def _mysql_search(session: Session, query: ColumnElement[str], q: str, common: i
     ).one()
     found, rarest = min((int(n), i) for i, n in enumerate(counts))
     job_id: ColumnElement[str] = literal_column("scrape_jobs.id")
+    guessed = None
     if found > common:  # every count hit its cap: the index's own estimates tell them apart
-        rarest = min(range(len(picks)), key=lambda i: estimate(session, _entries(grams, picks[i])))
+        estimates = [estimate(session, _entries(grams, pick)) for pick in picks]
+        guessed, rarest = min((n, i) for i, n in enumerate(estimates))
     candidates = select(grams.c.job_id).where(grams.c.gram == picks[rarest])
-    listed = Search(and_(job_id.in_(candidates), exact))
-    if found <= common:
-        return listed
-    pick = grams.alias("pick")
-    within = and_(pick.c.gram == picks[rarest], exact)
-    on = job_id == pick.c.job_id
+    listed = and_(job_id.in_(candidates), exact)
+    if found <= common:  # a page's worth of candidates: read again for a count costs less
+        return Search(listed, listed=listed if found > FEW_CANDIDATES else None)
     # Many candidates need not mean many matches (`cats 99`: 2,222 jobs at 1 M, each of its
-    # trigrams in over 10,000): the walk would then read most of the table for a page (2.4 s).
-    # The matches among the rarest trigram's candidates, counted up to the cap, decide.
-    jobs: FromClause = query.table
-    joined = select(literal(1)).select_from(pick.join(jobs, on)).where(within)
-    matches = session.scalar(select(_capped(joined.prefix_with("STRAIGHT_JOIN"), common)))
-    if int(matches or 0) <= common:  # counted exactly: the total of q alone
-        return Search(listed.condition, total=int(matches or 0))
-    # Known to be past the cap: the total may be the estimate, without counting them again.
-    return Search(exact, Driver(pick, on, within), estimate_first=True)
+    # trigrams in over 10,000): they are listed from the rarest trigram's candidates with
+    # their count, capped, and only past it does the page walk the table, counted from the
+    # index (`Driver`) or its estimate.
+    pick = grams.alias("pick")
+    driver = Driver(pick, job_id == pick.c.job_id, and_(pick.c.gram == picks[rarest], exact))
+    return Search(exact, driver, estimate_first=True, listed=listed, guessed=guessed)
 
 
 # The only characters whose lowercase (Python's) holds an ASCII letter: İ -> i̇, K (Kelvin) -> k.

@@ -34,6 +34,7 @@ from scraper.jobs.reads import counting
 from scraper.jobs.reads.counting import Total, count_jobs
 from scraper.jobs.reads.keyset import Position, read_page
 from scraper.jobs.reads.keyset import can_page as keyset_ok
+from scraper.jobs.reads.listed import listed_or_walked
 from scraper.jobs.record import COLUMN_FIELDS, JobRecord
 from scraper.jobs.tally import kept_total
 from scraper.models import ScrapeJob
@@ -166,27 +167,29 @@ class JobReader:
             keyset = keyset_ok(where.sort, present) and (offset == 0 or after is not None)
             with self.Session() as s:
                 others = _conditions(where, present, s.get_bind().dialect.name)
-                conditions, driver, first, kept = others, None, False, None
+                conditions, found = others, None
                 if where.q is not None and "query" in present:
                     found = search(s, TABLE.c.query, where.q, counting.EXACT_LIMIT)
                     conditions = [*others, found.condition]
-                    driver, first = found.driver, found.estimate_first
-                    kept = None if others else found.total  # q alone, counted by search
+                driver = found.driver if found else None
                 # A driver's own condition tests q: the count needs only the others.
                 counted = others if driver else conditions
 
                 def count() -> Total:  # not needed when a short first page is its own total
-                    known = _kept(s, where, present) if kept is None else kept
+                    known = _kept(s, where, present)
                     if known is not None:
                         return Total(known)
+                    first = found is not None and found.estimate_first
                     return count_jobs(s, counted, driver=driver, estimate_first=first)
 
                 if limit <= 0:
                     total = count()
                     return DatabasePage([], total.count, total.estimated)
-                columns = self._selected(present)
-                if keyset:
-                    start = after or Position(where.sort)
+                columns, start = self._selected(present), after or Position(where.sort)
+                listed = None
+                if keyset and found is not None and found.listed is not None:
+                    rows, listed = listed_or_walked(s, columns, others, found, start, limit + 1)
+                elif keyset:
                     rows = read_page(s, columns, conditions, start, limit + 1)
                 else:
                     stmt = select(*columns).where(*conditions)
@@ -195,7 +198,7 @@ class JobReader:
                 # A first page that is not full holds every match: its length is the total
                 # (a rare `q` read its index once, not again for the count).
                 whole = after is None and offset == 0 and len(rows) <= limit
-                total = Total(len(rows)) if whole else count()
+                total = listed if listed is not None else Total(len(rows)) if whole else count()
             jobs = [record_from(r._mapping) for r in rows[:limit]]
             more = len(rows) > limit and keyset_ok(where.sort, present)
             last = rows[limit - 1]._mapping if more else None

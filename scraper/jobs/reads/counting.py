@@ -73,21 +73,50 @@ def count_jobs(
     rows = _rows(conditions, driver)
     dialect = session.get_bind().dialect.name
     planned = estimate_first and dialect in ("postgresql", "mysql")
-    first = estimate(session, rows) if planned else 0
-    if first > max(ESTIMATE_FIRST, exact_limit) and first > ESTIMATE_SHARE * _table(session):
-        return Total(first, estimated=True)
+    first = guess(session, conditions, driver, exact_limit) if planned else Guess(0)
+    if first.trusted:
+        return Total(first.rows, estimated=True)
     position = literal(1) if driver is None or driver.position is None else driver.position
     capped = rows.with_only_columns(position.label("at")).limit(exact_limit + 1).subquery()
     exact, last = session.execute(select(func.count(), func.max(capped.c.at))).one()
     if exact <= exact_limit:
         return Total(int(exact))
     if dialect in ("postgresql", "mysql"):
-        guess = first or estimate(session, rows)
-    elif driver is not None and driver.position is not None:
-        guess = _extrapolate(session, int(exact), int(last))
-    else:
-        guess = _sampled(session, conditions)
-    return Total(max(guess, exact_limit + 1), estimated=True)
+        return past_cap(first.rows or estimate(session, rows), exact_limit)
+    if driver is not None and driver.position is not None:
+        return past_cap(_extrapolate(session, int(exact), int(last)), exact_limit)
+    return past_cap(_sampled(session, conditions), exact_limit)
+
+
+@dataclass(frozen=True)
+class Guess:
+    """The planner's row estimate; `trusted` when it is above ESTIMATE_FIRST, `exact_limit`
+    and ESTIMATE_SHARE of the table: then it is the total, and nothing is counted."""
+
+    rows: int
+    trusted: bool = False
+
+
+def guess(
+    session: Session,
+    conditions: Sequence[ColumnElement[bool]],
+    driver: Driver | None = None,
+    exact_limit: int = EXACT_LIMIT,
+) -> Guess:
+    """The planner's estimate of the jobs matching `conditions` (one EXPLAIN, no rows read;
+    PostgreSQL or MariaDB)."""
+    return trust(session, estimate(session, _rows(conditions, driver)), exact_limit)
+
+
+def trust(session: Session, rows: int, exact_limit: int = EXACT_LIMIT) -> Guess:
+    """A planner's estimate, trusted as the total when it is above the bar."""
+    large = rows > max(ESTIMATE_FIRST, exact_limit)
+    return Guess(rows, large and rows > ESTIMATE_SHARE * _table(session))
+
+
+def past_cap(guessed: int, exact_limit: int = EXACT_LIMIT) -> Total:
+    """The total of a listing counted past its cap: the guess, never below the cap."""
+    return Total(max(guessed, exact_limit + 1), estimated=True)
 
 
 def _rows(conditions: Sequence[ColumnElement[bool]], driver: Driver | None) -> Select[Any]:

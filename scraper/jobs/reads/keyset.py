@@ -184,16 +184,14 @@ def read_page(
 
 
 def _ordered(stmt: Select[Any], newest_first: bool) -> Select[Any]:
-    c = TABLE.c
-    if newest_first:
-        return stmt.order_by(c.created_at.desc(), c.id.desc())
-    return stmt.order_by(c.created_at.asc(), c.id.asc())
+    return stmt.order_by(*order_of("-created_at" if newest_first else "created_at"))
 
 
-def past(session: Session, after: Position, newest_first: bool) -> list[ColumnElement[bool]]:
+def past(
+    session: Session, after: Position, newest_first: bool, c: Any = TABLE.c
+) -> list[ColumnElement[bool]]:
     """Rows past (created_at, id): a row-value comparison (PostgreSQL, SQLite) or its
     expansion (MariaDB's range optimizer reads that as two ranges of one index)."""
-    c = TABLE.c
     if session.get_bind().dialect.name == "mysql":
         if newest_first:
             expanded = or_(
@@ -206,9 +204,35 @@ def past(session: Session, after: Position, newest_first: bool) -> list[ColumnEl
                 and_(c.created_at == after.created_at, c.id > after.id),
             )
         return [expanded]
-    at = tuple_(literal(after.created_at, c.created_at.type), literal(after.id, c.id.type))
+    types = TABLE.c
+    at = tuple_(literal(after.created_at, types.created_at.type), literal(after.id, types.id.type))
     key = tuple_(c.created_at, c.id)
     return [key < at if newest_first else key > at]
+
+
+def order_of(sort: str, columns: Any = TABLE.c) -> list[ColumnElement[Any]]:
+    """ORDER BY of a sort as one ordering (the group's values upward, then newest first),
+    over `columns` (scrape_jobs', or a subquery's of the same names): the order read_page
+    reads its ranges in."""
+    group = GROUPS[sort]
+    if sort == "created_at":
+        return [columns.created_at.asc(), columns.id.asc()]
+    newest = [columns.created_at.desc(), columns.id.desc()]
+    return [columns[group].asc(), *newest] if group else newest
+
+
+def past_in_order(
+    session: Session, after: Position, columns: Any = TABLE.c
+) -> list[ColumnElement[bool]]:
+    """Rows after `after` in order_of's ordering (nothing when it is before the first)."""
+    if not after.in_database:
+        return []
+    group = GROUPS[after.sort]
+    key = past(session, after, after.sort != "created_at", columns)
+    if group is None:
+        return key
+    value = columns[group]
+    return [or_(value > after.group, and_(value == after.group, *key))]
 
 
 def _next_value(

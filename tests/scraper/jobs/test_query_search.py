@@ -31,13 +31,15 @@ from ops.schema.render import render_operations
 from scraper import textsearch
 from scraper.db import make_engine, make_sessionmaker
 from scraper.jobs import JobFilter
-from scraper.jobs.reader import JobReader
+from scraper.jobs.reader import JobReader, JobSort
 from scraper.jobs.reads import counting
 from scraper.jobs.reads.counting import count_jobs
+from scraper.jobs.reads.keyset import after_row
 from scraper.migrations import alembic_config
 from scraper.migrations.manage import check_schema, migrate
 from scraper.models import Base, PostgreSQLIndex, ScrapeJob
 from scraper.runtime import Runtime
+from tests.plugins.statements import statements_of
 
 CORPUS = [
     "red fox",
@@ -157,6 +159,61 @@ def test_a_common_q_walks_the_rows_and_counts_from_the_index(
     assert total.estimated and total.count >= 3, total
 
 
+def _walk(runtime: Runtime, where: JobFilter, limit: int) -> list[str]:
+    """Every job of a listing, page after page by cursor; each page's total is exact."""
+    seen: list[str] = []
+    after = None
+    while True:
+        page = runtime.jobs.reader.page(where, limit, after=after)
+        seen += [j.query for j in page.jobs]
+        assert not page.estimated, (where, page.total)
+        if page.last is None:
+            break
+        after = after_row(where.sort, 0, page.last)
+    assert page.total == len(seen), (where, page.total, seen)
+    if page.jobs:  # past the last job: an empty page, still the listing's total
+        last = page.jobs[-1]
+        end = after_row(where.sort, 0, vars(last))
+        empty = runtime.jobs.reader.page(where, limit, after=end)
+        assert (empty.jobs, empty.total) == ([], len(seen)), where
+    return seen
+
+
+@pytest.mark.parametrize("sort", list(JobSort))
+def test_q_pages_by_cursor_in_the_order_of_the_unfiltered_listing(
+    runtime: Runtime, sort: JobSort
+) -> None:
+    """Paged 3 at a time by cursor, in every sort, a q's jobs are the whole listing's jobs
+    that match, in the same order (PostgreSQL lists a q's few matches from its trigram
+    bitmap; the unfiltered listing walks the indexes)."""
+    rows = [_row(query, n) | {"progress": n % 4, "status": "failed" if n % 3 else "pending"}
+            for n, query in enumerate(CORPUS)]  # fmt: skip
+    with runtime.engine.begin() as conn:
+        conn.execute(insert(ScrapeJob), rows)
+    everything = _walk(runtime, JobFilter(sort=sort), 3)
+    for q in ("fox", "ox", "café", "o", "nothing here"):
+        expected = [query for query in everything if q.lower() in query.lower()]
+        assert _walk(runtime, JobFilter(q=q, sort=sort), 3) == expected, (q, sort)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_postgresql_pages_a_q_past_the_cap_by_the_walk(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listed from the bitmap, a q's matches are capped at EXACT_LIMIT + 1 (here 3): past it
+    they are a sample, so the page is the newest-first walk's and the total an estimate,
+    never below the cap; under it the listing is counted exactly."""
+    _fill(runtime.engine)
+    monkeypatch.setattr(counting, "EXACT_LIMIT", 2)
+    newest = [q for q in CORPUS if "fox" in q.lower()][:2]
+    page = runtime.jobs.reader.page(JobFilter(q="fox"), limit=2)
+    assert [j.query for j in page.jobs] == newest and page.last is not None
+    assert page.estimated and page.total >= 3, page.total
+    few = runtime.jobs.reader.page(JobFilter(q="ærø"), limit=1)
+    assert (len(few.jobs), few.total, few.estimated) == (1, 2, False)
+
+
 def _statements(conn: Connection) -> list[str]:
     seen: list[str] = []
 
@@ -274,8 +331,9 @@ def test_mariadb_lists_a_rare_q_whose_trigrams_are_all_common_from_the_index(
 ) -> None:
     """Each of q's trigrams past `common` candidates (here 2) yet few jobs match (`cats 99` at
     1 M jobs: 2,222 matches, every trigram in over 10,000 jobs): the matches among the rarest
-    trigram's candidates are counted, and when they fit under the cap they are listed from
-    the index, counted once, instead of walking the table newest first (2.4 s at 1 M)."""
+    trigram's candidates are listed with their count in one statement (the candidates' job
+    rows read once), instead of walking the table newest first (2.4 s at 1 M); past the cap
+    the page is the walk's."""
     corpus = ["ab x1", "ab x2", "ab x3", "xb cz1", "xb cz2", "xb cz3", "q cd1", "q cd2"]
     corpus += ["q cd3", "AB CD one"]
     with runtime.engine.begin() as conn:
@@ -283,7 +341,10 @@ def test_mariadb_lists_a_rare_q_whose_trigrams_are_all_common_from_the_index(
     monkeypatch.setattr(counting, "EXACT_LIMIT", 2)
     with runtime.Session() as s:
         rare = textsearch.search(s, ScrapeJob.query, "ab cd", 2)
-    assert (rare.driver, rare.total) == (None, 1)
+    assert rare.driver is not None and rare.listed is not None and rare.estimate_first
+    seen = statements_of(runtime.engine, lambda: runtime.jobs.reader.page(JobFilter(q="ab cd"), 1))
+    assert len([s for s in seen if "count(*) OVER ()" in s]) == 1, seen
+    assert not [s for s in seen if "count(*) AS" in s and "scrape_jobs" in s], seen
     page = runtime.jobs.reader.page(JobFilter(q="ab cd"), limit=1)  # a full page: not its own total
     assert ([j.query for j in page.jobs], page.total, page.estimated) == (["AB CD one"], 1, False)
     with runtime.engine.begin() as conn:
