@@ -198,7 +198,8 @@ class JobReader:
                 # A first page that is not full holds every match: its length is the total
                 # (a rare `q` read its index once, not again for the count).
                 whole = after is None and offset == 0 and len(rows) <= limit
-                total = listed if listed is not None else Total(len(rows)) if whole else count()
+                # (before a listed count: past its cap that one is an estimate)
+                total = Total(len(rows)) if whole else listed if listed is not None else count()
             jobs = [record_from(r._mapping) for r in rows[:limit]]
             more = len(rows) > limit and keyset_ok(where.sort, present)
             last = rows[limit - 1]._mapping if more else None
