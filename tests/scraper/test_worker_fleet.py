@@ -140,7 +140,10 @@ def test_ten_idle_worker_processes_hold_one_connection_and_share_a_burst(
         proc.send_signal(signal.SIGTERM)
     stopping = sessions_while(runtime, lambda: any(p.poll() is None for p in procs))
     assert [p.wait(30) for p in procs] == [0] * len(procs)
-    assert max(stopping) <= 3, stopping
+    # Taking turns, not ten at once: the stopping leader's listener and its last write, one
+    # follower's last beat through the connect slot, and a follower that took the lead as the
+    # leader let go (docs/deployment.md: a peak of 4 when 100 stopped at once).
+    assert max(stopping) <= 4, stopping
     with runtime.engine.connect() as conn:
         states = conn.scalars(text("SELECT state FROM worker_heartbeats")).all()
     assert states == ["stopped"] * len(procs)
