@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from scraper.storage.errors import StorageFull
 from scraper.storage.names import safe_filename, stored_key
@@ -45,6 +45,19 @@ class Opened:
 
     def close(self) -> None:
         self.stream.close()
+
+
+T = TypeVar("T")
+
+
+def in_directory(directory: Path, action: Callable[[], T]) -> T:
+    """`action` (a create or rename into `directory`), the directory made only when the
+    action finds it missing: one system call per file instead of a lookup before each."""
+    try:
+        return action()
+    except FileNotFoundError:
+        directory.mkdir(parents=True, exist_ok=True)
+        return action()
 
 
 class Storage(abc.ABC):
@@ -93,12 +106,7 @@ class Storage(abc.ABC):
         one, or after someone removed it), not looked up before every file."""
         path = self.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.part"
         try:
-            try:
-                handle = open(path, "xb")  # noqa: SIM115 - closed by the `with` below
-            except FileNotFoundError:
-                self.tmp_dir.mkdir(parents=True, exist_ok=True)
-                handle = open(path, "xb")  # noqa: SIM115 - closed by the `with` below
-            with handle:
+            with in_directory(self.tmp_dir, lambda: open(path, "xb")) as handle:
                 yield handle, path
         except OSError as exc:
             if exc.errno == errno.ENOSPC and not isinstance(exc, StorageFull):

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from scraper.storage.base import Opened, Storage
+from scraper.storage.base import Opened, Storage, in_directory
 from scraper.storage.errors import FileMissing, PathEscape
 from scraper.storage.names import DOWNLOADS, key_sha256
 
@@ -51,12 +51,8 @@ class FileStore(Storage):
     @staticmethod
     def _move(partial: Path, target: Path) -> None:
         """Rename the partial file to `target`, atomically (a reader sees the whole file or
-        none); its directory is made when the rename needs it, not looked up every time."""
-        try:
-            os.replace(partial, target)
-        except FileNotFoundError:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(partial, target)
+        none)."""
+        in_directory(target.parent, lambda: os.replace(partial, target))
 
     def exists(self, key: str) -> bool:
         return self.resolve(key).is_file()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import text
+
 from scraper.runtime import Runtime
 from scraper.worker import Worker
 from tests.plugins.waiting import wait_until
@@ -31,3 +33,17 @@ def idle_host(
             worker.stop()
         for rt in runtimes:
             rt.close()
+
+
+def terminate_sessions(runtime: Runtime, application_name: str) -> int:
+    """End every session of this database's that `application_name` opened (a worker's
+    listening one: a lost notification); how many."""
+    with runtime.engine.begin() as conn:
+        killed = conn.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = :app"
+            ),
+            {"app": application_name},
+        )
+    return int(killed or 0)

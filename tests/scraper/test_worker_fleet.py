@@ -23,6 +23,7 @@ from sqlalchemy.pool import NullPool
 from scraper.jobs import NewJob
 from scraper.runtime import Runtime
 from scraper.worker.election import LOCK_NAME
+from tests.plugins.fleet import terminate_sessions
 from tests.plugins.processes import CLAIMED, Spawn, scraper_env
 from tests.plugins.waiting import wait_until
 
@@ -170,15 +171,7 @@ def test_a_sigkilled_leader_hands_over_and_a_killed_listener_costs_one_poll(
     assert claimed_within(runtime, POLL + 1.0) < POLL + 1.0
 
     settled(runtime)
-    with runtime.engine.begin() as conn:  # the leader's one connection, which listens
-        killed = conn.scalar(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND application_name = :app"
-            ),
-            {"app": FLEET_APP},
-        )
-    assert killed == 1
+    assert terminate_sessions(runtime, FLEET_APP) == 1  # the leader's one, which listens
     assert claimed_within(runtime, POLL + 1.5) < POLL + 1.5
     settled(runtime)
     assert claimed_within(runtime, 1.5) < 1.5  # listening again

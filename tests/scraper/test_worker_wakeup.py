@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from scraper.jobs import NewJob
 from scraper.runtime import Runtime
 from scraper.worker import Worker
-from tests.plugins.fleet import idle_host
+from tests.plugins.fleet import idle_host, terminate_sessions
 from tests.plugins.waiting import wait_until
 
 postgres_only = pytest.mark.parametrize(
@@ -76,15 +76,7 @@ def test_a_killed_listener_costs_at_most_one_poll_and_comes_back(
     idle_worker: tuple[Runtime, Worker],
 ) -> None:
     runtime, worker = idle_worker
-    with runtime.engine.begin() as conn:  # the worker's one connection: it was listening
-        killed = conn.scalar(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND application_name = :app"
-            ),
-            {"app": WORKER_APP},
-        )
-    assert killed == 1
+    assert terminate_sessions(runtime, WORKER_APP) == 1  # its one connection: it listened
     assert claimed_within(runtime, POLL + 1.0) < POLL + 1.0
     wait_until(worker.wakeup.listening.is_set, 10, "the listener to reconnect")
     time.sleep(0.3)

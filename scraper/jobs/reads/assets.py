@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, Select, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scraper.jobs.assets import AssetRecord
-from scraper.jobs.reads.counting import EXACT_LIMIT, SAMPLE, Total, key_range
+from scraper.jobs.reads.counting import EXACT_LIMIT, SAMPLE, Total, key_range, past_cap
 from scraper.jobs.reads.keyset import InvalidCursor, Position, past, seal, unseal
 from scraper.models import Asset, ScrapeJob
 from scraper.planner import estimate
@@ -98,14 +98,14 @@ def list_assets(
             rows, more = _offset_page(s, jobs, limit, offset)
         else:
             rows, more = _keyset_page(s, jobs, after, limit)
-        whole = after is None and offset == 0 and more is None
-        if whole:  # every match is on the page: its own total
+        first = after is None and offset == 0
+        if first and more is None:  # every match is on the page: its own total
             total = Total(len(rows))
         else:
             total = _count(s, jobs, exact=job_id is not None)
     records = [AssetRecord.from_row(asset) for asset, _ in rows]
-    counted_all = after is None and offset == 0 and not total.estimated
-    if more is None or (counted_all and total.count <= len(records)):
+    # a first page its exact count says holds them all, though the jobs' walk stopped short
+    if more is None or (first and not total.estimated and total.count <= len(records)):
         position = None
     elif len(rows) == 0 or rows[-1][1] != more:  # the page ended on a job's last asset read
         position = AssetPosition(more.created_at, more.id)
@@ -215,10 +215,8 @@ def _count(s: Session, jobs: Sequence[ColumnElement[bool]], exact: bool) -> Tota
     if counted <= EXACT_LIMIT:
         return Total(counted)
     if s.get_bind().dialect.name in ("postgresql", "mysql"):
-        guess = estimate(s, rows)
-    else:
-        guess = _sampled(s, jobs)
-    return Total(max(guess, EXACT_LIMIT + 1), estimated=True)
+        return past_cap(estimate(s, rows), EXACT_LIMIT)
+    return past_cap(_sampled(s, jobs), EXACT_LIMIT)
 
 
 def _sampled(s: Session, jobs: Sequence[ColumnElement[bool]]) -> int:

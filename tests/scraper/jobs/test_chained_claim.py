@@ -4,7 +4,6 @@ commit per job, with the completion's guarantees (fence, exactly once) kept."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -29,7 +28,7 @@ from scraper.sources import MediaItem
 from scraper.sources.selftest import make_png
 from scraper.worker import Worker
 from tests.plugins.waiting import wait_until
-from tests.scraper.jobs.test_stats_rollup import summed
+from tests.scraper.jobs.test_stats_rollup import job_record, summed
 
 JOB_LOOP = "worker-1"  # the first job loop's thread (worker-0 keeps house)
 
@@ -259,16 +258,7 @@ def test_a_chained_completion_counts_sources_users_and_slot_edges_as_the_rows_sa
     owner = create_user(runtime.Session, "chained-owner", "a long password 1").id
     edge = SLOT_START + (utcnow() - SLOT_START) // rollup.SLOT * rollup.SLOT - rollup.SLOT
     for user_id, created in ((owner, edge - timedelta(microseconds=1)), (None, edge)):
-        record = JobRecord(
-            id=str(uuid.uuid4()),
-            query="q",
-            max_content=3,
-            safe_search=True,
-            enabled_sources=["selftest", "url"],
-            user_id=user_id,
-            created_at=created,
-            updated_at=created,
-        )
+        record = job_record(created, user_id)
         runtime.store.insert(record)
         held = _claimed(runtime, "w1")
         assert held.id == record.id

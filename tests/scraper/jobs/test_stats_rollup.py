@@ -31,7 +31,8 @@ def _floor(at: datetime, width: timedelta) -> datetime:
     return SLOT_START + (at - SLOT_START) // width * width
 
 
-def _record(at: datetime, user_id: int | None, **values: Any) -> JobRecord:
+def job_record(at: datetime, user_id: int | None, **values: Any) -> JobRecord:
+    """A job of `user_id`'s created (and updated) `at`, as the rollup tests insert it."""
     return JobRecord(
         id=str(uuid.uuid4()),
         query="q",
@@ -109,11 +110,11 @@ def test_the_rollup_equals_the_rows_through_every_write(runtime: Runtime) -> Non
     times = [t for e in edges for t in (e, e - US)]
     times += [now - timedelta(days=d) for d in (0.01, 0.7, 2, 6.99)]
     for i, at in enumerate(times * 2):
-        store.insert(_record(at, users[i % 3]))
+        store.insert(job_record(at, users[i % 3]))
     old = now - timedelta(days=9)  # held in the fallback and reconciled: inserted finished
     for i in range(3):
         finished = dict(status=JobStatus.COMPLETED, finished_at=old, result=_result(4 + i))
-        store.insert(_record(old - timedelta(minutes=7 * i), users[i], **finished))
+        store.insert(job_record(old - timedelta(minutes=7 * i), users[i], **finished))
     _assert_equal(runtime, users)
 
     deleted: list[str] = []
@@ -165,7 +166,7 @@ def _rename(rt: Runtime, old: str, new: str) -> None:
 def test_a_finish_and_its_counters_commit_together(runtime: Runtime) -> None:
     """With the rollup unwritable the job's completion is refused too; once it is back, the
     completion and its counters are there at once."""
-    runtime.store.insert(_record(utcnow(), None))
+    runtime.store.insert(job_record(utcnow(), None))
     job = _claim(runtime)
     _rename(runtime, "stats_rollup", "stats_rollup_away")
     try:
