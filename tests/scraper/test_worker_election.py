@@ -14,6 +14,7 @@ from sqlalchemy import event
 from scraper.jobs import NewJob
 from scraper.runtime import Runtime
 from scraper.worker.election import LOCK_NAME, Election
+from scraper.worker.run import JobRun
 from tests.plugins.fleet import idle_host
 from tests.plugins.waiting import wait_until
 
@@ -91,11 +92,16 @@ def test_a_worker_that_cannot_open_the_lock_file_leads_alone(tmp_path: Path) -> 
 
 
 def test_idle_followers_send_nothing_while_the_leader_polls_and_all_share_a_burst(
-    runtime: Runtime,
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Three idle workers on one data directory, polling every 50 ms: the leader alone sends
     statements (its polls); the followers none, between their rare beats. A burst of jobs is
     done by them all together."""
+    # Each job takes 0.3 s, as a download does: with instant jobs one worker's chained claims
+    # could finish the whole burst before a follower, woken on the lock, had connected (seen
+    # once in CI on a loaded machine: [6, 0, 0]).
+    execute = JobRun.execute
+    monkeypatch.setattr(JobRun, "execute", lambda run: (time.sleep(0.3), execute(run))[1])
     with idle_host(runtime, lease_seconds=3) as (runtimes, workers):
         time.sleep(0.5)  # every worker's first beat is done
         sent = [0] * len(workers)
