@@ -7,7 +7,8 @@ Per database (a fresh `bench_…` database, dropped afterwards) and per number o
 processes: N `selftest` jobs with `max_content=1` are created first, then the workers start
 together and the clock runs until the last one is completed. Printed: jobs/s, the SQL
 statements and transactions the workers sent per job (counted in each worker process by a
-`before_cursor_execute` / `commit` / `rollback` listener on its engine; a statement on a
+`before_cursor_execute` / `commit` / `rollback` listener on its engine, and PostgreSQL's
+completing statement, which psycopg runs without those events, by a wrapper; a statement on a
 connection in autocommit is a transaction of its own, with no COMMIT), the pool's connection
 pings, the round trips these make (statements + pings + a BEGIN and a COMMIT per transaction
 that is not autocommitted), the CPU time the worker processes used per job and, on a local
@@ -60,7 +61,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from scraper.config import Settings
-from scraper.jobs import NewJob
+from scraper.jobs import NewJob, chained
 from scraper.models import Base, ScrapeJob
 from scraper.runtime import Runtime
 
@@ -137,6 +138,16 @@ def _count_on(engine: Any, counts: Counts) -> None:
 
     engine.dialect.do_ping = counted_ping
     event.listen(engine, "before_cursor_execute", statement)
+    # PostgreSQL's completing statement is run by psycopg itself (`chained._run`), unseen by
+    # SQLAlchemy's cursor events: each is a statement and a transaction (autocommit).
+    run = chained._run
+
+    def counted_run(*args: Any) -> Any:
+        _add(counts.statements)
+        _add(counts.autocommits)
+        return run(*args)
+
+    chained._run = counted_run  # type: ignore[assignment]
     event.listen(engine, "commit", transaction)
     event.listen(engine, "rollback", transaction)
 

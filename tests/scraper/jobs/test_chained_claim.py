@@ -4,7 +4,7 @@ commit per job, with the completion's guarantees (fence, exactly once) kept."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -44,46 +44,63 @@ def _claimed(runtime: Runtime, worker: str) -> JobRecord:
 
 
 @contextmanager
-def heard(runtime: Runtime, name: str, thread: str | None = None) -> Iterator[list[str]]:
-    """The threads that fired the engine's event `name` meanwhile (only `thread`, if given)."""
+def driver_run(
+    seen: Callable[[str, Any], None],
+) -> Iterator[None]:
+    """Call `seen(sql, params)` after each statement `chained` runs by the driver (one
+    statement in autocommit, which SQLAlchemy's cursor events do not see)."""
+    run = chained._run
+
+    def observed(engine: Any, sql: str, params: Any) -> Any:
+        row = run(engine, sql, params)
+        seen(sql, params)
+        return row
+
+    chained._run = observed  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        chained._run = run  # type: ignore[assignment]
+
+
+@contextmanager
+def statements(runtime: Runtime) -> Iterator[list[tuple[str, Any]]]:
+    """Every statement sent meanwhile, (sql, parameters): SQLAlchemy's and the driver's."""
+    sent: list[tuple[str, Any]] = []
+
+    def statement(_conn: Any, _cursor: Any, sql: str, params: Any, *_args: Any) -> None:
+        sent.append((sql, params))
+
+    event.listen(runtime.engine, "before_cursor_execute", statement)
+    try:
+        with driver_run(lambda sql, params: sent.append((sql, params))):
+            yield sent
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", statement)
+
+
+@contextmanager
+def transactions(
+    runtime: Runtime, thread: str | None = None, after: Callable[[], None] | None = None
+) -> Iterator[list[str]]:
+    """The transactions committed meanwhile (by `thread`, or by any): each COMMIT, and each
+    statement sent in autocommit (PostgreSQL's one-statement write); `after` is called once
+    each is counted."""
     seen: list[str] = []
 
     def count(*_args: Any) -> None:
         fired_by = threading.current_thread().name
         if thread is None or fired_by == thread:
             seen.append(fired_by)
+            if after is not None:
+                after()
 
-    event.listen(runtime.engine, name, count)
+    event.listen(runtime.engine, "commit", count)
     try:
-        yield seen
+        with driver_run(count):
+            yield seen
     finally:
-        event.remove(runtime.engine, name, count)
-
-
-@contextmanager
-def transactions(runtime: Runtime, thread: str | None = None) -> Iterator[list[str]]:
-    """The transactions committed on the runtime's engine meanwhile (by `thread`, or by any):
-    each COMMIT, and each statement sent in autocommit (PostgreSQL's one-statement write)."""
-    seen: list[str] = []
-
-    def count(fired_by: str) -> None:
-        if thread is None or fired_by == thread:
-            seen.append(fired_by)
-
-    def committed(_conn: Any) -> None:
-        count(threading.current_thread().name)
-
-    def statement(conn: Any, *_args: Any) -> None:
-        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-            count(threading.current_thread().name)
-
-    event.listen(runtime.engine, "commit", committed)
-    event.listen(runtime.engine, "before_cursor_execute", statement)
-    try:
-        yield seen
-    finally:
-        event.remove(runtime.engine, "commit", committed)
-        event.remove(runtime.engine, "before_cursor_execute", statement)
+        event.remove(runtime.engine, "commit", count)
 
 
 def test_a_completing_write_claims_the_next_job_in_its_own_commit(runtime: Runtime) -> None:
@@ -156,22 +173,16 @@ def test_a_job_claimed_for_a_run_that_does_not_come_is_released(runtime: Runtime
     first, second = _create(runtime, "a"), _create(runtime, "b")
     worker = Worker(runtime, downloader=None)
 
-    def stop_at_the_completion(conn: Any, *_args: Any) -> None:
+    def stop_at_the_completion() -> None:
         # The loop's first transaction is its claim of `first`; the second completes it and
         # claims `second`: the worker is asked to stop then, before it can run `second`.
         if len(loop) == 2:
             worker.request_stop()
 
-    with transactions(runtime, JOB_LOOP) as loop:
-        event.listen(runtime.engine, "after_cursor_execute", stop_at_the_completion)
-        event.listen(runtime.engine, "commit", stop_at_the_completion)
-        try:
-            worker.start()
-            wait_until(lambda: worker.stopping, 30, "the worker to be asked to stop")
-            worker.stop()
-        finally:
-            event.remove(runtime.engine, "after_cursor_execute", stop_at_the_completion)
-            event.remove(runtime.engine, "commit", stop_at_the_completion)
+    with transactions(runtime, JOB_LOOP, after=stop_at_the_completion) as loop:
+        worker.start()
+        wait_until(lambda: worker.stopping, 30, "the worker to be asked to stop")
+        worker.stop()
     assert runtime.store.get(first).status == "completed"
     released = runtime.store.get(second)
     assert (released.status, released.locked_by, released.attempts) == ("pending", None, 0)
@@ -212,7 +223,7 @@ def test_a_chained_completion_records_its_assets_and_counts_them(runtime: Runtim
     held = _claimed(runtime, "w1")
     rows = _assets(first, [0, 7, 70])
     then = NextClaim("w1", 30)
-    with heard(runtime, "before_cursor_execute") as sent:
+    with statements(runtime) as sent:
         assert runtime.store.complete(
             first, "w1", "done", held.lease_token, assets=rows, then=then, downloaded=3
         )
@@ -289,19 +300,11 @@ def test_a_claim_finds_its_row_by_the_primary_key_without_statistics(runtime: Ru
     took the status index and filtered every pending job by id, on every claim."""
     for i in range(200):
         _create(runtime, f"q{i}")
-    sent: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, sql: str, params: Any, *_args: Any) -> None:
-        if "FOR UPDATE SKIP LOCKED" in sql:
-            sent.append((sql, params))
-
-    event.listen(runtime.engine, "before_cursor_execute", capture)
-    try:
+    with statements(runtime) as every:
         held = _claimed(runtime, "w1")
         then = NextClaim("w1", 30)
         assert runtime.store.complete(held.id, "w1", "done", held.lease_token, then=then)
-    finally:
-        event.remove(runtime.engine, "before_cursor_execute", capture)
+    sent = [(sql, params) for sql, params in every if "FOR UPDATE SKIP LOCKED" in sql]
     assert len(sent) == 2  # the claim, then the completing statement with its claim
     with runtime.engine.connect() as conn:
         for sql, params in sent:
