@@ -13,7 +13,7 @@ import psycopg._queries as psycopg_queries
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from scraper import rollup
 from scraper.accounts import create_user
@@ -45,14 +45,20 @@ def _claimed(runtime: Runtime, worker: str) -> JobRecord:
 
 @contextmanager
 def driver_run(
-    seen: Callable[[str, Any], None],
+    seen: Callable[[str, Any], None], failed: list[BaseException] | None = None
 ) -> Iterator[None]:
     """Call `seen(sql, params)` after each statement `chained` runs by the driver (one
-    statement in autocommit, which SQLAlchemy's cursor events do not see)."""
+    statement in autocommit, which SQLAlchemy's cursor events do not see); what one of them
+    raised goes to `failed`."""
     run = chained._run
 
     def observed(engine: Any, sql: str, params: Any) -> Any:
-        row = run(engine, sql, params)
+        try:
+            row = run(engine, sql, params)
+        except BaseException as exc:
+            if failed is not None:
+                failed.append(exc)
+            raise
         seen(sql, params)
         return row
 
@@ -311,3 +317,36 @@ def test_a_claim_finds_its_row_by_the_primary_key_without_statistics(runtime: Ru
             plan = conn.exec_driver_sql("EXPLAIN (COSTS OFF) " + sql, params).scalars().all()
             assert any("pk_scrape_jobs" in line for line in plan), plan
             assert not [line for line in plan if "Filter: ((id)::text =" in line], plan
+
+
+@pytest.mark.parametrize(
+    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_completion_whose_pooled_connection_died_is_run_again_on_a_new_one(
+    runtime: Runtime,
+) -> None:
+    """The driver runs the statement itself: a connection lost in the pool (a restart, an
+    idle timeout) is still raised as SQLAlchemy's, invalidated, and the write retried on a
+    new connection, as before; nothing is written twice."""
+    worker_rt = Runtime(runtime.settings, pre_ping=False, kept_connections=1)
+    try:
+        first, second = _create(worker_rt, "a"), _create(worker_rt, "b")
+        held = _claimed(worker_rt, "w1")
+        with worker_rt.engine.connect() as conn:  # the pool's one connection, then back
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with runtime.engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        rows = _assets(first, [0])
+        then = NextClaim("w1", 30)
+        failed: list[BaseException] = []
+        with driver_run(lambda *_: None, failed):
+            written = worker_rt.store.complete(
+                first, "w1", "done", held.lease_token, assets=rows, then=then, downloaded=1
+            )
+        assert written and then.job is not None and then.job.id == second
+        assert len(failed) == 1 and isinstance(failed[0], OperationalError), failed
+        assert failed[0].connection_invalidated
+        assert _stored_sizes(worker_rt, first) == [100]
+        assert _rollup_matches_rows(worker_rt)
+    finally:
+        worker_rt.close()
