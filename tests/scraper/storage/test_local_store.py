@@ -67,3 +67,26 @@ def test_a_symlinked_store_outside_the_data_dir_is_refused_on_write(tmp_path: Pa
     with pytest.raises(PathEscape):
         store.put_bytes(make_png("local/link"), "image/png", "link.png")
     assert list(outside.iterdir()) == [] and list(store.tmp_dir.iterdir()) == []
+
+
+def test_a_shard_directory_swapped_for_a_link_after_a_store_is_refused(tmp_path: Path) -> None:
+    """A store trusts a shard directory it has resolved while the path leads to the same
+    directory: one put there (resolved, trusted), then the directory is replaced by a link to
+    one outside the data directory; the next put of that shard is refused, not written through."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    store = FileStore(tmp_path / "data")
+    first = store.put_bytes(make_png("local/shard/0"), "image/png", "0.png")
+    shard = first.path.rsplit("/", 1)[0]
+    same_shard = next(
+        blob
+        for blob in (make_png(f"local/shard/{i}") for i in range(1, 100_000))
+        if hashlib.sha256(blob).hexdigest()[:2] == first.sha256[:2]
+    )
+    second = store.put_bytes(same_shard, "image/png", "1.png")  # trusted by the cache now
+    assert store.resolve(second.path).parent == store.data_dir / shard
+    (store.data_dir / shard).rename(tmp_path / "moved")
+    (store.data_dir / shard).symlink_to(outside, target_is_directory=True)
+    with pytest.raises(PathEscape):
+        store.put_bytes(same_shard, "image/png", "again.png")
+    assert list(outside.iterdir()) == []
