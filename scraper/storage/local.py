@@ -24,8 +24,8 @@ class FileStore(Storage):
         super().__init__(data_dir)
         self.downloads_dir = self.data_dir / DOWNLOADS
         self.url = str(self.downloads_dir)
-        # The shard directories a store into has resolved inside the data dir: (device, inode)
-        # by key prefix (`downloads/ab`), for `_target`.
+        # The shard directories (`downloads/ab`) that stores found inside the data dir, by
+        # key prefix: their (device, inode), for `_target`.
         self._checked: dict[str, tuple[int, int]] = {}
 
     def resolve(self, relative: str) -> Path:
@@ -46,7 +46,7 @@ class FileStore(Storage):
         directory of the path, ~20 µs) made once: a directory found inside the data dir is
         trusted while the path still leads to it, the same device and inode (one `stat`). A
         link put in its place later leads elsewhere, and is resolved (and refused) again."""
-        shard, _, _name = key.rpartition("/")
+        shard = key.rpartition("/")[0]
         directory = self.data_dir / shard
         try:
             found = os.stat(directory)
