@@ -27,6 +27,7 @@ from scraper.runtime import Runtime
 from scraper.sources import MediaItem
 from scraper.sources.selftest import make_png
 from scraper.worker import Worker
+from tests.plugins.statements import sent_with_parameters
 from tests.plugins.waiting import wait_until
 from tests.scraper.jobs.test_stats_rollup import job_record, summed
 
@@ -72,17 +73,9 @@ def driver_run(
 @contextmanager
 def statements(runtime: Runtime) -> Iterator[list[tuple[str, Any]]]:
     """Every statement sent meanwhile, (sql, parameters): SQLAlchemy's and the driver's."""
-    sent: list[tuple[str, Any]] = []
-
-    def statement(_conn: Any, _cursor: Any, sql: str, params: Any, *_args: Any) -> None:
-        sent.append((sql, params))
-
-    event.listen(runtime.engine, "before_cursor_execute", statement)
-    try:
+    with sent_with_parameters(runtime.engine) as sent:
         with driver_run(lambda sql, params: sent.append((sql, params))):
             yield sent
-    finally:
-        event.remove(runtime.engine, "before_cursor_execute", statement)
 
 
 @contextmanager

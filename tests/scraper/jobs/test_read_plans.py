@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Engine
 
 from healthchecks.failures import _recent
 from scraper.config import Settings
@@ -28,7 +28,7 @@ from scraper.rollup import slot_of
 from scraper.runtime import Runtime
 from scraper.textsearch import like_pattern
 from tests.conftest import fresh_database
-from tests.plugins.statements import statements_of
+from tests.plugins.statements import sent_with_parameters, statements_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 ROWS = 20_000
@@ -95,16 +95,8 @@ CATALOGUE = re.compile(r"\bpg_[a-z_]+\b")
 
 def _plans(engine: Engine, read: Callable[[], Any], keep: str) -> list[dict[str, Any]]:
     """Run `read`, then EXPLAIN each statement it ran that contains `keep`, as it ran."""
-    captured: list[tuple[str, Any]] = []
-
-    def capture(conn: Connection, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        captured.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
+    with sent_with_parameters(engine) as captured:
         read()
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
     plans = []
     with engine.connect() as conn:
         for statement, parameters in captured:

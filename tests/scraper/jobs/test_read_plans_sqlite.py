@@ -4,16 +4,15 @@ few jobs belong to must still read its index, not test every job newest first (i
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from scraper.config import Settings
 from scraper.jobs import JobFilter
 from scraper.jobs.reads.keyset import Position
 from scraper.models import Base
 from scraper.runtime import Runtime
+from tests.plugins.statements import sent_with_parameters
 
 ROWS = 20_000
 RUNNING = 3  # a state few jobs are in: every other job is completed
@@ -58,17 +57,9 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
 
 def _page_plans(runtime: Runtime, where: JobFilter, after: Position | None = None) -> list[str]:
     """The EXPLAIN QUERY PLAN lines of each page statement (`ORDER BY`) the read sends."""
-    captured: list[tuple[str, Any]] = []
-
-    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if "ORDER BY" in statement:
-            captured.append((statement, parameters))
-
-    event.listen(runtime.engine, "before_cursor_execute", keep)
-    try:
+    with sent_with_parameters(runtime.engine) as sent:
         runtime.jobs.reader.page(where, 50, after=after)
-    finally:
-        event.remove(runtime.engine, "before_cursor_execute", keep)
+    captured = [(s, p) for s, p in sent if "ORDER BY" in s]
     assert captured
     with runtime.engine.connect() as conn:
         return [
